@@ -1,1 +1,7 @@
-//! TODO
+//! The media chain of one leg and of the call: placing decoded audio on one clock, mixing the
+//! legs, tones, and what must not be heard. Knows nothing of files, network or policy.
+
+pub mod mix;
+pub mod spans;
+pub mod timeline;
+pub mod tones;
