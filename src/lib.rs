@@ -7,6 +7,7 @@
 
 pub mod encode;
 pub mod media;
+pub mod offline;
 pub mod pcap;
 pub mod recorder;
 pub mod rtp;

@@ -1,1 +1,346 @@
-fn main() {}
+//! The `callrec` command: the IO shell around the sans-IO library. Files, the terminal and
+//! exit codes live here and nowhere else.
+
+use bytes::Bytes;
+use callrec::encode::{Chunk, Format, OpusSettings};
+use callrec::media::jitter::JitterConfig;
+use callrec::media::mix::Layout;
+use callrec::media::spans::PauseMode;
+use callrec::media::tones::ToneSpec;
+use callrec::offline::{record_capture, CaptureOptions};
+use callrec::pcap::flows::LegSelector;
+use callrec::recorder::metadata::Sidecar;
+use callrec::recorder::payload::{PayloadMap, PayloadType};
+use callrec::recorder::{FileChunk, RecorderConfig, Reminder};
+use clap::{Parser, Subcommand};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+mod cli_bench;
+mod cli_synth;
+
+#[derive(Parser)]
+#[command(name = "callrec", version, about = "Call recorder: two RTP legs in, one faithful recording out")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Record the call in a packet capture (pcap or pcapng).
+    Record(RecordArgs),
+    /// Write two-leg test captures with known audio and impairments.
+    Synth(cli_synth::SynthArgs),
+    /// Measure how many concurrent calls one core records.
+    Bench(cli_bench::BenchArgs),
+}
+
+#[derive(Parser)]
+struct RecordArgs {
+    /// The capture file.
+    capture: PathBuf,
+    /// Directory the recording and its metadata are written to.
+    #[arg(long, default_value = "recordings")]
+    out: PathBuf,
+    /// Media format.
+    #[arg(long, default_value = "opus", value_parser = ["opus", "wav"])]
+    format: String,
+    /// stereo (leg A left, leg B right), mono (summed) or separate (one file per leg).
+    #[arg(long, default_value = "stereo")]
+    layout: Layout,
+    /// Reminder tone every SECS seconds of call time (10-90); off when not given.
+    #[arg(long, value_name = "SECS")]
+    reminder_interval: Option<u32>,
+    /// Reminder tone frequency in Hz.
+    #[arg(long, default_value_t = ToneSpec::REMINDER.frequency_hz)]
+    reminder_frequency: f64,
+    /// Reminder tone length in milliseconds.
+    #[arg(long, default_value_t = ToneSpec::REMINDER.length_ms)]
+    reminder_length_ms: u32,
+    /// Reminder tone level in dBFS.
+    #[arg(long, default_value_t = ToneSpec::REMINDER.level_dbfs, allow_hyphen_values = true)]
+    reminder_level: f64,
+    /// A paused span, seconds from the call's start (repeatable).
+    #[arg(long, value_name = "FROM:TO", value_parser = parse_span)]
+    pause: Vec<(Duration, Duration)>,
+    /// What a pause leaves in the file: silence (aligned with the call) or cut.
+    #[arg(long, default_value = "silence", value_parser = parse_pause_mode)]
+    pause_mode: PauseMode,
+    /// Beep at each pause and resume.
+    #[arg(long)]
+    notify_pause: bool,
+    /// An excluded span (an announcement), seconds from the call's start (repeatable).
+    #[arg(long, value_name = "FROM:TO", value_parser = parse_span)]
+    exclude: Vec<(Duration, Duration)>,
+    /// Leg A (left channel): an SSRC in hex or a UDP port. Default: the stream that starts first.
+    #[arg(long)]
+    leg_a: Option<LegSelector>,
+    /// Leg B (right channel): an SSRC in hex or a UDP port.
+    #[arg(long)]
+    leg_b: Option<LegSelector>,
+    /// Dynamic payload type mapping, e.g. 111=opus/48000 (repeatable).
+    #[arg(long = "pt", value_name = "N=CODEC/RATE", value_parser = parse_pt)]
+    payload_types: Vec<(u8, PayloadType)>,
+    /// Opus bitrate in bits per second.
+    #[arg(long, default_value_t = OpusSettings::default().bitrate)]
+    bitrate: u32,
+    /// Opus encoder complexity, 0-10.
+    #[arg(long, default_value_t = OpusSettings::default().complexity)]
+    complexity: u8,
+    /// How long the jitter buffer waits for a missing packet, in milliseconds.
+    #[arg(long, default_value_t = JitterConfig::default().latency.as_millis() as u64)]
+    jitter_ms: u64,
+    /// Name of the recording; default: the capture's file name without extension.
+    #[arg(long)]
+    call_id: Option<String>,
+}
+
+fn parse_span(text: &str) -> Result<(Duration, Duration), String> {
+    let (from, to) = text
+        .split_once(':')
+        .ok_or_else(|| format!("'{text}' is not FROM:TO in seconds"))?;
+    let secs = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e9)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| format!("'{s}' is not a number of seconds"))
+    };
+    let (from, to) = (secs(from)?, secs(to)?);
+    if to <= from {
+        return Err(format!("'{text}' ends before it starts"));
+    }
+    Ok((from, to))
+}
+
+fn parse_pause_mode(text: &str) -> Result<PauseMode, String> {
+    match text {
+        "silence" => Ok(PauseMode::Silence),
+        "cut" => Ok(PauseMode::Cut),
+        other => Err(format!("'{other}' is not silence or cut")),
+    }
+}
+
+fn parse_pt(text: &str) -> Result<(u8, PayloadType), String> {
+    PayloadMap::parse_mapping(text).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Record(args) => record(args),
+        Command::Synth(args) => cli_synth::run(args),
+        Command::Bench(args) => cli_bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => {
+            eprintln!("callrec: {reason}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn record(args: RecordArgs) -> Result<(), String> {
+    let format: Format = args.format.parse().map_err(|e| format!("--format: {e}"))?;
+    let opus = OpusSettings::new(args.bitrate, args.complexity).map_err(|e| e.to_string())?;
+    let config = RecorderConfig {
+        layout: args.layout,
+        format,
+        opus,
+        jitter: JitterConfig {
+            latency: Duration::from_millis(args.jitter_ms),
+            ..JitterConfig::default()
+        },
+        reminder: args.reminder_interval.map(|interval_secs| Reminder {
+            interval_secs,
+            tone: ToneSpec {
+                frequency_hz: args.reminder_frequency,
+                length_ms: args.reminder_length_ms,
+                level_dbfs: args.reminder_level,
+            },
+        }),
+        notification: args
+            .notify_pause
+            .then_some((ToneSpec::PAUSE, ToneSpec::RESUME)),
+        pause_mode: args.pause_mode,
+        ..RecorderConfig::default()
+    };
+    let options = CaptureOptions {
+        leg_a: args.leg_a,
+        leg_b: args.leg_b,
+        payload_types: args.payload_types,
+        pauses: args.pause,
+        exclusions: args.exclude,
+    };
+    let capture = std::fs::read(&args.capture)
+        .map_err(|e| format!("cannot read {}: {e}", args.capture.display()))?;
+    let call_id = args.call_id.unwrap_or_else(|| {
+        args.capture
+            .file_stem()
+            .map_or_else(|| "call".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let call_id = safe_name(&call_id);
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+
+    let names: Vec<String> = match args.layout.files() {
+        1 => vec![format!("{call_id}.{}", format.extension())],
+        _ => ["a", "b"]
+            .iter()
+            .map(|leg| format!("{call_id}-{leg}.{}", format.extension()))
+            .collect(),
+    };
+    let mut files = MediaFiles::create(&args.out, &names)?;
+    let show_progress = std::io::stderr().is_terminal();
+    let replay = record_capture(
+        Bytes::from(capture),
+        config,
+        &options,
+        |chunk| files.write(chunk),
+        |done, total| {
+            if show_progress && total > 0 {
+                eprint!("\rrecording {:3}%", done * 100 / total);
+            }
+        },
+    );
+    if show_progress {
+        eprintln!();
+    }
+    let replay = match replay {
+        Ok(replay) => replay,
+        Err(e) => {
+            files.discard();
+            return Err(e.to_string());
+        }
+    };
+    for warning in &replay.warnings {
+        eprintln!("callrec: warning: {warning}");
+    }
+    let hashes = files.commit()?;
+    let endpoints = replay
+        .legs
+        .clone()
+        .map(|flow| flow.map(|f| (f.src.to_string(), f.dst.to_string())));
+    let sidecar = Sidecar::new(
+        &call_id,
+        replay.summary,
+        endpoints,
+        names.iter().cloned().zip(hashes).collect(),
+        replay.warnings,
+    );
+    let metadata = args.out.join(format!("{call_id}.json"));
+    let json = serde_json::to_vec_pretty(&sidecar).map_err(|e| e.to_string())?;
+    write_atomically(&metadata, &json)?;
+    for name in &names {
+        let line = serde_json::json!({
+            "recording": args.out.join(name),
+            "metadata": metadata,
+        });
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// A call id made safe as a file name: no separators, no dot-dot, bounded length.
+fn safe_name(id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .take(128)
+        .collect();
+    match clean.trim_start_matches('.') {
+        "" => "call".into(),
+        rest => rest.to_string(),
+    }
+}
+
+/// The recording's media files, written under a temporary name until complete.
+struct MediaFiles {
+    paths: Vec<(PathBuf, PathBuf)>,
+    files: Vec<File>,
+}
+
+impl MediaFiles {
+    fn create(dir: &Path, names: &[String]) -> Result<Self, String> {
+        let mut paths = Vec::new();
+        let mut files = Vec::new();
+        for name in names {
+            let final_path = dir.join(name);
+            let partial = dir.join(format!("{name}.partial"));
+            let file = File::create(&partial)
+                .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+            paths.push((partial, final_path));
+            files.push(file);
+        }
+        Ok(MediaFiles { paths, files })
+    }
+
+    fn write(&mut self, FileChunk { file, chunk }: FileChunk) -> std::io::Result<()> {
+        let f = &mut self.files[file];
+        match chunk {
+            Chunk::Append(bytes) => f.write_all(&bytes),
+            Chunk::Patch { offset, bytes } => {
+                let end = f.stream_position()?;
+                f.seek(SeekFrom::Start(offset))?;
+                f.write_all(&bytes)?;
+                f.seek(SeekFrom::Start(end)).map(|_| ())
+            }
+        }
+    }
+
+    fn discard(self) {
+        for (partial, _) in &self.paths {
+            let _ = std::fs::remove_file(partial);
+        }
+    }
+
+    /// Makes the files durable and visible under their final names; returns their SHA-256s.
+    fn commit(self) -> Result<Vec<String>, String> {
+        let mut hashes = Vec::new();
+        for (file, (partial, final_path)) in self.files.into_iter().zip(&self.paths) {
+            file.sync_all().map_err(|e| format!("cannot sync {}: {e}", partial.display()))?;
+            hashes.push(sha256_file(partial)?);
+            std::fs::rename(partial, final_path)
+                .map_err(|e| format!("cannot rename {}: {e}", partial.display()))?;
+        }
+        Ok(hashes)
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<String, String> {
+    let mut file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let partial = path.with_extension("json.partial");
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&partial)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&partial, path)
+    };
+    write().map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

@@ -29,10 +29,33 @@ impl Time {
         self.0 as f64 / 1e9
     }
 
+    /// RFC 3339 UTC with milliseconds, e.g. `2026-11-25T15:52:20.123Z`.
+    pub fn to_rfc3339(self) -> String {
+        let secs = self.0 / 1_000_000_000;
+        let millis = (self.0 % 1_000_000_000) / 1_000_000;
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let (y, m, d) = civil_from_days(days as i64);
+        let (hh, mm, ss) = (rem / 3600, rem % 3600 / 60, rem % 60);
+        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{millis:03}Z")
+    }
+
     /// Time elapsed since `earlier`, zero if `earlier` is later.
     pub fn saturating_since(self, earlier: Time) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 impl Add<Duration> for Time {
@@ -58,6 +81,19 @@ impl fmt::Debug for Time {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_formats_utc_dates() {
+        let cases = [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400_000_000_000, "2000-02-29T00:00:00.000Z"),
+            (1_795_622_340_123_456_789, "2026-11-25T15:59:00.123Z"),
+            (4_107_542_399_999_000_000, "2100-02-28T23:59:59.999Z"),
+        ];
+        for (nanos, text) in cases {
+            assert_eq!(Time::from_nanos(nanos).to_rfc3339(), text);
+        }
+    }
 
     #[test]
     fn arithmetic_saturates_instead_of_wrapping() {

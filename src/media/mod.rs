@@ -2,6 +2,7 @@
 //! legs, tones, and what must not be heard. Knows nothing of files, network or policy.
 
 pub mod mix;
+pub mod resample;
 pub mod spans;
 pub mod timeline;
 pub mod tones;

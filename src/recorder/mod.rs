@@ -1,1 +1,405 @@
-//! TODO
+//! One call's recorder: the two legs' datagrams in, encoded file chunks and a summary out.
+//!
+//! A plain struct that owns both legs end to end. It does no IO and reads no clock: every
+//! input carries its own `now`, every output is returned. The same `Recorder` runs live
+//! (socket time), offline (capture time), in tests, benches and the fuzzer, and gives the
+//! same bytes for the same input.
+//!
+//! Output is cut in 20 ms blocks that trail the newest packet by the jitter buffer's latency
+//! (plus room for a pause beep), so each block is final when it is written: both legs are
+//! taken from their timelines, combined by the layout, tones added, excluded and paused
+//! spans silenced or cut, then encoded.
+
+mod leg;
+pub mod metadata;
+pub mod payload;
+pub mod summary;
+
+use crate::encode::{Chunk, EncodeError, Format, MediaEncoder, OpusSettings};
+use crate::media::codec::Codec;
+use crate::media::jitter::JitterConfig;
+use crate::media::mix::{self, Layout};
+use crate::media::spans::{PauseMode, Span, Spans};
+use crate::media::timeline::TimelineConfig;
+use crate::media::tones::{PlacedTone, ToneBank, ToneKind, ToneSpec};
+use crate::time::Time;
+use bytes::Bytes;
+use leg::LegState;
+use payload::PayloadMap;
+use std::time::Duration;
+use summary::{EncoderSummary, FileSummary, LegSummary, SpanSecs, Summary, ToneRecord};
+
+/// Which party's stream a datagram belongs to. Leg A is the left channel.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Leg {
+    A,
+    B,
+}
+
+impl Leg {
+    fn index(self) -> usize {
+        match self {
+            Leg::A => 0,
+            Leg::B => 1,
+        }
+    }
+}
+
+/// The reminder that the call is being recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reminder {
+    /// Seconds of call time between reminders, the first one after one interval (10..=90).
+    pub interval_secs: u32,
+    pub tone: ToneSpec,
+}
+
+/// Reminder intervals policy allows.
+pub const REMINDER_INTERVALS: std::ops::RangeInclusive<u32> = 10..=90;
+
+/// How one call is recorded.
+#[derive(Clone, Debug)]
+pub struct RecorderConfig {
+    pub layout: Layout,
+    pub format: Format,
+    pub opus: OpusSettings,
+    pub jitter: JitterConfig,
+    pub timeline: TimelineConfig,
+    pub reminder: Option<Reminder>,
+    /// Beeps marking a pause's start and a resume; `None` for no notification.
+    pub notification: Option<(ToneSpec, ToneSpec)>,
+    pub pause_mode: PauseMode,
+    /// The rate Opus legs are decoded at (libopus decodes to any of 8/12/16/24/48 kHz).
+    pub opus_rate: u32,
+    /// Longest gap of lost packets filled by concealment; longer gaps stay silent.
+    pub max_conceal: Duration,
+    /// Ogg stream serial of the first file (the second gets the next number).
+    pub stream_serial: u32,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig {
+            layout: Layout::Stereo,
+            format: Format::OggOpus,
+            opus: OpusSettings::default(),
+            jitter: JitterConfig::default(),
+            timeline: TimelineConfig::default(),
+            reminder: None,
+            notification: None,
+            pause_mode: PauseMode::Silence,
+            opus_rate: 16000,
+            max_conceal: Duration::from_millis(200),
+            stream_serial: 0x6361_6c6c, // "call"
+        }
+    }
+}
+
+/// A recorder that could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum RecorderError {
+    /// Neither leg has an audio codec callrec decodes.
+    #[error("no leg carries audio callrec can decode (payload types unknown or unsupported)")]
+    NoAudio,
+    /// The reminder interval is outside what policy allows.
+    #[error("reminder interval {0} s is outside 10..=90 s")]
+    ReminderInterval(u32),
+    /// The encoder refused its settings or failed.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+/// Encoded bytes for one of the recording's files (`file` 0, or 1 for leg B when separate).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileChunk {
+    pub file: usize,
+    pub chunk: Chunk,
+}
+
+/// The sample rate a codec decodes at when the recording runs at `rate`.
+fn native_rate(codec: Codec, recording_rate: u32) -> u32 {
+    match codec {
+        Codec::Pcmu | Codec::Pcma => 8000,
+        Codec::G722 => 16000,
+        Codec::Opus => recording_rate,
+    }
+}
+
+pub struct Recorder {
+    config: RecorderConfig,
+    rate: u32,
+    block: u64,
+    legs: [LegState; 2],
+    call_start: Option<Time>,
+    /// Call samples `[0, emitted)` have been written.
+    emitted: u64,
+    spans: Spans,
+    tones: ToneBank,
+    pending_tones: Vec<PlacedTone>,
+    tone_log: Vec<ToneRecord>,
+    encoders: Vec<MediaEncoder>,
+    left: Vec<i16>,
+    right: Vec<i16>,
+    mixed: Vec<i16>,
+}
+
+impl Recorder {
+    /// A recorder for a call whose legs use `payloads` (what signalling or the capture says).
+    pub fn new(config: RecorderConfig, payloads: [PayloadMap; 2]) -> Result<Self, RecorderError> {
+        if let Some(r) = &config.reminder {
+            if !REMINDER_INTERVALS.contains(&r.interval_secs) {
+                return Err(RecorderError::ReminderInterval(r.interval_secs));
+            }
+        }
+        let rate = payloads
+            .iter()
+            .flat_map(PayloadMap::codecs)
+            .map(|c| native_rate(c, config.opus_rate))
+            .max()
+            .ok_or(RecorderError::NoAudio)?;
+        let channels = config.layout.channels();
+        let encoders = (0..config.layout.files())
+            .map(|i| {
+                let serial = config.stream_serial.wrapping_add(i as u32);
+                MediaEncoder::new(config.format, rate, channels as u8, config.opus, serial)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (pause_tone, resume_tone) = config
+            .notification
+            .clone()
+            .unwrap_or((ToneSpec::PAUSE, ToneSpec::RESUME));
+        let tones = ToneBank::new(
+            rate,
+            config.reminder.as_ref().map(|r| (&r.tone, r.interval_secs)),
+            &pause_tone,
+            &resume_tone,
+        );
+        let [a, b] = payloads;
+        Ok(Recorder {
+            rate,
+            block: u64::from(rate) / 50,
+            legs: [
+                LegState::new(a, config.jitter.clone()),
+                LegState::new(b, config.jitter.clone()),
+            ],
+            call_start: None,
+            emitted: 0,
+            spans: Spans::new(config.pause_mode),
+            tones,
+            pending_tones: Vec::new(),
+            tone_log: Vec::new(),
+            encoders,
+            left: Vec::new(),
+            right: Vec::new(),
+            mixed: Vec::new(),
+            config,
+        })
+    }
+
+    /// The recording's sample rate: the fastest codec's rate among the legs.
+    pub fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+
+    fn position(&self, at: Duration) -> u64 {
+        (at.as_nanos() * u128::from(self.rate) / 1_000_000_000) as u64
+    }
+
+    /// One datagram (RTP or RTCP) of `leg`, seen at `now`.
+    pub fn push(&mut self, now: Time, leg: Leg, datagram: Bytes) {
+        let accepted = self.legs[leg.index()].push(now, datagram);
+        if accepted && self.call_start.is_none() {
+            self.call_start = Some(now);
+            for leg in &mut self.legs {
+                leg.start_timeline(self.rate, now, self.config.timeline.clone());
+            }
+        }
+    }
+
+    /// Pauses recording at `at` into the call (live: `now` minus the call's start).
+    pub fn pause_at(&mut self, at: Duration) {
+        let pos = self.position(at);
+        if self.spans.pause(pos) && self.config.notification.is_some() {
+            let len = self.tones.len(ToneKind::Pause);
+            self.pending_tones.push(PlacedTone {
+                kind: ToneKind::Pause,
+                start: pos.saturating_sub(len),
+            });
+        }
+    }
+
+    /// Resumes recording at `at` into the call.
+    pub fn resume_at(&mut self, at: Duration) {
+        let pos = self.position(at);
+        if self.spans.resume(pos) && self.config.notification.is_some() {
+            self.pending_tones.push(PlacedTone {
+                kind: ToneKind::Resume,
+                start: pos,
+            });
+        }
+    }
+
+    /// Keeps `[from, to)` of the call (an announcement the parties heard) out of the file.
+    pub fn exclude(&mut self, from: Duration, to: Duration) {
+        let (from, to) = (self.position(from), self.position(to));
+        self.spans.exclude(from, to);
+    }
+
+    /// How far output trails `now`: the jitter buffer's wait, plus room for a pause beep that
+    /// is placed just before the moment of the pause.
+    fn output_lag(&self) -> Duration {
+        let beep = self.tones.len(ToneKind::Pause) * 1_000_000_000 / u64::from(self.rate);
+        self.config.jitter.latency + Duration::from_nanos(beep) + Duration::from_millis(20)
+    }
+
+    /// Plays what is due by `now` and appends every block that is final to `out`.
+    pub fn poll(&mut self, now: Time, out: &mut Vec<FileChunk>) -> Result<(), EncodeError> {
+        let Some(call_start) = self.call_start else {
+            return Ok(());
+        };
+        for leg in &mut self.legs {
+            leg.play_until(Some(now), self.config.max_conceal);
+        }
+        let final_until = self.position(now.saturating_since(call_start + self.output_lag()));
+        while self.emitted + self.block <= final_until {
+            self.emit(self.emitted + self.block, out)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the call: plays everything still held, writes the rest and closes the files.
+    pub fn finish(mut self, out: &mut Vec<FileChunk>) -> Result<Summary, EncodeError> {
+        for leg in &mut self.legs {
+            leg.play_until(None, self.config.max_conceal);
+        }
+        let end = self.legs.iter().map(LegState::end).max().unwrap_or(0);
+        while self.emitted < end {
+            self.emit((self.emitted + self.block).min(end), out)?;
+        }
+        let mut files = Vec::new();
+        for (file, encoder) in std::mem::take(&mut self.encoders).into_iter().enumerate() {
+            let mut chunks = Vec::new();
+            let done = encoder.finish(&mut chunks)?;
+            out.extend(chunks.into_iter().map(|chunk| FileChunk { file, chunk }));
+            files.push(FileSummary {
+                samples_per_channel: done.samples_per_channel,
+                bytes: done.bytes,
+                duration_secs: done.samples_per_channel as f64 / f64::from(self.rate),
+            });
+        }
+        Ok(self.summary(end, files))
+    }
+
+    /// Writes call samples `[emitted, to)`.
+    fn emit(&mut self, to: u64, out: &mut Vec<FileChunk>) -> Result<(), EncodeError> {
+        let from = self.emitted;
+        self.left.clear();
+        self.right.clear();
+        let [a, b] = &mut self.legs;
+        if let Some(t) = a.timeline() {
+            t.take(to, &mut self.left);
+        }
+        if let Some(t) = b.timeline() {
+            t.take(to, &mut self.right);
+        }
+        for start in self.tones.reminders_in(from, to) {
+            if !self.spans.is_hidden(start) {
+                self.pending_tones.push(PlacedTone {
+                    kind: ToneKind::Reminder,
+                    start,
+                });
+            }
+        }
+        let channels = self.config.layout.channels();
+        let mut blocks: [Option<&mut Vec<i16>>; 2] = [None, None];
+        self.mixed.clear();
+        match self.config.layout {
+            Layout::Stereo => {
+                mix::interleave(&self.left, &self.right, &mut self.mixed);
+                blocks[0] = Some(&mut self.mixed);
+            }
+            Layout::Mono => {
+                mix::sum(&self.left, &self.right, &mut self.mixed);
+                blocks[0] = Some(&mut self.mixed);
+            }
+            Layout::Separate => {
+                blocks = [Some(&mut self.left), Some(&mut self.right)];
+            }
+        }
+        let kept = self.spans.kept(from, to);
+        for (file, block) in blocks.into_iter().enumerate() {
+            let Some(block) = block else { continue };
+            for &tone in &self.pending_tones {
+                self.tones.add_into(tone, block, from, channels);
+            }
+            self.spans.silence(block, from, channels);
+            let encoder = &mut self.encoders[file];
+            let mut chunks = Vec::new();
+            for &(k0, k1) in &kept {
+                let range = (k0 - from) as usize * channels..(k1 - from) as usize * channels;
+                encoder.push(&block[range], &mut chunks)?;
+            }
+            out.extend(chunks.into_iter().map(|chunk| FileChunk { file, chunk }));
+        }
+        self.retire_tones(to);
+        self.emitted = to;
+        Ok(())
+    }
+
+    /// Logs and forgets tones that have fully played by `to`.
+    fn retire_tones(&mut self, to: u64) {
+        let mut i = 0;
+        while i < self.pending_tones.len() {
+            let tone = self.pending_tones[i];
+            if tone.start + self.tones.len(tone.kind) <= to {
+                let secs = |pos: u64| pos as f64 / f64::from(self.rate);
+                self.tone_log.push(ToneRecord {
+                    kind: tone.kind,
+                    call_secs: secs(tone.start),
+                    file_secs: secs(tone.start - self.spans.cut_before(tone.start)),
+                });
+                self.pending_tones.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn summary(&self, end: u64, files: Vec<FileSummary>) -> Summary {
+        let secs = |pos: u64| pos as f64 / f64::from(self.rate);
+        let span = |s: &Span| SpanSecs {
+            from: secs(s.start),
+            to: (s.end != u64::MAX).then(|| secs(s.end)),
+        };
+        let leg = |l: &LegState| {
+            let (first_packet, last_packet) = l.packet_times();
+            LegSummary {
+                ssrcs: l.ssrcs().to_vec(),
+                codecs: l.codecs().to_vec(),
+                first_packet,
+                last_packet,
+                counts: l.counts(),
+                telephone_events: l.events().to_vec(),
+            }
+        };
+        let mut tones = self.tone_log.clone();
+        tones.sort_by(|a, b| a.call_secs.total_cmp(&b.call_secs));
+        Summary {
+            call_start: self.call_start,
+            call_duration_secs: secs(end),
+            encoder: EncoderSummary {
+                format: self.config.format,
+                layout: self.config.layout,
+                sample_rate: self.rate,
+                channels: self.config.layout.channels(),
+                opus: (self.config.format == Format::OggOpus).then_some(self.config.opus),
+                pause_mode: self.config.pause_mode,
+            },
+            files,
+            legs: [leg(&self.legs[0]), leg(&self.legs[1])],
+            pauses: self.spans.pauses().iter().map(span).collect(),
+            exclusions: self.spans.exclusions().iter().map(span).collect(),
+            tones,
+            spans_refused: self.spans.refused,
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! One leg of a recorded call: datagrams in, decoded audio placed on the call clock out.
+//! Composes parse → jitter buffer → decode (with concealment) → upsample → timeline, and keeps
+//! the leg's counters. Does no IO.
+
+use super::payload::{PayloadMap, PayloadType};
+use super::summary::{LegCounts, TelephoneEvent};
+use crate::media::codec::{Codec, Decoder, PayloadKind};
+use crate::media::jitter::{JitterBuffer, JitterConfig, PacketMeta, Poll, Released};
+use crate::media::resample::Upsampler;
+use crate::media::timeline::{LegTimeline, TimelineConfig};
+use crate::rtp::{looks_like_rtcp, RtcpCompound, RtpPacket};
+use crate::time::Time;
+use bytes::Bytes;
+use std::time::Duration;
+
+/// Telephone events kept per leg; more are counted, not stored.
+const MAX_TELEPHONE_EVENTS: usize = 1024;
+
+/// A decoder for one codec of the leg, with the upsampler that brings it to the call's rate.
+struct CodecChain {
+    codec: Codec,
+    decoder: Decoder,
+    upsampler: Upsampler,
+}
+
+pub(crate) struct LegState {
+    payloads: PayloadMap,
+    jitter: JitterBuffer<RtpPacket>,
+    chains: Vec<CodecChain>,
+    timeline: Option<LegTimeline>,
+    /// RTP timestamp (and its clock) where the last decoded audio ended, for concealing a gap.
+    audio_end: Option<(u64, u32)>,
+    counts: LegCounts,
+    ssrcs: Vec<u32>,
+    codecs: Vec<Codec>,
+    events: Vec<TelephoneEvent>,
+    first_packet: Option<Time>,
+    last_packet: Option<Time>,
+    decoded: Vec<i16>,
+    upsampled: Vec<i16>,
+}
+
+impl LegState {
+    pub fn new(payloads: PayloadMap, jitter: JitterConfig) -> Self {
+        LegState {
+            payloads,
+            jitter: JitterBuffer::new(jitter),
+            chains: Vec::new(),
+            timeline: None,
+            audio_end: None,
+            counts: LegCounts::default(),
+            ssrcs: Vec::new(),
+            codecs: Vec::new(),
+            events: Vec::new(),
+            first_packet: None,
+            last_packet: None,
+            decoded: Vec::new(),
+            upsampled: Vec::new(),
+        }
+    }
+
+    pub fn start_timeline(&mut self, rate: u32, call_start: Time, config: TimelineConfig) {
+        self.timeline = Some(LegTimeline::new(rate, call_start, config));
+    }
+
+    pub fn timeline(&mut self) -> Option<&mut LegTimeline> {
+        self.timeline.as_mut()
+    }
+
+    pub fn end(&self) -> u64 {
+        self.timeline.as_ref().map_or(0, LegTimeline::end)
+    }
+
+    /// Takes one datagram. Returns true when it was RTP the jitter buffer accepted for
+    /// consideration (the call's clock starts at the first such packet).
+    pub fn push(&mut self, now: Time, datagram: Bytes) -> bool {
+        if looks_like_rtcp(&datagram) {
+            match RtcpCompound::parse(datagram) {
+                Ok(_) => self.counts.rtcp += 1,
+                Err(_) => self.counts.malformed += 1,
+            }
+            return false;
+        }
+        let packet = match RtpPacket::parse(datagram) {
+            Ok(packet) => packet,
+            Err(_) => {
+                self.counts.malformed += 1;
+                return false;
+            }
+        };
+        self.counts.received += 1;
+        self.first_packet.get_or_insert(now);
+        self.last_packet = Some(now);
+        let meta = PacketMeta {
+            ssrc: packet.ssrc(),
+            sequence: packet.sequence(),
+            timestamp: packet.timestamp(),
+        };
+        if !self.ssrcs.contains(&meta.ssrc) && self.ssrcs.len() < 64 {
+            self.ssrcs.push(meta.ssrc);
+        }
+        let _ = self.jitter.push(now, meta, packet);
+        true
+    }
+
+    /// Plays every packet the jitter buffer releases by `now`; with `now = None`, everything
+    /// it holds (end of call).
+    pub fn play_until(&mut self, now: Option<Time>, max_conceal: Duration) {
+        loop {
+            let poll = match now {
+                Some(now) => self.jitter.poll(now),
+                None => self.jitter.drain(),
+            };
+            match poll {
+                Poll::Packet(released) => self.play(released, max_conceal),
+                Poll::Wait(_) | Poll::Empty => break,
+            }
+        }
+    }
+
+    fn play(&mut self, released: Released<RtpPacket>, max_conceal: Duration) {
+        let packet = &released.item;
+        let Some(PayloadType { kind, clock_rate }) = self.payloads.get(packet.payload_type())
+        else {
+            self.counts.unknown_payload_type += 1;
+            return;
+        };
+        match kind {
+            PayloadKind::Audio(codec) => self.play_audio(codec, clock_rate, &released, max_conceal),
+            PayloadKind::ComfortNoise => {
+                // RFC 3389 noise is recorded as silence; the next talkspurt is not a loss.
+                self.counts.comfort_noise += 1;
+                self.audio_end = None;
+            }
+            PayloadKind::TelephoneEvent => {
+                self.note_event(packet.payload(), released.timestamp.0, clock_rate)
+            }
+        }
+    }
+
+    fn chain(&mut self, codec: Codec, rate: u32) -> Option<&mut CodecChain> {
+        if let Some(i) = self.chains.iter().position(|c| c.codec == codec) {
+            return self.chains.get_mut(i);
+        }
+        let native = super::native_rate(codec, rate);
+        let decoder = Decoder::new(codec, native).ok()?;
+        let upsampler = Upsampler::new((rate / native.max(1)).max(1) as usize);
+        self.codecs.push(codec);
+        self.chains.push(CodecChain {
+            codec,
+            decoder,
+            upsampler,
+        });
+        self.chains.last_mut()
+    }
+
+    fn play_audio(
+        &mut self,
+        codec: Codec,
+        clock_rate: u32,
+        released: &Released<RtpPacket>,
+        max_conceal: Duration,
+    ) {
+        let Some(timeline) = self.timeline.as_mut() else {
+            return;
+        };
+        let rate = timeline_rate(timeline);
+        let timestamp = released.timestamp.0;
+        let payload = released.item.payload();
+        // Split borrows: the chain lives in `self.chains`, buffers are separate fields.
+        let Some(chain) = self.chain(codec, rate) else {
+            self.counts.decode_errors += 1;
+            return;
+        };
+        let native = chain.decoder.sample_rate();
+        let decoded = &mut self.decoded;
+        let upsampled = &mut self.upsampled;
+
+        // A gap left by lost packets (not DTX: the jitter buffer saw the sequence skip).
+        if let (true, false, Some((end, end_clock))) = (
+            released.lost_before > 0,
+            released.discontinuity,
+            self.audio_end,
+        ) {
+            let gap_ticks = timestamp.saturating_sub(end);
+            let limit = max_conceal.as_millis() as u64 * u64::from(clock_rate) / 1000;
+            if end_clock == clock_rate && gap_ticks > 0 && gap_ticks <= limit {
+                let samples = (gap_ticks * u64::from(native) / u64::from(clock_rate)) as usize;
+                decoded.clear();
+                if chain.decoder.recover(payload, samples, decoded).is_err() {
+                    decoded.clear();
+                    chain.decoder.conceal(samples, decoded);
+                }
+                upsampled.clear();
+                chain.upsampler.process(decoded, upsampled);
+                self.counts.concealed_ms += samples as u64 * 1000 / u64::from(native);
+                if let Some(timeline) = self.timeline.as_mut() {
+                    timeline.place(None, end, clock_rate, false, upsampled);
+                }
+            }
+        }
+
+        decoded.clear();
+        if chain.decoder.decode(payload, decoded).is_err() {
+            self.counts.decode_errors += 1;
+            self.audio_end = None;
+            return;
+        }
+        upsampled.clear();
+        chain.upsampler.process(decoded, upsampled);
+        let ticks = decoded.len() as u64 * u64::from(clock_rate) / u64::from(native);
+        self.audio_end = Some((timestamp + ticks, clock_rate));
+        if let Some(timeline) = self.timeline.as_mut() {
+            timeline.place(
+                Some(released.arrival),
+                timestamp,
+                clock_rate,
+                released.discontinuity,
+                upsampled,
+            );
+        }
+    }
+
+    /// RFC 4733 §2.3: event, E bit, volume, duration. One entry per event (its timestamp).
+    fn note_event(&mut self, payload: &[u8], timestamp: u64, clock_rate: u32) {
+        let [event, flags, _, _] = match payload.get(..4) {
+            Some(&[a, b, c, d]) => [a, b, c, d],
+            _ => {
+                self.counts.malformed += 1;
+                return;
+            }
+        };
+        let duration = u16::from_be_bytes([payload[2], payload[3]]);
+        let ended = flags & 0x80 != 0;
+        let duration_ms = u64::from(duration) * 1000 / u64::from(clock_rate.max(1));
+        if let Some(last) = self.events.last_mut().filter(|e| e.rtp_timestamp == timestamp) {
+            last.duration_ms = last.duration_ms.max(duration_ms);
+            last.ended |= ended;
+            return;
+        }
+        self.counts.telephone_events += 1;
+        if self.events.len() < MAX_TELEPHONE_EVENTS {
+            self.events.push(TelephoneEvent {
+                event,
+                rtp_timestamp: timestamp,
+                duration_ms,
+                ended,
+            });
+        }
+    }
+
+    /// The leg's counters, with the jitter buffer's and timeline's folded in.
+    pub fn counts(&self) -> LegCounts {
+        let jitter = self.jitter.stats();
+        let mut counts = self.counts.clone();
+        counts.lost = jitter.lost;
+        counts.late = jitter.late;
+        counts.duplicate = jitter.duplicate;
+        counts.reordered = jitter.reordered;
+        counts.ssrc_changes = jitter.ssrc_changes;
+        counts.sequence_restarts = jitter.restarts;
+        counts.jitter_overflow = jitter.overflow;
+        if let Some(timeline) = &self.timeline {
+            let t = timeline.stats();
+            counts.late_samples = t.late_samples;
+            counts.resyncs = t.resyncs;
+            counts.drift_correction_samples = t.drift_correction_samples;
+        }
+        counts
+    }
+
+    pub fn ssrcs(&self) -> &[u32] {
+        &self.ssrcs
+    }
+
+    pub fn codecs(&self) -> &[Codec] {
+        &self.codecs
+    }
+
+    pub fn events(&self) -> &[TelephoneEvent] {
+        &self.events
+    }
+
+    pub fn packet_times(&self) -> (Option<Time>, Option<Time>) {
+        (self.first_packet, self.last_packet)
+    }
+}
+
+fn timeline_rate(timeline: &LegTimeline) -> u32 {
+    timeline.rate()
+}

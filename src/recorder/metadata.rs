@@ -1,0 +1,126 @@
+//! The metadata sidecar: the JSON document stored beside each recording, saying whose call it
+//! is, when, how it was made, what went wrong on the wire, and the media's SHA-256 so anyone
+//! can check the file is the one recorded.
+
+use super::summary::{EncoderSummary, LegCounts, SpanSecs, Summary, TelephoneEvent, ToneRecord};
+use crate::media::codec::Codec;
+use crate::time::Time;
+use serde::Serialize;
+use std::time::Duration;
+
+#[derive(Debug, Serialize)]
+pub struct Sidecar {
+    pub callrec_version: &'static str,
+    pub call: CallInfo,
+    pub legs: Vec<LegInfo>,
+    pub encoder: EncoderSummary,
+    pub files: Vec<MediaFile>,
+    pub pauses: Vec<SpanSecs>,
+    pub exclusions: Vec<SpanSecs>,
+    pub tones: Vec<ToneRecord>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CallInfo {
+    pub id: String,
+    /// UTC, RFC 3339; absent when no packet ever arrived.
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub duration_secs: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LegInfo {
+    /// "a" (left channel) or "b" (right channel).
+    pub leg: &'static str,
+    /// Where the leg came from and went to, as the network showed it.
+    pub source: Option<String>,
+    pub destination: Option<String>,
+    pub ssrcs: Vec<String>,
+    pub codecs: Vec<Codec>,
+    pub first_packet: Option<String>,
+    pub last_packet: Option<String>,
+    pub counts: LegCounts,
+    pub telephone_events: Vec<TelephoneEvent>,
+}
+
+/// One media file of the recording.
+#[derive(Debug, Serialize)]
+pub struct MediaFile {
+    /// File name, relative to the sidecar.
+    pub name: String,
+    /// "both" for stereo or mono, else the leg the file holds.
+    pub legs: &'static str,
+    pub bytes: u64,
+    pub duration_secs: f64,
+    pub sha256: String,
+}
+
+/// A leg's network identity, when the recorder knows it.
+pub type Endpoints = Option<(String, String)>;
+
+impl Sidecar {
+    /// Builds the sidecar from a finished recording; `files` are (name, sha256) in file order.
+    pub fn new(
+        call_id: &str,
+        summary: Summary,
+        endpoints: [Endpoints; 2],
+        files: Vec<(String, String)>,
+        warnings: Vec<String>,
+    ) -> Sidecar {
+        let stamp = |t: Option<Time>| t.map(Time::to_rfc3339);
+        let end = summary
+            .call_start
+            .map(|s| s + Duration::from_secs_f64(summary.call_duration_secs));
+        let separate = files.len() == 2;
+        let media = files
+            .into_iter()
+            .zip(&summary.files)
+            .enumerate()
+            .map(|(i, ((name, sha256), f))| MediaFile {
+                name,
+                legs: match (separate, i) {
+                    (false, _) => "both",
+                    (true, 0) => "a",
+                    (true, _) => "b",
+                },
+                bytes: f.bytes,
+                duration_secs: f.duration_secs,
+                sha256,
+            })
+            .collect();
+        let [a, b] = summary.legs;
+        let [ea, eb] = endpoints;
+        let legs = [("a", a, ea), ("b", b, eb)]
+            .into_iter()
+            .map(|(leg, s, ends)| LegInfo {
+                leg,
+                source: ends.as_ref().map(|e| e.0.clone()),
+                destination: ends.map(|e| e.1),
+                ssrcs: s.ssrcs.iter().map(|x| format!("{x:#010x}")).collect(),
+                codecs: s.codecs,
+                first_packet: stamp(s.first_packet),
+                last_packet: stamp(s.last_packet),
+                counts: s.counts,
+                telephone_events: s.telephone_events,
+            })
+            .collect();
+        Sidecar {
+            callrec_version: env!("CARGO_PKG_VERSION"),
+            call: CallInfo {
+                id: call_id.to_string(),
+                start: stamp(summary.call_start),
+                end: stamp(end),
+                duration_secs: summary.call_duration_secs,
+            },
+            legs,
+            encoder: summary.encoder,
+            files: media,
+            pauses: summary.pauses,
+            exclusions: summary.exclusions,
+            tones: summary.tones,
+            warnings,
+        }
+    }
+}
