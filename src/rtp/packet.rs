@@ -1,8 +1,8 @@
 //! The RTP data packet (RFC 3550 §5.1): one validated, zero-copy view per datagram.
 //!
 //! `RtpPacket` keeps the original `Bytes`, the payload offset and the padding count, so it stays
-//! small while it moves
-//! through the jitter buffer. It never copies the payload and never looks inside it.
+//! small while it moves through the jitter buffer. It never copies the payload and never looks
+//! inside it.
 
 use bytes::Bytes;
 use thiserror::Error;
