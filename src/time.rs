@@ -61,20 +61,31 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 impl Add<Duration> for Time {
     type Output = Time;
     fn add(self, d: Duration) -> Time {
-        Time(self.0.saturating_add(d.as_nanos().min(u64::MAX as u128) as u64))
+        Time(
+            self.0
+                .saturating_add(d.as_nanos().min(u64::MAX as u128) as u64),
+        )
     }
 }
 
 impl Sub<Duration> for Time {
     type Output = Time;
     fn sub(self, d: Duration) -> Time {
-        Time(self.0.saturating_sub(d.as_nanos().min(u64::MAX as u128) as u64))
+        Time(
+            self.0
+                .saturating_sub(d.as_nanos().min(u64::MAX as u128) as u64),
+        )
     }
 }
 
 impl fmt::Debug for Time {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:09}s", self.0 / 1_000_000_000, self.0 % 1_000_000_000)
+        write!(
+            f,
+            "{}.{:09}s",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
     }
 }
 
@@ -99,8 +110,14 @@ mod tests {
     fn arithmetic_saturates_instead_of_wrapping() {
         let t = Time::from_nanos(5);
         assert_eq!(t - Duration::from_nanos(10), Time::ZERO);
-        assert_eq!(Time::from_nanos(u64::MAX) + Duration::from_secs(1), Time::from_nanos(u64::MAX));
+        assert_eq!(
+            Time::from_nanos(u64::MAX) + Duration::from_secs(1),
+            Time::from_nanos(u64::MAX)
+        );
         assert_eq!(Time::from_nanos(3).saturating_since(t), Duration::ZERO);
-        assert_eq!(t.saturating_since(Time::from_nanos(2)), Duration::from_nanos(3));
+        assert_eq!(
+            t.saturating_since(Time::from_nanos(2)),
+            Duration::from_nanos(3)
+        );
     }
 }
