@@ -1,0 +1,90 @@
+//! Shared helpers for callrec's integration tests: record a capture into memory, read WAV
+//! back with an independent reader (hound), and measure tones (Goertzel).
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use callrec::encode::Chunk;
+use callrec::offline::{record_capture, CaptureOptions, Replay};
+use callrec::recorder::RecorderConfig;
+use std::io::Cursor;
+
+/// Records `capture` and returns each output file's bytes and the replay.
+pub fn record(capture: &[u8], config: RecorderConfig, options: &CaptureOptions) -> (Vec<Vec<u8>>, Replay) {
+    let mut files: Vec<Vec<u8>> = vec![Vec::new(), Vec::new()];
+    let replay = record_capture(
+        Bytes::copy_from_slice(capture),
+        config,
+        options,
+        |c| {
+            let file = &mut files[c.file];
+            match c.chunk {
+                Chunk::Append(b) => file.extend_from_slice(&b),
+                Chunk::Patch { offset, bytes } => {
+                    let at = offset as usize;
+                    file[at..at + bytes.len()].copy_from_slice(&bytes);
+                }
+            }
+            Ok(())
+        },
+        |_, _| {},
+    )
+    .expect("the capture records");
+    let used = replay.summary.files.len();
+    files.truncate(used);
+    (files, replay)
+}
+
+/// A WAV file's channels, de-interleaved, read by hound.
+pub fn wav_channels(bytes: &[u8]) -> (u32, Vec<Vec<i16>>) {
+    let reader = hound::WavReader::new(Cursor::new(bytes)).expect("hound reads our WAV");
+    let spec = reader.spec();
+    assert_eq!(spec.bits_per_sample, 16);
+    let channels = usize::from(spec.channels);
+    let samples: Vec<i16> = reader
+        .into_samples::<i16>()
+        .collect::<Result<_, _>>()
+        .expect("samples");
+    let mut out = vec![Vec::new(); channels];
+    for frame in samples.chunks(channels) {
+        for (c, s) in frame.iter().enumerate() {
+            out[c].push(*s);
+        }
+    }
+    (spec.sample_rate, out)
+}
+
+/// Power of `freq` in `samples` relative to a full-scale sine (1.0 = full scale).
+pub fn tone_power(samples: &[i16], rate: u32, freq: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let w = 2.0 * std::f64::consts::PI * freq / f64::from(rate);
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) / 32768.0 + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    let n = samples.len() as f64;
+    4.0 * power / (n * n)
+}
+
+/// Start (in samples) of the first 10 ms window from `from` on where `freq` is present.
+pub fn onset(samples: &[i16], rate: u32, freq: f64, from: usize) -> Option<usize> {
+    let win = rate as usize / 100;
+    (from..samples.len().saturating_sub(win))
+        .step_by(win / 4)
+        .find(|&i| tone_power(&samples[i..i + win], rate, freq) > 0.01)
+}
+
+/// Peak absolute sample in a range.
+pub fn peak(samples: &[i16]) -> u16 {
+    samples.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0)
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
