@@ -1,1 +1,3 @@
-//! TODO
+//! Media: per-leg jitter buffering, decoding, the shared timeline, mixing and tones.
+
+pub mod jitter;
