@@ -6,6 +6,7 @@
 
 pub mod packet;
 pub mod rtcp;
+pub mod seq;
 
 pub use packet::{looks_like_rtcp, HeaderExtension, RtpError, RtpPacket};
 pub use rtcp::{
