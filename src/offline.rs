@@ -5,6 +5,7 @@
 
 use crate::pcap::flows::{choose_legs, find_rtp_flows, LegChoiceError, LegSelector, RtpFlow};
 use crate::pcap::{CaptureError, CaptureReader, CaptureStats, Datagram};
+use crate::media::codec::PayloadKind;
 use crate::recorder::payload::{PayloadMap, PayloadType};
 use crate::recorder::summary::Summary;
 use crate::recorder::{FileChunk, Leg, Recorder, RecorderConfig, RecorderError};
@@ -145,11 +146,25 @@ pub fn record_capture(
     })
 }
 
+/// The payload type assumed for RFC 4733 events when the operator maps none.
+pub const DEFAULT_TELEPHONE_EVENT: u8 = 101;
+
 /// A leg's payload types: static ones and the operator's mappings, narrowed to what it sent.
 fn payload_map(flow: Option<&RtpFlow>, options: &CaptureOptions) -> PayloadMap {
     let mut map = PayloadMap::with_static();
     for &(pt, payload) in &options.payload_types {
         map.insert(pt, payload);
+    }
+    // Captures carry no SDP: 101 is the de-facto telephone-event type, on the audio's clock.
+    if options.payload_types.iter().all(|&(pt, _)| pt != DEFAULT_TELEPHONE_EVENT) {
+        let clock_rate = flow
+            .into_iter()
+            .flat_map(|f| &f.payload_types)
+            .filter_map(|&pt| map.get(pt))
+            .find(|p| matches!(p.kind, PayloadKind::Audio(_)))
+            .map_or(8000, |p| p.clock_rate);
+        let kind = PayloadKind::TelephoneEvent;
+        map.insert(DEFAULT_TELEPHONE_EVENT, PayloadType { kind, clock_rate });
     }
     map.retain(flow.map_or(&[][..], |f| &f.payload_types));
     map

@@ -57,7 +57,8 @@ pub struct Impairments {
     /// From this point (from the leg's start) the sender uses a new SSRC, sequence and
     /// timestamp base; the audio continues.
     pub ssrc_change_at: Option<Duration>,
-    /// RFC 4733 digits sent at these times (from the leg's start), each lasting 100 ms.
+    /// RFC 4733 digits sent instead of audio at these times (from the leg's start), 100 ms each
+    /// (payload type [`DTMF_PAYLOAD_TYPE`]).
     pub dtmf: Vec<(Duration, u8)>,
     pub seed: u64,
 }
@@ -107,10 +108,23 @@ impl LegSpec {
         }
     }
 
+    /// The DTMF digit (index, digit) being sent at `t`, if any: each lasts 100 ms.
+    fn dtmf_at(&self, t: Duration) -> Option<(usize, u8)> {
+        let len = Duration::from_millis(100);
+        self.impairments
+            .dtmf
+            .iter()
+            .position(|&(at, _)| at <= t && t < at + len)
+            .map(|i| (i, self.impairments.dtmf[i].1))
+    }
+
     fn in_dtx(&self, t: Duration) -> bool {
         self.impairments.dtx.iter().any(|&(a, b)| a <= t && t < b)
     }
 }
+
+/// The payload type fixtures send RFC 4733 events with.
+pub const DTMF_PAYLOAD_TYPE: u8 = 101;
 
 /// Where a capture's time starts: an arbitrary fixed instant, so fixtures are reproducible.
 pub const CAPTURE_EPOCH: Time = Time::from_nanos(1_780_000_000_000_000_000);
@@ -220,13 +234,29 @@ fn leg_datagrams(leg: &LegSpec, truth: &mut LegTruth) -> Result<Vec<(Time, Vec<u
             after_gap = true;
             continue;
         }
-        for (i, s) in pcm.iter_mut().enumerate() {
-            let at = frame as f64 * ptime + i as f64 / f64::from(rate);
-            *s = leg.sample_at(at).round().clamp(-32768.0, 32767.0) as i16;
-        }
-        payload.clear();
-        encoder.encode(&pcm, &mut payload)?;
         let ts = ts_base.wrapping_add(((frame - frame_base) as u32).wrapping_mul(frame_ticks));
+        let packet = match leg.dtmf_at(t) {
+            // RFC 4733 §2.5: the event replaces audio; one timestamp (the event's start) and
+            // a growing duration, the end bit on its last packet.
+            Some((index, digit)) => {
+                let started = (leg.impairments.dtmf[index].0.as_nanos() / leg.ptime.as_nanos()) as u64;
+                let event_ts = ts_base.wrapping_add(((started.max(frame_base) - frame_base) as u32).wrapping_mul(frame_ticks));
+                let elapsed = (frame - started + 1) as u32 * frame_ticks;
+                let last = leg.dtmf_at(t + leg.ptime).map(|(i, _)| i) != Some(index);
+                let flags = if last { 0x80 | 10 } else { 10 };
+                let payload = [digit, flags, (elapsed >> 8) as u8, elapsed as u8];
+                rtp_packet(DTMF_PAYLOAD_TYPE, frame == started, seq, event_ts, ssrc, &payload)
+            }
+            None => {
+                for (i, s) in pcm.iter_mut().enumerate() {
+                    let at = frame as f64 * ptime + i as f64 / f64::from(rate);
+                    *s = leg.sample_at(at).round().clamp(-32768.0, 32767.0) as i16;
+                }
+                payload.clear();
+                encoder.encode(&pcm, &mut payload)?;
+                rtp_packet(leg.payload_type, after_gap, seq, ts, ssrc, &payload)
+            }
+        };
         let packet = rtp_packet(leg.payload_type, after_gap, seq, ts, ssrc, &payload);
         after_gap = false;
         seq = seq.wrapping_add(1);
@@ -251,27 +281,7 @@ fn leg_datagrams(leg: &LegSpec, truth: &mut LegTruth) -> Result<Vec<(Time, Vec<u
             out.push((arrival + Duration::from_micros(500), garbage));
         }
     }
-    for &(at, digit) in &leg.impairments.dtmf {
-        out.extend(dtmf_packets(leg, at, digit, ts_base, frame_ticks));
-    }
     Ok(out)
-}
-
-/// Three RFC 4733 packets for `digit` at `at`: start, update, end; same timestamp.
-fn dtmf_packets(leg: &LegSpec, at: Duration, digit: u8, ts_base: u32, frame_ticks: u32) -> Vec<(Time, Vec<u8>)> {
-    let frame = (at.as_nanos() / leg.ptime.as_nanos().max(1)) as u32;
-    let ts = ts_base.wrapping_add(frame.wrapping_mul(frame_ticks));
-    (0..3u16)
-        .map(|i| {
-            let end = if i == 2 { 0x80 } else { 0 };
-            let duration = (i + 1) * 400;
-            let payload = [digit, end | 10, (duration >> 8) as u8, duration as u8];
-            // Telephone events use their own sequence space here (PT 101), on the same flow.
-            let packet = rtp_packet(101, i == 0, 60_000 + i, ts, leg.ssrc, &payload);
-            let time = CAPTURE_EPOCH + leg.start + at + Duration::from_millis(u64::from(i) * 50);
-            (time, packet)
-        })
-        .collect()
 }
 
 /// A named capture the project ships in `fixtures/`.
