@@ -198,7 +198,9 @@ pub fn generate(
     datagrams.sort_by_key(|d| d.0);
     let mut writer = PcapWriter::new(format, link);
     for (time, _, src, dst, payload) in &datagrams {
-        writer.write_udp(*time, *src, *dst, payload);
+        writer
+            .write_udp(*time, *src, *dst, payload)
+            .expect("fixture datagrams are small and of one address family");
     }
     Ok((writer.finish(), truths))
 }
