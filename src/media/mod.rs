@@ -2,6 +2,7 @@
 //! audio on one clock, mixing the legs, tones, and what must not be heard. Knows nothing of
 //! files, network or policy.
 
+pub mod codec;
 pub mod jitter;
 pub mod mix;
 pub mod resample;
