@@ -40,8 +40,8 @@ fn call(secs: u64) -> Result<Packets, String> {
             leg
         })
         .to_vec();
-    let (capture, _) = generate(&legs, CaptureFormat::Pcap, LinkType::Ethernet)
-        .map_err(|e| e.to_string())?;
+    let (capture, _) =
+        generate(&legs, CaptureFormat::Pcap, LinkType::Ethernet).map_err(|e| e.to_string())?;
     let reader = CaptureReader::new(Bytes::from(capture)).map_err(|e| e.to_string())?;
     reader
         .map(|d| {

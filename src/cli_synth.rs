@@ -17,8 +17,12 @@ pub fn run(args: SynthArgs) -> Result<(), String> {
         let (bytes, _) = generate(&fixture.legs, fixture.format, fixture.link)
             .map_err(|e| format!("{}: {e}", fixture.name))?;
         let path = args.out.join(fixture.name);
-        std::fs::write(&path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!("{}", serde_json::json!({ "fixture": path, "bytes": bytes.len() }));
+        std::fs::write(&path, &bytes)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!(
+            "{}",
+            serde_json::json!({ "fixture": path, "bytes": bytes.len() })
+        );
     }
     Ok(())
 }

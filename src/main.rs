@@ -24,7 +24,11 @@ mod cli_bench;
 mod cli_synth;
 
 #[derive(Parser)]
-#[command(name = "callrec", version, about = "Call recorder: two RTP legs in, one faithful recording out")]
+#[command(
+    name = "callrec",
+    version,
+    about = "Call recorder: two RTP legs in, one faithful recording out"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -252,7 +256,13 @@ fn record(args: RecordArgs) -> Result<(), String> {
 fn safe_name(id: &str) -> String {
     let clean: String = id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(128)
         .collect();
     match clean.trim_start_matches('.') {
@@ -305,7 +315,8 @@ impl MediaFiles {
     fn commit(self) -> Result<Vec<String>, String> {
         let mut hashes = Vec::new();
         for (file, (partial, final_path)) in self.files.into_iter().zip(&self.paths) {
-            file.sync_all().map_err(|e| format!("cannot sync {}: {e}", partial.display()))?;
+            file.sync_all()
+                .map_err(|e| format!("cannot sync {}: {e}", partial.display()))?;
             hashes.push(sha256_file(partial)?);
             std::fs::rename(partial, final_path)
                 .map_err(|e| format!("cannot rename {}: {e}", partial.display()))?;

@@ -3,9 +3,9 @@
 //! the capture comes in as bytes and the chunks go out through a callback, so tests, the
 //! fuzzer and `callrec record` share this one path.
 
+use crate::media::codec::PayloadKind;
 use crate::pcap::flows::{choose_legs, find_rtp_flows, LegChoiceError, LegSelector, RtpFlow};
 use crate::pcap::{CaptureError, CaptureReader, CaptureStats, Datagram};
-use crate::media::codec::PayloadKind;
 use crate::recorder::payload::{PayloadMap, PayloadType};
 use crate::recorder::summary::Summary;
 use crate::recorder::{FileChunk, Leg, Recorder, RecorderConfig, RecorderError};
@@ -91,9 +91,18 @@ pub fn record_capture(
             }
         }
     }
-    let legs = [Some(flows[choice.a].clone()), choice.b.map(|b| flows[b].clone())];
+    let legs = [
+        Some(flows[choice.a].clone()),
+        choice.b.map(|b| flows[b].clone()),
+    ];
     let payloads = legs.clone().map(|flow| payload_map(flow.as_ref(), options));
-    let seen: Vec<u8> = legs.iter().flatten().flat_map(|f| f.payload_types.clone()).collect();
+    let mut seen: Vec<u8> = legs
+        .iter()
+        .flatten()
+        .flat_map(|f| f.payload_types.clone())
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
     for pt in &seen {
         if payloads.iter().all(|p| p.get(*pt).is_none()) {
             warnings.push(format!("payload type {pt} is unknown: its packets are dropped (map it with --pt {pt}=CODEC/RATE)"));
@@ -121,11 +130,13 @@ pub fn record_capture(
     };
     let mut chunks = Vec::new();
     let total = datagrams.len();
-        for (i, d) in datagrams.into_iter().enumerate() {
+    for (i, d) in datagrams.into_iter().enumerate() {
         let Some(leg) = route(&d) else { continue };
         let now = d.time;
         recorder.push(now, leg, d.payload);
-        recorder.poll(now, &mut chunks).map_err(RecorderError::from)?;
+        recorder
+            .poll(now, &mut chunks)
+            .map_err(RecorderError::from)?;
         for chunk in chunks.drain(..) {
             sink(chunk)?;
         }
@@ -156,7 +167,11 @@ fn payload_map(flow: Option<&RtpFlow>, options: &CaptureOptions) -> PayloadMap {
         map.insert(pt, payload);
     }
     // Captures carry no SDP: 101 is the de-facto telephone-event type, on the audio's clock.
-    if options.payload_types.iter().all(|&(pt, _)| pt != DEFAULT_TELEPHONE_EVENT) {
+    if options
+        .payload_types
+        .iter()
+        .all(|&(pt, _)| pt != DEFAULT_TELEPHONE_EVENT)
+    {
         let clock_rate = flow
             .into_iter()
             .flat_map(|f| &f.payload_types)

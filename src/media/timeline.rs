@@ -11,15 +11,20 @@
 //!   suppression, loss) stay gaps of the right length and jitter does not move audio.
 //! - The sender's clock drifts against the receiving clock (hundreds of ppm are common). The
 //!   timeline tracks the smallest arrival-minus-RTP offset over a sliding window (the
-//!   least-delayed packets show the true clock relation) and slews toward it by one sample per
-//!   frame, repeating or dropping a single sample: inaudible, and it keeps both legs within a
-//!   few milliseconds of each other over hours.
+//!   least-delayed packets show the true clock relation) and moves toward it: at once in
+//!   silence or after a gap, where nobody can hear it, else one repeated or dropped sample per
+//!   8 kHz-frame-worth (6250 ppm, inaudible). It keeps both legs within a few milliseconds of
+//!   each other over hours.
 //! - A timestamp jump that arrival times contradict (a client restarting its timestamps) is
 //!   confirmed over a few frames and then re-anchored, so it cannot push a leg seconds away.
 
 use crate::time::Time;
 use std::collections::VecDeque;
 use std::time::Duration;
+
+/// A frame whose every sample is below this (-40 dBFS) is silence: clock corrections there
+/// are free.
+const SILENT_BELOW: u16 = 328;
 
 /// Limits and tuning of a leg's timeline.
 #[derive(Clone, Debug)]
@@ -104,6 +109,11 @@ impl LegTimeline {
         }
     }
 
+    /// The output sample rate positions are counted in.
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
     pub fn stats(&self) -> &TimelineStats {
         &self.stats
     }
@@ -161,7 +171,8 @@ impl LegTimeline {
         };
         let raw = self.rtp_position(anchor, timestamp);
         if let Some(arrival) = arrival {
-            if let Some(position) = self.follow_clock(arrival, raw, timestamp, clock_rate) {
+            let silent = samples.iter().all(|s| s.unsigned_abs() < SILENT_BELOW);
+            if let Some(position) = self.follow_clock(arrival, raw, timestamp, clock_rate, silent) {
                 return self.write(position, samples);
             }
         }
@@ -176,6 +187,7 @@ impl LegTimeline {
         raw: i64,
         timestamp: u64,
         clock_rate: u32,
+        silent: bool,
     ) -> Option<i64> {
         let arrived_at = self.arrival_position(arrival);
         let offset = arrived_at - raw;
@@ -204,11 +216,17 @@ impl LegTimeline {
         } else {
             self.suspect_frames = 0;
         }
-        let deadband = self.samples(self.config.drift_deadband);
-        let step = match estimate - self.correction {
-            d if d > deadband => 1,
-            d if d < -deadband => -1,
-            _ => 0,
+        let error = estimate - self.correction;
+        let threshold = self.samples(self.config.resync_threshold);
+        if error.abs() <= self.samples(self.config.drift_deadband) || error.abs() > threshold {
+            return None; // nothing to do, or a jump only confirmation may follow
+        }
+        // Where nothing is heard (silence, or a frame after a gap) the whole error goes at
+        // once; in sound, one sample per 8 kHz frame-worth (6250 ppm), which is inaudible.
+        let step = if silent || raw + self.correction > self.end as i64 {
+            error
+        } else {
+            error.signum() * i64::from(self.rate / 8000).max(1)
         };
         self.correction += step;
         self.stats.drift_correction_samples += step;
@@ -364,7 +382,7 @@ mod tests {
         for i in 0..frames {
             let arrival_ns = i * 20_010_000 + (i * 7919 % 13) * MS; // plus up to 12 ms jitter
             let arrival = Time::from_nanos(1_000_000_000_000 + arrival_ns);
-            t.place(Some(arrival), i * 160, 8000, false, &frame(1));
+            t.place(Some(arrival), i * 160, 8000, false, &frame(1000));
             if i % 50 == 0 {
                 // Where did this frame land compared with its least-delayed arrival time?
                 let ideal = (i * 20_010_000) as f64 * 8000.0 / 1e9;
@@ -382,6 +400,16 @@ mod tests {
         assert_eq!(t.stats().resyncs, 0);
         // 500 ppm of an hour is 1.8 s: 14,400 samples repeated, one at a time.
         assert!((t.stats().drift_correction_samples - 14_400).abs() < 80);
+    }
+
+    #[test]
+    fn sound_slews_one_sample_a_frame_but_silence_takes_the_whole_correction() {
+        for (value, expected) in [(1000, 1), (0, 40)] {
+            let mut t = timeline();
+            t.place(at(5), 0, 8000, false, &frame(value)); // 5 ms of extra delay on the first
+            t.place(at(20), 160, 8000, false, &frame(value)); // then none
+            assert_eq!(t.correction, -expected, "frame value {value}");
+        }
     }
 
     #[test]

@@ -117,13 +117,7 @@ impl ToneBank {
 
     /// Adds `tone` (which starts at call sample `tone_start`) into the `channels`-interleaved
     /// `block` that starts at call sample `block_start`, on every channel, saturating.
-    pub fn add_into(
-        &self,
-        tone: PlacedTone,
-        block: &mut [i16],
-        block_start: u64,
-        channels: usize,
-    ) {
+    pub fn add_into(&self, tone: PlacedTone, block: &mut [i16], block_start: u64, channels: usize) {
         let samples = self.samples(tone.kind);
         let frames = (block.len() / channels.max(1)) as u64;
         let from = tone.start.max(block_start);
@@ -154,7 +148,10 @@ mod tests {
         assert_eq!(starts, vec![160_000, 320_000, 480_000]);
         // A block boundary exactly on a reminder includes it once, in the later block.
         assert_eq!(bank.reminders_in(0, 160_000).count(), 0);
-        assert_eq!(bank.reminders_in(160_000, 160_001).collect::<Vec<_>>(), vec![160_000]);
+        assert_eq!(
+            bank.reminders_in(160_000, 160_001).collect::<Vec<_>>(),
+            vec![160_000]
+        );
     }
 
     #[test]

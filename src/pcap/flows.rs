@@ -253,11 +253,31 @@ mod tests {
         let mut d = Vec::new();
         for i in 0..10u16 {
             let t = u64::from(i) * 20;
-            d.push(datagram(t + 250, "10.0.0.2:6000", "10.0.0.9:5002", rtp(0xbbbb, i, 8)));
-            d.push(datagram(t, "10.0.0.1:4000", "10.0.0.9:5000", rtp(0xaaaa, 100 + i, 0)));
+            d.push(datagram(
+                t + 250,
+                "10.0.0.2:6000",
+                "10.0.0.9:5002",
+                rtp(0xbbbb, i, 8),
+            ));
+            d.push(datagram(
+                t,
+                "10.0.0.1:4000",
+                "10.0.0.9:5000",
+                rtp(0xaaaa, 100 + i, 0),
+            ));
             // noise: RTCP and a non-RTP flow
-            d.push(datagram(t, "10.0.0.1:4001", "10.0.0.9:5001", Bytes::from_static(&[0x81, 200, 0, 1, 0, 0, 0, 1])));
-            d.push(datagram(t, "10.0.0.7:53", "10.0.0.9:53", Bytes::from_static(b"dns?")));
+            d.push(datagram(
+                t,
+                "10.0.0.1:4001",
+                "10.0.0.9:5001",
+                Bytes::from_static(&[0x81, 200, 0, 1, 0, 0, 0, 1]),
+            ));
+            d.push(datagram(
+                t,
+                "10.0.0.7:53",
+                "10.0.0.9:53",
+                Bytes::from_static(b"dns?"),
+            ));
         }
         d
     }
@@ -279,10 +299,20 @@ mod tests {
     fn an_ssrc_change_stays_one_flow() {
         let mut d = Vec::new();
         for i in 0..6u16 {
-            d.push(datagram(u64::from(i) * 20, "10.0.0.1:4000", "10.0.0.9:5000", rtp(1, i, 0)));
+            d.push(datagram(
+                u64::from(i) * 20,
+                "10.0.0.1:4000",
+                "10.0.0.9:5000",
+                rtp(1, i, 0),
+            ));
         }
         for i in 0..6u16 {
-            d.push(datagram(200 + u64::from(i) * 20, "10.0.0.1:4000", "10.0.0.9:5000", rtp(2, 9000 + i, 0)));
+            d.push(datagram(
+                200 + u64::from(i) * 20,
+                "10.0.0.1:4000",
+                "10.0.0.9:5000",
+                rtp(2, 9000 + i, 0),
+            ));
         }
         let flows = find_rtp_flows(&d);
         assert_eq!(flows.len(), 1);
@@ -292,7 +322,14 @@ mod tests {
     #[test]
     fn random_sequence_numbers_are_not_rtp() {
         let d: Vec<Datagram> = (0..20u16)
-            .map(|i| datagram(u64::from(i), "10.0.0.1:4000", "10.0.0.9:5000", rtp(7, i.wrapping_mul(7919), 0)))
+            .map(|i| {
+                datagram(
+                    u64::from(i),
+                    "10.0.0.1:4000",
+                    "10.0.0.9:5000",
+                    rtp(7, i.wrapping_mul(7919), 0),
+                )
+            })
             .collect();
         assert!(find_rtp_flows(&d).is_empty());
         assert_eq!(choose_legs(&[], None, None), Err(LegChoiceError::NoRtp));
@@ -303,18 +340,28 @@ mod tests {
         let flows = find_rtp_flows(&call());
         let by_ssrc = choose_legs(&flows, Some(LegSelector::Ssrc(0xbbbb)), None);
         assert_eq!(by_ssrc, Ok(LegChoice { a: 1, b: Some(0) }));
-        let by_port = choose_legs(&flows, Some(LegSelector::Port(5002)), Some(LegSelector::Port(4000)));
+        let by_port = choose_legs(
+            &flows,
+            Some(LegSelector::Port(5002)),
+            Some(LegSelector::Port(4000)),
+        );
         assert_eq!(by_port, Ok(LegChoice { a: 1, b: Some(0) }));
         let only_b = choose_legs(&flows, None, Some(LegSelector::Port(5000)));
         assert_eq!(only_b, Ok(LegChoice { a: 1, b: Some(0) }));
         let missing = choose_legs(&flows, Some(LegSelector::Ssrc(0x1234)), None);
-        assert_eq!(missing, Err(LegChoiceError::NoMatch(LegSelector::Ssrc(0x1234))));
+        assert_eq!(
+            missing,
+            Err(LegChoiceError::NoMatch(LegSelector::Ssrc(0x1234)))
+        );
     }
 
     #[test]
     fn one_leg_capture_has_no_leg_b() {
         let flows: Vec<RtpFlow> = find_rtp_flows(&call()).into_iter().take(1).collect();
-        assert_eq!(choose_legs(&flows, None, None), Ok(LegChoice { a: 0, b: None }));
+        assert_eq!(
+            choose_legs(&flows, None, None),
+            Ok(LegChoice { a: 0, b: None })
+        );
     }
 
     #[test]

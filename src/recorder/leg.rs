@@ -138,22 +138,6 @@ impl LegState {
         }
     }
 
-    fn chain(&mut self, codec: Codec, rate: u32) -> Option<&mut CodecChain> {
-        if let Some(i) = self.chains.iter().position(|c| c.codec == codec) {
-            return self.chains.get_mut(i);
-        }
-        let native = super::native_rate(codec, rate);
-        let decoder = Decoder::new(codec, native).ok()?;
-        let upsampler = Upsampler::new((rate / native.max(1)).max(1) as usize);
-        self.codecs.push(codec);
-        self.chains.push(CodecChain {
-            codec,
-            decoder,
-            upsampler,
-        });
-        self.chains.last_mut()
-    }
-
     fn play_audio(
         &mut self,
         codec: Codec,
@@ -164,11 +148,10 @@ impl LegState {
         let Some(timeline) = self.timeline.as_mut() else {
             return;
         };
-        let rate = timeline_rate(timeline);
+        let rate = timeline.rate();
         let timestamp = released.timestamp.0;
         let payload = released.item.payload();
-        // Split borrows: the chain lives in `self.chains`, buffers are separate fields.
-        let Some(chain) = self.chain(codec, rate) else {
+        let Some(chain) = chain_for(&mut self.chains, &mut self.codecs, codec, rate) else {
             self.counts.decode_errors += 1;
             return;
         };
@@ -194,9 +177,7 @@ impl LegState {
                 upsampled.clear();
                 chain.upsampler.process(decoded, upsampled);
                 self.counts.concealed_ms += samples as u64 * 1000 / u64::from(native);
-                if let Some(timeline) = self.timeline.as_mut() {
-                    timeline.place(None, end, clock_rate, false, upsampled);
-                }
+                timeline.place(None, end, clock_rate, false, upsampled);
             }
         }
 
@@ -210,15 +191,13 @@ impl LegState {
         chain.upsampler.process(decoded, upsampled);
         let ticks = decoded.len() as u64 * u64::from(clock_rate) / u64::from(native);
         self.audio_end = Some((timestamp + ticks, clock_rate));
-        if let Some(timeline) = self.timeline.as_mut() {
-            timeline.place(
-                Some(released.arrival),
-                timestamp,
-                clock_rate,
-                released.discontinuity,
-                upsampled,
-            );
-        }
+        timeline.place(
+            Some(released.arrival),
+            timestamp,
+            clock_rate,
+            released.discontinuity,
+            upsampled,
+        );
     }
 
     /// RFC 4733 §2.3: event, E bit, volume, duration. One entry per event (its timestamp).
@@ -233,7 +212,11 @@ impl LegState {
         let duration = u16::from_be_bytes([payload[2], payload[3]]);
         let ended = flags & 0x80 != 0;
         let duration_ms = u64::from(duration) * 1000 / u64::from(clock_rate.max(1));
-        if let Some(last) = self.events.last_mut().filter(|e| e.rtp_timestamp == timestamp) {
+        if let Some(last) = self
+            .events
+            .last_mut()
+            .filter(|e| e.rtp_timestamp == timestamp)
+        {
             last.duration_ms = last.duration_ms.max(duration_ms);
             last.ended |= ended;
             return;
@@ -286,6 +269,24 @@ impl LegState {
     }
 }
 
-fn timeline_rate(timeline: &LegTimeline) -> u32 {
-    timeline.rate()
+/// The leg's decoder chain for `codec`, made on first use (a leg may switch codecs).
+fn chain_for<'a>(
+    chains: &'a mut Vec<CodecChain>,
+    codecs: &mut Vec<Codec>,
+    codec: Codec,
+    rate: u32,
+) -> Option<&'a mut CodecChain> {
+    if let Some(i) = chains.iter().position(|c| c.codec == codec) {
+        return chains.get_mut(i);
+    }
+    let native = super::native_rate(codec, rate);
+    let decoder = Decoder::new(codec, native).ok()?;
+    let upsampler = Upsampler::new((rate / native.max(1)).max(1) as usize);
+    codecs.push(codec);
+    chains.push(CodecChain {
+        codec,
+        decoder,
+        upsampler,
+    });
+    chains.last_mut()
 }

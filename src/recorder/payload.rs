@@ -116,9 +116,18 @@ mod tests {
     #[test]
     fn static_types_are_pcmu_pcma_g722_and_cn() {
         let map = PayloadMap::with_static();
-        assert_eq!(map.get(0).map(|p| p.kind), Some(PayloadKind::Audio(Codec::Pcmu)));
-        assert_eq!(map.get(8).map(|p| p.kind), Some(PayloadKind::Audio(Codec::Pcma)));
-        assert_eq!(map.get(9).map(|p| p.kind), Some(PayloadKind::Audio(Codec::G722)));
+        assert_eq!(
+            map.get(0).map(|p| p.kind),
+            Some(PayloadKind::Audio(Codec::Pcmu))
+        );
+        assert_eq!(
+            map.get(8).map(|p| p.kind),
+            Some(PayloadKind::Audio(Codec::Pcma))
+        );
+        assert_eq!(
+            map.get(9).map(|p| p.kind),
+            Some(PayloadKind::Audio(Codec::G722))
+        );
         assert_eq!(map.get(9).map(|p| p.clock_rate), Some(8000));
         assert_eq!(map.get(13).map(|p| p.kind), Some(PayloadKind::ComfortNoise));
         assert_eq!(map.get(18), None);
@@ -128,9 +137,24 @@ mod tests {
     #[test]
     fn mappings_parse_like_rtpmap() {
         let cases = [
-            ("111=opus/48000", 111, PayloadKind::Audio(Codec::Opus), 48000),
-            ("111=opus/48000/2", 111, PayloadKind::Audio(Codec::Opus), 48000),
-            ("101=telephone-event/8000", 101, PayloadKind::TelephoneEvent, 8000),
+            (
+                "111=opus/48000",
+                111,
+                PayloadKind::Audio(Codec::Opus),
+                48000,
+            ),
+            (
+                "111=opus/48000/2",
+                111,
+                PayloadKind::Audio(Codec::Opus),
+                48000,
+            ),
+            (
+                "101=telephone-event/8000",
+                101,
+                PayloadKind::TelephoneEvent,
+                8000,
+            ),
             ("96=PCMU/8000", 96, PayloadKind::Audio(Codec::Pcmu), 8000),
         ];
         for (text, pt, kind, clock_rate) in cases {

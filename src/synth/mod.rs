@@ -156,6 +156,9 @@ impl SplitMix {
 pub struct LegTruth {
     pub sent: u64,
     pub lost: u64,
+    /// Lost packets no receiver can know of: before the first or after the last packet of
+    /// their SSRC that did arrive.
+    pub lost_unseen: u64,
     pub duplicated: u64,
     pub malformed: u64,
 }
@@ -220,13 +223,15 @@ fn leg_datagrams(leg: &LegSpec, truth: &mut LegTruth) -> Result<Vec<(Time, Vec<u
     let mut pcm = vec![0i16; frame_samples];
     let mut payload = Vec::new();
     let mut out = Vec::new();
+    // Per packet sent: (ssrc, delivered), to tell which losses a receiver can see.
+    let mut fates: Vec<(u32, bool)> = Vec::new();
     let ptime = leg.ptime.as_secs_f64();
     for frame in 0..frames {
         let t = Duration::from_secs_f64(frame as f64 * ptime);
         if let Some(at) = leg.impairments.ssrc_change_at {
             if !changed && t >= at {
                 changed = true;
-                ssrc = ssrc.wrapping_mul(2_654_435_761).wrapping_add(1);
+                ssrc ^= 0xa5a5_5a5a;
                 seq = seq.wrapping_add(20_000);
                 ts_base = ts_base.wrapping_add(0x4000_0000);
                 frame_base = frame;
@@ -241,13 +246,23 @@ fn leg_datagrams(leg: &LegSpec, truth: &mut LegTruth) -> Result<Vec<(Time, Vec<u
             // RFC 4733 §2.5: the event replaces audio; one timestamp (the event's start) and
             // a growing duration, the end bit on its last packet.
             Some((index, digit)) => {
-                let started = (leg.impairments.dtmf[index].0.as_nanos() / leg.ptime.as_nanos()) as u64;
-                let event_ts = ts_base.wrapping_add(((started.max(frame_base) - frame_base) as u32).wrapping_mul(frame_ticks));
+                let started =
+                    (leg.impairments.dtmf[index].0.as_nanos() / leg.ptime.as_nanos()) as u64;
+                let event_ts = ts_base.wrapping_add(
+                    ((started.max(frame_base) - frame_base) as u32).wrapping_mul(frame_ticks),
+                );
                 let elapsed = (frame - started + 1) as u32 * frame_ticks;
                 let last = leg.dtmf_at(t + leg.ptime).map(|(i, _)| i) != Some(index);
                 let flags = if last { 0x80 | 10 } else { 10 };
                 let payload = [digit, flags, (elapsed >> 8) as u8, elapsed as u8];
-                rtp_packet(DTMF_PAYLOAD_TYPE, frame == started, seq, event_ts, ssrc, &payload)
+                rtp_packet(
+                    DTMF_PAYLOAD_TYPE,
+                    frame == started,
+                    seq,
+                    event_ts,
+                    ssrc,
+                    &payload,
+                )
             }
             None => {
                 for (i, s) in pcm.iter_mut().enumerate() {
@@ -259,7 +274,6 @@ fn leg_datagrams(leg: &LegSpec, truth: &mut LegTruth) -> Result<Vec<(Time, Vec<u
                 rtp_packet(leg.payload_type, after_gap, seq, ts, ssrc, &payload)
             }
         };
-        let packet = rtp_packet(leg.payload_type, after_gap, seq, ts, ssrc, &payload);
         after_gap = false;
         seq = seq.wrapping_add(1);
         truth.sent += 1;
@@ -267,7 +281,9 @@ fn leg_datagrams(leg: &LegSpec, truth: &mut LegTruth) -> Result<Vec<(Time, Vec<u
         let sent_at = leg.start.as_secs_f64() + frame as f64 * ptime * (1.0 + leg.clock_ppm * 1e-6);
         let jitter = rng.unit() * leg.impairments.jitter.as_secs_f64();
         let arrival = CAPTURE_EPOCH + Duration::from_secs_f64(sent_at + jitter);
-        if rng.unit() < leg.impairments.loss {
+        let lost = rng.unit() < leg.impairments.loss;
+        fates.push((ssrc, !lost));
+        if lost {
             truth.lost += 1;
         } else {
             if rng.unit() < leg.impairments.duplicate {
@@ -279,11 +295,29 @@ fn leg_datagrams(leg: &LegSpec, truth: &mut LegTruth) -> Result<Vec<(Time, Vec<u
         if rng.unit() < leg.impairments.malformed {
             truth.malformed += 1;
             let garbage_len = 1 + (rng.next_u64() % 40) as usize;
-            let garbage: Vec<u8> = (0..garbage_len).map(|_| (rng.next_u64() & 0x3f) as u8).collect();
+            let garbage: Vec<u8> = (0..garbage_len)
+                .map(|_| (rng.next_u64() & 0x3f) as u8)
+                .collect();
             out.push((arrival + Duration::from_micros(500), garbage));
         }
     }
+    truth.lost_unseen = unseen_losses(&fates);
     Ok(out)
+}
+
+fn unseen_losses(fates: &[(u32, bool)]) -> u64 {
+    let mut unseen = 0;
+    let mut from = 0;
+    while from < fates.len() {
+        let ssrc = fates[from].0;
+        let run = fates[from..].iter().take_while(|f| f.0 == ssrc).count();
+        let stream = &fates[from..from + run];
+        let first = stream.iter().position(|f| f.1).unwrap_or(run);
+        let last = stream.iter().rposition(|f| f.1).map_or(run, |i| i + 1);
+        unseen += (first + run.saturating_sub(last).min(run - first)) as u64;
+        from += run;
+    }
+    unseen
 }
 
 /// A named capture the project ships in `fixtures/`.
@@ -331,12 +365,66 @@ pub fn fixtures() -> Vec<Fixture> {
         legs
     };
     vec![
-        Fixture { name: "pcmu-clean.pcap", legs: pair(Codec::Pcmu), format: CaptureFormat::Pcap, link: LinkType::Ethernet },
-        Fixture { name: "pcma-clean.pcapng", legs: pair(Codec::Pcma), format: CaptureFormat::PcapNg, link: LinkType::LinuxSll },
-        Fixture { name: "g722-clean.pcap", legs: pair(Codec::G722), format: CaptureFormat::Pcap, link: LinkType::RawIp },
-        Fixture { name: "opus-clean.pcapng", legs: pair(Codec::Opus), format: CaptureFormat::PcapNg, link: LinkType::LinuxSll2 },
-        Fixture { name: "pcmu-impaired.pcap", legs: impaired(Codec::Pcmu, 1), format: CaptureFormat::Pcap, link: LinkType::Ethernet },
-        Fixture { name: "g722-impaired.pcapng", legs: impaired(Codec::G722, 2), format: CaptureFormat::PcapNg, link: LinkType::Ethernet },
-        Fixture { name: "opus-impaired.pcap", legs: impaired(Codec::Opus, 3), format: CaptureFormat::Pcap, link: LinkType::Ethernet },
+        Fixture {
+            name: "pcmu-clean.pcap",
+            legs: pair(Codec::Pcmu),
+            format: CaptureFormat::Pcap,
+            link: LinkType::Ethernet,
+        },
+        Fixture {
+            name: "pcma-clean.pcapng",
+            legs: pair(Codec::Pcma),
+            format: CaptureFormat::PcapNg,
+            link: LinkType::LinuxSll,
+        },
+        Fixture {
+            name: "g722-clean.pcap",
+            legs: pair(Codec::G722),
+            format: CaptureFormat::Pcap,
+            link: LinkType::RawIp,
+        },
+        Fixture {
+            name: "opus-clean.pcapng",
+            legs: pair(Codec::Opus),
+            format: CaptureFormat::PcapNg,
+            link: LinkType::LinuxSll2,
+        },
+        Fixture {
+            name: "pcmu-impaired.pcap",
+            legs: impaired(Codec::Pcmu, 1),
+            format: CaptureFormat::Pcap,
+            link: LinkType::Ethernet,
+        },
+        Fixture {
+            name: "g722-impaired.pcapng",
+            legs: impaired(Codec::G722, 2),
+            format: CaptureFormat::PcapNg,
+            link: LinkType::Ethernet,
+        },
+        Fixture {
+            name: "opus-impaired.pcap",
+            legs: impaired(Codec::Opus, 3),
+            format: CaptureFormat::Pcap,
+            link: LinkType::Ethernet,
+        },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unseen_losses_are_those_outside_each_streams_delivered_range() {
+        let f = |s: &str| -> Vec<(u32, bool)> {
+            s.split(' ')
+                .enumerate()
+                .flat_map(|(i, run)| run.chars().map(move |c| (i as u32, c == '+')))
+                .collect()
+        };
+        assert_eq!(unseen_losses(&f("++-++")), 0);
+        assert_eq!(unseen_losses(&f("-++-")), 2);
+        assert_eq!(unseen_losses(&f("--- +-+-")), 4);
+        assert_eq!(unseen_losses(&f("")), 0);
+    }
 }

@@ -9,7 +9,11 @@ use callrec::recorder::RecorderConfig;
 use std::io::Cursor;
 
 /// Records `capture` and returns each output file's bytes and the replay.
-pub fn record(capture: &[u8], config: RecorderConfig, options: &CaptureOptions) -> (Vec<Vec<u8>>, Replay) {
+pub fn record(
+    capture: &[u8],
+    config: RecorderConfig,
+    options: &CaptureOptions,
+) -> (Vec<Vec<u8>>, Replay) {
     let mut files: Vec<Vec<u8>> = vec![Vec::new(), Vec::new()];
     let replay = record_capture(
         Bytes::copy_from_slice(capture),
@@ -69,6 +73,17 @@ pub fn tone_power(samples: &[i16], rate: u32, freq: f64) -> f64 {
     let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
     let n = samples.len() as f64;
     4.0 * power / (n * n)
+}
+
+/// Mean power of `freq` over 20 ms windows: robust to the small phase steps that drift
+/// correction and concealment make, which a single long window would average away.
+pub fn band_power(samples: &[i16], rate: u32, freq: f64) -> f64 {
+    let win = rate as usize / 50;
+    let windows: Vec<f64> = samples
+        .chunks_exact(win)
+        .map(|w| tone_power(w, rate, freq))
+        .collect();
+    windows.iter().sum::<f64>() / windows.len().max(1) as f64
 }
 
 /// Start (in samples) of the first 10 ms window from `from` on where `freq` is present.
