@@ -37,7 +37,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Record the call in a packet capture (pcap or pcapng).
-    Record(RecordArgs),
+    Record(Box<RecordArgs>),
     /// Write two-leg test captures with known audio and impairments.
     Synth(cli_synth::SynthArgs),
     /// Measure how many concurrent calls one core records.
@@ -138,7 +138,7 @@ fn parse_pt(text: &str) -> Result<(u8, PayloadType), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Record(args) => record(args),
+        Command::Record(args) => record(*args),
         Command::Synth(args) => cli_synth::run(args),
         Command::Bench(args) => cli_bench::run(args),
     };

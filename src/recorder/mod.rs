@@ -178,8 +178,8 @@ impl Recorder {
             rate,
             block: u64::from(rate) / 50,
             legs: [
-                LegState::new(a, config.jitter.clone()),
-                LegState::new(b, config.jitter.clone()),
+                LegState::new(a, config.jitter),
+                LegState::new(b, config.jitter),
             ],
             call_start: None,
             emitted: 0,
