@@ -136,7 +136,24 @@ fn parse_pt(text: &str) -> Result<(u8, PayloadType), String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // One line, like every other refusal: clap's first paragraph, joined.
+            let text = e.render().to_string();
+            let reason: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect();
+            eprintln!(
+                "callrec: {}",
+                reason.join(" ").trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Record(args) => record(*args),
         Command::Synth(args) => cli_synth::run(args),
