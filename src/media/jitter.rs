@@ -28,9 +28,11 @@
 //!   is held of the old one is released first, in order, then the new one starts with
 //!   `discontinuity` set and the probation packet is its first packet; no loss is counted for the
 //!   jump. Otherwise the probation packet is dropped and counted in `out_of_range`.
-//! - SSRC change: a packet from another source ends the current one. Its held packets are
-//!   released first, at once and in order; then the new source starts with `discontinuity` set.
-//!   Nothing is counted lost across the change.
+//! - SSRC change: a packet from another source goes to probation too, and two sequential packets
+//!   of that source end the current one (so one stray packet, e.g. an event sent under another
+//!   SSRC, cannot break a leg). The old source's held packets are released first, at once and
+//!   in order; then the new source starts with `discontinuity` set. Nothing is counted lost
+//!   across the change.
 //! - Straggler: after an SSRC change or a restart, a packet of the previous stream's SSRC that
 //!   arrives within `latency` of the change, or is at most `max_misorder` behind that stream's
 //!   highest sequence number, is counted late and dropped (if it also fits the new stream,
@@ -245,10 +247,6 @@ impl<T> JitterBuffer<T> {
                 if self.is_straggler(now, meta, fits) {
                     self.stats.late += 1;
                     Pushed::Late
-                } else if !same_source {
-                    self.stats.ssrc_changes += 1;
-                    self.start_stream(now, meta, packet);
-                    Pushed::Queued
                 } else if fits {
                     self.push_in_range(meta, packet)
                 } else {
@@ -322,9 +320,18 @@ impl<T> JitterBuffer<T> {
 
     fn push_out_of_range(&mut self, now: Time, meta: PacketMeta, packet: Held<T>) -> Pushed {
         match self.probation.take() {
-            // RFC 3550 Appendix A.1: two sequential packets confirm a restarted sequence.
-            Some(probation) if meta.sequence == probation.meta.sequence.wrapping_add(1) => {
-                self.stats.restarts += 1;
+            // RFC 3550 Appendix A.1: two sequential packets confirm a restarted sequence or a
+            // new source; a lone stray packet (another SSRC, a wild number) changes nothing.
+            Some(probation)
+                if meta.ssrc == probation.meta.ssrc
+                    && meta.sequence == probation.meta.sequence.wrapping_add(1) =>
+            {
+                let new_source = self.streams.back().is_some_and(|s| s.ssrc != meta.ssrc);
+                if new_source {
+                    self.stats.ssrc_changes += 1;
+                } else {
+                    self.stats.restarts += 1;
+                }
                 self.stats.held -= 1;
                 self.start_stream(now, probation.meta, probation.packet);
                 let restarted = self.streams.back_mut().expect("just started");
@@ -805,24 +812,23 @@ mod tests {
         #[rustfmt::skip]
         let verdicts = sim.push_all(&[
             (0, a(100)), (20, a(101)), (40, a(102)), (60, a(104)),  // 103 missing
-            (240, b(5000)),  // new source while A's 104 is still held
-            (260, b(5001)),
+            (240, b(5000)),  // new source while A's 104 is still held: on probation
+            (260, b(5001)),  // confirmed: the change happens here
             (280, a(103)),   // straggler within latency of the change
             (300, b(5002)), (460, b(5003)),
             (500, a(99)),    // straggler behind A's highest
-            (600, a(150)),   // A comes back ahead of where it stopped
+            (600, a(150)),   // A comes back ahead of where it stopped, alone: on probation
         ]);
         #[rustfmt::skip]
-        assert_eq!(verdicts, vec![Queued, Queued, Queued, Queued, Queued, Queued, Late,
-                                  Queued, Queued, Late, Queued]);
+        assert_eq!(verdicts, vec![Queued, Queued, Queued, Queued, Probation, Queued, Late,
+                                  Queued, Queued, Late, Probation]);
         sim.finish();
         #[rustfmt::skip]
         assert_eq!(sim.log(), vec![
             (200, A, S + 100, 0, false), (200, A, S + 101, 0, false), (200, A, S + 102, 0, false),
-            (240, A, S + 104, 1, false),  // old source flushed first, in order
+            (260, A, S + 104, 1, false),  // old source flushed first, in order
             (440, B, S + 5000, 0, true), (440, B, S + 5001, 0, false), (440, B, S + 5002, 0, false),
             (460, B, S + 5003, 0, false),
-            (800, A, S + 150, 0, true),
         ]);
         assert_eq!(
             sim.out[4].1.timestamp,
@@ -830,7 +836,25 @@ mod tests {
             "re-anchored"
         );
         let s = sim.buf.stats();
-        assert_eq!((s.ssrc_changes, s.late, s.lost, s.released), (2, 2, 1, 9));
+        assert_eq!((s.ssrc_changes, s.late, s.lost, s.released, s.held), (1, 2, 1, 8, 1));
+        assert_accounted(&sim.buf);
+    }
+
+    #[test]
+    fn a_lone_packet_of_another_ssrc_changes_nothing() {
+        let mut sim = Sim::new(JitterConfig::default());
+        #[rustfmt::skip]
+        let verdicts = sim.push_all(&[
+            (0, a(100)), (20, a(101)),
+            (30, meta(B, 7, 1234)),  // a stray source: one packet
+            (40, a(102)), (60, a(103)),
+        ]);
+        assert_eq!(verdicts, vec![Queued, Queued, Probation, Queued, Queued]);
+        sim.finish();
+        let released: Vec<u64> = sim.out.iter().map(|(_, r)| r.seq.0).collect();
+        assert_eq!(released, vec![S + 100, S + 101, S + 102, S + 103]);
+        let s = sim.buf.stats();
+        assert_eq!((s.ssrc_changes, s.late, s.lost, s.out_of_range), (0, 0, 0, 1), "the stray is dropped");
         assert_accounted(&sim.buf);
     }
 
