@@ -36,6 +36,9 @@ pub struct TimelineConfig {
     /// An offset this far from the estimate, held for `resync_after` frames, re-anchors.
     pub resync_threshold: Duration,
     pub resync_after: u32,
+    /// How late a frame may arrive and still be placed by its timestamp (the recorder's output
+    /// lag): a delay spike up to this moves nothing and is no reason to re-anchor.
+    pub max_delay: Duration,
     /// Frames placed further than this ahead of what the mixer has taken are dropped: bounds
     /// memory per leg whatever timestamps a sender invents.
     pub max_ahead: Duration,
@@ -48,6 +51,7 @@ impl Default for TimelineConfig {
             drift_window: Duration::from_secs(3),
             resync_threshold: Duration::from_millis(250),
             resync_after: 5,
+            max_delay: Duration::from_millis(500),
             max_ahead: Duration::from_secs(5),
         }
     }
@@ -206,7 +210,11 @@ impl LegTimeline {
         self.offsets.push_back((arrived_at, offset));
 
         let estimate = self.offsets.front().map_or(offset, |&(_, o)| o);
-        if (offset - self.correction).abs() > self.samples(self.config.resync_threshold) {
+        let threshold = self.samples(self.config.resync_threshold);
+        let off_by = offset - self.correction;
+        // Arriving early for its timestamp, or later than it can still be placed: the sender's
+        // timestamps say something arrivals contradict.
+        if off_by < -threshold || off_by > threshold.max(self.samples(self.config.max_delay)) {
             self.suspect_frames += 1;
             if self.suspect_frames >= self.config.resync_after {
                 self.stats.resyncs += 1;
@@ -217,7 +225,6 @@ impl LegTimeline {
             self.suspect_frames = 0;
         }
         let error = estimate - self.correction;
-        let threshold = self.samples(self.config.resync_threshold);
         if error.abs() <= self.samples(self.config.drift_deadband) || error.abs() > threshold {
             return None; // nothing to do, or a jump only confirmation may follow
         }
@@ -250,9 +257,10 @@ impl LegTimeline {
         let from = self.head + (start - taken) as usize;
         let to = from + samples.len();
         if to > self.buf.len() {
-            // A one-sample hole left by a drift step repeats the last sample instead of a click.
+            // A hole left by a drift step repeats the last sample instead of a click.
+            let max_step = (self.rate / 8000).max(1) as usize;
             let fill = match self.buf.last() {
-                Some(&last) if from == self.buf.len() + 1 => last,
+                Some(&last) if from > self.buf.len() && from - self.buf.len() <= max_step => last,
                 _ => 0,
             };
             self.buf.resize(to, fill);
@@ -364,6 +372,32 @@ mod tests {
         // Frames from the confirmation on sit at their arrival positions.
         assert!(out[14 * 160..20 * 160].iter().all(|&s| s == 2));
         assert_eq!(t.end(), 3200);
+    }
+
+    #[test]
+    fn a_delay_spike_within_the_output_lag_moves_nothing() {
+        let mut t = timeline();
+        for i in 0..40u64 {
+            let spike = if (10..25).contains(&i) { 300 } else { 0 };
+            t.place(at(i * 20 + spike), i * 160, 8000, false, &frame(1000));
+        }
+        assert_eq!(t.stats().resyncs, 0);
+        let out = take_all(&mut t, 40 * 160);
+        assert!(out.iter().all(|&s| s == 1000), "every frame at its timestamp");
+    }
+
+    #[test]
+    fn drift_steps_at_16_khz_leave_no_zero_holes() {
+        let mut t = LegTimeline::new(16000, at(0).unwrap(), TimelineConfig::default());
+        for i in 0..3000u64 {
+            // 400 ppm slow sender: arrivals fall behind the timestamps.
+            let arrival = Time::from_nanos(1_000_000_000_000 + i * 20_008_000);
+            t.place(Some(arrival), i * 160, 8000, false, &vec![1000; 320]);
+        }
+        assert!(t.stats().drift_correction_samples > 0);
+        let end = t.end();
+        let out = take_all(&mut t, end);
+        assert!(out.iter().all(|&s| s == 1000), "no hole in the sound");
     }
 
     #[test]
