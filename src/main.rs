@@ -57,7 +57,11 @@ struct RecordArgs {
     /// stereo (leg A left, leg B right), mono (summed) or separate (one file per leg).
     #[arg(long, default_value = "stereo")]
     layout: Layout,
-    /// Reminder tone every SECS seconds of call time (10-90); off when not given.
+    /// Play the reminder tone that the call is recorded (every 20 s unless
+    /// --reminder-interval says otherwise).
+    #[arg(long)]
+    reminder: bool,
+    /// Reminder tone every SECS seconds of call time (10-90); implies --reminder.
     #[arg(long, value_name = "SECS")]
     reminder_interval: Option<u32>,
     /// Reminder tone frequency in Hz.
@@ -96,13 +100,17 @@ struct RecordArgs {
     /// Opus encoder complexity, 0-10.
     #[arg(long, default_value_t = OpusSettings::default().complexity)]
     complexity: u8,
-    /// How long the jitter buffer waits for a missing packet, in milliseconds.
-    #[arg(long, default_value_t = JitterConfig::default().latency.as_millis() as u64)]
+    /// How long the jitter buffer waits for a missing packet, in milliseconds (0-10000).
+    #[arg(long, default_value_t = JitterConfig::default().latency.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
     jitter_ms: u64,
     /// Name of the recording; default: the capture's file name without extension.
     #[arg(long)]
     call_id: Option<String>,
 }
+
+/// The reminder cadence when policy enables it without choosing one.
+const DEFAULT_REMINDER_SECS: u32 = 20;
 
 fn parse_span(text: &str) -> Result<(Duration, Duration), String> {
     let (from, to) = text
@@ -179,8 +187,8 @@ fn record(args: RecordArgs) -> Result<(), String> {
             latency: Duration::from_millis(args.jitter_ms),
             ..JitterConfig::default()
         },
-        reminder: args.reminder_interval.map(|interval_secs| Reminder {
-            interval_secs,
+        reminder: (args.reminder || args.reminder_interval.is_some()).then(|| Reminder {
+            interval_secs: args.reminder_interval.unwrap_or(DEFAULT_REMINDER_SECS),
             tone: ToneSpec {
                 frequency_hz: args.reminder_frequency,
                 length_ms: args.reminder_length_ms,
@@ -249,13 +257,14 @@ fn record(args: RecordArgs) -> Result<(), String> {
         .legs
         .clone()
         .map(|flow| flow.map(|f| (f.src.to_string(), f.dst.to_string())));
-    let sidecar = Sidecar::new(
+    let mut sidecar = Sidecar::new(
         &call_id,
         replay.summary,
         endpoints,
         names.iter().cloned().zip(hashes).collect(),
         replay.warnings,
     );
+    sidecar.input = serde_json::to_value(&replay.capture).ok();
     let metadata = args.out.join(format!("{call_id}.json"));
     let json = serde_json::to_vec_pretty(&sidecar).map_err(|e| e.to_string())?;
     write_atomically(&metadata, &json)?;
@@ -337,6 +346,7 @@ impl MediaFiles {
             hashes.push(sha256_file(partial)?);
             std::fs::rename(partial, final_path)
                 .map_err(|e| format!("cannot rename {}: {e}", partial.display()))?;
+            sync_parent(final_path)?;
         }
         Ok(hashes)
     }
@@ -370,5 +380,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
         f.sync_all()?;
         std::fs::rename(&partial, path)
     };
-    write().map_err(|e| format!("cannot write {}: {e}", path.display()))
+    write().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    sync_parent(path)
+}
+
+/// A rename is durable only once its directory is synced.
+fn sync_parent(path: &Path) -> Result<(), String> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| format!("cannot sync {}: {e}", dir.display()))
 }

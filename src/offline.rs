@@ -131,6 +131,9 @@ pub fn record_capture(
     let mut chunks = Vec::new();
     let total = datagrams.len();
     for (i, d) in datagrams.into_iter().enumerate() {
+        if i % 4096 == 0 {
+            progress(i, total);
+        }
         let Some(leg) = route(&d) else { continue };
         let now = d.time;
         recorder.push(now, leg, d.payload);
@@ -139,9 +142,6 @@ pub fn record_capture(
             .map_err(RecorderError::from)?;
         for chunk in chunks.drain(..) {
             sink(chunk)?;
-        }
-        if i % 4096 == 0 {
-            progress(i, total);
         }
     }
     let summary = recorder.finish(&mut chunks).map_err(RecorderError::from)?;

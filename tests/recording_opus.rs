@@ -13,7 +13,7 @@ use callrec::media::tones::ToneSpec;
 use callrec::offline::CaptureOptions;
 use callrec::pcap::{CaptureFormat, LinkType};
 use callrec::recorder::{RecorderConfig, Reminder};
-use callrec::synth::{generate, native_rate, LegSpec, FREQ_A, FREQ_B};
+use callrec::synth::{fixture_rate, generate, LegSpec, FREQ_A, FREQ_B};
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -158,7 +158,7 @@ fn margin_db(
 fn opus_recordings_play_the_calls_length_with_each_voice_in_its_channel() {
     let dir = TempDir::new("opus-layouts");
     for codec in [Codec::Pcmu, Codec::G722] {
-        let rate = native_rate(codec);
+        let rate = fixture_rate(codec);
         let capture = call(codec, 3);
         for layout in [Layout::Stereo, Layout::Separate, Layout::Mono] {
             let case = format!("{codec:?} {layout:?}");
@@ -255,7 +255,7 @@ fn opus_recordings_play_the_calls_length_with_each_voice_in_its_channel() {
 fn opus_reminder_tone_sounds_only_at_ten_and_twenty_seconds() {
     let dir = TempDir::new("opus-reminder");
     for codec in [Codec::Pcmu, Codec::G722] {
-        let rate = native_rate(codec);
+        let rate = fixture_rate(codec);
         let config = RecorderConfig {
             reminder: Some(Reminder {
                 interval_secs: 10,
@@ -291,7 +291,7 @@ fn opus_reminder_tone_sounds_only_at_ten_and_twenty_seconds() {
 fn opus_cut_pause_shortens_playback_by_the_paused_time() {
     let dir = TempDir::new("opus-cut");
     for codec in [Codec::Pcmu, Codec::G722] {
-        let rate = native_rate(codec);
+        let rate = fixture_rate(codec);
         let capture = call(codec, 4);
         let options = CaptureOptions {
             pauses: vec![(Duration::from_secs(1), Duration::from_secs(2))],

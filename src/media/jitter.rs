@@ -836,7 +836,10 @@ mod tests {
             "re-anchored"
         );
         let s = sim.buf.stats();
-        assert_eq!((s.ssrc_changes, s.late, s.lost, s.released, s.held), (1, 2, 1, 8, 1));
+        assert_eq!(
+            (s.ssrc_changes, s.late, s.lost, s.released, s.held),
+            (1, 2, 1, 8, 1)
+        );
         assert_accounted(&sim.buf);
     }
 
@@ -854,7 +857,11 @@ mod tests {
         let released: Vec<u64> = sim.out.iter().map(|(_, r)| r.seq.0).collect();
         assert_eq!(released, vec![S + 100, S + 101, S + 102, S + 103]);
         let s = sim.buf.stats();
-        assert_eq!((s.ssrc_changes, s.late, s.lost, s.out_of_range), (0, 0, 0, 1), "the stray is dropped");
+        assert_eq!(
+            (s.ssrc_changes, s.late, s.lost, s.out_of_range),
+            (0, 0, 0, 1),
+            "the stray is dropped"
+        );
         assert_accounted(&sim.buf);
     }
 

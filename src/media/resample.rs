@@ -18,10 +18,6 @@ impl Upsampler {
         }
     }
 
-    pub fn factor(&self) -> usize {
-        self.factor
-    }
-
     /// Appends `input` upsampled to `out`: `input.len() * factor` samples.
     pub fn process(&mut self, input: &[i16], out: &mut Vec<i16>) {
         if self.factor == 1 {

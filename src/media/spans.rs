@@ -54,10 +54,6 @@ impl Spans {
         }
     }
 
-    pub fn mode(&self) -> PauseMode {
-        self.mode
-    }
-
     /// Starts a pause at `at`; a second pause while paused is a no-op (returns false).
     pub fn pause(&mut self, at: u64) -> bool {
         if self.open_pause.is_some() {
@@ -67,7 +63,16 @@ impl Spans {
             self.refused += 1;
             return false;
         }
-        self.open_pause = Some(at);
+        // Pausing inside an earlier pause reopens it, so no paused time is counted twice.
+        let start = match self
+            .pauses
+            .iter()
+            .position(|p| p.start <= at && at <= p.end)
+        {
+            Some(i) => self.pauses.remove(i).start,
+            None => at,
+        };
+        self.open_pause = Some(start);
         true
     }
 
@@ -75,10 +80,21 @@ impl Spans {
     pub fn resume(&mut self, at: u64) -> bool {
         match self.open_pause.take() {
             Some(start) => {
-                self.pauses.push(Span {
+                let mut span = Span {
                     start,
                     end: at.max(start),
+                };
+                // Pauses it overlaps or touches become part of it.
+                self.pauses.retain(|p| {
+                    let overlaps = p.start <= span.end && span.start <= p.end;
+                    if overlaps {
+                        span.start = span.start.min(p.start);
+                        span.end = span.end.max(p.end);
+                    }
+                    !overlaps
                 });
+                let at = self.pauses.partition_point(|p| p.start < span.start);
+                self.pauses.insert(at, span);
                 true
             }
             None => false,
@@ -213,6 +229,25 @@ mod tests {
         assert!(!spans.resume(5));
         assert_eq!(spans.pauses(), vec![Span { start: 2, end: 4 }]);
         assert!(spans.is_hidden(3) && !spans.is_hidden(4));
+    }
+
+    #[test]
+    fn overlapping_pauses_merge_so_cut_time_is_counted_once() {
+        let mut spans = Spans::new(PauseMode::Cut);
+        spans.pause(20);
+        spans.resume(40);
+        spans.pause(10); // before, overlapping
+        spans.resume(30);
+        spans.pause(35); // inside: reopens [10, 40)
+        spans.resume(50);
+        spans.pause(60);
+        spans.resume(70);
+        assert_eq!(
+            spans.pauses(),
+            vec![Span { start: 10, end: 50 }, Span { start: 60, end: 70 }]
+        );
+        assert_eq!(spans.cut_before(100), 50);
+        assert_eq!(spans.kept(0, 100), vec![(0, 10), (50, 60), (70, 100)]);
     }
 
     #[test]

@@ -122,6 +122,14 @@ impl LegTimeline {
         &self.stats
     }
 
+    /// Where RTP `timestamp` (on `clock_rate`) sits on the call clock, in seconds, once the
+    /// leg is anchored on that clock.
+    pub fn seconds_at(&self, timestamp: u64, clock_rate: u32) -> Option<f64> {
+        let anchor = self.anchor.filter(|a| a.clock_rate == clock_rate)?;
+        let position = self.rtp_position(anchor, timestamp) + self.correction;
+        Some(position as f64 / f64::from(self.rate))
+    }
+
     /// One past the last sample placed: where this leg's audio ends on the call clock.
     pub fn end(&self) -> u64 {
         self.end
@@ -383,7 +391,10 @@ mod tests {
         }
         assert_eq!(t.stats().resyncs, 0);
         let out = take_all(&mut t, 40 * 160);
-        assert!(out.iter().all(|&s| s == 1000), "every frame at its timestamp");
+        assert!(
+            out.iter().all(|&s| s == 1000),
+            "every frame at its timestamp"
+        );
     }
 
     #[test]

@@ -34,6 +34,34 @@ impl ToneSpec {
         level_dbfs: -18.0,
     };
 
+    /// Whether the beep can be played at `sample_rate`: a finite frequency below Nyquist, a
+    /// length of 1 ms to 5 s, a finite level at or below full scale.
+    pub fn check(&self, sample_rate: u32) -> Result<(), String> {
+        let nyquist = f64::from(sample_rate) / 2.0;
+        if !(self.frequency_hz.is_finite()
+            && self.frequency_hz > 0.0
+            && self.frequency_hz < nyquist)
+        {
+            return Err(format!(
+                "tone frequency {} Hz must be above 0 and below {nyquist} Hz",
+                self.frequency_hz
+            ));
+        }
+        if !(1..=5000).contains(&self.length_ms) {
+            return Err(format!(
+                "tone length {} ms is outside 1..=5000 ms",
+                self.length_ms
+            ));
+        }
+        if !(self.level_dbfs.is_finite() && self.level_dbfs <= 0.0) {
+            return Err(format!(
+                "tone level {} dBFS must be at most 0",
+                self.level_dbfs
+            ));
+        }
+        Ok(())
+    }
+
     /// Renders the beep at `sample_rate`, with 5 ms raised-cosine edges so it does not click.
     pub fn render(&self, sample_rate: u32) -> Vec<i16> {
         let len = (u64::from(self.length_ms) * u64::from(sample_rate) / 1000) as usize;
@@ -152,6 +180,60 @@ mod tests {
             bank.reminders_in(160_000, 160_001).collect::<Vec<_>>(),
             vec![160_000]
         );
+    }
+
+    #[test]
+    fn unplayable_tones_are_refused_with_the_reason() {
+        let ok = ToneSpec::REMINDER;
+        assert_eq!(ok.check(8000), Ok(()));
+        let cases = [
+            (
+                ToneSpec {
+                    frequency_hz: 4000.0,
+                    ..ok.clone()
+                },
+                "below 4000 Hz",
+            ),
+            (
+                ToneSpec {
+                    frequency_hz: f64::NAN,
+                    ..ok.clone()
+                },
+                "frequency NaN",
+            ),
+            (
+                ToneSpec {
+                    length_ms: 0,
+                    ..ok.clone()
+                },
+                "outside 1..=5000",
+            ),
+            (
+                ToneSpec {
+                    length_ms: 4_000_000_000,
+                    ..ok.clone()
+                },
+                "outside 1..=5000",
+            ),
+            (
+                ToneSpec {
+                    level_dbfs: 3.0,
+                    ..ok.clone()
+                },
+                "at most 0",
+            ),
+            (
+                ToneSpec {
+                    level_dbfs: f64::NAN,
+                    ..ok.clone()
+                },
+                "at most 0",
+            ),
+        ];
+        for (tone, why) in cases {
+            let err = tone.check(8000).expect_err("refused");
+            assert!(err.contains(why), "{err}");
+        }
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub enum CaptureError {
 
 /// What the reader saw and skipped. Skipped frames are not errors: a capture of a call holds
 /// signalling, ARP and other traffic around the media.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CaptureStats {
     /// Packet records (classic records, pcapng Enhanced and Simple Packet Blocks).
     pub records: u64,

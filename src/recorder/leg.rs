@@ -16,6 +16,14 @@ use std::time::Duration;
 /// Telephone events kept per leg; more are counted, not stored.
 const MAX_TELEPHONE_EVENTS: usize = 1024;
 
+/// Where the last decoded packet ended and how long it was, in RTP ticks.
+#[derive(Copy, Clone, Debug)]
+struct LastAudio {
+    end: u64,
+    ticks: u64,
+    clock_rate: u32,
+}
+
 /// A decoder for one codec of the leg, with the upsampler that brings it to the call's rate.
 struct CodecChain {
     codec: Codec,
@@ -28,8 +36,8 @@ pub(crate) struct LegState {
     jitter: JitterBuffer<RtpPacket>,
     chains: Vec<CodecChain>,
     timeline: Option<LegTimeline>,
-    /// RTP timestamp (and its clock) where the last decoded audio ended, for concealing a gap.
-    audio_end: Option<(u64, u32)>,
+    /// The last decoded packet, for concealing what is lost after it.
+    last_audio: Option<LastAudio>,
     counts: LegCounts,
     ssrcs: Vec<u32>,
     codecs: Vec<Codec>,
@@ -47,7 +55,7 @@ impl LegState {
             jitter: JitterBuffer::new(jitter),
             chains: Vec::new(),
             timeline: None,
-            audio_end: None,
+            last_audio: None,
             counts: LegCounts::default(),
             ssrcs: Vec::new(),
             codecs: Vec::new(),
@@ -130,9 +138,11 @@ impl LegState {
             PayloadKind::ComfortNoise => {
                 // RFC 3389 noise is recorded as silence; the next talkspurt is not a loss.
                 self.counts.comfort_noise += 1;
-                self.audio_end = None;
+                self.last_audio = None;
             }
             PayloadKind::TelephoneEvent => {
+                // The event replaces audio (RFC 4733 §2.5): nothing to conceal across it.
+                self.last_audio = None;
                 self.note_event(packet.payload(), released.timestamp.0, clock_rate)
             }
         }
@@ -151,6 +161,10 @@ impl LegState {
         let rate = timeline.rate();
         let timestamp = released.timestamp.0;
         let payload = released.item.payload();
+        if released.discontinuity {
+            // A new source or sequence: no decoder state (ADPCM, Opus) carries across.
+            self.chains.clear();
+        }
         let Some(chain) = chain_for(&mut self.chains, &mut self.codecs, codec, rate) else {
             self.counts.decode_errors += 1;
             return;
@@ -159,38 +173,44 @@ impl LegState {
         let decoded = &mut self.decoded;
         let upsampled = &mut self.upsampled;
 
-        // A gap left by lost packets (not DTX: the jitter buffer saw the sequence skip).
-        if let (true, false, Some((end, end_clock))) = (
-            released.lost_before > 0,
-            released.discontinuity,
-            self.audio_end,
-        ) {
-            let gap_ticks = timestamp.saturating_sub(end);
-            let limit = max_conceal.as_millis() as u64 * u64::from(clock_rate) / 1000;
-            if end_clock == clock_rate && gap_ticks > 0 && gap_ticks <= limit {
-                let samples = (gap_ticks * u64::from(native) / u64::from(clock_rate)) as usize;
-                decoded.clear();
-                if chain.decoder.recover(payload, samples, decoded).is_err() {
+        // Lost packets just before this one (not DTX: the jitter buffer saw the sequence skip).
+        if let (Some(last), false) = (self.last_audio, released.discontinuity) {
+            if released.lost_before > 0 && last.clock_rate == clock_rate {
+                let lost_ticks = released.lost_before.saturating_mul(last.ticks);
+                let limit = max_conceal.as_millis() as u64 * u64::from(clock_rate) / 1000;
+                let ticks = timestamp
+                    .saturating_sub(last.end)
+                    .min(lost_ticks)
+                    .min(limit);
+                let samples = (ticks * u64::from(native) / u64::from(clock_rate)) as usize;
+                if samples > 0 {
                     decoded.clear();
-                    chain.decoder.conceal(samples, decoded);
+                    if chain.decoder.recover(payload, samples, decoded).is_err() {
+                        decoded.clear();
+                        chain.decoder.conceal(samples, decoded);
+                    }
+                    upsampled.clear();
+                    chain.upsampler.process(decoded, upsampled);
+                    self.counts.concealed_ms += samples as u64 * 1000 / u64::from(native);
+                    timeline.place(None, timestamp - ticks, clock_rate, false, upsampled);
                 }
-                upsampled.clear();
-                chain.upsampler.process(decoded, upsampled);
-                self.counts.concealed_ms += samples as u64 * 1000 / u64::from(native);
-                timeline.place(None, end, clock_rate, false, upsampled);
             }
         }
 
         decoded.clear();
         if chain.decoder.decode(payload, decoded).is_err() {
             self.counts.decode_errors += 1;
-            self.audio_end = None;
+            self.last_audio = None;
             return;
         }
         upsampled.clear();
         chain.upsampler.process(decoded, upsampled);
         let ticks = decoded.len() as u64 * u64::from(clock_rate) / u64::from(native);
-        self.audio_end = Some((timestamp + ticks, clock_rate));
+        self.last_audio = Some(LastAudio {
+            end: timestamp + ticks,
+            ticks,
+            clock_rate,
+        });
         timeline.place(
             Some(released.arrival),
             timestamp,
@@ -202,20 +222,18 @@ impl LegState {
 
     /// RFC 4733 §2.3: event, E bit, volume, duration. One entry per event (its timestamp).
     fn note_event(&mut self, payload: &[u8], timestamp: u64, clock_rate: u32) {
-        let [event, flags, _, _] = match payload.get(..4) {
-            Some(&[a, b, c, d]) => [a, b, c, d],
-            _ => {
-                self.counts.malformed += 1;
-                return;
-            }
+        let Some(&[event, flags, d0, d1]) = payload.get(..4) else {
+            self.counts.malformed += 1;
+            return;
         };
-        let duration = u16::from_be_bytes([payload[2], payload[3]]);
         let ended = flags & 0x80 != 0;
+        let duration = u16::from_be_bytes([d0, d1]);
         let duration_ms = u64::from(duration) * 1000 / u64::from(clock_rate.max(1));
+        let wire_timestamp = timestamp as u32; // the low 32 bits are what was on the wire
         if let Some(last) = self
             .events
             .last_mut()
-            .filter(|e| e.rtp_timestamp == timestamp)
+            .filter(|e| e.rtp_timestamp == wire_timestamp)
         {
             last.duration_ms = last.duration_ms.max(duration_ms);
             last.ended |= ended;
@@ -223,9 +241,14 @@ impl LegState {
         }
         self.counts.telephone_events += 1;
         if self.events.len() < MAX_TELEPHONE_EVENTS {
+            let call_secs = self
+                .timeline
+                .as_ref()
+                .and_then(|t| t.seconds_at(timestamp, clock_rate));
             self.events.push(TelephoneEvent {
                 event,
-                rtp_timestamp: timestamp,
+                rtp_timestamp: wire_timestamp,
+                call_secs,
                 duration_ms,
                 ended,
             });
@@ -243,9 +266,12 @@ impl LegState {
         counts.ssrc_changes = jitter.ssrc_changes;
         counts.sequence_restarts = jitter.restarts;
         counts.jitter_overflow = jitter.overflow;
+        counts.out_of_range = jitter.out_of_range;
+        counts.jitter_evicted = jitter.evicted;
         if let Some(timeline) = &self.timeline {
             let t = timeline.stats();
             counts.late_samples = t.late_samples;
+            counts.dropped_ahead_samples = t.dropped_ahead_samples;
             counts.resyncs = t.resyncs;
             counts.drift_correction_samples = t.drift_correction_samples;
         }

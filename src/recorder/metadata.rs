@@ -18,6 +18,11 @@ pub struct Sidecar {
     pub pauses: Vec<SpanSecs>,
     pub exclusions: Vec<SpanSecs>,
     pub tones: Vec<ToneRecord>,
+    /// Packets dropped because they came after the longest call a recording may hold.
+    pub packets_beyond_max_duration: u64,
+    /// What the input stage counted (for a capture: frames, UDP datagrams, what was skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
     pub warnings: Vec<String>,
 }
 
@@ -120,6 +125,8 @@ impl Sidecar {
             pauses: summary.pauses,
             exclusions: summary.exclusions,
             tones: summary.tones,
+            packets_beyond_max_duration: summary.packets_beyond_max_duration,
+            input: None,
             warnings,
         }
     }

@@ -53,6 +53,10 @@ pub struct Reminder {
     pub tone: ToneSpec,
 }
 
+/// Tones logged in a recording's summary; a call longer than this many tones (a day of
+/// 10 s reminders) still plays them, unlogged.
+const MAX_TONE_LOG: usize = 10_000;
+
 /// Reminder intervals policy allows.
 pub const REMINDER_INTERVALS: std::ops::RangeInclusive<u32> = 10..=90;
 
@@ -74,6 +78,9 @@ pub struct RecorderConfig {
     pub max_conceal: Duration,
     /// Ogg stream serial of the first file (the second gets the next number).
     pub stream_serial: u32,
+    /// Packets arriving later than this after the call's start are dropped and counted: no
+    /// input can make a recording grow without end.
+    pub max_call_duration: Duration,
 }
 
 impl Default for RecorderConfig {
@@ -90,6 +97,7 @@ impl Default for RecorderConfig {
             opus_rate: 16000,
             max_conceal: Duration::from_millis(200),
             stream_serial: 0x6361_6c6c, // "call"
+            max_call_duration: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -103,6 +111,12 @@ pub enum RecorderError {
     /// The reminder interval is outside what policy allows.
     #[error("reminder interval {0} s is outside 10..=90 s")]
     ReminderInterval(u32),
+    /// A tone's frequency, length or level cannot be played at the recording's rate.
+    #[error("{0}")]
+    Tone(String),
+    /// Opus legs decode at 8, 16 or 48 kHz: whole multiples of the other codecs' rates.
+    #[error("Opus decode rate {0} Hz is not 8000, 16000 or 48000")]
+    OpusRate(u32),
     /// The encoder refused its settings or failed.
     #[error(transparent)]
     Encode(#[from] EncodeError),
@@ -130,6 +144,9 @@ pub struct Recorder {
     block: u64,
     legs: [LegState; 2],
     call_start: Option<Time>,
+    /// The latest accepted packet: the call lasts at least until then.
+    last_packet: Option<Time>,
+    beyond_max_duration: u64,
     /// Call samples `[0, emitted)` have been written.
     emitted: u64,
     spans: Spans,
@@ -150,6 +167,9 @@ impl Recorder {
                 return Err(RecorderError::ReminderInterval(r.interval_secs));
             }
         }
+        if ![8000, 16000, 48000].contains(&config.opus_rate) {
+            return Err(RecorderError::OpusRate(config.opus_rate));
+        }
         let rate = payloads
             .iter()
             .flat_map(PayloadMap::codecs)
@@ -167,6 +187,10 @@ impl Recorder {
             .notification
             .clone()
             .unwrap_or((ToneSpec::PAUSE, ToneSpec::RESUME));
+        let reminder_tone = config.reminder.as_ref().map(|r| &r.tone);
+        for tone in reminder_tone.into_iter().chain([&pause_tone, &resume_tone]) {
+            tone.check(rate).map_err(RecorderError::Tone)?;
+        }
         let tones = ToneBank::new(
             rate,
             config.reminder.as_ref().map(|r| (&r.tone, r.interval_secs)),
@@ -182,6 +206,8 @@ impl Recorder {
                 LegState::new(b, config.jitter),
             ],
             call_start: None,
+            last_packet: None,
+            beyond_max_duration: 0,
             emitted: 0,
             spans: Spans::new(config.pause_mode),
             tones,
@@ -206,11 +232,27 @@ impl Recorder {
 
     /// One datagram (RTP or RTCP) of `leg`, seen at `now`.
     pub fn push(&mut self, now: Time, leg: Leg, datagram: Bytes) {
-        let accepted = self.legs[leg.index()].push(now, datagram);
-        if accepted && self.call_start.is_none() {
+        if let Some(start) = self.call_start {
+            if now.saturating_since(start) > self.config.max_call_duration {
+                self.beyond_max_duration += 1;
+                return;
+            }
+        }
+        if !self.legs[leg.index()].push(now, datagram) {
+            return;
+        }
+        self.last_packet = self.last_packet.max(Some(now));
+        if self.call_start.is_none() {
             self.call_start = Some(now);
+            // Frames may arrive as late as output trails input and still be placed.
+            let lag = self.output_lag();
+            let timeline = TimelineConfig {
+                max_delay: lag,
+                max_ahead: self.config.timeline.max_ahead + lag,
+                ..self.config.timeline.clone()
+            };
             for leg in &mut self.legs {
-                leg.start_timeline(self.rate, now, self.config.timeline.clone());
+                leg.start_timeline(self.rate, now, timeline.clone());
             }
         }
     }
@@ -245,9 +287,12 @@ impl Recorder {
     }
 
     /// How far output trails `now`: the jitter buffer's wait, plus room for a pause beep that
-    /// is placed just before the moment of the pause.
+    /// is placed just before the moment of the pause (when pauses are notified).
     fn output_lag(&self) -> Duration {
-        let beep = self.tones.len(ToneKind::Pause) * 1_000_000_000 / u64::from(self.rate);
+        let beep = match self.config.notification {
+            Some(_) => self.tones.len(ToneKind::Pause) * 1_000_000_000 / u64::from(self.rate),
+            None => 0,
+        };
         self.config.jitter.latency + Duration::from_nanos(beep) + Duration::from_millis(20)
     }
 
@@ -259,7 +304,8 @@ impl Recorder {
         for leg in &mut self.legs {
             leg.play_until(Some(now), self.config.max_conceal);
         }
-        let final_until = self.position(now.saturating_since(call_start + self.output_lag()));
+        let elapsed = now.saturating_since(call_start + self.output_lag());
+        let final_until = self.position(elapsed.min(self.config.max_call_duration));
         while self.emitted + self.block <= final_until {
             self.emit(self.emitted + self.block, out)?;
         }
@@ -271,10 +317,20 @@ impl Recorder {
         for leg in &mut self.legs {
             leg.play_until(None, self.config.max_conceal);
         }
-        let end = self.legs.iter().map(LegState::end).max().unwrap_or(0);
+        // The call lasts until its last audio ends or its last packet arrived (comfort noise
+        // and events count), and never less than what was already written.
+        let last_packet = match (self.call_start, self.last_packet) {
+            (Some(start), Some(last)) => self.position(last.saturating_since(start)),
+            _ => 0,
+        };
+        let audio_end = self.legs.iter().map(LegState::end).max().unwrap_or(0);
+        let end = audio_end.max(last_packet).max(self.emitted);
         while self.emitted < end {
             self.emit((self.emitted + self.block).min(end), out)?;
         }
+        // Tones the call's end cut short were still heard: log them too.
+        self.pending_tones.retain(|tone| tone.start < end);
+        self.retire_tones(u64::MAX);
         let mut files = Vec::new();
         for (file, encoder) in std::mem::take(&mut self.encoders).into_iter().enumerate() {
             let mut chunks = Vec::new();
@@ -347,21 +403,19 @@ impl Recorder {
 
     /// Logs and forgets tones that have fully played by `to`.
     fn retire_tones(&mut self, to: u64) {
-        let mut i = 0;
-        while i < self.pending_tones.len() {
-            let tone = self.pending_tones[i];
-            if tone.start + self.tones.len(tone.kind) <= to {
-                let secs = |pos: u64| pos as f64 / f64::from(self.rate);
-                self.tone_log.push(ToneRecord {
+        let rate = f64::from(self.rate);
+        let (tones, spans, log) = (&self.tones, &self.spans, &mut self.tone_log);
+        self.pending_tones.retain(|tone| {
+            let done = tone.start + tones.len(tone.kind) <= to;
+            if done && log.len() < MAX_TONE_LOG {
+                log.push(ToneRecord {
                     kind: tone.kind,
-                    call_secs: secs(tone.start),
-                    file_secs: secs(tone.start - self.spans.cut_before(tone.start)),
+                    call_secs: tone.start as f64 / rate,
+                    file_secs: (tone.start - spans.cut_before(tone.start)) as f64 / rate,
                 });
-                self.pending_tones.swap_remove(i);
-            } else {
-                i += 1;
             }
-        }
+            !done
+        });
     }
 
     fn summary(&self, end: u64, files: Vec<FileSummary>) -> Summary {
@@ -400,6 +454,7 @@ impl Recorder {
             exclusions: self.spans.exclusions().iter().map(span).collect(),
             tones,
             spans_refused: self.spans.refused,
+            packets_beyond_max_duration: self.beyond_max_duration,
         }
     }
 }

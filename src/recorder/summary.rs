@@ -28,21 +28,30 @@ pub struct LegCounts {
     pub telephone_events: u64,
     pub ssrc_changes: u64,
     pub sequence_restarts: u64,
+    /// Lone packets far from the stream (or of a stray SSRC), dropped after probation.
+    pub out_of_range: u64,
     pub jitter_overflow: u64,
+    /// Packets discarded because the jitter buffer was full.
+    pub jitter_evicted: u64,
     /// Milliseconds of audio made up for lost packets (codec PLC/FEC or fade).
     pub concealed_ms: u64,
     /// Output samples that arrived too late to be placed.
     pub late_samples: u64,
+    /// Output samples dropped because their timestamps put them too far ahead.
+    pub dropped_ahead_samples: u64,
     pub resyncs: u64,
     /// Samples repeated (+) or dropped (-) to follow the sender's clock drift.
     pub drift_correction_samples: i64,
 }
 
 /// An RFC 4733 event (DTMF digit 0-15 and others), noted, never played into the file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TelephoneEvent {
     pub event: u8,
-    pub rtp_timestamp: u64,
+    /// The event's RTP timestamp as sent.
+    pub rtp_timestamp: u32,
+    /// When it started, in seconds from the call's start (when the leg's clock is known).
+    pub call_secs: Option<f64>,
     pub duration_ms: u64,
     pub ended: bool,
 }
@@ -109,4 +118,6 @@ pub struct Summary {
     pub tones: Vec<ToneRecord>,
     /// Pause or exclusion requests refused because a call's span limit was reached.
     pub spans_refused: u64,
+    /// Packets dropped because they came after the longest call a recording may hold.
+    pub packets_beyond_max_duration: u64,
 }

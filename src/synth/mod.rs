@@ -174,8 +174,8 @@ pub fn rtp_packet(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &
     p
 }
 
-/// The decoder rate a codec's fixture audio is made at.
-pub fn native_rate(codec: Codec) -> u32 {
+/// The rate a codec's fixture audio is made at.
+pub fn fixture_rate(codec: Codec) -> u32 {
     match codec {
         Codec::Pcmu | Codec::Pcma => 8000,
         Codec::G722 | Codec::Opus => 16000,
@@ -209,7 +209,7 @@ pub fn generate(
 }
 
 fn leg_datagrams(leg: &LegSpec, truth: &mut LegTruth) -> Result<Vec<(Time, Vec<u8>)>, CodecError> {
-    let rate = native_rate(leg.codec);
+    let rate = fixture_rate(leg.codec);
     let clock = leg.codec.rtp_clock_rate();
     let mut encoder = Encoder::new(leg.codec, rate)?;
     let mut rng = SplitMix::new(leg.impairments.seed ^ u64::from(leg.ssrc));
@@ -294,15 +294,37 @@ fn leg_datagrams(leg: &LegSpec, truth: &mut LegTruth) -> Result<Vec<(Time, Vec<u
         }
         if rng.unit() < leg.impairments.malformed {
             truth.malformed += 1;
-            let garbage_len = 1 + (rng.next_u64() % 40) as usize;
-            let garbage: Vec<u8> = (0..garbage_len)
-                .map(|_| (rng.next_u64() & 0x3f) as u8)
-                .collect();
-            out.push((arrival + Duration::from_micros(500), garbage));
+            out.push((arrival + Duration::from_micros(500), malformed(&mut rng)));
         }
     }
     truth.lost_unseen = unseen_losses(&fates);
     Ok(out)
+}
+
+/// A datagram on the leg's flow that is not valid RTP, of one of the kinds real networks and
+/// broken senders produce. None of them looks like RTCP (second octet below 192).
+fn malformed(rng: &mut SplitMix) -> Vec<u8> {
+    match rng.next_u64() % 4 {
+        // Version 0 noise.
+        0 => {
+            let len = 1 + rng.next_u64() % 40;
+            (0..len).map(|_| (rng.next_u64() & 0x3f) as u8).collect()
+        }
+        // Shorter than the fixed header.
+        1 => rtp_packet(0, false, 1, 2, 3, &[])[..(rng.next_u64() % 12) as usize].to_vec(),
+        // Claims 15 CSRCs but stops after two.
+        2 => {
+            let mut p = rtp_packet(0, false, 1, 2, 3, &[0; 8]);
+            p[0] |= 0x0f;
+            p
+        }
+        // Padding count larger than the payload.
+        _ => {
+            let mut p = rtp_packet(0, false, 1, 2, 3, &[0, 0, 0, 200]);
+            p[0] |= 0x20;
+            p
+        }
+    }
 }
 
 fn unseen_losses(fates: &[(u32, bool)]) -> u64 {
