@@ -324,7 +324,8 @@ impl Recorder {
             _ => 0,
         };
         let audio_end = self.legs.iter().map(LegState::end).max().unwrap_or(0);
-        let end = audio_end.max(last_packet).max(self.emitted);
+        let longest = self.position(self.config.max_call_duration);
+        let end = audio_end.max(last_packet).max(self.emitted).min(longest);
         while self.emitted < end {
             self.emit((self.emitted + self.block).min(end), out)?;
         }
