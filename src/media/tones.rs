@@ -34,9 +34,14 @@ impl ToneSpec {
         level_dbfs: -18.0,
     };
 
+    /// The beep's length in samples at `sample_rate`.
+    pub fn len(&self, sample_rate: u32) -> u64 {
+        u64::from(self.length_ms) * u64::from(sample_rate) / 1000
+    }
+
     /// Renders the beep at `sample_rate`, with 5 ms raised-cosine edges so it does not click.
     pub fn render(&self, sample_rate: u32) -> Vec<i16> {
-        let len = (u64::from(self.length_ms) * u64::from(sample_rate) / 1000) as usize;
+        let len = self.len(sample_rate) as usize;
         let peak = 32767.0 * 10f64.powf(self.level_dbfs.min(0.0) / 20.0);
         let ramp = ((sample_rate / 200) as usize).clamp(1, len.max(1));
         (0..len)

@@ -135,6 +135,9 @@ pub struct Recorder {
     spans: Spans,
     tones: ToneBank,
     pending_tones: Vec<PlacedTone>,
+    /// How far output trails `now`: the jitter buffer's wait, plus room for a pause beep that
+    /// is placed just before the moment of the pause.
+    output_lag: Duration,
     tone_log: Vec<ToneRecord>,
     encoders: Vec<MediaEncoder>,
     left: Vec<i16>,
@@ -163,15 +166,28 @@ impl Recorder {
                 MediaEncoder::new(config.format, rate, channels as u8, config.opus, serial)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let (pause_tone, resume_tone) = config
+        // Output leaves room for a pause beep (of the default length without notifications);
+        // beeps that can never play are not rendered.
+        let pause_len = config
             .notification
-            .clone()
-            .unwrap_or((ToneSpec::PAUSE, ToneSpec::RESUME));
+            .as_ref()
+            .map_or(&ToneSpec::PAUSE, |(pause, _)| pause)
+            .len(rate);
+        let beep = Duration::from_nanos(pause_len * 1_000_000_000 / u64::from(rate));
+        let output_lag = config.jitter.latency + beep + Duration::from_millis(20);
+        let silent = ToneSpec {
+            length_ms: 0,
+            ..ToneSpec::PAUSE
+        };
+        let (pause_tone, resume_tone) = match &config.notification {
+            Some((pause, resume)) => (pause, resume),
+            None => (&silent, &silent),
+        };
         let tones = ToneBank::new(
             rate,
             config.reminder.as_ref().map(|r| (&r.tone, r.interval_secs)),
-            &pause_tone,
-            &resume_tone,
+            pause_tone,
+            resume_tone,
         );
         let [a, b] = payloads;
         Ok(Recorder {
@@ -186,6 +202,7 @@ impl Recorder {
             spans: Spans::new(config.pause_mode),
             tones,
             pending_tones: Vec::new(),
+            output_lag,
             tone_log: Vec::new(),
             encoders,
             left: Vec::new(),
@@ -244,13 +261,6 @@ impl Recorder {
         self.spans.exclude(from, to);
     }
 
-    /// How far output trails `now`: the jitter buffer's wait, plus room for a pause beep that
-    /// is placed just before the moment of the pause.
-    fn output_lag(&self) -> Duration {
-        let beep = self.tones.len(ToneKind::Pause) * 1_000_000_000 / u64::from(self.rate);
-        self.config.jitter.latency + Duration::from_nanos(beep) + Duration::from_millis(20)
-    }
-
     /// Plays what is due by `now` and appends every block that is final to `out`.
     pub fn poll(&mut self, now: Time, out: &mut Vec<FileChunk>) -> Result<(), EncodeError> {
         let Some(call_start) = self.call_start else {
@@ -259,7 +269,7 @@ impl Recorder {
         for leg in &mut self.legs {
             leg.play_until(Some(now), self.config.max_conceal);
         }
-        let final_until = self.position(now.saturating_since(call_start + self.output_lag()));
+        let final_until = self.position(now.saturating_since(call_start + self.output_lag));
         while self.emitted + self.block <= final_until {
             self.emit(self.emitted + self.block, out)?;
         }
