@@ -143,6 +143,8 @@ pub struct Recorder {
     left: Vec<i16>,
     right: Vec<i16>,
     mixed: Vec<i16>,
+    /// The parts of the block being written that stay in the file.
+    kept: Vec<(u64, u64)>,
 }
 
 impl Recorder {
@@ -208,6 +210,7 @@ impl Recorder {
             left: Vec::new(),
             right: Vec::new(),
             mixed: Vec::new(),
+            kept: Vec::new(),
             config,
         })
     }
@@ -335,7 +338,7 @@ impl Recorder {
                 blocks = [Some(&mut self.left), Some(&mut self.right)];
             }
         }
-        let kept = self.spans.kept(from, to);
+        self.spans.kept(from, to, &mut self.kept);
         for (file, block) in blocks.into_iter().enumerate() {
             let Some(block) = block else { continue };
             for &tone in &self.pending_tones {
@@ -344,7 +347,7 @@ impl Recorder {
             self.spans.silence(block, from, channels);
             let encoder = &mut self.encoders[file];
             let mut chunks = Vec::new();
-            for &(k0, k1) in &kept {
+            for &(k0, k1) in &self.kept {
                 let range = (k0 - from) as usize * channels..(k1 - from) as usize * channels;
                 encoder.push(&block[range], &mut chunks)?;
             }
