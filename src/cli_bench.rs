@@ -2,14 +2,18 @@
 //! what the whole recorder costs next to libopus encoding the same audio alone.
 //!
 //! One core sustains N concurrent calls when it records N seconds of call per second of CPU,
-//! so the figure is (calls × call length) / CPU time, measured on this thread.
+//! so the figure is call length / time to record one call. Each call is timed on its own (wall
+//! time: pin the command to an otherwise idle core, `taskset -c N`), the formats and the
+//! encoder-only run take turns, and the median call counts, so a burst of other work on the
+//! core skews none of them. Every run does the same work: the same synthetic call (two PCMU
+//! legs of -12 dBFS tones), a fresh recorder or encoder, every chunk produced and dropped.
 
 use bytes::Bytes;
-use callrec::encode::{Format, MediaEncoder, OpusSettings};
+use callrec::encode::{Chunk, Format, MediaEncoder, OpusSettings};
 use callrec::media::codec::Codec;
 use callrec::pcap::{CaptureFormat, CaptureReader, LinkType};
 use callrec::recorder::payload::PayloadMap;
-use callrec::recorder::{Leg, Recorder, RecorderConfig};
+use callrec::recorder::{FileChunk, Leg, Recorder, RecorderConfig};
 use callrec::synth::{generate, LegSpec, FREQ_A, FREQ_B};
 use callrec::time::Time;
 use std::time::{Duration, Instant};
@@ -32,6 +36,11 @@ pub struct BenchArgs {
 
 type Packets = Vec<(Time, Leg, Bytes)>;
 
+/// Bytes before the samples in our WAV files.
+const WAV_HEADER: usize = 44;
+/// Interleaved samples in one 20 ms push of 8 kHz stereo.
+const PUSH: usize = 2 * 8000 / 50;
+
 fn call(secs: u64) -> Result<Packets, String> {
     let legs: Vec<LegSpec> = [(FREQ_A, 0), (FREQ_B, 1)]
         .map(|(f, i)| {
@@ -52,62 +61,115 @@ fn call(secs: u64) -> Result<Packets, String> {
         .collect()
 }
 
-fn record_once(packets: &Packets, config: &RecorderConfig) -> Result<u64, String> {
+/// Records the call once, end to end, handing every chunk to `sink` as it comes out.
+fn record_once(
+    packets: &Packets,
+    config: &RecorderConfig,
+    mut sink: impl FnMut(FileChunk),
+) -> Result<u64, String> {
     let mut map = PayloadMap::with_static();
     map.retain(&[0]);
     let mut recorder =
         Recorder::new(config.clone(), [map.clone(), map]).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    let mut bytes = 0u64;
     for (now, leg, datagram) in packets {
         recorder.push(*now, *leg, datagram.clone());
         recorder.poll(*now, &mut out).map_err(|e| e.to_string())?;
-        out.clear();
+        out.drain(..).for_each(&mut sink);
     }
     let summary = recorder.finish(&mut out).map_err(|e| e.to_string())?;
-    bytes += summary.files.iter().map(|f| f.bytes).sum::<u64>();
-    Ok(bytes)
+    out.drain(..).for_each(&mut sink);
+    Ok(summary.files.iter().map(|f| f.bytes).sum())
 }
 
-/// libopus (through our Ogg writer) encoding the same length of stereo audio, nothing else.
-fn encode_only(secs: u64, opus: OpusSettings) -> Result<(), String> {
+/// The interleaved samples the recorder encodes for this call: its WAV file's data. Made
+/// once, before any timing, so the encoder-only run encodes exactly the same audio and
+/// nothing else.
+fn recorded_pcm(packets: &Packets) -> Result<Vec<i16>, String> {
+    let config = RecorderConfig {
+        format: Format::Wav,
+        ..RecorderConfig::default()
+    };
+    let mut file = Vec::new();
+    record_once(packets, &config, |c| {
+        if let Chunk::Append(bytes) = c.chunk {
+            file.extend_from_slice(&bytes);
+        }
+    })?;
+    let data = file
+        .get(WAV_HEADER..)
+        .ok_or("the WAV recording has no header")?;
+    Ok(data
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect())
+}
+
+/// libopus (through our Ogg writer) encoding `pcm` (8 kHz stereo) in 20 ms pushes, nothing
+/// else.
+fn encode_only(pcm: &[i16], opus: OpusSettings) -> Result<u64, String> {
     let mut encoder =
         MediaEncoder::new(Format::OggOpus, 8000, 2, opus, 1).map_err(|e| e.to_string())?;
-    let mut block = vec![0i16; 320];
     let mut out = Vec::new();
-    for frame in 0..secs * 50 {
-        for (i, s) in block.chunks_mut(2).enumerate() {
-            let t = (frame * 160 + i as u64) as f64 / 8000.0;
-            s[0] = (8000.0 * (2.0 * std::f64::consts::PI * FREQ_A * t).sin()) as i16;
-            s[1] = (8000.0 * (2.0 * std::f64::consts::PI * FREQ_B * t).sin()) as i16;
-        }
-        encoder.push(&block, &mut out).map_err(|e| e.to_string())?;
+    for block in pcm.chunks(PUSH) {
+        encoder.push(block, &mut out).map_err(|e| e.to_string())?;
         out.clear();
     }
-    encoder.finish(&mut out).map_err(|e| e.to_string())?;
-    Ok(())
+    let summary = encoder.finish(&mut out).map_err(|e| e.to_string())?;
+    Ok(summary.bytes)
+}
+
+/// Wall time of each run, in seconds.
+struct Runs(Vec<f64>);
+
+impl Runs {
+    fn time(&mut self, run: impl FnOnce() -> Result<u64, String>) -> Result<u64, String> {
+        let start = Instant::now();
+        let bytes = run()?;
+        self.0.push(start.elapsed().as_secs_f64());
+        Ok(bytes)
+    }
+
+    fn total(&self) -> f64 {
+        self.0.iter().sum()
+    }
+
+    fn median(&self) -> f64 {
+        median(self.0.clone())
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
     let packets = call(args.call_secs)?;
+    let pcm = recorded_pcm(&packets)?;
     let opus = OpusSettings::new(args.bitrate, args.complexity).map_err(|e| e.to_string())?;
-    let audio_secs = (args.call_secs * u64::from(args.calls)) as f64;
-    let mut opus_record_secs = None;
-    for format in [Format::Wav, Format::OggOpus] {
-        let config = RecorderConfig {
-            format,
-            opus,
-            ..RecorderConfig::default()
-        };
-        let start = Instant::now();
-        let mut bytes = 0;
-        for _ in 0..args.calls {
-            bytes += record_once(&packets, &config)?;
+    let formats = [Format::Wav, Format::OggOpus];
+    let configs = formats.map(|format| RecorderConfig {
+        format,
+        opus,
+        ..RecorderConfig::default()
+    });
+    let mut record_runs = formats.map(|_| Runs(Vec::new()));
+    let mut encode_runs = Runs(Vec::new());
+    let mut bytes = [0; 2];
+    // Round robin, so whatever else the core does falls on every kind of run alike.
+    for _ in 0..args.calls {
+        for ((config, runs), bytes) in configs.iter().zip(&mut record_runs).zip(&mut bytes) {
+            *bytes = runs.time(|| record_once(&packets, config, drop))?;
         }
-        let cpu = start.elapsed().as_secs_f64();
-        if format == Format::OggOpus {
-            opus_record_secs = Some(cpu);
-        }
+        encode_runs.time(|| encode_only(&pcm, opus))?;
+    }
+    let call_secs = args.call_secs as f64;
+    // Each round's Opus recording against the encoder-only run right after it: neighbours see
+    // the same load on the core, so their ratio is steadier than a ratio of medians.
+    let ratios = record_runs[1].0.iter().zip(&encode_runs.0);
+    let recorder_over_encoder = median(ratios.map(|(record, encode)| record / encode).collect());
+    for ((format, runs), bytes) in formats.iter().zip(&record_runs).zip(bytes) {
         println!(
             "{}",
             serde_json::json!({
@@ -116,25 +178,20 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 "codec_in": "pcmu",
                 "calls": args.calls,
                 "call_secs": args.call_secs,
-                "cpu_secs": cpu,
-                "concurrent_calls_per_core": audio_secs / cpu,
-                "bytes_per_call": bytes / u64::from(args.calls),
+                "wall_secs": runs.total(),
+                "median_call_secs": runs.median(),
+                "concurrent_calls_per_core": call_secs / runs.median(),
+                "bytes_per_call": bytes,
             })
         );
     }
-    let start = Instant::now();
-    for _ in 0..args.calls {
-        encode_only(args.call_secs, opus)?;
-    }
-    let encode = start.elapsed().as_secs_f64();
-    if let Some(record) = opus_record_secs {
-        println!(
-            "{}",
-            serde_json::json!({
-                "libopus_encode_only_cpu_secs": encode,
-                "recorder_over_encoder": record / encode,
-            })
-        );
-    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "libopus_encode_only_wall_secs": encode_runs.total(),
+            "libopus_encode_only_median_call_secs": encode_runs.median(),
+            "recorder_over_encoder": recorder_over_encoder,
+        })
+    );
     Ok(())
 }

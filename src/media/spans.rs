@@ -154,24 +154,28 @@ impl Spans {
         }
     }
 
-    /// The sub-ranges of `[from, to)` that stay in the file: all of it, minus paused spans when
-    /// pauses are cut.
-    pub fn kept(&self, from: u64, to: u64) -> Vec<(u64, u64)> {
-        let mut kept = vec![(from, to)];
+    /// Sets `kept` to the sub-ranges of `[from, to)` that stay in the file: all of it, minus
+    /// paused spans when pauses are cut. The caller's buffer is reused: this runs every block.
+    pub fn kept(&self, from: u64, to: u64, kept: &mut Vec<(u64, u64)>) {
+        kept.clear();
+        kept.push((from, to));
         if self.mode == PauseMode::Silence {
-            return kept;
+            return;
         }
         for span in self.all_pauses().filter(|s| s.overlaps(from, to)) {
-            kept = kept
-                .into_iter()
-                .flat_map(|(a, b)| {
-                    [(a, b.min(span.start)), (a.max(span.end), b)]
-                        .into_iter()
-                        .filter(|(x, y)| x < y)
-                })
-                .collect();
+            // Each range gives what lies before and after the span, appended in order; then the
+            // old ranges go.
+            let old = kept.len();
+            for i in 0..old {
+                let (a, b) = kept[i];
+                for (x, y) in [(a, b.min(span.start)), (a.max(span.end), b)] {
+                    if x < y {
+                        kept.push((x, y));
+                    }
+                }
+            }
+            kept.drain(..old);
         }
-        kept
     }
 
     /// Samples of `[0, to)` that are cut out of the file.
@@ -189,6 +193,12 @@ impl Spans {
 mod tests {
     use super::*;
 
+    fn kept(spans: &Spans, from: u64, to: u64) -> Vec<(u64, u64)> {
+        let mut kept = vec![(99, 99)]; // replaced, not appended to
+        spans.kept(from, to, &mut kept);
+        kept
+    }
+
     #[test]
     fn excluded_and_paused_samples_are_silenced_in_silence_mode() {
         let mut spans = Spans::new(PauseMode::Silence);
@@ -200,7 +210,7 @@ mod tests {
         spans.silence(&mut block, 0, 2);
         let frames: Vec<i16> = block.chunks(2).map(|f| f[0] + f[1]).collect();
         assert_eq!(frames, vec![2, 2, 0, 0, 2, 2, 0, 2, 2, 0]);
-        assert_eq!(spans.kept(0, 10), vec![(0, 10)]);
+        assert_eq!(kept(&spans, 0, 10), vec![(0, 10)]);
         assert_eq!(spans.cut_before(10), 0);
     }
 
@@ -211,8 +221,8 @@ mod tests {
         spans.pause(3);
         spans.resume(5);
         spans.pause(8);
-        assert_eq!(spans.kept(0, 10), vec![(0, 3), (5, 8)]);
-        assert_eq!(spans.kept(4, 6), vec![(5, 6)]);
+        assert_eq!(kept(&spans, 0, 10), vec![(0, 3), (5, 8)]);
+        assert_eq!(kept(&spans, 4, 6), vec![(5, 6)]);
         assert_eq!(spans.cut_before(10), 4);
         let mut block = vec![1i16; 10];
         spans.silence(&mut block, 0, 1);
@@ -247,7 +257,7 @@ mod tests {
             vec![Span { start: 10, end: 50 }, Span { start: 60, end: 70 }]
         );
         assert_eq!(spans.cut_before(100), 50);
-        assert_eq!(spans.kept(0, 100), vec![(0, 10), (50, 60), (70, 100)]);
+        assert_eq!(kept(&spans, 0, 100), vec![(0, 10), (50, 60), (70, 100)]);
     }
 
     #[test]

@@ -70,6 +70,17 @@ pub struct TimelineStats {
     pub drift_correction_samples: i64,
 }
 
+/// The config's durations in samples at the timeline's rate, worked out once rather than with
+/// a 128-bit division for each use on every frame.
+#[derive(Copy, Clone, Debug)]
+struct Limits {
+    drift_deadband: i64,
+    drift_window: i64,
+    resync_threshold: i64,
+    max_delay: i64,
+    max_ahead: i64,
+}
+
 #[derive(Copy, Clone, Debug)]
 struct Anchor {
     timestamp: u64,
@@ -81,6 +92,7 @@ pub struct LegTimeline {
     rate: u32,
     call_start: Time,
     config: TimelineConfig,
+    limits: Limits,
     anchor: Option<Anchor>,
     /// Samples inserted (+) or removed (-) since the anchor to follow drift.
     correction: i64,
@@ -97,10 +109,18 @@ pub struct LegTimeline {
 
 impl LegTimeline {
     pub fn new(rate: u32, call_start: Time, config: TimelineConfig) -> Self {
+        let limits = Limits {
+            drift_deadband: samples(rate, config.drift_deadband),
+            drift_window: samples(rate, config.drift_window),
+            resync_threshold: samples(rate, config.resync_threshold),
+            max_delay: samples(rate, config.max_delay),
+            max_ahead: samples(rate, config.max_ahead),
+        };
         LegTimeline {
             rate,
             call_start,
             config,
+            limits,
             anchor: None,
             correction: 0,
             offsets: VecDeque::new(),
@@ -135,12 +155,8 @@ impl LegTimeline {
         self.end
     }
 
-    fn samples(&self, d: Duration) -> i64 {
-        (d.as_nanos() * u128::from(self.rate) / 1_000_000_000) as i64
-    }
-
     fn arrival_position(&self, arrival: Time) -> i64 {
-        self.samples(arrival.saturating_since(self.call_start))
+        samples(self.rate, arrival.saturating_since(self.call_start))
     }
 
     fn rtp_position(&self, anchor: Anchor, timestamp: u64) -> i64 {
@@ -203,7 +219,7 @@ impl LegTimeline {
     ) -> Option<i64> {
         let arrived_at = self.arrival_position(arrival);
         let offset = arrived_at - raw;
-        let window = self.samples(self.config.drift_window);
+        let window = self.limits.drift_window;
         while self
             .offsets
             .front()
@@ -218,11 +234,11 @@ impl LegTimeline {
         self.offsets.push_back((arrived_at, offset));
 
         let estimate = self.offsets.front().map_or(offset, |&(_, o)| o);
-        let threshold = self.samples(self.config.resync_threshold);
+        let threshold = self.limits.resync_threshold;
         let off_by = offset - self.correction;
         // Arriving early for its timestamp, or later than it can still be placed: the sender's
         // timestamps say something arrivals contradict.
-        if off_by < -threshold || off_by > threshold.max(self.samples(self.config.max_delay)) {
+        if off_by < -threshold || off_by > threshold.max(self.limits.max_delay) {
             self.suspect_frames += 1;
             if self.suspect_frames >= self.config.resync_after {
                 self.stats.resyncs += 1;
@@ -233,7 +249,7 @@ impl LegTimeline {
             self.suspect_frames = 0;
         }
         let error = estimate - self.correction;
-        if error.abs() <= self.samples(self.config.drift_deadband) || error.abs() > threshold {
+        if error.abs() <= self.limits.drift_deadband || error.abs() > threshold {
             return None; // nothing to do, or a jump only confirmation may follow
         }
         // Where nothing is heard (silence, or a frame after a gap) the whole error goes at
@@ -258,7 +274,7 @@ impl LegTimeline {
         if samples.is_empty() {
             return;
         }
-        if start - taken > self.samples(self.config.max_ahead) {
+        if start - taken > self.limits.max_ahead {
             self.stats.dropped_ahead_samples += samples.len() as u64;
             return;
         }
@@ -294,6 +310,11 @@ impl LegTimeline {
             self.head = 0;
         }
     }
+}
+
+/// `d` in samples at `rate`.
+fn samples(rate: u32, d: Duration) -> i64 {
+    (d.as_nanos() * u128::from(rate) / 1_000_000_000) as i64
 }
 
 #[cfg(test)]

@@ -62,9 +62,14 @@ impl ToneSpec {
         Ok(())
     }
 
+    /// The beep's length in samples at `sample_rate`.
+    pub fn len(&self, sample_rate: u32) -> u64 {
+        u64::from(self.length_ms) * u64::from(sample_rate) / 1000
+    }
+
     /// Renders the beep at `sample_rate`, with 5 ms raised-cosine edges so it does not click.
     pub fn render(&self, sample_rate: u32) -> Vec<i16> {
-        let len = (u64::from(self.length_ms) * u64::from(sample_rate) / 1000) as usize;
+        let len = self.len(sample_rate) as usize;
         let peak = 32767.0 * 10f64.powf(self.level_dbfs.min(0.0) / 20.0);
         let ramp = ((sample_rate / 200) as usize).clamp(1, len.max(1));
         (0..len)
@@ -150,12 +155,27 @@ impl ToneBank {
         let frames = (block.len() / channels.max(1)) as u64;
         let from = tone.start.max(block_start);
         let to = (tone.start + samples.len() as u64).min(block_start + frames);
-        for pos in from..to {
-            let t = samples[(pos - tone.start) as usize];
-            let frame = (pos - block_start) as usize * channels;
-            for s in &mut block[frame..frame + channels] {
-                *s = s.saturating_add(t);
-            }
+        if from >= to || channels == 0 {
+            return;
+        }
+        let tone_part = &samples[(from - tone.start) as usize..(to - tone.start) as usize];
+        let block_part = &mut block
+            [(from - block_start) as usize * channels..(to - block_start) as usize * channels];
+        // Slices zipped rather than indexed per sample, and stereo's channel count as a
+        // constant: no bounds checks, and the loop vectorises.
+        match channels {
+            2 => add_frames(block_part, tone_part, 2),
+            _ => add_frames(block_part, tone_part, channels),
+        }
+    }
+}
+
+/// Adds tone sample `i` to every channel of frame `i` of `frames`, saturating.
+#[inline(always)]
+fn add_frames(frames: &mut [i16], tone: &[i16], channels: usize) {
+    for (frame, &t) in frames.chunks_exact_mut(channels).zip(tone) {
+        for s in frame {
+            *s = s.saturating_add(t);
         }
     }
 }
@@ -277,6 +297,21 @@ mod tests {
         }
         assert!(whole[..200].iter().all(|&s| s == 0));
         assert!(whole[(100 + len) * 2..].iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn tone_outside_the_block_leaves_it_alone() {
+        let bank = ToneBank::new(8000, None, &ToneSpec::PAUSE, &ToneSpec::RESUME);
+        let len = bank.len(ToneKind::Pause);
+        for (start, channels) in [(0, 2), (5000 - len, 1), (6000, 2), (6000 + 1, 1)] {
+            let mut block = vec![1i16; 1000 * channels];
+            let tone = PlacedTone {
+                kind: ToneKind::Pause,
+                start,
+            };
+            bank.add_into(tone, &mut block, 5000, channels);
+            assert!(block.iter().all(|&s| s == 1), "tone at {start}");
+        }
     }
 
     #[test]

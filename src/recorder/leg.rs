@@ -189,10 +189,9 @@ impl LegState {
                         decoded.clear();
                         chain.decoder.conceal(samples, decoded);
                     }
-                    upsampled.clear();
-                    chain.upsampler.process(decoded, upsampled);
                     self.counts.concealed_ms += samples as u64 * 1000 / u64::from(native);
-                    timeline.place(None, timestamp - ticks, clock_rate, false, upsampled);
+                    let made_up = at_call_rate(&mut chain.upsampler, decoded, upsampled);
+                    timeline.place(None, timestamp - ticks, clock_rate, false, made_up);
                 }
             }
         }
@@ -203,8 +202,6 @@ impl LegState {
             self.last_audio = None;
             return;
         }
-        upsampled.clear();
-        chain.upsampler.process(decoded, upsampled);
         let ticks = decoded.len() as u64 * u64::from(clock_rate) / u64::from(native);
         self.last_audio = Some(LastAudio {
             end: timestamp + ticks,
@@ -216,7 +213,7 @@ impl LegState {
             timestamp,
             clock_rate,
             released.discontinuity,
-            upsampled,
+            at_call_rate(&mut chain.upsampler, decoded, upsampled),
         );
     }
 
@@ -293,6 +290,21 @@ impl LegState {
     pub fn packet_times(&self) -> (Option<Time>, Option<Time>) {
         (self.first_packet, self.last_packet)
     }
+}
+
+/// `decoded` at the call's rate: itself when its codec runs at that rate (no copy), else
+/// upsampled into `buf`.
+fn at_call_rate<'a>(
+    upsampler: &mut Upsampler,
+    decoded: &'a [i16],
+    buf: &'a mut Vec<i16>,
+) -> &'a [i16] {
+    if upsampler.factor() == 1 {
+        return decoded;
+    }
+    buf.clear();
+    upsampler.process(decoded, buf);
+    buf
 }
 
 /// The leg's decoder chain for `codec`, made on first use (a leg may switch codecs).

@@ -152,11 +152,16 @@ pub struct Recorder {
     spans: Spans,
     tones: ToneBank,
     pending_tones: Vec<PlacedTone>,
+    /// How far output trails `now`: the jitter buffer's wait, plus room for a pause beep that
+    /// is placed just before the moment of the pause.
+    output_lag: Duration,
     tone_log: Vec<ToneRecord>,
     encoders: Vec<MediaEncoder>,
     left: Vec<i16>,
     right: Vec<i16>,
     mixed: Vec<i16>,
+    /// The parts of the block being written that stay in the file.
+    kept: Vec<(u64, u64)>,
 }
 
 impl Recorder {
@@ -183,19 +188,34 @@ impl Recorder {
                 MediaEncoder::new(config.format, rate, channels as u8, config.opus, serial)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let (pause_tone, resume_tone) = config
+        let notification = config
             .notification
-            .clone()
-            .unwrap_or((ToneSpec::PAUSE, ToneSpec::RESUME));
+            .as_ref()
+            .map(|(pause, resume)| [pause, resume]);
         let reminder_tone = config.reminder.as_ref().map(|r| &r.tone);
-        for tone in reminder_tone.into_iter().chain([&pause_tone, &resume_tone]) {
+        for tone in reminder_tone
+            .into_iter()
+            .chain(notification.into_iter().flatten())
+        {
             tone.check(rate).map_err(RecorderError::Tone)?;
         }
+        // Beeps that can never play are not rendered, and output leaves room for a pause beep
+        // (placed just before the moment of the pause) only when pauses are notified.
+        let silent = ToneSpec {
+            length_ms: 0,
+            ..ToneSpec::PAUSE
+        };
+        let (pause_tone, resume_tone) = match &config.notification {
+            Some((pause, resume)) => (pause, resume),
+            None => (&silent, &silent),
+        };
+        let beep = Duration::from_nanos(pause_tone.len(rate) * 1_000_000_000 / u64::from(rate));
+        let output_lag = config.jitter.latency + beep + Duration::from_millis(20);
         let tones = ToneBank::new(
             rate,
             config.reminder.as_ref().map(|r| (&r.tone, r.interval_secs)),
-            &pause_tone,
-            &resume_tone,
+            pause_tone,
+            resume_tone,
         );
         let [a, b] = payloads;
         Ok(Recorder {
@@ -212,11 +232,13 @@ impl Recorder {
             spans: Spans::new(config.pause_mode),
             tones,
             pending_tones: Vec::new(),
+            output_lag,
             tone_log: Vec::new(),
             encoders,
             left: Vec::new(),
             right: Vec::new(),
             mixed: Vec::new(),
+            kept: Vec::new(),
             config,
         })
     }
@@ -245,7 +267,7 @@ impl Recorder {
         if self.call_start.is_none() {
             self.call_start = Some(now);
             // Frames may arrive as late as output trails input and still be placed.
-            let lag = self.output_lag();
+            let lag = self.output_lag;
             let timeline = TimelineConfig {
                 max_delay: lag,
                 max_ahead: self.config.timeline.max_ahead + lag,
@@ -286,16 +308,6 @@ impl Recorder {
         self.spans.exclude(from, to);
     }
 
-    /// How far output trails `now`: the jitter buffer's wait, plus room for a pause beep that
-    /// is placed just before the moment of the pause (when pauses are notified).
-    fn output_lag(&self) -> Duration {
-        let beep = match self.config.notification {
-            Some(_) => self.tones.len(ToneKind::Pause) * 1_000_000_000 / u64::from(self.rate),
-            None => 0,
-        };
-        self.config.jitter.latency + Duration::from_nanos(beep) + Duration::from_millis(20)
-    }
-
     /// Plays what is due by `now` and appends every block that is final to `out`.
     pub fn poll(&mut self, now: Time, out: &mut Vec<FileChunk>) -> Result<(), EncodeError> {
         let Some(call_start) = self.call_start else {
@@ -304,7 +316,7 @@ impl Recorder {
         for leg in &mut self.legs {
             leg.play_until(Some(now), self.config.max_conceal);
         }
-        let elapsed = now.saturating_since(call_start + self.output_lag());
+        let elapsed = now.saturating_since(call_start + self.output_lag);
         let final_until = self.position(elapsed.min(self.config.max_call_duration));
         while self.emitted + self.block <= final_until {
             self.emit(self.emitted + self.block, out)?;
@@ -382,7 +394,7 @@ impl Recorder {
                 blocks = [Some(&mut self.left), Some(&mut self.right)];
             }
         }
-        let kept = self.spans.kept(from, to);
+        self.spans.kept(from, to, &mut self.kept);
         for (file, block) in blocks.into_iter().enumerate() {
             let Some(block) = block else { continue };
             for &tone in &self.pending_tones {
@@ -391,7 +403,7 @@ impl Recorder {
             self.spans.silence(block, from, channels);
             let encoder = &mut self.encoders[file];
             let mut chunks = Vec::new();
-            for &(k0, k1) in &kept {
+            for &(k0, k1) in &self.kept {
                 let range = (k0 - from) as usize * channels..(k1 - from) as usize * channels;
                 encoder.push(&block[range], &mut chunks)?;
             }
