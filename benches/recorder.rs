@@ -60,7 +60,9 @@ fn record(packets: &Packets, config: &RecorderConfig, mut sink: impl FnMut(&mut 
     let mut out = Vec::new();
     for (now, leg, datagram) in packets {
         recorder.push(*now, *leg, datagram.clone());
-        recorder.poll(*now, &mut out).expect("poll");
+        while recorder.poll(*now, &mut out).expect("poll") {
+            sink(&mut out);
+        }
         sink(&mut out);
     }
     recorder.finish(&mut out).expect("finish");

@@ -74,7 +74,9 @@ fn record_once(
     let mut out = Vec::new();
     for (now, leg, datagram) in packets {
         recorder.push(*now, *leg, datagram.clone());
-        recorder.poll(*now, &mut out).map_err(|e| e.to_string())?;
+        while recorder.poll(*now, &mut out).map_err(|e| e.to_string())? {
+            out.drain(..).for_each(&mut sink);
+        }
         out.drain(..).for_each(&mut sink);
     }
     let summary = recorder.finish(&mut out).map_err(|e| e.to_string())?;

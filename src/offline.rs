@@ -137,9 +137,14 @@ pub fn record_capture(
         let Some(leg) = route(&d) else { continue };
         let now = d.time;
         recorder.push(now, leg, d.payload);
-        recorder
+        while recorder
             .poll(now, &mut chunks)
-            .map_err(RecorderError::from)?;
+            .map_err(RecorderError::from)?
+        {
+            for chunk in chunks.drain(..) {
+                sink(chunk)?;
+            }
+        }
         for chunk in chunks.drain(..) {
             sink(chunk)?;
         }

@@ -80,7 +80,7 @@ fn record_leg_a(config: RecorderConfig, packets: &[(u64, Vec<u8>)]) -> (Vec<i16>
     for (ms, bytes) in sorted {
         let now = CAPTURE_EPOCH + Duration::from_millis(*ms);
         recorder.push(now, Leg::A, Bytes::copy_from_slice(bytes));
-        recorder.poll(now, &mut chunks).expect("poll");
+        while recorder.poll(now, &mut chunks).expect("poll") {}
     }
     let summary = recorder.finish(&mut chunks).expect("finish");
     let mut file = Vec::new();
@@ -223,4 +223,29 @@ fn packets_past_the_longest_call_are_dropped_and_counted() {
     // The call was still up (its packet came), so the file runs to the limit and stops.
     assert_eq!(left.len(), 60 * 8000);
     assert_eq!(summary.call_duration_secs, 60.0);
+}
+
+#[test]
+fn one_poll_writes_at_most_a_second_however_far_the_clock_jumps() {
+    let mut recorder = Recorder::new(wav_config(), pcmu()).expect("recorder");
+    let mut s = Sender::new();
+    s.tone(0, 0);
+    recorder.push(CAPTURE_EPOCH, Leg::A, Bytes::from(s.packets.remove(0).1));
+    let mut out = Vec::new();
+    let later = CAPTURE_EPOCH + Duration::from_secs(3600);
+    let mut polls = 0;
+    while recorder.poll(later, &mut out).expect("poll") {
+        let bytes: usize = out
+            .iter()
+            .map(|c| match &c.chunk {
+                Chunk::Append(b) => b.len(),
+                Chunk::Patch { bytes, .. } => bytes.len(),
+            })
+            .sum();
+        assert!(bytes <= 8000 * 4 + 44, "one poll wrote {bytes} bytes");
+        out.clear();
+        polls += 1;
+    }
+    // An hour less the output lag, one second per poll.
+    assert_eq!(polls, 3599);
 }

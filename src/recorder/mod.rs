@@ -57,6 +57,9 @@ pub struct Reminder {
 /// 10 s reminders) still plays them, unlogged.
 const MAX_TONE_LOG: usize = 10_000;
 
+/// Most 20 ms blocks one `poll` writes: one second of audio.
+const BLOCKS_PER_POLL: usize = 50;
+
 /// Reminder intervals policy allows.
 pub const REMINDER_INTERVALS: std::ops::RangeInclusive<u32> = 10..=90;
 
@@ -308,20 +311,26 @@ impl Recorder {
         self.spans.exclude(from, to);
     }
 
-    /// Plays what is due by `now` and appends every block that is final to `out`.
-    pub fn poll(&mut self, now: Time, out: &mut Vec<FileChunk>) -> Result<(), EncodeError> {
+    /// Plays what is due by `now` and appends blocks that are final to `out`: at most one
+    /// second of them, so a long silence (or a capture clock that jumps) never piles up
+    /// unbounded output. Returns true when more is due: take `out`, then call again.
+    #[must_use = "true means more output is due: drain `out` and poll again"]
+    pub fn poll(&mut self, now: Time, out: &mut Vec<FileChunk>) -> Result<bool, EncodeError> {
         let Some(call_start) = self.call_start else {
-            return Ok(());
+            return Ok(false);
         };
         for leg in &mut self.legs {
             leg.play_until(Some(now), self.config.max_conceal);
         }
         let elapsed = now.saturating_since(call_start + self.output_lag);
         let final_until = self.position(elapsed.min(self.config.max_call_duration));
-        while self.emitted + self.block <= final_until {
+        for _ in 0..BLOCKS_PER_POLL {
+            if self.emitted + self.block > final_until {
+                return Ok(false);
+            }
             self.emit(self.emitted + self.block, out)?;
         }
-        Ok(())
+        Ok(self.emitted + self.block <= final_until)
     }
 
     /// Ends the call: plays everything still held, writes the rest and closes the files.
