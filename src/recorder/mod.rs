@@ -271,7 +271,10 @@ impl Recorder {
         for leg in &mut self.legs {
             leg.play_until(None, self.config.max_conceal);
         }
-        let end = self.legs.iter().map(LegState::end).max().unwrap_or(0);
+        // Polls may have written silence past the last audio (a leg gone quiet): that is in the
+        // file already, so the call lasts at least that long.
+        let audio_end = self.legs.iter().map(LegState::end).max().unwrap_or(0);
+        let end = audio_end.max(self.emitted);
         while self.emitted < end {
             self.emit((self.emitted + self.block).min(end), out)?;
         }
@@ -401,5 +404,55 @@ impl Recorder {
             tones,
             spans_refused: self.spans.refused,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::codec::PayloadKind;
+    use payload::PayloadType;
+
+    /// A leg map with only PCMU (8 kHz), so the recording runs at 8 kHz.
+    fn pcmu_only() -> PayloadMap {
+        let mut map = PayloadMap::empty();
+        let kind = PayloadKind::Audio(Codec::Pcmu);
+        map.insert(
+            0,
+            PayloadType {
+                kind,
+                clock_rate: 8000,
+            },
+        );
+        map
+    }
+
+    /// One 20 ms PCMU packet.
+    fn pcmu_packet() -> Bytes {
+        let mut b = vec![0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xa];
+        b.extend([0x55; 160]);
+        Bytes::from(b)
+    }
+
+    #[test]
+    fn silence_polled_past_the_last_audio_counts_in_the_call_duration() {
+        let config = RecorderConfig {
+            format: Format::Wav,
+            ..RecorderConfig::default()
+        };
+        let mut recorder = Recorder::new(config, [pcmu_only(), pcmu_only()]).expect("valid");
+        let start = Time::from_nanos(1_000_000_000_000);
+        recorder.push(start, Leg::A, pcmu_packet());
+        let mut out = Vec::new();
+        // Output trails `now` by 200 ms latency + 200 ms pause beep + 20 ms: 1.58 s written,
+        // where the audio ended after 20 ms.
+        recorder
+            .poll(start + Duration::from_secs(2), &mut out)
+            .expect("encodes");
+        let summary = recorder.finish(&mut out).expect("encodes");
+        assert_eq!(summary.files[0].samples_per_channel, 12_640);
+        assert_eq!(summary.files[0].bytes, 44 + 4 * 12_640);
+        assert_eq!(summary.call_duration_secs, 1.58);
+        assert_eq!(summary.files[0].duration_secs, 1.58);
     }
 }
