@@ -9,6 +9,7 @@ use crate::pcap::{CaptureError, CaptureReader, CaptureStats, Datagram};
 use crate::recorder::payload::{PayloadMap, PayloadType};
 use crate::recorder::summary::Summary;
 use crate::recorder::{FileChunk, Leg, Recorder, RecorderConfig, RecorderError};
+use crate::time::Time;
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -130,12 +131,25 @@ pub fn record_capture(
     };
     let mut chunks = Vec::new();
     let total = datagrams.len();
+    let mut previous: Option<Time> = None;
     for (i, d) in datagrams.into_iter().enumerate() {
         if i % 4096 == 0 {
             progress(i, total);
         }
         let Some(leg) = route(&d) else { continue };
         let now = d.time;
+        if let Some(gap) = previous
+            .map(|p| now.saturating_since(p))
+            .filter(|&gap| gap > MAX_DATAGRAM_GAP)
+        {
+            warnings.push(format!(
+                "the capture jumps {} s ahead at datagram {} of {total}: the rest is left out",
+                gap.as_secs(),
+                i + 1
+            ));
+            break;
+        }
+        previous = Some(now);
         recorder.push(now, leg, d.payload);
         while recorder
             .poll(now, &mut chunks)
@@ -161,6 +175,12 @@ pub fn record_capture(
         warnings,
     })
 }
+
+/// Longest time between two datagrams of the legs that a replay follows; at a longer jump
+/// the replay ends. The capture's clock is input: one timestamp damaged to days ahead would
+/// otherwise have the recorder write days of silence (gigabytes, in one poll). Ten minutes
+/// is longer than a call holds without any media.
+pub const MAX_DATAGRAM_GAP: Duration = Duration::from_secs(600);
 
 /// The payload type assumed for RFC 4733 events when the operator maps none.
 pub const DEFAULT_TELEPHONE_EVENT: u8 = 101;
@@ -188,4 +208,66 @@ fn payload_map(flow: Option<&RtpFlow>, options: &CaptureOptions) -> PayloadMap {
     }
     map.retain(flow.map_or(&[][..], |f| &f.payload_types));
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encode::Format;
+    use crate::pcap::{CaptureFormat, LinkType, PcapWriter};
+
+    /// A 20 ms PCMU packet of one source.
+    fn pcmu(seq: u16) -> Vec<u8> {
+        let mut b = vec![0x80, 0];
+        b.extend(seq.to_be_bytes());
+        b.extend((u32::from(seq) * 160).to_be_bytes());
+        b.extend(0xa_u32.to_be_bytes());
+        b.extend([0x55; 160]);
+        b
+    }
+
+    #[test]
+    fn a_jump_past_the_longest_gap_ends_the_replay() {
+        let (src, dst) = (
+            "10.0.0.1:4000".parse().unwrap(),
+            "10.0.0.2:5000".parse().unwrap(),
+        );
+        let start = Time::from_nanos(1_700_000_000_000_000_000);
+        let mut capture = PcapWriter::new(CaptureFormat::Pcap, LinkType::Ethernet);
+        for (seq, at) in [
+            (1, Duration::ZERO),
+            (2, Duration::from_millis(20)),
+            (3, Duration::from_millis(40)),
+            (
+                4,
+                Duration::from_millis(40) + MAX_DATAGRAM_GAP + Duration::from_secs(1),
+            ),
+        ] {
+            capture.write_udp(start + at, src, dst, &pcmu(seq)).unwrap();
+        }
+        let config = RecorderConfig {
+            format: Format::Wav,
+            ..RecorderConfig::default()
+        };
+        let options = CaptureOptions::default();
+        let replay = record_capture(
+            Bytes::from(capture.finish()),
+            config,
+            &options,
+            |_| Ok(()),
+            |_, _| {},
+        )
+        .unwrap();
+        // Three packets of 160 samples at 8 kHz, not ten minutes of silence and a fourth.
+        assert_eq!(replay.summary.files[0].samples_per_channel, 480);
+        assert!(
+            replay
+                .warnings
+                .iter()
+                .any(|w| w
+                    == "the capture jumps 601 s ahead at datagram 4 of 4: the rest is left out"),
+            "{:?}",
+            replay.warnings
+        );
+    }
 }

@@ -480,3 +480,54 @@ impl Recorder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::codec::PayloadKind;
+    use payload::PayloadType;
+
+    /// A leg map with only PCMU (8 kHz), so the recording runs at 8 kHz.
+    fn pcmu_only() -> PayloadMap {
+        let mut map = PayloadMap::empty();
+        let kind = PayloadKind::Audio(Codec::Pcmu);
+        map.insert(
+            0,
+            PayloadType {
+                kind,
+                clock_rate: 8000,
+            },
+        );
+        map
+    }
+
+    /// One 20 ms PCMU packet.
+    fn pcmu_packet() -> Bytes {
+        let mut b = vec![0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0xa];
+        b.extend([0x55; 160]);
+        Bytes::from(b)
+    }
+
+    #[test]
+    fn silence_polled_past_the_last_audio_counts_in_the_call_duration() {
+        let config = RecorderConfig {
+            format: Format::Wav,
+            ..RecorderConfig::default()
+        };
+        let mut recorder = Recorder::new(config, [pcmu_only(), pcmu_only()]).expect("valid");
+        let start = Time::from_nanos(1_000_000_000_000);
+        recorder.push(start, Leg::A, pcmu_packet());
+        let mut out = Vec::new();
+        // Output trails `now` by 200 ms latency + 20 ms: 1.78 s written, where the audio
+        // ended after 20 ms.
+        while recorder
+            .poll(start + Duration::from_secs(2), &mut out)
+            .expect("encodes")
+        {}
+        let summary = recorder.finish(&mut out).expect("encodes");
+        assert_eq!(summary.files[0].samples_per_channel, 14_240);
+        assert_eq!(summary.files[0].bytes, 44 + 4 * 14_240);
+        assert_eq!(summary.call_duration_secs, 1.78);
+        assert_eq!(summary.files[0].duration_secs, 1.78);
+    }
+}

@@ -108,7 +108,8 @@ pub struct FileSummary {
 pub struct Summary {
     #[serde(skip)]
     pub call_start: Option<Time>,
-    /// The call's length: from its first packet to the end of its last audio.
+    /// The call's length: from its first packet to the end of its last audio, or of the
+    /// silence already written after it, whichever is later.
     pub call_duration_secs: f64,
     pub encoder: EncoderSummary,
     pub files: Vec<FileSummary>,

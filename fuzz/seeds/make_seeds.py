@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Writes the fuzz seed corpora from the fixtures and from hand-built inputs.
+
+Run from fuzz/: python3 seeds/make_seeds.py. Needs tshark and editcap (as the tests do).
+The jitter and recorder seeds are encoded the way `arbitrary` 1.x decodes the targets'
+inputs (`cargo fuzz fmt TARGET FILE` prints what a seed decodes to): integers little-endian,
+an enum variant as a u32 scaled onto the variant count, a bool before each Vec element.
+"""
+import os
+import struct
+import subprocess
+import tempfile
+
+FIXTURES = "../fixtures"
+SEEDS = "seeds"
+
+
+def write(target, name, data):
+    os.makedirs(f"{SEEDS}/{target}", exist_ok=True)
+    with open(f"{SEEDS}/{target}/{name}", "wb") as f:
+        f.write(data)
+
+
+def udp_payloads(capture, count):
+    out = subprocess.run(
+        ["tshark", "-r", capture, "-c", str(count), "-T", "fields", "-e", "udp.payload"],
+        check=True, capture_output=True, text=True).stdout
+    return [bytes.fromhex(line.replace(":", "")) for line in out.split() if line]
+
+
+def rtp(pt, seq, ts, ssrc, payload, marker=0, csrcs=(), ext=None, padding=0):
+    b0 = 0x80 | len(csrcs) | (0x10 if ext else 0) | (0x20 if padding else 0)
+    b = bytes([b0, marker << 7 | pt]) + struct.pack(">HII", seq, ts, ssrc)
+    b += b"".join(struct.pack(">I", c) for c in csrcs)
+    if ext:
+        profile, data = ext
+        b += struct.pack(">HH", profile, len(data) // 4) + data
+    b += payload
+    if padding:
+        b += bytes(padding - 1) + bytes([padding])
+    return b
+
+
+# --- rtp ---------------------------------------------------------------------------------
+for fixture, name in [("pcmu-clean.pcap", "pcmu"), ("g722-clean.pcap", "g722"),
+                      ("opus-clean.pcapng", "opus")]:
+    write("rtp", name, udp_payloads(f"{FIXTURES}/{fixture}", 1)[0])
+write("rtp", "csrc-ext-padding", rtp(8, 0xfffe, 0xdeadbeef, 0x12345678, bytes(range(40)),
+                                     marker=1, csrcs=(1, 2),
+                                     ext=(0xBEDE, bytes([0x10, 0xff, 0, 0])), padding=4))
+write("rtp", "event", rtp(101, 7, 8000, 1, bytes([5, 0x80, 0x03, 0x20])))
+
+# --- rtcp --------------------------------------------------------------------------------
+def rtcp(count, pt, body, padding=0):
+    if padding:
+        body += bytes(padding - 1) + bytes([padding])
+    b0 = 0x80 | count | (0x20 if padding else 0)
+    return bytes([b0, pt]) + struct.pack(">H", len(body) // 4) + body
+
+# SR + SDES CNAME captured from ffmpeg (the rtcp unit tests' FFMPEG_SR_SDES).
+write("rtcp", "ffmpeg-sr-sdes", bytes.fromhex(
+    "80c80006eb6dc242eeb1848fe49ba5e3c30cab55000000280000a000"
+    "81ca0005eb6dc242010b66666d70656740686f7374000000"))
+block = struct.pack(">IB3sIIII", 0x01020304, 0x40, (-3 & 0xffffff).to_bytes(3, "big"),
+                    0x1fffe, 160, 0xaabbccdd, 0x18000)
+write("rtcp", "rr-bye", rtcp(2, 201, struct.pack(">I", 9) + block + block)
+      + rtcp(1, 203, struct.pack(">I", 9) + bytes([6]) + b"hangup" + bytes(1)))
+write("rtcp", "rr-app-padded", rtcp(0, 201, struct.pack(">I", 9))
+      + rtcp(3, 204, struct.pack(">I", 9) + b"TEST" + bytes(8), padding=4))
+write("rtcp", "psfb-pli", rtcp(1, 206, struct.pack(">II", 9, 10)))
+
+# --- capture and offline: the fixtures' first packets (each file stays far below 64 KiB) --
+with tempfile.TemporaryDirectory() as tmp:
+    for fixture, packets in [("pcmu-impaired.pcap", 120), ("g722-impaired.pcapng", 80),
+                             ("opus-impaired.pcap", 120), ("pcma-clean.pcapng", 60)]:
+        fmt = "pcapng" if fixture.endswith("pcapng") else "pcap"
+        out = f"{tmp}/{fixture}"
+        subprocess.run(["editcap", "-F", fmt, "-r", f"{FIXTURES}/{fixture}", out,
+                        f"1-{packets}"], check=True, capture_output=True)
+        data = open(out, "rb").read()
+        write("capture", fixture, data)
+        write("offline", fixture, data)
+
+
+# --- arbitrary encodings -----------------------------------------------------------------
+def u8(v): return struct.pack("<B", v & 0xff)
+def i8(v): return struct.pack("<b", v)
+def u16(v): return struct.pack("<H", v)
+def u32(v): return struct.pack("<I", v)
+def i32(v): return struct.pack("<i", v)
+def boolean(v): return u8(1 if v else 0)
+
+
+def variant(index, count):
+    """A u32 that `(u64::from(x) * count) >> 32` maps to `index` (the middle of its bucket)."""
+    return u32(((2 * index + 1) << 32) // (2 * count))
+
+
+def vec(elements):
+    return b"".join(b"\x01" + e for e in elements) + b"\x00"
+
+
+def rest(elements):
+    """A Vec in the last field: elements until the data ends."""
+    return b"".join(b"\x01" + e for e in elements)
+
+
+# jitter: Input { max_packets, latency_ms, max_dropout, max_misorder, ops }
+def push(delta_ms, source, sequence, timestamp):
+    return variant(0, 4) + u8(delta_ms) + u8(source) + u16(sequence) + u32(timestamp)
+
+
+def poll(delta_ms):
+    return variant(2, 4) + u16(delta_ms)
+
+
+DRAIN = variant(3, 4)
+
+
+def jitter(max_packets, latency_ms, ops):
+    return u8(max_packets) + u16(latency_ms) + u16(3000) + u16(100) + rest(ops)
+
+
+in_order = []
+for i in range(40):
+    in_order += [push(20, 0, (65520 + i) & 0xffff, 160 * i), poll(0)]
+write("jitter", "in-order-wrap", jitter(7, 60, in_order + [poll(200), DRAIN]))
+impaired = []
+for i in [0, 2, 1, 3, 3, 6, 5, 9, 4, 10, 11]:
+    impaired += [push(20, 0, 100 + i, 160 * i), poll(0)]
+impaired += [push(20, 1, 7, 0), poll(0), push(20, 0, 112, 0), push(20, 1, 8, 160), poll(100),
+             push(0, 1, 5000, 0), push(20, 1, 5001, 160), variant(1, 4) + u16(50) + u16(9), DRAIN]
+write("jitter", "reorder-loss-ssrc-restart", jitter(3, 40, impaired))
+
+
+# recorder: Input { format, layout, cut_pauses, notify_pauses, reminder, opus_rate,
+#                   payloads: [Payloads; 2], events }
+def payloads(opus=False, event=False):
+    return boolean(opus) + boolean(event) + boolean(False)
+
+
+def datagram(leg_b, delta_ms, body):
+    return variant(0, 4) + boolean(leg_b) + u16(delta_ms) + body
+
+
+def raw(data):
+    return variant(0, 2) + vec([u8(b) for b in data])
+
+
+PT = {"pcmu": 0, "pcma": 1, "g722": 2, "cn": 3, "event": 4, "opus": 5}
+
+
+def rtp_event(pt, source=0, seq_step=1, frames=1, fill=(0x55, 20), payload=None, marker=False,
+              padding=0):
+    b = variant(1, 2) + boolean(marker) + variant(PT[pt], 7) + u8(source) + i8(seq_step)
+    b += variant(0, 2) + u8(frames) + u8(padding)
+    if payload is None:
+        b += variant(0, 2) + u8(fill[0]) + u8(fill[1])
+    else:
+        b += variant(1, 2) + vec([u8(x) for x in payload])
+    return b
+
+
+def pause(after_ms): return variant(1, 4) + u16(after_ms)
+def resume(after_ms): return variant(2, 4) + u16(after_ms)
+def exclude(from_ms, len_ms): return variant(3, 4) + u32(from_ms) + u16(len_ms)
+
+
+def recorder(fmt_opus, layout, cut, notify, reminder, a, b, events, opus_rate=2):
+    head = u8(0 if fmt_opus else 1) + variant(layout, 3) + boolean(cut) + boolean(notify)
+    head += (boolean(True) + u8(reminder - 10)) if reminder else boolean(False)
+    return head + u8(opus_rate) + a + b + rest(events)
+
+
+# Two G.711 legs, 20 ms packets, B 250 ms late, a little jitter and one lost packet.
+events = []
+for i in range(100):
+    events.append(datagram(False, 20 if i % 7 else 26, rtp_event("pcmu", fill=(0x10 + i, 20),
+                                                                seq_step=2 if i == 50 else 1)))
+    if i >= 12:
+        events.append(datagram(True, 0, rtp_event("pcma", fill=(0x90 + i, 20))))
+write("recorder", "g711-stereo", recorder(False, 0, False, False, None,
+                                          payloads(), payloads(), events))
+
+# 11 s, 60 ms packets, a reminder every 10 s, a notified pause cut out, an exclusion.
+events = [exclude(500, 1000)]
+for i in range(185):
+    events.append(datagram(False, 60, rtp_event("pcmu", frames=3, fill=(0x20 + i % 64, 60))))
+    events.append(datagram(True, 0, rtp_event("g722", frames=3, fill=(0x40 + i % 64, 60))))
+    if i == 60:
+        events.append(pause(300))
+    if i == 90:
+        events.append(resume(300))
+write("recorder", "reminder-pause-cut", recorder(False, 1, True, True, 10,
+                                                 payloads(), payloads(), events))
+
+# Ogg Opus out: real Opus packets on A (payload type 111 mapped), DTMF, RTCP, SSRC change
+# and a reordered packet on B; separate files.
+opus = udp_payloads(f"{FIXTURES}/opus-clean.pcapng", 30)
+events = [datagram(False, 20, raw(p)) for p in opus[:25]]
+events += [datagram(True, 5, rtp_event("pcmu")), datagram(True, 20, rtp_event("pcmu", seq_step=2)),
+           datagram(True, 3, rtp_event("pcmu", seq_step=-1, frames=255)),
+           datagram(True, 20, rtp_event("event", payload=[5, 0, 0, 160], marker=True)),
+           datagram(True, 20, rtp_event("event", frames=0, payload=[5, 0x80, 1, 64])),
+           datagram(True, 10, raw(open(f"{SEEDS}/rtcp/ffmpeg-sr-sdes", "rb").read())),
+           datagram(True, 10, rtp_event("pcmu", source=1, seq_step=77)),
+           datagram(True, 20, rtp_event("cn", payload=[40]))]
+write("recorder", "opus-separate-impaired", recorder(True, 2, False, False, None,
+                                                     payloads(opus=True), payloads(event=True),
+                                                     events))
