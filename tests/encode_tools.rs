@@ -2,6 +2,9 @@
 //! `ffprobe` (FFmpeg) and `hound`. Each test writes its files to its own directory under the
 //! system temp dir and removes it when it passes.
 
+mod common;
+
+use common::{playback_length, run};
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,20 +94,6 @@ fn signal(rate: u32, channels: u8, len: usize) -> Vec<i16> {
     pcm
 }
 
-fn run(program: &str, args: &[&std::ffi::OsStr]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{program} failed: {text}");
-    text
-}
-
 /// What `ffprobe` reports: container duration (None for "N/A"), channels, sample rate.
 struct Probe {
     duration: Option<f64>,
@@ -156,19 +145,6 @@ fn ffmpeg_decoded_samples(path: &Path) -> usize {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout.len() / 2
-}
-
-/// `opusinfo`'s "Playback length: 1m:05.013s" (pre-skip and end trimming applied), in seconds.
-fn opusinfo_playback_length(info: &str) -> f64 {
-    let length = info
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("Playback length: "))
-        .unwrap_or_else(|| panic!("no playback length: {info}"));
-    let (minutes, seconds) = length
-        .trim_end_matches('s')
-        .split_once("m:")
-        .expect("MMm:SS.sss");
-    minutes.parse::<f64>().expect("minutes") * 60.0 + seconds.parse::<f64>().expect("seconds")
 }
 
 /// Decodes with `opusdec` at `rate` to a WAV and reads it back.
@@ -229,7 +205,7 @@ fn opus_files_pass_opusinfo_ffprobe_and_opusdec_exactly() {
                 "{case}: {info}"
             );
             assert!(info.contains("Pre-skip: 312\n"), "{case}: {info}");
-            let length = opusinfo_playback_length(&info);
+            let length = playback_length(&info);
             assert!(
                 (length - seconds).abs() < 0.001,
                 "{case}: opusinfo says {length} s"

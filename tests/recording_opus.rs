@@ -16,7 +16,6 @@ use callrec::recorder::{RecorderConfig, Reminder};
 use callrec::synth::{fixture_rate, generate, LegSpec, FREQ_A, FREQ_B};
 use common::*;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 /// Leg B starts this long after leg A (and both last as long), so the call ends after A.
@@ -42,21 +41,6 @@ fn opus(layout: Layout) -> RecorderConfig {
     }
 }
 
-/// Runs `program` and returns its stdout and stderr together; it must succeed.
-fn run(program: &str, args: &[&std::ffi::OsStr]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{program} failed: {text}");
-    text
-}
-
 /// `opusinfo`'s report on a file it must accept without a warning or an error.
 fn opusinfo(path: &Path) -> String {
     let info = run("opusinfo", &[path.as_os_str()]);
@@ -66,19 +50,6 @@ fn opusinfo(path: &Path) -> String {
         path.display()
     );
     info
-}
-
-/// `opusinfo`'s "Playback length: 0m:03.250s" (pre-skip and end trimming applied), in seconds.
-fn playback_length(info: &str) -> f64 {
-    let length = info
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("Playback length: "))
-        .unwrap_or_else(|| panic!("no playback length: {info}"));
-    let (minutes, seconds) = length
-        .trim_end_matches('s')
-        .split_once("m:")
-        .expect("MMm:SS.sss");
-    minutes.parse::<f64>().expect("minutes") * 60.0 + seconds.parse::<f64>().expect("seconds")
 }
 
 /// `ffprobe`'s codec name and channel count of the file's only stream.

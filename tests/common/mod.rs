@@ -132,3 +132,31 @@ impl Drop for TempDir {
         }
     }
 }
+
+/// Runs `program` and returns its stdout and stderr together; it must succeed.
+pub fn run(program: &str, args: &[&std::ffi::OsStr]) -> String {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{program} failed: {text}");
+    text
+}
+
+/// `opusinfo`'s "Playback length: 1m:05.013s" (pre-skip and end trimming applied), in seconds.
+pub fn playback_length(info: &str) -> f64 {
+    let length = info
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Playback length: "))
+        .unwrap_or_else(|| panic!("no playback length: {info}"));
+    let (minutes, seconds) = length
+        .trim_end_matches('s')
+        .split_once("m:")
+        .expect("MMm:SS.sss");
+    minutes.parse::<f64>().expect("minutes") * 60.0 + seconds.parse::<f64>().expect("seconds")
+}
