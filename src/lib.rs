@@ -11,5 +11,6 @@ pub mod offline;
 pub mod pcap;
 pub mod recorder;
 pub mod rtp;
+pub mod store;
 pub mod synth;
 pub mod time;
