@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod cli_bench;
+mod cli_storage;
 mod cli_synth;
 
 #[derive(Parser)]
@@ -42,6 +43,8 @@ enum Command {
     Synth(cli_synth::SynthArgs),
     /// Measure how many concurrent calls one core records.
     Bench(cli_bench::BenchArgs),
+    /// Object-store administration (retention lifecycle).
+    Storage(cli_storage::StorageArgs),
 }
 
 #[derive(Parser)]
@@ -166,6 +169,7 @@ fn main() -> ExitCode {
         Command::Record(args) => record(*args),
         Command::Synth(args) => cli_synth::run(args),
         Command::Bench(args) => cli_bench::run(args),
+        Command::Storage(args) => cli_storage::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,3 +2,4 @@
 //! RTP; the spool, uploads, lifecycle rules and the sweeper come with the storage work.
 
 pub mod key;
+pub mod lifecycle;
