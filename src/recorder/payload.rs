@@ -98,13 +98,8 @@ impl PayloadMap {
             .ok()
             .filter(|&r| r > 0)
             .ok_or_else(|| PayloadMapError::Rate(rate.to_string()))?;
-        let kind = match name.trim().to_ascii_lowercase().as_str() {
-            "telephone-event" => PayloadKind::TelephoneEvent,
-            "cn" => PayloadKind::ComfortNoise,
-            other => PayloadKind::Audio(
-                Codec::from_name(other).ok_or_else(|| PayloadMapError::Codec(name.to_string()))?,
-            ),
-        };
+        let kind = PayloadKind::from_name(name.trim())
+            .ok_or_else(|| PayloadMapError::Codec(name.to_string()))?;
         Ok((pt, PayloadType { kind, clock_rate }))
     }
 }
