@@ -9,6 +9,7 @@ pub mod encode;
 pub mod media;
 pub mod offline;
 pub mod pcap;
+pub mod policy;
 pub mod recorder;
 pub mod rtp;
 pub mod store;

@@ -39,10 +39,62 @@ impl Time {
         format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{millis:03}Z")
     }
 
+    /// Reads what [`Time::to_rfc3339`] writes: `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, UTC only.
+    pub fn parse_rfc3339(text: &str) -> Option<Time> {
+        let b = text.as_bytes();
+        let digits = |from: usize, len: usize| -> Option<u64> {
+            let part = b.get(from..from + len)?;
+            part.iter()
+                .all(u8::is_ascii_digit)
+                .then(|| part.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+        };
+        let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+        if separators.iter().any(|&(i, c)| b.get(i) != Some(&c)) || b.last() != Some(&b'Z') {
+            return None;
+        }
+        let (y, m, d) = (digits(0, 4)?, digits(5, 2)?, digits(8, 2)?);
+        let (hh, mm, ss) = (digits(11, 2)?, digits(14, 2)?, digits(17, 2)?);
+        let valid = (1970..=9999).contains(&y)
+            && (1..=12).contains(&m)
+            && (1..=31).contains(&d)
+            && hh < 24
+            && mm < 60
+            && ss < 60;
+        let fraction = &b[19..b.len() - 1];
+        let nanos = match fraction {
+            [] => 0,
+            [b'.', rest @ ..] if (1..=9).contains(&rest.len()) => {
+                digits(20, rest.len())? * 10u64.pow(9 - rest.len() as u32)
+            }
+            _ => return None,
+        };
+        let days = u64::try_from(days_from_civil(y as i64, m as u32, d as u32)).ok()?;
+        let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+        (valid && civil_from_days(days as i64) == (y as i64, m as u32, d as u32))
+            .then(|| Time(secs * 1_000_000_000 + nanos))
+    }
+
+    /// The UTC calendar date (year, month, day).
+    pub fn date(self) -> (u32, u32, u32) {
+        let (y, m, d) = civil_from_days((self.0 / 1_000_000_000 / 86_400) as i64);
+        (y as u32, m, d)
+    }
+
     /// Time elapsed since `earlier`, zero if `earlier` is later.
     pub fn saturating_since(self, earlier: Time) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
     }
+}
+
+/// A proleptic Gregorian date to days since 1970-01-01 (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `civil_from_days`).
@@ -92,6 +144,44 @@ impl fmt::Debug for Time {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_reads_back_what_it_writes_and_refuses_the_rest() {
+        for nanos in [
+            0,
+            1_764_083_540_123_000_000,
+            951_782_400_000_000_000,
+            4_102_444_799_999_000_000,
+        ] {
+            let t = Time::from_nanos(nanos);
+            assert_eq!(
+                Time::parse_rfc3339(&t.to_rfc3339()),
+                Some(t),
+                "{}",
+                t.to_rfc3339()
+            );
+        }
+        assert_eq!(
+            Time::parse_rfc3339("2026-11-25T18:00:01Z"),
+            Some(Time::from_nanos(1_795_629_601_000_000_000))
+        );
+        assert_eq!(
+            Time::from_nanos(1_795_629_601_000_000_000).date(),
+            (2026, 11, 25)
+        );
+        for bad in [
+            "2026-02-30T00:00:00Z",
+            "2026-11-25T24:00:00Z",
+            "2026-11-25T18:00:01",
+            "2026-11-25 18:00:01Z",
+            "2026-11-25T18:00:01.Z",
+            "2026-11-25T18:00:01+01:00",
+            "1969-12-31T23:59:59Z",
+            "",
+        ] {
+            assert_eq!(Time::parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn rfc3339_formats_utc_dates() {

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// How long a recording is kept.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RetentionClass {
     /// Deleted this many days after the recording (Dubber Go: 30).
     Days(u32),
@@ -105,6 +105,73 @@ impl RecordingKey {
     pub fn object(&self, file: &str) -> String {
         format!("{}{}", self.prefix(), segment(file))
     }
+
+    /// Where this recording's objects are, as a listing reads it back.
+    pub fn dir(&self) -> RecordingDir {
+        RecordingDir {
+            class: self.class,
+            org: segment(&self.org),
+            date: self.date,
+            call: segment(&self.call),
+        }
+    }
+}
+
+/// A recording's prefix read back from its keys. `org` and `call` are key segments (already
+/// escaped by [`segment`]); compare them with `segment(input)`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordingDir {
+    pub class: RetentionClass,
+    pub org: String,
+    pub date: (u32, u32, u32),
+    pub call: String,
+}
+
+impl RecordingDir {
+    /// The prefix all of the recording's objects share, ending in `/`.
+    pub fn prefix(&self) -> String {
+        let (y, m, d) = self.date;
+        let (class, org, call) = (self.class, &self.org, &self.call);
+        format!("recordings/{class}/{org}/{y:04}/{m:02}/{d:02}/{call}/")
+    }
+
+    /// The same recording in another retention class.
+    pub fn with_class(&self, class: RetentionClass) -> RecordingDir {
+        RecordingDir {
+            class,
+            ..self.clone()
+        }
+    }
+
+    /// Splits an object key of our layout into its recording and file name; `None` for any
+    /// key that is not one of ours.
+    pub fn parse(key: &str) -> Option<(RecordingDir, &str)> {
+        let mut parts = key.split('/');
+        let mut next = || parts.next().filter(|p| !p.is_empty());
+        if next()? != "recordings" {
+            return None;
+        }
+        let class = next()?.parse().ok()?;
+        let org = next()?.to_string();
+        let mut number = |digits: usize| {
+            next()
+                .filter(|p| p.len() == digits && p.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|p| p.parse::<u32>().ok())
+        };
+        let date = (number(4)?, number(2)?, number(2)?);
+        let call = next()?.to_string();
+        let file = next()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        let dir = RecordingDir {
+            class,
+            org,
+            date,
+            call,
+        };
+        Some((dir, file))
+    }
 }
 
 #[cfg(test)]
@@ -180,6 +247,30 @@ mod tests {
         assert!(head.starts_with("%C3%A9"));
         // The cut never splits an escape.
         assert!(!head.ends_with('%') && head.rsplit('%').next().is_some_and(|t| t.len() >= 2));
+    }
+
+    #[test]
+    fn keys_parse_back_into_their_recording_and_file() {
+        let k = key("a/../b", "sip:x@y");
+        let object = k.object("call.opus");
+        let (dir, file) = RecordingDir::parse(&object).expect("our key");
+        assert_eq!(dir, k.dir());
+        assert_eq!(file, "call.opus");
+        assert_eq!(dir.prefix(), k.prefix());
+        let moved = dir.with_class(RetentionClass::Unlimited);
+        assert!(moved
+            .prefix()
+            .starts_with("recordings/unlimited/a%2F..%2Fb/2026/11/05/"));
+        for foreign in [
+            "recordings/30d/acme/2026/11/05/call",
+            "recordings/30d/acme/2026/11/05/call/f/extra",
+            "recordings/forever/acme/2026/11/05/call/f",
+            "recordings/30d/acme/26/11/05/call/f",
+            "other/30d/acme/2026/11/05/call/f",
+            "recordings/30d//2026/11/05/call/f",
+        ] {
+            assert_eq!(RecordingDir::parse(foreign), None, "{foreign}");
+        }
     }
 
     #[test]

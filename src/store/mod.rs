@@ -1,5 +1,16 @@
-//! Recordings in object storage: key layout and retention classes (so far). Knows nothing of
-//! RTP; the spool, uploads, lifecycle rules and the sweeper come with the storage work.
+//! Recordings in object storage: where they go (destinations by URL), how they get there (a
+//! durable spool, then verified uploads), where they live (the key layout) and how long
+//! (retention tags, lifecycle rules, the sweeper, plan migration). Knows nothing of RTP.
 
+pub mod backoff;
+pub mod destination;
+pub mod error;
 pub mod key;
 pub mod lifecycle;
+pub mod metadata;
+pub mod spool;
+pub mod tagging;
+pub mod upload;
+
+pub use destination::{Backend, Destination};
+pub use error::StoreError;

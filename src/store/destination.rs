@@ -1,0 +1,214 @@
+//! Where recordings go, by URL: `file:///path` (or a plain path), `s3://bucket/prefix` (AWS and
+//! any S3-compatible server; endpoint, credentials and region from the usual `AWS_*` variables
+//! or options), `gs://bucket/prefix`, `az://container/prefix`, and `memory://name` for tests
+//! (one in-process store per name).
+
+use super::error::StoreError;
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, RetryConfig};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    File,
+    S3,
+    Gcs,
+    Azure,
+}
+
+/// An opened store: every key is relative to the URL's prefix.
+#[derive(Clone, Debug)]
+pub struct Destination {
+    /// The URL as configured (credentials never appear in it).
+    pub url: String,
+    pub backend: Backend,
+    pub store: Arc<dyn ObjectStore>,
+    /// Prefix inside the bucket (empty for none); keys handed out are below it.
+    pub prefix: String,
+    options: Vec<(String, String)>,
+}
+
+/// object_store retries each request a little by itself; our upload loop does the long wait.
+fn request_retry() -> RetryConfig {
+    RetryConfig {
+        max_retries: 2,
+        retry_timeout: Duration::from_secs(20),
+        ..RetryConfig::default()
+    }
+}
+
+impl Destination {
+    /// Opens `url`; `options` are object_store configuration keys (`aws_endpoint`,
+    /// `aws_region`, ...) that override the environment.
+    pub fn open(url: &str, options: &[(String, String)]) -> Result<Destination, StoreError> {
+        let fail = |reason: String| StoreError::Destination {
+            url: url.to_string(),
+            reason,
+        };
+        let (scheme, rest) = url.split_once("://").unwrap_or(("file", url));
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_matches('/').to_string();
+        let (backend, store): (Backend, Arc<dyn ObjectStore>) = match scheme {
+            "memory" => (Backend::Memory, memory_store(rest)),
+            "file" => {
+                let dir = if url.contains("://") { rest } else { url };
+                let dir = if dir.is_empty() { "." } else { dir };
+                std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+                let fs = LocalFileSystem::new_with_prefix(dir)
+                    .map_err(|e| fail(e.to_string()))?
+                    .with_fsync(true);
+                return Ok(Destination {
+                    url: url.to_string(),
+                    backend: Backend::File,
+                    store: Arc::new(fs),
+                    prefix: String::new(),
+                    options: options.to_vec(),
+                });
+            }
+            "s3" | "s3a" => {
+                let builder = options.iter().try_fold(
+                    AmazonS3Builder::from_env()
+                        .with_bucket_name(bucket)
+                        .with_retry(request_retry()),
+                    |b, (k, v)| {
+                        let key = k.to_ascii_lowercase().parse().map_err(|e| format!("{e}"))?;
+                        Ok::<_, String>(b.with_config(key, v))
+                    },
+                );
+                let s3 = builder
+                    .map_err(fail)?
+                    .build()
+                    .map_err(|e| fail(e.to_string()))?;
+                (Backend::S3, Arc::new(s3))
+            }
+            "gs" => {
+                let builder = options.iter().try_fold(
+                    GoogleCloudStorageBuilder::from_env()
+                        .with_bucket_name(bucket)
+                        .with_retry(request_retry()),
+                    |b, (k, v)| {
+                        let key = k.to_ascii_lowercase().parse().map_err(|e| format!("{e}"))?;
+                        Ok::<_, String>(b.with_config(key, v))
+                    },
+                );
+                let gcs = builder
+                    .map_err(fail)?
+                    .build()
+                    .map_err(|e| fail(e.to_string()))?;
+                (Backend::Gcs, Arc::new(gcs))
+            }
+            "az" | "azure" => {
+                let builder = options.iter().try_fold(
+                    MicrosoftAzureBuilder::from_env()
+                        .with_container_name(bucket)
+                        .with_retry(request_retry()),
+                    |b, (k, v)| {
+                        let key = k.to_ascii_lowercase().parse().map_err(|e| format!("{e}"))?;
+                        Ok::<_, String>(b.with_config(key, v))
+                    },
+                );
+                let azure = builder
+                    .map_err(fail)?
+                    .build()
+                    .map_err(|e| fail(e.to_string()))?;
+                (Backend::Azure, Arc::new(azure))
+            }
+            other => {
+                return Err(fail(format!(
+                    "unknown scheme '{other}' (file, s3, gs, az or memory)"
+                )))
+            }
+        };
+        if scheme != "memory" && bucket.is_empty() {
+            return Err(fail("no bucket named".into()));
+        }
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            store
+        } else {
+            let path = Path::parse(&prefix).map_err(|e| fail(e.to_string()))?;
+            Arc::new(PrefixStore::new(store, path))
+        };
+        Ok(Destination {
+            url: url.to_string(),
+            backend,
+            store,
+            prefix,
+            options: options.to_vec(),
+        })
+    }
+
+    /// Whether the store keeps object tags (and so tag-filtered lifecycle rules can work).
+    pub fn keeps_tags(&self) -> bool {
+        self.backend == Backend::S3
+    }
+
+    /// The options this destination was opened with (for requests object_store cannot make).
+    pub fn options(&self) -> &[(String, String)] {
+        &self.options
+    }
+
+    /// The key inside the bucket that a destination-relative key lands on.
+    pub fn bucket_key(&self, key: &str) -> String {
+        match self.prefix.as_str() {
+            "" => key.to_string(),
+            prefix => format!("{prefix}/{key}"),
+        }
+    }
+}
+
+/// `memory://name`: the same in-process store each time the name is opened.
+fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
+    let stores = STORES.get_or_init(Default::default);
+    let mut stores = stores
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    stores
+        .entry(name.to_string())
+        .or_insert_with(|| Arc::new(InMemory::new()))
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_their_backend_and_bad_ones_say_why() {
+        let memory = Destination::open("memory://unit-a", &[]).expect("memory");
+        assert_eq!(memory.backend, Backend::Memory);
+        let again = Destination::open("memory://unit-a", &[]).expect("memory");
+        assert!(
+            Arc::ptr_eq(&memory.store, &again.store),
+            "one store per name"
+        );
+        let s3 = Destination::open(
+            "s3://bucket/some/prefix/",
+            &[("aws_region".into(), "eu-west-1".into())],
+        )
+        .expect("s3");
+        assert_eq!(
+            (s3.backend, s3.prefix.as_str()),
+            (Backend::S3, "some/prefix")
+        );
+        assert_eq!(s3.bucket_key("recordings/x"), "some/prefix/recordings/x");
+        let err = Destination::open("ftp://host/x", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown scheme 'ftp'"), "{err}");
+        let err = Destination::open("s3://b", &[("no_such_option".into(), "1".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no_such_option"), "{err}");
+        assert!(Destination::open("s3://", &[]).is_err());
+    }
+}
