@@ -5,6 +5,7 @@
 //! runs live, offline (pcap), in tests, in benches and under the fuzzer, and gives the same
 //! bytes for the same input.
 
+pub mod config;
 pub mod encode;
 pub mod media;
 pub mod offline;

@@ -3,6 +3,7 @@
 //! (retention tags, lifecycle rules, the sweeper, plan migration). Knows nothing of RTP.
 
 pub mod backoff;
+pub mod catalog;
 pub mod destination;
 pub mod error;
 pub mod key;
