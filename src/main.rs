@@ -22,6 +22,7 @@ use std::time::Duration;
 
 mod cli_bench;
 mod cli_storage;
+mod cli_store;
 mod cli_synth;
 
 #[derive(Parser)]
@@ -51,9 +52,18 @@ enum Command {
 struct RecordArgs {
     /// The capture file.
     capture: PathBuf,
-    /// Directory the recording and its metadata are written to.
+    /// Directory the recording and its metadata are written to, as plain files, when no
+    /// --store or --config is given.
     #[arg(long, default_value = "recordings")]
     out: PathBuf,
+    #[command(flatten)]
+    store: cli_store::StoreArgs,
+    #[command(flatten)]
+    owner: cli_store::Owner,
+    /// With a store: keep retrying the upload this long before leaving the recording in the
+    /// spool (it is uploaded on the next start, or by `callrec storage flush`).
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    upload_timeout: u64,
     /// Media format.
     #[arg(long, default_value = "opus", value_parser = ["opus", "wav"])]
     format: String,
@@ -214,14 +224,26 @@ fn record(args: RecordArgs) -> Result<(), String> {
     };
     let capture = std::fs::read(&args.capture)
         .map_err(|e| format!("cannot read {}: {e}", args.capture.display()))?;
-    let call_id = args.call_id.unwrap_or_else(|| {
+    let call_id = args.call_id.clone().unwrap_or_else(|| {
         args.capture
             .file_stem()
             .map_or_else(|| "call".into(), |s| s.to_string_lossy().into_owned())
     });
     let call_id = safe_name(&call_id);
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    let stored = match args.store.given() {
+        false => None,
+        true => Some(StoreContext::start(
+            &args.store,
+            &args.owner,
+            args.upload_timeout,
+            &call_id,
+        )?),
+    };
+    let out = match &stored {
+        Some(ctx) => ctx.job.dir().to_path_buf(),
+        None => args.out.clone(),
+    };
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
 
     let names: Vec<String> = match args.layout.files() {
         1 => vec![format!("{call_id}.{}", format.extension())],
@@ -230,7 +252,7 @@ fn record(args: RecordArgs) -> Result<(), String> {
             .map(|leg| format!("{call_id}-{leg}.{}", format.extension()))
             .collect(),
     };
-    let mut files = MediaFiles::create(&args.out, &names)?;
+    let mut files = MediaFiles::create(&out, &names)?;
     let show_progress = std::io::stderr().is_terminal();
     let replay = record_capture(
         Bytes::from(capture),
@@ -250,6 +272,9 @@ fn record(args: RecordArgs) -> Result<(), String> {
         Ok(replay) => replay,
         Err(e) => {
             files.discard();
+            if let Some(ctx) = stored {
+                let _ = ctx.job.abandon();
+            }
             return Err(e.to_string());
         }
     };
@@ -261,6 +286,7 @@ fn record(args: RecordArgs) -> Result<(), String> {
         .legs
         .clone()
         .map(|flow| flow.map(|f| (f.src.to_string(), f.dst.to_string())));
+    let call_start = replay.summary.call_start;
     let mut sidecar = Sidecar::new(
         &call_id,
         replay.summary,
@@ -269,8 +295,20 @@ fn record(args: RecordArgs) -> Result<(), String> {
         replay.warnings,
     );
     sidecar.input = serde_json::to_value(&replay.capture).ok();
-    let metadata = args.out.join(format!("{call_id}.json"));
     let json = serde_json::to_vec_pretty(&sidecar).map_err(|e| e.to_string())?;
+    if let Some(ctx) = stored {
+        let media = sidecar
+            .files
+            .iter()
+            .map(|f| cli_store::Finished {
+                name: f.name.clone(),
+                bytes: f.bytes,
+                sha256: f.sha256.clone(),
+            })
+            .collect();
+        return ctx.finish(&args.owner, &call_id, call_start, &json, media);
+    }
+    let metadata = args.out.join(format!("{call_id}.json"));
     write_atomically(&metadata, &json)?;
     for name in &names {
         let line = serde_json::json!({
@@ -280,6 +318,74 @@ fn record(args: RecordArgs) -> Result<(), String> {
         println!("{line}");
     }
     Ok(())
+}
+
+/// A recording on its way to the store: the spool job it is written into.
+struct StoreContext {
+    config: callrec::config::Config,
+    target: callrec::config::Target,
+    spool: callrec::store::spool::Spool,
+    job: callrec::store::spool::JobWriter,
+    upload_timeout: Duration,
+}
+
+impl StoreContext {
+    /// Opens the spool, first finishing whatever an earlier run left pending, then starts
+    /// this recording's job.
+    fn start(
+        store: &cli_store::StoreArgs,
+        owner: &cli_store::Owner,
+        upload_timeout: u64,
+        call_id: &str,
+    ) -> Result<StoreContext, String> {
+        let config = store.config()?;
+        let target = store.target(&config, Some(&owner.org));
+        cli_store::open(&target)?;
+        let spool =
+            callrec::store::spool::Spool::open(&config.store.spool, config.store.spool_limit_bytes)
+                .map_err(|e| e.to_string())?;
+        let timeout = Some(Duration::from_secs(upload_timeout));
+        cli_store::drain(&config, &spool, timeout)?;
+        let job = spool
+            .begin(&target.url, &format!("{}\n{call_id}", owner.org))
+            .map_err(|e| e.to_string())?;
+        Ok(StoreContext {
+            config,
+            target,
+            spool,
+            job,
+            upload_timeout: Duration::from_secs(upload_timeout),
+        })
+    }
+
+    /// Commits the recording to the spool, then uploads it (and anything else pending).
+    fn finish(
+        self,
+        owner: &cli_store::Owner,
+        call_id: &str,
+        call_start: Option<callrec::time::Time>,
+        sidecar: &[u8],
+        media: Vec<cli_store::Finished>,
+    ) -> Result<(), String> {
+        let job = cli_store::commit(
+            self.job,
+            &self.target,
+            owner,
+            call_id,
+            call_start,
+            sidecar,
+            media,
+        )?;
+        let report = cli_store::drain(&self.config, &self.spool, Some(self.upload_timeout))?;
+        match report.pending {
+            0 => Ok(()),
+            n => Err(format!(
+                "{n} recording(s) kept in the spool ({}) for a later upload: run `callrec \
+                 storage flush` when the store is reachable",
+                job.dir.display()
+            )),
+        }
+    }
 }
 
 /// A call id made safe as a file name: no separators, no dot-dot, bounded length.

@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod spool;
 pub mod tagging;
 pub mod upload;
+pub mod verify;
 
 pub use destination::{Backend, Destination};
 pub use error::StoreError;

@@ -1,0 +1,214 @@
+//! The store side of the CLI: which destination and spool a command uses, putting a finished
+//! recording into the spool, and draining the spool into the store.
+
+use callrec::config::{Config, Target};
+use callrec::policy::plan::Plan;
+use callrec::store::key::RecordingKey;
+use callrec::store::metadata::{with_storage, StorageInfo};
+use callrec::store::spool::{JobWriter, Manifest, Spool, SpoolJob, SpooledFile};
+use callrec::store::upload::{self, UploadConfig};
+use callrec::store::Destination;
+use callrec::time::Time;
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where recordings go: flags over the config file over the environment over the defaults.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StoreArgs {
+    /// Store URL: a directory, file:///dir, s3://bucket/prefix, gs://..., az://..., memory://name.
+    /// Default: the config file's store.url, else CALLREC_STORE, else "." (recordings/...).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The TOML configuration file (store, spool, per-organisation storage).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Spool directory (default: the config's store.spool, else ./spool).
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// True when a store was asked for at all (else `record` writes plain files to --out).
+    pub fn given(&self) -> bool {
+        self.store.is_some() || self.config.is_some()
+    }
+
+    pub fn config(&self) -> Result<Config, String> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(spool) = &self.spool {
+            config.store.spool = spool.clone();
+        }
+        Ok(config)
+    }
+
+    /// The destination for `org` (its own storage if configured); `--store` overrides.
+    pub fn target(&self, config: &Config, org: Option<&str>) -> Target {
+        let mut target = config.destination_for(org);
+        if let Some(url) = &self.store {
+            target = config.target_by_url(url).unwrap_or(Target {
+                url: url.clone(),
+                options: Default::default(),
+            });
+        }
+        target
+    }
+}
+
+pub fn open(target: &Target) -> Result<Destination, String> {
+    let options: Vec<(String, String)> = target.options.clone().into_iter().collect();
+    Destination::open(&target.url, &options).map_err(|e| e.to_string())
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the IO runtime: {e}"))
+}
+
+pub fn now() -> Time {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Time::from_nanos(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Whose recording this is, and under which plan.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Owner {
+    /// Organisation the recording belongs to.
+    #[arg(long, default_value = "default")]
+    pub org: String,
+    /// The recorded user (AOR or id).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// The plan that decides retention: dubber-go (30 days), dubber-standard, dubber-ai,
+    /// imagicle, callcabinet (unlimited).
+    #[arg(long, default_value = "dubber-go")]
+    pub plan: Plan,
+}
+
+/// A media file as the recorder finished it.
+pub struct Finished {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Writes the metadata document and the manifest: the recording is now safe on local disk.
+pub fn commit(
+    job: JobWriter,
+    target: &Target,
+    owner: &Owner,
+    call_id: &str,
+    call_start: Option<Time>,
+    sidecar: &[u8],
+    media: Vec<Finished>,
+) -> Result<SpoolJob, String> {
+    let now = now();
+    let storage = StorageInfo {
+        org: owner.org.clone(),
+        user: owner.user.clone(),
+        provider: owner.plan.provider().as_str().into(),
+        plan: owner.plan.to_string(),
+        retention: owner.plan.retention(),
+        retained_since: now.to_rfc3339(),
+    };
+    let key = RecordingKey {
+        class: storage.retention,
+        org: owner.org.clone(),
+        date: call_start.unwrap_or(now).date(),
+        call: call_id.to_string(),
+    };
+    let document = with_storage(sidecar, &storage).map_err(|e| e.to_string())?;
+    let metadata_name = format!("{call_id}.json");
+    let manifest = Manifest {
+        destination: target.url.clone(),
+        media: media
+            .into_iter()
+            .map(|f| SpooledFile {
+                key: key.object(&f.name),
+                name: f.name,
+                bytes: f.bytes,
+                sha256: f.sha256,
+            })
+            .collect(),
+        metadata: SpooledFile {
+            key: key.object(&metadata_name),
+            name: metadata_name,
+            bytes: document.len() as u64,
+            sha256: Sha256::digest(&document)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        },
+        tags: storage.tags(),
+    };
+    job.commit(manifest, &document).map_err(|e| e.to_string())
+}
+
+/// Uploads every complete job in the spool (interrupted writes are discarded), each until it
+/// is stored or `give_up_after` passes; prints one JSON line per job. Jobs that could not be
+/// uploaded stay in the spool.
+pub fn drain(
+    config: &Config,
+    spool: &Spool,
+    give_up_after: Option<Duration>,
+) -> Result<DrainReport, String> {
+    let recovered = spool.recover().map_err(|e| e.to_string())?;
+    for dir in &recovered.discarded {
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+        eprintln!(
+            "callrec: discarded spool job {} (interrupted while being written; record it again)",
+            name.unwrap_or_default()
+        );
+    }
+    let runtime = runtime()?;
+    let mut report = DrainReport::default();
+    for job in recovered.jobs {
+        let target = config
+            .target_by_url(&job.manifest.destination)
+            .unwrap_or(Target {
+                url: job.manifest.destination.clone(),
+                options: Default::default(),
+            });
+        let dest = open(&target)?;
+        let result = runtime.block_on(upload::upload(
+            &dest,
+            &job,
+            &UploadConfig::default(),
+            give_up_after,
+            |e, delay| eprintln!("callrec: upload failed, retrying in {delay:.1?}: {e}"),
+        ));
+        match result {
+            Ok(done) => {
+                spool.finish(&job).map_err(|e| e.to_string())?;
+                let line = serde_json::json!({
+                    "stored": job.manifest.metadata.key,
+                    "destination": job.manifest.destination,
+                    "media": job.manifest.media.iter().map(|m| &m.key).collect::<Vec<_>>(),
+                    "objects_sent": done.objects_sent,
+                    "bytes_sent": done.bytes_sent,
+                    "retries": done.retries,
+                });
+                println!("{line}");
+                report.stored += 1;
+            }
+            Err(e) => {
+                eprintln!(
+                    "callrec: {} stays in the spool, upload failed: {e}",
+                    job.manifest.metadata.key
+                );
+                report.pending += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[derive(Debug, Default)]
+pub struct DrainReport {
+    pub stored: usize,
+    pub pending: usize,
+}
