@@ -3,13 +3,13 @@
 
 use callrec::config::{Config, Target};
 use callrec::policy::plan::Plan;
+use callrec::store::job::{self, FinishedFile};
 use callrec::store::key::RecordingKey;
-use callrec::store::metadata::{with_storage, StorageInfo};
-use callrec::store::spool::{JobWriter, Manifest, Spool, SpoolJob, SpooledFile};
+use callrec::store::metadata::StorageInfo;
+use callrec::store::spool::{JobWriter, Spool, SpoolJob};
 use callrec::store::upload::{self, UploadConfig};
 use callrec::store::Destination;
 use callrec::time::Time;
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -89,13 +89,6 @@ pub struct Owner {
     pub plan: Plan,
 }
 
-/// A media file as the recorder finished it.
-pub struct Finished {
-    pub name: String,
-    pub bytes: u64,
-    pub sha256: String,
-}
-
 /// Writes the metadata document and the manifest: the recording is now safe on local disk.
 pub fn commit(
     job: JobWriter,
@@ -104,7 +97,7 @@ pub fn commit(
     call_id: &str,
     call_start: Option<Time>,
     sidecar: &[u8],
-    media: Vec<Finished>,
+    media: Vec<FinishedFile>,
 ) -> Result<SpoolJob, String> {
     let now = now();
     let storage = StorageInfo {
@@ -121,31 +114,7 @@ pub fn commit(
         date: call_start.unwrap_or(now).date(),
         call: call_id.to_string(),
     };
-    let document = with_storage(sidecar, &storage).map_err(|e| e.to_string())?;
-    let metadata_name = format!("{call_id}.json");
-    let manifest = Manifest {
-        destination: target.url.clone(),
-        media: media
-            .into_iter()
-            .map(|f| SpooledFile {
-                key: key.object(&f.name),
-                name: f.name,
-                bytes: f.bytes,
-                sha256: f.sha256,
-            })
-            .collect(),
-        metadata: SpooledFile {
-            key: key.object(&metadata_name),
-            name: metadata_name,
-            bytes: document.len() as u64,
-            sha256: Sha256::digest(&document)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-        },
-        tags: storage.tags(),
-    };
-    job.commit(manifest, &document).map_err(|e| e.to_string())
+    job::commit(job, &target.url, &key, &storage, sidecar, media).map_err(|e| e.to_string())
 }
 
 /// Uploads every complete job in the spool (interrupted writes are discarded), each until it

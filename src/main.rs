@@ -300,7 +300,7 @@ fn record(args: RecordArgs) -> Result<(), String> {
         let media = sidecar
             .files
             .iter()
-            .map(|f| cli_store::Finished {
+            .map(|f| callrec::store::job::FinishedFile {
                 name: f.name.clone(),
                 bytes: f.bytes,
                 sha256: f.sha256.clone(),
@@ -365,7 +365,7 @@ impl StoreContext {
         call_id: &str,
         call_start: Option<callrec::time::Time>,
         sidecar: &[u8],
-        media: Vec<cli_store::Finished>,
+        media: Vec<callrec::store::job::FinishedFile>,
     ) -> Result<(), String> {
         let job = cli_store::commit(
             self.job,

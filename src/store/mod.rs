@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod catalog;
 pub mod destination;
 pub mod error;
+pub mod job;
 pub mod key;
 pub mod lifecycle;
 pub mod metadata;

@@ -1,0 +1,245 @@
+//! One conformance suite for every store callrec writes to, run unchanged on memory, the local
+//! filesystem and a real S3-compatible server (Ceph's RADOS Gateway, started on loopback by
+//! ./scripts/test): spool, upload (single and multipart), verify, resume, hostile ids.
+
+mod common;
+
+use callrec::store::catalog;
+use callrec::store::job::{self, FinishedFile};
+use callrec::store::key::{RecordingKey, RetentionClass};
+use callrec::store::metadata::StorageInfo;
+use callrec::store::spool::{Spool, SpoolJob};
+use callrec::store::upload::{self, UploadConfig};
+use callrec::store::{verify, Destination};
+use callrec::time::Time;
+use common::TempDir;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use sha2::{Digest, Sha256};
+
+/// Small parts so a 12 MiB file goes up in three (S3's minimum part is 5 MiB).
+fn small_parts() -> UploadConfig {
+    UploadConfig {
+        multipart_threshold: 6 << 20,
+        part_size: 5 << 20,
+        ..UploadConfig::default()
+    }
+}
+
+/// Bytes that differ everywhere, so a misplaced or dropped part changes the hash.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn sha(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+struct Call<'a> {
+    org: &'a str,
+    call: &'a str,
+    class: RetentionClass,
+    files: Vec<(&'a str, Vec<u8>)>,
+}
+
+/// Spools a recording the way `record --store` does.
+fn spool_call(spool: &Spool, dest: &Destination, call: &Call) -> SpoolJob {
+    let writer = spool
+        .begin(&dest.url, &format!("{}\n{}", call.org, call.call))
+        .expect("begin");
+    let mut media = Vec::new();
+    let mut listed = Vec::new();
+    for (name, bytes) in &call.files {
+        std::fs::write(writer.dir().join(name), bytes).expect("write media");
+        media.push(FinishedFile {
+            name: name.to_string(),
+            bytes: bytes.len() as u64,
+            sha256: sha(bytes),
+        });
+        listed.push(serde_json::json!({"name": name, "bytes": bytes.len(), "sha256": sha(bytes)}));
+    }
+    let sidecar = serde_json::json!({"call": {"id": call.call}, "files": listed});
+    let key = RecordingKey {
+        class: call.class,
+        org: call.org.into(),
+        date: (2026, 11, 25),
+        call: call.call.into(),
+    };
+    let storage = StorageInfo {
+        org: call.org.into(),
+        user: Some("alice".into()),
+        provider: "dubber".into(),
+        plan: "dubber-go".into(),
+        retention: call.class,
+        retained_since: Time::from_nanos(1_795_600_000_000_000_000).to_rfc3339(),
+    };
+    let sidecar = serde_json::to_vec(&sidecar).expect("json");
+    job::commit(writer, &dest.url, &key, &storage, &sidecar, media).expect("commit")
+}
+
+async fn bytes_at(dest: &Destination, key: &str) -> Vec<u8> {
+    let path = Path::parse(key).expect("key");
+    dest.store
+        .get(&path)
+        .await
+        .expect("stored")
+        .bytes()
+        .await
+        .expect("read")
+        .to_vec()
+}
+
+async fn suite(url: &str) {
+    let tmp = TempDir::new("conformance");
+    let dest = Destination::open(url, &[]).expect("open store");
+    let spool = Spool::open(tmp.path("spool"), 1 << 30).expect("spool");
+
+    // A stereo file big enough for multipart, and a small one: stored byte for byte.
+    let big = noise(12 << 20, 1);
+    let small = noise(70_001, 2);
+    let call = Call {
+        org: "acme",
+        call: "call-1",
+        class: RetentionClass::Days(30),
+        files: vec![
+            ("call-1.wav", big.clone()),
+            ("call-1-b.opus", small.clone()),
+        ],
+    };
+    let job = spool_call(&spool, &dest, &call);
+    let report = upload::upload_once(&dest, &job, &small_parts())
+        .await
+        .expect("upload");
+    assert_eq!(report.objects_sent, 3);
+    assert_eq!(
+        report.bytes_sent,
+        big.len() as u64 + small.len() as u64 + job.manifest.metadata.bytes
+    );
+    let prefix = "recordings/30d/acme/2026/11/25/call-1/";
+    assert_eq!(bytes_at(&dest, &format!("{prefix}call-1.wav")).await, big);
+    assert_eq!(
+        bytes_at(&dest, &format!("{prefix}call-1-b.opus")).await,
+        small
+    );
+
+    let listed = catalog::list(&dest, Some("acme")).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    let recording = &listed[0];
+    assert_eq!(recording.dir.prefix(), prefix);
+    assert_eq!(recording.media.len(), 2);
+    let (_, metadata) = catalog::read_metadata(&dest, recording)
+        .await
+        .expect("read")
+        .expect("metadata");
+    assert_eq!(metadata.storage.retention, RetentionClass::Days(30));
+    assert_eq!(metadata.storage.user.as_deref(), Some("alice"));
+    assert_eq!(metadata.files.len(), 2);
+    assert_eq!(
+        verify::check(&dest, recording).await.expect("verify"),
+        Vec::<String>::new()
+    );
+
+    // Resuming the same job (a crash after upload, before the spool copy was removed) sends
+    // nothing again and leaves exactly the same objects.
+    let again = upload::upload_once(&dest, &job, &small_parts())
+        .await
+        .expect("resume");
+    assert_eq!((again.objects_sent, again.bytes_sent), (0, 0));
+    assert_eq!(
+        catalog::list(&dest, Some("acme")).await.expect("list")[0]
+            .media
+            .len(),
+        2
+    );
+
+    // A damaged stored copy is found by verify, and re-uploading the job repairs it.
+    let damaged = Path::parse(format!("{prefix}call-1-b.opus")).expect("key");
+    dest.store
+        .put(&damaged, PutPayload::from(b"not the recording".to_vec()))
+        .await
+        .expect("put");
+    let problems = verify::check(&dest, recording).await.expect("verify");
+    assert_eq!(
+        problems,
+        vec![format!(
+            "call-1-b.opus: 17 bytes stored, {} recorded",
+            small.len()
+        )]
+    );
+    let repair = upload::upload_once(&dest, &job, &small_parts())
+        .await
+        .expect("repair");
+    assert_eq!(repair.objects_sent, 1);
+    assert_eq!(
+        bytes_at(&dest, &format!("{prefix}call-1-b.opus")).await,
+        small
+    );
+    spool.finish(&job).expect("finish");
+
+    // Ids from outside stay inside their own prefix and never meet another's key.
+    let hostile = Call {
+        org: "../acme",
+        call: "call-1/../../x%2F",
+        class: RetentionClass::Unlimited,
+        files: vec![("m.opus", noise(1000, 3))],
+    };
+    let job = spool_call(&spool, &dest, &hostile);
+    upload::upload_once(&dest, &job, &small_parts())
+        .await
+        .expect("upload");
+    let hostile_list = catalog::list(&dest, Some("../acme")).await.expect("list");
+    assert_eq!(hostile_list.len(), 1);
+    assert_eq!(
+        hostile_list[0].dir.prefix(),
+        "recordings/unlimited/%2E.%2Facme/2026/11/25/call-1%2F..%2F..%2Fx%252F/"
+    );
+    assert_eq!(
+        verify::check(&dest, &hostile_list[0])
+            .await
+            .expect("verify"),
+        Vec::<String>::new()
+    );
+    let acme = catalog::list(&dest, Some("acme")).await.expect("list");
+    assert_eq!(acme.len(), 1, "the hostile org's recording is not acme's");
+    let everything = catalog::list(&dest, None).await.expect("list");
+    assert_eq!(everything.len(), 2);
+}
+
+#[tokio::test]
+async fn memory_store() {
+    suite("memory://conformance").await;
+}
+
+#[tokio::test]
+async fn local_filesystem_store() {
+    let dir = TempDir::new("fs-store");
+    suite(dir.0.to_str().expect("utf-8 path")).await;
+}
+
+/// The S3-compatible server ./scripts/test starts (Ceph RADOS Gateway on loopback).
+pub fn s3_url(test: &str) -> String {
+    let bucket = std::env::var("CALLREC_TEST_S3").unwrap_or_else(|_| {
+        panic!("CALLREC_TEST_S3 is not set: run ./scripts/test, which starts the S3 server")
+    });
+    let unique = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{bucket}/{test}-{}-{unique}", std::process::id())
+}
+
+#[tokio::test]
+async fn s3_store() {
+    suite(&s3_url("conformance")).await;
+}
