@@ -41,7 +41,10 @@ fn write_synced(path: &std::path::Path, bytes: &[u8]) {
 fn spool_one(spool: &Spool, destination: &str, call: &str, bytes: &[u8]) -> SpoolJob {
     let writer = spool.begin(destination, call).expect("begin");
     write_synced(&writer.dir().join("call.opus"), bytes);
-    let sha: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let sha: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let key = RecordingKey {
         class: RetentionClass::Days(30),
         org: "bench".into(),
@@ -62,7 +65,15 @@ fn spool_one(spool: &Spool, destination: &str, call: &str, bytes: &[u8]) -> Spoo
         bytes: bytes.len() as u64,
         sha256: sha,
     };
-    job::commit(writer, destination, &key, &storage, sidecar.as_bytes(), vec![file]).expect("commit")
+    job::commit(
+        writer,
+        destination,
+        &key,
+        &storage,
+        sidecar.as_bytes(),
+        vec![file],
+    )
+    .expect("commit")
 }
 
 fn spool(c: &mut Criterion) {
@@ -106,7 +117,9 @@ fn upload_to(c: &mut Criterion, name: &str, url: &str) {
                     let key = object_store::path::Path::parse(&file.key).expect("key");
                     let _ = object_store::ObjectStoreExt::delete(&*dest.store, &key).await;
                 }
-                let report = upload::upload_once(&dest, &job, &config).await.expect("upload");
+                let report = upload::upload_once(&dest, &job, &config)
+                    .await
+                    .expect("upload");
                 assert_eq!(report.objects_sent, 2);
             })
         });
@@ -120,7 +133,11 @@ fn upload(c: &mut Criterion) {
     upload_to(c, "filesystem", fs.to_str().expect("utf-8"));
     upload_to(c, "memory", "memory://bench");
     if let Ok(bucket) = std::env::var("CALLREC_TEST_S3") {
-        upload_to(c, "s3_loopback", &format!("{bucket}/bench-{}", std::process::id()));
+        upload_to(
+            c,
+            "s3_loopback",
+            &format!("{bucket}/bench-{}", std::process::id()),
+        );
     }
     let _ = std::fs::remove_dir_all(fs);
 }

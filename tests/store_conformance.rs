@@ -13,9 +13,14 @@ use callrec::store::upload::{self, UploadConfig};
 use callrec::store::{verify, Destination};
 use callrec::time::Time;
 use common::TempDir;
+use futures::stream::BoxStream;
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
 
 /// Small parts so a 12 MiB file goes up in three (S3's minimum part is 5 MiB).
 fn small_parts() -> UploadConfig {
@@ -100,9 +105,89 @@ async fn bytes_at(dest: &Destination, key: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// The real store, with every write it receives noted in order.
+#[derive(Debug)]
+struct NotedWrites {
+    inner: Arc<dyn ObjectStore>,
+    writes: Arc<Mutex<Vec<String>>>,
+}
+
+impl std::fmt::Display for NotedWrites {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NotedWrites({})", self.inner)
+    }
+}
+
+impl NotedWrites {
+    fn note(&self, what: &str, location: &Path) {
+        self.writes
+            .lock()
+            .expect("lock")
+            .push(format!("{what} {location}"));
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for NotedWrites {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.note("put", location);
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.note("multipart", location);
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.note("copy", to);
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
 async fn suite(url: &str) {
     let tmp = TempDir::new("conformance");
-    let dest = Destination::open(url, &[]).expect("open store");
+    let writes = Arc::new(Mutex::new(Vec::new()));
+    let noted = writes.clone();
+    let dest = Destination::open(url, &[])
+        .expect("open store")
+        .map_store(|inner| {
+            Arc::new(NotedWrites {
+                inner,
+                writes: noted,
+            })
+        });
     let spool = Spool::open(tmp.path("spool"), 1 << 30).expect("spool");
 
     // A stereo file big enough for multipart, and a small one: stored byte for byte.
@@ -127,6 +212,15 @@ async fn suite(url: &str) {
         big.len() as u64 + small.len() as u64 + job.manifest.metadata.bytes
     );
     let prefix = "recordings/30d/acme/2026/11/25/call-1/";
+    // Media first (the big one in parts), the metadata document last.
+    assert_eq!(
+        *writes.lock().expect("lock"),
+        vec![
+            format!("multipart {prefix}call-1.wav"),
+            format!("put {prefix}call-1-b.opus"),
+            format!("put {prefix}call-1.json"),
+        ]
+    );
     assert_eq!(bytes_at(&dest, &format!("{prefix}call-1.wav")).await, big);
     assert_eq!(
         bytes_at(&dest, &format!("{prefix}call-1-b.opus")).await,

@@ -146,6 +146,15 @@ impl Destination {
         })
     }
 
+    /// The same destination through a wrapper around its store (instrumentation, throttling).
+    pub fn map_store(
+        mut self,
+        wrap: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>,
+    ) -> Destination {
+        self.store = wrap(self.store);
+        self
+    }
+
     /// Whether the store keeps object tags (and so tag-filtered lifecycle rules can work).
     pub fn keeps_tags(&self) -> bool {
         self.backend == Backend::S3
