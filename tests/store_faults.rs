@@ -1,0 +1,227 @@
+//! `callrec record --store` and `callrec storage ...` as real processes against real stores,
+//! with the faults they must survive: the process killed (SIGKILL) at any moment, the S3 server
+//! stopped mid-upload and restarted, the spool full. After each: every recording stored once,
+//! intact (its SHA-256 re-read from the store), and nothing left in the spool.
+
+mod common;
+
+use callrec::media::codec::Codec;
+use callrec::pcap::{CaptureFormat, LinkType};
+use callrec::synth::{generate, LegSpec};
+use common::TempDir;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn command(args: &[&str], dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_callrec"));
+    cmd.current_dir(dir).args(args);
+    cmd
+}
+
+fn run(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = command(args, dir);
+    cmd.envs(env.iter().copied());
+    cmd.output().expect("run callrec")
+}
+
+fn ok(output: Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "callrec failed: {stderr}");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+/// A 10-minute two-leg PCMU call: long enough (seconds to record as WAV) to be killed at
+/// chosen moments, and a 19 MB WAV goes up to S3 in parts.
+fn long_capture() -> &'static Path {
+    static CAPTURE: OnceLock<PathBuf> = OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let mut a = LegSpec::tone(Codec::Pcmu, 440.0, 0);
+        let mut b = LegSpec::tone(Codec::Pcmu, 1000.0, 1);
+        a.duration = Duration::from_secs(600);
+        b.duration = a.duration;
+        let (bytes, _) = generate(&[a, b], CaptureFormat::Pcap, LinkType::Ethernet).expect("synth");
+        let path =
+            std::env::temp_dir().join(format!("callrec-faults-long-{}.pcap", std::process::id()));
+        std::fs::write(&path, bytes).expect("write capture");
+        path
+    })
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Files left in the spool's jobs (none once everything is stored).
+fn spool_files(spool: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Ok(jobs) = std::fs::read_dir(spool.join("jobs")) {
+        for job in jobs.flatten() {
+            files.extend(
+                std::fs::read_dir(job.path())
+                    .expect("job dir")
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    files
+}
+
+/// `storage ls` and `storage verify` agree the store holds exactly `expected` complete,
+/// intact recordings; returns the ls lines.
+fn assert_stored(store: &str, dir: &Path, env: &[(&str, &str)], expected: usize) -> Vec<Value> {
+    let listed = json_lines(&ok(run(&["storage", "ls", "--store", store], dir, env)));
+    assert_eq!(listed.len(), expected, "{listed:?}");
+    assert!(listed.iter().all(|r| r["complete"] == true), "{listed:?}");
+    let verified = json_lines(&ok(run(&["storage", "verify", "--store", store], dir, env)));
+    assert_eq!(verified.len(), expected);
+    assert!(verified.iter().all(|r| r["ok"] == true), "{verified:?}");
+    listed
+}
+
+#[test]
+fn record_to_a_local_store_keeps_the_exact_recording_with_its_retention() {
+    let tmp = TempDir::new("faults-local");
+    let store = tmp.path("store");
+    let store = store.to_str().expect("utf-8");
+    let capture = fixture("pcmu-impaired.pcap");
+    let stdout = ok(run(
+        &[
+            "record",
+            &capture,
+            "--store",
+            store,
+            "--org",
+            "acme",
+            "--user",
+            "sip:alice@acme.example",
+            "--plan",
+            "dubber-go",
+        ],
+        &tmp.0,
+        &[],
+    ));
+    let lines = json_lines(&stdout);
+    assert_eq!(lines.len(), 1);
+    let metadata_key = lines[0]["stored"].as_str().expect("stored");
+    assert!(
+        metadata_key.starts_with("recordings/30d/acme/"),
+        "{metadata_key}"
+    );
+    // The stored media are byte for byte what `record --out` writes for the same capture.
+    let plain = ok(run(&["record", &capture, "--out", "plain"], &tmp.0, &[]));
+    let plain_media = json_lines(&plain)[0]["recording"]
+        .as_str()
+        .expect("path")
+        .to_string();
+    let stored_media = lines[0]["media"][0].as_str().expect("media key");
+    assert_eq!(
+        std::fs::read(tmp.path(&plain_media)).expect("plain"),
+        std::fs::read(Path::new(store).join(stored_media)).expect("stored")
+    );
+    let listed = assert_stored(store, &tmp.0, &[], 1);
+    let since = listed[0]["retained_since"].as_str().expect("since");
+    let expires = listed[0]["expires"].as_str().expect("expires");
+    let days = |t: &str| {
+        callrec::time::Time::parse_rfc3339(t)
+            .expect("time")
+            .as_secs_f64()
+            / 86_400.0
+    };
+    assert!(
+        (days(expires) - days(since) - 30.0).abs() < 1e-9,
+        "{since} -> {expires}"
+    );
+    assert_eq!(listed[0]["user"], "sip:alice@acme.example");
+    assert!(spool_files(&tmp.path("spool")).is_empty());
+
+    // A paid plan: unlimited, no expiry.
+    let paid = ok(run(
+        &[
+            "record",
+            &capture,
+            "--store",
+            store,
+            "--org",
+            "acme",
+            "--plan",
+            "dubber-ai",
+        ],
+        &tmp.0,
+        &[],
+    ));
+    assert!(json_lines(&paid)[0]["stored"]
+        .as_str()
+        .expect("key")
+        .starts_with("recordings/unlimited/acme/"));
+    let listed = assert_stored(store, &tmp.0, &[], 2);
+    assert!(listed
+        .iter()
+        .any(|r| r["expires"].is_null() && r["plan"] == "dubber-ai"));
+}
+
+#[test]
+fn killed_at_any_moment_a_rerun_stores_the_recording_exactly_once() {
+    let tmp = TempDir::new("faults-kill");
+    let store = tmp.path("store");
+    let store = store.to_str().expect("utf-8");
+    let capture = long_capture().to_str().expect("utf-8").to_string();
+    let args = [
+        "record",
+        capture.as_str(),
+        "--format",
+        "wav",
+        "--store",
+        store,
+        "--org",
+        "acme",
+    ];
+    let started = Instant::now();
+    ok(run(&args, &tmp.0, &[]));
+    let full = started.elapsed();
+    let reference = assert_stored(store, &tmp.0, &[], 1);
+    std::fs::remove_dir_all(tmp.path("store")).expect("clear store");
+
+    // Kill it at moments spread over a whole run: while recording into the spool, while
+    // committing, while uploading. Each rerun must finish the job, leaving one intact copy.
+    let mut discarded = 0;
+    for fraction in [0.1, 0.5, 0.8, 0.9, 0.95, 0.99] {
+        let mut child = command(&args, &tmp.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(full.mul_f64(fraction));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let rerun = run(&args, &tmp.0, &[]);
+        let stderr = String::from_utf8_lossy(&rerun.stderr).to_string();
+        discarded += usize::from(stderr.contains("discarded spool job"));
+        ok(rerun);
+        let listed = assert_stored(store, &tmp.0, &[], 1);
+        assert_eq!(listed[0]["recording"], reference[0]["recording"]);
+        assert_eq!(
+            listed[0]["bytes"].as_u64().map(|b| b > 19_000_000),
+            Some(true)
+        );
+        assert!(
+            spool_files(&tmp.path("spool")).is_empty(),
+            "spool left: {:?}",
+            spool_files(&tmp.path("spool"))
+        );
+    }
+    assert!(
+        discarded >= 1,
+        "no kill landed while the spool job was being written"
+    );
+}
