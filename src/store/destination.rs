@@ -219,5 +219,10 @@ mod tests {
             .to_string();
         assert!(err.contains("no_such_option"), "{err}");
         assert!(Destination::open("s3://", &[]).is_err());
+        let gcs = Destination::open("gs://bucket/p", &[]).expect("gcs");
+        assert_eq!((gcs.backend, gcs.prefix.as_str()), (Backend::Gcs, "p"));
+        let account = [("azure_storage_account_name".to_string(), "acct".to_string())];
+        let azure = Destination::open("az://container/p", &account).expect("azure");
+        assert_eq!(azure.backend, Backend::Azure);
     }
 }
