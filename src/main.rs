@@ -344,8 +344,9 @@ impl StoreContext {
         let spool =
             callrec::store::spool::Spool::open(&config.store.spool, config.store.spool_limit_bytes)
                 .map_err(|e| e.to_string())?;
-        let timeout = Some(Duration::from_secs(upload_timeout));
-        cli_store::drain(&config, &spool, timeout)?;
+        // One attempt each for what an earlier run left: a store that is down must not hold
+        // up this recording (they are retried, with backoff, after it).
+        cli_store::drain(&config, &spool, Some(Duration::ZERO))?;
         let job = spool
             .begin(&target.url, &format!("{}\n{call_id}", owner.org))
             .map_err(|e| e.to_string())?;

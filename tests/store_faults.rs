@@ -225,3 +225,225 @@ fn killed_at_any_moment_a_rerun_stores_the_recording_exactly_once() {
         "no kill landed while the spool job was being written"
     );
 }
+
+/// The S3-compatible server ./scripts/test started (Ceph RADOS Gateway on loopback): a fresh
+/// prefix in its bucket, and a way to stop and restart the gateway. Tests that stop it take
+/// the lock, so they never pull the server from under each other.
+struct S3 {
+    url: String,
+    ceph_dir: String,
+    _exclusive: std::sync::MutexGuard<'static, ()>,
+}
+
+impl S3 {
+    fn new(test: &str) -> S3 {
+        static EXCLUSIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let exclusive = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+        let missing = |name: &str| -> String {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("{name} is not set: run ./scripts/test, which starts the S3 server")
+            })
+        };
+        let unique = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let s3 = S3 {
+            url: format!("{}/{test}-{unique}", missing("CALLREC_TEST_S3")),
+            ceph_dir: missing("CALLREC_TEST_CEPH_DIR"),
+            _exclusive: exclusive,
+        };
+        s3.gateway("gateway-start");
+        s3
+    }
+
+    /// `scripts/radosgw gateway-stop|gateway-start DIR`: the gateway process only; the
+    /// cluster and its data stay.
+    fn gateway(&self, action: &str) {
+        let script = format!("{}/scripts/radosgw", env!("CARGO_MANIFEST_DIR"));
+        let status = Command::new(script)
+            .args([action, &self.ceph_dir])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run scripts/radosgw");
+        assert!(status.success(), "scripts/radosgw {action} failed");
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        self.gateway("gateway-start");
+    }
+}
+
+/// Records `count` long calls as WAV while the store is unreachable: each stays in the spool.
+fn spool_while_down(s3: &S3, dir: &Path, count: usize) {
+    s3.gateway("gateway-stop");
+    let capture = long_capture().to_str().expect("utf-8").to_string();
+    for n in 0..count {
+        let call = format!("call-{n}");
+        let out = run(
+            &[
+                "record",
+                &capture,
+                "--format",
+                "wav",
+                "--store",
+                &s3.url,
+                "--org",
+                "acme",
+                "--call-id",
+                &call,
+                "--upload-timeout",
+                "0",
+            ],
+            dir,
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("kept in the spool"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        spool_files(&dir.join("spool")).len(),
+        count * 3,
+        "media, metadata, manifest each"
+    );
+    s3.gateway("gateway-start");
+}
+
+fn wait_ok(mut child: std::process::Child, limit: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let output = child.wait_with_output().expect("output");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(status.success(), "flush failed: {stderr}");
+            return String::from_utf8(output.stdout).expect("utf-8");
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn store_stopped_mid_upload_and_restarted_every_recording_arrives_once_intact() {
+    let tmp = TempDir::new("faults-s3-down");
+    let s3 = S3::new("faults-down");
+    spool_while_down(&s3, &tmp.0, 3);
+
+    let flush = command(&["storage", "flush"], &tmp.0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("flush");
+    std::thread::sleep(Duration::from_millis(400));
+    s3.gateway("gateway-stop");
+    std::thread::sleep(Duration::from_secs(4));
+    s3.gateway("gateway-start");
+    let stdout = wait_ok(flush, Duration::from_secs(180));
+
+    let jobs = json_lines(&stdout);
+    assert_eq!(jobs.len(), 3);
+    let retries: u64 = jobs
+        .iter()
+        .map(|j| j["retries"].as_u64().expect("retries"))
+        .sum();
+    assert!(retries >= 1, "the outage never hit an upload: {jobs:?}");
+    let listed = assert_stored(&s3.url, &tmp.0, &[], 3);
+    assert!(listed.iter().all(|r| r["objects"] == 2), "{listed:?}");
+    assert!(spool_files(&tmp.path("spool")).is_empty());
+}
+
+#[test]
+fn killed_while_uploading_the_next_start_completes_every_upload() {
+    let tmp = TempDir::new("faults-s3-kill");
+    let s3 = S3::new("faults-kill");
+    spool_while_down(&s3, &tmp.0, 3);
+    for delay_ms in [300, 900] {
+        let mut flush = command(&["storage", "flush"], &tmp.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("flush");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = flush.kill();
+        let _ = flush.wait();
+    }
+    assert!(
+        !spool_files(&tmp.path("spool")).is_empty(),
+        "the kills came too late to test anything"
+    );
+    ok(run(&["storage", "flush"], &tmp.0, &[]));
+    let listed = assert_stored(&s3.url, &tmp.0, &[], 3);
+    assert!(listed.iter().all(|r| r["objects"] == 2), "{listed:?}");
+    assert!(spool_files(&tmp.path("spool")).is_empty());
+}
+
+#[test]
+fn a_full_spool_refuses_new_recordings_and_loses_nothing_already_spooled() {
+    let tmp = TempDir::new("faults-s3-full");
+    let s3 = S3::new("faults-full");
+    let capture = fixture("pcmu-impaired.pcap");
+    let limit = [("CALLREC_SPOOL_LIMIT_BYTES", "1000")];
+    s3.gateway("gateway-stop");
+    let first = run(
+        &[
+            "record",
+            &capture,
+            "--store",
+            &s3.url,
+            "--call-id",
+            "first",
+            "--upload-timeout",
+            "0",
+        ],
+        &tmp.0,
+        &limit,
+    );
+    assert!(String::from_utf8_lossy(&first.stderr).contains("kept in the spool"));
+    let spooled: Vec<(PathBuf, Vec<u8>)> = spool_files(&tmp.path("spool"))
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).expect("read");
+            (p, bytes)
+        })
+        .collect();
+    let second = run(
+        &[
+            "record",
+            &capture,
+            "--store",
+            &s3.url,
+            "--call-id",
+            "second",
+            "--upload-timeout",
+            "0",
+        ],
+        &tmp.0,
+        &limit,
+    );
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("spool full") && stderr.contains("limit 1000 bytes"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        2,
+        "the failed upload retry and the refusal: {stderr}"
+    );
+    for (path, bytes) in &spooled {
+        assert_eq!(&std::fs::read(path).expect("still spooled"), bytes);
+    }
+    s3.gateway("gateway-start");
+    ok(run(&["storage", "flush"], &tmp.0, &limit));
+    let listed = assert_stored(&s3.url, &tmp.0, &[], 1);
+    assert_eq!(listed[0]["call"], "first");
+}
