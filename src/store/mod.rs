@@ -3,3 +3,4 @@
 
 pub mod key;
 pub mod lifecycle;
+pub mod s3;
