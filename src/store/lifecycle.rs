@@ -1,5 +1,6 @@
 //! The bucket lifecycle configuration that makes the store itself delete recordings when
-//! their retention ends (S3 `PutBucketLifecycleConfiguration`). Pure text, no IO.
+//! their retention ends (S3 `PutBucketLifecycleConfiguration`). Pure text, except [`apply`],
+//! which sends it through [`S3Admin`]; never touches objects.
 //!
 //! For each finite retention class there is a tag-filtered rule (`retention` = `30d` under
 //! `recordings/`), which follows a plan migration that re-tags objects in place; optionally a
