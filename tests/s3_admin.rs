@@ -41,6 +41,7 @@ fn store(url: &str) -> AmazonS3 {
 
 /// A fresh bucket of our own, so lifecycle tests cannot disturb each other or other tests.
 async fn new_bucket(name: &str) -> String {
+    env("CALLREC_TEST_S3");
     let url = format!("s3://callrec-{name}-{}", unique());
     admin(&url).create_bucket().await.expect("create bucket");
     url
@@ -170,6 +171,7 @@ async fn lifecycle_changed_by_the_server_is_refused_and_rolled_back() {
 /// stores tags sent with a multipart upload undecoded, and never expires those.
 #[tokio::test]
 async fn lifecycle_expires_30d_recordings_and_keeps_unlimited_ones() {
+    let ceph_conf = env("CALLREC_TEST_CEPH_CONF");
     let url = new_bucket("expire").await;
     let (admin, store) = (admin(&url), store(&url));
     let thirty = Path::from("recordings/30d/ac%2Fme/2026/11/25/c1/c1.opus");
@@ -222,7 +224,7 @@ async fn lifecycle_expires_30d_recordings_and_keeps_unlimited_ones() {
 
     let lc_process = || {
         let out = std::process::Command::new("radosgw-admin")
-            .args(["--conf", &env("CALLREC_TEST_CEPH_CONF"), "lc", "process"])
+            .args(["--conf", &ceph_conf, "lc", "process"])
             .output()
             .expect("run radosgw-admin");
         assert!(
