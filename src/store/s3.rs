@@ -166,6 +166,12 @@ impl S3Admin {
         })
     }
 
+    /// The store URL's path (empty for `s3://bucket`). Object keys are taken relative to it;
+    /// lifecycle rules are not: they filter on whole keys, bucket-wide.
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
     /// Creates the bucket (S3 `CreateBucket`), in the configured region. Creating a bucket
     /// this account already owns is an error on AWS outside us-east-1 only.
     pub async fn create_bucket(&self) -> Result<(), S3Error> {
@@ -545,6 +551,7 @@ mod tests {
         let admin = S3Admin::new("s3://bucket/some/prefix", &options).expect("valid");
         assert_eq!(admin.bucket_endpoint, "http://127.0.0.1:9/bucket");
         assert_eq!(admin.region, "eu-west-1");
+        assert_eq!(admin.prefix().as_ref(), "some/prefix");
         let key = admin.key(&Path::from("recordings/x"));
         assert_eq!(key.as_ref(), "some/prefix/recordings/x");
         assert_eq!(
