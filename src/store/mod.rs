@@ -10,6 +10,7 @@ pub mod job;
 pub mod key;
 pub mod lifecycle;
 pub mod metadata;
+pub mod s3;
 pub mod spool;
 pub mod tagging;
 pub mod upload;
