@@ -10,6 +10,7 @@ pub mod key;
 pub mod lifecycle;
 pub mod metadata;
 pub mod spool;
+pub mod sweep;
 pub mod tagging;
 pub mod upload;
 
