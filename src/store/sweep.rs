@@ -222,12 +222,15 @@ mod tests {
         }
     }
 
+    /// Key class, media write times, metadata (retention, retained_since), expected expiry.
+    type Case<'a> = (&'a str, &'a [u64], Option<(&'a str, &'a str)>, Option<Time>);
+
     #[test]
     fn expiry_follows_the_key_class_then_the_metadata_then_the_newest_write() {
         let since = "1970-01-11T00:00:00.000Z"; // day 10
         let secs = |s: u64| Some(Time::from_nanos(s * 1_000_000_000));
         #[rustfmt::skip]
-        let cases: [(&str, &[u64], Option<(&str, &str)>, Option<Time>); 9] = [
+        let cases: [Case; 9] = [
             // Metadata present: retained_since + the metadata's days, whatever the writes.
             ("30d", &[DAY], Some(("30d", since)), secs(40 * DAY)),
             ("30d", &[DAY], Some(("7d", since)), secs(17 * DAY)),
