@@ -9,6 +9,7 @@ pub mod error;
 pub mod key;
 pub mod lifecycle;
 pub mod metadata;
+pub mod migrate;
 pub mod spool;
 pub mod sweep;
 pub mod tagging;
