@@ -5,9 +5,9 @@
 //! retention classes and deletes what has expired. It deletes the metadata document before the
 //! media, so a reader never sees metadata without its media; a recording whose metadata cannot
 //! be read is never deleted, only reported. Every run starts from the listing, so a second run
-//! deletes nothing and a run interrupted half-way is finished by a later one (media left
-//! without metadata then expire by their own write time, which is never before the metadata's
-//! `retained_since`).
+//! deletes nothing and a run interrupted half-way is finished by a later one: the media it left
+//! without metadata expire by their newest write, which is at most an upload's delay after the
+//! `retained_since` their metadata had (a local filesystem's copies keep the original's time).
 
 use super::catalog::{self, StoredRecording};
 use super::destination::Destination;
