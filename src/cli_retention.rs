@@ -1,12 +1,9 @@
 //! `callrec retention ...`: putting stored recordings on a customer's plan. So far, `migrate`:
 //! one JSON line per recording changed, then a JSON summary line.
 
-use callrec::config::Config;
+use crate::cli_store::{self, StoreArgs};
 use callrec::policy::plan::Plan;
 use callrec::store::migrate::{self, MigrationEvent};
-use callrec::store::Destination;
-use callrec::time::Time;
-use std::path::PathBuf;
 
 #[derive(clap::Parser)]
 pub struct RetentionArgs {
@@ -35,12 +32,8 @@ struct MigrateArgs {
     /// Only this user's recordings (as the metadata's storage.user names them).
     #[arg(long)]
     user: Option<String>,
-    /// Store URL, instead of the organisation's configured one (its options still apply).
-    #[arg(long, value_name = "URL")]
-    store: Option<String>,
-    /// Configuration file (TOML).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 pub fn run(args: RetentionArgs) -> Result<(), String> {
@@ -50,21 +43,11 @@ pub fn run(args: RetentionArgs) -> Result<(), String> {
 }
 
 fn run_migrate(args: MigrateArgs) -> Result<(), String> {
-    let config = Config::load(args.config.as_deref())?;
-    let mut target = config.destination_for(Some(&args.org));
-    if let Some(url) = args.store {
-        target.url = url;
-    }
-    let options: Vec<(String, String)> = target.options.into_iter().collect();
-    let dest = Destination::open(&target.url, &options).map_err(|e| e.to_string())?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|e| format!("system clock before 1970: {e}"))?;
-    let now = Time::from_nanos(u64::try_from(now.as_nanos()).unwrap_or(u64::MAX));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let config = args.store.config()?;
+    let target = args.store.target(&config, Some(&args.org));
+    let dest = cli_store::open(&target)?;
+    let now = cli_store::now();
+    let runtime = cli_store::runtime()?;
     let print = |event: &MigrationEvent| println!("{}", json_line(event));
     let report = runtime
         .block_on(migrate::migrate(

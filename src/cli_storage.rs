@@ -1,9 +1,11 @@
 //! `callrec storage ...`: what is in the store and keeping it right: drain the spool, list and
-//! verify recordings, and the lifecycle configuration that enforces retention.
+//! verify recordings, sweep expired ones, and the lifecycle configuration that enforces
+//! retention on S3.
 
 use crate::cli_store::{self, StoreArgs};
 use callrec::store::key::RetentionClass;
 use callrec::store::spool::Spool;
+use callrec::store::sweep::{self, SweepEvent};
 use callrec::store::{catalog, lifecycle, verify};
 use std::time::Duration;
 
@@ -23,13 +25,31 @@ enum StorageCommand {
     Ls(ListArgs),
     /// Re-read stored recordings and check them against their metadata's SHA-256.
     Verify(ListArgs),
+    /// Delete the recordings whose retention has passed (for stores without lifecycle rules).
+    Sweep(SweepArgs),
 }
 
 #[derive(clap::Parser)]
+struct SweepArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Report what would be deleted, delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(clap::Parser)]
+#[command(group(clap::ArgGroup::new("action").required(true).args(["print", "apply"])))]
 struct LifecycleArgs {
     /// Print the configuration (S3 PutBucketLifecycleConfiguration XML).
-    #[arg(long, required = true)]
+    #[arg(long)]
     print: bool,
+    /// Set it on the S3 bucket of --store (or the config's store), read it back, and fail
+    /// unless the bucket kept every rule and filter (the previous configuration is restored).
+    #[arg(long)]
+    apply: bool,
+    #[command(flatten)]
+    store: StoreArgs,
     /// Retention classes to enforce (repeatable); default: 30d, the free plan's.
     #[arg(long = "class", value_name = "CLASS", default_value = "30d")]
     classes: Vec<RetentionClass>,
@@ -58,17 +78,101 @@ struct ListArgs {
 
 pub fn run(args: StorageArgs) -> Result<(), String> {
     match args.command {
-        StorageCommand::Lifecycle(args) => {
-            print!(
-                "{}",
-                lifecycle::configuration(&args.classes, args.prefix_rules)
-            );
-            Ok(())
-        }
+        StorageCommand::Lifecycle(args) => lifecycle(args),
+        StorageCommand::Sweep(args) => sweep(args),
         StorageCommand::Flush(args) => flush(args),
         StorageCommand::Ls(args) => list(args),
         StorageCommand::Verify(args) => verify(args),
     }
+}
+
+fn lifecycle(args: LifecycleArgs) -> Result<(), String> {
+    if args.print {
+        print!(
+            "{}",
+            lifecycle::configuration(&args.classes, args.prefix_rules)
+        );
+        return Ok(());
+    }
+    let config = args.store.config()?;
+    let dest = cli_store::open(&args.store.target(&config, None))?;
+    let Some(s3) = dest.s3() else {
+        return Err(format!(
+            "{}: lifecycle rules need an S3 store; run `callrec storage sweep` periodically instead",
+            dest.url
+        ));
+    };
+    let root = match dest.prefix.as_str() {
+        "" => String::new(),
+        prefix => format!("{prefix}/"),
+    };
+    let xml = lifecycle::configuration_under(&root, &args.classes, args.prefix_rules);
+    cli_store::runtime()?
+        .block_on(lifecycle::apply(s3, &xml))
+        .map_err(|e| e.to_string())?;
+    let line = serde_json::json!({
+        "applied": dest.url,
+        "rules": lifecycle::parse(&xml).map(|r| r.len()).unwrap_or(0),
+        "verified": true,
+    });
+    println!("{line}");
+    Ok(())
+}
+
+/// Sweeps the default store, and every organisation's own, unless --store names one.
+fn sweep(args: SweepArgs) -> Result<(), String> {
+    let config = args.store.config()?;
+    let mut targets = vec![args.store.target(&config, None)];
+    if args.store.store.is_none() {
+        for org in config.orgs.values() {
+            if let Some(own) = org.store.clone().filter(|t| !targets.contains(t)) {
+                targets.push(own);
+            }
+        }
+    }
+    let now = cli_store::now();
+    let runtime = cli_store::runtime()?;
+    for target in targets {
+        let dest = cli_store::open(&target)?;
+        let log = |event: &SweepEvent| {
+            let line = match event {
+                SweepEvent::Expired {
+                    prefix,
+                    keys,
+                    expiry,
+                    bytes,
+                    dry_run,
+                } => serde_json::json!({
+                    "event": if *dry_run { "would_delete" } else { "deleted" },
+                    "recording": prefix,
+                    "keys": keys,
+                    "expired": expiry.to_rfc3339(),
+                    "bytes": bytes,
+                }),
+                SweepEvent::Skipped { prefix, reason } => serde_json::json!({
+                    "event": "skipped",
+                    "recording": prefix,
+                    "reason": reason,
+                }),
+            };
+            println!("{line}");
+        };
+        let report = runtime
+            .block_on(sweep::sweep(&dest, now, args.dry_run, log))
+            .map_err(|e| e.to_string())?;
+        let line = serde_json::json!({
+            "event": "summary",
+            "store": target.url,
+            "dry_run": args.dry_run,
+            "deleted": report.deleted,
+            "kept": report.kept,
+            "skipped": report.skipped,
+            "objects_deleted": report.objects_deleted,
+            "bytes_deleted": report.bytes_deleted,
+        });
+        println!("{line}");
+    }
+    Ok(())
 }
 
 fn flush(args: FlushArgs) -> Result<(), String> {

@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod cli_bench;
+mod cli_retention;
 mod cli_storage;
 mod cli_store;
 mod cli_synth;
@@ -44,8 +45,10 @@ enum Command {
     Synth(cli_synth::SynthArgs),
     /// Measure how many concurrent calls one core records.
     Bench(cli_bench::BenchArgs),
-    /// Object-store administration (retention lifecycle).
+    /// Object storage: drain the spool, list, verify, sweep, lifecycle rules.
     Storage(cli_storage::StorageArgs),
+    /// Stored recordings' retention: plan migration.
+    Retention(cli_retention::RetentionArgs),
 }
 
 #[derive(Parser)]
@@ -180,6 +183,7 @@ fn main() -> ExitCode {
         Command::Synth(args) => cli_synth::run(args),
         Command::Bench(args) => cli_bench::run(args),
         Command::Storage(args) => cli_storage::run(args),
+        Command::Retention(args) => cli_retention::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 //! (one in-process store per name).
 
 use super::error::StoreError;
+use super::s3::S3Admin;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
@@ -35,6 +36,8 @@ pub struct Destination {
     /// Prefix inside the bucket (empty for none); keys handed out are below it.
     pub prefix: String,
     options: Vec<(String, String)>,
+    /// The requests object_store cannot make (tags, lifecycle), for S3 destinations.
+    s3: Option<Arc<S3Admin>>,
 }
 
 /// object_store retries each request a little by itself; our upload loop does the long wait.
@@ -57,6 +60,7 @@ impl Destination {
         let (scheme, rest) = url.split_once("://").unwrap_or(("file", url));
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let prefix = prefix.trim_matches('/').to_string();
+        let mut admin = None;
         let (backend, store): (Backend, Arc<dyn ObjectStore>) = match scheme {
             "memory" => (Backend::Memory, memory_store(rest)),
             "file" => {
@@ -72,6 +76,7 @@ impl Destination {
                     store: Arc::new(fs),
                     prefix: String::new(),
                     options: options.to_vec(),
+                    s3: None,
                 });
             }
             "s3" | "s3a" => {
@@ -88,6 +93,8 @@ impl Destination {
                     .map_err(fail)?
                     .build()
                     .map_err(|e| fail(e.to_string()))?;
+                let signer = S3Admin::new(url, options).map_err(|e| fail(e.to_string()))?;
+                admin = Some(Arc::new(signer));
                 (Backend::S3, Arc::new(s3))
             }
             "gs" => {
@@ -143,6 +150,7 @@ impl Destination {
             store,
             prefix,
             options: options.to_vec(),
+            s3: admin,
         })
     }
 
@@ -157,7 +165,12 @@ impl Destination {
 
     /// Whether the store keeps object tags (and so tag-filtered lifecycle rules can work).
     pub fn keeps_tags(&self) -> bool {
-        self.backend == Backend::S3
+        self.s3.is_some()
+    }
+
+    /// Signed S3 requests beyond object_store's (tags, lifecycle); `None` off S3.
+    pub fn s3(&self) -> Option<&S3Admin> {
+        self.s3.as_deref()
     }
 
     /// The options this destination was opened with (for requests object_store cannot make).

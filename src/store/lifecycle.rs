@@ -3,10 +3,11 @@
 //! which sends it through [`S3Admin`]; never touches objects.
 //!
 //! For each finite retention class there is a tag-filtered rule (`retention` = `30d` under
-//! `recordings/`), which follows a plan migration that re-tags objects in place; optionally a
-//! prefix-filtered equivalent (`recordings/30d/`) for stores that honour no tag filters, whose
-//! migrations must move objects to the new class's prefix instead. One more rule aborts
-//! multipart uploads left incomplete, so a crashed upload cannot hold storage forever.
+//! `recordings/`) and optionally a prefix-filtered equivalent (`recordings/30d/`) for stores
+//! that honour no tag filters. Both agree because a plan migration moves a recording to its
+//! new class's prefix and re-tags it. One more rule aborts multipart uploads left incomplete,
+//! so a crashed upload cannot hold storage forever. A store URL with a path
+//! (`s3://bucket/path`) puts every filter under that path ([`configuration_under`]).
 //!
 //! A configuration is only trusted once read back unchanged ([`apply`]): some S3-compatible
 //! servers accept a tag filter and silently drop it, which would turn "delete `30d` recordings
@@ -22,6 +23,15 @@ pub const ABORT_INCOMPLETE_AFTER_DAYS: u32 = 1;
 
 /// The lifecycle configuration XML for `classes` (unlimited ones need no rule).
 pub fn configuration(classes: &[RetentionClass], with_prefix_rules: bool) -> String {
+    configuration_under("", classes, with_prefix_rules)
+}
+
+/// The same for a store whose keys live under `root` inside the bucket (`""` or `path/`).
+pub fn configuration_under(
+    root: &str,
+    classes: &[RetentionClass],
+    with_prefix_rules: bool,
+) -> String {
     let mut xml = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
          <LifecycleConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\n",
@@ -40,20 +50,20 @@ pub fn configuration(classes: &[RetentionClass], with_prefix_rules: bool) -> Str
         let _ = write!(
             xml,
             "  <Rule>\n    <ID>callrec-retention-{class}-tag</ID>\n    <Filter>\n      <And>\n        \
-             <Prefix>recordings/</Prefix>\n        <Tag><Key>retention</Key><Value>{class}</Value></Tag>\n      \
+             <Prefix>{root}recordings/</Prefix>\n        <Tag><Key>retention</Key><Value>{class}</Value></Tag>\n      \
              </And>\n    </Filter>\n    <Status>Enabled</Status>\n    <Expiration><Days>{d}</Days></Expiration>\n  </Rule>\n"
         );
         if with_prefix_rules {
             let _ = write!(
                 xml,
-                "  <Rule>\n    <ID>callrec-retention-{class}-prefix</ID>\n    <Filter><Prefix>recordings/{class}/</Prefix></Filter>\n    \
+                "  <Rule>\n    <ID>callrec-retention-{class}-prefix</ID>\n    <Filter><Prefix>{root}recordings/{class}/</Prefix></Filter>\n    \
                  <Status>Enabled</Status>\n    <Expiration><Days>{d}</Days></Expiration>\n  </Rule>\n"
             );
         }
     }
     let _ = write!(
         xml,
-        "  <Rule>\n    <ID>callrec-abort-incomplete-uploads</ID>\n    <Filter><Prefix>recordings/</Prefix></Filter>\n    \
+        "  <Rule>\n    <ID>callrec-abort-incomplete-uploads</ID>\n    <Filter><Prefix>{root}recordings/</Prefix></Filter>\n    \
          <Status>Enabled</Status>\n    <AbortIncompleteMultipartUpload><DaysAfterInitiation>{ABORT_INCOMPLETE_AFTER_DAYS}</DaysAfterInitiation></AbortIncompleteMultipartUpload>\n  </Rule>\n"
     );
     xml.push_str("</LifecycleConfiguration>\n");
@@ -425,6 +435,30 @@ mod tests {
   </Rule>
 </LifecycleConfiguration>
 "
+        );
+    }
+
+    #[test]
+    fn a_store_path_puts_every_filter_under_it() {
+        let xml = configuration_under("tenant/a/", &[RetentionClass::Days(30)], true);
+        let prefixes: Vec<&str> = xml
+            .lines()
+            .filter_map(|l| {
+                let start = l.find("<Prefix>")? + "<Prefix>".len();
+                Some(&l[start..start + l[start..].find("</Prefix>")?])
+            })
+            .collect();
+        assert_eq!(
+            prefixes,
+            vec![
+                "tenant/a/recordings/",
+                "tenant/a/recordings/30d/",
+                "tenant/a/recordings/"
+            ]
+        );
+        assert_eq!(
+            configuration_under("", &[RetentionClass::Days(30)], true),
+            configuration(&[RetentionClass::Days(30)], true)
         );
     }
 

@@ -1,20 +1,59 @@
 //! Object tags (`retention`, `provider`, `plan`) on stores that keep them. Set with
 //! PutObjectTagging after an object is complete, never with the upload itself: some
 //! S3-compatible servers store tags sent with a multipart upload or a copy undecoded, and
-//! lifecycle rules then never match them.
+//! lifecycle rules then never match them. Read back after setting, because a tag a lifecycle
+//! rule cannot match deletes a free recording never or a paid one too early.
 
 use super::destination::Destination;
 use super::error::StoreError;
+use object_store::path::Path;
 
-/// Sets the object's tags (replacing any); does nothing on stores without tags.
+/// Sets the object's tags (replacing any) and checks the store kept them; does nothing on
+/// stores without tags.
 pub async fn put(
     dest: &Destination,
     key: &str,
     tags: &[(String, String)],
 ) -> Result<(), StoreError> {
-    if !dest.keeps_tags() {
+    let Some(s3) = dest.s3() else {
         return Ok(());
+    };
+    let path = Path::parse(key).map_err(|e| StoreError::S3(format!("{key}: {e}")))?;
+    let pairs: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    s3.put_object_tagging(&path, &pairs)
+        .await
+        .map_err(|e| StoreError::S3(e.to_string()))?;
+    let kept = get(dest, key).await?.unwrap_or_default();
+    if !same_set(&kept, tags) {
+        return Err(StoreError::Mismatch {
+            key: key.to_string(),
+            detail: format!("tags {tags:?} sent, {kept:?} kept"),
+        });
     }
-    let _ = (key, tags);
-    Err(StoreError::S3("object tagging is not wired yet".into()))
+    Ok(())
+}
+
+/// The object's tags; `None` on stores without tags.
+pub async fn get(
+    dest: &Destination,
+    key: &str,
+) -> Result<Option<Vec<(String, String)>>, StoreError> {
+    let Some(s3) = dest.s3() else {
+        return Ok(None);
+    };
+    let path = Path::parse(key).map_err(|e| StoreError::S3(format!("{key}: {e}")))?;
+    let tags = s3
+        .get_object_tagging(&path)
+        .await
+        .map_err(|e| StoreError::S3(e.to_string()))?;
+    Ok(Some(tags))
+}
+
+/// Tag sets are unordered.
+pub fn same_set(a: &[(String, String)], b: &[(String, String)]) -> bool {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort();
+    b.sort();
+    a == b
 }
