@@ -87,26 +87,28 @@ pub fn run(args: StorageArgs) -> Result<(), String> {
 }
 
 fn lifecycle(args: LifecycleArgs) -> Result<(), String> {
-    if args.print {
-        print!(
-            "{}",
-            lifecycle::configuration(&args.classes, args.prefix_rules)
-        );
+    if args.print && !args.store.given() {
+        let xml = lifecycle::configuration(&args.classes, args.prefix_rules);
+        print!("{xml}");
         return Ok(());
     }
     let config = args.store.config()?;
     let dest = cli_store::open(&args.store.target(&config, None))?;
+    let root = match dest.prefix.as_str() {
+        "" => String::new(),
+        prefix => format!("{prefix}/"),
+    };
+    let xml = lifecycle::configuration_under(&root, &args.classes, args.prefix_rules);
+    if args.print {
+        print!("{xml}");
+        return Ok(());
+    }
     let Some(s3) = dest.s3() else {
         return Err(format!(
             "{}: lifecycle rules need an S3 store; run `callrec storage sweep` periodically instead",
             dest.url
         ));
     };
-    let root = match dest.prefix.as_str() {
-        "" => String::new(),
-        prefix => format!("{prefix}/"),
-    };
-    let xml = lifecycle::configuration_under(&root, &args.classes, args.prefix_rules);
     cli_store::runtime()?
         .block_on(lifecycle::apply(s3, &xml))
         .map_err(|e| e.to_string())?;

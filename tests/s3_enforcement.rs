@@ -1,0 +1,189 @@
+//! Retention enforced by the store itself, end to end through the `callrec` command: recordings
+//! made on the free plan disappear when their 30 days are up, paid ones stay, and a plan
+//! migration moves the deadline: free -> paid keeps them, paid -> free deletes them 30 days
+//! after the migration, not after the recording. On the RADOS Gateway `./scripts/test` starts,
+//! where a lifecycle day lasts one second and `radosgw-admin lc process` runs the lifecycle.
+
+use callrec::store::s3::S3Admin;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run these tests with ./scripts/test, which starts a RADOS Gateway"
+        )
+    })
+}
+
+fn callrec(args: &[&str], dir: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_callrec"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run callrec");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "callrec {args:?}: {stderr}");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// Recording prefix -> call id, from `storage ls`.
+fn stored_calls(store: &str, dir: &Path) -> Vec<String> {
+    let mut calls: Vec<String> = callrec(&["storage", "ls", "--store", store], dir)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("json");
+            format!(
+                "{}:{}",
+                v["call"].as_str().expect("call"),
+                v["retention"].as_str().expect("class")
+            )
+        })
+        .collect();
+    calls.sort();
+    calls
+}
+
+fn lc_process() {
+    let out = Command::new("radosgw-admin")
+        .args(["--conf", &env("CALLREC_TEST_CEPH_CONF"), "lc", "process"])
+        .output()
+        .expect("run radosgw-admin");
+    assert!(
+        out.status.success(),
+        "lc process: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs the lifecycle until `expected` is what the store holds (deletion may take a pass or
+/// two), or fails with what it holds after 30 s.
+fn expect_after_lifecycle(store: &str, dir: &Path, expected: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        lc_process();
+        let calls = stored_calls(store, dir);
+        if calls == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "store holds {calls:?}, expected {expected:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn sleep_until(start: Instant, after: Duration) {
+    std::thread::sleep(after.saturating_sub(start.elapsed()));
+}
+
+#[test]
+fn the_store_deletes_free_recordings_on_time_before_and_after_plan_migrations() {
+    let unique = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let store = format!("s3://callrec-enforce-{}-{unique}", std::process::id());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(S3Admin::new(&store, &[]).expect("admin").create_bucket())
+        .expect("create bucket");
+    let tmp = std::env::temp_dir().join(format!("callrec-enforce-{unique}"));
+    std::fs::create_dir_all(&tmp).expect("temp dir");
+    let applied = callrec(
+        &["storage", "lifecycle", "--apply", "--store", &store],
+        &tmp,
+    );
+    assert!(applied.contains("\"verified\":true"), "{applied}");
+
+    let capture = format!("{}/fixtures/pcmu-impaired.pcap", env!("CARGO_MANIFEST_DIR"));
+    let record = |call: &str, org: &str, plan: &str| {
+        callrec(
+            &[
+                "record",
+                &capture,
+                "--store",
+                &store,
+                "--call-id",
+                call,
+                "--org",
+                org,
+                "--plan",
+                plan,
+            ],
+            &tmp,
+        );
+    };
+    let recorded = Instant::now();
+    record("stays-free", "free-org", "dubber-go");
+    record("upgraded", "upgrading-org", "dubber-go");
+    record("always-paid", "paid-org", "dubber-ai");
+    record("downgraded", "downgrading-org", "dubber-standard");
+    // The upgrade right away; the downgrade 15 "days" after the recording.
+    callrec(
+        &[
+            "retention",
+            "migrate",
+            "--store",
+            &store,
+            "--org",
+            "upgrading-org",
+            "--plan",
+            "dubber-ai",
+        ],
+        &tmp,
+    );
+    sleep_until(recorded, Duration::from_secs(15));
+    let downgraded = Instant::now();
+    callrec(
+        &[
+            "retention",
+            "migrate",
+            "--store",
+            &store,
+            "--org",
+            "downgrading-org",
+            "--plan",
+            "dubber-go",
+        ],
+        &tmp,
+    );
+    lc_process();
+    assert_eq!(
+        stored_calls(&store, &tmp),
+        [
+            "always-paid:unlimited",
+            "downgraded:30d",
+            "stays-free:30d",
+            "upgraded:unlimited"
+        ]
+    );
+
+    // Day 31 after the recordings, day 16 after the downgrade: only the free recording goes.
+    sleep_until(recorded, Duration::from_secs(31));
+    expect_after_lifecycle(
+        &store,
+        &tmp,
+        &[
+            "always-paid:unlimited",
+            "downgraded:30d",
+            "upgraded:unlimited",
+        ],
+    );
+
+    // Day 31 after the downgrade: the downgraded recording goes; paid ones stay.
+    sleep_until(downgraded, Duration::from_secs(31));
+    expect_after_lifecycle(
+        &store,
+        &tmp,
+        &["always-paid:unlimited", "upgraded:unlimited"],
+    );
+    let verified = callrec(&["storage", "verify", "--store", &store], &tmp);
+    assert_eq!(verified.matches("\"ok\":true").count(), 2, "{verified}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
