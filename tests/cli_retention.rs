@@ -1,0 +1,205 @@
+//! The retention commands as an operator runs them: customer-owned storage from the config
+//! file, `storage sweep` (dry run, then for real, then idempotent) across every organisation's
+//! store, and `retention migrate`.
+
+mod common;
+
+use common::TempDir;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn callrec(args: &[&str], dir: &Path) -> Vec<Value> {
+    let output = Command::new(env!("CARGO_BIN_EXE_callrec"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run callrec");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "callrec {args:?}: {stderr}");
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+/// Every file under `dir`, relative, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .expect("under root")
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Moves a stored recording's retention clock back, as if it had been stored `days` ago.
+fn age(metadata: &Path, days: u64) {
+    let mut doc: Value =
+        serde_json::from_slice(&std::fs::read(metadata).expect("metadata")).expect("json");
+    let since = callrec::time::Time::parse_rfc3339(
+        doc["storage"]["retained_since"].as_str().expect("since"),
+    )
+    .expect("time");
+    let earlier = callrec::time::Time::from_nanos(since.as_nanos() - days * 86_400_000_000_000);
+    doc["storage"]["retained_since"] = earlier.to_rfc3339().into();
+    std::fs::write(metadata, serde_json::to_vec_pretty(&doc).expect("json")).expect("write");
+}
+
+#[test]
+fn each_organisation_lands_in_its_own_storage_and_sweep_deletes_only_what_expired() {
+    let tmp = TempDir::new("cli-retention");
+    std::fs::write(
+        tmp.path("callrec.toml"),
+        "[store]\nurl = \"shared\"\n[orgs.acme.store]\nurl = \"acme-own\"\n",
+    )
+    .expect("config");
+    let capture = format!("{}/fixtures/pcmu-impaired.pcap", env!("CARGO_MANIFEST_DIR"));
+    let record = |org: &str, call: &str, plan: &str| {
+        callrec(
+            &[
+                "record",
+                &capture,
+                "--config",
+                "callrec.toml",
+                "--org",
+                org,
+                "--call-id",
+                call,
+                "--plan",
+                plan,
+            ],
+            &tmp.0,
+        )
+    };
+    record("acme", "a-old", "dubber-go");
+    record("acme", "a-new", "dubber-go");
+    record("globex", "g-old", "dubber-go");
+    record("globex", "g-paid", "dubber-ai");
+    let acme = files(&tmp.path("acme-own"));
+    let shared = files(&tmp.path("shared"));
+    assert_eq!(acme.len(), 4, "{acme:?}");
+    assert!(
+        acme.iter().all(|f| f.starts_with("recordings/30d/acme/")),
+        "{acme:?}"
+    );
+    assert_eq!(shared.len(), 4, "{shared:?}");
+    assert!(shared.iter().all(|f| f.contains("/globex/")), "{shared:?}");
+
+    // Two recordings stored 30 days ago, one 29 days ago.
+    let metadata = |store: &str, call: &str| {
+        let found = files(&tmp.path(store))
+            .into_iter()
+            .find(|f| f.ends_with(&format!("/{call}/{call}.json")));
+        tmp.path(store).join(found.expect("metadata"))
+    };
+    age(&metadata("acme-own", "a-old"), 30);
+    age(&metadata("shared", "g-old"), 30);
+    age(&metadata("acme-own", "a-new"), 29);
+    age(&metadata("shared", "g-paid"), 400);
+
+    let dry = callrec(
+        &["storage", "sweep", "--config", "callrec.toml", "--dry-run"],
+        &tmp.0,
+    );
+    let would: Vec<&str> = dry
+        .iter()
+        .filter(|e| e["event"] == "would_delete")
+        .map(|e| e["recording"].as_str().expect("prefix"))
+        .collect();
+    assert_eq!(would.len(), 2, "{dry:?}");
+    assert!(
+        would.iter().any(|p| p.contains("/a-old/")) && would.iter().any(|p| p.contains("/g-old/"))
+    );
+    assert_eq!(
+        (
+            files(&tmp.path("acme-own")).len(),
+            files(&tmp.path("shared")).len()
+        ),
+        (4, 4)
+    );
+
+    let swept = callrec(&["storage", "sweep", "--config", "callrec.toml"], &tmp.0);
+    let deleted: Vec<&Value> = swept.iter().filter(|e| e["event"] == "deleted").collect();
+    assert_eq!(deleted.len(), 2, "{swept:?}");
+    for event in &deleted {
+        let keys = event["keys"].as_array().expect("keys");
+        assert_eq!(keys.len(), 2);
+        assert!(
+            keys[0].as_str().expect("key").ends_with(".json"),
+            "metadata first: {keys:?}"
+        );
+    }
+    let left: Vec<String> = files(&tmp.path("acme-own"))
+        .into_iter()
+        .chain(files(&tmp.path("shared")))
+        .collect();
+    assert_eq!(left.len(), 4, "{left:?}");
+    assert!(
+        left.iter()
+            .all(|f| f.contains("/a-new/") || f.contains("/g-paid/")),
+        "{left:?}"
+    );
+
+    let again = callrec(&["storage", "sweep", "--config", "callrec.toml"], &tmp.0);
+    assert!(
+        again
+            .iter()
+            .all(|e| e["event"] == "summary" && e["deleted"] == 0),
+        "{again:?}"
+    );
+
+    // acme upgrades: its remaining recording moves to unlimited in acme's own store.
+    let migrated = callrec(
+        &[
+            "retention",
+            "migrate",
+            "--config",
+            "callrec.toml",
+            "--org",
+            "acme",
+            "--plan",
+            "dubber-ai",
+        ],
+        &tmp.0,
+    );
+    assert_eq!(
+        migrated.last().expect("summary")["moved"],
+        1,
+        "{migrated:?}"
+    );
+    let acme = files(&tmp.path("acme-own"));
+    assert_eq!(acme.len(), 2);
+    assert!(
+        acme.iter()
+            .all(|f| f.starts_with("recordings/unlimited/acme/")),
+        "{acme:?}"
+    );
+    let verified = callrec(
+        &[
+            "storage",
+            "verify",
+            "--config",
+            "callrec.toml",
+            "--org",
+            "acme",
+        ],
+        &tmp.0,
+    );
+    assert_eq!(verified.len(), 1);
+    assert_eq!(verified[0]["ok"], true);
+}
