@@ -80,16 +80,10 @@ impl Destination {
                 });
             }
             "s3" | "s3a" => {
-                let builder = options.iter().try_fold(
-                    AmazonS3Builder::from_env()
-                        .with_bucket_name(bucket)
-                        .with_retry(request_retry()),
-                    |b, (k, v)| {
-                        let key = k.to_ascii_lowercase().parse().map_err(|e| format!("{e}"))?;
-                        Ok::<_, String>(b.with_config(key, v))
-                    },
-                );
-                let s3 = builder
+                let builder = AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(request_retry());
+                let s3 = configure(builder, options, AmazonS3Builder::with_config)
                     .map_err(fail)?
                     .build()
                     .map_err(|e| fail(e.to_string()))?;
@@ -98,32 +92,20 @@ impl Destination {
                 (Backend::S3, Arc::new(s3))
             }
             "gs" => {
-                let builder = options.iter().try_fold(
-                    GoogleCloudStorageBuilder::from_env()
-                        .with_bucket_name(bucket)
-                        .with_retry(request_retry()),
-                    |b, (k, v)| {
-                        let key = k.to_ascii_lowercase().parse().map_err(|e| format!("{e}"))?;
-                        Ok::<_, String>(b.with_config(key, v))
-                    },
-                );
-                let gcs = builder
+                let builder = GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_retry(request_retry());
+                let gcs = configure(builder, options, GoogleCloudStorageBuilder::with_config)
                     .map_err(fail)?
                     .build()
                     .map_err(|e| fail(e.to_string()))?;
                 (Backend::Gcs, Arc::new(gcs))
             }
             "az" | "azure" => {
-                let builder = options.iter().try_fold(
-                    MicrosoftAzureBuilder::from_env()
-                        .with_container_name(bucket)
-                        .with_retry(request_retry()),
-                    |b, (k, v)| {
-                        let key = k.to_ascii_lowercase().parse().map_err(|e| format!("{e}"))?;
-                        Ok::<_, String>(b.with_config(key, v))
-                    },
-                );
-                let azure = builder
+                let builder = MicrosoftAzureBuilder::from_env()
+                    .with_container_name(bucket)
+                    .with_retry(request_retry());
+                let azure = configure(builder, options, MicrosoftAzureBuilder::with_config)
                     .map_err(fail)?
                     .build()
                     .map_err(|e| fail(e.to_string()))?;
@@ -185,6 +167,26 @@ impl Destination {
             prefix => format!("{prefix}/{key}"),
         }
     }
+}
+
+/// Applies object_store option names (`aws_region`, ...) to a builder; an unknown name is an
+/// error, not silently ignored as object_store's own URL parsing does.
+fn configure<B, K>(
+    builder: B,
+    options: &[(String, String)],
+    with_config: impl Fn(B, K, String) -> B,
+) -> Result<B, String>
+where
+    K: std::str::FromStr,
+    K::Err: std::fmt::Display,
+{
+    options.iter().try_fold(builder, |b, (name, value)| {
+        let key = name
+            .to_ascii_lowercase()
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+        Ok(with_config(b, key, value.clone()))
+    })
 }
 
 /// `memory://name`: the same in-process store each time the name is opened.

@@ -92,13 +92,7 @@ pub struct RecordingKey {
 impl RecordingKey {
     /// The prefix all of this recording's objects share, ending in `/`.
     pub fn prefix(&self) -> String {
-        let (y, m, d) = self.date;
-        format!(
-            "recordings/{}/{}/{y:04}/{m:02}/{d:02}/{}/",
-            self.class,
-            segment(&self.org),
-            segment(&self.call)
-        )
+        self.dir().prefix()
     }
 
     /// The key of one of the recording's files (media or sidecar).
