@@ -10,6 +10,7 @@ use callrec::store::spool::{JobWriter, Spool, SpoolJob};
 use callrec::store::upload::{self, UploadConfig};
 use callrec::store::Destination;
 use callrec::time::Time;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -135,16 +136,19 @@ pub fn drain(
     }
     let runtime = runtime()?;
     let mut report = DrainReport::default();
+    let mut opened: HashMap<String, Destination> = HashMap::new();
     for job in recovered.jobs {
-        let target = config
-            .target_by_url(&job.manifest.destination)
-            .unwrap_or(Target {
-                url: job.manifest.destination.clone(),
+        let url = &job.manifest.destination;
+        if !opened.contains_key(url) {
+            let target = config.target_by_url(url).unwrap_or(Target {
+                url: url.clone(),
                 options: Default::default(),
             });
-        let dest = open(&target)?;
+            opened.insert(url.clone(), open(&target)?);
+        }
+        let dest = &opened[url];
         let result = runtime.block_on(upload::upload(
-            &dest,
+            dest,
             &job,
             &UploadConfig::default(),
             give_up_after,
