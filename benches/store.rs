@@ -4,9 +4,11 @@
 //!   at 32 kbit/s) into the spool: write + fsync, then the metadata and manifest commit with
 //!   their own fsyncs. `plain_write` is the file alone (write + fsync), so the difference is
 //!   the spool's overhead per recording.
-//! - `upload/*`: one spooled 1 MiB recording uploaded and verified (read back and hashed) to
-//!   the local filesystem, memory, and, when `CALLREC_TEST_S3` names a bucket (as under
-//!   ./scripts/test), the S3-compatible server on loopback. Throughput is in bytes of media.
+//! - `upload/*`: one spooled recording uploaded and verified (read back and hashed, tagged on
+//!   S3) to the local filesystem, memory, and, when `CALLREC_TEST_S3` names a bucket (as under
+//!   ./scripts/test), the S3-compatible server on loopback: 1 MiB (one PUT) and 24 MiB (an
+//!   hour of stereo WAV at 8 kHz is 110 MiB; this is three 8 MiB parts). Throughput is in
+//!   bytes of media.
 
 use callrec::store::job::{self, FinishedFile};
 use callrec::store::key::{RecordingKey, RetentionClass};
@@ -20,6 +22,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 const MEDIA: usize = 1 << 20;
+const LARGE: usize = 24 << 20;
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("callrec-bench-{name}-{}", std::process::id()));
@@ -28,8 +31,8 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn media() -> Vec<u8> {
-    (0..MEDIA).map(|i| (i * 7 + i / 251) as u8).collect()
+fn media(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
 fn write_synced(path: &std::path::Path, bytes: &[u8]) {
@@ -78,7 +81,7 @@ fn spool_one(spool: &Spool, destination: &str, call: &str, bytes: &[u8]) -> Spoo
 
 fn spool(c: &mut Criterion) {
     let dir = temp_dir("spool");
-    let bytes = media();
+    let bytes = media(MEDIA);
     let spool = Spool::open(dir.join("spool"), u64::MAX).expect("spool");
     let mut group = c.benchmark_group("spool");
     group.throughput(Throughput::Bytes(MEDIA as u64));
@@ -96,9 +99,9 @@ fn spool(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-fn upload_to(c: &mut Criterion, name: &str, url: &str) {
+fn upload_to(c: &mut Criterion, name: &str, url: &str, len: usize) {
     let dir = temp_dir(name);
-    let bytes = media();
+    let bytes = media(len);
     let dest = Destination::open(url, &[]).expect("store");
     let spool = Spool::open(dir.join("spool"), u64::MAX).expect("spool");
     let job = spool_one(&spool, url, "call", &bytes);
@@ -108,8 +111,11 @@ fn upload_to(c: &mut Criterion, name: &str, url: &str) {
         .expect("runtime");
     let config = UploadConfig::default();
     let mut group = c.benchmark_group("upload");
-    group.throughput(Throughput::Bytes(MEDIA as u64));
-    group.bench_function(format!("{name}_1MiB"), |b| {
+    group.throughput(Throughput::Bytes(len as u64));
+    if len > MEDIA {
+        group.sample_size(10);
+    }
+    group.bench_function(format!("{name}_{}MiB", len >> 20), |b| {
         b.iter(|| {
             runtime.block_on(async {
                 // Remove the stored copy so every iteration uploads in full.
@@ -130,14 +136,14 @@ fn upload_to(c: &mut Criterion, name: &str, url: &str) {
 
 fn upload(c: &mut Criterion) {
     let fs = temp_dir("fs-store");
-    upload_to(c, "filesystem", fs.to_str().expect("utf-8"));
-    upload_to(c, "memory", "memory://bench");
-    if let Ok(bucket) = std::env::var("CALLREC_TEST_S3") {
-        upload_to(
-            c,
-            "s3_loopback",
-            &format!("{bucket}/bench-{}", std::process::id()),
-        );
+    let s3 = std::env::var("CALLREC_TEST_S3").ok();
+    for len in [MEDIA, LARGE] {
+        upload_to(c, "filesystem", fs.to_str().expect("utf-8"), len);
+        upload_to(c, "memory", "memory://bench", len);
+        if let Some(bucket) = &s3 {
+            let url = format!("{bucket}/bench-{}", std::process::id());
+            upload_to(c, "s3_loopback", &url, len);
+        }
     }
     let _ = std::fs::remove_dir_all(fs);
 }
