@@ -57,7 +57,7 @@ struct RecordArgs {
     capture: PathBuf,
     /// Directory the recording and its metadata are written to, as plain files, when no
     /// --store or --config is given.
-    #[arg(long, default_value = "recordings")]
+    #[arg(long, default_value = "recordings", conflicts_with_all = ["store", "config"])]
     out: PathBuf,
     #[command(flatten)]
     store: cli_store::StoreArgs,
