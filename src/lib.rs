@@ -11,6 +11,7 @@ pub mod media;
 pub mod offline;
 pub mod pcap;
 pub mod policy;
+pub mod policydb;
 pub mod recorder;
 pub mod rtp;
 pub mod store;

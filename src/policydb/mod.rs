@@ -1,0 +1,619 @@
+//! Persistence for the recording policy: JSON documents by kind and id, the audit trail of
+//! every change, and hashed bearer tokens; in embedded SQLite (one file, the default) or in
+//! PostgreSQL (one database shared by a fleet of workers), with the same schema
+//! ([`schema::MIGRATIONS`]) and the same SQL on both, through sqlx's `Any` driver. Typed at
+//! the edges only: callers hand in and get back their own `Serialize`/`Deserialize` types; this
+//! module never interprets a document and never decides policy.
+//!
+//! - **Writes are serialised.** Every write transaction begins by taking the next audit
+//!   sequence number (`UPDATE sequences ... RETURNING`). That row lock (PostgreSQL) or write
+//!   lock (SQLite) holds until commit, so a write reads the current row and no other write can
+//!   slip in before it commits. Policy changes are rare admin actions; readers never wait.
+//! - **No lost writes.** [`PolicyDb::update`] takes the version the caller read and refuses a
+//!   stale one with [`DbError::Conflict`] (for an API's read-edit-save); [`PolicyDb::modify`]
+//!   reads, edits and writes inside one write transaction, so concurrent edits apply one after
+//!   another and none is lost.
+//! - **Audited atomically.** Every insert, update and delete writes its audit row (actor, time,
+//!   body before and after) in the same transaction: both land or neither does. Audit sequence
+//!   numbers have no gaps and follow commit order, so reading "after `seq`" misses nothing.
+//! - **Tenants.** Every document belongs to one organisation, fixed at insert. Reads that take
+//!   an `org_id` filter on it in SQL.
+//! - **Time is an input** ([`Change::at`]); this module reads no clock.
+
+pub mod schema;
+pub mod token;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use crate::time::Time;
+
+pub use token::{TokenInfo, TOKEN_PREFIX};
+
+/// Connections each process keeps to the database.
+pub const MAX_CONNECTIONS: u32 = 8;
+
+/// The most rows one [`PolicyDb::list`] or [`PolicyDb::audit`] call returns; page on from the
+/// last one for more.
+pub const MAX_PAGE: usize = 1000;
+
+/// What went wrong in the policy store.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL is neither `sqlite://PATH` nor `postgres://...`.
+    #[error("unsupported policy database URL {0:?}: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    /// The database refused a statement or could not be reached.
+    #[error("policy database: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// The database was migrated by a newer callrec; this one does not know its schema.
+    #[error("policy database schema version {found} is newer than this build knows ({known})")]
+    SchemaTooNew { found: i64, known: i64 },
+    /// A document could not be encoded as JSON.
+    #[error("cannot encode a policy document: {0}")]
+    Encode(serde_json::Error),
+    /// A stored row does not decode (into the caller's type, or as a time or JSON).
+    #[error("stored {kind} {id:?} does not decode: {reason}")]
+    Corrupt {
+        kind: String,
+        id: String,
+        reason: String,
+    },
+    /// No document of this kind has this id.
+    #[error("no {kind} {id:?}")]
+    NotFound { kind: String, id: String },
+    /// Insert: a document of this kind already has this id.
+    #[error("{kind} {id:?} already exists")]
+    Exists { kind: String, id: String },
+    /// Another document of this kind already has this lookup key.
+    #[error("another {kind} already has lookup {lookup:?}")]
+    LookupTaken { kind: String, lookup: String },
+    /// Update: the document changed since the caller read it.
+    #[error("{kind} {id:?} is at version {actual}, not {expected}")]
+    Conflict {
+        kind: String,
+        id: String,
+        expected: i64,
+        actual: i64,
+    },
+    /// The operating system's random generator failed.
+    #[error("no randomness for a token: {0}")]
+    Random(String),
+}
+
+/// Who makes a change, and when (recorded in the audit trail and `updated_at`).
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    pub actor: &'a str,
+    pub at: Time,
+}
+
+/// A stored document with its bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub id: String,
+    pub org_id: String,
+    pub lookup: Option<String>,
+    /// 1 when inserted, one more at each change.
+    pub version: i64,
+    pub updated_at: Time,
+    pub value: T,
+}
+
+/// One change, as the audit trail keeps it. `before` is `None` for an insert, `after` for a
+/// delete.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub org_id: String,
+    pub kind: String,
+    pub id: String,
+    pub actor: String,
+    pub at: Time,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// A handle on the policy database; cheap to clone (a connection pool).
+#[derive(Debug, Clone)]
+pub struct PolicyDb {
+    pool: AnyPool,
+}
+
+/// The highest migration this build knows.
+const MIGRATIONS_KNOWN: i64 = schema::MIGRATIONS.len() as i64;
+
+/// The columns every document read selects, in [`Stored::from_row`]'s terms.
+const DOCUMENT_COLUMNS: &str = "kind, id, org_id, lookup, version, body, updated_at";
+
+/// A document row before its body is decoded.
+struct Stored {
+    kind: String,
+    id: String,
+    org_id: String,
+    lookup: Option<String>,
+    version: i64,
+    body: String,
+    updated_at: String,
+}
+
+impl Stored {
+    fn from_row(row: &AnyRow) -> Result<Self, DbError> {
+        Ok(Stored {
+            kind: row.try_get("kind")?,
+            id: row.try_get("id")?,
+            org_id: row.try_get("org_id")?,
+            lookup: row.try_get("lookup")?,
+            version: row.try_get("version")?,
+            body: row.try_get("body")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    fn corrupt(&self, reason: String) -> DbError {
+        DbError::Corrupt {
+            kind: self.kind.clone(),
+            id: self.id.clone(),
+            reason,
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(self) -> Result<Versioned<T>, DbError> {
+        let value = serde_json::from_str(&self.body).map_err(|e| self.corrupt(e.to_string()))?;
+        let updated_at = Time::parse_rfc3339(&self.updated_at)
+            .ok_or_else(|| self.corrupt(format!("updated_at {:?}", self.updated_at)))?;
+        Ok(Versioned {
+            id: self.id,
+            org_id: self.org_id,
+            lookup: self.lookup,
+            version: self.version,
+            updated_at,
+            value,
+        })
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<String, DbError> {
+    serde_json::to_string(value).map_err(DbError::Encode)
+}
+
+/// A write transaction holding the write lock, and the audit number its change gets.
+struct Write {
+    tx: Transaction<'static, Any>,
+    seq: i64,
+}
+
+impl PolicyDb {
+    /// Connects to `sqlite://PATH` (the file is created if missing, and put in WAL mode so
+    /// readers never wait for a writer) or `postgres://USER@HOST:PORT/DB`. Run
+    /// [`PolicyDb::migrate`] before use.
+    pub async fn open(url: &str) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let sqlite = if url.starts_with("sqlite:") {
+            // Each pooled connection would get its own empty in-memory database.
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                return Err(DbError::UnsupportedUrl(url.to_owned()));
+            }
+            true
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            false
+        } else {
+            return Err(DbError::UnsupportedUrl(url.to_owned()));
+        };
+        let url = match (sqlite, url.contains("mode=")) {
+            (true, false) if url.contains('?') => format!("{url}&mode=rwc"),
+            (true, false) => format!("{url}?mode=rwc"),
+            _ => url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .connect(&url)
+            .await?;
+        if sqlite {
+            // Persistent in the file; SQLite's busy timeout (sqlx sets 5 s) covers writers.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
+        Ok(PolicyDb { pool })
+    }
+
+    /// Brings the schema up to date; safe to run from many processes at once (each migration
+    /// is applied by whichever gets its `schema_version` row first).
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let create = "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY)";
+        // Two PostgreSQL sessions creating the same table at once may fail one of them even
+        // with IF NOT EXISTS; by the second try the table is there.
+        if sqlx::query(create).execute(&self.pool).await.is_err() {
+            sqlx::query(create).execute(&self.pool).await?;
+        }
+        let found: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+            .fetch_one(&self.pool)
+            .await?;
+        let found = found.unwrap_or(0);
+        if found > MIGRATIONS_KNOWN {
+            return Err(DbError::SchemaTooNew {
+                found,
+                known: MIGRATIONS_KNOWN,
+            });
+        }
+        let applied = usize::try_from(found).unwrap_or(0);
+        for (version, statements) in (1..).zip(schema::MIGRATIONS).skip(applied) {
+            let mut tx = self.pool.begin().await?;
+            let claimed = sqlx::query(
+                "INSERT INTO schema_version (version) VALUES ($1) ON CONFLICT DO NOTHING",
+            )
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+            if claimed.rows_affected() == 0 {
+                continue; // Another process applied it; dropping `tx` rolls back.
+            }
+            for statement in *statements {
+                sqlx::query(statement).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// The document `kind`/`id`, in any organisation.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<Versioned<T>>, DbError> {
+        let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND id = $2");
+        let row = sqlx::query(&sql)
+            .bind(kind)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Stored::from_row(&r)?.decode()).transpose()
+    }
+
+    /// The document `kind`/`id` if it belongs to `org_id`.
+    pub async fn get_in<T: DeserializeOwned>(
+        &self,
+        org_id: &str,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<Versioned<T>>, DbError> {
+        let sql = format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND id = $2 AND org_id = $3"
+        );
+        let row = sqlx::query(&sql)
+            .bind(kind)
+            .bind(id)
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Stored::from_row(&r)?.decode()).transpose()
+    }
+
+    /// The documents of `kind` in `org_id` by id, those after `after_id` (if given), at most
+    /// `limit` (capped at [`MAX_PAGE`]).
+    pub async fn list<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        org_id: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Versioned<T>>, DbError> {
+        let sql = format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND org_id = $2 \
+             AND ($3 IS NULL OR id > $3) ORDER BY id LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(kind)
+            .bind(org_id)
+            .bind(after_id)
+            .bind(limit.min(MAX_PAGE) as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Stored::from_row(r)?.decode()).collect()
+    }
+
+    /// The document of `kind` whose lookup key is `lookup` (e.g. the user with this AOR).
+    pub async fn find_by_lookup<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        lookup: &str,
+    ) -> Result<Option<Versioned<T>>, DbError> {
+        let sql =
+            format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND lookup = $2");
+        let row = sqlx::query(&sql)
+            .bind(kind)
+            .bind(lookup)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Stored::from_row(&r)?.decode()).transpose()
+    }
+
+    /// Stores a new document at version 1 in `org_id` (for good), findable by `lookup`.
+    pub async fn insert<T: Serialize>(
+        &self,
+        kind: &str,
+        id: &str,
+        org_id: &str,
+        lookup: Option<&str>,
+        value: &T,
+        change: Change<'_>,
+    ) -> Result<i64, DbError> {
+        let body = encode(value)?;
+        let mut write = self.begin_write().await?;
+        if read(&mut write.tx, kind, id).await?.is_some() {
+            return Err(DbError::Exists {
+                kind: kind.into(),
+                id: id.into(),
+            });
+        }
+        check_lookup_free(&mut write.tx, kind, id, lookup).await?;
+        sqlx::query(
+            "INSERT INTO documents (kind, id, org_id, lookup, version, body, updated_at) \
+             VALUES ($1, $2, $3, $4, 1, $5, $6)",
+        )
+        .bind(kind)
+        .bind(id)
+        .bind(org_id)
+        .bind(lookup)
+        .bind(&body)
+        .bind(change.at.to_rfc3339())
+        .execute(&mut *write.tx)
+        .await?;
+        write
+            .finish(org_id, kind, id, change, None, Some(&body))
+            .await?;
+        Ok(1)
+    }
+
+    /// Replaces the document (body and lookup key) if it is still at `expected_version`, and
+    /// returns its new version; a stale version is a [`DbError::Conflict`] and changes nothing.
+    /// Replacing it with what it already holds writes nothing and keeps the version.
+    pub async fn update<T: Serialize>(
+        &self,
+        kind: &str,
+        id: &str,
+        expected_version: i64,
+        lookup: Option<&str>,
+        value: &T,
+        change: Change<'_>,
+    ) -> Result<i64, DbError> {
+        let body = encode(value)?;
+        let mut write = self.begin_write().await?;
+        let stored = read_existing(&mut write.tx, kind, id).await?;
+        if stored.version != expected_version {
+            return Err(DbError::Conflict {
+                kind: kind.into(),
+                id: id.into(),
+                expected: expected_version,
+                actual: stored.version,
+            });
+        }
+        check_lookup_free(&mut write.tx, kind, id, lookup).await?;
+        write.replace(&stored, lookup, body, change).await
+    }
+
+    /// Applies `edit` to the current document and stores the result, all under the write lock,
+    /// so concurrent `modify` calls never lose each other's changes. `edit` refusing leaves
+    /// the document as it was. The lookup key stays. An edit that changes nothing writes
+    /// nothing.
+    pub async fn modify<T, E>(
+        &self,
+        kind: &str,
+        id: &str,
+        change: Change<'_>,
+        edit: impl FnOnce(T) -> Result<T, E>,
+    ) -> Result<Versioned<T>, E>
+    where
+        T: Serialize + DeserializeOwned,
+        E: From<DbError>,
+    {
+        let mut write = self.begin_write().await?;
+        let stored = read_existing(&mut write.tx, kind, id).await?;
+        let current: T =
+            serde_json::from_str(&stored.body).map_err(|e| stored.corrupt(e.to_string()))?;
+        let value = edit(current)?;
+        let body = encode(&value)?;
+        let lookup = stored.lookup.clone();
+        let version = write
+            .replace(&stored, lookup.as_deref(), body, change)
+            .await?;
+        let updated_at = if version == stored.version {
+            Time::parse_rfc3339(&stored.updated_at)
+                .ok_or_else(|| stored.corrupt(format!("updated_at {:?}", stored.updated_at)))?
+        } else {
+            change.at
+        };
+        Ok(Versioned {
+            id: stored.id,
+            org_id: stored.org_id,
+            lookup,
+            version,
+            updated_at,
+            value,
+        })
+    }
+
+    /// Removes the document.
+    pub async fn delete(&self, kind: &str, id: &str, change: Change<'_>) -> Result<(), DbError> {
+        let mut write = self.begin_write().await?;
+        let stored = read_existing(&mut write.tx, kind, id).await?;
+        sqlx::query("DELETE FROM documents WHERE kind = $1 AND id = $2")
+            .bind(kind)
+            .bind(id)
+            .execute(&mut *write.tx)
+            .await?;
+        write
+            .finish(&stored.org_id, kind, id, change, Some(&stored.body), None)
+            .await
+    }
+
+    /// The changes to `org_id`'s documents after `since_seq` (0 for all), oldest first, at
+    /// most `limit` (capped at [`MAX_PAGE`]).
+    pub async fn audit(
+        &self,
+        org_id: &str,
+        since_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, DbError> {
+        let rows = sqlx::query(
+            "SELECT seq, org_id, kind, id, actor, at, before, after FROM audit \
+             WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(org_id)
+        .bind(since_seq)
+        .bind(limit.min(MAX_PAGE) as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_record).collect()
+    }
+
+    /// Starts a write transaction: takes the next audit number, and with it the write lock.
+    async fn begin_write(&self) -> Result<Write, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let seq = sqlx::query_scalar(
+            "UPDATE sequences SET value = value + 1 WHERE name = 'audit' RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        Ok(Write { tx, seq })
+    }
+}
+
+impl Write {
+    /// Stores `body` and `lookup` over `stored` and returns the new version; or, when neither
+    /// changes, rolls back and returns the current one.
+    async fn replace(
+        mut self,
+        stored: &Stored,
+        lookup: Option<&str>,
+        body: String,
+        change: Change<'_>,
+    ) -> Result<i64, DbError> {
+        if body == stored.body && lookup == stored.lookup.as_deref() {
+            return Ok(stored.version); // Dropping the transaction rolls it back.
+        }
+        let version = stored.version + 1;
+        sqlx::query(
+            "UPDATE documents SET lookup = $3, version = $4, body = $5, updated_at = $6 \
+             WHERE kind = $1 AND id = $2",
+        )
+        .bind(&stored.kind)
+        .bind(&stored.id)
+        .bind(lookup)
+        .bind(version)
+        .bind(&body)
+        .bind(change.at.to_rfc3339())
+        .execute(&mut *self.tx)
+        .await?;
+        let (org_id, kind, id) = (&stored.org_id, &stored.kind, &stored.id);
+        self.finish(org_id, kind, id, change, Some(&stored.body), Some(&body))
+            .await?;
+        Ok(version)
+    }
+
+    /// Writes the audit row for the change and commits both.
+    async fn finish(
+        mut self,
+        org_id: &str,
+        kind: &str,
+        id: &str,
+        change: Change<'_>,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO audit (seq, org_id, kind, id, actor, at, before, after) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(self.seq)
+        .bind(org_id)
+        .bind(kind)
+        .bind(id)
+        .bind(change.actor)
+        .bind(change.at.to_rfc3339())
+        .bind(before)
+        .bind(after)
+        .execute(&mut *self.tx)
+        .await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn read(
+    tx: &mut Transaction<'static, Any>,
+    kind: &str,
+    id: &str,
+) -> Result<Option<Stored>, DbError> {
+    let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND id = $2");
+    let row = sqlx::query(&sql)
+        .bind(kind)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(|r| Stored::from_row(&r)).transpose()
+}
+
+async fn read_existing(
+    tx: &mut Transaction<'static, Any>,
+    kind: &str,
+    id: &str,
+) -> Result<Stored, DbError> {
+    read(tx, kind, id).await?.ok_or_else(|| DbError::NotFound {
+        kind: kind.into(),
+        id: id.into(),
+    })
+}
+
+/// Refuses `lookup` if another document of `kind` than `id` has it.
+async fn check_lookup_free(
+    tx: &mut Transaction<'static, Any>,
+    kind: &str,
+    id: &str,
+    lookup: Option<&str>,
+) -> Result<(), DbError> {
+    let Some(lookup) = lookup else { return Ok(()) };
+    let holder: Option<String> =
+        sqlx::query_scalar("SELECT id FROM documents WHERE kind = $1 AND lookup = $2")
+            .bind(kind)
+            .bind(lookup)
+            .fetch_optional(&mut **tx)
+            .await?;
+    match holder {
+        Some(holder) if holder != id => Err(DbError::LookupTaken {
+            kind: kind.into(),
+            lookup: lookup.into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn audit_record(row: &AnyRow) -> Result<AuditRecord, DbError> {
+    let (kind, id): (String, String) = (row.try_get("kind")?, row.try_get("id")?);
+    let seq: i64 = row.try_get("seq")?;
+    let corrupt = |reason: String| DbError::Corrupt {
+        kind: "audit".into(),
+        id: seq.to_string(),
+        reason,
+    };
+    let json = |column: &str| -> Result<Option<serde_json::Value>, DbError> {
+        let text: Option<String> = row.try_get(column)?;
+        text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(format!("{column}: {e}"))))
+            .transpose()
+    };
+    let at: String = row.try_get("at")?;
+    Ok(AuditRecord {
+        seq,
+        org_id: row.try_get("org_id")?,
+        at: Time::parse_rfc3339(&at).ok_or_else(|| corrupt(format!("at {at:?}")))?,
+        actor: row.try_get("actor")?,
+        before: json("before")?,
+        after: json("after")?,
+        kind,
+        id,
+    })
+}

@@ -1,0 +1,48 @@
+//! The schema, as numbered migrations applied in order, identical on SQLite and PostgreSQL:
+//! portable SQL only (TEXT, BIGINT, plain indexes), JSON kept as TEXT. A migration is never
+//! edited once released; a change is a new migration appended to [`MIGRATIONS`].
+
+/// Migration `n` (counting from 1) is `MIGRATIONS[n - 1]`: single statements, run in one
+/// transaction together with the `schema_version` row that records it.
+pub const MIGRATIONS: &[&[&str]] = &[&[
+    // Every policy document, whatever its kind, as JSON. `version` counts the document's
+    // changes from 1 (optimistic concurrency); `lookup` is a second key unique within a kind,
+    // such as a user's AOR; `updated_at` is RFC 3339 UTC.
+    "CREATE TABLE documents (
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        org_id TEXT NOT NULL,
+        lookup TEXT,
+        version BIGINT NOT NULL,
+        body TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (kind, id)
+    )",
+    "CREATE INDEX documents_by_org ON documents (kind, org_id, id)",
+    "CREATE UNIQUE INDEX documents_by_lookup ON documents (kind, lookup)",
+    // One row per change, written in the change's own transaction. `seq` comes from the
+    // `sequences` row, so it has no gaps and follows commit order.
+    "CREATE TABLE audit (
+        seq BIGINT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        id TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        at TEXT NOT NULL,
+        before TEXT,
+        after TEXT
+    )",
+    "CREATE INDEX audit_by_org ON audit (org_id, seq)",
+    // Bearer tokens by the SHA-256 (hex) of the token; the token itself is never stored.
+    "CREATE TABLE tokens (
+        hash TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        orgs TEXT NOT NULL,
+        label TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )",
+    // Counters. Every write transaction starts by taking the next `audit` number, which also
+    // makes it wait for any other write in flight (see the module documentation).
+    "CREATE TABLE sequences (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+    "INSERT INTO sequences (name, value) VALUES ('audit', 0)",
+]];

@@ -1,0 +1,1027 @@
+//! The policy store, each test run twice with the same body: on a fresh SQLite file, and on a
+//! fresh schema of the real PostgreSQL that `scripts/test` starts (CALLREC_TEST_POSTGRES).
+
+use std::path::PathBuf;
+
+use callrec::policydb::{AuditRecord, Change, DbError, PolicyDb, Versioned, TOKEN_PREFIX};
+use callrec::time::Time;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::{AnyPool, Row};
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct User {
+    name: String,
+    count: u64,
+}
+
+fn user(name: &str, count: u64) -> User {
+    User {
+        name: name.into(),
+        count,
+    }
+}
+
+/// `secs` seconds after a fixed instant (whole milliseconds, as the store keeps them).
+fn at(secs: u64) -> Time {
+    Time::parse_rfc3339("2026-11-25T10:00:00Z").expect("valid")
+        + std::time::Duration::from_secs(secs)
+}
+
+fn by(actor: &str, secs: u64) -> Change<'_> {
+    Change {
+        actor,
+        at: at(secs),
+    }
+}
+
+/// One test's database, not yet migrated, and what to remove afterwards.
+struct TestDb {
+    url: String,
+    db: PolicyDb,
+    sqlite_file: Option<PathBuf>,
+}
+
+impl TestDb {
+    async fn sqlite(test: &str) -> TestDb {
+        let path = std::env::temp_dir().join(format!(
+            "callrec-policydb-{test}-{}.sqlite",
+            std::process::id()
+        ));
+        remove_sqlite(&path);
+        let url = format!("sqlite://{}", path.display());
+        let db = PolicyDb::open(&url).await.expect("open sqlite");
+        TestDb {
+            url,
+            db,
+            sqlite_file: Some(path),
+        }
+    }
+
+    /// A schema of its own in the test PostgreSQL, so tests running side by side do not meet.
+    async fn postgres(test: &str) -> TestDb {
+        let base = std::env::var("CALLREC_TEST_POSTGRES").unwrap_or_else(|_| {
+            panic!(
+                "CALLREC_TEST_POSTGRES is not set: run ./scripts/test, which starts a throwaway \
+                 PostgreSQL for these tests (or scripts/postgres start DIR and export its line)"
+            )
+        });
+        let schema = format!("t_{test}_{}", std::process::id());
+        sqlx::any::install_default_drivers();
+        let admin = AnyPool::connect(&base)
+            .await
+            .expect("connect to the test PostgreSQL");
+        for sql in [
+            format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            format!("CREATE SCHEMA {schema}"),
+        ] {
+            sqlx::query(&sql).execute(&admin).await.expect("schema");
+        }
+        admin.close().await;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        let db = PolicyDb::open(&url).await.expect("open postgres");
+        TestDb {
+            url,
+            db,
+            sqlite_file: None,
+        }
+    }
+
+    async fn migrated(self) -> TestDb {
+        self.db.migrate().await.expect("migrate");
+        self
+    }
+
+    /// A plain connection to the same database, to look at rows behind the store's back.
+    async fn raw(&self) -> AnyPool {
+        AnyPool::connect(&self.url).await.expect("raw connection")
+    }
+
+    async fn audit_all(&self, org: &str) -> Vec<AuditRecord> {
+        self.db.audit(org, 0, 1000).await.expect("audit")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(path) = &self.sqlite_file {
+            remove_sqlite(path);
+        }
+    }
+}
+
+fn remove_sqlite(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// Runs each named test body on SQLite and on PostgreSQL.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::TestDb::sqlite(stringify!($name)).await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::TestDb::postgres(stringify!($name)).await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    round_trip,
+    lookups,
+    tenant_filtering,
+    audit_rows_are_exact,
+    failed_writes_leave_no_trace,
+    audit_failure_undoes_the_change,
+    stale_update_conflicts,
+    concurrent_modify_never_loses_a_write,
+    concurrent_updates_with_retry_never_lose_a_write,
+    tokens,
+    migrate_is_idempotent_and_concurrent,
+    migrate_refuses_a_newer_schema,
+);
+
+async fn round_trip(t: TestDb) {
+    let t = t.migrated().await;
+    let db = &t.db;
+    assert_eq!(db.get::<User>("user", "u1").await.expect("get"), None);
+    let v = db
+        .insert(
+            "user",
+            "u1",
+            "org-a",
+            Some("sip:alice@a"),
+            &user("alice", 1),
+            by("admin", 1),
+        )
+        .await
+        .expect("insert");
+    assert_eq!(v, 1);
+    let got = db.get::<User>("user", "u1").await.expect("get");
+    let expected = Versioned {
+        id: "u1".to_string(),
+        org_id: "org-a".to_string(),
+        lookup: Some("sip:alice@a".to_string()),
+        version: 1,
+        updated_at: at(1),
+        value: user("alice", 1),
+    };
+    assert_eq!(got, Some(expected.clone()));
+
+    // The same id under another kind is another document.
+    db.insert(
+        "location",
+        "u1",
+        "org-a",
+        None,
+        &json!({"x": 1}),
+        by("admin", 2),
+    )
+    .await
+    .expect("other kind");
+    assert!(matches!(
+        db.insert("user", "u1", "org-b", None, &user("mallory", 0), by("admin", 3)).await,
+        Err(DbError::Exists { kind, id }) if kind == "user" && id == "u1"
+    ));
+
+    let v = db
+        .update(
+            "user",
+            "u1",
+            1,
+            Some("sip:alice@a"),
+            &user("alice", 2),
+            by("bob", 4),
+        )
+        .await
+        .expect("update");
+    assert_eq!(v, 2);
+    let got = db
+        .get::<User>("user", "u1")
+        .await
+        .expect("get")
+        .expect("there");
+    assert_eq!(
+        (got.version, got.updated_at, got.value),
+        (2, at(4), user("alice", 2))
+    );
+
+    // Writing what is there changes nothing: same version, no audit row.
+    let audit_rows = t.audit_all("org-a").await.len();
+    let v = db
+        .update(
+            "user",
+            "u1",
+            2,
+            Some("sip:alice@a"),
+            &user("alice", 2),
+            by("bob", 5),
+        )
+        .await
+        .expect("no-op update");
+    assert_eq!(v, 2);
+    let got = db
+        .modify("user", "u1", by("bob", 6), |u: User| Ok::<_, DbError>(u))
+        .await
+        .expect("no-op modify");
+    assert_eq!((got.version, got.updated_at), (2, at(4)));
+    assert_eq!(t.audit_all("org-a").await.len(), audit_rows);
+
+    // A body that is not the caller's type is reported, not guessed at.
+    assert!(matches!(
+        db.get::<Vec<u8>>("user", "u1").await,
+        Err(DbError::Corrupt { kind, id, .. }) if kind == "user" && id == "u1"
+    ));
+
+    db.delete("user", "u1", by("admin", 7))
+        .await
+        .expect("delete");
+    assert_eq!(db.get::<User>("user", "u1").await.expect("get"), None);
+    assert!(db
+        .get::<serde_json::Value>("location", "u1")
+        .await
+        .expect("get")
+        .is_some());
+    for result in [
+        db.delete("user", "u1", by("admin", 8)).await.map(|_| 0),
+        db.update("user", "u1", 2, None, &user("x", 0), by("admin", 8))
+            .await,
+        db.modify("user", "u1", by("admin", 8), |u: User| Ok::<_, DbError>(u))
+            .await
+            .map(|v| v.version),
+    ] {
+        assert!(
+            matches!(&result, Err(DbError::NotFound { kind, id }) if kind == "user" && id == "u1"),
+            "{result:?}"
+        );
+    }
+}
+
+async fn lookups(t: TestDb) {
+    let t = t.migrated().await;
+    let db = &t.db;
+    let alice = Some("sip:alice@a");
+    db.insert(
+        "user",
+        "u1",
+        "org-a",
+        alice,
+        &user("alice", 0),
+        by("admin", 1),
+    )
+    .await
+    .expect("insert");
+    db.insert(
+        "user",
+        "u2",
+        "org-a",
+        Some("sip:bob@a"),
+        &user("bob", 0),
+        by("admin", 2),
+    )
+    .await
+    .expect("insert");
+    // Documents without a lookup key do not collide with each other.
+    for id in ["u3", "u4"] {
+        db.insert("user", id, "org-a", None, &user(id, 0), by("admin", 3))
+            .await
+            .expect("insert without lookup");
+    }
+    // Lookup keys are unique within a kind only.
+    db.insert("device", "d1", "org-a", alice, &json!({}), by("admin", 4))
+        .await
+        .expect("same lookup, other kind");
+
+    let found = |lookup: &'static str| async move {
+        db.find_by_lookup::<User>("user", lookup)
+            .await
+            .expect("find")
+            .map(|v| v.id)
+    };
+    assert_eq!(found("sip:alice@a").await.as_deref(), Some("u1"));
+    assert_eq!(found("sip:bob@a").await.as_deref(), Some("u2"));
+    assert_eq!(found("sip:carol@a").await, None);
+
+    let taken = |r: Result<i64, DbError>| matches!(r, Err(DbError::LookupTaken { kind, lookup }) if kind == "user" && lookup == "sip:alice@a");
+    assert!(taken(
+        db.insert(
+            "user",
+            "u5",
+            "org-b",
+            alice,
+            &user("eve", 0),
+            by("admin", 5)
+        )
+        .await
+    ));
+    assert!(taken(
+        db.update("user", "u2", 1, alice, &user("bob", 9), by("admin", 5))
+            .await
+    ));
+    assert_eq!(db.get::<User>("user", "u5").await.expect("get"), None);
+    let bob = db
+        .get::<User>("user", "u2")
+        .await
+        .expect("get")
+        .expect("bob");
+    assert_eq!((bob.version, bob.value), (1, user("bob", 0)));
+
+    // A new lookup key replaces the old one.
+    db.update(
+        "user",
+        "u1",
+        1,
+        Some("sip:alice@b"),
+        &user("alice", 0),
+        by("admin", 6),
+    )
+    .await
+    .expect("move lookup");
+    assert_eq!(found("sip:alice@a").await, None);
+    assert_eq!(found("sip:alice@b").await.as_deref(), Some("u1"));
+    // `modify` keeps it.
+    db.modify("user", "u1", by("admin", 7), |mut u: User| {
+        u.count = 5;
+        Ok::<_, DbError>(u)
+    })
+    .await
+    .expect("modify");
+    let got = db
+        .find_by_lookup::<User>("user", "sip:alice@b")
+        .await
+        .expect("find")
+        .expect("u1");
+    assert_eq!(
+        (got.id.as_str(), got.version, got.value.count),
+        ("u1", 3, 5)
+    );
+}
+
+async fn tenant_filtering(t: TestDb) {
+    let t = t.migrated().await;
+    let db = &t.db;
+    for (id, org) in [
+        ("a2", "org-a"),
+        ("b1", "org-b"),
+        ("a1", "org-a"),
+        ("a3", "org-a"),
+    ] {
+        db.insert("user", id, org, None, &user(id, 0), by("admin", 1))
+            .await
+            .expect("insert");
+    }
+    db.insert(
+        "location",
+        "a-loc",
+        "org-a",
+        None,
+        &json!({}),
+        by("admin", 1),
+    )
+    .await
+    .expect("insert");
+    let ids = |docs: Vec<Versioned<User>>| docs.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    let list = |org: &'static str, after: Option<&'static str>, limit| async move {
+        ids(db
+            .list::<User>("user", org, after, limit)
+            .await
+            .expect("list"))
+    };
+    assert_eq!(list("org-a", None, 10).await, ["a1", "a2", "a3"]);
+    assert_eq!(list("org-b", None, 10).await, ["b1"]);
+    assert!(list("org-c", None, 10).await.is_empty());
+    // Pages.
+    assert_eq!(list("org-a", None, 2).await, ["a1", "a2"]);
+    assert_eq!(list("org-a", Some("a2"), 2).await, ["a3"]);
+    assert!(list("org-a", Some("a3"), 2).await.is_empty());
+
+    assert_eq!(
+        db.get_in::<User>("org-a", "user", "b1")
+            .await
+            .expect("get_in"),
+        None
+    );
+    let b1 = db
+        .get_in::<User>("org-b", "user", "b1")
+        .await
+        .expect("get_in");
+    assert_eq!(
+        b1.map(|d| (d.org_id, d.value)),
+        Some(("org-b".to_string(), user("b1", 0)))
+    );
+
+    let orgs_seen = |rows: Vec<AuditRecord>| {
+        rows.into_iter()
+            .map(|r| (r.org_id, r.id))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        orgs_seen(t.audit_all("org-b").await),
+        [("org-b".to_string(), "b1".to_string())]
+    );
+    let a_rows = orgs_seen(t.audit_all("org-a").await);
+    assert_eq!(
+        a_rows,
+        [
+            ("org-a", "a2"),
+            ("org-a", "a1"),
+            ("org-a", "a3"),
+            ("org-a", "a-loc")
+        ]
+        .map(|(o, i)| (o.to_string(), i.to_string()))
+    );
+}
+
+async fn audit_rows_are_exact(t: TestDb) {
+    let t = t.migrated().await;
+    let db = &t.db;
+    db.insert("user", "u1", "org-a", None, &user("alice", 0), by("ann", 1))
+        .await
+        .expect("insert");
+    db.update("user", "u1", 1, None, &user("alice", 1), by("ben", 2))
+        .await
+        .expect("update");
+    db.modify("user", "u1", by("cat", 3), |mut u: User| {
+        u.name = "alicia".into();
+        Ok::<_, DbError>(u)
+    })
+    .await
+    .expect("modify");
+    db.delete("user", "u1", by("dan", 4)).await.expect("delete");
+
+    let record = |seq, actor: &str, secs, before, after| AuditRecord {
+        seq,
+        org_id: "org-a".into(),
+        kind: "user".into(),
+        id: "u1".into(),
+        actor: actor.into(),
+        at: at(secs),
+        before,
+        after,
+    };
+    let expected = vec![
+        record(
+            1,
+            "ann",
+            1,
+            None,
+            Some(json!({"name": "alice", "count": 0})),
+        ),
+        record(
+            2,
+            "ben",
+            2,
+            Some(json!({"name": "alice", "count": 0})),
+            Some(json!({"name": "alice", "count": 1})),
+        ),
+        record(
+            3,
+            "cat",
+            3,
+            Some(json!({"name": "alice", "count": 1})),
+            Some(json!({"name": "alicia", "count": 1})),
+        ),
+        record(
+            4,
+            "dan",
+            4,
+            Some(json!({"name": "alicia", "count": 1})),
+            None,
+        ),
+    ];
+    assert_eq!(t.audit_all("org-a").await, expected);
+    assert_eq!(
+        db.audit("org-a", 2, 1000).await.expect("audit"),
+        expected[2..]
+    );
+    assert_eq!(
+        db.audit("org-a", 1, 2).await.expect("audit"),
+        expected[1..3]
+    );
+    assert!(db.audit("org-a", 4, 1000).await.expect("audit").is_empty());
+}
+
+/// A write that is refused changes neither the document nor the audit trail, and takes no
+/// audit number.
+async fn failed_writes_leave_no_trace(t: TestDb) {
+    let t = t.migrated().await;
+    let db = &t.db;
+    db.insert(
+        "user",
+        "u1",
+        "org-a",
+        Some("sip:alice@a"),
+        &user("alice", 0),
+        by("admin", 1),
+    )
+    .await
+    .expect("insert");
+    db.insert(
+        "user",
+        "u2",
+        "org-a",
+        Some("sip:bob@a"),
+        &user("bob", 0),
+        by("admin", 1),
+    )
+    .await
+    .expect("insert");
+    let before = (
+        db.get::<User>("user", "u1").await.expect("get"),
+        db.get::<User>("user", "u2").await.expect("get"),
+        t.audit_all("org-a").await,
+    );
+
+    #[derive(Debug)]
+    enum EditError {
+        Db(DbError),
+        Refused,
+    }
+    impl From<DbError> for EditError {
+        fn from(e: DbError) -> Self {
+            EditError::Db(e)
+        }
+    }
+    let refused = db
+        .modify("user", "u1", by("admin", 2), |_: User| {
+            Err(EditError::Refused)
+        })
+        .await;
+    match refused {
+        Err(EditError::Refused) => {}
+        Err(EditError::Db(e)) => panic!("modify: {e}"),
+        Ok(v) => panic!("modify stored {v:?}"),
+    }
+    let conflict = db
+        .update("user", "u1", 7, None, &user("x", 1), by("admin", 2))
+        .await;
+    assert!(matches!(
+        conflict,
+        Err(DbError::Conflict {
+            expected: 7,
+            actual: 1,
+            ..
+        })
+    ));
+    let taken = db
+        .update(
+            "user",
+            "u2",
+            1,
+            Some("sip:alice@a"),
+            &user("x", 1),
+            by("admin", 2),
+        )
+        .await;
+    assert!(matches!(taken, Err(DbError::LookupTaken { .. })));
+    let exists = db
+        .insert("user", "u2", "org-a", None, &user("x", 1), by("admin", 2))
+        .await;
+    assert!(matches!(exists, Err(DbError::Exists { .. })));
+
+    let after = (
+        db.get::<User>("user", "u1").await.expect("get"),
+        db.get::<User>("user", "u2").await.expect("get"),
+        t.audit_all("org-a").await,
+    );
+    assert_eq!(after, before);
+    // The next change gets the next number: refused writes took none.
+    db.update("user", "u1", 1, None, &user("alice", 1), by("admin", 3))
+        .await
+        .expect("update");
+    let seqs: Vec<i64> = t.audit_all("org-a").await.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+}
+
+/// The audit row is written in the change's transaction: when it cannot be written, the
+/// change is undone.
+async fn audit_failure_undoes_the_change(t: TestDb) {
+    let t = t.migrated().await;
+    let db = &t.db;
+    db.insert(
+        "user",
+        "u1",
+        "org-a",
+        None,
+        &user("alice", 0),
+        by("admin", 1),
+    )
+    .await
+    .expect("insert");
+    let raw = t.raw().await;
+    sqlx::query("ALTER TABLE audit RENAME TO audit_away")
+        .execute(&raw)
+        .await
+        .expect("rename");
+    let update = db
+        .update("user", "u1", 1, None, &user("alice", 1), by("admin", 2))
+        .await;
+    assert!(matches!(update, Err(DbError::Sql(_))), "{update:?}");
+    let modify = db
+        .modify("user", "u1", by("admin", 2), |mut u: User| {
+            u.count = 9;
+            Ok::<_, DbError>(u)
+        })
+        .await;
+    assert!(matches!(modify, Err(DbError::Sql(_))), "{modify:?}");
+    let insert = db
+        .insert("user", "u2", "org-a", None, &user("bob", 0), by("admin", 2))
+        .await;
+    assert!(matches!(insert, Err(DbError::Sql(_))), "{insert:?}");
+    let delete = db.delete("user", "u1", by("admin", 2)).await;
+    assert!(matches!(delete, Err(DbError::Sql(_))), "{delete:?}");
+    sqlx::query("ALTER TABLE audit_away RENAME TO audit")
+        .execute(&raw)
+        .await
+        .expect("rename back");
+
+    let u1 = db
+        .get::<User>("user", "u1")
+        .await
+        .expect("get")
+        .expect("still there");
+    assert_eq!((u1.version, u1.value), (1, user("alice", 0)));
+    assert_eq!(db.get::<User>("user", "u2").await.expect("get"), None);
+    let rows = t.audit_all("org-a").await;
+    assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [1]);
+}
+
+async fn stale_update_conflicts(t: TestDb) {
+    let t = t.migrated().await;
+    let db = &t.db;
+    db.insert(
+        "user",
+        "u1",
+        "org-a",
+        None,
+        &user("alice", 0),
+        by("admin", 1),
+    )
+    .await
+    .expect("insert");
+    // Two editors read version 1; the first to save wins, the second is told.
+    let read = db
+        .get::<User>("user", "u1")
+        .await
+        .expect("get")
+        .expect("there");
+    let first = db
+        .update(
+            "user",
+            "u1",
+            read.version,
+            None,
+            &user("first", 0),
+            by("one", 2),
+        )
+        .await;
+    assert_eq!(first.expect("first save"), 2);
+    let second = db
+        .update(
+            "user",
+            "u1",
+            read.version,
+            None,
+            &user("second", 0),
+            by("two", 3),
+        )
+        .await;
+    match second {
+        Err(DbError::Conflict {
+            kind,
+            id,
+            expected,
+            actual,
+        }) => assert_eq!(
+            (kind.as_str(), id.as_str(), expected, actual),
+            ("user", "u1", 1, 2)
+        ),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let now = db
+        .get::<User>("user", "u1")
+        .await
+        .expect("get")
+        .expect("there");
+    assert_eq!((now.version, now.value), (2, user("first", 0)));
+}
+
+const TASKS: u64 = 8;
+const INCREMENTS: u64 = 50;
+
+/// The audit trail of the counter: one insert at 0, then every count from 1 to the total,
+/// each change from the count before it.
+async fn assert_counter_history(t: &TestDb) {
+    let rows = t.audit_all("org-a").await;
+    let total = TASKS * INCREMENTS;
+    assert_eq!(rows.len() as u64, total + 1);
+    let count =
+        |v: &Option<serde_json::Value>| v.as_ref().map(|v| v["count"].as_u64().expect("count"));
+    assert_eq!(
+        (count(&rows[0].before), count(&rows[0].after)),
+        (None, Some(0))
+    );
+    for (n, row) in (1..).zip(&rows[1..]) {
+        assert_eq!(
+            (count(&row.before), count(&row.after)),
+            (Some(n - 1), Some(n))
+        );
+    }
+    assert_eq!(
+        rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (1..=total as i64 + 1).collect::<Vec<_>>()
+    );
+}
+
+async fn concurrent_modify_never_loses_a_write(t: TestDb) {
+    let t = t.migrated().await;
+    t.db.insert(
+        "user",
+        "c",
+        "org-a",
+        None,
+        &user("counter", 0),
+        by("admin", 0),
+    )
+    .await
+    .expect("insert");
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let db = t.db.clone();
+            tokio::spawn(async move {
+                let actor = format!("task{task}");
+                for i in 0..INCREMENTS {
+                    db.modify("user", "c", by(&actor, i), |mut u: User| {
+                        u.count += 1;
+                        Ok::<_, DbError>(u)
+                    })
+                    .await
+                    .expect("modify");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let c =
+        t.db.get::<User>("user", "c")
+            .await
+            .expect("get")
+            .expect("there");
+    assert_eq!(
+        (c.value.count, c.version),
+        (TASKS * INCREMENTS, (TASKS * INCREMENTS + 1) as i64)
+    );
+    assert_counter_history(&t).await;
+}
+
+/// Read, edit, save with the version read, and on a conflict read again: the optimistic way
+/// an API client works. Every conflict is one another task's success, so none is lost.
+async fn concurrent_updates_with_retry_never_lose_a_write(t: TestDb) {
+    let t = t.migrated().await;
+    t.db.insert(
+        "user",
+        "c",
+        "org-a",
+        None,
+        &user("counter", 0),
+        by("admin", 0),
+    )
+    .await
+    .expect("insert");
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let db = t.db.clone();
+            tokio::spawn(async move {
+                let actor = format!("task{task}");
+                let mut conflicts = 0u64;
+                for i in 0..INCREMENTS {
+                    loop {
+                        let c = db
+                            .get::<User>("user", "c")
+                            .await
+                            .expect("get")
+                            .expect("there");
+                        let next = user("counter", c.value.count + 1);
+                        match db
+                            .update("user", "c", c.version, None, &next, by(&actor, i))
+                            .await
+                        {
+                            Ok(_) => break,
+                            Err(DbError::Conflict { .. }) => conflicts += 1,
+                            Err(e) => panic!("update: {e}"),
+                        }
+                    }
+                }
+                conflicts
+            })
+        })
+        .collect();
+    let mut conflicts = 0;
+    for task in tasks {
+        conflicts += task.await.expect("task");
+    }
+    let c =
+        t.db.get::<User>("user", "c")
+            .await
+            .expect("get")
+            .expect("there");
+    assert_eq!(
+        (c.value.count, c.version),
+        (TASKS * INCREMENTS, (TASKS * INCREMENTS + 1) as i64)
+    );
+    assert_counter_history(&t).await;
+    // Eight tasks on one row do collide; the test is void if they never did.
+    assert!(
+        conflicts > 0,
+        "no conflicts: the tasks did not run concurrently"
+    );
+}
+
+async fn tokens(t: TestDb) {
+    let t = t.migrated().await;
+    let db = &t.db;
+    let orgs = ["org-a".to_string(), "org-b".to_string()];
+    let partner = db
+        .create_token("partner_admin", &orgs, "partner ci", at(1))
+        .await
+        .expect("create");
+    let reader = db
+        .create_token("read_only", &orgs[..1], "dashboard", at(2))
+        .await
+        .expect("create");
+    assert!(partner.starts_with(TOKEN_PREFIX) && partner.len() == TOKEN_PREFIX.len() + 43);
+    assert_ne!(partner, reader);
+
+    let sha256 = |s: &str| {
+        Sha256::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let info = db
+        .authenticate(&partner)
+        .await
+        .expect("authenticate")
+        .expect("known token");
+    assert_eq!(info.id, sha256(&partner)[..16]);
+    assert_eq!(
+        (
+            info.role.as_str(),
+            info.orgs.as_slice(),
+            info.label.as_str(),
+            info.created_at
+        ),
+        ("partner_admin", &orgs[..], "partner ci", at(1))
+    );
+    let info = db
+        .authenticate(&reader)
+        .await
+        .expect("authenticate")
+        .expect("known token");
+    assert_eq!(
+        (info.role.as_str(), info.orgs.as_slice()),
+        ("read_only", &orgs[..1])
+    );
+
+    // Stored: the hash, never the token.
+    let raw = t.raw().await;
+    let rows = sqlx::query("SELECT hash, role, orgs, label, created_at FROM tokens ORDER BY role")
+        .fetch_all(&raw)
+        .await
+        .expect("tokens");
+    let stored: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| [0, 1, 2, 3, 4].map(|i| r.try_get::<String, _>(i).expect("text")))
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            [
+                sha256(&partner),
+                "partner_admin".into(),
+                r#"["org-a","org-b"]"#.into(),
+                "partner ci".into(),
+                "2026-11-25T10:00:01.000Z".into()
+            ],
+            [
+                sha256(&reader),
+                "read_only".into(),
+                r#"["org-a"]"#.into(),
+                "dashboard".into(),
+                "2026-11-25T10:00:02.000Z".into()
+            ],
+        ]
+    );
+
+    // Anything else is refused: one character off, a bare secret, its hash, nothing.
+    let mut off_by_one = partner.clone();
+    let last = off_by_one.pop().expect("non-empty");
+    off_by_one.push(if last == 'A' { 'B' } else { 'A' });
+    let secret = partner.trim_start_matches(TOKEN_PREFIX).to_string();
+    for wrong in [off_by_one, secret, sha256(&partner), String::new()] {
+        assert_eq!(
+            db.authenticate(&wrong).await.expect("authenticate"),
+            None,
+            "{wrong}"
+        );
+    }
+}
+
+async fn migrate_is_idempotent_and_concurrent(t: TestDb) {
+    // Four workers starting at once on an empty database, like a fleet after a deploy.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let db = PolicyDb::open(&t.url).await.expect("open");
+        tasks.push(tokio::spawn(async move { db.migrate().await }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("migrate");
+    }
+    t.db.migrate().await.expect("again");
+    let raw = t.raw().await;
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_version ORDER BY version")
+            .fetch_all(&raw)
+            .await
+            .expect("versions");
+    assert_eq!(versions, [1]);
+    let audit_counter: i64 = sqlx::query_scalar("SELECT value FROM sequences WHERE name = 'audit'")
+        .fetch_one(&raw)
+        .await
+        .expect("sequence");
+    assert_eq!(audit_counter, 0);
+}
+
+async fn migrate_refuses_a_newer_schema(t: TestDb) {
+    let t = t.migrated().await;
+    let raw = t.raw().await;
+    sqlx::query("INSERT INTO schema_version (version) VALUES (99)")
+        .execute(&raw)
+        .await
+        .expect("insert");
+    let result = t.db.migrate().await;
+    assert!(
+        matches!(
+            result,
+            Err(DbError::SchemaTooNew {
+                found: 99,
+                known: 1
+            })
+        ),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_file_is_created_in_wal_mode() {
+    let path = std::env::temp_dir().join(format!(
+        "callrec-policydb-wal-{}.sqlite",
+        std::process::id()
+    ));
+    remove_sqlite(&path);
+    let url = format!("sqlite://{}", path.display());
+    let db = PolicyDb::open(&url).await.expect("open");
+    db.migrate().await.expect("migrate");
+    assert!(path.exists());
+    let raw = AnyPool::connect(&url).await.expect("raw");
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&raw)
+        .await
+        .expect("pragma");
+    assert_eq!(mode, "wal");
+    remove_sqlite(&path);
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused() {
+    for url in [
+        "mysql://localhost/x",
+        "sqlite::memory:",
+        "sqlite://x?mode=memory",
+        "policy.db",
+    ] {
+        let result = PolicyDb::open(url).await;
+        assert!(
+            matches!(&result, Err(DbError::UnsupportedUrl(u)) if u == url),
+            "{url}: {result:?}"
+        );
+    }
+}
