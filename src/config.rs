@@ -12,9 +12,13 @@
 //! [orgs.acme.store]                      # customer-owned storage: acme's own bucket
 //! url = "s3://acme-recordings"
 //! options = { aws_region = "eu-west-1" }
+//!
+//! [policy]
+//! db = "postgres://callrec@db/callrec"   # default sqlite://policy.sqlite (beside ./recordings)
 //! ```
 //!
-//! Environment: `CALLREC_STORE` (store.url), `CALLREC_SPOOL`, `CALLREC_SPOOL_LIMIT_BYTES`.
+//! Environment: `CALLREC_STORE` (store.url), `CALLREC_SPOOL`, `CALLREC_SPOOL_LIMIT_BYTES`,
+//! `CALLREC_POLICY_DB` (policy.db).
 
 use crate::store::spool::Spool;
 use serde::Deserialize;
@@ -29,6 +33,29 @@ pub struct Config {
     /// Per-organisation settings, by organisation id.
     #[serde(default)]
     pub orgs: BTreeMap<String, OrgConfig>,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+/// Where the recording policy is kept.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// `sqlite://PATH` (embedded, the default) or `postgres://...` (shared by a fleet).
+    #[serde(default = "default_policy_db")]
+    pub db: String,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            db: default_policy_db(),
+        }
+    }
+}
+
+fn default_policy_db() -> String {
+    "sqlite://policy.sqlite".into()
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -114,6 +141,9 @@ impl Config {
         if let Some(spool) = var("CALLREC_SPOOL") {
             self.store.spool = spool.into();
         }
+        if let Some(db) = var("CALLREC_POLICY_DB") {
+            self.policy.db = db;
+        }
         if let Some(limit) = var("CALLREC_SPOOL_LIMIT_BYTES") {
             self.store.spool_limit_bytes = limit
                 .parse()
@@ -125,6 +155,9 @@ impl Config {
     fn validate(&self) -> Result<(), String> {
         if self.store.url.is_empty() {
             return Err("store.url: empty".into());
+        }
+        if self.policy.db.is_empty() {
+            return Err("policy.db: empty".into());
         }
         if self.store.spool_limit_bytes == 0 {
             return Err("store.spool_limit_bytes: must be above 0".into());

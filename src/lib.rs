@@ -14,6 +14,7 @@ pub mod policy;
 pub mod policydb;
 pub mod recorder;
 pub mod rtp;
+pub mod server;
 pub mod store;
 pub mod synth;
 pub mod time;

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 mod cli_bench;
 mod cli_retention;
+mod cli_serve;
 mod cli_storage;
 mod cli_store;
 mod cli_synth;
@@ -49,6 +50,10 @@ enum Command {
     Storage(cli_storage::StorageArgs),
     /// Stored recordings' retention: plan migration.
     Retention(cli_retention::RetentionArgs),
+    /// Run the server: the admin API (the SIPREC recorder joins it).
+    Serve(cli_serve::ServeArgs),
+    /// Bearer tokens for the admin API.
+    Token(cli_serve::TokenArgs),
 }
 
 #[derive(Parser)]
@@ -184,6 +189,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => cli_bench::run(args),
         Command::Storage(args) => cli_storage::run(args),
         Command::Retention(args) => cli_retention::run(args),
+        Command::Serve(args) => cli_serve::serve(args),
+        Command::Token(args) => cli_serve::token(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

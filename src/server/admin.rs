@@ -1,0 +1,130 @@
+//! The admin HTTP API (axum): health, metrics, and, behind a bearer token, the recording policy
+//! of the caller's organisations. Errors are JSON `{"message": ...}` with the status that says
+//! what kind: 400 invalid input (naming the field and the allowed values), 401 no or unknown
+//! token, 403 not the caller's organisation or a read-only token, 404, 409.
+
+use super::auth::Caller;
+use crate::policydb::PolicyDb;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AdminState {
+    pub db: PolicyDb,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Counters `/metrics` exposes (Prometheus text format).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub requests: AtomicU64,
+    pub unauthorized: AtomicU64,
+    pub forbidden: AtomicU64,
+}
+
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/whoami", get(whoami))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics(State(state): State<AdminState>) -> Response {
+    let m = &state.metrics;
+    let body = format!(
+        "# HELP callrec_admin_requests_total Admin API requests that carried a token.\n\
+         # TYPE callrec_admin_requests_total counter\n\
+         callrec_admin_requests_total {}\n\
+         # HELP callrec_admin_unauthorized_total Admin API requests refused for a missing or unknown token.\n\
+         # TYPE callrec_admin_unauthorized_total counter\n\
+         callrec_admin_unauthorized_total {}\n\
+         # HELP callrec_admin_forbidden_total Admin API requests refused for another organisation or a read-only token.\n\
+         # TYPE callrec_admin_forbidden_total counter\n\
+         callrec_admin_forbidden_total {}\n",
+        m.requests.load(Ordering::Relaxed),
+        m.unauthorized.load(Ordering::Relaxed),
+        m.forbidden.load(Ordering::Relaxed),
+    );
+    let content_type = HeaderValue::from_static("text/plain; version=0.0.4");
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The caller as the API sees it (for scripts checking their token).
+async fn whoami(caller: Caller) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "role": caller.role.as_str(),
+        "orgs": caller.orgs,
+        "token": caller.token_id,
+    }))
+}
+
+/// An API error: a status and a message for people.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(serde_json::json!({ "message": self.message })),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl FromRequestParts<AdminState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AdminState) -> Result<Self, ApiError> {
+        let unauthorized = |message: &str| {
+            state.metrics.unauthorized.fetch_add(1, Ordering::Relaxed);
+            ApiError::new(StatusCode::UNAUTHORIZED, message)
+        };
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthorized("an Authorization: Bearer token is required"))?;
+        let info = state
+            .db
+            .authenticate(token.trim())
+            .await
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
+            .ok_or_else(|| unauthorized("unknown token"))?;
+        let caller =
+            Caller::from_token(info).ok_or_else(|| unauthorized("token has an unknown role"))?;
+        state.metrics.requests.fetch_add(1, Ordering::Relaxed);
+        Ok(caller)
+    }
+}
