@@ -7,10 +7,11 @@
 //! One module per job: `plan` (providers, plans, retention), `region` (who serves where),
 //! `model` (ids, administrators, vendor choices), `settings` (a user's recording settings),
 //! `organisation`, `location`, `user` (each entity and its operations), `terms` (acceptance
-//! and disclosure), `account` (provider accounts and sync listings), `effective` (the decision), `change`,
-//! `error`.
+//! and disclosure), `account` (provider accounts and sync listings), `effective` (the
+//! decision), `api_json` (the platform's JSON for a user's settings), `change`, `error`.
 
 pub mod account;
+pub mod api_json;
 pub mod change;
 pub mod effective;
 pub mod error;
