@@ -3,12 +3,16 @@
 //! Dubber Go is free and keeps each recording 30 days; Dubber Standard and Dubber AI are paid
 //! and keep recordings without limit; Imagicle and CallCabinet keep them without limit (in
 //! their cloud or in the customer's own storage).
+//!
+//! In JSON documents a provider is written by its name as the calling platform shows it
+//! (`Dubber`), a plan by the name users type on the command line (`dubber-go`).
 
 use crate::store::key::RetentionClass;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// Who the recordings are made for.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Provider {
     Dubber,
     Imagicle,
@@ -16,6 +20,8 @@ pub enum Provider {
 }
 
 impl Provider {
+    pub const ALL: [Provider; 3] = [Provider::Dubber, Provider::Imagicle, Provider::CallCabinet];
+
     /// The `provider` tag value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -24,9 +30,32 @@ impl Provider {
             Provider::CallCabinet => "callcabinet",
         }
     }
+
+    /// The name administrators see (and JSON documents carry): `Dubber`, `Imagicle`,
+    /// `CallCabinet`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Dubber => "Dubber",
+            Provider::Imagicle => "Imagicle",
+            Provider::CallCabinet => "CallCabinet",
+        }
+    }
+
+    /// Whether recordings may go to the customer's own storage instead of the provider's
+    /// cloud: Imagicle and CallCabinet offer it, Dubber keeps recordings in its own cloud.
+    pub fn takes_customer_storage(self) -> bool {
+        self != Provider::Dubber
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A provider's plan: what the customer pays for, and so how long recordings are kept.
+/// Written in JSON by its command-line name (`dubber-go`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Plan {
     /// Dubber's free plan: each recording kept 30 days.
@@ -73,6 +102,16 @@ impl Plan {
             _ => RetentionClass::Unlimited,
         }
     }
+
+    /// The plan a user's recordings are made under: Dubber's depends on the user's
+    /// entitlement; Imagicle and CallCabinet have one plan each.
+    pub fn of(provider: Provider, entitlement: DubberEntitlement) -> Plan {
+        match provider {
+            Provider::Dubber => entitlement.plan(),
+            Provider::Imagicle => Plan::Imagicle,
+            Provider::CallCabinet => Plan::CallCabinet,
+        }
+    }
 }
 
 impl fmt::Display for Plan {
@@ -95,6 +134,67 @@ impl std::str::FromStr for Plan {
             .ok_or_else(|| {
                 let names: Vec<String> = Plan::ALL.iter().map(Plan::to_string).collect();
                 format!("unknown plan '{s}' (one of: {})", names.join(", "))
+            })
+    }
+}
+
+impl Serialize for Plan {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Plan {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A user's Dubber licence. Every calling licence comes with Dubber Go (free); Standard and AI
+/// are paid. It can move either way at any time, and each move re-classes the retention of the
+/// user's stored recordings. Written in JSON by its plan's name (`dubber-go`).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "Plan", into = "Plan")]
+pub enum DubberEntitlement {
+    #[default]
+    Go,
+    Standard,
+    Ai,
+}
+
+impl DubberEntitlement {
+    pub const ALL: [DubberEntitlement; 3] = [
+        DubberEntitlement::Go,
+        DubberEntitlement::Standard,
+        DubberEntitlement::Ai,
+    ];
+
+    pub fn plan(self) -> Plan {
+        match self {
+            DubberEntitlement::Go => Plan::DubberGo,
+            DubberEntitlement::Standard => Plan::DubberStandard,
+            DubberEntitlement::Ai => Plan::DubberAi,
+        }
+    }
+}
+
+impl From<DubberEntitlement> for Plan {
+    fn from(entitlement: DubberEntitlement) -> Plan {
+        entitlement.plan()
+    }
+}
+
+impl TryFrom<Plan> for DubberEntitlement {
+    type Error = String;
+    fn try_from(plan: Plan) -> Result<Self, String> {
+        DubberEntitlement::ALL
+            .into_iter()
+            .find(|e| e.plan() == plan)
+            .ok_or_else(|| {
+                format!(
+                    "'{plan}' is not a Dubber plan (one of: dubber-go, dubber-standard, dubber-ai)"
+                )
             })
     }
 }
@@ -124,5 +224,48 @@ mod tests {
         assert!(err.contains("dubber-go, dubber-standard, dubber-ai, imagicle, callcabinet"));
         assert_eq!(Plan::DubberAi.provider().as_str(), "dubber");
         assert_eq!(Plan::DubberAi.tag(), "ai");
+    }
+
+    #[test]
+    fn plans_and_entitlements_are_written_by_name_in_json() {
+        assert_eq!(
+            serde_json::to_string(&Plan::DubberAi).unwrap(),
+            r#""dubber-ai""#
+        );
+        assert_eq!(
+            serde_json::from_str::<Plan>(r#""imagicle""#).unwrap(),
+            Plan::Imagicle
+        );
+        let err = serde_json::from_str::<Plan>(r#""gold""#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("unknown plan 'gold' (one of: dubber-go,"),
+            "{err}"
+        );
+        let paid = serde_json::to_string(&DubberEntitlement::Standard).unwrap();
+        assert_eq!(paid, r#""dubber-standard""#);
+        let err = serde_json::from_str::<DubberEntitlement>(r#""callcabinet""#).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("'callcabinet' is not a Dubber plan"),
+            "{err}"
+        );
+        assert_eq!(
+            serde_json::to_string(&Provider::CallCabinet).unwrap(),
+            r#""CallCabinet""#
+        );
+    }
+
+    #[test]
+    fn a_users_plan_follows_the_entitlement_only_with_dubber() {
+        for entitlement in DubberEntitlement::ALL {
+            assert_eq!(Plan::of(Provider::Dubber, entitlement), entitlement.plan());
+            assert_eq!(Plan::of(Provider::Imagicle, entitlement), Plan::Imagicle);
+            assert_eq!(
+                Plan::of(Provider::CallCabinet, entitlement),
+                Plan::CallCabinet
+            );
+        }
     }
 }
