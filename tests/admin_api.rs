@@ -1665,3 +1665,76 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings() {
     );
     server.terminate();
 }
+
+#[test]
+fn concurrent_changes_to_one_organisation_are_all_kept() {
+    let tmp = TempDir::new("admin-concurrent");
+    let partner = token(&tmp.0, "partner-admin", &["acme"]);
+    let server = Server::start(&tmp.0);
+    populate(&server, &partner, "acme", "US", &[]);
+    let terms = |vendor: &str| format!("{RECORDING}/vendors/{vendor}/termsOfService");
+    let accept = json!({ "termsOfServiceEnabled": true });
+    let changes = [
+        (terms("dubber"), accept.clone()),
+        (terms("imagicle"), accept.clone()),
+        (terms("callcabinet"), accept),
+        (
+            "/v1/organizations/acme".into(),
+            json!({ "displayName": "Acme Renamed" }),
+        ),
+        (
+            "/v1/organizations/acme".into(),
+            json!({ "customerStorage": "s3://acme-rec" }),
+        ),
+        (
+            "/v1/organizations/acme".into(),
+            json!({ "callRecordingServiceEnabled": false }),
+        ),
+    ];
+    let start = std::sync::Barrier::new(changes.len());
+    std::thread::scope(|s| {
+        for (path, body) in &changes {
+            let (server, partner, start) = (&server, &partner, &start);
+            s.spawn(move || {
+                start.wait();
+                server.ok(partner, "PUT", path, Some(body.clone()));
+            });
+        }
+    });
+    let org = server.ok(&partner, "GET", "/v1/organizations/acme", None);
+    let accepted: Vec<&Value> = org["termsOfService"]
+        .as_array()
+        .expect("terms")
+        .iter()
+        .map(|t| &t["provider"])
+        .collect();
+    assert_eq!(accepted.len(), 3, "{org}");
+    for provider in ["Dubber", "Imagicle", "CallCabinet"] {
+        assert!(accepted.contains(&&json!(provider)), "{org}");
+    }
+    assert_eq!(
+        (
+            &org["displayName"],
+            &org["customerStorage"],
+            &org["callRecordingServiceEnabled"]
+        ),
+        (
+            &json!("Acme Renamed"),
+            &json!("s3://acme-rec"),
+            &json!(false)
+        )
+    );
+    // One audited update per change, each from the one before.
+    let trail = server.ok(&partner, "GET", "/v1/audit", None);
+    let updates: Vec<&Value> = trail["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["kind"] == "organisation" && !i["before"].is_null())
+        .collect();
+    assert_eq!(updates.len(), changes.len(), "{trail}");
+    for pair in updates.windows(2) {
+        assert_eq!(pair[0]["after"], pair[1]["before"]);
+    }
+    server.terminate();
+}
