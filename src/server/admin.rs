@@ -1,7 +1,28 @@
 //! The admin HTTP API (axum): health, metrics, and, behind a bearer token, the recording policy
 //! of the caller's organisations. Errors are JSON `{"message": ...}` with the status that says
 //! what kind: 400 invalid input (naming the field and the allowed values), 401 no or unknown
-//! token, 403 not the caller's organisation or a read-only token, 404, 409.
+//! token, 403 not the caller's organisation or a read-only token, 404 unknown id, 409 the
+//! organisation's state forbids it (terms not accepted: with `vendorId`, `termsOfServiceUrl`).
+//!
+//! Every policy route acts on one organisation: `?orgId=`, or the token's only one. `R` = any
+//! token of the organisation, `W` = not read-only, `P` = partner administrator.
+//!
+//! | Route | Methods |
+//! |---|---|
+//! | `/v1/organizations` | GET R (the token's), POST P (an org its token names) |
+//! | `/v1/organizations/{orgId}` | GET R, PUT W (name, storage; service switch P), DELETE P (empty) |
+//! | `/v1/locations`, `/v1/locations/{id}` | GET R, POST W; GET R, DELETE W (no people) |
+//! | `/v1/people`, `/v1/people/{id}` | GET R, POST W; GET R, PUT W, DELETE W |
+//! | `/v1/people/{id}/features/callRecording` | GET R, PUT W (enabling provisions) |
+//! | `.../callRecording/entitlement` | GET R, PUT W (runs the retention migration) |
+//! | `/v1/telephony/config/callRecording` | GET R, PUT W (`enabled`) |
+//! | `.../callRecording/vendors`, `.../vendor` | GET R; PUT W (`vendorId`) |
+//! | `.../vendors/{vendorId}/termsOfService` | GET R (with the disclosure), PUT W (accept) |
+//! | `.../vendors/{vendorId}/account` | PUT W (Imagicle, CallCabinet) |
+//! | `.../vendors/{vendorId}/users` | GET R (the sync listing) |
+//! | `.../callRecording/effectivePolicy?aor=\|personId=` | GET R |
+//! | `/v1/telephony/config/locations/{id}/callRecording/vendor` | GET R, PUT W |
+//! | `/v1/audit?since=&limit=` | GET R |
 
 use super::auth::Caller;
 use super::{routes_audit, routes_directory, routes_recording, routes_vendor};
