@@ -11,8 +11,9 @@
 use super::admin::{AdminState, ApiError};
 use super::auth::{Caller, Role};
 use super::http::{
-    bad_request, check_id, check_text, check_write, forbidden, location_vendor, not_found,
-    retrying, vendor_id, vendor_name, Body, Params, Reading, Writing, MAX_TEXT,
+    admin_of, bad_request, check_id, check_read, check_text, check_write, forbidden,
+    location_vendor, not_found, retrying, vendor_id, vendor_name, Body, Params, Reading, Writing,
+    MAX_TEXT,
 };
 use super::repo::{self, Read, LOCATION, ORGANISATION, USER};
 use crate::policy::location::Location;
@@ -141,7 +142,7 @@ async fn get_org(
     caller: Caller,
     Path(org): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    super::http::check_read(&caller, &org)?;
+    check_read(&caller, &org)?;
     Ok(Json(org_view(&load_org(&state, &org).await?.value)))
 }
 
@@ -171,7 +172,7 @@ async fn put_org(
     if let Some(name) = &body.display_name {
         check_text("displayName", name)?;
     }
-    let admin = &super::http::admin_of(&caller);
+    let admin = &admin_of(&caller);
     let actor = &caller.actor();
     let (state, org_id, body) = (&state, &org_id, &body);
     let saved = retrying(|| async move {
