@@ -30,13 +30,14 @@ pub struct PolicyArgs {
 }
 
 impl PolicyArgs {
-    /// Opens the policy database and brings its schema up to date.
-    async fn open(&self) -> Result<PolicyDb, String> {
+    /// Opens the policy database and brings its schema up to date; returns it with the
+    /// configuration it was found through.
+    async fn open(&self) -> Result<(PolicyDb, Config), String> {
         let config = Config::load(self.config.as_deref())?;
-        let url = self.policy_db.clone().unwrap_or(config.policy.db);
+        let url = self.policy_db.clone().unwrap_or(config.policy.db.clone());
         let db = PolicyDb::open(&url).await.map_err(|e| e.to_string())?;
         db.migrate().await.map_err(|e| e.to_string())?;
-        Ok(db)
+        Ok((db, config))
     }
 }
 
@@ -77,10 +78,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 pub fn serve(args: ServeArgs) -> Result<(), String> {
     runtime()?.block_on(async {
-        let db = args.policy.open().await?;
+        let (db, config) = args.policy.open().await?;
         let state = AdminState {
             db,
             metrics: Arc::default(),
+            config: Arc::new(config),
+            clock: crate::cli_store::now,
         };
         let listener = tokio::net::TcpListener::bind(args.admin)
             .await
@@ -114,7 +117,7 @@ pub fn token(args: TokenArgs) -> Result<(), String> {
     let TokenCommand::Create(args) = args.command;
     args.role.check_orgs(&args.orgs)?;
     runtime()?.block_on(async {
-        let db = args.policy.open().await?;
+        let (db, _) = args.policy.open().await?;
         let token = db
             .create_token(
                 args.role.as_str(),

@@ -1,10 +1,13 @@
 //! The admin API over real HTTP: `callrec serve` started as a process on a free port, a policy
-//! database of its own, tokens issued with `callrec token create`, requests sent over TCP.
+//! database of its own (SQLite), tokens issued with `callrec token create`, requests sent over
+//! TCP. Every rule of the recording policy's API and each refusal (status and message), tenant
+//! isolation per role over every route, the audit trail, and a Dubber entitlement change
+//! moving a stored recording.
 
 mod common;
 
 use common::TempDir;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -18,9 +21,14 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Server {
+        Server::start_with(dir, &[])
+    }
+
+    fn start_with(dir: &Path, args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_callrec"))
             .current_dir(dir)
             .args(["serve", "--admin", "127.0.0.1:0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -63,6 +71,41 @@ impl Server {
             .expect("status");
         let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
         (status, body)
+    }
+
+    fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        self.request("GET", path, Some(token), None)
+    }
+
+    fn send(&self, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+        self.request(method, path, Some(token), Some(&body))
+    }
+
+    /// A request that must succeed (2xx); its body.
+    fn ok(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, response) = self.request(method, path, Some(token), body.as_ref());
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {response}"
+        );
+        response
+    }
+
+    /// A request that must be refused with `status`; its message.
+    fn refused(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        status: u16,
+    ) -> String {
+        let (got, response) = self.request(method, path, Some(token), body.as_ref());
+        assert_eq!(got, status, "{method} {path}: {response}");
+        response["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path}: no message in {response}"))
+            .to_string()
     }
 
     /// SIGTERM; the server must exit 0.
@@ -152,5 +195,1546 @@ fn tokens_name_their_caller_and_anything_else_is_refused() {
         metrics.contains("callrec_admin_unauthorized_total 5\n"),
         "{metrics}"
     );
+    server.terminate();
+}
+
+// --- The recording policy's API ---
+
+const RECORDING: &str = "/v1/telephony/config/callRecording";
+
+fn token_id(server: &Server, token: &str) -> String {
+    let who = server.ok(token, "GET", "/v1/whoami", None);
+    who["token"].as_str().expect("token id").to_string()
+}
+
+fn new_org(id: &str, region: &str) -> Value {
+    json!({ "id": id, "displayName": format!("{} Ltd", id.to_uppercase()), "region": region })
+}
+
+fn person(id: &str, location: &str, aors: &[&str]) -> Value {
+    json!({
+        "id": id,
+        "locationId": location,
+        "firstName": id.to_uppercase(),
+        "lastName": "Martin",
+        "email": format!("{id}@example.com"),
+        "timeZone": "Europe/Paris",
+        "callingLicense": "Professional",
+        "sipAddresses": aors,
+    })
+}
+
+/// A call recording settings body: `record` mode, reminder every `interval` seconds.
+fn settings(enabled: bool, record: &str, interval: u64) -> Value {
+    json!({
+        "enabled": enabled,
+        "record": record,
+        "recordVoicemailEnabled": true,
+        "startStopAnnouncement": { "internalCallsEnabled": false, "pstnCallsEnabled": true },
+        "notification": { "type": "Play Announcement", "enabled": true },
+        "repeat": { "interval": interval, "enabled": true },
+    })
+}
+
+fn defaults() -> Value {
+    json!({
+        "enabled": false,
+        "record": "Never",
+        "recordVoicemailEnabled": false,
+        "startStopAnnouncement": { "internalCallsEnabled": false, "pstnCallsEnabled": false },
+        "notification": { "type": "Beep", "enabled": false },
+        "repeat": { "interval": 20, "enabled": false },
+    })
+}
+
+fn recording_of(person: &str) -> String {
+    format!("/v1/people/{person}/features/callRecording")
+}
+
+fn effective(server: &Server, token: &str, query: &str) -> Value {
+    server.ok(
+        token,
+        "GET",
+        &format!("{RECORDING}/effectivePolicy?{query}"),
+        None,
+    )
+}
+
+fn ids(items: &Value) -> Vec<&str> {
+    items["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].as_str().expect("id"))
+        .collect()
+}
+
+/// An organisation `org` in `region`, created by `partner`, with location `site` and the
+/// given people there (each with `sip:{id}@{org}.example`).
+fn populate(server: &Server, partner: &str, org: &str, region: &str, people: &[&str]) {
+    server.ok(
+        partner,
+        "POST",
+        "/v1/organizations",
+        Some(new_org(org, region)),
+    );
+    let q = format!("?orgId={org}");
+    let site = json!({ "id": format!("site-{org}"), "name": "Site" });
+    server.ok(partner, "POST", &format!("/v1/locations{q}"), Some(site));
+    for id in people {
+        let aor = format!("sip:{id}@{org}.example");
+        let body = person(id, &format!("site-{org}"), &[&aor]);
+        server.ok(partner, "POST", &format!("/v1/people{q}"), Some(body));
+    }
+}
+
+#[test]
+fn organisations_locations_and_people_are_created_changed_and_deleted() {
+    let tmp = TempDir::new("admin-directory");
+    let partner = token(&tmp.0, "partner-admin", &["acme", "globex"]);
+    let customer = token(&tmp.0, "customer-admin", &["acme"]);
+    let server = Server::start(&tmp.0);
+    let orgs = "/v1/organizations";
+
+    // Only a partner creates organisations, and only those its token names.
+    let acme = Some(new_org("acme", "EU"));
+    let message = server.refused(&customer, "POST", orgs, acme.clone(), 403);
+    assert_eq!(
+        message,
+        "only a partner administrator creates organisations"
+    );
+    let initech = Some(new_org("initech", "US"));
+    let message = server.refused(&partner, "POST", orgs, initech, 403);
+    assert_eq!(message, "this token has no access to organisation initech");
+    let message = server.refused(&partner, "POST", orgs, Some(new_org("acme", "EUW")), 400);
+    assert_eq!(
+        message,
+        "region: unknown region 'EUW' (one of: US, CA, EU, EUN, UK, AU, JP)"
+    );
+    let created = server.ok(&partner, "POST", orgs, acme.clone());
+    assert_eq!(
+        created,
+        json!({
+            "id": "acme", "displayName": "ACME Ltd", "region": "EU",
+            "callRecordingServiceEnabled": true, "customerStorage": null,
+            "vendorId": "dubber", "vendorName": "Dubber", "termsOfService": [], "accounts": [],
+        })
+    );
+    let message = server.refused(&partner, "POST", orgs, acme, 409);
+    assert_eq!(message, "organisation \"acme\" already exists");
+    server.ok(&partner, "POST", orgs, Some(new_org("globex", "JP")));
+    assert_eq!(ids(&server.get(&partner, orgs).1), ["acme", "globex"]);
+    assert_eq!(ids(&server.get(&customer, orgs).1), ["acme"]);
+
+    // Name and customer storage by any administrator; the service switch by the partner only.
+    let acme_path = "/v1/organizations/acme";
+    let renamed = server.ok(
+        &customer,
+        "PUT",
+        acme_path,
+        Some(json!({ "displayName": "Acme Corp", "customerStorage": "s3://acme-rec" })),
+    );
+    assert_eq!(
+        (&renamed["displayName"], &renamed["customerStorage"]),
+        (&json!("Acme Corp"), &json!("s3://acme-rec"))
+    );
+    let cleared = server.ok(
+        &customer,
+        "PUT",
+        acme_path,
+        Some(json!({ "customerStorage": null })),
+    );
+    assert_eq!(cleared["customerStorage"], Value::Null);
+    assert_eq!(cleared["displayName"], "Acme Corp");
+    let message = server.refused(
+        &customer,
+        "PUT",
+        acme_path,
+        Some(json!({ "customerStorage": "/srv/acme" })),
+        400,
+    );
+    assert_eq!(
+        message,
+        "customerStorage: '/srv/acme' is not an s3://, gs:// or az:// URL naming a bucket"
+    );
+    let off = Some(json!({ "callRecordingServiceEnabled": false }));
+    let message = server.refused(&customer, "PUT", acme_path, off.clone(), 403);
+    assert_eq!(
+        message,
+        "only a partner administrator can turn the call recording service on or off"
+    );
+    let switched = server.ok(&partner, "PUT", acme_path, off);
+    assert_eq!(switched["callRecordingServiceEnabled"], false);
+    let on = Some(json!({ "callRecordingServiceEnabled": true }));
+    server.ok(&partner, "PUT", acme_path, on);
+    let message = server.refused(
+        &customer,
+        "PUT",
+        acme_path,
+        Some(json!({ "region": "US" })),
+        400,
+    );
+    assert!(message.contains("unknown field `region`"), "{message}");
+
+    // Locations.
+    let paris = json!({ "id": "paris", "name": "Paris" });
+    let created = server.ok(&customer, "POST", "/v1/locations", Some(paris.clone()));
+    assert_eq!(
+        created,
+        json!({ "id": "paris", "orgId": "acme", "name": "Paris", "region": "EU" })
+    );
+    let message = server.refused(&customer, "POST", "/v1/locations", Some(paris), 409);
+    assert_eq!(message, "location \"paris\" already exists");
+    let tokyo = json!({ "id": "tokyo", "name": "Tokyo", "region": "JP" });
+    let created = server.ok(&customer, "POST", "/v1/locations", Some(tokyo));
+    assert_eq!(created["region"], "JP");
+    let message = server.refused(
+        &customer,
+        "POST",
+        "/v1/locations",
+        Some(json!({ "id": "x", "name": "X", "region": "MARS" })),
+        400,
+    );
+    assert!(
+        message.starts_with("region: unknown region 'MARS'"),
+        "{message}"
+    );
+    let message = server.refused(
+        &customer,
+        "POST",
+        "/v1/locations",
+        Some(json!({ "id": "a/b", "name": "X" })),
+        400,
+    );
+    assert_eq!(
+        message,
+        "id: 'a/b' is not an id (1-128 of A-Z a-z 0-9 - _ . ~)"
+    );
+    assert_eq!(
+        ids(&server.get(&customer, "/v1/locations").1),
+        ["paris", "tokyo"]
+    );
+    let message = server.refused(&customer, "GET", "/v1/locations/lyon", None, 404);
+    assert_eq!(message, "no location lyon in organisation acme");
+
+    // People, and the SIP addresses that find them.
+    let alice = person(
+        "alice",
+        "paris",
+        &["<SIP:Alice@ACME.example;transport=tcp>"],
+    );
+    let created = server.ok(&customer, "POST", "/v1/people", Some(alice));
+    assert_eq!(
+        created,
+        json!({
+            "id": "alice", "orgId": "acme", "locationId": "paris", "firstName": "ALICE",
+            "lastName": "Martin", "email": "alice@example.com", "timeZone": "Europe/Paris",
+            "callingLicense": "Professional", "sipAddresses": ["sip:Alice@acme.example"],
+        })
+    );
+    let clash = person(
+        "bob",
+        "paris",
+        &["sip:bob@acme.example", "sip:Alice@acme.EXAMPLE"],
+    );
+    let message = server.refused(&customer, "POST", "/v1/people", Some(clash), 409);
+    assert_eq!(
+        message,
+        "sipAddresses: 'sip:Alice@acme.example' already belongs to another user"
+    );
+    // All or nothing: bob was not created and kept none of his addresses.
+    server.refused(&customer, "GET", "/v1/people/bob", None, 404);
+    let stranger = person("mallory", "site-globex", &["sip:Alice@acme.example"]);
+    server.ok(
+        &partner,
+        "POST",
+        "/v1/locations?orgId=globex",
+        Some(json!({ "id": "site-globex", "name": "Osaka" })),
+    );
+    let message = server.refused(
+        &partner,
+        "POST",
+        "/v1/people?orgId=globex",
+        Some(stranger),
+        409,
+    );
+    assert_eq!(
+        message,
+        "sipAddresses: 'sip:Alice@acme.example' already belongs to another user"
+    );
+    let mut bad = person("bob", "paris", &[]);
+    bad["callingLicense"] = json!("Gold");
+    let message = server.refused(&customer, "POST", "/v1/people", Some(bad), 400);
+    assert_eq!(
+        message,
+        "callingLicense: 'Gold' is not one of Professional, Basic, Other"
+    );
+    let bad = person("bob", "paris", &["bob@acme.example"]);
+    let message = server.refused(&customer, "POST", "/v1/people", Some(bad), 400);
+    assert_eq!(
+        message,
+        "sipAddresses: 'bob@acme.example' is not a SIP address (sip:user@host)"
+    );
+    let bad = person("bob", "lyon", &[]);
+    let message = server.refused(&customer, "POST", "/v1/people", Some(bad), 400);
+    assert_eq!(
+        message,
+        "locationId: no location 'lyon' in organisation acme"
+    );
+    let mut bad = person("bob", "paris", &[]);
+    bad.as_object_mut().expect("object").remove("id");
+    let message = server.refused(&customer, "POST", "/v1/people", Some(bad), 400);
+    assert_eq!(message, "id: required");
+    let mut bad = person("bob", "paris", &[]);
+    bad.as_object_mut().expect("object").remove("email");
+    let message = server.refused(&customer, "POST", "/v1/people", Some(bad), 400);
+    assert!(
+        message.starts_with("invalid JSON body: missing field `email`"),
+        "{message}"
+    );
+    server.ok(
+        &customer,
+        "POST",
+        "/v1/people",
+        Some(person("bob", "paris", &["sip:bob@acme.example"])),
+    );
+    assert_eq!(
+        ids(&server.get(&customer, "/v1/people").1),
+        ["alice", "bob"]
+    );
+    assert_eq!(ids(&server.get(&customer, "/v1/people?max=1").1), ["alice"]);
+    assert_eq!(
+        ids(&server.get(&customer, "/v1/people?after=alice").1),
+        ["bob"]
+    );
+    let message = server.refused(&customer, "GET", "/v1/people?max=0", None, 400);
+    assert_eq!(message, "max: 0 is outside 1-1000");
+
+    // Changing alice's addresses frees the old one for bob.
+    let changed = server.ok(
+        &customer,
+        "PUT",
+        "/v1/people/alice",
+        Some(person("alice", "paris", &["sip:alice.m@acme.example"])),
+    );
+    assert_eq!(changed["sipAddresses"], json!(["sip:alice.m@acme.example"]));
+    let bob = person(
+        "bob",
+        "paris",
+        &["sip:bob@acme.example", "sip:Alice@acme.example"],
+    );
+    server.ok(&customer, "PUT", "/v1/people/bob", Some(bob));
+    let moved = person("alice", "tokyo", &["sip:alice.m@acme.example"]);
+    let message = server.refused(&customer, "PUT", "/v1/people/alice", Some(moved), 400);
+    assert_eq!(
+        message,
+        "locationId: a person's location is fixed (paris, not 'tokyo'): delete and re-create \
+         them to move them"
+    );
+    let renamed = person("carol", "paris", &[]);
+    let message = server.refused(&customer, "PUT", "/v1/people/alice", Some(renamed), 400);
+    assert_eq!(message, "id: a person's id is fixed (alice, not 'carol')");
+    let lookup = effective(&server, &customer, "aor=sip:Alice@acme.example");
+    assert_eq!(lookup["personId"], "bob");
+
+    // Deleting: people first, then locations, then the organisation (by the partner).
+    let message = server.refused(&customer, "DELETE", "/v1/locations/paris", None, 409);
+    assert_eq!(
+        message,
+        "location paris still has people (alice, bob): delete them first"
+    );
+    let message = server.refused(&customer, "DELETE", acme_path, None, 403);
+    assert_eq!(
+        message,
+        "only a partner administrator deletes organisations"
+    );
+    let message = server.refused(&partner, "DELETE", acme_path, None, 409);
+    assert_eq!(
+        message,
+        "organisation acme still has locations or people: delete them first"
+    );
+    for path in ["/v1/people/alice", "/v1/people/bob", "/v1/locations/paris"] {
+        assert_eq!(server.request("DELETE", path, Some(&customer), None).0, 204);
+    }
+    server.refused(&customer, "GET", "/v1/people/bob", None, 404);
+    // bob's addresses went with him.
+    let carol = person(
+        "carol",
+        "tokyo",
+        &["sip:Alice@acme.example", "sip:bob@acme.example"],
+    );
+    server.ok(&customer, "POST", "/v1/people", Some(carol));
+    assert_eq!(
+        server
+            .request("DELETE", "/v1/people/carol", Some(&customer), None)
+            .0,
+        204
+    );
+    assert_eq!(
+        server
+            .request("DELETE", "/v1/locations/tokyo", Some(&customer), None)
+            .0,
+        204
+    );
+    assert_eq!(
+        server.request("DELETE", acme_path, Some(&partner), None).0,
+        204
+    );
+    let message = server.refused(&customer, "GET", acme_path, None, 404);
+    assert_eq!(message, "no organisation acme");
+    server.terminate();
+}
+
+#[test]
+fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms() {
+    let tmp = TempDir::new("admin-settings");
+    let partner = token(&tmp.0, "partner-admin", &["acme"]);
+    let customer = token(&tmp.0, "customer-admin", &["acme"]);
+    let server = Server::start(&tmp.0);
+    populate(&server, &partner, "acme", "EU", &["alice"]);
+    let mut dora = person("dora", "site-acme", &[]);
+    dora["callingLicense"] = json!("Other");
+    server.ok(&customer, "POST", "/v1/people", Some(dora));
+    let alice = recording_of("alice");
+
+    assert_eq!(server.ok(&customer, "GET", &alice, None), defaults());
+    let refusals = [
+        (
+            settings(true, "Always", 5),
+            "repeat.interval: 5 is outside 10-90",
+        ),
+        (
+            settings(true, "Always", 91),
+            "repeat.interval: 91 is outside 10-90",
+        ),
+        (
+            settings(true, "Sometimes", 30),
+            "record: 'Sometimes' is not one of Never, Always, Always with Pause/Resume, On \
+             Demand with User Initiated Start",
+        ),
+        (
+            {
+                let mut s = settings(true, "Always", 30);
+                s["notification"]["type"] = json!("Ring");
+                s
+            },
+            "notification.type: 'Ring' is not one of Beep, Play Announcement",
+        ),
+        (
+            {
+                let mut s = settings(true, "Always", 30);
+                s["serviceProvider"] = json!("someone-else");
+                s
+            },
+            "serviceProvider is read-only (generated when the user is provisioned): it is \
+             unset, not 'someone-else'",
+        ),
+    ];
+    for (body, expected) in refusals {
+        let message = server.refused(&customer, "PUT", &alice, Some(body), 400);
+        assert_eq!(message, expected);
+    }
+    let mut missing = settings(true, "Always", 30);
+    missing.as_object_mut().expect("object").remove("repeat");
+    let message = server.refused(&customer, "PUT", &alice, Some(missing), 400);
+    assert!(
+        message.starts_with("invalid JSON body: missing field `repeat`"),
+        "{message}"
+    );
+    let mut misspelt = settings(true, "Always", 30);
+    misspelt["recordingMode"] = json!("Always");
+    let message = server.refused(&customer, "PUT", &alice, Some(misspelt), 400);
+    assert!(
+        message.contains("unknown field `recordingMode`"),
+        "{message}"
+    );
+
+    // Enabling before anyone accepted Dubber's terms: 409 with the provider and its terms.
+    let wanted = settings(true, "Always with Pause/Resume", 30);
+    let (status, body) = server.send(&customer, "PUT", &alice, wanted.clone());
+    assert_eq!(status, 409);
+    assert_eq!(
+        body,
+        json!({
+            "message": "terms of service for Dubber not accepted: a customer or partner \
+                        administrator must accept them first \
+                        (https://www.dubber.net/terms-of-service/)",
+            "vendorId": "dubber",
+            "vendorName": "Dubber",
+            "termsOfServiceUrl": "https://www.dubber.net/terms-of-service/",
+        })
+    );
+    assert_eq!(server.ok(&customer, "GET", &alice, None), defaults());
+
+    // What Dubber will receive, shown before accepting; then the acceptance, with who and when.
+    let terms = format!("{RECORDING}/vendors/dubber/termsOfService");
+    let person_json = |first: &str, id: &str| {
+        json!({ "firstName": first, "lastName": "Martin", "email": format!("{id}@example.com"),
+                "timeZone": "Europe/Paris" })
+    };
+    let shown = server.ok(&customer, "GET", &terms, None);
+    assert_eq!(
+        shown,
+        json!({
+            "vendorId": "dubber", "vendorName": "Dubber", "termsOfServiceEnabled": false,
+            "termsOfServiceUrl": "https://www.dubber.net/terms-of-service/",
+            "acceptedBy": null, "acceptedAt": null,
+            "disclosure": {
+                "customerName": "ACME Ltd",
+                "users": [person_json("ALICE", "alice"), person_json("DORA", "dora")],
+            },
+        })
+    );
+    let message = server.refused(
+        &customer,
+        "PUT",
+        &terms,
+        Some(json!({ "termsOfServiceEnabled": false })),
+        400,
+    );
+    assert!(message.starts_with("termsOfServiceEnabled: an acceptance cannot be withdrawn"));
+    let message = server.refused(
+        &customer,
+        "GET",
+        &format!("{RECORDING}/vendors/none/termsOfService"),
+        None,
+        400,
+    );
+    assert_eq!(
+        message,
+        "vendorId: 'none' is not one of dubber, imagicle, callcabinet"
+    );
+    let accepted = server.ok(
+        &customer,
+        "PUT",
+        &terms,
+        Some(json!({ "termsOfServiceEnabled": true })),
+    );
+    let customer_id = token_id(&server, &customer);
+    assert_eq!(accepted["termsOfServiceEnabled"], true);
+    assert_eq!(
+        accepted["acceptedBy"],
+        json!({ "id": customer_id, "role": "customer" })
+    );
+    let at = accepted["acceptedAt"].as_str().expect("acceptedAt");
+    assert!(callrec::time::Time::parse_rfc3339(at).is_some(), "{at}");
+
+    // Enabling provisions alice: platform information, and the Dubber account with the
+    // enabling administrator as one of its administrators.
+    let enabled = server.ok(&customer, "PUT", &alice, Some(wanted.clone()));
+    let mut expected = wanted.clone();
+    expected["serviceProvider"] = json!("acme");
+    expected["externalGroup"] = json!("site-acme");
+    expected["externalIdentifier"] = json!("alice");
+    assert_eq!(enabled, expected);
+    assert_eq!(server.ok(&customer, "GET", &alice, None), expected);
+    // A GET's body can be PUT back; a changed read-only field cannot.
+    assert_eq!(
+        server.ok(&customer, "PUT", &alice, Some(expected.clone())),
+        expected
+    );
+    let mut forged = expected.clone();
+    forged["externalIdentifier"] = json!("bob");
+    let message = server.refused(&customer, "PUT", &alice, Some(forged), 400);
+    assert_eq!(
+        message,
+        "externalIdentifier is read-only (generated when the user is provisioned): it is \
+         'alice', not 'bob'"
+    );
+    let org = server.ok(&customer, "GET", "/v1/organizations/acme", None);
+    let account = &org["accounts"][0];
+    assert_eq!(
+        (
+            &account["provider"],
+            &account["externalId"],
+            &account["admins"]
+        ),
+        (
+            &json!("Dubber"),
+            &json!("acme"),
+            &json!([{ "id": customer_id, "role": "customer" }])
+        )
+    );
+
+    let decision = effective(&server, &customer, "personId=alice");
+    assert_eq!(
+        decision,
+        json!({
+            "personId": "alice",
+            "record": {
+                "org": "acme", "user": "alice", "mode": "Always with Pause/Resume",
+                "recordFromAnswer": true, "userStartStop": false, "pauseResume": true,
+                "pauseResumeNotification": "Play Announcement", "reminder": 30,
+                "announcement": { "internalCalls": false, "pstnCalls": true },
+                "recordVoicemail": true, "provider": "Dubber", "plan": "dubber-go",
+                "retention": "30d", "region": "EU", "storage": "default",
+                "platform": { "serviceProvider": "acme", "externalGroup": "site-acme",
+                              "externalIdentifier": "alice" },
+            },
+        })
+    );
+    assert_eq!(
+        effective(&server, &customer, "aor=%3Csip:alice@ACME.example%3E"),
+        decision
+    );
+    let message = server.refused(
+        &customer,
+        "GET",
+        &format!("{RECORDING}/effectivePolicy?aor=sip:nobody@acme.example"),
+        None,
+        404,
+    );
+    assert_eq!(
+        message,
+        "no person with sip address sip:nobody@acme.example in organisation acme"
+    );
+    let message = server.refused(
+        &customer,
+        "GET",
+        &format!("{RECORDING}/effectivePolicy"),
+        None,
+        400,
+    );
+    assert_eq!(message, "aor or personId: exactly one is required");
+
+    // dora's licence does not include recording.
+    let message = server.refused(&customer, "PUT", &recording_of("dora"), Some(wanted), 409);
+    assert_eq!(
+        message,
+        "the licence of user dora (Other) does not include call recording: Professional or \
+         Basic does"
+    );
+
+    // Disabling: settings back to defaults, platform information kept.
+    let disabled = server.ok(
+        &customer,
+        "PUT",
+        &alice,
+        Some(settings(false, "Always", 45)),
+    );
+    let mut expected = defaults();
+    expected["serviceProvider"] = json!("acme");
+    expected["externalGroup"] = json!("site-acme");
+    expected["externalIdentifier"] = json!("alice");
+    assert_eq!(disabled, expected);
+    assert_eq!(
+        effective(&server, &customer, "personId=alice")["doNotRecord"],
+        json!({ "reason": "userDisabled", "message": "call recording is disabled for the user" })
+    );
+    server.terminate();
+}
+
+#[test]
+fn vendors_regions_location_overrides_and_turning_recording_off() {
+    let tmp = TempDir::new("admin-vendors");
+    let partner = token(&tmp.0, "partner-admin", &["acme", "globex"]);
+    let customer = token(&tmp.0, "customer-admin", &["acme"]);
+    let globex = token(&tmp.0, "customer-admin", &["globex"]);
+    let server = Server::start(&tmp.0);
+    populate(&server, &partner, "acme", "EU", &["alice"]);
+    populate(&server, &partner, "globex", "JP", &[]);
+
+    let vendors = server.ok(&customer, "GET", &format!("{RECORDING}/vendors"), None);
+    assert_eq!(
+        (
+            &vendors["vendorId"],
+            &vendors["vendorName"],
+            &vendors["storageRegion"]
+        ),
+        (&json!("dubber"), &json!("Dubber"), &json!("EU"))
+    );
+    let list = vendors["vendors"].as_array().expect("vendors");
+    let field = |name: &str| list.iter().map(|v| v[name].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        field("id"),
+        [json!("dubber"), json!("imagicle"), json!("callcabinet")]
+    );
+    assert_eq!(
+        field("name"),
+        [json!("Dubber"), json!("Imagicle"), json!("CallCabinet")]
+    );
+    assert_eq!(
+        field("migrateUserCreationEnabled"),
+        [json!(true), json!(false), json!(false)]
+    );
+    assert_eq!(
+        field("servesRegion"),
+        [json!(true), json!(true), json!(false)]
+    );
+    assert_eq!(
+        field("termsOfServiceUrl"),
+        [
+            json!("https://www.dubber.net/terms-of-service/"),
+            json!("https://terms.imagicle.com/"),
+            json!("https://www.callcabinet.com/terms-of-service/"),
+        ]
+    );
+    assert!(list
+        .iter()
+        .all(|v| v["description"].is_string() && v["loginUrl"].is_string()));
+
+    // A vendor that does not serve the organisation's region, listing those it serves.
+    let vendor = format!("{RECORDING}/vendor");
+    let (status, body) = server.send(&globex, "PUT", &vendor, json!({ "vendorId": "imagicle" }));
+    assert_eq!(status, 400);
+    assert_eq!(
+        body,
+        json!({
+            "message": "vendor Imagicle does not serve region JP (serves US, EU, EUN)",
+            "vendorId": "imagicle", "region": "JP", "servedRegions": ["US", "EU", "EUN"],
+        })
+    );
+    let message = server.refused(
+        &customer,
+        "PUT",
+        &vendor,
+        Some(json!({ "vendorId": "callcabinet" })),
+        400,
+    );
+    assert_eq!(
+        message,
+        "vendor CallCabinet does not serve region EU (serves US)"
+    );
+    let message = server.refused(
+        &customer,
+        "PUT",
+        &vendor,
+        Some(json!({ "vendorId": "acme-rec" })),
+        400,
+    );
+    assert_eq!(
+        message,
+        "vendorId: 'acme-rec' is not one of dubber, imagicle, callcabinet, none"
+    );
+    let (status, body) = server.send(&customer, "PUT", &vendor, json!({ "vendorId": "imagicle" }));
+    assert_eq!(status, 409);
+    assert_eq!(body["termsOfServiceUrl"], "https://terms.imagicle.com/");
+    assert_eq!(body["vendorId"], "imagicle");
+
+    let accept = json!({ "termsOfServiceEnabled": true });
+    let imagicle_terms = format!("{RECORDING}/vendors/imagicle/termsOfService");
+    server.ok(&customer, "PUT", &imagicle_terms, Some(accept));
+    let chosen = server.ok(
+        &customer,
+        "PUT",
+        &vendor,
+        Some(json!({ "vendorId": "imagicle" })),
+    );
+    assert_eq!(
+        chosen,
+        json!({
+            "organization": { "id": "acme", "name": "ACME Ltd" }, "enabled": true,
+            "callRecordingServiceEnabled": true, "vendorId": "imagicle",
+            "vendorName": "Imagicle", "termsOfServiceUrl": "https://terms.imagicle.com/",
+        })
+    );
+    assert_eq!(server.ok(&customer, "GET", RECORDING, None), chosen);
+
+    // Imagicle users need the customer's Imagicle account; then its sync tools list them.
+    let alice = recording_of("alice");
+    let message = server.refused(
+        &customer,
+        "PUT",
+        &alice,
+        Some(settings(true, "Always", 20)),
+        409,
+    );
+    assert_eq!(
+        message,
+        "organisation has no Imagicle account: register the account the customer holds with \
+         Imagicle first"
+    );
+    let message = server.refused(
+        &customer,
+        "PUT",
+        &format!("{RECORDING}/vendors/dubber/account"),
+        Some(json!({ "accountId": "D-1" })),
+        400,
+    );
+    assert_eq!(
+        message,
+        "Dubber accounts are created automatically when the first user is enabled"
+    );
+    let account = server.ok(
+        &customer,
+        "PUT",
+        &format!("{RECORDING}/vendors/imagicle/account"),
+        Some(json!({ "accountId": "IMG-42" })),
+    );
+    assert_eq!(
+        (&account["provider"], &account["externalId"]),
+        (&json!("Imagicle"), &json!("IMG-42"))
+    );
+    server.ok(&customer, "PUT", &alice, Some(settings(true, "Always", 20)));
+    let users = format!("{RECORDING}/vendors/imagicle/users");
+    let synced = server.ok(&customer, "GET", &users, None);
+    assert_eq!(
+        synced,
+        json!({
+            "vendorId": "imagicle",
+            "users": [{
+                "id": "alice", "firstName": "ALICE", "lastName": "Martin",
+                "email": "alice@example.com", "timeZone": "Europe/Paris",
+                "serviceProvider": "acme", "externalGroup": "site-acme",
+                "externalIdentifier": "alice",
+            }],
+        })
+    );
+    let message = server.refused(
+        &customer,
+        "GET",
+        &format!("{RECORDING}/vendors/dubber/users"),
+        None,
+        400,
+    );
+    assert!(message.starts_with("vendorId: Dubber users are provisioned automatically"));
+
+    // A location's own vendor; a new location follows the organisation.
+    server.ok(
+        &customer,
+        "POST",
+        "/v1/locations",
+        Some(json!({ "id": "lyon", "name": "Lyon" })),
+    );
+    server.ok(
+        &customer,
+        "POST",
+        "/v1/people",
+        Some(person("bob", "lyon", &["sip:bob@acme.example"])),
+    );
+    let lyon = "/v1/telephony/config/locations/lyon/callRecording/vendor";
+    let following = json!({
+        "locationId": "lyon", "orgDefaultEnabled": true, "id": null, "name": null,
+        "orgDefaultVendorId": "imagicle", "orgDefaultVendorName": "Imagicle",
+        "vendorId": "imagicle", "vendorName": "Imagicle", "region": "EU",
+    });
+    assert_eq!(server.ok(&customer, "GET", lyon, None), following);
+    let message = server.refused(
+        &customer,
+        "PUT",
+        lyon,
+        Some(json!({ "orgDefaultEnabled": false })),
+        400,
+    );
+    assert_eq!(
+        message,
+        "id: required when orgDefaultEnabled is false (one of dubber, imagicle, callcabinet, none)"
+    );
+    let message = server.refused(
+        &customer,
+        "PUT",
+        lyon,
+        Some(json!({ "orgDefaultEnabled": true, "id": "dubber" })),
+        400,
+    );
+    assert_eq!(
+        message,
+        "id: must be left out when orgDefaultEnabled is true"
+    );
+    let (status, body) = server.send(
+        &customer,
+        "PUT",
+        lyon,
+        json!({ "orgDefaultEnabled": false, "id": "dubber" }),
+    );
+    assert_eq!((status, &body["vendorId"]), (409, &json!("dubber")));
+    let off_here = server.ok(
+        &customer,
+        "PUT",
+        lyon,
+        Some(json!({ "orgDefaultEnabled": false, "id": "none" })),
+    );
+    assert_eq!(
+        (
+            &off_here["orgDefaultEnabled"],
+            &off_here["id"],
+            &off_here["vendorId"]
+        ),
+        (&json!(false), &json!("none"), &json!("none"))
+    );
+    assert_eq!(
+        effective(&server, &customer, "aor=sip:bob@acme.example")["doNotRecord"]["reason"],
+        "locationOff"
+    );
+    assert_eq!(
+        server.ok(
+            &customer,
+            "PUT",
+            lyon,
+            Some(json!({ "orgDefaultEnabled": true }))
+        ),
+        following
+    );
+    assert_eq!(
+        effective(&server, &customer, "aor=sip:bob@acme.example")["doNotRecord"]["reason"],
+        "userDisabled"
+    );
+
+    // Turning recording off for everyone needs the explicit confirmation.
+    assert!(effective(&server, &customer, "aor=sip:alice@acme.example")["record"].is_object());
+    let message = server.refused(
+        &customer,
+        "PUT",
+        RECORDING,
+        Some(json!({ "enabled": false })),
+        400,
+    );
+    assert_eq!(
+        message,
+        "vendor None turns call recording off and removes the feature for all users of the \
+         organisation: confirm to proceed (send confirmDisableForAllUsers: true)"
+    );
+    let message = server.refused(
+        &customer,
+        "PUT",
+        &vendor,
+        Some(json!({ "vendorId": "none" })),
+        400,
+    );
+    assert!(
+        message.ends_with("(send confirmDisableForAllUsers: true)"),
+        "{message}"
+    );
+    assert!(effective(&server, &customer, "aor=sip:alice@acme.example")["record"].is_object());
+    let off = server.ok(
+        &customer,
+        "PUT",
+        RECORDING,
+        Some(json!({ "enabled": false, "confirmDisableForAllUsers": true })),
+    );
+    assert_eq!(
+        (&off["enabled"], &off["vendorId"], &off["termsOfServiceUrl"]),
+        (&json!(false), &json!("none"), &Value::Null)
+    );
+    assert_eq!(
+        effective(&server, &customer, "aor=sip:alice@acme.example"),
+        json!({
+            "personId": "alice",
+            "doNotRecord": { "reason": "organisationOff",
+                             "message": "the organisation's vendor is None" },
+        })
+    );
+    assert_eq!(
+        server.ok(&customer, "GET", &users, None)["users"],
+        json!([])
+    );
+    // On again means Dubber, the default vendor, whose terms nobody accepted here yet.
+    let (status, body) = server.send(&customer, "PUT", RECORDING, json!({ "enabled": true }));
+    assert_eq!((status, &body["vendorId"]), (409, &json!("dubber")));
+    server.terminate();
+}
+
+#[test]
+fn a_partner_administrator_administers_one_customers_dubber_account_at_most() {
+    let tmp = TempDir::new("admin-partner-rule");
+    let partner = token(&tmp.0, "partner-admin", &["acme", "globex"]);
+    let globex = token(&tmp.0, "customer-admin", &["globex"]);
+    let server = Server::start(&tmp.0);
+    let accept = json!({ "termsOfServiceEnabled": true });
+    for org in ["acme", "globex"] {
+        populate(&server, &partner, org, "UK", &[&format!("user-{org}")]);
+        let terms = format!("{RECORDING}/vendors/dubber/termsOfService?orgId={org}");
+        server.ok(&partner, "PUT", &terms, Some(accept.clone()));
+    }
+    let enable = Some(settings(true, "Always", 20));
+    server.ok(
+        &partner,
+        "PUT",
+        &format!("{}?orgId=acme", recording_of("user-acme")),
+        enable.clone(),
+    );
+    let partner_id = token_id(&server, &partner);
+    let path = format!("{}?orgId=globex", recording_of("user-globex"));
+    let message = server.refused(&partner, "PUT", &path, enable.clone(), 409);
+    assert_eq!(
+        message,
+        format!(
+            "partner administrator {partner_id} already administers a provider account of \
+             organisation acme: a partner administrator may administer accounts of at most one \
+             customer"
+        )
+    );
+    // globex's own administrator enables the user, and administers globex's account.
+    server.ok(&globex, "PUT", &recording_of("user-globex"), enable);
+    let org = server.ok(&globex, "GET", "/v1/organizations/globex", None);
+    assert_eq!(
+        org["accounts"][0]["admins"],
+        json!([{ "id": token_id(&server, &globex), "role": "customer" }])
+    );
+    // The partner still manages acme's users it administers.
+    server.ok(
+        &partner,
+        "PUT",
+        &format!("{}?orgId=acme", recording_of("user-acme")),
+        Some(settings(true, "Always", 60)),
+    );
+    server.terminate();
+}
+
+#[test]
+fn the_audit_trail_shows_who_changed_what_when_before_and_after() {
+    let tmp = TempDir::new("admin-audit");
+    let partner = token(&tmp.0, "partner-admin", &["acme", "globex"]);
+    let customer = token(&tmp.0, "customer-admin", &["acme"]);
+    let server = Server::start(&tmp.0);
+    populate(&server, &partner, "acme", "EU", &["alice"]);
+    populate(&server, &partner, "globex", "EU", &["gina"]);
+    let terms = format!("{RECORDING}/vendors/dubber/termsOfService");
+    server.ok(
+        &customer,
+        "PUT",
+        &terms,
+        Some(json!({ "termsOfServiceEnabled": true })),
+    );
+    server.ok(
+        &customer,
+        "PUT",
+        &recording_of("alice"),
+        Some(settings(true, "Always", 20)),
+    );
+
+    let trail = server.ok(&customer, "GET", "/v1/audit", None);
+    let items = trail["items"].as_array().expect("items");
+    let summary: Vec<(&str, &str, &str, bool, bool)> = items
+        .iter()
+        .map(|i| {
+            let actor = i["actor"].as_str().expect("actor");
+            let role = actor.split(':').next().expect("role");
+            (
+                role,
+                i["kind"].as_str().expect("kind"),
+                i["id"].as_str().expect("id"),
+                i["before"].is_null(),
+                i["after"].is_null(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("partner-admin", "organisation", "acme", true, false),
+            ("partner-admin", "location", "site-acme", true, false),
+            (
+                "partner-admin",
+                "aor",
+                "sip:alice@acme.example",
+                true,
+                false
+            ),
+            ("partner-admin", "user", "alice", true, false),
+            ("customer-admin", "organisation", "acme", false, false),
+            ("customer-admin", "organisation", "acme", false, false),
+            ("customer-admin", "user", "alice", false, false),
+        ],
+        "{trail}"
+    );
+    let customer_actor = format!("customer-admin:{}", token_id(&server, &customer));
+    let enabling = &items[6];
+    assert_eq!(enabling["actor"], customer_actor.as_str());
+    assert_eq!(
+        (
+            &enabling["before"]["enabled"],
+            &enabling["after"]["enabled"]
+        ),
+        (&json!(false), &json!(true))
+    );
+    assert_eq!(enabling["after"]["settings"]["mode"], "Always");
+    assert_eq!(enabling["after"]["platform"]["externalIdentifier"], "alice");
+    let terms_change = &items[4];
+    assert_eq!(terms_change["before"]["terms"], json!([]));
+    assert_eq!(terms_change["after"]["terms"][0]["provider"], "Dubber");
+    assert!(items.iter().all(|i| {
+        let at = i["at"].as_str().expect("at");
+        callrec::time::Time::parse_rfc3339(at).is_some()
+    }));
+    assert_eq!(trail["next"], items[6]["seq"]);
+
+    // Paging: `since` the last one seen, `limit` at a time; only this organisation's changes.
+    let first = server.ok(&customer, "GET", "/v1/audit?limit=2", None);
+    assert_eq!(first["items"].as_array().expect("items").len(), 2);
+    let rest = server.ok(
+        &customer,
+        "GET",
+        &format!("/v1/audit?since={}", first["next"]),
+        None,
+    );
+    let rest = rest["items"].as_array().expect("items");
+    assert_eq!(rest.len(), 5);
+    assert_eq!(rest[0], items[2]);
+    let message = server.refused(&customer, "GET", "/v1/audit?limit=0", None, 400);
+    assert_eq!(message, "limit: 0 is outside 1-1000");
+    let message = server.refused(&customer, "GET", "/v1/audit?since=yesterday", None, 400);
+    assert!(message.contains("since"), "{message}");
+    let theirs = server.ok(&partner, "GET", "/v1/audit?orgId=globex", None);
+    let theirs: Vec<&str> = theirs["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(
+        theirs,
+        ["globex", "site-globex", "sip:gina@globex.example", "gina"]
+    );
+    server.terminate();
+}
+
+/// Every policy route, with valid bodies, against organisation `org` (whose location is
+/// `site-{org}` and person `user-{org}`).
+fn every_route(org: &str) -> Vec<(&'static str, String, Option<Value>)> {
+    let q = format!("orgId={org}");
+    let user = format!("user-{org}");
+    let site = format!("site-{org}");
+    let people = format!("/v1/people/{user}");
+    vec![
+        ("GET", format!("/v1/organizations/{org}"), None),
+        (
+            "PUT",
+            format!("/v1/organizations/{org}"),
+            Some(json!({ "displayName": "Mine" })),
+        ),
+        ("DELETE", format!("/v1/organizations/{org}"), None),
+        ("POST", "/v1/organizations".into(), Some(new_org(org, "US"))),
+        ("GET", format!("/v1/locations?{q}"), None),
+        (
+            "POST",
+            format!("/v1/locations?{q}"),
+            Some(json!({ "id": "new", "name": "New" })),
+        ),
+        ("GET", format!("/v1/locations/{site}?{q}"), None),
+        ("DELETE", format!("/v1/locations/{site}?{q}"), None),
+        ("GET", format!("/v1/people?{q}"), None),
+        (
+            "POST",
+            format!("/v1/people?{q}"),
+            Some(person("newcomer", &site, &[])),
+        ),
+        ("GET", format!("{people}?{q}"), None),
+        (
+            "PUT",
+            format!("{people}?{q}"),
+            Some(person(&user, &site, &[])),
+        ),
+        ("DELETE", format!("{people}?{q}"), None),
+        ("GET", format!("{people}/features/callRecording?{q}"), None),
+        (
+            "PUT",
+            format!("{people}/features/callRecording?{q}"),
+            Some(settings(true, "Always", 20)),
+        ),
+        (
+            "GET",
+            format!("{people}/features/callRecording/entitlement?{q}"),
+            None,
+        ),
+        (
+            "PUT",
+            format!("{people}/features/callRecording/entitlement?{q}"),
+            Some(json!({ "entitlement": "ai" })),
+        ),
+        ("GET", format!("{RECORDING}?{q}"), None),
+        (
+            "PUT",
+            format!("{RECORDING}?{q}"),
+            Some(json!({ "enabled": false, "confirmDisableForAllUsers": true })),
+        ),
+        ("GET", format!("{RECORDING}/vendors?{q}"), None),
+        (
+            "PUT",
+            format!("{RECORDING}/vendor?{q}"),
+            Some(json!({ "vendorId": "none", "confirmDisableForAllUsers": true })),
+        ),
+        (
+            "GET",
+            format!("{RECORDING}/vendors/dubber/termsOfService?{q}"),
+            None,
+        ),
+        (
+            "PUT",
+            format!("{RECORDING}/vendors/dubber/termsOfService?{q}"),
+            Some(json!({ "termsOfServiceEnabled": true })),
+        ),
+        (
+            "PUT",
+            format!("{RECORDING}/vendors/imagicle/account?{q}"),
+            Some(json!({ "accountId": "IMG-1" })),
+        ),
+        (
+            "GET",
+            format!("{RECORDING}/vendors/imagicle/users?{q}"),
+            None,
+        ),
+        (
+            "GET",
+            format!("/v1/telephony/config/locations/{site}/callRecording/vendor?{q}"),
+            None,
+        ),
+        (
+            "PUT",
+            format!("/v1/telephony/config/locations/{site}/callRecording/vendor?{q}"),
+            Some(json!({ "orgDefaultEnabled": false, "id": "none" })),
+        ),
+        (
+            "GET",
+            format!("{RECORDING}/effectivePolicy?{q}&personId={user}"),
+            None,
+        ),
+        (
+            "GET",
+            format!("{RECORDING}/effectivePolicy?{q}&aor=sip:{user}@{org}.example"),
+            None,
+        ),
+        ("GET", format!("/v1/audit?{q}"), None),
+    ]
+}
+
+#[test]
+fn each_role_reaches_only_its_organisations_on_every_route() {
+    let tmp = TempDir::new("admin-isolation");
+    let partner = token(&tmp.0, "partner-admin", &["acme", "globex"]);
+    let other_partner = token(&tmp.0, "partner-admin", &["initech"]);
+    let customer = token(&tmp.0, "customer-admin", &["acme"]);
+    let reader = token(&tmp.0, "read-only", &["acme", "globex"]);
+    let server = Server::start(&tmp.0);
+    populate(&server, &partner, "acme", "EU", &["user-acme"]);
+    populate(&server, &partner, "globex", "EU", &["user-globex"]);
+    populate(&server, &other_partner, "initech", "US", &["user-initech"]);
+    let audit_len = |token: &str, org: &str| {
+        let trail = server.ok(token, "GET", &format!("/v1/audit?orgId={org}"), None);
+        trail["items"].as_array().expect("items").len()
+    };
+    let before = [
+        audit_len(&partner, "acme"),
+        audit_len(&partner, "globex"),
+        audit_len(&other_partner, "initech"),
+    ];
+    let mut forbidden = 0;
+
+    // Every route, reads and writes alike, refuses another organisation's data.
+    let outsiders = [
+        (&customer, "globex"),
+        (&customer, "initech"),
+        (&partner, "initech"),
+        (&other_partner, "acme"),
+        (&reader, "initech"),
+    ];
+    for (token, org) in outsiders {
+        for (method, path, body) in every_route(org) {
+            let message = server.refused(token, method, &path, body, 403);
+            assert_eq!(
+                message,
+                format!("this token has no access to organisation {org}")
+            );
+            forbidden += 1;
+        }
+    }
+    // Naming another organisation's ids within one's own finds nothing.
+    for path in [
+        "/v1/people/user-globex".to_string(),
+        recording_of("user-globex"),
+        "/v1/locations/site-globex".to_string(),
+        format!("{RECORDING}/effectivePolicy?personId=user-globex"),
+        format!("{RECORDING}/effectivePolicy?aor=sip:user-globex@globex.example"),
+    ] {
+        server.refused(&customer, "GET", &path, None, 404);
+    }
+    let message = server.refused(
+        &customer,
+        "PUT",
+        &recording_of("user-globex"),
+        Some(settings(false, "Never", 20)),
+        404,
+    );
+    assert_eq!(message, "no person user-globex in organisation acme");
+    assert_eq!(ids(&server.get(&customer, "/v1/organizations").1), ["acme"]);
+    assert_eq!(
+        ids(&server.get(&other_partner, "/v1/organizations").1),
+        ["initech"]
+    );
+
+    // A read-only token reads its organisations and changes nothing.
+    for org in ["acme", "globex"] {
+        for (method, path, body) in every_route(org) {
+            if method == "GET" {
+                let (status, response) = server.request(method, &path, Some(&reader), None);
+                assert_eq!(status, 200, "{path}: {response}");
+            } else {
+                let message = server.refused(&reader, method, &path, body, 403);
+                assert_eq!(
+                    message,
+                    "this token is read-only: it cannot change anything"
+                );
+                forbidden += 1;
+            }
+        }
+    }
+    // A partner reads both of its organisations; a customer administrator its own.
+    for (token, org) in [
+        (&partner, "acme"),
+        (&partner, "globex"),
+        (&customer, "acme"),
+    ] {
+        for (method, path, _) in every_route(org) {
+            if method == "GET" {
+                let (status, response) = server.request(method, &path, Some(token), None);
+                assert_eq!(status, 200, "{path}: {response}");
+            }
+        }
+    }
+    let after = [
+        audit_len(&partner, "acme"),
+        audit_len(&partner, "globex"),
+        audit_len(&other_partner, "initech"),
+    ];
+    assert_eq!(before, after, "a refused request changed something");
+    let (_, metrics) = server.request("GET", "/metrics", None, None);
+    let metrics = metrics.as_str().expect("text");
+    assert!(
+        metrics.contains(&format!("callrec_admin_forbidden_total {forbidden}\n")),
+        "{forbidden}: {metrics}"
+    );
+    server.terminate();
+}
+
+/// Every file under `dir`, relative, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let relative = path.strip_prefix(root).expect("under root");
+                out.push(relative.display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn a_dubber_entitlement_change_moves_the_persons_stored_recordings() {
+    let tmp = TempDir::new("admin-entitlement");
+    std::fs::write(tmp.path("callrec.toml"), "[store]\nurl = \"store\"\n").expect("config");
+    let capture = format!("{}/fixtures/pcmu-impaired.pcap", env!("CARGO_MANIFEST_DIR"));
+    for (user, call) in [("alice", "call-a"), ("bob", "call-b")] {
+        let output = Command::new(env!("CARGO_BIN_EXE_callrec"))
+            .current_dir(&tmp.0)
+            .args([
+                "record",
+                &capture,
+                "--config",
+                "callrec.toml",
+                "--org",
+                "acme",
+            ])
+            .args(["--user", user, "--call-id", call, "--plan", "dubber-go"])
+            .output()
+            .expect("record");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+    }
+    let store = tmp.path("store");
+    let stored = files(&store);
+    assert_eq!(stored.len(), 4, "{stored:?}");
+    assert!(
+        stored.iter().all(|f| f.starts_with("recordings/30d/acme/")),
+        "{stored:?}"
+    );
+
+    let partner = token(&tmp.0, "partner-admin", &["acme"]);
+    let customer = token(&tmp.0, "customer-admin", &["acme"]);
+    let server = Server::start_with(&tmp.0, &["--config", "callrec.toml"]);
+    populate(&server, &partner, "acme", "EU", &["alice", "bob"]);
+    let terms = format!("{RECORDING}/vendors/dubber/termsOfService");
+    server.ok(
+        &customer,
+        "PUT",
+        &terms,
+        Some(json!({ "termsOfServiceEnabled": true })),
+    );
+    server.ok(
+        &customer,
+        "PUT",
+        &recording_of("alice"),
+        Some(settings(true, "Always", 20)),
+    );
+
+    let entitlement = format!("{}/entitlement", recording_of("alice"));
+    assert_eq!(
+        server.ok(&customer, "GET", &entitlement, None),
+        json!({ "entitlement": "go", "plan": "dubber-go" })
+    );
+    let message = server.refused(
+        &customer,
+        "PUT",
+        &entitlement,
+        Some(json!({ "entitlement": "gold" })),
+        400,
+    );
+    assert_eq!(
+        message,
+        "entitlement: 'gold' is not one of go, standard, ai"
+    );
+
+    // Free → paid: alice's recording moves to unlimited retention; bob's stays.
+    let paid = server.ok(
+        &customer,
+        "PUT",
+        &entitlement,
+        Some(json!({ "entitlement": "standard" })),
+    );
+    assert_eq!(paid["entitlement"], "standard");
+    assert_eq!(
+        paid["migration"],
+        json!({ "org": "acme", "user": "alice", "plan": "dubber-standard",
+                "from": "30d", "to": "unlimited" })
+    );
+    let storage = &paid["storage"];
+    assert_eq!(storage["destination"], "store");
+    assert_eq!(
+        storage["report"],
+        json!({ "moved": 1, "retagged": 0, "unchanged": 0, "leftovers_cleaned": 0,
+                "skipped": 0, "incomplete": 0 })
+    );
+    let moved = &storage["events"][0];
+    assert_eq!(moved["event"], "moved");
+    let (from, to) = (
+        moved["from"].as_str().expect("from"),
+        moved["to"].as_str().expect("to"),
+    );
+    assert!(
+        from.starts_with("recordings/30d/acme/") && from.ends_with("/call-a/"),
+        "{from}"
+    );
+    assert!(
+        to.starts_with("recordings/unlimited/acme/") && to.ends_with("/call-a/"),
+        "{to}"
+    );
+    let stored = files(&store);
+    let (alices, bobs): (Vec<&String>, Vec<&String>) =
+        stored.iter().partition(|f| f.contains("/call-a/"));
+    assert_eq!(alices.len(), 2, "{stored:?}");
+    assert!(alices.iter().all(|f| f.starts_with(to)), "{stored:?}");
+    assert_eq!(bobs.len(), 2, "{stored:?}");
+    assert!(
+        bobs.iter().all(|f| f.starts_with("recordings/30d/acme/")),
+        "{stored:?}"
+    );
+    let metadata = store.join(format!("{to}call-a.json"));
+    let metadata: Value =
+        serde_json::from_slice(&std::fs::read(&metadata).expect("metadata")).expect("json");
+    assert_eq!(
+        (
+            &metadata["storage"]["plan"],
+            &metadata["storage"]["retention"]
+        ),
+        (&json!("dubber-standard"), &json!("unlimited"))
+    );
+
+    // The same entitlement again changes nothing; Standard → AI only re-tags in place.
+    let again = server.ok(
+        &customer,
+        "PUT",
+        &entitlement,
+        Some(json!({ "entitlement": "standard" })),
+    );
+    assert_eq!(
+        again,
+        json!({ "entitlement": "standard", "plan": "dubber-standard", "migration": null })
+    );
+    let ai = server.ok(
+        &customer,
+        "PUT",
+        &entitlement,
+        Some(json!({ "entitlement": "ai" })),
+    );
+    assert_eq!(ai["storage"]["report"]["retagged"], 1);
+    assert_eq!(ai["storage"]["report"]["moved"], 0);
+    assert_eq!(files(&store), stored);
+    let decision = effective(&server, &customer, "personId=alice");
+    assert_eq!(
+        (
+            &decision["record"]["plan"],
+            &decision["record"]["retention"]
+        ),
+        (&json!("dubber-ai"), &json!("unlimited"))
+    );
+    server.terminate();
+}
+
+#[test]
+fn concurrent_changes_to_one_organisation_are_all_kept() {
+    let tmp = TempDir::new("admin-concurrent");
+    let partner = token(&tmp.0, "partner-admin", &["acme"]);
+    let server = Server::start(&tmp.0);
+    populate(&server, &partner, "acme", "US", &[]);
+    let terms = |vendor: &str| format!("{RECORDING}/vendors/{vendor}/termsOfService");
+    let accept = json!({ "termsOfServiceEnabled": true });
+    let changes = [
+        (terms("dubber"), accept.clone()),
+        (terms("imagicle"), accept.clone()),
+        (terms("callcabinet"), accept),
+        (
+            "/v1/organizations/acme".into(),
+            json!({ "displayName": "Acme Renamed" }),
+        ),
+        (
+            "/v1/organizations/acme".into(),
+            json!({ "customerStorage": "s3://acme-rec" }),
+        ),
+        (
+            "/v1/organizations/acme".into(),
+            json!({ "callRecordingServiceEnabled": false }),
+        ),
+    ];
+    let start = std::sync::Barrier::new(changes.len());
+    std::thread::scope(|s| {
+        for (path, body) in &changes {
+            let (server, partner, start) = (&server, &partner, &start);
+            s.spawn(move || {
+                start.wait();
+                server.ok(partner, "PUT", path, Some(body.clone()));
+            });
+        }
+    });
+    let org = server.ok(&partner, "GET", "/v1/organizations/acme", None);
+    let accepted: Vec<&Value> = org["termsOfService"]
+        .as_array()
+        .expect("terms")
+        .iter()
+        .map(|t| &t["provider"])
+        .collect();
+    assert_eq!(accepted.len(), 3, "{org}");
+    for provider in ["Dubber", "Imagicle", "CallCabinet"] {
+        assert!(accepted.contains(&&json!(provider)), "{org}");
+    }
+    assert_eq!(
+        (
+            &org["displayName"],
+            &org["customerStorage"],
+            &org["callRecordingServiceEnabled"]
+        ),
+        (
+            &json!("Acme Renamed"),
+            &json!("s3://acme-rec"),
+            &json!(false)
+        )
+    );
+    // One audited update per change, each from the one before.
+    let trail = server.ok(&partner, "GET", "/v1/audit", None);
+    let updates: Vec<&Value> = trail["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["kind"] == "organisation" && !i["before"].is_null())
+        .collect();
+    assert_eq!(updates.len(), changes.len(), "{trail}");
+    for pair in updates.windows(2) {
+        assert_eq!(pair[0]["after"], pair[1]["before"]);
+    }
     server.terminate();
 }

@@ -1,13 +1,38 @@
 //! The admin HTTP API (axum): health, metrics, and, behind a bearer token, the recording policy
 //! of the caller's organisations. Errors are JSON `{"message": ...}` with the status that says
 //! what kind: 400 invalid input (naming the field and the allowed values), 401 no or unknown
-//! token, 403 not the caller's organisation or a read-only token, 404, 409.
+//! token, 403 not the caller's organisation or a read-only token, 404 unknown id, 409 the
+//! organisation's state forbids it (terms not accepted: with `vendorId`, `termsOfServiceUrl`).
+//!
+//! Every policy route acts on one organisation: `?orgId=`, or the token's only one. `R` = any
+//! token of the organisation, `W` = not read-only, `P` = partner administrator.
+//!
+//! | Route | Methods |
+//! |---|---|
+//! | `/v1/organizations` | GET R (the token's), POST P (an org its token names) |
+//! | `/v1/organizations/{orgId}` | GET R, PUT W (name, storage; service switch P), DELETE P (empty) |
+//! | `/v1/locations`, `/v1/locations/{id}` | GET R, POST W; GET R, DELETE W (no people) |
+//! | `/v1/people`, `/v1/people/{id}` | GET R, POST W; GET R, PUT W, DELETE W |
+//! | `/v1/people/{id}/features/callRecording` | GET R, PUT W (enabling provisions) |
+//! | `.../callRecording/entitlement` | GET R, PUT W (runs the retention migration) |
+//! | `/v1/telephony/config/callRecording` | GET R, PUT W (`enabled`) |
+//! | `.../callRecording/vendors`, `.../vendor` | GET R; PUT W (`vendorId`) |
+//! | `.../vendors/{vendorId}/termsOfService` | GET R (with the disclosure), PUT W (accept) |
+//! | `.../vendors/{vendorId}/account` | PUT W (Imagicle, CallCabinet) |
+//! | `.../vendors/{vendorId}/users` | GET R (the sync listing) |
+//! | `.../callRecording/effectivePolicy?aor=\|personId=` | GET R |
+//! | `/v1/telephony/config/locations/{id}/callRecording/vendor` | GET R, PUT W |
+//! | `/v1/audit?since=&limit=` | GET R |
 
 use super::auth::Caller;
+use super::{routes_audit, routes_directory, routes_recording, routes_vendor};
+use crate::config::Config;
 use crate::policydb::PolicyDb;
-use axum::extract::{FromRequestParts, State};
+use crate::time::Time;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -19,6 +44,16 @@ use std::sync::Arc;
 pub struct AdminState {
     pub db: PolicyDb,
     pub metrics: Arc<Metrics>,
+    /// Where each organisation's recordings are (for retention migrations).
+    pub config: Arc<Config>,
+    /// The wall clock (this library reads none itself).
+    pub clock: fn() -> Time,
+}
+
+impl AdminState {
+    pub fn now(&self) -> Time {
+        (self.clock)()
+    }
 }
 
 /// Counters `/metrics` exposes (Prometheus text format).
@@ -34,7 +69,27 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/whoami", get(whoami))
+        .merge(routes_directory::routes())
+        .merge(routes_vendor::routes())
+        .merge(routes_recording::routes())
+        .merge(routes_audit::routes())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_forbidden,
+        ))
         .with_state(state)
+}
+
+async fn count_forbidden(
+    State(state): State<AdminState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    if response.status() == StatusCode::FORBIDDEN {
+        state.metrics.forbidden.fetch_add(1, Ordering::Relaxed);
+    }
+    response
 }
 
 async fn healthz() -> &'static str {
@@ -70,11 +125,15 @@ async fn whoami(caller: Caller) -> Json<serde_json::Value> {
     }))
 }
 
-/// An API error: a status and a message for people.
+/// An API error: a status, a message for people, and fields for scripts (the terms URL of a
+/// 409 for terms not accepted, ...).
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    pub details: serde_json::Map<String, serde_json::Value>,
+    /// Refused because a document changed since it was read: worth re-running.
+    pub stale: bool,
 }
 
 impl ApiError {
@@ -82,17 +141,23 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            details: serde_json::Map::new(),
+            stale: false,
         }
+    }
+
+    /// Adds a field to the error's body.
+    pub fn with(mut self, field: &str, value: impl Into<serde_json::Value>) -> ApiError {
+        self.details.insert(field.into(), value.into());
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(serde_json::json!({ "message": self.message })),
-        )
-            .into_response();
+        let mut body = self.details;
+        body.insert("message".into(), self.message.into());
+        let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

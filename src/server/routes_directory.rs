@@ -1,0 +1,586 @@
+//! Organisations, locations and people (users): created, listed, read, changed, deleted. Owns
+//! their JSON shapes and the rules of who may create or delete an organisation; must never
+//! decide recording policy (the model does, through the other routes).
+//!
+//! An organisation is created and deleted only by a partner administrator, and only for an
+//! organisation its token names (customer organisations are otherwise provisioned for their
+//! administrators). Deleting is refused while locations or people remain; a location is not
+//! deleted while people are at it. A person's location is fixed (delete and re-create them to
+//! move them); their SIP addresses change with a PUT.
+
+use super::admin::{AdminState, ApiError};
+use super::auth::{Caller, Role};
+use super::http::{
+    admin_of, bad_request, check_id, check_read, check_text, check_write, forbidden,
+    location_vendor, not_found, retrying, vendor_id, vendor_name, Body, Params, Reading, Writing,
+    MAX_TEXT,
+};
+use super::repo::{self, Read, LOCATION, ORGANISATION, USER};
+use crate::policy::location::Location;
+use crate::policy::model::{LocationId, OrgId, UserId};
+use crate::policy::organisation::Organisation;
+use crate::policy::region::Region;
+use crate::policy::user::{Licence, Person, User};
+use crate::policydb::{Change as By, Versioned, MAX_PAGE};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Most SIP addresses one person has.
+pub const MAX_SIP_ADDRESSES: usize = 16;
+
+/// Items a listing returns when `max` is not given.
+pub const DEFAULT_PAGE: usize = 100;
+
+pub fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/v1/organizations", get(list_orgs).post(create_org))
+        .route(
+            "/v1/organizations/{orgId}",
+            get(get_org).put(put_org).delete(delete_org),
+        )
+        .route("/v1/locations", get(list_locations).post(create_location))
+        .route(
+            "/v1/locations/{locationId}",
+            get(get_location).delete(delete_location),
+        )
+        .route("/v1/people", get(list_people).post(create_person))
+        .route(
+            "/v1/people/{personId}",
+            get(get_person).put(put_person).delete(delete_person),
+        )
+}
+
+fn by<'a>(actor: &'a str, state: &AdminState) -> By<'a> {
+    By {
+        actor,
+        at: state.now(),
+    }
+}
+
+// --- Organisations ---
+
+pub fn org_view(org: &Organisation) -> Value {
+    json!({
+        "id": org.id,
+        "displayName": org.name,
+        "region": org.region,
+        "callRecordingServiceEnabled": org.service_enabled,
+        "customerStorage": org.customer_storage,
+        "vendorId": vendor_id(org.provider),
+        "vendorName": vendor_name(org.provider),
+        "termsOfService": org.terms,
+        "accounts": org.accounts,
+    })
+}
+
+/// The organisation, or 404.
+pub async fn load_org(state: &AdminState, org: &str) -> Result<Versioned<Organisation>, ApiError> {
+    repo::organisation(&state.db, org)
+        .await?
+        .ok_or_else(|| not_found(format!("no organisation {org}")))
+}
+
+async fn list_orgs(
+    State(state): State<AdminState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let mut items = Vec::new();
+    let mut orgs = caller.orgs.clone();
+    orgs.sort();
+    for org in &orgs {
+        if let Some(found) = repo::organisation(&state.db, org).await? {
+            items.push(org_view(&found.value));
+        }
+    }
+    Ok(Json(json!({ "items": items })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewOrg {
+    id: String,
+    display_name: String,
+    region: String,
+}
+
+fn only_partner(caller: &Caller, what: &str) -> Result<(), ApiError> {
+    if caller.role == Role::PartnerAdmin {
+        Ok(())
+    } else {
+        Err(forbidden(format!(
+            "only a partner administrator {what} organisations"
+        )))
+    }
+}
+
+async fn create_org(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Body(body): Body<NewOrg>,
+) -> Result<Response, ApiError> {
+    check_write(&caller, &body.id)?;
+    only_partner(&caller, "creates")?;
+    check_id("id", &body.id)?;
+    check_text("displayName", &body.display_name)?;
+    let region: Region = body
+        .region
+        .parse()
+        .map_err(|e| bad_request(format!("region: {e}")))?;
+    let org = Organisation::new(OrgId(body.id), &body.display_name, region);
+    let actor = caller.actor();
+    repo::insert_organisation(&state.db, by(&actor, &state), &org).await?;
+    Ok((StatusCode::CREATED, Json(org_view(&org))).into_response())
+}
+
+async fn get_org(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    check_read(&caller, &org)?;
+    Ok(Json(org_view(&load_org(&state, &org).await?.value)))
+}
+
+/// Changes what is given: the name, the partner's service switch, customer-owned storage
+/// (`null` clears it). The region is fixed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OrgUpdate {
+    display_name: Option<String>,
+    call_recording_service_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    customer_storage: Option<Option<String>>,
+}
+
+/// A field that may be given as `null`: `Some(None)`, unlike a field left out (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+async fn put_org(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(org_id): Path<String>,
+    Body(body): Body<OrgUpdate>,
+) -> Result<Json<Value>, ApiError> {
+    check_write(&caller, &org_id)?;
+    if let Some(name) = &body.display_name {
+        check_text("displayName", name)?;
+    }
+    let admin = &admin_of(&caller);
+    let actor = &caller.actor();
+    let (state, org_id, body) = (&state, &org_id, &body);
+    let saved = retrying(|| async move {
+        let org = load_org(state, org_id).await?;
+        let mut after = org.value.clone();
+        if let Some(name) = &body.display_name {
+            // The model has no rename: a name is no rule's business.
+            after.name = name.clone();
+        }
+        if let Some(enabled) = body.call_recording_service_enabled {
+            let change = after.set_service(enabled, admin)?;
+            after = change.organisation.unwrap_or(after);
+        }
+        if let Some(storage) = &body.customer_storage {
+            let change = after.set_customer_storage(storage.as_deref())?;
+            after = change.organisation.unwrap_or(after);
+        }
+        let change = crate::policy::Change {
+            organisation: (after != org.value).then(|| after.clone()),
+            ..Default::default()
+        };
+        let read = Read {
+            organisation: Some(&org),
+            ..Read::default()
+        };
+        repo::save(&state.db, by(actor, state), &read, &change).await?;
+        Ok(after)
+    })
+    .await?;
+    Ok(Json(org_view(&saved)))
+}
+
+async fn delete_org(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    check_write(&caller, &org)?;
+    only_partner(&caller, "deletes")?;
+    load_org(&state, &org).await?;
+    let locations = repo::page::<Location>(&state.db, LOCATION, &org, None, 1).await?;
+    let users = repo::page::<User>(&state.db, USER, &org, None, 1).await?;
+    if !locations.is_empty() || !users.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("organisation {org} still has locations or people: delete them first"),
+        ));
+    }
+    let actor = caller.actor();
+    repo::delete(&state.db, by(&actor, &state), ORGANISATION, &org).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// --- Listings ---
+
+#[derive(Deserialize)]
+struct PageParams {
+    after: Option<String>,
+    max: Option<usize>,
+}
+
+impl PageParams {
+    fn max(&self) -> Result<usize, ApiError> {
+        match self.max.unwrap_or(DEFAULT_PAGE) {
+            n @ 1..=MAX_PAGE => Ok(n),
+            n => Err(bad_request(format!("max: {n} is outside 1-{MAX_PAGE}"))),
+        }
+    }
+}
+
+// --- Locations ---
+
+pub fn location_view(location: &Location, org: &Organisation) -> Value {
+    json!({
+        "id": location.id,
+        "orgId": location.org,
+        "name": location.name,
+        "region": location.region_in(org),
+    })
+}
+
+/// The location of the request's organisation, or 404.
+pub async fn load_location(
+    state: &AdminState,
+    org: &str,
+    id: &str,
+) -> Result<Versioned<Location>, ApiError> {
+    repo::location(&state.db, org, id)
+        .await?
+        .ok_or_else(|| not_found(format!("no location {id} in organisation {org}")))
+}
+
+async fn list_locations(
+    State(state): State<AdminState>,
+    scope: Reading,
+    Params(params): Params<PageParams>,
+) -> Result<Json<Value>, ApiError> {
+    let org = load_org(&state, &scope.org).await?.value;
+    let page: Vec<Versioned<Location>> = repo::page(
+        &state.db,
+        LOCATION,
+        &scope.org,
+        params.after.as_deref(),
+        params.max()?,
+    )
+    .await?;
+    let items: Vec<Value> = page.iter().map(|l| location_view(&l.value, &org)).collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+/// A new location; its vendor is the organisation's unless `vendorId` says otherwise (needed
+/// when the organisation's vendor does not serve the location's region).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewLocation {
+    id: String,
+    name: String,
+    region: Option<String>,
+    vendor_id: Option<String>,
+}
+
+async fn create_location(
+    State(state): State<AdminState>,
+    scope: Writing,
+    Body(body): Body<NewLocation>,
+) -> Result<Response, ApiError> {
+    check_id("id", &body.id)?;
+    check_text("name", &body.name)?;
+    let region = body
+        .region
+        .as_deref()
+        .map(str::parse::<Region>)
+        .transpose()
+        .map_err(|e| bad_request(format!("region: {e}")))?;
+    let vendor = location_vendor("vendorId", body.vendor_id.as_deref())?;
+    let org = load_org(&state, &scope.org).await?.value;
+    let change = org.create_location(LocationId(body.id), &body.name, region, vendor)?;
+    let location = change
+        .location
+        .expect("creating a location returns the location");
+    let actor = scope.caller.actor();
+    repo::insert_location(&state.db, by(&actor, &state), &location).await?;
+    Ok((StatusCode::CREATED, Json(location_view(&location, &org))).into_response())
+}
+
+async fn get_location(
+    State(state): State<AdminState>,
+    scope: Reading,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let org = load_org(&state, &scope.org).await?.value;
+    let location = load_location(&state, &scope.org, &id).await?.value;
+    Ok(Json(location_view(&location, &org)))
+}
+
+async fn delete_location(
+    State(state): State<AdminState>,
+    scope: Writing,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    load_location(&state, &scope.org, &id).await?;
+    let users = repo::users(&state.db, &scope.org).await?;
+    let at: Vec<&str> = users
+        .iter()
+        .filter(|u| u.location.0 == id)
+        .map(|u| u.id.0.as_str())
+        .take(10)
+        .collect();
+    if !at.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "location {id} still has people ({}): delete them first",
+                at.join(", ")
+            ),
+        ));
+    }
+    let actor = scope.caller.actor();
+    repo::delete(&state.db, by(&actor, &state), LOCATION, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// --- People ---
+
+pub fn person_view(user: &User) -> Value {
+    json!({
+        "id": user.id,
+        "orgId": user.org,
+        "locationId": user.location,
+        "firstName": user.person.first_name,
+        "lastName": user.person.last_name,
+        "email": user.person.email,
+        "timeZone": user.person.time_zone,
+        "callingLicense": user.licence,
+        "sipAddresses": user.aors,
+    })
+}
+
+/// The person of the request's organisation, or 404.
+pub async fn load_user(
+    state: &AdminState,
+    org: &str,
+    id: &str,
+) -> Result<Versioned<User>, ApiError> {
+    repo::user(&state.db, org, id)
+        .await?
+        .ok_or_else(|| not_found(format!("no person {id} in organisation {org}")))
+}
+
+async fn list_people(
+    State(state): State<AdminState>,
+    scope: Reading,
+    Params(params): Params<PageParams>,
+) -> Result<Json<Value>, ApiError> {
+    let page: Vec<Versioned<User>> = repo::page(
+        &state.db,
+        USER,
+        &scope.org,
+        params.after.as_deref(),
+        params.max()?,
+    )
+    .await?;
+    let items: Vec<Value> = page.iter().map(|u| person_view(&u.value)).collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+/// A person as POST creates them (with `id`) and PUT replaces them (`id`, if given, must be
+/// theirs).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PersonBody {
+    id: Option<String>,
+    location_id: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    time_zone: String,
+    calling_license: String,
+    #[serde(default)]
+    sip_addresses: Vec<String>,
+}
+
+const LICENCES: [Licence; 3] = [Licence::Professional, Licence::Basic, Licence::Other];
+
+impl PersonBody {
+    /// The validated person, licence and normalised SIP addresses (duplicates dropped).
+    fn parts(&self) -> Result<(Person, Licence, Vec<String>), ApiError> {
+        check_text("firstName", &self.first_name)?;
+        check_text("lastName", &self.last_name)?;
+        check_text("email", &self.email)?;
+        if !self.email.contains('@') {
+            return Err(bad_request(format!(
+                "email: '{}' is not an email address",
+                self.email
+            )));
+        }
+        check_time_zone(&self.time_zone)?;
+        let licence = LICENCES
+            .into_iter()
+            .find(|l| l.to_string() == self.calling_license)
+            .ok_or_else(|| {
+                bad_request(format!(
+                    "callingLicense: '{}' is not one of Professional, Basic, Other",
+                    self.calling_license
+                ))
+            })?;
+        if self.sip_addresses.len() > MAX_SIP_ADDRESSES {
+            return Err(bad_request(format!(
+                "sipAddresses: at most {MAX_SIP_ADDRESSES}, not {}",
+                self.sip_addresses.len()
+            )));
+        }
+        let mut aors = Vec::new();
+        for aor in &self.sip_addresses {
+            let aor = repo::normalise_aor(aor).map_err(bad_request)?;
+            if !aors.contains(&aor) {
+                aors.push(aor);
+            }
+        }
+        let person = Person {
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            email: self.email.clone(),
+            time_zone: self.time_zone.clone(),
+        };
+        Ok((person, licence, aors))
+    }
+}
+
+/// An IANA time zone name's shape (`Europe/Paris`, `UTC`); the names themselves are the
+/// platform's to know.
+fn check_time_zone(tz: &str) -> Result<(), ApiError> {
+    let fine = |c: char| c.is_ascii_alphanumeric() || "/_+-".contains(c);
+    if tz.is_empty() || tz.len() > MAX_TEXT || !tz.chars().all(fine) {
+        return Err(bad_request(format!(
+            "timeZone: '{tz}' is not an IANA time zone name (e.g. Europe/Paris)"
+        )));
+    }
+    Ok(())
+}
+
+async fn create_person(
+    State(state): State<AdminState>,
+    scope: Writing,
+    Body(body): Body<PersonBody>,
+) -> Result<Response, ApiError> {
+    let id = body.id.clone().ok_or_else(|| bad_request("id: required"))?;
+    check_id("id", &id)?;
+    let (person, licence, aors) = body.parts()?;
+    load_org(&state, &scope.org).await?;
+    let location = repo::location(&state.db, &scope.org, &body.location_id)
+        .await?
+        .ok_or_else(|| {
+            bad_request(format!(
+                "locationId: no location '{}' in organisation {}",
+                body.location_id, scope.org
+            ))
+        })?;
+    let mut user = User::new(
+        UserId(id),
+        OrgId(scope.org.clone()),
+        location.value.id,
+        person,
+        licence,
+    );
+    user.aors = aors;
+    let actor = scope.caller.actor();
+    repo::insert_user(&state.db, by(&actor, &state), &user).await?;
+    Ok((StatusCode::CREATED, Json(person_view(&user))).into_response())
+}
+
+async fn get_person(
+    State(state): State<AdminState>,
+    scope: Reading,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(person_view(
+        &load_user(&state, &scope.org, &id).await?.value,
+    )))
+}
+
+async fn put_person(
+    State(state): State<AdminState>,
+    scope: Writing,
+    Path(id): Path<String>,
+    Body(body): Body<PersonBody>,
+) -> Result<Json<Value>, ApiError> {
+    if body.id.as_ref().is_some_and(|given| *given != id) {
+        return Err(bad_request(format!(
+            "id: a person's id is fixed ({id}, not '{}')",
+            body.id.as_deref().unwrap_or_default()
+        )));
+    }
+    let (person, licence, aors) = body.parts()?;
+    let actor = &scope.caller.actor();
+    let (state, org, id, body) = (&state, &scope.org, &id, &body);
+    let (person, aors) = (&person, &aors);
+    let saved = retrying(|| async move {
+        let user = load_user(state, org, id).await?;
+        if user.value.location.0 != body.location_id {
+            return Err(bad_request(format!(
+                "locationId: a person's location is fixed ({}, not '{}'): delete and re-create \
+                 them to move them",
+                user.value.location, body.location_id
+            )));
+        }
+        let after = User {
+            person: person.clone(),
+            licence,
+            aors: aors.clone(),
+            ..user.value.clone()
+        };
+        repo::save_user(&state.db, by(actor, state), &user, &after).await?;
+        Ok(after)
+    })
+    .await?;
+    Ok(Json(person_view(&saved)))
+}
+
+async fn delete_person(
+    State(state): State<AdminState>,
+    scope: Writing,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user = load_user(&state, &scope.org, &id).await?;
+    let actor = scope.caller.actor();
+    repo::delete_user(&state.db, by(&actor, &state), &user.value).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn licence_names_are_the_models() {
+        let names: Vec<String> = LICENCES.iter().map(Licence::to_string).collect();
+        assert_eq!(names, ["Professional", "Basic", "Other"]);
+        for licence in LICENCES {
+            let json = serde_json::to_value(licence).expect("json");
+            assert_eq!(json, licence.to_string());
+        }
+    }
+
+    #[test]
+    fn max_text_bounds_names() {
+        assert!(check_text("name", &"x".repeat(MAX_TEXT)).is_ok());
+        let err = check_text("name", &"x".repeat(MAX_TEXT + 1)).unwrap_err();
+        assert_eq!(err.message, "name: must be 1-256 characters, not 257");
+    }
+}

@@ -1,0 +1,246 @@
+//! A person's call recording: their settings in the platform's JSON (enabling provisions
+//! them), their Dubber entitlement (whose change re-classes their stored recordings), and the
+//! effective policy the recorder would apply to their calls. Owns these routes' JSON; must
+//! never decide policy (the model does) and never touch recordings except through the store's
+//! migration.
+
+use super::admin::{AdminState, ApiError};
+use super::http::{admin_of, bad_request, not_found, retrying, Body, Params, Reading, Writing};
+use super::repo::{self, Read};
+use super::routes_directory::{load_location, load_org, load_user};
+use crate::policy::api_json::{put_user_settings, UserRecordingSettings};
+use crate::policy::plan::{DubberEntitlement, Provider};
+use crate::policy::user::User;
+use crate::policy::{effective_policy, Decision, RetentionMigration};
+use crate::policydb::Change as By;
+use crate::store::destination::Destination;
+use crate::store::migrate::{migrate, MigrationEvent};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Most migration events a response lists (the report counts all of them).
+pub const MAX_REPORTED_EVENTS: usize = 100;
+
+pub fn routes() -> Router<AdminState> {
+    Router::new()
+        .route(
+            "/v1/people/{personId}/features/callRecording",
+            get(get_settings).put(put_settings),
+        )
+        .route(
+            "/v1/people/{personId}/features/callRecording/entitlement",
+            get(get_entitlement).put(put_entitlement),
+        )
+        .route(
+            "/v1/telephony/config/callRecording/effectivePolicy",
+            get(get_effective_policy),
+        )
+}
+
+async fn get_settings(
+    State(state): State<AdminState>,
+    scope: Reading,
+    Path(id): Path<String>,
+) -> Result<Json<UserRecordingSettings>, ApiError> {
+    let user = load_user(&state, &scope.org, &id).await?.value;
+    Ok(Json(UserRecordingSettings::from(&user)))
+}
+
+/// Validates the whole body, then enables (provisioning the person: Dubber's account is
+/// created if needed, with the caller as one of its administrators), updates or disables.
+async fn put_settings(
+    State(state): State<AdminState>,
+    scope: Writing,
+    Path(id): Path<String>,
+    Body(body): Body<UserRecordingSettings>,
+) -> Result<Json<UserRecordingSettings>, ApiError> {
+    let admin = &admin_of(&scope.caller);
+    let actor = &scope.caller.actor();
+    let (state, scope, id, body) = (&state, &scope, &id, &body);
+    let saved = retrying(|| async move {
+        let org = load_org(state, &scope.org).await?;
+        let user = load_user(state, &scope.org, id).await?;
+        let location = load_location(state, &scope.org, &user.value.location.0).await?;
+        let account_orgs = repo::admin_account_orgs(&state.db, &scope.caller.orgs, admin).await?;
+        let now = state.now();
+        let change = put_user_settings(
+            &org.value,
+            &location.value,
+            &user.value,
+            body,
+            admin,
+            &account_orgs,
+            now,
+        )?;
+        let read = Read {
+            organisation: Some(&org),
+            location: Some(&location),
+            user: Some(&user),
+        };
+        let by = By { actor, at: now };
+        repo::save(&state.db, by, &read, &change).await?;
+        Ok(change.user.unwrap_or(user.value))
+    })
+    .await?;
+    Ok(Json(UserRecordingSettings::from(&saved)))
+}
+
+fn entitlement_name(entitlement: DubberEntitlement) -> &'static str {
+    entitlement.plan().tag()
+}
+
+fn entitlement_view(user: &User) -> Value {
+    json!({
+        "entitlement": entitlement_name(user.entitlement),
+        "plan": user.entitlement.plan(),
+    })
+}
+
+async fn get_entitlement(
+    State(state): State<AdminState>,
+    scope: Reading,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(entitlement_view(
+        &load_user(&state, &scope.org, &id).await?.value,
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntitlementBody {
+    entitlement: String,
+}
+
+/// Moves the person to another Dubber plan, then moves their stored recordings to the new
+/// plan's retention (the response says what moved). Recordings are left alone while the
+/// person records with Imagicle or CallCabinet: the Dubber entitlement does not govern those.
+async fn put_entitlement(
+    State(state): State<AdminState>,
+    scope: Writing,
+    Path(id): Path<String>,
+    Body(body): Body<EntitlementBody>,
+) -> Result<Json<Value>, ApiError> {
+    let entitlement = DubberEntitlement::ALL
+        .into_iter()
+        .find(|e| entitlement_name(*e) == body.entitlement)
+        .ok_or_else(|| {
+            bad_request(format!(
+                "entitlement: '{}' is not one of go, standard, ai",
+                body.entitlement
+            ))
+        })?;
+    let actor = &scope.caller.actor();
+    let (state, org_id, id) = (&state, &scope.org, &id);
+    let (user, migration) = retrying(|| async move {
+        let user = load_user(state, org_id, id).await?;
+        let change = user.value.set_entitlement(entitlement);
+        let read = Read {
+            user: Some(&user),
+            ..Read::default()
+        };
+        let by = By {
+            actor,
+            at: state.now(),
+        };
+        repo::save(&state.db, by, &read, &change).await?;
+        Ok((change.user.unwrap_or(user.value), change.migration))
+    })
+    .await?;
+    let mut view = entitlement_view(&user);
+    view["migration"] = json!(migration);
+    if let Some(migration) = migration {
+        let org = load_org(state, org_id).await?.value;
+        let locations = repo::locations(&state.db, org_id).await?;
+        view["storage"] = match user.provider_in(&org, &locations) {
+            Some(other @ (Provider::Imagicle | Provider::CallCabinet)) => json!({
+                "skipped": format!(
+                    "{id} records with {other}: the Dubber entitlement does not govern those \
+                     recordings"
+                ),
+            }),
+            Some(Provider::Dubber) | None => run_migration(state, &migration).await?,
+        };
+    }
+    Ok(Json(view))
+}
+
+/// Runs `migration` on the organisation's destination; what moved, or a 502 saying how to
+/// finish (the entitlement is already saved).
+async fn run_migration(
+    state: &AdminState,
+    migration: &RetentionMigration,
+) -> Result<Value, ApiError> {
+    let (org, user, plan) = (&migration.org.0, &migration.user.0, migration.plan);
+    let failed = |e: String| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "the entitlement is saved, but moving {user}'s stored recordings to {plan} \
+                 failed: {e}; finish with `callrec retention migrate --org {org} --user {user} \
+                 --plan {plan}` (safe to re-run)"
+            ),
+        )
+    };
+    let target = state.config.destination_for(Some(org));
+    let options: Vec<(String, String)> = target.options.clone().into_iter().collect();
+    let dest = Destination::open(&target.url, &options).map_err(|e| failed(e.to_string()))?;
+    let mut events: Vec<MigrationEvent> = Vec::new();
+    let report = migrate(&dest, org, Some(user), plan, state.now(), |event| {
+        if events.len() < MAX_REPORTED_EVENTS {
+            events.push(event.clone());
+        }
+    })
+    .await
+    .map_err(|e| failed(e.to_string()))?;
+    Ok(json!({
+        "destination": target.url,
+        "report": report,
+        "events": events,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Subject {
+    aor: Option<String>,
+    person_id: Option<String>,
+}
+
+/// The decision the recorder would take for the person's calls, found by SIP address (as the
+/// recorder finds them) or by id.
+async fn get_effective_policy(
+    State(state): State<AdminState>,
+    scope: Reading,
+    Params(subject): Params<Subject>,
+) -> Result<Json<Value>, ApiError> {
+    let org = load_org(&state, &scope.org).await?.value;
+    let user = match (&subject.aor, &subject.person_id) {
+        (Some(aor), None) => {
+            let aor = repo::normalise_aor(aor)
+                .map_err(|e| bad_request(e.replacen("sipAddresses", "aor", 1)))?;
+            repo::user_by_aor(&state.db, &scope.org, &aor)
+                .await?
+                .ok_or_else(|| {
+                    not_found(format!(
+                        "no person with sip address {aor} in organisation {}",
+                        scope.org
+                    ))
+                })?
+        }
+        (None, Some(id)) => load_user(&state, &scope.org, id).await?,
+        _ => return Err(bad_request("aor or personId: exactly one is required")),
+    };
+    let location = repo::location(&state.db, &scope.org, &user.value.location.0).await?;
+    let decision = effective_policy(&org, location.as_ref().map(|l| &l.value), Some(&user.value));
+    let mut body = json!(decision);
+    if let Decision::DoNotRecord(reason) = &decision {
+        body["doNotRecord"]["message"] = reason.to_string().into();
+    }
+    body["personId"] = json!(user.value.id);
+    Ok(Json(body))
+}
