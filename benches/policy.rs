@@ -10,6 +10,8 @@
 //!   URI), `header` (the same as a whole `From` header: display name, brackets, port,
 //!   parameters), `unknown` (nobody's), `cache` (known, through [`PolicyCache`]'s lock: the
 //!   recorder's own path).
+//! - `apply/user`: one decoded user replaced in the index, what a refresh does per change
+//!   while holding the write lock (lookups wait for at most `APPLY_BATCH` of these).
 //! - `refresh/*`: `idle`, a refresh with nothing new (what each worker pays every second);
 //!   `one_change`, the refresh that brings in one user changed through another handle on the
 //!   store (only the refresh is timed).
@@ -19,8 +21,8 @@
 
 use callrec::policy::account::ProviderAccount;
 use callrec::policy::cache::{
-    AorTarget, Lookup, PolicyCache, PolicyIndex, KIND_AOR, KIND_LOCATION, KIND_ORGANISATION,
-    KIND_USER,
+    AorTarget, Lookup, PolicyCache, PolicyIndex, Update, KIND_AOR, KIND_LOCATION,
+    KIND_ORGANISATION, KIND_USER,
 };
 use callrec::policy::location::Location;
 use callrec::policy::model::{
@@ -35,7 +37,7 @@ use callrec::policy::user::{Licence, Person, User};
 use callrec::policy::Decision;
 use callrec::policydb::{Change, DbError, PolicyDb};
 use callrec::time::Time;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde::Serialize;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -263,6 +265,27 @@ fn policy(c: &mut Criterion) {
     let mut next = known.iter().cycle();
     group.bench_function("cache", |b| {
         b.iter(|| cache.lookup(black_box(next.next().expect("cycles"))))
+    });
+    group.finish();
+
+    // What a refresh does under the write lock for each change: one decoded user replaced.
+    let mut group = c.benchmark_group("apply");
+    let user: serde_json::Value = serde_json::from_str(
+        &docs
+            .iter()
+            .find(|(kind, ..)| *kind == KIND_USER)
+            .expect("a user")
+            .3,
+    )
+    .expect("json");
+    let id = user["id"].as_str().expect("an id").to_string();
+    let update = Update::decode(KIND_USER, &id, Some(&user)).expect("decodes");
+    group.bench_function("user", |b| {
+        b.iter_batched(
+            || update.clone(),
+            |update| index.update(update),
+            BatchSize::SmallInput,
+        )
     });
     group.finish();
 
