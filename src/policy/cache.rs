@@ -8,9 +8,12 @@
 //! commit order, so "the changes after `seq`" misses nothing. [`PolicyCache::refresh`] applies
 //! them in order; [`PolicyCache::spawn_refresher`] runs it every [`REFRESH_INTERVAL`]. A change
 //! committed by any worker at `t` is served by every worker from `t + REFRESH_INTERVAL + one
-//! refresh` at the latest (a refresh is one indexed query and a hash-map write per change: a
-//! few milliseconds). While the store cannot be reached, lookups keep answering from the last
-//! state and [`CacheStats::failed_refreshes`] counts; a call set-up never waits on the store.
+//! refresh` at the latest (a refresh is one indexed query and a hash-map write per change:
+//! about 0.1 ms idle and 0.2 ms for one change on SQLite, `refresh/*` in benches/policy.rs).
+//! A worker that writes can call [`PolicyCache::refresh`] right after, to serve its own
+//! change at once. While the store cannot be reached, lookups keep answering from the last
+//! state and [`CacheStats::failed_refreshes`] counts; a call set-up never waits on the store
+//! (a lookup is about a microsecond: a read lock, a few hash-map reads, `effective_policy`).
 //!
 //! **Unknown parties** ([`Lookup::Unknown`]) are not recorded: recording is something an
 //! administrator enables per user, so a party nobody configured is treated like a new user
@@ -382,8 +385,9 @@ pub struct CacheStats {
     pub failed_refreshes: u64,
     /// Changes applied since the initial load (documents loaded are in `index.upserts`).
     pub changes: u64,
-    /// Documents or changes that did not decode; the cache kept the document's previous
-    /// state (a damaged row must not flip anyone's recording on or off).
+    /// Documents or changes that did not decode: a change leaves the document as it was (a
+    /// damaged row must not flip anyone's recording on or off), a document at load is left
+    /// out.
     pub undecodable: u64,
     pub index: IndexStats,
 }
