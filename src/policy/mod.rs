@@ -12,6 +12,7 @@
 
 pub mod account;
 pub mod api_json;
+pub mod cache;
 pub mod change;
 pub mod effective;
 pub mod error;

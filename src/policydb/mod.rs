@@ -471,6 +471,54 @@ impl PolicyDb {
         rows.iter().map(audit_record).collect()
     }
 
+    /// The documents of `kind` in every organisation by id, those after `after_id` (if given),
+    /// at most `limit` (capped at [`MAX_PAGE`]): for a process that caches all of them.
+    pub async fn list_kind<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Versioned<T>>, DbError> {
+        let sql = format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 \
+             AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(kind)
+            .bind(after_id)
+            .bind(limit.min(MAX_PAGE) as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Stored::from_row(r)?.decode()).collect()
+    }
+
+    /// The audit number of the last committed change (0 before the first): every change
+    /// after it is in [`PolicyDb::changes_since`] of it.
+    pub async fn audit_seq(&self) -> Result<i64, DbError> {
+        let seq = sqlx::query_scalar("SELECT value FROM sequences WHERE name = 'audit'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(seq)
+    }
+
+    /// The changes to every organisation's documents after `since_seq`, oldest first, at most
+    /// `limit` (capped at [`MAX_PAGE`]): what a cache replays to stay current.
+    pub async fn changes_since(
+        &self,
+        since_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, DbError> {
+        let rows = sqlx::query(
+            "SELECT seq, org_id, kind, id, actor, at, before, after FROM audit \
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(since_seq)
+        .bind(limit.min(MAX_PAGE) as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_record).collect()
+    }
+
     /// Starts a write transaction: takes the next audit number, and with it the write lock.
     async fn begin_write(&self) -> Result<Write, DbError> {
         let mut tx = self.pool.begin().await?;
