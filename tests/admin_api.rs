@@ -473,7 +473,7 @@ fn organisations_locations_and_people_are_created_changed_and_deleted() {
     let message = server.refused(&customer, "POST", "/v1/people", Some(bad), 400);
     assert_eq!(
         message,
-        "sipAddresses: 'bob@acme.example' is not a SIP address (sip:user@host)"
+        "sipAddresses: 'bob@acme.example' is not a SIP address (sip:user@host or a global tel:)"
     );
     let bad = person("bob", "lyon", &[]);
     let message = server.refused(&customer, "POST", "/v1/people", Some(bad), 400);

@@ -68,33 +68,18 @@ impl From<DbError> for RepoError {
     }
 }
 
-/// `sip:user@host` (or `sips:`): angle brackets, display name, URI parameters and headers
-/// dropped; scheme and host lower-cased (RFC 3261 §19.1.4: they compare case-insensitively, the
-/// user part does not); a port is kept.
+/// A user's SIP address as the `aor` documents key it: [`crate::policy::cache::normalise_aor`]
+/// (the key the recorder's policy lookups use too), with errors naming the field.
 pub fn normalise_aor(input: &str) -> Result<String, String> {
-    let invalid = || format!("sipAddresses: '{input}' is not a SIP address (sip:user@host)");
     if input.len() > MAX_AOR {
         return Err(format!(
             "sipAddresses: must be 1-{MAX_AOR} characters, not {}",
             input.len()
         ));
     }
-    let uri = match input.split_once('<') {
-        Some((_, rest)) => rest.split_once('>').ok_or_else(invalid)?.0,
-        None => input,
-    };
-    let (scheme, rest) = uri.trim().split_once(':').ok_or_else(invalid)?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "sip" && scheme != "sips" {
-        return Err(invalid());
-    }
-    let (user, host) = rest.split_once('@').ok_or_else(invalid)?;
-    let host = host.split([';', '?']).next().unwrap_or_default();
-    let bad = |s: &str| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control());
-    if bad(user) || bad(host) || host.contains(['<', '>', '@']) {
-        return Err(invalid());
-    }
-    Ok(format!("{scheme}:{user}@{}", host.to_ascii_lowercase()))
+    crate::policy::cache::normalise_aor(input).ok_or_else(|| {
+        format!("sipAddresses: '{input}' is not a SIP address (sip:user@host or a global tel:)")
+    })
 }
 
 pub async fn organisation(
@@ -415,8 +400,9 @@ mod tests {
             ),
             (
                 "\"Alice\" <sips:alice@Acme.example:5061;user=phone?subject=x>",
-                "sips:alice@acme.example:5061",
+                "sip:alice@acme.example",
             ),
+            ("tel:+1-555-1234", "tel:+15551234"),
             (
                 "sip:+15551234@gw.example;user=phone",
                 "sip:+15551234@gw.example",
@@ -427,7 +413,7 @@ mod tests {
         }
         for bad in [
             "alice@acme.example",
-            "tel:+15551234",
+            "tel:5551234",
             "sip:acme.example",
             "sip:@acme.example",
             "sip:alice@",
@@ -437,7 +423,9 @@ mod tests {
             let err = normalise_aor(bad).unwrap_err();
             assert_eq!(
                 err,
-                format!("sipAddresses: '{bad}' is not a SIP address (sip:user@host)")
+                format!(
+                    "sipAddresses: '{bad}' is not a SIP address (sip:user@host or a global tel:)"
+                )
             );
         }
         let long = format!("sip:{}@x", "a".repeat(MAX_AOR));
