@@ -1597,7 +1597,7 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings() {
     assert_eq!(storage["destination"], "store");
     assert_eq!(
         storage["report"],
-        json!({ "moved": 1, "retagged": 0, "unchanged": 0, "leftovers_cleaned": 0,
+        json!({ "moved": 1, "retagged": 0, "unchanged": 0, "leftoversCleaned": 0,
                 "skipped": 0, "incomplete": 0 })
     );
     let moved = &storage["events"][0];

@@ -199,9 +199,43 @@ async fn run_migration(
     .map_err(|e| failed(e.to_string()))?;
     Ok(json!({
         "destination": target.url,
-        "report": report,
-        "events": events,
+        "report": camel_case(json!(report)),
+        "events": camel_case(json!(events)),
     }))
+}
+
+/// The store's migration report and events speak snake_case (like the CLI's JSON lines and
+/// the metadata files); the API speaks camelCase: keys, and the `event` names.
+fn camel_case(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    fn camel(name: &str) -> String {
+        let mut out = String::with_capacity(name.len());
+        let mut upper = false;
+        for c in name.chars() {
+            match (c, upper) {
+                ('_', _) => upper = true,
+                (c, true) => {
+                    out.extend(c.to_uppercase());
+                    upper = false;
+                }
+                (c, false) => out.push(c),
+            }
+        }
+        out
+    }
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, value)| match (key.as_str(), value) {
+                    ("event", Value::String(name)) => (key, Value::String(camel(&name))),
+                    (_, value) => (camel(&key), camel_case(value)),
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(camel_case).collect()),
+        other => other,
+    }
 }
 
 #[derive(Deserialize)]
