@@ -32,7 +32,7 @@ pub struct PolicyArgs {
 impl PolicyArgs {
     /// Opens the policy database and brings its schema up to date; returns it with the
     /// configuration it was found through.
-    async fn open(&self) -> Result<(PolicyDb, Config), String> {
+    pub async fn open(&self) -> Result<(PolicyDb, Config), String> {
         let config = Config::load(self.config.as_deref())?;
         let url = self.policy_db.clone().unwrap_or(config.policy.db.clone());
         let db = PolicyDb::open(&url).await.map_err(|e| e.to_string())?;

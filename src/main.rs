@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod cli_bench;
+mod cli_policy;
 mod cli_retention;
 mod cli_serve;
 mod cli_storage;
@@ -54,6 +55,8 @@ enum Command {
     Serve(cli_serve::ServeArgs),
     /// Bearer tokens for the admin API.
     Token(cli_serve::TokenArgs),
+    /// The admin API without HTTP: `callrec policy GET|PUT|POST|DELETE /v1/... --org ID`.
+    Policy(cli_policy::PolicyCliArgs),
 }
 
 #[derive(Parser)]
@@ -191,6 +194,7 @@ fn main() -> ExitCode {
         Command::Retention(args) => cli_retention::run(args),
         Command::Serve(args) => cli_serve::serve(args),
         Command::Token(args) => cli_serve::token(args),
+        Command::Policy(args) => cli_policy::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,98 @@
+//! `callrec policy`: the admin API without HTTP. The same routes, validation, refusals and
+//! audit trail, called in-process on the policy database, as an operator acting for the
+//! organisations named with `--org` (audited as `cli`).
+
+use crate::cli_serve::PolicyArgs;
+use axum::body::Body;
+use axum::http::{Method, Request};
+use callrec::server::admin::{self, AdminState};
+use callrec::server::auth::{Caller, Role};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+/// Largest response the command prints (the API's pages are far smaller).
+const MAX_RESPONSE: usize = 64 << 20;
+
+#[derive(clap::Parser)]
+pub struct PolicyCliArgs {
+    /// GET, PUT, POST or DELETE.
+    #[arg(value_parser = ["get", "put", "post", "delete", "GET", "PUT", "POST", "DELETE"])]
+    method: String,
+    /// An API path, e.g. /v1/people/alice/features/callRecording (see docs/openapi.json).
+    path: String,
+    /// An organisation to act for (repeatable); the first is the default `orgId`.
+    #[arg(long = "org", value_name = "ID", required = true)]
+    orgs: Vec<String>,
+    /// The JSON request body.
+    #[arg(long, conflicts_with = "body_file")]
+    body: Option<String>,
+    /// The JSON request body, from a file.
+    #[arg(long, value_name = "FILE")]
+    body_file: Option<PathBuf>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+pub fn run(args: PolicyCliArgs) -> Result<(), String> {
+    let method: Method = args
+        .method
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|_| format!("unknown method {}", args.method))?;
+    if !args.path.starts_with("/v1/") {
+        return Err(format!("{}: API paths start with /v1/", args.path));
+    }
+    let body = match (&args.body, &args.body_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?,
+        (None, None) => String::new(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the IO runtime: {e}"))?;
+    let (status, text) = runtime.block_on(async {
+        let (db, config) = args.policy.open().await?;
+        let state = AdminState {
+            db,
+            metrics: Arc::default(),
+            config: Arc::new(config),
+            clock: crate::cli_store::now,
+        };
+        let mut request = Request::builder()
+            .method(method)
+            .uri(&args.path)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .map_err(|e| format!("{}: {e}", args.path))?;
+        request.extensions_mut().insert(Caller {
+            token_id: "cli".into(),
+            role: Role::PartnerAdmin,
+            orgs: args.orgs.clone(),
+        });
+        let response = admin::router(state)
+            .oneshot(request)
+            .await
+            .map_err(|e| format!("{}: {e}", args.path))?;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), MAX_RESPONSE)
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?;
+        Ok::<_, String>((status, String::from_utf8_lossy(&bytes).into_owned()))
+    })?;
+    if status.is_success() {
+        if !text.is_empty() {
+            // A closed pipe (`| head`) is the reader's choice, not a failure.
+            let _ = writeln!(std::io::stdout(), "{text}");
+        }
+        return Ok(());
+    }
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(String::from))
+        .unwrap_or(text);
+    Err(format!("{} {}", status.as_u16(), message))
+}
