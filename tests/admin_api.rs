@@ -1,8 +1,10 @@
 //! The admin API over real HTTP: `callrec serve` started as a process on a free port, a policy
-//! database of its own (SQLite), tokens issued with `callrec token create`, requests sent over
-//! TCP. Every rule of the recording policy's API and each refusal (status and message), tenant
+//! database of its own, tokens issued with `callrec token create`, requests sent over TCP.
+//! Every rule of the recording policy's API and each refusal (status and message), tenant
 //! isolation per role over every route, the audit trail, and a Dubber entitlement change
-//! moving a stored recording.
+//! moving a stored recording. Each scenario runs twice with the same body: on the default
+//! embedded SQLite, and on a fresh schema of the real PostgreSQL that `scripts/test` starts
+//! (CALLREC_TEST_POSTGRES).
 
 mod common;
 
@@ -13,6 +15,97 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+/// The policy database a scenario runs on.
+enum Db {
+    /// The default: `sqlite://policy.sqlite` in the scenario's directory.
+    Sqlite,
+    /// A schema of its own in the test PostgreSQL, so scenarios running side by side do not meet.
+    Postgres { url: String },
+}
+
+impl Db {
+    fn postgres(test: &str) -> Db {
+        let base = std::env::var("CALLREC_TEST_POSTGRES").unwrap_or_else(|_| {
+            panic!(
+                "CALLREC_TEST_POSTGRES is not set: run ./scripts/test, which starts a throwaway \
+                 PostgreSQL for these tests (or scripts/postgres start DIR and export its line)"
+            )
+        });
+        // PostgreSQL cuts identifiers at 63 bytes; the process id stays in what is kept.
+        let mut schema = format!("api_{}_{test}", std::process::id());
+        schema.truncate(63);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(async {
+            sqlx::any::install_default_drivers();
+            let admin = sqlx::AnyPool::connect(&base)
+                .await
+                .expect("connect to the test PostgreSQL");
+            for sql in [
+                format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+                format!("CREATE SCHEMA {schema}"),
+            ] {
+                sqlx::query(&sql).execute(&admin).await.expect("schema");
+            }
+            admin.close().await;
+        });
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        Db::Postgres { url }
+    }
+
+    /// `callrec` run in `dir`, with no policy database inherited from the environment.
+    fn command(&self, dir: &Path) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_callrec"));
+        command.current_dir(dir).env_remove("CALLREC_POLICY_DB");
+        command
+    }
+
+    /// The arguments that choose this database (none for the default).
+    fn args(&self) -> Vec<&str> {
+        match self {
+            Db::Sqlite => Vec::new(),
+            Db::Postgres { url } => vec!["--policy-db", url],
+        }
+    }
+}
+
+/// Runs each named scenario on SQLite and on PostgreSQL.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&super::Db::Sqlite)
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&super::Db::postgres(stringify!($name)))
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    tokens_name_their_caller_and_anything_else_is_refused,
+    organisations_locations_and_people_are_created_changed_and_deleted,
+    call_recording_settings_are_validated_and_enabling_needs_the_providers_terms,
+    vendors_regions_location_overrides_and_turning_recording_off,
+    a_partner_administrator_administers_one_customers_dubber_account_at_most,
+    the_audit_trail_shows_who_changed_what_when_before_and_after,
+    each_role_reaches_only_its_organisations_on_every_route,
+    a_dubber_entitlement_change_moves_the_persons_stored_recordings,
+    concurrent_changes_to_one_organisation_are_all_kept,
+);
+
 /// A running `callrec serve`; killed when dropped.
 struct Server {
     child: Child,
@@ -20,14 +113,15 @@ struct Server {
 }
 
 impl Server {
-    fn start(dir: &Path) -> Server {
-        Server::start_with(dir, &[])
+    fn start(db: &Db, dir: &Path) -> Server {
+        Server::start_with(db, dir, &[])
     }
 
-    fn start_with(dir: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_callrec"))
-            .current_dir(dir)
+    fn start_with(db: &Db, dir: &Path, args: &[&str]) -> Server {
+        let mut child = db
+            .command(dir)
             .args(["serve", "--admin", "127.0.0.1:0"])
+            .args(db.args())
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -128,16 +222,13 @@ impl Drop for Server {
     }
 }
 
-fn token(dir: &Path, role: &str, orgs: &[&str]) -> String {
+fn token(db: &Db, dir: &Path, role: &str, orgs: &[&str]) -> String {
     let mut args = vec!["token", "create", "--role", role];
     for org in orgs {
         args.extend(["--org", org]);
     }
-    let output = Command::new(env!("CARGO_BIN_EXE_callrec"))
-        .current_dir(dir)
-        .args(&args)
-        .output()
-        .expect("token create");
+    args.extend(db.args());
+    let output = db.command(dir).args(&args).output().expect("token create");
     assert!(
         output.status.success(),
         "{}",
@@ -149,14 +240,13 @@ fn token(dir: &Path, role: &str, orgs: &[&str]) -> String {
         .to_string()
 }
 
-#[test]
-fn tokens_name_their_caller_and_anything_else_is_refused() {
+fn tokens_name_their_caller_and_anything_else_is_refused(db: &Db) {
     let tmp = TempDir::new("admin-auth");
-    let customer = token(&tmp.0, "customer-admin", &["acme"]);
-    let partner = token(&tmp.0, "partner-admin", &["acme", "globex"]);
-    let reader = token(&tmp.0, "read-only", &["globex"]);
+    let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
+    let partner = token(db, &tmp.0, "partner-admin", &["acme", "globex"]);
+    let reader = token(db, &tmp.0, "read-only", &["globex"]);
     assert!(customer.starts_with("crt_") && customer.len() > 40);
-    let server = Server::start(&tmp.0);
+    let server = Server::start(db, &tmp.0);
 
     assert_eq!(
         server.request("GET", "/healthz", None, None),
@@ -288,12 +378,11 @@ fn populate(server: &Server, partner: &str, org: &str, region: &str, people: &[&
     }
 }
 
-#[test]
-fn organisations_locations_and_people_are_created_changed_and_deleted() {
+fn organisations_locations_and_people_are_created_changed_and_deleted(db: &Db) {
     let tmp = TempDir::new("admin-directory");
-    let partner = token(&tmp.0, "partner-admin", &["acme", "globex"]);
-    let customer = token(&tmp.0, "customer-admin", &["acme"]);
-    let server = Server::start(&tmp.0);
+    let partner = token(db, &tmp.0, "partner-admin", &["acme", "globex"]);
+    let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
+    let server = Server::start(db, &tmp.0);
     let orgs = "/v1/organizations";
 
     // Only a partner creates organisations, and only those its token names.
@@ -585,12 +674,11 @@ fn organisations_locations_and_people_are_created_changed_and_deleted() {
     server.terminate();
 }
 
-#[test]
-fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms() {
+fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(db: &Db) {
     let tmp = TempDir::new("admin-settings");
-    let partner = token(&tmp.0, "partner-admin", &["acme"]);
-    let customer = token(&tmp.0, "customer-admin", &["acme"]);
-    let server = Server::start(&tmp.0);
+    let partner = token(db, &tmp.0, "partner-admin", &["acme"]);
+    let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
+    let server = Server::start(db, &tmp.0);
     populate(&server, &partner, "acme", "EU", &["alice"]);
     let mut dora = person("dora", "site-acme", &[]);
     dora["callingLicense"] = json!("Other");
@@ -824,13 +912,12 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
     server.terminate();
 }
 
-#[test]
-fn vendors_regions_location_overrides_and_turning_recording_off() {
+fn vendors_regions_location_overrides_and_turning_recording_off(db: &Db) {
     let tmp = TempDir::new("admin-vendors");
-    let partner = token(&tmp.0, "partner-admin", &["acme", "globex"]);
-    let customer = token(&tmp.0, "customer-admin", &["acme"]);
-    let globex = token(&tmp.0, "customer-admin", &["globex"]);
-    let server = Server::start(&tmp.0);
+    let partner = token(db, &tmp.0, "partner-admin", &["acme", "globex"]);
+    let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
+    let globex = token(db, &tmp.0, "customer-admin", &["globex"]);
+    let server = Server::start(db, &tmp.0);
     populate(&server, &partner, "acme", "EU", &["alice"]);
     populate(&server, &partner, "globex", "JP", &[]);
 
@@ -1124,12 +1211,11 @@ fn vendors_regions_location_overrides_and_turning_recording_off() {
     server.terminate();
 }
 
-#[test]
-fn a_partner_administrator_administers_one_customers_dubber_account_at_most() {
+fn a_partner_administrator_administers_one_customers_dubber_account_at_most(db: &Db) {
     let tmp = TempDir::new("admin-partner-rule");
-    let partner = token(&tmp.0, "partner-admin", &["acme", "globex"]);
-    let globex = token(&tmp.0, "customer-admin", &["globex"]);
-    let server = Server::start(&tmp.0);
+    let partner = token(db, &tmp.0, "partner-admin", &["acme", "globex"]);
+    let globex = token(db, &tmp.0, "customer-admin", &["globex"]);
+    let server = Server::start(db, &tmp.0);
     let accept = json!({ "termsOfServiceEnabled": true });
     for org in ["acme", "globex"] {
         populate(&server, &partner, org, "UK", &[&format!("user-{org}")]);
@@ -1171,12 +1257,11 @@ fn a_partner_administrator_administers_one_customers_dubber_account_at_most() {
     server.terminate();
 }
 
-#[test]
-fn the_audit_trail_shows_who_changed_what_when_before_and_after() {
+fn the_audit_trail_shows_who_changed_what_when_before_and_after(db: &Db) {
     let tmp = TempDir::new("admin-audit");
-    let partner = token(&tmp.0, "partner-admin", &["acme", "globex"]);
-    let customer = token(&tmp.0, "customer-admin", &["acme"]);
-    let server = Server::start(&tmp.0);
+    let partner = token(db, &tmp.0, "partner-admin", &["acme", "globex"]);
+    let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
+    let server = Server::start(db, &tmp.0);
     populate(&server, &partner, "acme", "EU", &["alice"]);
     populate(&server, &partner, "globex", "EU", &["gina"]);
     let terms = format!("{RECORDING}/vendors/dubber/termsOfService");
@@ -1388,14 +1473,13 @@ fn every_route(org: &str) -> Vec<(&'static str, String, Option<Value>)> {
     ]
 }
 
-#[test]
-fn each_role_reaches_only_its_organisations_on_every_route() {
+fn each_role_reaches_only_its_organisations_on_every_route(db: &Db) {
     let tmp = TempDir::new("admin-isolation");
-    let partner = token(&tmp.0, "partner-admin", &["acme", "globex"]);
-    let other_partner = token(&tmp.0, "partner-admin", &["initech"]);
-    let customer = token(&tmp.0, "customer-admin", &["acme"]);
-    let reader = token(&tmp.0, "read-only", &["acme", "globex"]);
-    let server = Server::start(&tmp.0);
+    let partner = token(db, &tmp.0, "partner-admin", &["acme", "globex"]);
+    let other_partner = token(db, &tmp.0, "partner-admin", &["initech"]);
+    let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
+    let reader = token(db, &tmp.0, "read-only", &["acme", "globex"]);
+    let server = Server::start(db, &tmp.0);
     populate(&server, &partner, "acme", "EU", &["user-acme"]);
     populate(&server, &partner, "globex", "EU", &["user-globex"]);
     populate(&server, &other_partner, "initech", "US", &["user-initech"]);
@@ -1515,8 +1599,7 @@ fn files(dir: &Path) -> Vec<String> {
     out
 }
 
-#[test]
-fn a_dubber_entitlement_change_moves_the_persons_stored_recordings() {
+fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
     let tmp = TempDir::new("admin-entitlement");
     std::fs::write(tmp.path("callrec.toml"), "[store]\nurl = \"store\"\n").expect("config");
     let capture = format!("{}/fixtures/pcmu-impaired.pcap", env!("CARGO_MANIFEST_DIR"));
@@ -1545,9 +1628,9 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings() {
         "{stored:?}"
     );
 
-    let partner = token(&tmp.0, "partner-admin", &["acme"]);
-    let customer = token(&tmp.0, "customer-admin", &["acme"]);
-    let server = Server::start_with(&tmp.0, &["--config", "callrec.toml"]);
+    let partner = token(db, &tmp.0, "partner-admin", &["acme"]);
+    let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
+    let server = Server::start_with(db, &tmp.0, &["--config", "callrec.toml"]);
     populate(&server, &partner, "acme", "EU", &["alice", "bob"]);
     let terms = format!("{RECORDING}/vendors/dubber/termsOfService");
     server.ok(
@@ -1666,11 +1749,10 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings() {
     server.terminate();
 }
 
-#[test]
-fn concurrent_changes_to_one_organisation_are_all_kept() {
+fn concurrent_changes_to_one_organisation_are_all_kept(db: &Db) {
     let tmp = TempDir::new("admin-concurrent");
-    let partner = token(&tmp.0, "partner-admin", &["acme"]);
-    let server = Server::start(&tmp.0);
+    let partner = token(db, &tmp.0, "partner-admin", &["acme"]);
+    let server = Server::start(db, &tmp.0);
     populate(&server, &partner, "acme", "US", &[]);
     let terms = |vendor: &str| format!("{RECORDING}/vendors/{vendor}/termsOfService");
     let accept = json!({ "termsOfServiceEnabled": true });
