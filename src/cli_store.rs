@@ -185,3 +185,71 @@ pub struct DrainReport {
     pub stored: usize,
     pub pending: usize,
 }
+
+/// A recording on its way to the store: the spool job it is written into.
+pub struct StoreContext {
+    config: Config,
+    target: Target,
+    spool: Spool,
+    pub job: JobWriter,
+    upload_timeout: Duration,
+}
+
+impl StoreContext {
+    /// Opens the spool, first finishing whatever an earlier run left pending, then starts
+    /// this recording's job.
+    pub fn start(
+        store: &StoreArgs,
+        owner: &Owner,
+        upload_timeout: u64,
+        call_id: &str,
+    ) -> Result<StoreContext, String> {
+        let config = store.config()?;
+        let target = store.target(&config, Some(&owner.org));
+        open(&target)?;
+        let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
+            .map_err(|e| e.to_string())?;
+        // One attempt each for what an earlier run left: a store that is down must not hold
+        // up this recording (they are retried, with backoff, after it).
+        drain(&config, &spool, Some(Duration::ZERO))?;
+        let job = spool
+            .begin(&target.url, &format!("{}\n{call_id}", owner.org))
+            .map_err(|e| e.to_string())?;
+        Ok(StoreContext {
+            config,
+            target,
+            spool,
+            job,
+            upload_timeout: Duration::from_secs(upload_timeout),
+        })
+    }
+
+    /// Commits the recording to the spool, then uploads it (and anything else pending).
+    pub fn finish(
+        self,
+        owner: &Owner,
+        call_id: &str,
+        call_start: Option<Time>,
+        sidecar: &[u8],
+        media: Vec<FinishedFile>,
+    ) -> Result<(), String> {
+        let job = commit(
+            self.job,
+            &self.target,
+            owner,
+            call_id,
+            call_start,
+            sidecar,
+            media,
+        )?;
+        let report = drain(&self.config, &self.spool, Some(self.upload_timeout))?;
+        match report.pending {
+            0 => Ok(()),
+            n => Err(format!(
+                "{n} recording(s) kept in the spool ({}) for a later upload: run `callrec \
+                 storage flush` when the store is reachable",
+                job.dir.display()
+            )),
+        }
+    }
+}

@@ -247,7 +247,7 @@ fn record(args: RecordArgs) -> Result<(), String> {
     let call_id = safe_name(&call_id);
     let stored = match args.store.given() {
         false => None,
-        true => Some(StoreContext::start(
+        true => Some(cli_store::StoreContext::start(
             &args.store,
             &args.owner,
             args.upload_timeout,
@@ -333,75 +333,6 @@ fn record(args: RecordArgs) -> Result<(), String> {
         println!("{line}");
     }
     Ok(())
-}
-
-/// A recording on its way to the store: the spool job it is written into.
-struct StoreContext {
-    config: callrec::config::Config,
-    target: callrec::config::Target,
-    spool: callrec::store::spool::Spool,
-    job: callrec::store::spool::JobWriter,
-    upload_timeout: Duration,
-}
-
-impl StoreContext {
-    /// Opens the spool, first finishing whatever an earlier run left pending, then starts
-    /// this recording's job.
-    fn start(
-        store: &cli_store::StoreArgs,
-        owner: &cli_store::Owner,
-        upload_timeout: u64,
-        call_id: &str,
-    ) -> Result<StoreContext, String> {
-        let config = store.config()?;
-        let target = store.target(&config, Some(&owner.org));
-        cli_store::open(&target)?;
-        let spool =
-            callrec::store::spool::Spool::open(&config.store.spool, config.store.spool_limit_bytes)
-                .map_err(|e| e.to_string())?;
-        // One attempt each for what an earlier run left: a store that is down must not hold
-        // up this recording (they are retried, with backoff, after it).
-        cli_store::drain(&config, &spool, Some(Duration::ZERO))?;
-        let job = spool
-            .begin(&target.url, &format!("{}\n{call_id}", owner.org))
-            .map_err(|e| e.to_string())?;
-        Ok(StoreContext {
-            config,
-            target,
-            spool,
-            job,
-            upload_timeout: Duration::from_secs(upload_timeout),
-        })
-    }
-
-    /// Commits the recording to the spool, then uploads it (and anything else pending).
-    fn finish(
-        self,
-        owner: &cli_store::Owner,
-        call_id: &str,
-        call_start: Option<callrec::time::Time>,
-        sidecar: &[u8],
-        media: Vec<callrec::store::job::FinishedFile>,
-    ) -> Result<(), String> {
-        let job = cli_store::commit(
-            self.job,
-            &self.target,
-            owner,
-            call_id,
-            call_start,
-            sidecar,
-            media,
-        )?;
-        let report = cli_store::drain(&self.config, &self.spool, Some(self.upload_timeout))?;
-        match report.pending {
-            0 => Ok(()),
-            n => Err(format!(
-                "{n} recording(s) kept in the spool ({}) for a later upload: run `callrec \
-                 storage flush` when the store is reachable",
-                job.dir.display()
-            )),
-        }
-    }
 }
 
 /// A call id made safe as a file name: no separators, no dot-dot, bounded length.
