@@ -2,7 +2,7 @@
 //! exit codes live here and nowhere else.
 
 use bytes::Bytes;
-use callrec::encode::{Chunk, Format, OpusSettings};
+use callrec::encode::{Format, OpusSettings};
 use callrec::media::jitter::JitterConfig;
 use callrec::media::mix::Layout;
 use callrec::media::spans::PauseMode;
@@ -11,11 +11,11 @@ use callrec::offline::{record_capture, CaptureOptions};
 use callrec::pcap::flows::LegSelector;
 use callrec::recorder::metadata::Sidecar;
 use callrec::recorder::payload::{PayloadMap, PayloadType};
-use callrec::recorder::{FileChunk, RecorderConfig, Reminder};
+use callrec::recorder::{RecorderConfig, Reminder};
+use callrec::store::media_files::{sync_parent, MediaFiles};
 use clap::{Parser, Subcommand};
-use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -267,7 +267,7 @@ fn record(args: RecordArgs) -> Result<(), String> {
             .map(|leg| format!("{call_id}-{leg}.{}", format.extension()))
             .collect(),
     };
-    let mut files = MediaFiles::create(&out, &names)?;
+    let mut files = MediaFiles::create(&out, &names).map_err(|e| format!("cannot create: {e}"))?;
     let show_progress = std::io::stderr().is_terminal();
     let replay = record_capture(
         Bytes::from(capture),
@@ -296,7 +296,10 @@ fn record(args: RecordArgs) -> Result<(), String> {
     for warning in &replay.warnings {
         eprintln!("callrec: warning: {warning}");
     }
-    let hashes = files.commit()?;
+    let written = files
+        .commit()
+        .map_err(|e| format!("cannot finish the recording: {e}"))?;
+    let hashes = written.into_iter().map(|f| f.sha256);
     let endpoints = replay
         .legs
         .clone()
@@ -354,81 +357,6 @@ fn safe_name(id: &str) -> String {
     }
 }
 
-/// The recording's media files, written under a temporary name until complete.
-struct MediaFiles {
-    paths: Vec<(PathBuf, PathBuf)>,
-    files: Vec<File>,
-}
-
-impl MediaFiles {
-    fn create(dir: &Path, names: &[String]) -> Result<Self, String> {
-        let mut paths = Vec::new();
-        let mut files = Vec::new();
-        for name in names {
-            let final_path = dir.join(name);
-            let partial = dir.join(format!("{name}.partial"));
-            let file = File::create(&partial)
-                .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
-            paths.push((partial, final_path));
-            files.push(file);
-        }
-        Ok(MediaFiles { paths, files })
-    }
-
-    fn write(&mut self, FileChunk { file, chunk }: FileChunk) -> std::io::Result<()> {
-        let f = &mut self.files[file];
-        match chunk {
-            Chunk::Append(bytes) => f.write_all(&bytes),
-            Chunk::Patch { offset, bytes } => {
-                let end = f.stream_position()?;
-                f.seek(SeekFrom::Start(offset))?;
-                f.write_all(&bytes)?;
-                f.seek(SeekFrom::Start(end)).map(|_| ())
-            }
-        }
-    }
-
-    fn discard(self) {
-        for (partial, _) in &self.paths {
-            let _ = std::fs::remove_file(partial);
-        }
-    }
-
-    /// Makes the files durable and visible under their final names; returns their SHA-256s.
-    fn commit(self) -> Result<Vec<String>, String> {
-        let mut hashes = Vec::new();
-        for (file, (partial, final_path)) in self.files.into_iter().zip(&self.paths) {
-            file.sync_all()
-                .map_err(|e| format!("cannot sync {}: {e}", partial.display()))?;
-            hashes.push(sha256_file(partial)?);
-            std::fs::rename(partial, final_path)
-                .map_err(|e| format!("cannot rename {}: {e}", partial.display()))?;
-            sync_parent(final_path)?;
-        }
-        Ok(hashes)
-    }
-}
-
-fn sha256_file(path: &Path) -> Result<String, String> {
-    let mut file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let partial = path.with_extension("json.partial");
     let write = || -> std::io::Result<()> {
@@ -438,16 +366,5 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
         std::fs::rename(&partial, path)
     };
     write().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    sync_parent(path)
-}
-
-/// A rename is durable only once its directory is synced.
-fn sync_parent(path: &Path) -> Result<(), String> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| format!("cannot sync {}: {e}", dir.display()))
+    sync_parent(path).map_err(|e| format!("cannot sync: {e}"))
 }

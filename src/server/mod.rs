@@ -6,8 +6,11 @@
 pub mod admin;
 pub mod auth;
 pub mod http;
+pub mod latch;
+pub mod ports;
 pub mod repo;
 pub mod routes_audit;
 pub mod routes_directory;
 pub mod routes_recording;
 pub mod routes_vendor;
+pub mod shard;

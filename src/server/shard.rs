@@ -1,0 +1,539 @@
+//! Media shards: the threads where calls are recorded. One per core; a call is pinned to one
+//! shard by its number, so its packets are handled in order by one thread that owns its
+//! `Recorder` outright (no locks on the media path). Commands arrive through bounded crossbeam
+//! channels; a packet that finds its shard's queue full is dropped and counted, never queued
+//! without bound. The tokio runtime only moves bytes: decode, mix, encode and the spool writes
+//! all happen here.
+//!
+//! A call's life on its shard: `Start` (recorder, spool job), `Packet`s, `Pause`/`Resume`/
+//! `Exclude` edges, `End`. At the end the recorder is finished, the media files synced and
+//! hashed, the sidecar and manifest committed to the spool, and the result reported.
+
+use crate::recorder::metadata::Sidecar;
+use crate::recorder::payload::PayloadMap;
+use crate::recorder::{Leg, Recorder, RecorderConfig};
+use crate::store::job::{self, FinishedFile};
+use crate::store::key::RecordingKey;
+use crate::store::media_files::MediaFiles;
+use crate::store::metadata::StorageInfo;
+use crate::store::spool::{JobWriter, SpoolJob};
+use crate::time::Time;
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Everything a shard needs to record one call.
+pub struct CallSetup {
+    /// The server's number for the call (pins it to a shard).
+    pub call: u64,
+    /// The call's name in files and keys (the SIP Call-ID, made safe).
+    pub name: String,
+    pub config: RecorderConfig,
+    pub payloads: [PayloadMap; 2],
+    /// The spool job the media is written into.
+    pub job: JobWriter,
+    /// The destination URL the job is uploaded to.
+    pub destination: String,
+    /// Whose recording, which plan and retention (`retained_since` is set when spooled).
+    pub storage: StorageInfo,
+}
+
+/// What a shard is told.
+pub enum Command {
+    Start(Box<CallSetup>),
+    /// A datagram of `leg`, received at `at`.
+    Packet {
+        call: u64,
+        leg: Leg,
+        at: Time,
+        datagram: Bytes,
+    },
+    Pause {
+        call: u64,
+        at: Time,
+    },
+    Resume {
+        call: u64,
+        at: Time,
+    },
+    /// Keep `[from, to)` out of the file (an announcement the parties heard).
+    Exclude {
+        call: u64,
+        from: Time,
+        to: Time,
+    },
+    /// The call is over: store it. `input` (signalling's account of the call: participants,
+    /// streams, sources) and `warnings` go into the sidecar.
+    End {
+        call: u64,
+        input: serde_json::Value,
+        warnings: Vec<String>,
+    },
+}
+
+/// How one call's recording ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub call: u64,
+    pub name: String,
+    /// The committed spool job, or why the recording failed.
+    pub result: Result<SpoolJob, String>,
+}
+
+/// Counters the shards keep, read by `/metrics`.
+#[derive(Debug, Default)]
+pub struct ShardMetrics {
+    pub calls_active: AtomicU64,
+    pub calls_stored: AtomicU64,
+    pub calls_failed: AtomicU64,
+    pub packets: AtomicU64,
+    /// Packets dropped because their shard's queue was full.
+    pub packets_queue_full: AtomicU64,
+    /// Packets for a call the shard does not hold (it ended, or never started).
+    pub packets_unknown_call: AtomicU64,
+    /// Time spent in the recorders (decode, mix, encode, file writes), nanoseconds.
+    pub record_nanos: AtomicU64,
+    /// From a packet's arrival at the socket to its push into the recorder.
+    pub packet_delay: LatencyHistogram,
+}
+
+/// Packets held per shard before new ones are dropped: ~200 ms of 2,500 calls' packets.
+pub const QUEUE_PACKETS: usize = 65_536;
+
+/// How often a shard polls its recorders when packets are quiet, so output keeps flowing
+/// through silences and one-sided calls.
+const TICK: Duration = Duration::from_millis(100);
+
+/// The running shards.
+pub struct Shards {
+    senders: Vec<Sender<Command>>,
+    threads: Vec<JoinHandle<()>>,
+    pub metrics: Arc<ShardMetrics>,
+}
+
+impl Shards {
+    /// Starts `count` shard threads. `clock` is the server's wall clock; `finished` hears
+    /// about every call that ends (one message per started call).
+    pub fn start(
+        count: usize,
+        clock: fn() -> Time,
+        finished: impl Fn(Finished) + Send + Sync + 'static,
+    ) -> Shards {
+        let metrics = Arc::new(ShardMetrics::default());
+        let finished = Arc::new(finished);
+        let mut senders = Vec::new();
+        let mut threads = Vec::new();
+        for index in 0..count.max(1) {
+            let (tx, rx) = crossbeam_channel::bounded(QUEUE_PACKETS);
+            let shard = Shard {
+                calls: HashMap::new(),
+                metrics: Arc::clone(&metrics),
+                clock,
+            };
+            let finished = Arc::clone(&finished);
+            let thread = std::thread::Builder::new()
+                .name(format!("callrec-media-{index}"))
+                .spawn(move || shard.run(rx, &*finished))
+                .expect("the OS lets a process start a thread per core");
+            senders.push(tx);
+            threads.push(thread);
+        }
+        Shards {
+            senders,
+            threads,
+            metrics,
+        }
+    }
+
+    fn sender(&self, call: u64) -> &Sender<Command> {
+        // Fibonacci hashing spreads sequential call numbers over the shards.
+        let hash = call.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        &self.senders[(hash % self.senders.len() as u64) as usize]
+    }
+
+    /// Hands a packet to its call's shard; a full queue drops it (counted).
+    pub fn packet(&self, call: u64, leg: Leg, at: Time, datagram: Bytes) {
+        let command = Command::Packet {
+            call,
+            leg,
+            at,
+            datagram,
+        };
+        match self.sender(call).try_send(command) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.metrics.packets_queue_full.fetch_add(1, Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// Sends a call's control command (start, pause, end …). These wait for room: they are
+    /// few, and losing one would lose a call.
+    pub fn control(&self, command: Command) {
+        let call = match &command {
+            Command::Start(setup) => setup.call,
+            Command::Packet { call, .. }
+            | Command::Pause { call, .. }
+            | Command::Resume { call, .. }
+            | Command::Exclude { call, .. }
+            | Command::End { call, .. } => *call,
+        };
+        let _ = self.sender(call).send(command);
+    }
+
+    /// Closes the queues; each shard stores the calls it still holds, then its thread ends.
+    pub fn stop(self) {
+        drop(self.senders);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct LiveCall {
+    recorder: Recorder,
+    files: MediaFiles,
+    job: JobWriter,
+    name: String,
+    destination: String,
+    storage: StorageInfo,
+    first_packet: Option<Time>,
+    /// Why writing failed; the call is then dropped at its end (the spool job abandoned).
+    failed: Option<String>,
+}
+
+struct Shard {
+    calls: HashMap<u64, LiveCall>,
+    metrics: Arc<ShardMetrics>,
+    clock: fn() -> Time,
+}
+
+impl Shard {
+    fn run(mut self, commands: Receiver<Command>, finished: &dyn Fn(Finished)) {
+        let mut last_tick = (self.clock)();
+        loop {
+            match commands.recv_timeout(TICK) {
+                Ok(command) => self.handle(command, finished),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let now = (self.clock)();
+            if now.saturating_since(last_tick) >= TICK {
+                last_tick = now;
+                let calls: Vec<u64> = self.calls.keys().copied().collect();
+                for call in calls {
+                    self.poll(call, now);
+                }
+            }
+        }
+        let calls: Vec<u64> = self.calls.keys().copied().collect();
+        for call in calls {
+            self.end(
+                call,
+                serde_json::Value::Null,
+                vec!["the server stopped".into()],
+                finished,
+            );
+        }
+    }
+
+    fn handle(&mut self, command: Command, finished: &dyn Fn(Finished)) {
+        match command {
+            Command::Start(setup) => self.start(*setup, finished),
+            Command::Packet {
+                call,
+                leg,
+                at,
+                datagram,
+            } => {
+                let now = (self.clock)();
+                let Some(live) = self.calls.get_mut(&call) else {
+                    self.metrics.packets_unknown_call.fetch_add(1, Relaxed);
+                    return;
+                };
+                self.metrics.packets.fetch_add(1, Relaxed);
+                self.metrics.packet_delay.record(now.saturating_since(at));
+                live.first_packet.get_or_insert(at);
+                live.recorder.push(at, leg, datagram);
+                self.poll(call, at);
+            }
+            Command::Pause { call, at } => self.edit(call, |live| {
+                let offset = live.offset(at);
+                live.recorder.pause_at(offset)
+            }),
+            Command::Resume { call, at } => self.edit(call, |live| {
+                let offset = live.offset(at);
+                live.recorder.resume_at(offset)
+            }),
+            Command::Exclude { call, from, to } => self.edit(call, |live| {
+                let (from, to) = (live.offset(from), live.offset(to));
+                live.recorder.exclude(from, to)
+            }),
+            Command::End {
+                call,
+                input,
+                warnings,
+            } => self.end(call, input, warnings, finished),
+        }
+    }
+
+    fn edit(&mut self, call: u64, change: impl FnOnce(&mut LiveCall)) {
+        if let Some(live) = self.calls.get_mut(&call) {
+            change(live);
+        }
+    }
+
+    fn start(&mut self, setup: CallSetup, finished: &dyn Fn(Finished)) {
+        let CallSetup {
+            call,
+            name,
+            config,
+            payloads,
+            job,
+            destination,
+            storage,
+        } = setup;
+        let extension = config.format.extension();
+        let names: Vec<String> = match config.layout.files() {
+            1 => vec![format!("{name}.{extension}")],
+            _ => vec![
+                format!("{name}-a.{extension}"),
+                format!("{name}-b.{extension}"),
+            ],
+        };
+        let started = Recorder::new(config, payloads)
+            .map_err(|e| e.to_string())
+            .and_then(|recorder| {
+                let files = MediaFiles::create(job.dir(), &names).map_err(|e| e.to_string())?;
+                Ok((recorder, files))
+            });
+        match started {
+            Ok((recorder, files)) => {
+                self.metrics.calls_active.fetch_add(1, Relaxed);
+                self.calls.insert(
+                    call,
+                    LiveCall {
+                        recorder,
+                        files,
+                        job,
+                        name,
+                        destination,
+                        storage,
+                        first_packet: None,
+                        failed: None,
+                    },
+                );
+            }
+            Err(reason) => {
+                let _ = job.abandon();
+                self.metrics.calls_failed.fetch_add(1, Relaxed);
+                finished(Finished {
+                    call,
+                    name,
+                    result: Err(reason),
+                });
+            }
+        }
+    }
+
+    /// Writes whatever the call's recorder has final by `now`.
+    fn poll(&mut self, call: u64, now: Time) {
+        let Some(live) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let mut chunks = Vec::new();
+        loop {
+            let more = match live.recorder.poll(now, &mut chunks) {
+                Ok(more) => more,
+                Err(e) => {
+                    live.failed.get_or_insert(format!("encoding failed: {e}"));
+                    false
+                }
+            };
+            for chunk in chunks.drain(..) {
+                if live.failed.is_none() {
+                    if let Err(e) = live.files.write(chunk) {
+                        live.failed = Some(format!("writing the spool failed: {e}"));
+                    }
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        self.metrics
+            .record_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+    }
+
+    fn end(
+        &mut self,
+        call: u64,
+        input: serde_json::Value,
+        warnings: Vec<String>,
+        finished: &dyn Fn(Finished),
+    ) {
+        let Some(live) = self.calls.remove(&call) else {
+            return;
+        };
+        self.metrics.calls_active.fetch_sub(1, Relaxed);
+        let name = live.name.clone();
+        let result = live.store((self.clock)(), input, warnings);
+        match &result {
+            Ok(_) => self.metrics.calls_stored.fetch_add(1, Relaxed),
+            Err(_) => self.metrics.calls_failed.fetch_add(1, Relaxed),
+        };
+        finished(Finished { call, name, result });
+    }
+}
+
+impl LiveCall {
+    /// Where `at` falls in the recording: the recorder's clock starts at the first packet.
+    fn offset(&self, at: Time) -> Duration {
+        self.first_packet
+            .map_or(Duration::ZERO, |first| at.saturating_since(first))
+    }
+
+    /// Finishes the recording and commits it to the spool.
+    fn store(
+        self,
+        now: Time,
+        input: serde_json::Value,
+        warnings: Vec<String>,
+    ) -> Result<SpoolJob, String> {
+        let LiveCall {
+            recorder,
+            mut files,
+            job,
+            name,
+            destination,
+            storage,
+            failed,
+            ..
+        } = self;
+        let abandon = |files: MediaFiles, job: JobWriter, reason: String| {
+            files.discard();
+            let _ = job.abandon();
+            reason
+        };
+        let mut chunks = Vec::new();
+        let summary = match (recorder.finish(&mut chunks), failed) {
+            (Ok(summary), None) => summary,
+            (Err(e), _) => return Err(abandon(files, job, format!("encoding failed: {e}"))),
+            (_, Some(reason)) => return Err(abandon(files, job, reason)),
+        };
+        for chunk in chunks {
+            if let Err(e) = files.write(chunk) {
+                return Err(abandon(
+                    files,
+                    job,
+                    format!("writing the spool failed: {e}"),
+                ));
+            }
+        }
+        let written = match files.commit() {
+            Ok(written) => written,
+            Err(e) => {
+                let _ = job.abandon();
+                return Err(format!("writing the spool failed: {e}"));
+            }
+        };
+        let call_start = summary.call_start;
+        let mut sidecar = Sidecar::new(
+            &name,
+            summary,
+            [None, None],
+            written
+                .iter()
+                .map(|f| (f.name.clone(), f.sha256.clone()))
+                .collect(),
+            warnings,
+        );
+        sidecar.input = (!input.is_null()).then_some(input);
+        let json = serde_json::to_vec_pretty(&sidecar).map_err(|e| e.to_string())?;
+        let storage = StorageInfo {
+            retained_since: now.to_rfc3339(),
+            ..storage
+        };
+        let key = RecordingKey {
+            class: storage.retention,
+            org: storage.org.clone(),
+            date: call_start.unwrap_or(now).date(),
+            call: name,
+        };
+        let media = written
+            .into_iter()
+            .map(|f| FinishedFile {
+                name: f.name,
+                bytes: f.bytes,
+                sha256: f.sha256,
+            })
+            .collect();
+        job::commit(job, &destination, &key, &storage, &json, media).map_err(|e| e.to_string())
+    }
+}
+
+/// Delays in power-of-two microsecond buckets (1 µs … ~1 s and more), for a p99 without
+/// keeping samples.
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    buckets: [AtomicU64; 22],
+}
+
+impl LatencyHistogram {
+    pub fn record(&self, delay: Duration) {
+        let micros = delay.as_micros().max(1) as u64;
+        let bucket = (64 - micros.leading_zeros() as usize - 1).min(self.buckets.len() - 1);
+        self.buckets[bucket].fetch_add(1, Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Relaxed)).sum()
+    }
+
+    /// The upper bound of the bucket holding quantile `q` (0..=1), or `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total as f64 * q).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            seen += bucket.load(Relaxed);
+            if seen >= rank {
+                return Some(Duration::from_micros(2u64 << i));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles_land_in_the_right_bucket() {
+        let h = LatencyHistogram::default();
+        assert_eq!(h.quantile(0.99), None);
+        for _ in 0..990 {
+            h.record(Duration::from_micros(3)); // bucket [2, 4)
+        }
+        for _ in 0..10 {
+            h.record(Duration::from_millis(5)); // bucket [4096, 8192)
+        }
+        assert_eq!(h.count(), 1000);
+        assert_eq!(h.quantile(0.5), Some(Duration::from_micros(4)));
+        assert_eq!(h.quantile(0.99), Some(Duration::from_micros(4)));
+        assert_eq!(h.quantile(0.995), Some(Duration::from_micros(8192)));
+        h.record(Duration::from_secs(3600));
+        assert_eq!(h.quantile(1.0), Some(Duration::from_micros(2 << 21)));
+    }
+}
