@@ -6,4 +6,5 @@
 //! and bytes in, values and text out. It must never open sockets, read a clock, or import
 //! anything else of callrec's.
 
+pub mod metadata;
 pub mod sdp;
