@@ -31,6 +31,7 @@ pub struct Limits {
     /// Deepest element nesting, extension data included. Default 32.
     pub max_depth: usize,
     /// Most participants, and most participants with stream associations. Default 64.
+    /// Participant-session associations may number this times `max_sessions`.
     pub max_participants: usize,
     /// Most streams, and most streams one participant sends or receives. Default 64.
     pub max_streams: usize,
