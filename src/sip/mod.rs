@@ -8,3 +8,4 @@
 //! else of ours.
 
 pub mod message;
+pub mod multipart;
