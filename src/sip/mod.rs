@@ -7,5 +7,6 @@
 //! their `crate::time::Time` come in, bytes to send and deadlines go out. It imports nothing
 //! else of ours.
 
+pub mod framing;
 pub mod message;
 pub mod multipart;
