@@ -459,7 +459,7 @@ impl<'a> ResponseBuilder<'a> {
             out.extend_from_slice(b"To: ");
             push_text(&mut out, to);
             let has_tag = match request.to() {
-                Ok(to) => to.tag().is_some(),
+                Ok(to) => to.has_param("tag"),
                 Err(_) => true,
             };
             if let (Some(tag), false) = (self.to_tag, has_tag) {

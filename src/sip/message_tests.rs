@@ -1680,3 +1680,13 @@ fn canonical_reason_phrases() {
         assert_eq!(reason_phrase(status), reason, "{status}");
     }
 }
+
+#[test]
+fn a_to_tag_without_a_value_is_still_a_tag() {
+    let options = request(options_changed(
+        "To: sip:user@example.com",
+        "To: sip:user@example.com;TAG",
+    ));
+    let answer = response(Response::for_request(&options, 200).to_tag("ours").encode());
+    assert_eq!(values(answer.headers(), "To"), ["sip:user@example.com;TAG"]);
+}
