@@ -569,10 +569,10 @@ const fn known(name: &'static str, compact: Option<u8>, list: bool) -> Known {
     }
 }
 
-/// Headers with a compact form, and list headers. Others keep their name as sent and their
-/// value whole: an unknown header may hold anything (RFC 4475 §3.1.1.1), and some known ones
-/// hold commas in one value (Date, WWW-Authenticate, Authorization).
-const KNOWN: [Known; 39] = [
+/// Headers with a compact form, list headers, and the others our accessors read. Others keep
+/// their name as sent and their value whole: an unknown header may hold anything (RFC 4475
+/// §3.1.1.1), and some known ones hold commas in one value (Date, WWW-Authenticate).
+const KNOWN: [Known; 44] = [
     known("Accept", None, true),
     known("Accept-Contact", Some(b'a'), true), // RFC 3841
     known("Accept-Encoding", None, true),
@@ -583,17 +583,21 @@ const KNOWN: [Known; 39] = [
     known(CALL_ID, Some(b'i'), false),
     known("Call-Info", None, true),
     known(CONTACT, Some(b'm'), true),
+    known(CONTENT_DISPOSITION, None, false),
     known("Content-Encoding", Some(b'e'), true),
     known("Content-Language", None, true),
     known(CONTENT_LENGTH, Some(b'l'), false),
     known(CONTENT_TYPE, Some(b'c'), false),
+    known(CSEQ, None, false),
     known("Error-Info", None, true),
     known("Event", Some(b'o'), false), // RFC 6665
+    known(EXPIRES, None, false),
     known(FROM, Some(b'f'), false),
     known("History-Info", None, true),         // RFC 7044
     known("Identity", Some(b'y'), false),      // RFC 8224
     known("Identity-Info", Some(b'n'), false), // RFC 4474
     known("In-Reply-To", None, true),
+    known(MAX_FORWARDS, None, false),
     known("P-Asserted-Identity", None, true), // RFC 3325
     known("Path", None, true),                // RFC 3327
     known("Proxy-Require", None, true),
@@ -608,6 +612,7 @@ const KNOWN: [Known; 39] = [
     known("Session-Expires", Some(b'x'), false), // RFC 4028
     known("Subject", Some(b's'), false),
     known(SUPPORTED, Some(b'k'), true),
+    known(TIMESTAMP, None, false),
     known(TO, Some(b't'), false),
     known("Unsupported", None, true),
     known(VIA, Some(b'v'), true),
@@ -692,7 +697,7 @@ impl Headers {
         let wanted = canonical(name);
         self.fields
             .iter()
-            .find(|field| self.name_of(field).eq_ignore_ascii_case(wanted))
+            .find(|field| self.is_named(field, wanted))
             .map(|field| self.value_of(field))
     }
 
@@ -701,15 +706,24 @@ impl Headers {
         let wanted = canonical(name);
         self.fields
             .iter()
-            .filter(move |field| self.name_of(field).eq_ignore_ascii_case(wanted))
+            .filter(move |field| self.is_named(field, wanted))
             .map(|field| self.value_of(field))
     }
 
     fn name_of(&self, field: &Field) -> &str {
+        ascii(self.name_bytes(field))
+    }
+
+    fn name_bytes(&self, field: &Field) -> &[u8] {
         match &field.name {
-            Name::Known(name) => name,
-            Name::Raw(range) => ascii(&self.buf[range.clone()]),
+            Name::Known(name) => name.as_bytes(),
+            Name::Raw(range) => &self.buf[range.clone()],
         }
+    }
+
+    fn is_named(&self, field: &Field, wanted: &str) -> bool {
+        self.name_bytes(field)
+            .eq_ignore_ascii_case(wanted.as_bytes())
     }
 
     fn value_of(&self, field: &Field) -> &[u8] {
@@ -1084,32 +1098,19 @@ struct Line {
 /// The line starting at `at`, or `None` if no line end comes before `end` (with `open_end`,
 /// `end` ends the last line).
 fn line_at(buf: &[u8], at: usize, end: usize, open_end: bool) -> Option<Line> {
-    let mut stray_cr = false;
-    let mut i = at;
-    while i < end {
-        match buf[i] {
-            b'\n' => {
-                let content_end = if i > at && buf[i - 1] == b'\r' {
-                    i - 1
-                } else {
-                    i
-                };
-                let stray_cr = stray_cr && buf[at..content_end].contains(&b'\r');
-                return Some(Line {
-                    end: content_end,
-                    next: i + 1,
-                    stray_cr,
-                });
-            }
-            b'\r' => stray_cr = true,
-            _ => {}
+    let (content_end, next) = match buf[at..end].iter().position(|&b| b == b'\n') {
+        Some(offset) => {
+            let lf = at + offset;
+            let cr = lf > at && buf[lf - 1] == b'\r';
+            (lf - usize::from(cr), lf + 1)
         }
-        i += 1;
-    }
-    open_end.then(|| Line {
-        end,
-        next: end,
-        stray_cr: buf[at..end].contains(&b'\r'),
+        None if open_end => (end, end),
+        None => return None,
+    };
+    Some(Line {
+        end: content_end,
+        next,
+        stray_cr: buf[at..content_end].contains(&b'\r'),
     })
 }
 
@@ -1205,7 +1206,8 @@ pub(crate) fn parse_fields(
     let mut headers = Headers {
         buf: buf.clone(),
         unfolded: Vec::new(),
-        fields: Vec::new(),
+        // A SIPREC INVITE has about 40 values.
+        fields: Vec::with_capacity(48),
     };
     let mut fields = Fields::new(buf, start, end, open_end);
     let mut vias = 0;
