@@ -288,7 +288,7 @@ impl Message {
 }
 
 /// A request: method, Request-URI, headers, body.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request {
     method: Method,
     uri: Range<usize>,
@@ -358,7 +358,7 @@ impl Request {
 }
 
 /// A response: status, reason phrase, headers, body.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Response {
     status: u16,
     reason: Range<usize>,
@@ -400,6 +400,28 @@ impl Response {
 
     pub fn body(&self) -> &Bytes {
         &self.body
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("uri", &self.uri())
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("reason", &self.reason())
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
     }
 }
 
