@@ -208,3 +208,99 @@ events += [datagram(True, 5, rtp_event("pcmu")), datagram(True, 20, rtp_event("p
 write("recorder", "opus-separate-impaired", recorder(True, 2, False, False, None,
                                                      payloads(opus=True), payloads(event=True),
                                                      events))
+
+
+# --- sip_message: the SIP fixtures and RFC 4475 messages -----------------------------------
+def crlf(text):
+    return text.replace("\n", "\r\n").encode()
+
+
+SIP = f"{FIXTURES}/sip"
+sip_messages = {name[:-4]: open(f"{SIP}/{name}", "rb").read()
+                for name in sorted(os.listdir(SIP)) if name.endswith(".sip")}
+SDP_150 = ("v=0\no=mhandley 29739 7272939 IN IP4 192.0.2.3\ns=-\nc=IN IP4 192.0.2.4\nt=0 0\n"
+           "m=audio 49217 RTP/AVP 0 12\nm=video 3227 RTP/AVP 31\na=rtpmap:31 LPC\n")
+# RFC 4475 §3.1.1.1: folding, white space everywhere, compact and odd-case names.
+sip_messages["rfc4475-wsinv"] = crlf(r'''INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0
+TO :
+ sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n
+from   : "J Rosenberg \\\""       <sip:jdrosen@example.com>
+  ;
+  tag = 98asjd8
+MaX-fOrWaRdS: 0068
+Call-ID: wsinv.ndaksdj@192.0.2.1
+Content-Length   : 150
+cseq: 0009
+  INVITE
+Via  : SIP  /   2.0
+ /UDP
+    192.0.2.2;branch=390skdjuw
+s :
+NewFangledHeader:   newfangled value
+ continued newfangled value
+UnknownHeaderWithUnusualValue: ;;,,;;,;
+Content-Type: application/sdp
+Route:
+ <sip:services.example.com;lr;unknownwith=value;unknown-no-value>
+v:  SIP  / 2.0  / TCP     spindle.example.com   ;
+  branch  =   z9hG4bK9ikj8  ,
+ SIP  /    2.0   / UDP  192.168.255.111   ; branch=
+ z9hG4bK30239
+m:"Quoted string \"\"" <sip:jdrosen@example.com> ; newparam =
+      newvalue ;
+  secondparam ; q = 0.33
+
+''' + SDP_150)
+# RFC 4475 §3.1.1.2: every token character, quoted control characters, UTF-8.
+sip_messages["rfc4475-intmeth"] = crlf(
+    "!interesting-Method0123456789_*+`.%indeed'~ sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com SIP/2.0\n"
+    "Via: SIP/2.0/TCP host1.example.com;branch=z9hG4bK-.!%66*_+`'~\n"
+    "To: \"BEL:\\\x07 NUL:\\\x00 DEL:\\\x7f\" <sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*@example.com>\n"
+    "From: token1~` token2'+_ token3*%!.- <sip:mundane@example.com>;fromParam''~+*_!.-%=\"\u0440\u0430\u0431\u043e\u0442\u0430\u044e\u0449\u0438\u0439\";tag=_token~1'+`*%!-.\n"
+    "Call-ID: intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{\n"
+    "CSeq: 139122385 !interesting-Method0123456789_*+`.%indeed'~\n"
+    "Max-Forwards: 255\n"
+    "extensionHeader-!.%*+_`'~:\ufeff\u5927\u505c\u96fb\n"
+    "Content-Length: 0\n\n")
+# RFC 4475 §3.1.2.2 and §3.1.2.16: rejected, but answerable (400, 505).
+sip_messages["rfc4475-clerr"] = crlf(
+    "INVITE sip:user@example.com SIP/2.0\nMax-Forwards: 80\nTo: sip:j.user@example.com\n"
+    "From: sip:caller@example.net;tag=93942939o2\nCall-ID: clerr.0ha0isndaksdjweiafasdk3\n"
+    "CSeq: 8 INVITE\nVia: SIP/2.0/UDP host5.example.com;branch=z9hG4bK-39234-23523\n"
+    "Content-Type: application/sdp\nContent-Length: 9999\n\n" + SDP_150)
+sip_messages["rfc4475-badvers"] = crlf(
+    "OPTIONS sip:t.watson@example.org SIP/7.0\nVia:     SIP/7.0/UDP c.example.com;branch=z9hG4bKkdjuw\n"
+    "Max-Forwards:     70\nFrom:    A. Bell <sip:a.g.bell@example.com>;tag=qweoiqpe\n"
+    "To:      T. Watson <sip:t.watson@example.org>\nCall-ID: badvers.31417@c.example.com\n"
+    "CSeq:    1 OPTIONS\nl: 0\n\n")
+# RFC 4475 §3.1.1.11: a multipart body with a binary part.
+mpart = (b"--7a9cbec02ceef655\r\nContent-Type: text/plain\r\n\r\nHello\r\n--7a9cbec02ceef655\r\n"
+         b"Content-Type: application/octet-stream\r\n\r\n" + bytes(range(256)) +
+         b"\r\n--7a9cbec02ceef655--\r\n")
+sip_messages["rfc4475-mpart01"] = crlf(
+    "MESSAGE sip:kumiko@example.org SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-d8754z-;rport\n"
+    "To: <sip:kumiko@example.org>\nFrom: <sip:fluffy@example.com>;tag=2fb0dcc9\n"
+    "Call-ID: 3d9485ad0c49859b@Zmx1ZmZ5LW1hYy0xNi5sb2NhbA..\nCSeq: 1 MESSAGE\n"
+    f"Content-Type: multipart/mixed;boundary=7a9cbec02ceef655\nContent-Length: {len(mpart)}\n\n") + mpart
+sip_messages["response-200"] = crlf(
+    "SIP/2.0 200 OK\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK2C1A3B7F;received=192.0.2.10;rport=5060\n"
+    "From: <sip:192.0.2.10>;tag=7E8B2C30-1A4\nTo: <sip:srs@192.0.2.50>;tag=srs-4f2a9c\n"
+    "Call-ID: 9F2D4E00-8A1B11F0-80A4C1D2-3E5F6A7B@192.0.2.10\nCSeq: 101 INVITE\n"
+    "Contact: <sip:srs@192.0.2.50:5060>\nContent-Length: 0\n\n")
+for name, data in sip_messages.items():
+    write("sip_message", name, data)
+
+
+# --- sip_framing: limit (u16, + 64), read sizes (count, then size - 1 each), the stream ----
+def framing(limit, sizes, stream):
+    return u16(limit - 64) + u8(len(sizes)) + bytes(size - 1 for size in sizes) + stream
+
+
+invite, options, bye = (sip_messages[name] for name in
+                        ["invite-siprec-cube", "options-cube", "bye-cube"])
+write("sip_framing", "pipelined-with-keepalives",
+      framing(4096, [1, 7, 200, 13], b"\r\n\r\n" + options + b"\r\n" + invite + b"\r\n\r\n" + bye))
+write("sip_framing", "byte-by-byte", framing(4096, [1], options + bye))
+write("sip_framing", "over-the-limit", framing(1024, [256], options + invite))
+write("sip_framing", "no-content-length",
+      framing(512, [9], b"BYE sip:a@b SIP/2.0\r\nCall-ID: x\r\n\r\n"))

@@ -1,10 +1,14 @@
-//! SIP for a SIPREC recording server (RFC 7866): the recording client (the calling platform)
-//! sends an INVITE whose multipart body holds an SDP offer and RFC 7865 recording metadata;
-//! callrec is the recording server that answers it.
+//! SIP for the SIPREC recording server (RFC 3261, RFC 7866): messages, bodies, SDP, recording
+//! metadata, transactions and dialogs.
 //!
-//! This module owns SIP messages, SDP, SIPREC metadata, transactions and dialogs, sans-IO: text
-//! and bytes in, values and text out. It must never open sockets, read a clock, or import
-//! anything else of callrec's.
+//! This module owns signalling from bytes to meaning and back: it parses what a Session
+//! Recording Client sends, builds what we answer, and keeps transaction and dialog state from
+//! the times it is given. It must never open a socket, read a clock or spawn a task: bytes and
+//! their `crate::time::Time` come in, bytes to send and deadlines go out. It imports nothing
+//! else of ours.
 
+pub mod framing;
+pub mod message;
 pub mod metadata;
+pub mod multipart;
 pub mod sdp;
