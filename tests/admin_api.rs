@@ -8,6 +8,7 @@
 
 mod common;
 
+use callrec::policydb::schema::MIGRATIONS;
 use common::TempDir;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -63,6 +64,35 @@ impl Db {
         command
     }
 
+    /// The database's URL, for reaching it behind the server's back.
+    fn url(&self, dir: &Path) -> String {
+        match self {
+            Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("policy.sqlite").display()),
+            Db::Postgres { url } => url.clone(),
+        }
+    }
+
+    /// Runs `statements` on the database directly, in order.
+    fn execute(&self, dir: &Path, statements: &[String]) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&self.url(dir))
+                .await
+                .expect("connect to the policy database");
+            for sql in statements {
+                sqlx::query(sql)
+                    .execute(&pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            pool.close().await;
+        });
+    }
+
     /// The arguments that choose this database (none for the default).
     fn args(&self) -> Vec<&str> {
         match self {
@@ -104,6 +134,7 @@ on_both!(
     each_role_reaches_only_its_organisations_on_every_route,
     a_dubber_entitlement_change_moves_the_persons_stored_recordings,
     concurrent_changes_to_one_organisation_are_all_kept,
+    a_first_release_database_is_upgraded_and_served,
 );
 
 /// A running `callrec serve`; killed when dropped.
@@ -1818,5 +1849,68 @@ fn concurrent_changes_to_one_organisation_are_all_kept(db: &Db) {
     for pair in updates.windows(2) {
         assert_eq!(pair[0]["after"], pair[1]["before"]);
     }
+    server.terminate();
+}
+
+/// A policy database as the first release left it (its schema, with the `lookup` column, and
+/// the documents that release wrote for an organisation with a recorded person), opened by
+/// this build: migrated, and its documents served and changed through the API.
+fn a_first_release_database_is_upgraded_and_served(db: &Db) {
+    let tmp = TempDir::new("admin-upgrade");
+    let accepted = r#"{"id":"t-customer","role":"customer"}"#;
+    let at = "2026-01-05T09:00:00.000000000Z";
+    let org_v1 = format!(
+        r#"{{"id":"acme","name":"ACME Ltd","region":"EU","provider":"Dubber","serviceEnabled":true,"terms":[{{"provider":"Dubber","acceptedBy":{accepted},"acceptedAt":"{at}"}}],"accounts":[{{"provider":"Dubber","externalId":"acme","createdBy":{accepted},"createdAt":"{at}","admins":[{accepted}]}}]}}"#
+    );
+    let location = r#"{"id":"paris","org":"acme","name":"Paris","provider":"OrganisationDefault"}"#;
+    let user = r#"{"id":"alice","org":"acme","location":"paris","aors":["sip:alice@acme.example"],"person":{"firstName":"Alice","lastName":"Martin","email":"alice@example.com","timeZone":"Europe/Paris"},"licence":"Professional","enabled":true,"settings":{"mode":"Always","recordVoicemail":false,"announcement":{"internalCalls":false,"pstnCalls":false},"notification":{"type":"Beep","enabled":false},"reminder":{"enabled":false,"interval":20}},"entitlement":"dubber-go","platform":{"serviceProvider":"acme","externalGroup":"paris","externalIdentifier":"alice"}}"#;
+    let mut statements = vec!["CREATE TABLE schema_version (version BIGINT PRIMARY KEY)".into()];
+    statements.extend(MIGRATIONS[0].iter().map(|s| s.to_string()));
+    statements.push("INSERT INTO schema_version (version) VALUES (1)".into());
+    let docs = [
+        ("organisation", "acme", org_v1.as_str()),
+        ("location", "paris", location),
+        ("user", "alice", user),
+        ("aor", "sip:alice@acme.example", r#"{"user":"alice"}"#),
+    ];
+    for (seq, (kind, id, body)) in (1..).zip(docs) {
+        statements.push(format!(
+            "INSERT INTO documents (kind, id, org_id, lookup, version, body, updated_at) \
+             VALUES ('{kind}', '{id}', 'acme', NULL, 1, '{body}', '{at}')"
+        ));
+        statements.push(format!(
+            "INSERT INTO audit (seq, org_id, kind, id, actor, at, before, after) \
+             VALUES ({seq}, 'acme', '{kind}', '{id}', 'partner-admin:t-partner', '{at}', NULL, \
+             '{body}')"
+        ));
+    }
+    statements.push("UPDATE sequences SET value = 4 WHERE name = 'audit'".into());
+    db.execute(&tmp.0, &statements);
+
+    let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
+    let server = Server::start(db, &tmp.0);
+    let org = server.ok(&customer, "GET", "/v1/organizations/acme", None);
+    assert_eq!(
+        (
+            &org["displayName"],
+            &org["vendorId"],
+            &org["accounts"][0]["provider"]
+        ),
+        (&json!("ACME Ltd"), &json!("dubber"), &json!("Dubber"))
+    );
+    let decision = effective(&server, &customer, "aor=sip:alice@acme.example");
+    assert_eq!(
+        (&decision["personId"], &decision["record"]["provider"]),
+        (&json!("alice"), &json!("Dubber"))
+    );
+    let renamed = json!({ "displayName": "Acme Corp" });
+    server.ok(&customer, "PUT", "/v1/organizations/acme", Some(renamed));
+    let trail = server.ok(&customer, "GET", "/v1/audit", None);
+    let items = trail["items"].as_array().expect("items");
+    assert_eq!(items.len(), 5, "{trail}");
+    assert_eq!(items[4]["seq"], 5);
+    assert_eq!(items[4]["before"]["name"], "ACME Ltd");
+    assert_eq!(items[4]["after"]["name"], "Acme Corp");
+    assert_eq!(items[0]["after"]["terms"][0]["provider"], "Dubber");
     server.terminate();
 }

@@ -67,9 +67,6 @@ pub enum DbError {
     /// Insert: a document of this kind already has this id.
     #[error("{kind} {id:?} already exists")]
     Exists { kind: String, id: String },
-    /// Another document of this kind already has this lookup key.
-    #[error("another {kind} already has lookup {lookup:?}")]
-    LookupTaken { kind: String, lookup: String },
     /// Update: the document changed since the caller read it.
     #[error("{kind} {id:?} is at version {actual}, not {expected}")]
     Conflict {
@@ -95,7 +92,6 @@ pub struct Change<'a> {
 pub struct Versioned<T> {
     pub id: String,
     pub org_id: String,
-    pub lookup: Option<String>,
     /// 1 when inserted, one more at each change.
     pub version: i64,
     pub updated_at: Time,
@@ -126,14 +122,13 @@ pub struct PolicyDb {
 const MIGRATIONS_KNOWN: i64 = schema::MIGRATIONS.len() as i64;
 
 /// The columns every document read selects, in [`Stored::from_row`]'s terms.
-const DOCUMENT_COLUMNS: &str = "kind, id, org_id, lookup, version, body, updated_at";
+const DOCUMENT_COLUMNS: &str = "kind, id, org_id, version, body, updated_at";
 
 /// A document row before its body is decoded.
 struct Stored {
     kind: String,
     id: String,
     org_id: String,
-    lookup: Option<String>,
     version: i64,
     body: String,
     updated_at: String,
@@ -145,7 +140,6 @@ impl Stored {
             kind: row.try_get("kind")?,
             id: row.try_get("id")?,
             org_id: row.try_get("org_id")?,
-            lookup: row.try_get("lookup")?,
             version: row.try_get("version")?,
             body: row.try_get("body")?,
             updated_at: row.try_get("updated_at")?,
@@ -167,7 +161,6 @@ impl Stored {
         Ok(Versioned {
             id: self.id,
             org_id: self.org_id,
-            lookup: self.lookup,
             version: self.version,
             updated_at,
             value,
@@ -316,29 +309,12 @@ impl PolicyDb {
         rows.iter().map(|r| Stored::from_row(r)?.decode()).collect()
     }
 
-    /// The document of `kind` whose lookup key is `lookup` (e.g. the user with this AOR).
-    pub async fn find_by_lookup<T: DeserializeOwned>(
-        &self,
-        kind: &str,
-        lookup: &str,
-    ) -> Result<Option<Versioned<T>>, DbError> {
-        let sql =
-            format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND lookup = $2");
-        let row = sqlx::query(&sql)
-            .bind(kind)
-            .bind(lookup)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Stored::from_row(&r)?.decode()).transpose()
-    }
-
-    /// Stores a new document at version 1 in `org_id` (for good), findable by `lookup`.
+    /// Stores a new document at version 1 in `org_id` (for good).
     pub async fn insert<T: Serialize>(
         &self,
         kind: &str,
         id: &str,
         org_id: &str,
-        lookup: Option<&str>,
         value: &T,
         change: Change<'_>,
     ) -> Result<i64, DbError> {
@@ -350,15 +326,13 @@ impl PolicyDb {
                 id: id.into(),
             });
         }
-        check_lookup_free(&mut write.tx, kind, id, lookup).await?;
         sqlx::query(
-            "INSERT INTO documents (kind, id, org_id, lookup, version, body, updated_at) \
-             VALUES ($1, $2, $3, $4, 1, $5, $6)",
+            "INSERT INTO documents (kind, id, org_id, version, body, updated_at) \
+             VALUES ($1, $2, $3, 1, $4, $5)",
         )
         .bind(kind)
         .bind(id)
         .bind(org_id)
-        .bind(lookup)
         .bind(&body)
         .bind(change.at.to_rfc3339())
         .execute(&mut *write.tx)
@@ -369,7 +343,7 @@ impl PolicyDb {
         Ok(1)
     }
 
-    /// Replaces the document (body and lookup key) if it is still at `expected_version`, and
+    /// Replaces the document's body if it is still at `expected_version`, and
     /// returns its new version; a stale version is a [`DbError::Conflict`] and changes nothing.
     /// Replacing it with what it already holds writes nothing and keeps the version.
     pub async fn update<T: Serialize>(
@@ -377,7 +351,6 @@ impl PolicyDb {
         kind: &str,
         id: &str,
         expected_version: i64,
-        lookup: Option<&str>,
         value: &T,
         change: Change<'_>,
     ) -> Result<i64, DbError> {
@@ -392,14 +365,12 @@ impl PolicyDb {
                 actual: stored.version,
             });
         }
-        check_lookup_free(&mut write.tx, kind, id, lookup).await?;
-        write.replace(&stored, lookup, body, change).await
+        write.replace(&stored, body, change).await
     }
 
     /// Applies `edit` to the current document and stores the result, all under the write lock,
     /// so concurrent `modify` calls never lose each other's changes. `edit` refusing leaves
-    /// the document as it was. The lookup key stays. An edit that changes nothing writes
-    /// nothing.
+    /// the document as it was. An edit that changes nothing writes nothing.
     pub async fn modify<T, E>(
         &self,
         kind: &str,
@@ -417,10 +388,7 @@ impl PolicyDb {
             serde_json::from_str(&stored.body).map_err(|e| stored.corrupt(e.to_string()))?;
         let value = edit(current)?;
         let body = encode(&value)?;
-        let lookup = stored.lookup.clone();
-        let version = write
-            .replace(&stored, lookup.as_deref(), body, change)
-            .await?;
+        let version = write.replace(&stored, body, change).await?;
         let updated_at = if version == stored.version {
             Time::parse_rfc3339(&stored.updated_at)
                 .ok_or_else(|| stored.corrupt(format!("updated_at {:?}", stored.updated_at)))?
@@ -430,7 +398,6 @@ impl PolicyDb {
         Ok(Versioned {
             id: stored.id,
             org_id: stored.org_id,
-            lookup,
             version,
             updated_at,
             value,
@@ -532,26 +499,24 @@ impl PolicyDb {
 }
 
 impl Write {
-    /// Stores `body` and `lookup` over `stored` and returns the new version; or, when neither
-    /// changes, rolls back and returns the current one.
+    /// Stores `body` over `stored` and returns the new version; or, when it is the same, rolls
+    /// back and returns the current one.
     async fn replace(
         mut self,
         stored: &Stored,
-        lookup: Option<&str>,
         body: String,
         change: Change<'_>,
     ) -> Result<i64, DbError> {
-        if body == stored.body && lookup == stored.lookup.as_deref() {
+        if body == stored.body {
             return Ok(stored.version); // Dropping the transaction rolls it back.
         }
         let version = stored.version + 1;
         sqlx::query(
-            "UPDATE documents SET lookup = $3, version = $4, body = $5, updated_at = $6 \
+            "UPDATE documents SET version = $3, body = $4, updated_at = $5 \
              WHERE kind = $1 AND id = $2",
         )
         .bind(&stored.kind)
         .bind(&stored.id)
-        .bind(lookup)
         .bind(version)
         .bind(&body)
         .bind(change.at.to_rfc3339())
@@ -615,29 +580,6 @@ async fn read_existing(
         kind: kind.into(),
         id: id.into(),
     })
-}
-
-/// Refuses `lookup` if another document of `kind` than `id` has it.
-async fn check_lookup_free(
-    tx: &mut Transaction<'static, Any>,
-    kind: &str,
-    id: &str,
-    lookup: Option<&str>,
-) -> Result<(), DbError> {
-    let Some(lookup) = lookup else { return Ok(()) };
-    let holder: Option<String> =
-        sqlx::query_scalar("SELECT id FROM documents WHERE kind = $1 AND lookup = $2")
-            .bind(kind)
-            .bind(lookup)
-            .fetch_optional(&mut **tx)
-            .await?;
-    match holder {
-        Some(holder) if holder != id => Err(DbError::LookupTaken {
-            kind: kind.into(),
-            lookup: lookup.into(),
-        }),
-        _ => Ok(()),
-    }
 }
 
 fn audit_record(row: &AnyRow) -> Result<AuditRecord, DbError> {

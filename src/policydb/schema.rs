@@ -4,10 +4,13 @@
 
 /// Migration `n` (counting from 1) is `MIGRATIONS[n - 1]`: single statements, run in one
 /// transaction together with the `schema_version` row that records it.
-pub const MIGRATIONS: &[&[&str]] = &[&[
+pub const MIGRATIONS: &[&[&str]] = &[V1, V2];
+
+/// The first schema.
+const V1: &[&str] = &[
     // Every policy document, whatever its kind, as JSON. `version` counts the document's
     // changes from 1 (optimistic concurrency); `lookup` is a second key unique within a kind,
-    // such as a user's AOR; `updated_at` is RFC 3339 UTC.
+    // such as a user's AOR (dropped by V2); `updated_at` is RFC 3339 UTC.
     "CREATE TABLE documents (
         kind TEXT NOT NULL,
         id TEXT NOT NULL,
@@ -45,4 +48,12 @@ pub const MIGRATIONS: &[&[&str]] = &[&[
     // makes it wait for any other write in flight (see the module documentation).
     "CREATE TABLE sequences (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
     "INSERT INTO sequences (name, value) VALUES ('audit', 0)",
-]];
+];
+
+/// No `lookup` column: a second unique key is a document of its own kind keyed by it (a
+/// user's AOR is an `aor` document), whose primary key makes it unique. SQLite drops a column
+/// only once no index uses it.
+const V2: &[&str] = &[
+    "DROP INDEX documents_by_lookup",
+    "ALTER TABLE documents DROP COLUMN lookup",
+];

@@ -291,7 +291,7 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         let status = match &e {
             DbError::NotFound { .. } => StatusCode::NOT_FOUND,
-            DbError::Exists { .. } | DbError::LookupTaken { .. } => StatusCode::CONFLICT,
+            DbError::Exists { .. } => StatusCode::CONFLICT,
             DbError::Conflict { .. } => StatusCode::CONFLICT,
             DbError::Sql(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

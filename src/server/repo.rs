@@ -190,7 +190,7 @@ pub async fn insert_organisation(
     by: By<'_>,
     org: &Organisation,
 ) -> Result<(), RepoError> {
-    db.insert(ORGANISATION, &org.id.0, &org.id.0, None, org, by)
+    db.insert(ORGANISATION, &org.id.0, &org.id.0, org, by)
         .await?;
     Ok(())
 }
@@ -200,15 +200,8 @@ pub async fn insert_location(
     by: By<'_>,
     location: &Location,
 ) -> Result<(), RepoError> {
-    db.insert(
-        LOCATION,
-        &location.id.0,
-        &location.org.0,
-        None,
-        location,
-        by,
-    )
-    .await?;
+    db.insert(LOCATION, &location.id.0, &location.org.0, location, by)
+        .await?;
     Ok(())
 }
 
@@ -221,10 +214,7 @@ pub async fn insert_user(db: &PolicyDb, by: By<'_>, user: &User) -> Result<(), R
         }));
     }
     let claimed = claim_aors(db, by, user, &user.aors).await?;
-    if let Err(e) = db
-        .insert(USER, &user.id.0, &user.org.0, None, user, by)
-        .await
-    {
+    if let Err(e) = db.insert(USER, &user.id.0, &user.org.0, user, by).await {
         release_aors(db, by, &user.id, &claimed).await?;
         return Err(e.into());
     }
@@ -250,14 +240,14 @@ pub async fn save(
         let before = read
             .organisation
             .expect("operations change only documents they read");
-        db.update(ORGANISATION, &org.id.0, before.version, None, org, by)
+        db.update(ORGANISATION, &org.id.0, before.version, org, by)
             .await?;
     }
     if let Some(location) = &change.location {
         let before = read
             .location
             .expect("operations change only documents they read");
-        db.update(LOCATION, &location.id.0, before.version, None, location, by)
+        db.update(LOCATION, &location.id.0, before.version, location, by)
             .await?;
     }
     if let Some(user) = &change.user {
@@ -283,7 +273,7 @@ pub async fn save_user(
     let dropped: Vec<String> = old.difference(&new).map(|a| a.to_string()).collect();
     let claimed = claim_aors(db, by, after, &added).await?;
     if let Err(e) = db
-        .update(USER, &after.id.0, before.version, None, after, by)
+        .update(USER, &after.id.0, before.version, after, by)
         .await
     {
         release_aors(db, by, &after.id, &claimed).await?;
@@ -340,7 +330,7 @@ async fn claim_aor(
     mine: &AorDoc,
     aor: &str,
 ) -> Result<bool, RepoError> {
-    match db.insert(AOR, aor, &user.org.0, None, mine, by).await {
+    match db.insert(AOR, aor, &user.org.0, mine, by).await {
         Ok(_) => return Ok(true),
         Err(DbError::Exists { .. }) => {}
         Err(e) => return Err(e.into()),
@@ -357,7 +347,7 @@ async fn claim_aor(
     // Documents keep their organisation for good: the orphan goes, and the address is claimed
     // afresh in this user's.
     db.delete(AOR, aor, by).await?;
-    db.insert(AOR, aor, &user.org.0, None, mine, by)
+    db.insert(AOR, aor, &user.org.0, mine, by)
         .await
         .map_err(|e| match e {
             DbError::Exists { .. } => taken(),
