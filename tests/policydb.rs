@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use callrec::policydb::schema::MIGRATIONS;
-use callrec::policydb::{AuditRecord, Change, DbError, PolicyDb, Versioned, TOKEN_PREFIX};
+use callrec::policydb::{AuditRecord, Change, DbError, PolicyDb, Versioned, Write, TOKEN_PREFIX};
 use callrec::time::Time;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -156,6 +156,7 @@ on_both!(
     migrate_is_idempotent_and_concurrent,
     migrate_refuses_a_newer_schema,
     a_version_1_database_upgrades_and_keeps_its_data,
+    several_writes_land_together_or_not_at_all,
 );
 
 async fn round_trip(t: TestDb) {
@@ -447,6 +448,117 @@ async fn failed_writes_leave_no_trace(t: TestDb) {
         .expect("update");
     let seqs: Vec<i64> = t.audit_all("org-a").await.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, [1, 2, 3]);
+}
+
+/// `write_all`: every write lands, each with its own audit row numbered in order, or none does
+/// (and the refused transaction uses up no audit number).
+async fn several_writes_land_together_or_not_at_all(t: TestDb) {
+    let t = t.migrated().await;
+    let db = &t.db;
+    db.insert("user", "u1", "org-a", &user("alice", 0), by("admin", 1))
+        .await
+        .expect("insert");
+    db.insert("claim", "c0", "org-b", &json!({}), by("admin", 2))
+        .await
+        .expect("insert");
+    let together = |claim: &'static str, version: i64| {
+        [
+            Write::update("user", "u1", version, &user("alice", 1)).expect("encode"),
+            Write::insert("claim", claim, "org-a", &json!({"user": "u1"})).expect("encode"),
+        ]
+    };
+    let before = (
+        db.get::<User>("user", "u1").await.expect("get"),
+        t.audit_all("org-a").await,
+    );
+    let taken = db.write_all(&together("c0", 1), by("admin", 3)).await;
+    assert!(
+        matches!(&taken, Err(DbError::Exists { kind, id }) if kind == "claim" && id == "c0"),
+        "{taken:?}"
+    );
+    let stale = db.write_all(&together("c1", 7), by("admin", 3)).await;
+    assert!(
+        matches!(
+            &stale,
+            Err(DbError::Conflict {
+                expected: 7,
+                actual: 1,
+                ..
+            })
+        ),
+        "{stale:?}"
+    );
+    let after = (
+        db.get::<User>("user", "u1").await.expect("get"),
+        t.audit_all("org-a").await,
+    );
+    assert_eq!(after, before);
+    assert_eq!(
+        db.get::<serde_json::Value>("claim", "c1")
+            .await
+            .expect("get"),
+        None
+    );
+
+    db.write_all(&together("c1", 1), by("admin", 4))
+        .await
+        .expect("write_all");
+    let u1 = db
+        .get::<User>("user", "u1")
+        .await
+        .expect("get")
+        .expect("u1");
+    assert_eq!((u1.version, u1.value), (2, user("alice", 1)));
+    let trail: Vec<(i64, String, String)> = t
+        .audit_all("org-a")
+        .await
+        .into_iter()
+        .map(|r| (r.seq, r.kind, r.id))
+        .collect();
+    let row = |seq, kind: &str, id: &str| (seq, kind.to_string(), id.to_string());
+    assert_eq!(
+        trail,
+        [
+            row(1, "user", "u1"),
+            row(3, "user", "u1"),
+            row(4, "claim", "c1")
+        ]
+    );
+
+    // Deleting at a stale version changes nothing; at the current one, both go.
+    let delete = |version| {
+        [
+            Write::Delete {
+                kind: "claim",
+                id: "c1",
+                expected_version: Some(1),
+            },
+            Write::Delete {
+                kind: "user",
+                id: "u1",
+                expected_version: Some(version),
+            },
+        ]
+    };
+    let stale = db.write_all(&delete(1), by("admin", 5)).await;
+    assert!(matches!(stale, Err(DbError::Conflict { .. })), "{stale:?}");
+    assert!(db
+        .get::<serde_json::Value>("claim", "c1")
+        .await
+        .expect("get")
+        .is_some());
+    db.write_all(&delete(2), by("admin", 6))
+        .await
+        .expect("delete");
+    assert_eq!(db.get::<User>("user", "u1").await.expect("get"), None);
+    assert_eq!(
+        db.get::<serde_json::Value>("claim", "c1")
+            .await
+            .expect("get"),
+        None
+    );
+    let seqs: Vec<i64> = t.audit_all("org-a").await.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 3, 4, 5, 6]);
 }
 
 /// The audit row is written in the change's transaction: when it cannot be written, the

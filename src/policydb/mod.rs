@@ -14,7 +14,9 @@
 //!   reads, edits and writes inside one write transaction, so concurrent edits apply one after
 //!   another and none is lost.
 //! - **Audited atomically.** Every insert, update and delete writes its audit row (actor, time,
-//!   body before and after) in the same transaction: both land or neither does. Audit sequence
+//!   body before and after) in the same transaction: both land or neither does.
+//!   [`PolicyDb::write_all`] writes several documents (and their audit rows) in one
+//!   transaction, for documents that must change together. Audit sequence
 //!   numbers have no gaps and follow commit order, so reading "after `seq`" misses nothing.
 //! - **Tenants.** Every document belongs to one organisation, fixed at insert. Reads that take
 //!   an `org_id` filter on it in SQL.
@@ -172,10 +174,70 @@ fn encode<T: Serialize>(value: &T) -> Result<String, DbError> {
     serde_json::to_string(value).map_err(DbError::Encode)
 }
 
-/// A write transaction holding the write lock, and the audit number its change gets.
-struct Write {
+/// One write of a [`PolicyDb::write_all`] transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write<'a> {
+    /// A new document at version 1 in `org_id` ([`DbError::Exists`] if the id is taken).
+    Insert {
+        kind: &'a str,
+        id: &'a str,
+        org_id: &'a str,
+        body: String,
+    },
+    /// A document's new body, if it is still at `expected_version` ([`DbError::Conflict`]);
+    /// the same body writes nothing.
+    Update {
+        kind: &'a str,
+        id: &'a str,
+        expected_version: i64,
+        body: String,
+    },
+    /// Removes a document, if it is at `expected_version` (`None`: whatever its version).
+    Delete {
+        kind: &'a str,
+        id: &'a str,
+        expected_version: Option<i64>,
+    },
+}
+
+impl<'a> Write<'a> {
+    pub fn insert<T: Serialize>(
+        kind: &'a str,
+        id: &'a str,
+        org_id: &'a str,
+        value: &T,
+    ) -> Result<Self, DbError> {
+        Ok(Write::Insert {
+            kind,
+            id,
+            org_id,
+            body: encode(value)?,
+        })
+    }
+
+    pub fn update<T: Serialize>(
+        kind: &'a str,
+        id: &'a str,
+        expected_version: i64,
+        value: &T,
+    ) -> Result<Self, DbError> {
+        Ok(Write::Update {
+            kind,
+            id,
+            expected_version,
+            body: encode(value)?,
+        })
+    }
+}
+
+/// A write transaction holding the write lock.
+struct Tx {
     tx: Transaction<'static, Any>,
-    seq: i64,
+    /// The audit number taken with the lock, until a change uses it; each further change
+    /// takes the next one.
+    seq: Option<i64>,
+    /// Whether a change was written (else there is nothing to commit).
+    written: bool,
 }
 
 impl PolicyDb {
@@ -318,29 +380,8 @@ impl PolicyDb {
         value: &T,
         change: Change<'_>,
     ) -> Result<i64, DbError> {
-        let body = encode(value)?;
-        let mut write = self.begin_write().await?;
-        if read(&mut write.tx, kind, id).await?.is_some() {
-            return Err(DbError::Exists {
-                kind: kind.into(),
-                id: id.into(),
-            });
-        }
-        sqlx::query(
-            "INSERT INTO documents (kind, id, org_id, version, body, updated_at) \
-             VALUES ($1, $2, $3, 1, $4, $5)",
-        )
-        .bind(kind)
-        .bind(id)
-        .bind(org_id)
-        .bind(&body)
-        .bind(change.at.to_rfc3339())
-        .execute(&mut *write.tx)
-        .await?;
-        write
-            .finish(org_id, kind, id, change, None, Some(&body))
-            .await?;
-        Ok(1)
+        self.write_one(Write::insert(kind, id, org_id, value)?, change)
+            .await
     }
 
     /// Replaces the document's body if it is still at `expected_version`, and
@@ -354,18 +395,8 @@ impl PolicyDb {
         value: &T,
         change: Change<'_>,
     ) -> Result<i64, DbError> {
-        let body = encode(value)?;
-        let mut write = self.begin_write().await?;
-        let stored = read_existing(&mut write.tx, kind, id).await?;
-        if stored.version != expected_version {
-            return Err(DbError::Conflict {
-                kind: kind.into(),
-                id: id.into(),
-                expected: expected_version,
-                actual: stored.version,
-            });
-        }
-        write.replace(&stored, body, change).await
+        let write = Write::update(kind, id, expected_version, value)?;
+        self.write_one(write, change).await
     }
 
     /// Applies `edit` to the current document and stores the result, all under the write lock,
@@ -382,13 +413,14 @@ impl PolicyDb {
         T: Serialize + DeserializeOwned,
         E: From<DbError>,
     {
-        let mut write = self.begin_write().await?;
-        let stored = read_existing(&mut write.tx, kind, id).await?;
+        let mut tx = self.begin_write().await?;
+        let stored = read_existing(&mut tx.tx, kind, id).await?;
         let current: T =
             serde_json::from_str(&stored.body).map_err(|e| stored.corrupt(e.to_string()))?;
         let value = edit(current)?;
         let body = encode(&value)?;
-        let version = write.replace(&stored, body, change).await?;
+        let version = tx.replace(&stored, &body, change).await?;
+        tx.commit().await?;
         let updated_at = if version == stored.version {
             Time::parse_rfc3339(&stored.updated_at)
                 .ok_or_else(|| stored.corrupt(format!("updated_at {:?}", stored.updated_at)))?
@@ -406,16 +438,32 @@ impl PolicyDb {
 
     /// Removes the document.
     pub async fn delete(&self, kind: &str, id: &str, change: Change<'_>) -> Result<(), DbError> {
-        let mut write = self.begin_write().await?;
-        let stored = read_existing(&mut write.tx, kind, id).await?;
-        sqlx::query("DELETE FROM documents WHERE kind = $1 AND id = $2")
-            .bind(kind)
-            .bind(id)
-            .execute(&mut *write.tx)
-            .await?;
-        write
-            .finish(&stored.org_id, kind, id, change, Some(&stored.body), None)
-            .await
+        let write = Write::Delete {
+            kind,
+            id,
+            expected_version: None,
+        };
+        self.write_one(write, change).await?;
+        Ok(())
+    }
+
+    /// Applies `writes` in order in one transaction, each audited as `change` in a row of its
+    /// own: all of them land, or (the first refusal is returned) none. For documents that
+    /// must change together, such as a document and another keyed by something it must hold
+    /// alone (the primary key refusing a second holder even when two writers race).
+    pub async fn write_all(&self, writes: &[Write<'_>], change: Change<'_>) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        for write in writes {
+            tx.apply(write, change).await?;
+        }
+        tx.commit().await
+    }
+
+    async fn write_one(&self, write: Write<'_>, change: Change<'_>) -> Result<i64, DbError> {
+        let mut tx = self.begin_write().await?;
+        let version = tx.apply(&write, change).await?;
+        tx.commit().await?;
+        Ok(version)
     }
 
     /// The changes to `org_id`'s documents after `since_seq` (0 for all), oldest first, at
@@ -487,28 +535,97 @@ impl PolicyDb {
     }
 
     /// Starts a write transaction: takes the next audit number, and with it the write lock.
-    async fn begin_write(&self) -> Result<Write, DbError> {
+    async fn begin_write(&self) -> Result<Tx, DbError> {
         let mut tx = self.pool.begin().await?;
-        let seq = sqlx::query_scalar(
-            "UPDATE sequences SET value = value + 1 WHERE name = 'audit' RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        Ok(Write { tx, seq })
+        let seq = take_seq(&mut tx).await?;
+        Ok(Tx {
+            tx,
+            seq: Some(seq),
+            written: false,
+        })
     }
 }
 
-impl Write {
-    /// Stores `body` over `stored` and returns the new version; or, when it is the same, rolls
-    /// back and returns the current one.
+/// The next audit number (and, in the transaction's first call, the write lock).
+async fn take_seq(tx: &mut Transaction<'static, Any>) -> Result<i64, DbError> {
+    let seq = sqlx::query_scalar(
+        "UPDATE sequences SET value = value + 1 WHERE name = 'audit' RETURNING value",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(seq)
+}
+
+impl Tx {
+    /// Applies one write and returns the document's version after it (0: deleted).
+    async fn apply(&mut self, write: &Write<'_>, change: Change<'_>) -> Result<i64, DbError> {
+        match *write {
+            Write::Insert {
+                kind,
+                id,
+                org_id,
+                ref body,
+            } => {
+                if read(&mut self.tx, kind, id).await?.is_some() {
+                    return Err(DbError::Exists {
+                        kind: kind.into(),
+                        id: id.into(),
+                    });
+                }
+                sqlx::query(
+                    "INSERT INTO documents (kind, id, org_id, version, body, updated_at) \
+                     VALUES ($1, $2, $3, 1, $4, $5)",
+                )
+                .bind(kind)
+                .bind(id)
+                .bind(org_id)
+                .bind(body)
+                .bind(change.at.to_rfc3339())
+                .execute(&mut *self.tx)
+                .await?;
+                self.audit(org_id, kind, id, change, None, Some(body))
+                    .await?;
+                Ok(1)
+            }
+            Write::Update {
+                kind,
+                id,
+                expected_version,
+                ref body,
+            } => {
+                let stored = read_existing(&mut self.tx, kind, id).await?;
+                check_version(&stored, Some(expected_version))?;
+                self.replace(&stored, body, change).await
+            }
+            Write::Delete {
+                kind,
+                id,
+                expected_version,
+            } => {
+                let stored = read_existing(&mut self.tx, kind, id).await?;
+                check_version(&stored, expected_version)?;
+                sqlx::query("DELETE FROM documents WHERE kind = $1 AND id = $2")
+                    .bind(kind)
+                    .bind(id)
+                    .execute(&mut *self.tx)
+                    .await?;
+                let (org_id, before) = (&stored.org_id, Some(stored.body.as_str()));
+                self.audit(org_id, kind, id, change, before, None).await?;
+                Ok(0)
+            }
+        }
+    }
+
+    /// Stores `body` over `stored` and returns the new version; or, when it is the same,
+    /// writes nothing and returns the current one.
     async fn replace(
-        mut self,
+        &mut self,
         stored: &Stored,
-        body: String,
+        body: &str,
         change: Change<'_>,
     ) -> Result<i64, DbError> {
         if body == stored.body {
-            return Ok(stored.version); // Dropping the transaction rolls it back.
+            return Ok(stored.version);
         }
         let version = stored.version + 1;
         sqlx::query(
@@ -518,19 +635,19 @@ impl Write {
         .bind(&stored.kind)
         .bind(&stored.id)
         .bind(version)
-        .bind(&body)
+        .bind(body)
         .bind(change.at.to_rfc3339())
         .execute(&mut *self.tx)
         .await?;
         let (org_id, kind, id) = (&stored.org_id, &stored.kind, &stored.id);
-        self.finish(org_id, kind, id, change, Some(&stored.body), Some(&body))
+        self.audit(org_id, kind, id, change, Some(&stored.body), Some(body))
             .await?;
         Ok(version)
     }
 
-    /// Writes the audit row for the change and commits both.
-    async fn finish(
-        mut self,
+    /// Writes the audit row of one change, numbered after the one before.
+    async fn audit(
+        &mut self,
         org_id: &str,
         kind: &str,
         id: &str,
@@ -538,11 +655,15 @@ impl Write {
         before: Option<&str>,
         after: Option<&str>,
     ) -> Result<(), DbError> {
+        let seq = match self.seq.take() {
+            Some(seq) => seq,
+            None => take_seq(&mut self.tx).await?,
+        };
         sqlx::query(
             "INSERT INTO audit (seq, org_id, kind, id, actor, at, before, after) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(self.seq)
+        .bind(seq)
         .bind(org_id)
         .bind(kind)
         .bind(id)
@@ -552,8 +673,30 @@ impl Write {
         .bind(after)
         .execute(&mut *self.tx)
         .await?;
-        self.tx.commit().await?;
+        self.written = true;
         Ok(())
+    }
+
+    /// Commits what was written; a transaction that wrote nothing is rolled back, so the
+    /// audit number it took is not used up.
+    async fn commit(self) -> Result<(), DbError> {
+        if self.written {
+            self.tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses `stored` unless it is at `expected` (any version when `None`).
+fn check_version(stored: &Stored, expected: Option<i64>) -> Result<(), DbError> {
+    match expected {
+        Some(expected) if expected != stored.version => Err(DbError::Conflict {
+            kind: stored.kind.clone(),
+            id: stored.id.clone(),
+            expected,
+            actual: stored.version,
+        }),
+        _ => Ok(()),
     }
 }
 
