@@ -130,6 +130,7 @@ on_both!(
     call_recording_settings_are_validated_and_enabling_needs_the_providers_terms,
     vendors_regions_location_overrides_and_turning_recording_off,
     a_partner_administrator_administers_one_customers_dubber_account_at_most,
+    a_partner_enabling_in_two_organisations_at_once_becomes_an_administrator_of_one,
     the_audit_trail_shows_who_changed_what_when_before_and_after,
     each_role_reaches_only_its_organisations_on_every_route,
     a_dubber_entitlement_change_moves_the_persons_stored_recordings,
@@ -1272,7 +1273,7 @@ fn a_partner_administrator_administers_one_customers_dubber_account_at_most(db: 
         )
     );
     // globex's own administrator enables the user, and administers globex's account.
-    server.ok(&globex, "PUT", &recording_of("user-globex"), enable);
+    server.ok(&globex, "PUT", &recording_of("user-globex"), enable.clone());
     let org = server.ok(&globex, "GET", "/v1/organizations/globex", None);
     assert_eq!(
         org["accounts"][0]["admins"],
@@ -1285,6 +1286,115 @@ fn a_partner_administrator_administers_one_customers_dubber_account_at_most(db: 
         &format!("{}?orgId=acme", recording_of("user-acme")),
         Some(settings(true, "Always", 60)),
     );
+    // The claim that enforces the rule is acme's, in acme's audit trail.
+    let trail = server.ok(&partner, "GET", "/v1/audit?orgId=acme", None);
+    let claims: Vec<&Value> = trail["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["kind"] == "partnerAdmin")
+        .collect();
+    assert_eq!(claims.len(), 1, "{trail}");
+    assert_eq!(
+        (&claims[0]["id"], &claims[0]["after"]),
+        (&json!(partner_id), &json!({ "orgId": "acme" }))
+    );
+    // Once acme is gone, the partner may administer another customer's account.
+    for path in [
+        "/v1/people/user-acme?orgId=acme",
+        "/v1/locations/site-acme?orgId=acme",
+        "/v1/organizations/acme",
+    ] {
+        let (status, body) = server.request("DELETE", path, Some(&partner), None);
+        assert_eq!(status, 204, "{path}: {body}");
+    }
+    let newcomer = person("newcomer", "site-globex", &[]);
+    server.ok(&partner, "POST", "/v1/people?orgId=globex", Some(newcomer));
+    let path = format!("{}?orgId=globex", recording_of("newcomer"));
+    server.ok(&partner, "PUT", &path, enable);
+    let org = server.ok(&globex, "GET", "/v1/organizations/globex", None);
+    assert_eq!(
+        org["accounts"][0]["admins"],
+        json!([
+            { "id": token_id(&server, &globex), "role": "customer" },
+            { "id": partner_id, "role": "partner" },
+        ])
+    );
+    server.terminate();
+}
+
+/// One partner administrator enabling a person in each of two organisations at the same
+/// instant, in several rounds (a fresh partner each): however the two requests interleave,
+/// exactly one succeeds and the other is refused, naming the organisation that won, and leaves
+/// its organisation and person as they were.
+fn a_partner_enabling_in_two_organisations_at_once_becomes_an_administrator_of_one(db: &Db) {
+    const ROUNDS: usize = 4;
+    let tmp = TempDir::new("admin-partner-race");
+    let rounds: Vec<[String; 2]> = (0..ROUNDS)
+        .map(|r| [format!("a{r}"), format!("b{r}")])
+        .collect();
+    let partners: Vec<String> = rounds
+        .iter()
+        .map(|[a, b]| token(db, &tmp.0, "partner-admin", &[a, b]))
+        .collect();
+    let server = Server::start(db, &tmp.0);
+    let accept = json!({ "termsOfServiceEnabled": true });
+    for (orgs, partner) in rounds.iter().zip(&partners) {
+        for org in orgs {
+            populate(&server, partner, org, "UK", &[&format!("user-{org}")]);
+            let terms = format!("{RECORDING}/vendors/dubber/termsOfService?orgId={org}");
+            server.ok(partner, "PUT", &terms, Some(accept.clone()));
+        }
+    }
+    let enable = settings(true, "Always", 20);
+    for (orgs, partner) in rounds.iter().zip(&partners) {
+        let start = std::sync::Barrier::new(2);
+        let results: Vec<(u16, Value)> = std::thread::scope(|s| {
+            let racers: Vec<_> = orgs
+                .iter()
+                .map(|org| {
+                    let (server, start, enable) = (&server, &start, &enable);
+                    let path = format!("{}?orgId={org}", recording_of(&format!("user-{org}")));
+                    s.spawn(move || {
+                        start.wait();
+                        server.send(partner, "PUT", &path, enable.clone())
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("racer"))
+                .collect()
+        });
+        let statuses: Vec<u16> = results.iter().map(|(status, _)| *status).collect();
+        let winner = match statuses.as_slice() {
+            [200, 409] => 0,
+            [409, 200] => 1,
+            _ => panic!("{orgs:?}: {results:?}"),
+        };
+        let (won, lost) = (&orgs[winner], &orgs[1 - winner]);
+        assert_eq!(
+            results[1 - winner].1["message"],
+            format!(
+                "partner administrator {} already administers a provider account of \
+                 organisation {won}: a partner administrator may administer accounts of at most \
+                 one customer",
+                token_id(&server, partner)
+            )
+        );
+        let admins = |org: &str| {
+            let found = server.ok(partner, "GET", &format!("/v1/organizations/{org}"), None);
+            found["accounts"]
+                .as_array()
+                .expect("accounts")
+                .iter()
+                .map(|a| a["admins"].as_array().expect("admins").len())
+                .sum::<usize>()
+        };
+        assert_eq!((admins(won), admins(lost)), (1, 0), "{orgs:?}");
+        let loser = format!("{}?orgId={lost}", recording_of(&format!("user-{lost}")));
+        assert_eq!(server.ok(partner, "GET", &loser, None)["enabled"], false);
+    }
     server.terminate();
 }
 

@@ -310,6 +310,7 @@ impl From<RepoError> for ApiError {
                 error
             }
             RepoError::AorTaken { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            RepoError::Refused(e) => e.into(),
             RepoError::TooMany { .. } => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
             }

@@ -15,7 +15,7 @@ use super::http::{
     location_vendor, not_found, retrying, vendor_id, vendor_name, Body, Params, Reading, Writing,
     MAX_TEXT,
 };
-use super::repo::{self, Read, LOCATION, ORGANISATION, USER};
+use super::repo::{self, Read, LOCATION, USER};
 use crate::policy::location::Location;
 use crate::policy::model::{LocationId, OrgId, UserId};
 use crate::policy::organisation::Organisation;
@@ -212,17 +212,22 @@ async fn delete_org(
 ) -> Result<StatusCode, ApiError> {
     check_write(&caller, &org)?;
     only_partner(&caller, "deletes")?;
-    load_org(&state, &org).await?;
-    let locations = repo::page::<Location>(&state.db, LOCATION, &org, None, 1).await?;
-    let users = repo::page::<User>(&state.db, USER, &org, None, 1).await?;
-    if !locations.is_empty() || !users.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("organisation {org} still has locations or people: delete them first"),
-        ));
-    }
-    let actor = caller.actor();
-    repo::delete(&state.db, by(&actor, &state), ORGANISATION, &org).await?;
+    let actor = &caller.actor();
+    let (state, org) = (&state, &org);
+    retrying(|| async move {
+        let found = load_org(state, org).await?;
+        let locations = repo::page::<Location>(&state.db, LOCATION, org, None, 1).await?;
+        let users = repo::page::<User>(&state.db, USER, org, None, 1).await?;
+        if !locations.is_empty() || !users.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("organisation {org} still has locations or people: delete them first"),
+            ));
+        }
+        repo::delete_organisation(&state.db, by(actor, state), &found).await?;
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -65,7 +65,7 @@ async fn put_settings(
         let org = load_org(state, &scope.org).await?;
         let user = load_user(state, &scope.org, id).await?;
         let location = load_location(state, &scope.org, &user.value.location.0).await?;
-        let account_orgs = repo::admin_account_orgs(&state.db, &scope.caller.orgs, admin).await?;
+        let account_orgs = repo::admin_account_orgs(&state.db, admin).await?;
         let now = state.now();
         let change = put_user_settings(
             &org.value,
