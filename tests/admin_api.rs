@@ -870,7 +870,7 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
             &account["admins"]
         ),
         (
-            &json!("Dubber"),
+            &json!("dubber"),
             &json!("acme"),
             &json!([{ "id": customer_id, "role": "customer" }])
         )
@@ -882,11 +882,11 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
         json!({
             "personId": "alice",
             "record": {
-                "org": "acme", "user": "alice", "mode": "Always with Pause/Resume",
+                "orgId": "acme", "personId": "alice", "mode": "Always with Pause/Resume",
                 "recordFromAnswer": true, "userStartStop": false, "pauseResume": true,
                 "pauseResumeNotification": "Play Announcement", "reminder": 30,
                 "announcement": { "internalCalls": false, "pstnCalls": true },
-                "recordVoicemail": true, "provider": "Dubber", "plan": "dubber-go",
+                "recordVoicemail": true, "provider": "dubber", "plan": "dubber-go",
                 "retention": "30d", "region": "EU", "storage": "default",
                 "platform": { "serviceProvider": "acme", "externalGroup": "site-acme",
                               "externalIdentifier": "alice" },
@@ -1082,7 +1082,7 @@ fn vendors_regions_location_overrides_and_turning_recording_off(db: &Db) {
     );
     assert_eq!(
         (&account["provider"], &account["externalId"]),
-        (&json!("Imagicle"), &json!("IMG-42"))
+        (&json!("imagicle"), &json!("IMG-42"))
     );
     server.ok(&customer, "PUT", &alice, Some(settings(true, "Always", 20)));
     let users = format!("{RECORDING}/vendors/imagicle/users");
@@ -1468,7 +1468,7 @@ fn the_audit_trail_shows_who_changed_what_when_before_and_after(db: &Db) {
     assert_eq!(enabling["after"]["platform"]["externalIdentifier"], "alice");
     let terms_change = &items[4];
     assert_eq!(terms_change["before"]["terms"], json!([]));
-    assert_eq!(terms_change["after"]["terms"][0]["provider"], "Dubber");
+    assert_eq!(terms_change["after"]["terms"][0]["provider"], "dubber");
     assert!(items.iter().all(|i| {
         let at = i["at"].as_str().expect("at");
         callrec::time::Time::parse_rfc3339(at).is_some()
@@ -1814,7 +1814,7 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
     assert_eq!(paid["entitlement"], "standard");
     assert_eq!(
         paid["migration"],
-        json!({ "org": "acme", "user": "alice", "plan": "dubber-standard",
+        json!({ "orgId": "acme", "personId": "alice", "plan": "dubber-standard",
                 "from": "30d", "to": "unlimited" })
     );
     let storage = &paid["storage"];
@@ -1932,7 +1932,7 @@ fn concurrent_changes_to_one_organisation_are_all_kept(db: &Db) {
         .map(|t| &t["provider"])
         .collect();
     assert_eq!(accepted.len(), 3, "{org}");
-    for provider in ["Dubber", "Imagicle", "CallCabinet"] {
+    for provider in ["dubber", "imagicle", "callcabinet"] {
         assert!(accepted.contains(&&json!(provider)), "{org}");
     }
     assert_eq!(
@@ -2006,12 +2006,12 @@ fn a_first_release_database_is_upgraded_and_served(db: &Db) {
             &org["vendorId"],
             &org["accounts"][0]["provider"]
         ),
-        (&json!("ACME Ltd"), &json!("dubber"), &json!("Dubber"))
+        (&json!("ACME Ltd"), &json!("dubber"), &json!("dubber"))
     );
     let decision = effective(&server, &customer, "aor=sip:alice@acme.example");
     assert_eq!(
         (&decision["personId"], &decision["record"]["provider"]),
-        (&json!("alice"), &json!("Dubber"))
+        (&json!("alice"), &json!("dubber"))
     );
     let renamed = json!({ "displayName": "Acme Corp" });
     server.ok(&customer, "PUT", "/v1/organizations/acme", Some(renamed));
@@ -2021,6 +2021,9 @@ fn a_first_release_database_is_upgraded_and_served(db: &Db) {
     assert_eq!(items[4]["seq"], 5);
     assert_eq!(items[4]["before"]["name"], "ACME Ltd");
     assert_eq!(items[4]["after"]["name"], "Acme Corp");
-    assert_eq!(items[0]["after"]["terms"][0]["provider"], "Dubber");
+    // Every stored document and audit row now spells providers by id.
+    assert_eq!(items[0]["after"]["terms"][0]["provider"], "dubber");
+    assert_eq!(items[0]["after"]["provider"], "dubber");
+    assert_eq!(items[1]["after"]["provider"], "orgDefault");
     server.terminate();
 }

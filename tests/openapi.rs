@@ -801,9 +801,9 @@ fn responses_and_requests_conform_to_the_document() {
         None,
         200,
     );
-    assert_eq!(recorded["record"]["provider"], "Dubber");
+    assert_eq!(recorded["record"]["provider"], "dubber");
     let by_id = api.call(c, "GET", &format!("{effective}?personId=bob"), None, 200);
-    assert_eq!(by_id["record"]["provider"], "Imagicle");
+    assert_eq!(by_id["record"]["provider"], "imagicle");
     api.call(
         c,
         "PUT",

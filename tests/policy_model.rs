@@ -910,7 +910,7 @@ fn the_disclosure_lists_exactly_what_the_provider_receives() {
         serde_json::to_string_pretty(&dubber).unwrap(),
         format!(
             r#"{{
-  "provider": "Dubber",
+  "provider": "dubber",
   "termsUrl": "{}",
   "customerName": "acme Ltd",
   "users": [
@@ -1499,12 +1499,12 @@ fn organisation_and_location_documents_round_trip_exactly() {
   "id": "acme",
   "name": "acme Ltd",
   "region": "EU",
-  "provider": "Dubber",
+  "provider": "dubber",
   "serviceEnabled": true,
   "customerStorage": "s3://acme/rec",
   "terms": [
     {
-      "provider": "Dubber",
+      "provider": "dubber",
       "acceptedBy": {
         "id": "alice",
         "role": "customer"
@@ -1514,7 +1514,7 @@ fn organisation_and_location_documents_round_trip_exactly() {
   ],
   "accounts": [
     {
-      "provider": "Dubber",
+      "provider": "dubber",
       "externalId": "acme",
       "createdBy": {
         "id": "alice",
@@ -1539,7 +1539,7 @@ fn organisation_and_location_documents_round_trip_exactly() {
 
     assert_eq!(
         serde_json::to_string(&paris).unwrap(),
-        r#"{"id":"paris","org":"acme","name":"PARIS","provider":"OrganisationDefault"}"#
+        r#"{"id":"paris","org":"acme","name":"PARIS","provider":"orgDefault"}"#
     );
     let minimal = r#"{"id":"paris","org":"acme","name":"PARIS"}"#;
     assert_eq!(serde_json::from_str::<Location>(minimal).unwrap(), paris);
@@ -1549,7 +1549,7 @@ fn organisation_and_location_documents_round_trip_exactly() {
     let json = serde_json::to_string(&tokyo).unwrap();
     assert_eq!(
         json,
-        r#"{"id":"paris","org":"acme","name":"PARIS","region":"JP","provider":"None"}"#
+        r#"{"id":"paris","org":"acme","name":"PARIS","region":"JP","provider":"none"}"#
     );
     assert_eq!(serde_json::from_str::<Location>(&json).unwrap(), tokyo);
 }
@@ -1576,7 +1576,7 @@ fn decisions_and_changes_are_written_as_json() {
     let json = serde_json::to_string(&decision).unwrap();
     assert_eq!(
         json,
-        r#"{"record":{"org":"acme","user":"u1","mode":"Always with Pause/Resume","recordFromAnswer":true,"userStartStop":false,"pauseResume":true,"pauseResumeNotification":"Play Announcement","reminder":30,"announcement":{"internalCalls":false,"pstnCalls":true},"recordVoicemail":true,"provider":"Dubber","plan":"dubber-standard","retention":"unlimited","region":"EU","storage":"default","platform":{"serviceProvider":"acme","externalGroup":"paris","externalIdentifier":"u1"}}}"#
+        r#"{"record":{"orgId":"acme","personId":"u1","mode":"Always with Pause/Resume","recordFromAnswer":true,"userStartStop":false,"pauseResume":true,"pauseResumeNotification":"Play Announcement","reminder":30,"announcement":{"internalCalls":false,"pstnCalls":true},"recordVoicemail":true,"provider":"dubber","plan":"dubber-standard","retention":"unlimited","region":"EU","storage":"default","platform":{"serviceProvider":"acme","externalGroup":"paris","externalIdentifier":"u1"}}}"#
     );
     assert_eq!(serde_json::from_str::<Decision>(&json).unwrap(), decision);
     let refused = Decision::DoNotRecord(Reason::RegionNotServed {
@@ -1585,7 +1585,7 @@ fn decisions_and_changes_are_written_as_json() {
     });
     assert_eq!(
         serde_json::to_string(&refused).unwrap(),
-        r#"{"doNotRecord":{"reason":"regionNotServed","provider":"Imagicle","region":"JP"}}"#
+        r#"{"doNotRecord":{"reason":"regionNotServed","provider":"imagicle","region":"JP"}}"#
     );
     assert_eq!(
         serde_json::to_string(&Decision::DoNotRecord(Reason::ModeNever)).unwrap(),
@@ -1599,7 +1599,7 @@ fn decisions_and_changes_are_written_as_json() {
     let change = u1.set_entitlement(DubberEntitlement::Go);
     assert_eq!(
         serde_json::to_string(&change.migration).unwrap(),
-        r#"{"org":"acme","user":"u1","plan":"dubber-go","from":"unlimited","to":"30d"}"#
+        r#"{"orgId":"acme","personId":"u1","plan":"dubber-go","from":"unlimited","to":"30d"}"#
     );
     let back: Change = serde_json::from_str(&serde_json::to_string(&change).unwrap()).unwrap();
     assert_eq!(back, change);

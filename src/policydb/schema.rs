@@ -4,7 +4,7 @@
 
 /// Migration `n` (counting from 1) is `MIGRATIONS[n - 1]`: single statements, run in one
 /// transaction together with the `schema_version` row that records it.
-pub const MIGRATIONS: &[&[&str]] = &[V1, V2];
+pub const MIGRATIONS: &[&[&str]] = &[V1, V2, V3];
 
 /// The first schema.
 const V1: &[&str] = &[
@@ -56,4 +56,33 @@ const V1: &[&str] = &[
 const V2: &[&str] = &[
     "DROP INDEX documents_by_lookup",
     "ALTER TABLE documents DROP COLUMN lookup",
+];
+
+/// `column` with each `"provider":"Name"` of V3 replaced by `"provider":"id"`.
+macro_rules! provider_ids {
+    ($column:literal) => {
+        concat!(
+            "REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(",
+            $column,
+            r#", '"provider":"Dubber"', '"provider":"dubber"')"#,
+            r#", '"provider":"Imagicle"', '"provider":"imagicle"')"#,
+            r#", '"provider":"CallCabinet"', '"provider":"callcabinet"')"#,
+            r#", '"provider":"None"', '"provider":"none"')"#,
+            r#", '"provider":"OrganisationDefault"', '"provider":"orgDefault"')"#,
+        )
+    };
+}
+
+/// Providers and vendors are written by id (`"provider":"dubber"`, `"none"`, `"orgDefault"`)
+/// where bodies had the variant names (`"Dubber"`, `"None"`, `"OrganisationDefault"`): every
+/// stored body and audit row is rewritten, so each reads one way. A JSON string's own quotes
+/// are escaped, so the pattern matches only the `provider` key of a document.
+const V3: &[&str] = &[
+    concat!("UPDATE documents SET body = ", provider_ids!("body")),
+    concat!(
+        "UPDATE audit SET before = ",
+        provider_ids!("before"),
+        ", after = ",
+        provider_ids!("after")
+    ),
 ];
