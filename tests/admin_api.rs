@@ -706,11 +706,16 @@ fn organisations_locations_and_people_are_created_changed_and_deleted(db: &Db) {
     server.terminate();
 }
 
+/// The Dubber terms page this scenario's configuration names.
+const DUBBER_TERMS: &str = "https://partner.example/terms/dubber?lang=en";
+
 fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(db: &Db) {
     let tmp = TempDir::new("admin-settings");
+    let config = format!("[providers.dubber]\nterms_url = \"{DUBBER_TERMS}\"\n");
+    std::fs::write(tmp.path("callrec.toml"), config).expect("config");
     let partner = token(db, &tmp.0, "partner-admin", &["acme"]);
     let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
-    let server = Server::start(db, &tmp.0);
+    let server = Server::start_with(db, &tmp.0, &["--config", "callrec.toml"]);
     populate(&server, &partner, "acme", "EU", &["alice"]);
     let mut dora = person("dora", "site-acme", &[]);
     dora["callingLicense"] = json!("Other");
@@ -769,22 +774,39 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
         "{message}"
     );
 
-    // Enabling before anyone accepted Dubber's terms: 409 with the provider and its terms.
+    // Enabling before anyone accepted Dubber's terms: 409 with the provider and its terms, as
+    // the configuration names them.
     let wanted = settings(true, "Always with Pause/Resume", 30);
     let (status, body) = server.send(&customer, "PUT", &alice, wanted.clone());
     assert_eq!(status, 409);
     assert_eq!(
         body,
         json!({
-            "message": "terms of service for Dubber not accepted: a customer or partner \
-                        administrator must accept them first \
-                        (https://www.dubber.net/terms-of-service/)",
+            "message": format!(
+                "terms of service for Dubber not accepted: a customer or partner administrator \
+                 must accept them first ({DUBBER_TERMS})"
+            ),
             "vendorId": "dubber",
             "vendorName": "Dubber",
-            "termsOfServiceUrl": "https://www.dubber.net/terms-of-service/",
+            "termsOfServiceUrl": DUBBER_TERMS,
         })
     );
     assert_eq!(server.ok(&customer, "GET", &alice, None), defaults());
+    let vendors = server.ok(&customer, "GET", &format!("{RECORDING}/vendors"), None);
+    assert_eq!(
+        (
+            &vendors["vendors"][0]["termsOfServiceUrl"],
+            &vendors["vendors"][0]["loginUrl"],
+            &vendors["vendors"][1]["termsOfServiceUrl"],
+        ),
+        (
+            &json!(DUBBER_TERMS),
+            &json!("https://www.dubber.net/"),
+            &json!("https://www.imagicle.com/")
+        )
+    );
+    let recording = server.ok(&customer, "GET", RECORDING, None);
+    assert_eq!(recording["termsOfServiceUrl"], DUBBER_TERMS);
 
     // What Dubber will receive, shown before accepting; then the acceptance, with who and when.
     let terms = format!("{RECORDING}/vendors/dubber/termsOfService");
@@ -797,7 +819,7 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
         shown,
         json!({
             "vendorId": "dubber", "vendorName": "Dubber", "termsOfServiceEnabled": false,
-            "termsOfServiceUrl": "https://www.dubber.net/terms-of-service/",
+            "termsOfServiceUrl": DUBBER_TERMS,
             "acceptedBy": null, "acceptedAt": null,
             "disclosure": {
                 "customerName": "ACME Ltd",
@@ -980,17 +1002,15 @@ fn vendors_regions_location_overrides_and_turning_recording_off(db: &Db) {
         field("servesRegion"),
         [json!(true), json!(true), json!(false)]
     );
-    assert_eq!(
-        field("termsOfServiceUrl"),
-        [
-            json!("https://www.dubber.net/terms-of-service/"),
-            json!("https://terms.imagicle.com/"),
-            json!("https://www.callcabinet.com/terms-of-service/"),
-        ]
-    );
-    assert!(list
-        .iter()
-        .all(|v| v["description"].is_string() && v["loginUrl"].is_string()));
+    // Without configuration, each provider's pages are its public site.
+    let sites = [
+        json!("https://www.dubber.net/"),
+        json!("https://www.imagicle.com/"),
+        json!("https://www.callcabinet.com/"),
+    ];
+    assert_eq!(field("termsOfServiceUrl"), sites);
+    assert_eq!(field("loginUrl"), sites);
+    assert!(list.iter().all(|v| v["description"].is_string()));
 
     // A vendor that does not serve the organisation's region, listing those it serves.
     let vendor = format!("{RECORDING}/vendor");
@@ -1027,7 +1047,7 @@ fn vendors_regions_location_overrides_and_turning_recording_off(db: &Db) {
     );
     let (status, body) = server.send(&customer, "PUT", &vendor, json!({ "vendorId": "imagicle" }));
     assert_eq!(status, 409);
-    assert_eq!(body["termsOfServiceUrl"], "https://terms.imagicle.com/");
+    assert_eq!(body["termsOfServiceUrl"], "https://www.imagicle.com/");
     assert_eq!(body["vendorId"], "imagicle");
 
     let accept = json!({ "termsOfServiceEnabled": true });
@@ -1044,7 +1064,7 @@ fn vendors_regions_location_overrides_and_turning_recording_off(db: &Db) {
         json!({
             "organization": { "id": "acme", "name": "ACME Ltd" }, "enabled": true,
             "callRecordingServiceEnabled": true, "vendorId": "imagicle",
-            "vendorName": "Imagicle", "termsOfServiceUrl": "https://terms.imagicle.com/",
+            "vendorName": "Imagicle", "termsOfServiceUrl": "https://www.imagicle.com/",
         })
     );
     assert_eq!(server.ok(&customer, "GET", RECORDING, None), chosen);

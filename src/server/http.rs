@@ -6,9 +6,9 @@
 use super::admin::{AdminState, ApiError};
 use super::auth::{Caller, Role};
 use super::repo::RepoError;
+use crate::config::ProvidersConfig;
 use crate::policy::model::{Admin, AdminId, AdminRole, LocationProvider, ProviderChoice};
 use crate::policy::plan::Provider;
-use crate::policy::terms::terms_url;
 use crate::policy::PolicyError;
 use crate::policydb::DbError;
 use axum::body::Bytes;
@@ -237,53 +237,62 @@ pub fn location_vendor(field: &str, id: Option<&str>) -> Result<LocationProvider
     }
 }
 
-/// A model refusal as an HTTP error: 400 when the request itself is wrong, 409 when the
+/// The HTTP status of a model refusal: 400 when the request itself is wrong, 409 when the
 /// organisation's state forbids it for now, 403 when the caller's role may not.
-impl From<PolicyError> for ApiError {
-    fn from(e: PolicyError) -> Self {
-        use PolicyError as P;
-        let status = match &e {
-            P::OutOfRange { .. }
-            | P::NotAllowed { .. }
-            | P::Length { .. }
-            | P::ReadOnly { .. }
-            | P::RegionNotServed { .. }
-            | P::LocationRegionNotServed { .. }
-            | P::ConfirmationRequired
-            | P::AccountAutoCreated { .. }
-            | P::UserNotInOrganisation { .. }
-            | P::LocationNotInOrganisation { .. }
-            | P::NotUsersLocation { .. } => StatusCode::BAD_REQUEST,
-            P::PartnerOnly => StatusCode::FORBIDDEN,
-            P::TermsNotAccepted { .. }
-            | P::OrganisationOff { .. }
-            | P::LocationOff { .. }
-            | P::ServiceOff { .. }
-            | P::NotLicensed { .. }
-            | P::PartnerAdminElsewhere { .. }
-            | P::NoProviderAccount { .. }
-            | P::AccountExists { .. }
-            | P::UserDisabled { .. } => StatusCode::CONFLICT,
-        };
-        let mut message = e.to_string();
-        if e == P::ConfirmationRequired {
-            message.push_str(" (send confirmDisableForAllUsers: true)");
-        }
-        let error = ApiError::new(status, message);
-        match e {
-            P::TermsNotAccepted { provider, .. } => error
+fn refusal_status(e: &PolicyError) -> StatusCode {
+    use PolicyError as P;
+    match e {
+        P::OutOfRange { .. }
+        | P::NotAllowed { .. }
+        | P::Length { .. }
+        | P::ReadOnly { .. }
+        | P::RegionNotServed { .. }
+        | P::LocationRegionNotServed { .. }
+        | P::ConfirmationRequired
+        | P::AccountAutoCreated { .. }
+        | P::UserNotInOrganisation { .. }
+        | P::LocationNotInOrganisation { .. }
+        | P::NotUsersLocation { .. } => StatusCode::BAD_REQUEST,
+        P::PartnerOnly => StatusCode::FORBIDDEN,
+        P::TermsNotAccepted { .. }
+        | P::OrganisationOff { .. }
+        | P::LocationOff { .. }
+        | P::ServiceOff { .. }
+        | P::NotLicensed { .. }
+        | P::PartnerAdminElsewhere { .. }
+        | P::NoProviderAccount { .. }
+        | P::AccountExists { .. }
+        | P::UserDisabled { .. } => StatusCode::CONFLICT,
+    }
+}
+
+/// A model refusal as an HTTP error, with fields for scripts: a 409 for terms not accepted
+/// names the provider and the terms page `providers` configures (the message too); a 400 for
+/// a region names the regions the provider serves.
+pub fn refusal(e: PolicyError, providers: &ProvidersConfig) -> ApiError {
+    use PolicyError as P;
+    let status = refusal_status(&e);
+    let mut message = e.to_string();
+    match e {
+        P::TermsNotAccepted { provider } => {
+            let url = providers.terms_url(provider);
+            ApiError::new(status, format!("{message} ({url})"))
                 .with("vendorId", provider.as_str())
                 .with("vendorName", provider.name())
-                .with("termsOfServiceUrl", terms_url(provider)),
-            P::RegionNotServed { provider, region }
-            | P::LocationRegionNotServed {
-                provider, region, ..
-            } => error
-                .with("vendorId", provider.as_str())
-                .with("region", region.code())
-                .with("servedRegions", json!(provider.regions())),
-            _ => error,
+                .with("termsOfServiceUrl", url)
         }
+        P::RegionNotServed { provider, region }
+        | P::LocationRegionNotServed {
+            provider, region, ..
+        } => ApiError::new(status, message)
+            .with("vendorId", provider.as_str())
+            .with("region", region.code())
+            .with("servedRegions", json!(provider.regions())),
+        P::ConfirmationRequired => {
+            message.push_str(" (send confirmDisableForAllUsers: true)");
+            ApiError::new(status, message)
+        }
+        _ => ApiError::new(status, message),
     }
 }
 
@@ -310,7 +319,8 @@ impl From<RepoError> for ApiError {
                 error
             }
             RepoError::AorTaken { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
-            RepoError::Refused(e) => e.into(),
+            // The partner rule: no provider's page to name.
+            RepoError::Refused(e) => ApiError::new(refusal_status(&e), e.to_string()),
             RepoError::TooMany { .. } => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
             }

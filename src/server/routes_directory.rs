@@ -183,11 +183,15 @@ async fn put_org(
             after.name = name.clone();
         }
         if let Some(enabled) = body.call_recording_service_enabled {
-            let change = after.set_service(enabled, admin)?;
+            let change = after
+                .set_service(enabled, admin)
+                .map_err(|e| state.refused(e))?;
             after = change.organisation.unwrap_or(after);
         }
         if let Some(storage) = &body.customer_storage {
-            let change = after.set_customer_storage(storage.as_deref())?;
+            let change = after
+                .set_customer_storage(storage.as_deref())
+                .map_err(|e| state.refused(e))?;
             after = change.organisation.unwrap_or(after);
         }
         let change = crate::policy::Change {
@@ -314,7 +318,9 @@ async fn create_location(
         .map_err(|e| bad_request(format!("region: {e}")))?;
     let vendor = location_vendor("vendorId", body.vendor_id.as_deref())?;
     let org = load_org(&state, &scope.org).await?.value;
-    let change = org.create_location(LocationId(body.id), &body.name, region, vendor)?;
+    let change = org
+        .create_location(LocationId(body.id), &body.name, region, vendor)
+        .map_err(|e| state.refused(e))?;
     let location = change
         .location
         .expect("creating a location returns the location");

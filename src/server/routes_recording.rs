@@ -75,7 +75,8 @@ async fn put_settings(
             admin,
             &account_orgs,
             now,
-        )?;
+        )
+        .map_err(|e| state.refused(e))?;
         let read = Read {
             organisation: Some(&org),
             location: Some(&location),
