@@ -443,6 +443,11 @@ fn organisations_locations_and_people_are_created_changed_and_deleted(db: &Db) {
     );
     let message = server.refused(&partner, "POST", orgs, acme, 409);
     assert_eq!(message, "organisation \"acme\" already exists");
+    // An organisation the token names that does not exist has no locations or people to list.
+    for path in ["/v1/locations?orgId=globex", "/v1/people?orgId=globex"] {
+        let message = server.refused(&partner, "GET", path, None, 404);
+        assert_eq!(message, "no organisation globex", "{path}");
+    }
     server.ok(&partner, "POST", orgs, Some(new_org("globex", "JP")));
     assert_eq!(ids(&server.get(&partner, orgs).1), ["acme", "globex"]);
     assert_eq!(ids(&server.get(&customer, orgs).1), ["acme"]);

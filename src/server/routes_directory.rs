@@ -398,6 +398,7 @@ async fn list_people(
     scope: Reading,
     Params(params): Params<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
+    load_org(&state, &scope.org).await?;
     let page: Vec<Versioned<User>> = repo::page(
         &state.db,
         USER,
