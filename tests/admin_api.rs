@@ -414,8 +414,32 @@ fn organisations_locations_and_people_are_created_changed_and_deleted(db: &Db) {
     let tmp = TempDir::new("admin-directory");
     let partner = token(db, &tmp.0, "partner-admin", &["acme", "globex"]);
     let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
+    let reader = token(db, &tmp.0, "read-only", &["acme"]);
     let server = Server::start(db, &tmp.0);
     let orgs = "/v1/organizations";
+
+    // Who may create or change an organisation is decided before the body is read.
+    let malformed = Some(json!({ "id": 5, "region": ["EU"] }));
+    let message = server.refused(&reader, "POST", orgs, malformed.clone(), 403);
+    assert_eq!(
+        message,
+        "this token is read-only: it cannot change anything"
+    );
+    let message = server.refused(&customer, "POST", orgs, malformed.clone(), 403);
+    assert_eq!(
+        message,
+        "only a partner administrator creates organisations"
+    );
+    let message = server.refused(&partner, "POST", orgs, malformed.clone(), 400);
+    assert!(
+        message.starts_with("invalid JSON body: invalid type"),
+        "{message}"
+    );
+    let message = server.refused(&reader, "PUT", "/v1/organizations/acme", malformed, 403);
+    assert_eq!(
+        message,
+        "this token is read-only: it cannot change anything"
+    );
 
     // Only a partner creates organisations, and only those its token names.
     let acme = Some(new_org("acme", "EU"));
@@ -1660,21 +1684,26 @@ fn each_role_reaches_only_its_organisations_on_every_route(db: &Db) {
     ];
     let mut forbidden = 0;
 
-    // Every route, reads and writes alike, refuses another organisation's data.
+    // Every route, reads and writes alike, refuses another organisation's data. Creating an
+    // organisation is refused to a role that never may before its body is read.
+    let no_access = |org: &str| format!("this token has no access to organisation {org}");
+    let read_only = "this token is read-only: it cannot change anything";
+    let customers_create = "only a partner administrator creates organisations";
     let outsiders = [
-        (&customer, "globex"),
-        (&customer, "initech"),
-        (&partner, "initech"),
-        (&other_partner, "acme"),
-        (&reader, "initech"),
+        (&customer, "globex", customers_create),
+        (&customer, "initech", customers_create),
+        (&partner, "initech", &*no_access("initech")),
+        (&other_partner, "acme", &*no_access("acme")),
+        (&reader, "initech", read_only),
     ];
-    for (token, org) in outsiders {
+    for (token, org, refused_create) in outsiders {
         for (method, path, body) in every_route(org) {
             let message = server.refused(token, method, &path, body, 403);
-            assert_eq!(
-                message,
-                format!("this token has no access to organisation {org}")
-            );
+            let expected = match (method, path.as_str()) {
+                ("POST", "/v1/organizations") => refused_create.to_string(),
+                _ => no_access(org),
+            };
+            assert_eq!(message, expected, "{method} {path}");
             forbidden += 1;
         }
     }

@@ -48,12 +48,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
+        RawBody::from_request(req, state).await?.json().map(Body)
+    }
+}
+
+/// A request body read but not parsed yet: for a handler that decides whether the caller may
+/// call at all before it looks at what was sent (a malformed body from a caller who may not
+/// is a 403, not a 400).
+pub struct RawBody(Bytes);
+
+impl RawBody {
+    /// The body as `T`, or a 400 saying what is wrong with it.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.0).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
-        serde_json::from_slice(&bytes)
-            .map(Body)
-            .map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+            .map(RawBody)
+            .map_err(|e| ApiError::new(e.status(), e.body_text()))
     }
 }
 
@@ -135,7 +153,12 @@ pub fn check_read(caller: &Caller, org: &str) -> Result<(), ApiError> {
 
 pub fn check_write(caller: &Caller, org: &str) -> Result<(), ApiError> {
     check_read(caller, org)?;
-    if caller.can_write(org) {
+    check_writer(caller)
+}
+
+/// Refuses a read-only token, whatever it would change.
+pub fn check_writer(caller: &Caller) -> Result<(), ApiError> {
+    if caller.can_write() {
         Ok(())
     } else {
         Err(forbidden(

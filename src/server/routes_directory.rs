@@ -11,9 +11,9 @@
 use super::admin::{AdminState, ApiError};
 use super::auth::{Caller, Role};
 use super::http::{
-    admin_of, bad_request, check_id, check_read, check_text, check_write, forbidden,
-    location_vendor, not_found, retrying, vendor_id, vendor_name, Body, Params, Reading, Writing,
-    MAX_TEXT,
+    admin_of, bad_request, check_id, check_read, check_text, check_write, check_writer, forbidden,
+    location_vendor, not_found, retrying, vendor_id, vendor_name, Body, Params, RawBody, Reading,
+    Writing, MAX_TEXT,
 };
 use super::repo::{self, Read, LOCATION, USER};
 use crate::policy::location::Location;
@@ -118,13 +118,17 @@ fn only_partner(caller: &Caller, what: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Who may create an organisation is decided before the body is read (only then, whether the
+/// token names the organisation).
 async fn create_org(
     State(state): State<AdminState>,
     caller: Caller,
-    Body(body): Body<NewOrg>,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
-    check_write(&caller, &body.id)?;
+    check_writer(&caller)?;
     only_partner(&caller, "creates")?;
+    let body: NewOrg = body.json()?;
+    check_write(&caller, &body.id)?;
     check_id("id", &body.id)?;
     check_text("displayName", &body.display_name)?;
     let region: Region = body
@@ -166,9 +170,10 @@ async fn put_org(
     State(state): State<AdminState>,
     caller: Caller,
     Path(org_id): Path<String>,
-    Body(body): Body<OrgUpdate>,
+    body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
     check_write(&caller, &org_id)?;
+    let body: OrgUpdate = body.json()?;
     if let Some(name) = &body.display_name {
         check_text("displayName", name)?;
     }
