@@ -1798,7 +1798,7 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
     let tmp = TempDir::new("admin-entitlement");
     std::fs::write(tmp.path("callrec.toml"), "[store]\nurl = \"store\"\n").expect("config");
     let capture = format!("{}/fixtures/pcmu-impaired.pcap", env!("CARGO_MANIFEST_DIR"));
-    for (user, call) in [("alice", "call-a"), ("bob", "call-b")] {
+    for (user, call) in [("alice", "call-a"), ("bob", "call-b"), ("carol", "call-c")] {
         let output = Command::new(env!("CARGO_BIN_EXE_callrec"))
             .current_dir(&tmp.0)
             .args([
@@ -1817,7 +1817,7 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
     }
     let store = tmp.path("store");
     let stored = files(&store);
-    assert_eq!(stored.len(), 4, "{stored:?}");
+    assert_eq!(stored.len(), 6, "{stored:?}");
     assert!(
         stored.iter().all(|f| f.starts_with("recordings/30d/acme/")),
         "{stored:?}"
@@ -1827,13 +1827,16 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
     let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
     let server = Server::start_with(db, &tmp.0, &["--config", "callrec.toml"]);
     populate(&server, &partner, "acme", "EU", &["alice", "bob"]);
+    let accept = Some(json!({ "termsOfServiceEnabled": true }));
     let terms = format!("{RECORDING}/vendors/dubber/termsOfService");
-    server.ok(
-        &customer,
-        "PUT",
-        &terms,
-        Some(json!({ "termsOfServiceEnabled": true })),
-    );
+    server.ok(&customer, "PUT", &terms, accept.clone());
+    // carol's location records with Imagicle.
+    let imagicle_terms = format!("{RECORDING}/vendors/imagicle/termsOfService");
+    server.ok(&customer, "PUT", &imagicle_terms, accept);
+    let lyon = json!({ "id": "lyon", "name": "Lyon", "vendorId": "imagicle" });
+    server.ok(&customer, "POST", "/v1/locations", Some(lyon));
+    let carol = person("carol", "lyon", &["sip:carol@acme.example"]);
+    server.ok(&customer, "POST", "/v1/people", Some(carol));
     server.ok(
         &customer,
         "PUT",
@@ -1893,13 +1896,13 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
         "{to}"
     );
     let stored = files(&store);
-    let (alices, bobs): (Vec<&String>, Vec<&String>) =
+    let (alices, others): (Vec<&String>, Vec<&String>) =
         stored.iter().partition(|f| f.contains("/call-a/"));
     assert_eq!(alices.len(), 2, "{stored:?}");
     assert!(alices.iter().all(|f| f.starts_with(to)), "{stored:?}");
-    assert_eq!(bobs.len(), 2, "{stored:?}");
+    assert_eq!(others.len(), 4, "{stored:?}");
     assert!(
-        bobs.iter().all(|f| f.starts_with("recordings/30d/acme/")),
+        others.iter().all(|f| f.starts_with("recordings/30d/acme/")),
         "{stored:?}"
     );
     let metadata = store.join(format!("{to}call-a.json"));
@@ -1941,6 +1944,20 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
         ),
         (&json!("dubber-ai"), &json!("unlimited"))
     );
+
+    // carol records with Imagicle: her entitlement changes, her recordings do not move.
+    let carols = format!("{}/entitlement", recording_of("carol"));
+    let kept = server.ok(
+        &customer,
+        "PUT",
+        &carols,
+        Some(json!({ "entitlement": "standard" })),
+    );
+    assert_eq!(
+        kept,
+        json!({ "entitlement": "standard", "plan": "dubber-standard", "migration": null })
+    );
+    assert_eq!(files(&store), stored);
     server.terminate();
 }
 

@@ -1179,9 +1179,12 @@ fn custom_settings() -> RecordingSettings {
 
 #[test]
 fn disabling_a_user_puts_settings_back_to_defaults_and_keeps_the_rest() {
-    let (_, _, u1) = enabled_user();
+    let (acme, paris, u1) = enabled_user();
     let u1 = user_of(&u1.update_settings(custom_settings()).unwrap());
-    let u1 = user_of(&u1.set_entitlement(DubberEntitlement::Ai));
+    let u1 = user_of(
+        &u1.set_entitlement(&acme, &paris, DubberEntitlement::Ai)
+            .unwrap(),
+    );
     let disabled = user_of(&u1.disable());
     assert_eq!(
         disabled,
@@ -1227,8 +1230,9 @@ fn the_defaults_are_never_voicemail_off_beep_off_and_a_20_second_reminder_off() 
 #[test]
 fn an_entitlement_change_returns_the_migration_of_the_users_recordings() {
     use RetentionClass::{Days, Unlimited};
-    let (_, _, u1) = enabled_user();
-    let migration = |from: &User, to| from.set_entitlement(to).migration;
+    let (acme, paris, u1) = enabled_user();
+    let set = |user: &User, to| user.set_entitlement(&acme, &paris, to).unwrap();
+    let migration = |from: &User, to| set(from, to).migration;
     let expect = |plan: Plan, from, to| {
         Some(RetentionMigration {
             org: OrgId::from("acme"),
@@ -1242,7 +1246,7 @@ fn an_entitlement_change_returns_the_migration_of_the_users_recordings() {
         migration(&u1, DubberEntitlement::Standard),
         expect(Plan::DubberStandard, Days(30), Unlimited)
     );
-    let paid = user_of(&u1.set_entitlement(DubberEntitlement::Standard));
+    let paid = user_of(&set(&u1, DubberEntitlement::Standard));
     assert_eq!(paid.entitlement, DubberEntitlement::Standard);
     assert_eq!(
         migration(&paid, DubberEntitlement::Ai),
@@ -1252,7 +1256,38 @@ fn an_entitlement_change_returns_the_migration_of_the_users_recordings() {
         migration(&paid, DubberEntitlement::Go),
         expect(Plan::DubberGo, Unlimited, Days(30))
     );
-    assert!(paid.set_entitlement(DubberEntitlement::Standard).is_empty());
+    assert!(set(&paid, DubberEntitlement::Standard).is_empty());
+}
+
+#[test]
+fn an_entitlement_change_moves_no_recordings_unless_the_user_records_with_dubber() {
+    let (acme, paris, u1) = enabled_user();
+    let standard = DubberEntitlement::Standard;
+    // A location of its own with Imagicle, or none; the organisation off; all keep the
+    // entitlement for later and move nothing.
+    let mut imagicle = paris.clone();
+    imagicle.provider = LocationProvider::Imagicle;
+    let mut off_here = paris.clone();
+    off_here.provider = LocationProvider::None;
+    let mut off = acme.clone();
+    off.provider = ProviderChoice::None;
+    for (org, location) in [(&acme, &imagicle), (&acme, &off_here), (&off, &paris)] {
+        let change = u1.set_entitlement(org, location, standard).unwrap();
+        assert_eq!(change.migration, None, "{location:?} in {:?}", org.provider);
+        assert_eq!(user_of(&change).entitlement, standard);
+    }
+    // An Imagicle organisation whose location chose Dubber moves them.
+    let mut dubber_here = paris.clone();
+    dubber_here.provider = LocationProvider::Dubber;
+    let mut imagicle_org = acme.clone();
+    imagicle_org.provider = ProviderChoice::Imagicle;
+    let change = u1.set_entitlement(&imagicle_org, &dubber_here, standard);
+    assert!(change.unwrap().migration.is_some());
+    // A location that is not the user's is refused, as for enabling.
+    let err = u1
+        .set_entitlement(&acme, &location(&acme, "lyon"), standard)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "user u1 is not at location lyon");
 }
 
 #[test]
@@ -1588,7 +1623,9 @@ fn decisions_and_changes_are_written_as_json() {
         serde_json::to_string(&own).unwrap(),
         r#"{"customerOwned":"gs://b"}"#
     );
-    let change = u1.set_entitlement(DubberEntitlement::Go);
+    let change = u1
+        .set_entitlement(&acme, &paris, DubberEntitlement::Go)
+        .unwrap();
     assert_eq!(
         serde_json::to_string(&change.migration).unwrap(),
         r#"{"orgId":"acme","personId":"u1","plan":"dubber-go","from":"unlimited","to":"30d"}"#

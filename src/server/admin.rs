@@ -14,7 +14,7 @@
 //! | `/v1/locations`, `/v1/locations/{id}` | GET R, POST W; GET R, DELETE W (no people) |
 //! | `/v1/people`, `/v1/people/{id}` | GET R, POST W; GET R, PUT W, DELETE W |
 //! | `/v1/people/{id}/features/callRecording` | GET R, PUT W (enabling provisions) |
-//! | `.../callRecording/entitlement` | GET R, PUT W (runs the retention migration) |
+//! | `.../callRecording/entitlement` | GET R, PUT W (a Dubber user's: runs the retention migration) |
 //! | `/v1/telephony/config/callRecording` | GET R, PUT W (`enabled`) |
 //! | `.../callRecording/vendors`, `.../vendor` | GET R; PUT W (`vendorId`) |
 //! | `.../vendors/{vendorId}/termsOfService` | GET R (with the disclosure), PUT W (accept) |
