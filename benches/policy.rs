@@ -184,8 +184,8 @@ async fn bulk_store(path: &std::path::Path, docs: &[(&str, String, String, Strin
     let updated_at = at().to_rfc3339();
     for (kind, id, org, body) in docs {
         sqlx::query(
-            "INSERT INTO documents (kind, id, org_id, lookup, version, body, updated_at) \
-             VALUES ($1, $2, $3, NULL, 1, $4, $5)",
+            "INSERT INTO documents (kind, id, org_id, version, body, updated_at) \
+             VALUES ($1, $2, $3, 1, $4, $5)",
         )
         .bind(*kind)
         .bind(id)

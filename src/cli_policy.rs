@@ -1,6 +1,8 @@
 //! `callrec policy`: the admin API without HTTP. The same routes, validation, refusals and
 //! audit trail, called in-process on the policy database, as an operator acting for the
-//! organisations named with `--org` (audited as `cli`).
+//! organisations named with `--org` (audited as `cli`). The operator is a partner administrator
+//! named `cli`: like any, it administers the provider accounts of one customer at most, so
+//! people of other customers are enabled with their own administrators' tokens.
 
 use crate::cli_serve::PolicyArgs;
 use axum::body::Body;

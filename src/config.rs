@@ -15,11 +15,17 @@
 //!
 //! [policy]
 //! db = "postgres://callrec@db/callrec"   # default sqlite://policy.sqlite (beside ./recordings)
+//!
+//! [providers.dubber]                     # what the admin API shows administrators
+//! terms_url = "https://www.dubber.net/"  # the terms they accept; default: the provider's site
+//! login_url = "https://www.dubber.net/"  # where users reach recordings; default: the same
 //! ```
 //!
 //! Environment: `CALLREC_STORE` (store.url), `CALLREC_SPOOL`, `CALLREC_SPOOL_LIMIT_BYTES`,
-//! `CALLREC_POLICY_DB` (policy.db).
+//! `CALLREC_POLICY_DB` (policy.db), `CALLREC_{DUBBER,IMAGICLE,CALLCABINET}_{TERMS,LOGIN}_URL`
+//! (providers.PROVIDER.terms_url, .login_url).
 
+use crate::policy::plan::Provider;
 use crate::store::spool::Spool;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -35,6 +41,77 @@ pub struct Config {
     pub orgs: BTreeMap<String, OrgConfig>,
     #[serde(default)]
     pub policy: PolicyConfig,
+    #[serde(default)]
+    pub providers: ProvidersConfig,
+}
+
+/// The providers' pages the admin API links to, by provider.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersConfig {
+    #[serde(default)]
+    pub dubber: ProviderPages,
+    #[serde(default)]
+    pub imagicle: ProviderPages,
+    #[serde(default)]
+    pub callcabinet: ProviderPages,
+}
+
+/// One provider's pages; each left out is the provider's public site
+/// ([`ProviderPages::public_site`]). The agreement with a provider names the exact terms page.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderPages {
+    /// The terms of service an administrator accepts on the customer's behalf (shown before,
+    /// and in the 409 that asks for them).
+    pub terms_url: Option<String>,
+    /// Where users and administrators sign in to reach the recordings.
+    pub login_url: Option<String>,
+}
+
+impl ProviderPages {
+    /// The default of both pages.
+    pub fn public_site(provider: Provider) -> &'static str {
+        match provider {
+            Provider::Dubber => "https://www.dubber.net/",
+            Provider::Imagicle => "https://www.imagicle.com/",
+            Provider::CallCabinet => "https://www.callcabinet.com/",
+        }
+    }
+}
+
+impl ProvidersConfig {
+    fn pages(&self, provider: Provider) -> &ProviderPages {
+        match provider {
+            Provider::Dubber => &self.dubber,
+            Provider::Imagicle => &self.imagicle,
+            Provider::CallCabinet => &self.callcabinet,
+        }
+    }
+
+    fn pages_mut(&mut self, provider: Provider) -> &mut ProviderPages {
+        match provider {
+            Provider::Dubber => &mut self.dubber,
+            Provider::Imagicle => &mut self.imagicle,
+            Provider::CallCabinet => &mut self.callcabinet,
+        }
+    }
+
+    pub fn terms_url(&self, provider: Provider) -> &str {
+        let pages = self.pages(provider);
+        pages
+            .terms_url
+            .as_deref()
+            .unwrap_or(ProviderPages::public_site(provider))
+    }
+
+    pub fn login_url(&self, provider: Provider) -> &str {
+        let pages = self.pages(provider);
+        pages
+            .login_url
+            .as_deref()
+            .unwrap_or(ProviderPages::public_site(provider))
+    }
 }
 
 /// Where the recording policy is kept.
@@ -144,6 +221,16 @@ impl Config {
         if let Some(db) = var("CALLREC_POLICY_DB") {
             self.policy.db = db;
         }
+        for provider in Provider::ALL {
+            let prefix = format!("CALLREC_{}", provider.as_str().to_uppercase());
+            let pages = self.providers.pages_mut(provider);
+            if let Some(url) = var(&format!("{prefix}_TERMS_URL")) {
+                pages.terms_url = Some(url);
+            }
+            if let Some(url) = var(&format!("{prefix}_LOGIN_URL")) {
+                pages.login_url = Some(url);
+            }
+        }
         if let Some(limit) = var("CALLREC_SPOOL_LIMIT_BYTES") {
             self.store.spool_limit_bytes = limit
                 .parse()
@@ -167,6 +254,20 @@ impl Config {
                 return Err(format!("orgs.{org}.store.url: empty"));
             }
         }
+        for provider in Provider::ALL {
+            let pages = self.providers.pages(provider);
+            for (field, url) in [
+                ("terms_url", &pages.terms_url),
+                ("login_url", &pages.login_url),
+            ] {
+                if let Some(url) = url.as_deref().filter(|u| !is_web_page(u)) {
+                    return Err(format!(
+                        "providers.{}.{field}: '{url}' is not an http:// or https:// URL",
+                        provider.as_str()
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -185,6 +286,16 @@ impl Config {
             .chain(self.orgs.values().filter_map(|o| o.store.clone()))
             .find(|t| t.url == url)
     }
+}
+
+/// An `http://` or `https://` URL with a host, and nothing a browser would not take literally.
+fn is_web_page(url: &str) -> bool {
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .and_then(|rest| rest.split(['/', '?', '#']).next());
+    host.is_some_and(|h| !h.is_empty())
+        && !url.contains(|c: char| c.is_whitespace() || c.is_control())
 }
 
 fn span(text: &str, span: Option<std::ops::Range<usize>>) -> String {
@@ -231,6 +342,79 @@ mod tests {
             Some("s3://acme-own".into())
         );
         assert_eq!(config.store.spool_limit_bytes, Spool::DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn provider_pages_default_to_the_public_sites_and_are_set_by_file_or_environment() {
+        let mut config = Config::parse(
+            r#"
+            [providers.dubber]
+            terms_url = "https://partner.example/dubber-terms"
+            [providers.callcabinet]
+            login_url = "https://login.callcabinet.example/"
+            "#,
+        )
+        .expect("valid");
+        let pages = |c: &Config, p: Provider| {
+            (
+                c.providers.terms_url(p).to_string(),
+                c.providers.login_url(p).to_string(),
+            )
+        };
+        let both = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            pages(&config, Provider::Dubber),
+            both(
+                "https://partner.example/dubber-terms",
+                "https://www.dubber.net/"
+            )
+        );
+        assert_eq!(
+            pages(&config, Provider::Imagicle),
+            both("https://www.imagicle.com/", "https://www.imagicle.com/")
+        );
+        assert_eq!(
+            pages(&config, Provider::CallCabinet),
+            both(
+                "https://www.callcabinet.com/",
+                "https://login.callcabinet.example/"
+            )
+        );
+        config
+            .apply_env(|n| match n {
+                "CALLREC_IMAGICLE_TERMS_URL" => Some("https://imagicle.example/terms".into()),
+                "CALLREC_DUBBER_LOGIN_URL" => Some("https://dubber.example/login".into()),
+                _ => None,
+            })
+            .expect("valid");
+        assert_eq!(
+            pages(&config, Provider::Dubber),
+            both(
+                "https://partner.example/dubber-terms",
+                "https://dubber.example/login"
+            )
+        );
+        assert_eq!(
+            config.providers.terms_url(Provider::Imagicle),
+            "https://imagicle.example/terms"
+        );
+        for bad in ["", "www.dubber.net", "ftp://x/", "https://", "https:// x/"] {
+            let text = format!("[providers.dubber]\nterms_url = \"{bad}\"\n");
+            let err = Config::parse(&text).unwrap_err();
+            assert_eq!(
+                err,
+                format!("providers.dubber.terms_url: '{bad}' is not an http:// or https:// URL")
+            );
+        }
+        let err = Config::parse("[providers.zoom]\n").unwrap_err();
+        assert!(err.contains("unknown field `zoom`"), "{err}");
+        let err = Config::default()
+            .apply_env(|n| (n == "CALLREC_CALLCABINET_LOGIN_URL").then(|| "x".into()))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "providers.callcabinet.login_url: 'x' is not an http:// or https:// URL"
+        );
     }
 
     #[test]

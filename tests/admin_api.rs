@@ -8,6 +8,7 @@
 
 mod common;
 
+use callrec::policydb::schema::MIGRATIONS;
 use common::TempDir;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -63,6 +64,35 @@ impl Db {
         command
     }
 
+    /// The database's URL, for reaching it behind the server's back.
+    fn url(&self, dir: &Path) -> String {
+        match self {
+            Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("policy.sqlite").display()),
+            Db::Postgres { url } => url.clone(),
+        }
+    }
+
+    /// Runs `statements` on the database directly, in order.
+    fn execute(&self, dir: &Path, statements: &[String]) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&self.url(dir))
+                .await
+                .expect("connect to the policy database");
+            for sql in statements {
+                sqlx::query(sql)
+                    .execute(&pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            pool.close().await;
+        });
+    }
+
     /// The arguments that choose this database (none for the default).
     fn args(&self) -> Vec<&str> {
         match self {
@@ -100,10 +130,12 @@ on_both!(
     call_recording_settings_are_validated_and_enabling_needs_the_providers_terms,
     vendors_regions_location_overrides_and_turning_recording_off,
     a_partner_administrator_administers_one_customers_dubber_account_at_most,
+    a_partner_enabling_in_two_organisations_at_once_becomes_an_administrator_of_one,
     the_audit_trail_shows_who_changed_what_when_before_and_after,
     each_role_reaches_only_its_organisations_on_every_route,
     a_dubber_entitlement_change_moves_the_persons_stored_recordings,
     concurrent_changes_to_one_organisation_are_all_kept,
+    a_first_release_database_is_upgraded_and_served,
 );
 
 /// A running `callrec serve`; killed when dropped.
@@ -382,8 +414,32 @@ fn organisations_locations_and_people_are_created_changed_and_deleted(db: &Db) {
     let tmp = TempDir::new("admin-directory");
     let partner = token(db, &tmp.0, "partner-admin", &["acme", "globex"]);
     let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
+    let reader = token(db, &tmp.0, "read-only", &["acme"]);
     let server = Server::start(db, &tmp.0);
     let orgs = "/v1/organizations";
+
+    // Who may create or change an organisation is decided before the body is read.
+    let malformed = Some(json!({ "id": 5, "region": ["EU"] }));
+    let message = server.refused(&reader, "POST", orgs, malformed.clone(), 403);
+    assert_eq!(
+        message,
+        "this token is read-only: it cannot change anything"
+    );
+    let message = server.refused(&customer, "POST", orgs, malformed.clone(), 403);
+    assert_eq!(
+        message,
+        "only a partner administrator creates organisations"
+    );
+    let message = server.refused(&partner, "POST", orgs, malformed.clone(), 400);
+    assert!(
+        message.starts_with("invalid JSON body: invalid type"),
+        "{message}"
+    );
+    let message = server.refused(&reader, "PUT", "/v1/organizations/acme", malformed, 403);
+    assert_eq!(
+        message,
+        "this token is read-only: it cannot change anything"
+    );
 
     // Only a partner creates organisations, and only those its token names.
     let acme = Some(new_org("acme", "EU"));
@@ -411,6 +467,11 @@ fn organisations_locations_and_people_are_created_changed_and_deleted(db: &Db) {
     );
     let message = server.refused(&partner, "POST", orgs, acme, 409);
     assert_eq!(message, "organisation \"acme\" already exists");
+    // An organisation the token names that does not exist has no locations or people to list.
+    for path in ["/v1/locations?orgId=globex", "/v1/people?orgId=globex"] {
+        let message = server.refused(&partner, "GET", path, None, 404);
+        assert_eq!(message, "no organisation globex", "{path}");
+    }
     server.ok(&partner, "POST", orgs, Some(new_org("globex", "JP")));
     assert_eq!(ids(&server.get(&partner, orgs).1), ["acme", "globex"]);
     assert_eq!(ids(&server.get(&customer, orgs).1), ["acme"]);
@@ -674,11 +735,16 @@ fn organisations_locations_and_people_are_created_changed_and_deleted(db: &Db) {
     server.terminate();
 }
 
+/// The Dubber terms page this scenario's configuration names.
+const DUBBER_TERMS: &str = "https://partner.example/terms/dubber?lang=en";
+
 fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(db: &Db) {
     let tmp = TempDir::new("admin-settings");
+    let config = format!("[providers.dubber]\nterms_url = \"{DUBBER_TERMS}\"\n");
+    std::fs::write(tmp.path("callrec.toml"), config).expect("config");
     let partner = token(db, &tmp.0, "partner-admin", &["acme"]);
     let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
-    let server = Server::start(db, &tmp.0);
+    let server = Server::start_with(db, &tmp.0, &["--config", "callrec.toml"]);
     populate(&server, &partner, "acme", "EU", &["alice"]);
     let mut dora = person("dora", "site-acme", &[]);
     dora["callingLicense"] = json!("Other");
@@ -737,22 +803,39 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
         "{message}"
     );
 
-    // Enabling before anyone accepted Dubber's terms: 409 with the provider and its terms.
+    // Enabling before anyone accepted Dubber's terms: 409 with the provider and its terms, as
+    // the configuration names them.
     let wanted = settings(true, "Always with Pause/Resume", 30);
     let (status, body) = server.send(&customer, "PUT", &alice, wanted.clone());
     assert_eq!(status, 409);
     assert_eq!(
         body,
         json!({
-            "message": "terms of service for Dubber not accepted: a customer or partner \
-                        administrator must accept them first \
-                        (https://www.dubber.net/terms-of-service/)",
+            "message": format!(
+                "terms of service for Dubber not accepted: a customer or partner administrator \
+                 must accept them first ({DUBBER_TERMS})"
+            ),
             "vendorId": "dubber",
             "vendorName": "Dubber",
-            "termsOfServiceUrl": "https://www.dubber.net/terms-of-service/",
+            "termsOfServiceUrl": DUBBER_TERMS,
         })
     );
     assert_eq!(server.ok(&customer, "GET", &alice, None), defaults());
+    let vendors = server.ok(&customer, "GET", &format!("{RECORDING}/vendors"), None);
+    assert_eq!(
+        (
+            &vendors["vendors"][0]["termsOfServiceUrl"],
+            &vendors["vendors"][0]["loginUrl"],
+            &vendors["vendors"][1]["termsOfServiceUrl"],
+        ),
+        (
+            &json!(DUBBER_TERMS),
+            &json!("https://www.dubber.net/"),
+            &json!("https://www.imagicle.com/")
+        )
+    );
+    let recording = server.ok(&customer, "GET", RECORDING, None);
+    assert_eq!(recording["termsOfServiceUrl"], DUBBER_TERMS);
 
     // What Dubber will receive, shown before accepting; then the acceptance, with who and when.
     let terms = format!("{RECORDING}/vendors/dubber/termsOfService");
@@ -765,7 +848,7 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
         shown,
         json!({
             "vendorId": "dubber", "vendorName": "Dubber", "termsOfServiceEnabled": false,
-            "termsOfServiceUrl": "https://www.dubber.net/terms-of-service/",
+            "termsOfServiceUrl": DUBBER_TERMS,
             "acceptedBy": null, "acceptedAt": null,
             "disclosure": {
                 "customerName": "ACME Ltd",
@@ -838,7 +921,7 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
             &account["admins"]
         ),
         (
-            &json!("Dubber"),
+            &json!("dubber"),
             &json!("acme"),
             &json!([{ "id": customer_id, "role": "customer" }])
         )
@@ -850,11 +933,11 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
         json!({
             "personId": "alice",
             "record": {
-                "org": "acme", "user": "alice", "mode": "Always with Pause/Resume",
+                "orgId": "acme", "personId": "alice", "mode": "Always with Pause/Resume",
                 "recordFromAnswer": true, "userStartStop": false, "pauseResume": true,
                 "pauseResumeNotification": "Play Announcement", "reminder": 30,
                 "announcement": { "internalCalls": false, "pstnCalls": true },
-                "recordVoicemail": true, "provider": "Dubber", "plan": "dubber-go",
+                "recordVoicemail": true, "provider": "dubber", "plan": "dubber-go",
                 "retention": "30d", "region": "EU", "storage": "default",
                 "platform": { "serviceProvider": "acme", "externalGroup": "site-acme",
                               "externalIdentifier": "alice" },
@@ -948,17 +1031,15 @@ fn vendors_regions_location_overrides_and_turning_recording_off(db: &Db) {
         field("servesRegion"),
         [json!(true), json!(true), json!(false)]
     );
-    assert_eq!(
-        field("termsOfServiceUrl"),
-        [
-            json!("https://www.dubber.net/terms-of-service/"),
-            json!("https://terms.imagicle.com/"),
-            json!("https://www.callcabinet.com/terms-of-service/"),
-        ]
-    );
-    assert!(list
-        .iter()
-        .all(|v| v["description"].is_string() && v["loginUrl"].is_string()));
+    // Without configuration, each provider's pages are its public site.
+    let sites = [
+        json!("https://www.dubber.net/"),
+        json!("https://www.imagicle.com/"),
+        json!("https://www.callcabinet.com/"),
+    ];
+    assert_eq!(field("termsOfServiceUrl"), sites);
+    assert_eq!(field("loginUrl"), sites);
+    assert!(list.iter().all(|v| v["description"].is_string()));
 
     // A vendor that does not serve the organisation's region, listing those it serves.
     let vendor = format!("{RECORDING}/vendor");
@@ -995,7 +1076,7 @@ fn vendors_regions_location_overrides_and_turning_recording_off(db: &Db) {
     );
     let (status, body) = server.send(&customer, "PUT", &vendor, json!({ "vendorId": "imagicle" }));
     assert_eq!(status, 409);
-    assert_eq!(body["termsOfServiceUrl"], "https://terms.imagicle.com/");
+    assert_eq!(body["termsOfServiceUrl"], "https://www.imagicle.com/");
     assert_eq!(body["vendorId"], "imagicle");
 
     let accept = json!({ "termsOfServiceEnabled": true });
@@ -1012,7 +1093,7 @@ fn vendors_regions_location_overrides_and_turning_recording_off(db: &Db) {
         json!({
             "organization": { "id": "acme", "name": "ACME Ltd" }, "enabled": true,
             "callRecordingServiceEnabled": true, "vendorId": "imagicle",
-            "vendorName": "Imagicle", "termsOfServiceUrl": "https://terms.imagicle.com/",
+            "vendorName": "Imagicle", "termsOfServiceUrl": "https://www.imagicle.com/",
         })
     );
     assert_eq!(server.ok(&customer, "GET", RECORDING, None), chosen);
@@ -1050,7 +1131,7 @@ fn vendors_regions_location_overrides_and_turning_recording_off(db: &Db) {
     );
     assert_eq!(
         (&account["provider"], &account["externalId"]),
-        (&json!("Imagicle"), &json!("IMG-42"))
+        (&json!("imagicle"), &json!("IMG-42"))
     );
     server.ok(&customer, "PUT", &alice, Some(settings(true, "Always", 20)));
     let users = format!("{RECORDING}/vendors/imagicle/users");
@@ -1241,7 +1322,7 @@ fn a_partner_administrator_administers_one_customers_dubber_account_at_most(db: 
         )
     );
     // globex's own administrator enables the user, and administers globex's account.
-    server.ok(&globex, "PUT", &recording_of("user-globex"), enable);
+    server.ok(&globex, "PUT", &recording_of("user-globex"), enable.clone());
     let org = server.ok(&globex, "GET", "/v1/organizations/globex", None);
     assert_eq!(
         org["accounts"][0]["admins"],
@@ -1254,6 +1335,115 @@ fn a_partner_administrator_administers_one_customers_dubber_account_at_most(db: 
         &format!("{}?orgId=acme", recording_of("user-acme")),
         Some(settings(true, "Always", 60)),
     );
+    // The claim that enforces the rule is acme's, in acme's audit trail.
+    let trail = server.ok(&partner, "GET", "/v1/audit?orgId=acme", None);
+    let claims: Vec<&Value> = trail["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["kind"] == "partnerAdmin")
+        .collect();
+    assert_eq!(claims.len(), 1, "{trail}");
+    assert_eq!(
+        (&claims[0]["id"], &claims[0]["after"]),
+        (&json!(partner_id), &json!({ "orgId": "acme" }))
+    );
+    // Once acme is gone, the partner may administer another customer's account.
+    for path in [
+        "/v1/people/user-acme?orgId=acme",
+        "/v1/locations/site-acme?orgId=acme",
+        "/v1/organizations/acme",
+    ] {
+        let (status, body) = server.request("DELETE", path, Some(&partner), None);
+        assert_eq!(status, 204, "{path}: {body}");
+    }
+    let newcomer = person("newcomer", "site-globex", &[]);
+    server.ok(&partner, "POST", "/v1/people?orgId=globex", Some(newcomer));
+    let path = format!("{}?orgId=globex", recording_of("newcomer"));
+    server.ok(&partner, "PUT", &path, enable);
+    let org = server.ok(&globex, "GET", "/v1/organizations/globex", None);
+    assert_eq!(
+        org["accounts"][0]["admins"],
+        json!([
+            { "id": token_id(&server, &globex), "role": "customer" },
+            { "id": partner_id, "role": "partner" },
+        ])
+    );
+    server.terminate();
+}
+
+/// One partner administrator enabling a person in each of two organisations at the same
+/// instant, in several rounds (a fresh partner each): however the two requests interleave,
+/// exactly one succeeds and the other is refused, naming the organisation that won, and leaves
+/// its organisation and person as they were.
+fn a_partner_enabling_in_two_organisations_at_once_becomes_an_administrator_of_one(db: &Db) {
+    const ROUNDS: usize = 4;
+    let tmp = TempDir::new("admin-partner-race");
+    let rounds: Vec<[String; 2]> = (0..ROUNDS)
+        .map(|r| [format!("a{r}"), format!("b{r}")])
+        .collect();
+    let partners: Vec<String> = rounds
+        .iter()
+        .map(|[a, b]| token(db, &tmp.0, "partner-admin", &[a, b]))
+        .collect();
+    let server = Server::start(db, &tmp.0);
+    let accept = json!({ "termsOfServiceEnabled": true });
+    for (orgs, partner) in rounds.iter().zip(&partners) {
+        for org in orgs {
+            populate(&server, partner, org, "UK", &[&format!("user-{org}")]);
+            let terms = format!("{RECORDING}/vendors/dubber/termsOfService?orgId={org}");
+            server.ok(partner, "PUT", &terms, Some(accept.clone()));
+        }
+    }
+    let enable = settings(true, "Always", 20);
+    for (orgs, partner) in rounds.iter().zip(&partners) {
+        let start = std::sync::Barrier::new(2);
+        let results: Vec<(u16, Value)> = std::thread::scope(|s| {
+            let racers: Vec<_> = orgs
+                .iter()
+                .map(|org| {
+                    let (server, start, enable) = (&server, &start, &enable);
+                    let path = format!("{}?orgId={org}", recording_of(&format!("user-{org}")));
+                    s.spawn(move || {
+                        start.wait();
+                        server.send(partner, "PUT", &path, enable.clone())
+                    })
+                })
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("racer"))
+                .collect()
+        });
+        let statuses: Vec<u16> = results.iter().map(|(status, _)| *status).collect();
+        let winner = match statuses.as_slice() {
+            [200, 409] => 0,
+            [409, 200] => 1,
+            _ => panic!("{orgs:?}: {results:?}"),
+        };
+        let (won, lost) = (&orgs[winner], &orgs[1 - winner]);
+        assert_eq!(
+            results[1 - winner].1["message"],
+            format!(
+                "partner administrator {} already administers a provider account of \
+                 organisation {won}: a partner administrator may administer accounts of at most \
+                 one customer",
+                token_id(&server, partner)
+            )
+        );
+        let admins = |org: &str| {
+            let found = server.ok(partner, "GET", &format!("/v1/organizations/{org}"), None);
+            found["accounts"]
+                .as_array()
+                .expect("accounts")
+                .iter()
+                .map(|a| a["admins"].as_array().expect("admins").len())
+                .sum::<usize>()
+        };
+        assert_eq!((admins(won), admins(lost)), (1, 0), "{orgs:?}");
+        let loser = format!("{}?orgId={lost}", recording_of(&format!("user-{lost}")));
+        assert_eq!(server.ok(partner, "GET", &loser, None)["enabled"], false);
+    }
     server.terminate();
 }
 
@@ -1327,7 +1517,7 @@ fn the_audit_trail_shows_who_changed_what_when_before_and_after(db: &Db) {
     assert_eq!(enabling["after"]["platform"]["externalIdentifier"], "alice");
     let terms_change = &items[4];
     assert_eq!(terms_change["before"]["terms"], json!([]));
-    assert_eq!(terms_change["after"]["terms"][0]["provider"], "Dubber");
+    assert_eq!(terms_change["after"]["terms"][0]["provider"], "dubber");
     assert!(items.iter().all(|i| {
         let at = i["at"].as_str().expect("at");
         callrec::time::Time::parse_rfc3339(at).is_some()
@@ -1494,21 +1684,26 @@ fn each_role_reaches_only_its_organisations_on_every_route(db: &Db) {
     ];
     let mut forbidden = 0;
 
-    // Every route, reads and writes alike, refuses another organisation's data.
+    // Every route, reads and writes alike, refuses another organisation's data. Creating an
+    // organisation is refused to a role that never may before its body is read.
+    let no_access = |org: &str| format!("this token has no access to organisation {org}");
+    let read_only = "this token is read-only: it cannot change anything";
+    let customers_create = "only a partner administrator creates organisations";
     let outsiders = [
-        (&customer, "globex"),
-        (&customer, "initech"),
-        (&partner, "initech"),
-        (&other_partner, "acme"),
-        (&reader, "initech"),
+        (&customer, "globex", customers_create),
+        (&customer, "initech", customers_create),
+        (&partner, "initech", &*no_access("initech")),
+        (&other_partner, "acme", &*no_access("acme")),
+        (&reader, "initech", read_only),
     ];
-    for (token, org) in outsiders {
+    for (token, org, refused_create) in outsiders {
         for (method, path, body) in every_route(org) {
             let message = server.refused(token, method, &path, body, 403);
-            assert_eq!(
-                message,
-                format!("this token has no access to organisation {org}")
-            );
+            let expected = match (method, path.as_str()) {
+                ("POST", "/v1/organizations") => refused_create.to_string(),
+                _ => no_access(org),
+            };
+            assert_eq!(message, expected, "{method} {path}");
             forbidden += 1;
         }
     }
@@ -1603,7 +1798,7 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
     let tmp = TempDir::new("admin-entitlement");
     std::fs::write(tmp.path("callrec.toml"), "[store]\nurl = \"store\"\n").expect("config");
     let capture = format!("{}/fixtures/pcmu-impaired.pcap", env!("CARGO_MANIFEST_DIR"));
-    for (user, call) in [("alice", "call-a"), ("bob", "call-b")] {
+    for (user, call) in [("alice", "call-a"), ("bob", "call-b"), ("carol", "call-c")] {
         let output = Command::new(env!("CARGO_BIN_EXE_callrec"))
             .current_dir(&tmp.0)
             .args([
@@ -1622,7 +1817,7 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
     }
     let store = tmp.path("store");
     let stored = files(&store);
-    assert_eq!(stored.len(), 4, "{stored:?}");
+    assert_eq!(stored.len(), 6, "{stored:?}");
     assert!(
         stored.iter().all(|f| f.starts_with("recordings/30d/acme/")),
         "{stored:?}"
@@ -1632,13 +1827,16 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
     let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
     let server = Server::start_with(db, &tmp.0, &["--config", "callrec.toml"]);
     populate(&server, &partner, "acme", "EU", &["alice", "bob"]);
+    let accept = Some(json!({ "termsOfServiceEnabled": true }));
     let terms = format!("{RECORDING}/vendors/dubber/termsOfService");
-    server.ok(
-        &customer,
-        "PUT",
-        &terms,
-        Some(json!({ "termsOfServiceEnabled": true })),
-    );
+    server.ok(&customer, "PUT", &terms, accept.clone());
+    // carol's location records with Imagicle.
+    let imagicle_terms = format!("{RECORDING}/vendors/imagicle/termsOfService");
+    server.ok(&customer, "PUT", &imagicle_terms, accept);
+    let lyon = json!({ "id": "lyon", "name": "Lyon", "vendorId": "imagicle" });
+    server.ok(&customer, "POST", "/v1/locations", Some(lyon));
+    let carol = person("carol", "lyon", &["sip:carol@acme.example"]);
+    server.ok(&customer, "POST", "/v1/people", Some(carol));
     server.ok(
         &customer,
         "PUT",
@@ -1673,7 +1871,7 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
     assert_eq!(paid["entitlement"], "standard");
     assert_eq!(
         paid["migration"],
-        json!({ "org": "acme", "user": "alice", "plan": "dubber-standard",
+        json!({ "orgId": "acme", "personId": "alice", "plan": "dubber-standard",
                 "from": "30d", "to": "unlimited" })
     );
     let storage = &paid["storage"];
@@ -1698,13 +1896,13 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
         "{to}"
     );
     let stored = files(&store);
-    let (alices, bobs): (Vec<&String>, Vec<&String>) =
+    let (alices, others): (Vec<&String>, Vec<&String>) =
         stored.iter().partition(|f| f.contains("/call-a/"));
     assert_eq!(alices.len(), 2, "{stored:?}");
     assert!(alices.iter().all(|f| f.starts_with(to)), "{stored:?}");
-    assert_eq!(bobs.len(), 2, "{stored:?}");
+    assert_eq!(others.len(), 4, "{stored:?}");
     assert!(
-        bobs.iter().all(|f| f.starts_with("recordings/30d/acme/")),
+        others.iter().all(|f| f.starts_with("recordings/30d/acme/")),
         "{stored:?}"
     );
     let metadata = store.join(format!("{to}call-a.json"));
@@ -1746,6 +1944,20 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
         ),
         (&json!("dubber-ai"), &json!("unlimited"))
     );
+
+    // carol records with Imagicle: her entitlement changes, her recordings do not move.
+    let carols = format!("{}/entitlement", recording_of("carol"));
+    let kept = server.ok(
+        &customer,
+        "PUT",
+        &carols,
+        Some(json!({ "entitlement": "standard" })),
+    );
+    assert_eq!(
+        kept,
+        json!({ "entitlement": "standard", "plan": "dubber-standard", "migration": null })
+    );
+    assert_eq!(files(&store), stored);
     server.terminate();
 }
 
@@ -1791,7 +2003,7 @@ fn concurrent_changes_to_one_organisation_are_all_kept(db: &Db) {
         .map(|t| &t["provider"])
         .collect();
     assert_eq!(accepted.len(), 3, "{org}");
-    for provider in ["Dubber", "Imagicle", "CallCabinet"] {
+    for provider in ["dubber", "imagicle", "callcabinet"] {
         assert!(accepted.contains(&&json!(provider)), "{org}");
     }
     assert_eq!(
@@ -1818,5 +2030,71 @@ fn concurrent_changes_to_one_organisation_are_all_kept(db: &Db) {
     for pair in updates.windows(2) {
         assert_eq!(pair[0]["after"], pair[1]["before"]);
     }
+    server.terminate();
+}
+
+/// A policy database as the first release left it (its schema, with the `lookup` column, and
+/// the documents that release wrote for an organisation with a recorded person), opened by
+/// this build: migrated, and its documents served and changed through the API.
+fn a_first_release_database_is_upgraded_and_served(db: &Db) {
+    let tmp = TempDir::new("admin-upgrade");
+    let accepted = r#"{"id":"t-customer","role":"customer"}"#;
+    let at = "2026-01-05T09:00:00.000000000Z";
+    let org_v1 = format!(
+        r#"{{"id":"acme","name":"ACME Ltd","region":"EU","provider":"Dubber","serviceEnabled":true,"terms":[{{"provider":"Dubber","acceptedBy":{accepted},"acceptedAt":"{at}"}}],"accounts":[{{"provider":"Dubber","externalId":"acme","createdBy":{accepted},"createdAt":"{at}","admins":[{accepted}]}}]}}"#
+    );
+    let location = r#"{"id":"paris","org":"acme","name":"Paris","provider":"OrganisationDefault"}"#;
+    let user = r#"{"id":"alice","org":"acme","location":"paris","aors":["sip:alice@acme.example"],"person":{"firstName":"Alice","lastName":"Martin","email":"alice@example.com","timeZone":"Europe/Paris"},"licence":"Professional","enabled":true,"settings":{"mode":"Always","recordVoicemail":false,"announcement":{"internalCalls":false,"pstnCalls":false},"notification":{"type":"Beep","enabled":false},"reminder":{"enabled":false,"interval":20}},"entitlement":"dubber-go","platform":{"serviceProvider":"acme","externalGroup":"paris","externalIdentifier":"alice"}}"#;
+    let mut statements = vec!["CREATE TABLE schema_version (version BIGINT PRIMARY KEY)".into()];
+    statements.extend(MIGRATIONS[0].iter().map(|s| s.to_string()));
+    statements.push("INSERT INTO schema_version (version) VALUES (1)".into());
+    let docs = [
+        ("organisation", "acme", org_v1.as_str()),
+        ("location", "paris", location),
+        ("user", "alice", user),
+        ("aor", "sip:alice@acme.example", r#"{"user":"alice"}"#),
+    ];
+    for (seq, (kind, id, body)) in (1..).zip(docs) {
+        statements.push(format!(
+            "INSERT INTO documents (kind, id, org_id, lookup, version, body, updated_at) \
+             VALUES ('{kind}', '{id}', 'acme', NULL, 1, '{body}', '{at}')"
+        ));
+        statements.push(format!(
+            "INSERT INTO audit (seq, org_id, kind, id, actor, at, before, after) \
+             VALUES ({seq}, 'acme', '{kind}', '{id}', 'partner-admin:t-partner', '{at}', NULL, \
+             '{body}')"
+        ));
+    }
+    statements.push("UPDATE sequences SET value = 4 WHERE name = 'audit'".into());
+    db.execute(&tmp.0, &statements);
+
+    let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
+    let server = Server::start(db, &tmp.0);
+    let org = server.ok(&customer, "GET", "/v1/organizations/acme", None);
+    assert_eq!(
+        (
+            &org["displayName"],
+            &org["vendorId"],
+            &org["accounts"][0]["provider"]
+        ),
+        (&json!("ACME Ltd"), &json!("dubber"), &json!("dubber"))
+    );
+    let decision = effective(&server, &customer, "aor=sip:alice@acme.example");
+    assert_eq!(
+        (&decision["personId"], &decision["record"]["provider"]),
+        (&json!("alice"), &json!("dubber"))
+    );
+    let renamed = json!({ "displayName": "Acme Corp" });
+    server.ok(&customer, "PUT", "/v1/organizations/acme", Some(renamed));
+    let trail = server.ok(&customer, "GET", "/v1/audit", None);
+    let items = trail["items"].as_array().expect("items");
+    assert_eq!(items.len(), 5, "{trail}");
+    assert_eq!(items[4]["seq"], 5);
+    assert_eq!(items[4]["before"]["name"], "ACME Ltd");
+    assert_eq!(items[4]["after"]["name"], "Acme Corp");
+    // Every stored document and audit row now spells providers by id.
+    assert_eq!(items[0]["after"]["terms"][0]["provider"], "dubber");
+    assert_eq!(items[0]["after"]["provider"], "dubber");
+    assert_eq!(items[1]["after"]["provider"], "orgDefault");
     server.terminate();
 }

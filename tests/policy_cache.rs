@@ -720,7 +720,7 @@ fn by(secs: u64) -> Change<'static> {
 }
 
 async fn put(db: &PolicyDb, kind: &str, id: &str, org: &str, body: &Value) {
-    db.insert(kind, id, org, None, body, by(10))
+    db.insert(kind, id, org, body, by(10))
         .await
         .unwrap_or_else(|e| panic!("insert {kind} {id}: {e}"));
 }
@@ -789,9 +789,7 @@ async fn store_lists_every_organisation_and_replays_changes_in_order(t: TestDb) 
     db.modify("thing", "b", by(12), |v: Value| Ok::<_, DbError>(v))
         .await
         .expect("no change");
-    let refused = db
-        .insert("thing", "a", "org-1", None, &json!(1), by(12))
-        .await;
+    let refused = db.insert("thing", "a", "org-1", &json!(1), by(12)).await;
     assert!(matches!(refused, Err(DbError::Exists { .. })));
     db.delete("thing", "a", by(13)).await.expect("delete");
     assert_eq!(db.audit_seq().await.expect("seq"), 6);

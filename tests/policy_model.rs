@@ -16,7 +16,7 @@ use callrec::policy::settings::{
     Announcement, Mode, Notification, NotificationType, PlatformInfo, RecordingSettings, Reminder,
     ReminderInterval,
 };
-use callrec::policy::terms::{disclosure, terms_url, TermsAcceptance};
+use callrec::policy::terms::{disclosure, TermsAcceptance};
 use callrec::policy::user::{Licence, Person, User};
 use callrec::policy::{
     effective_policy, Change, Decision, PolicyError, Reason, RecordingPolicy, RetentionMigration,
@@ -592,16 +592,12 @@ fn selecting_a_vendor_needs_its_region_and_its_terms() {
         err,
         PolicyError::TermsNotAccepted {
             provider: Provider::Imagicle,
-            url: terms_url(Provider::Imagicle)
         }
     );
     assert_eq!(
         err.to_string(),
-        format!(
-            "terms of service for Imagicle not accepted: a customer or partner administrator \
-             must accept them first ({})",
-            terms_url(Provider::Imagicle)
-        )
+        "terms of service for Imagicle not accepted: a customer or partner administrator must \
+         accept them first"
     );
     let acme = accepted(acme, &[Provider::Imagicle]);
     let change = acme
@@ -908,22 +904,18 @@ fn the_disclosure_lists_exactly_what_the_provider_receives() {
     let dubber = disclosure(&acme, Provider::Dubber, &locations, &users);
     assert_eq!(
         serde_json::to_string_pretty(&dubber).unwrap(),
-        format!(
-            r#"{{
-  "provider": "Dubber",
-  "termsUrl": "{}",
+        r#"{
+  "provider": "dubber",
   "customerName": "acme Ltd",
   "users": [
-    {{
+    {
       "firstName": "Ann",
       "lastName": "Martin",
       "email": "ann@example.com",
       "timeZone": "Europe/Paris"
-    }}
+    }
   ]
-}}"#,
-            terms_url(Provider::Dubber)
-        )
+}"#
     );
     let callcabinet = disclosure(&acme, Provider::CallCabinet, &locations, &users);
     assert_eq!(callcabinet.users, [person("Bob")]);
@@ -1187,9 +1179,12 @@ fn custom_settings() -> RecordingSettings {
 
 #[test]
 fn disabling_a_user_puts_settings_back_to_defaults_and_keeps_the_rest() {
-    let (_, _, u1) = enabled_user();
+    let (acme, paris, u1) = enabled_user();
     let u1 = user_of(&u1.update_settings(custom_settings()).unwrap());
-    let u1 = user_of(&u1.set_entitlement(DubberEntitlement::Ai));
+    let u1 = user_of(
+        &u1.set_entitlement(&acme, &paris, DubberEntitlement::Ai)
+            .unwrap(),
+    );
     let disabled = user_of(&u1.disable());
     assert_eq!(
         disabled,
@@ -1235,8 +1230,9 @@ fn the_defaults_are_never_voicemail_off_beep_off_and_a_20_second_reminder_off() 
 #[test]
 fn an_entitlement_change_returns_the_migration_of_the_users_recordings() {
     use RetentionClass::{Days, Unlimited};
-    let (_, _, u1) = enabled_user();
-    let migration = |from: &User, to| from.set_entitlement(to).migration;
+    let (acme, paris, u1) = enabled_user();
+    let set = |user: &User, to| user.set_entitlement(&acme, &paris, to).unwrap();
+    let migration = |from: &User, to| set(from, to).migration;
     let expect = |plan: Plan, from, to| {
         Some(RetentionMigration {
             org: OrgId::from("acme"),
@@ -1250,7 +1246,7 @@ fn an_entitlement_change_returns_the_migration_of_the_users_recordings() {
         migration(&u1, DubberEntitlement::Standard),
         expect(Plan::DubberStandard, Days(30), Unlimited)
     );
-    let paid = user_of(&u1.set_entitlement(DubberEntitlement::Standard));
+    let paid = user_of(&set(&u1, DubberEntitlement::Standard));
     assert_eq!(paid.entitlement, DubberEntitlement::Standard);
     assert_eq!(
         migration(&paid, DubberEntitlement::Ai),
@@ -1260,7 +1256,38 @@ fn an_entitlement_change_returns_the_migration_of_the_users_recordings() {
         migration(&paid, DubberEntitlement::Go),
         expect(Plan::DubberGo, Unlimited, Days(30))
     );
-    assert!(paid.set_entitlement(DubberEntitlement::Standard).is_empty());
+    assert!(set(&paid, DubberEntitlement::Standard).is_empty());
+}
+
+#[test]
+fn an_entitlement_change_moves_no_recordings_unless_the_user_records_with_dubber() {
+    let (acme, paris, u1) = enabled_user();
+    let standard = DubberEntitlement::Standard;
+    // A location of its own with Imagicle, or none; the organisation off; all keep the
+    // entitlement for later and move nothing.
+    let mut imagicle = paris.clone();
+    imagicle.provider = LocationProvider::Imagicle;
+    let mut off_here = paris.clone();
+    off_here.provider = LocationProvider::None;
+    let mut off = acme.clone();
+    off.provider = ProviderChoice::None;
+    for (org, location) in [(&acme, &imagicle), (&acme, &off_here), (&off, &paris)] {
+        let change = u1.set_entitlement(org, location, standard).unwrap();
+        assert_eq!(change.migration, None, "{location:?} in {:?}", org.provider);
+        assert_eq!(user_of(&change).entitlement, standard);
+    }
+    // An Imagicle organisation whose location chose Dubber moves them.
+    let mut dubber_here = paris.clone();
+    dubber_here.provider = LocationProvider::Dubber;
+    let mut imagicle_org = acme.clone();
+    imagicle_org.provider = ProviderChoice::Imagicle;
+    let change = u1.set_entitlement(&imagicle_org, &dubber_here, standard);
+    assert!(change.unwrap().migration.is_some());
+    // A location that is not the user's is refused, as for enabling.
+    let err = u1
+        .set_entitlement(&acme, &location(&acme, "lyon"), standard)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "user u1 is not at location lyon");
 }
 
 #[test]
@@ -1499,12 +1526,12 @@ fn organisation_and_location_documents_round_trip_exactly() {
   "id": "acme",
   "name": "acme Ltd",
   "region": "EU",
-  "provider": "Dubber",
+  "provider": "dubber",
   "serviceEnabled": true,
   "customerStorage": "s3://acme/rec",
   "terms": [
     {
-      "provider": "Dubber",
+      "provider": "dubber",
       "acceptedBy": {
         "id": "alice",
         "role": "customer"
@@ -1514,7 +1541,7 @@ fn organisation_and_location_documents_round_trip_exactly() {
   ],
   "accounts": [
     {
-      "provider": "Dubber",
+      "provider": "dubber",
       "externalId": "acme",
       "createdBy": {
         "id": "alice",
@@ -1539,7 +1566,7 @@ fn organisation_and_location_documents_round_trip_exactly() {
 
     assert_eq!(
         serde_json::to_string(&paris).unwrap(),
-        r#"{"id":"paris","org":"acme","name":"PARIS","provider":"OrganisationDefault"}"#
+        r#"{"id":"paris","org":"acme","name":"PARIS","provider":"orgDefault"}"#
     );
     let minimal = r#"{"id":"paris","org":"acme","name":"PARIS"}"#;
     assert_eq!(serde_json::from_str::<Location>(minimal).unwrap(), paris);
@@ -1549,7 +1576,7 @@ fn organisation_and_location_documents_round_trip_exactly() {
     let json = serde_json::to_string(&tokyo).unwrap();
     assert_eq!(
         json,
-        r#"{"id":"paris","org":"acme","name":"PARIS","region":"JP","provider":"None"}"#
+        r#"{"id":"paris","org":"acme","name":"PARIS","region":"JP","provider":"none"}"#
     );
     assert_eq!(serde_json::from_str::<Location>(&json).unwrap(), tokyo);
 }
@@ -1576,7 +1603,7 @@ fn decisions_and_changes_are_written_as_json() {
     let json = serde_json::to_string(&decision).unwrap();
     assert_eq!(
         json,
-        r#"{"record":{"org":"acme","user":"u1","mode":"Always with Pause/Resume","recordFromAnswer":true,"userStartStop":false,"pauseResume":true,"pauseResumeNotification":"Play Announcement","reminder":30,"announcement":{"internalCalls":false,"pstnCalls":true},"recordVoicemail":true,"provider":"Dubber","plan":"dubber-standard","retention":"unlimited","region":"EU","storage":"default","platform":{"serviceProvider":"acme","externalGroup":"paris","externalIdentifier":"u1"}}}"#
+        r#"{"record":{"orgId":"acme","personId":"u1","mode":"Always with Pause/Resume","recordFromAnswer":true,"userStartStop":false,"pauseResume":true,"pauseResumeNotification":"Play Announcement","reminder":30,"announcement":{"internalCalls":false,"pstnCalls":true},"recordVoicemail":true,"provider":"dubber","plan":"dubber-standard","retention":"unlimited","region":"EU","storage":"default","platform":{"serviceProvider":"acme","externalGroup":"paris","externalIdentifier":"u1"}}}"#
     );
     assert_eq!(serde_json::from_str::<Decision>(&json).unwrap(), decision);
     let refused = Decision::DoNotRecord(Reason::RegionNotServed {
@@ -1585,7 +1612,7 @@ fn decisions_and_changes_are_written_as_json() {
     });
     assert_eq!(
         serde_json::to_string(&refused).unwrap(),
-        r#"{"doNotRecord":{"reason":"regionNotServed","provider":"Imagicle","region":"JP"}}"#
+        r#"{"doNotRecord":{"reason":"regionNotServed","provider":"imagicle","region":"JP"}}"#
     );
     assert_eq!(
         serde_json::to_string(&Decision::DoNotRecord(Reason::ModeNever)).unwrap(),
@@ -1596,10 +1623,12 @@ fn decisions_and_changes_are_written_as_json() {
         serde_json::to_string(&own).unwrap(),
         r#"{"customerOwned":"gs://b"}"#
     );
-    let change = u1.set_entitlement(DubberEntitlement::Go);
+    let change = u1
+        .set_entitlement(&acme, &paris, DubberEntitlement::Go)
+        .unwrap();
     assert_eq!(
         serde_json::to_string(&change.migration).unwrap(),
-        r#"{"org":"acme","user":"u1","plan":"dubber-go","from":"unlimited","to":"30d"}"#
+        r#"{"orgId":"acme","personId":"u1","plan":"dubber-go","from":"unlimited","to":"30d"}"#
     );
     let back: Change = serde_json::from_str(&serde_json::to_string(&change).unwrap()).unwrap();
     assert_eq!(back, change);

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use callrec::policydb::{AuditRecord, Change, DbError, PolicyDb, Versioned, TOKEN_PREFIX};
+use callrec::policydb::schema::MIGRATIONS;
+use callrec::policydb::{AuditRecord, Change, DbError, PolicyDb, Versioned, Write, TOKEN_PREFIX};
 use callrec::time::Time;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -144,7 +145,6 @@ macro_rules! on_both {
 
 on_both!(
     round_trip,
-    lookups,
     tenant_filtering,
     audit_rows_are_exact,
     failed_writes_leave_no_trace,
@@ -155,6 +155,8 @@ on_both!(
     tokens,
     migrate_is_idempotent_and_concurrent,
     migrate_refuses_a_newer_schema,
+    a_version_1_database_upgrades_and_keeps_its_data,
+    several_writes_land_together_or_not_at_all,
 );
 
 async fn round_trip(t: TestDb) {
@@ -162,14 +164,7 @@ async fn round_trip(t: TestDb) {
     let db = &t.db;
     assert_eq!(db.get::<User>("user", "u1").await.expect("get"), None);
     let v = db
-        .insert(
-            "user",
-            "u1",
-            "org-a",
-            Some("sip:alice@a"),
-            &user("alice", 1),
-            by("admin", 1),
-        )
+        .insert("user", "u1", "org-a", &user("alice", 1), by("admin", 1))
         .await
         .expect("insert");
     assert_eq!(v, 1);
@@ -177,7 +172,6 @@ async fn round_trip(t: TestDb) {
     let expected = Versioned {
         id: "u1".to_string(),
         org_id: "org-a".to_string(),
-        lookup: Some("sip:alice@a".to_string()),
         version: 1,
         updated_at: at(1),
         value: user("alice", 1),
@@ -185,30 +179,16 @@ async fn round_trip(t: TestDb) {
     assert_eq!(got, Some(expected.clone()));
 
     // The same id under another kind is another document.
-    db.insert(
-        "location",
-        "u1",
-        "org-a",
-        None,
-        &json!({"x": 1}),
-        by("admin", 2),
-    )
-    .await
-    .expect("other kind");
+    db.insert("location", "u1", "org-a", &json!({"x": 1}), by("admin", 2))
+        .await
+        .expect("other kind");
     assert!(matches!(
-        db.insert("user", "u1", "org-b", None, &user("mallory", 0), by("admin", 3)).await,
+        db.insert("user", "u1", "org-b", &user("mallory", 0), by("admin", 3)).await,
         Err(DbError::Exists { kind, id }) if kind == "user" && id == "u1"
     ));
 
     let v = db
-        .update(
-            "user",
-            "u1",
-            1,
-            Some("sip:alice@a"),
-            &user("alice", 2),
-            by("bob", 4),
-        )
+        .update("user", "u1", 1, &user("alice", 2), by("bob", 4))
         .await
         .expect("update");
     assert_eq!(v, 2);
@@ -225,14 +205,7 @@ async fn round_trip(t: TestDb) {
     // Writing what is there changes nothing: same version, no audit row.
     let audit_rows = t.audit_all("org-a").await.len();
     let v = db
-        .update(
-            "user",
-            "u1",
-            2,
-            Some("sip:alice@a"),
-            &user("alice", 2),
-            by("bob", 5),
-        )
+        .update("user", "u1", 2, &user("alice", 2), by("bob", 5))
         .await
         .expect("no-op update");
     assert_eq!(v, 2);
@@ -260,7 +233,7 @@ async fn round_trip(t: TestDb) {
         .is_some());
     for result in [
         db.delete("user", "u1", by("admin", 8)).await.map(|_| 0),
-        db.update("user", "u1", 2, None, &user("x", 0), by("admin", 8))
+        db.update("user", "u1", 2, &user("x", 0), by("admin", 8))
             .await,
         db.modify("user", "u1", by("admin", 8), |u: User| Ok::<_, DbError>(u))
             .await
@@ -273,106 +246,6 @@ async fn round_trip(t: TestDb) {
     }
 }
 
-async fn lookups(t: TestDb) {
-    let t = t.migrated().await;
-    let db = &t.db;
-    let alice = Some("sip:alice@a");
-    db.insert(
-        "user",
-        "u1",
-        "org-a",
-        alice,
-        &user("alice", 0),
-        by("admin", 1),
-    )
-    .await
-    .expect("insert");
-    db.insert(
-        "user",
-        "u2",
-        "org-a",
-        Some("sip:bob@a"),
-        &user("bob", 0),
-        by("admin", 2),
-    )
-    .await
-    .expect("insert");
-    // Documents without a lookup key do not collide with each other.
-    for id in ["u3", "u4"] {
-        db.insert("user", id, "org-a", None, &user(id, 0), by("admin", 3))
-            .await
-            .expect("insert without lookup");
-    }
-    // Lookup keys are unique within a kind only.
-    db.insert("device", "d1", "org-a", alice, &json!({}), by("admin", 4))
-        .await
-        .expect("same lookup, other kind");
-
-    let found = |lookup: &'static str| async move {
-        db.find_by_lookup::<User>("user", lookup)
-            .await
-            .expect("find")
-            .map(|v| v.id)
-    };
-    assert_eq!(found("sip:alice@a").await.as_deref(), Some("u1"));
-    assert_eq!(found("sip:bob@a").await.as_deref(), Some("u2"));
-    assert_eq!(found("sip:carol@a").await, None);
-
-    let taken = |r: Result<i64, DbError>| matches!(r, Err(DbError::LookupTaken { kind, lookup }) if kind == "user" && lookup == "sip:alice@a");
-    assert!(taken(
-        db.insert(
-            "user",
-            "u5",
-            "org-b",
-            alice,
-            &user("eve", 0),
-            by("admin", 5)
-        )
-        .await
-    ));
-    assert!(taken(
-        db.update("user", "u2", 1, alice, &user("bob", 9), by("admin", 5))
-            .await
-    ));
-    assert_eq!(db.get::<User>("user", "u5").await.expect("get"), None);
-    let bob = db
-        .get::<User>("user", "u2")
-        .await
-        .expect("get")
-        .expect("bob");
-    assert_eq!((bob.version, bob.value), (1, user("bob", 0)));
-
-    // A new lookup key replaces the old one.
-    db.update(
-        "user",
-        "u1",
-        1,
-        Some("sip:alice@b"),
-        &user("alice", 0),
-        by("admin", 6),
-    )
-    .await
-    .expect("move lookup");
-    assert_eq!(found("sip:alice@a").await, None);
-    assert_eq!(found("sip:alice@b").await.as_deref(), Some("u1"));
-    // `modify` keeps it.
-    db.modify("user", "u1", by("admin", 7), |mut u: User| {
-        u.count = 5;
-        Ok::<_, DbError>(u)
-    })
-    .await
-    .expect("modify");
-    let got = db
-        .find_by_lookup::<User>("user", "sip:alice@b")
-        .await
-        .expect("find")
-        .expect("u1");
-    assert_eq!(
-        (got.id.as_str(), got.version, got.value.count),
-        ("u1", 3, 5)
-    );
-}
-
 async fn tenant_filtering(t: TestDb) {
     let t = t.migrated().await;
     let db = &t.db;
@@ -382,20 +255,13 @@ async fn tenant_filtering(t: TestDb) {
         ("a1", "org-a"),
         ("a3", "org-a"),
     ] {
-        db.insert("user", id, org, None, &user(id, 0), by("admin", 1))
+        db.insert("user", id, org, &user(id, 0), by("admin", 1))
             .await
             .expect("insert");
     }
-    db.insert(
-        "location",
-        "a-loc",
-        "org-a",
-        None,
-        &json!({}),
-        by("admin", 1),
-    )
-    .await
-    .expect("insert");
+    db.insert("location", "a-loc", "org-a", &json!({}), by("admin", 1))
+        .await
+        .expect("insert");
     let ids = |docs: Vec<Versioned<User>>| docs.into_iter().map(|d| d.id).collect::<Vec<_>>();
     let list = |org: &'static str, after: Option<&'static str>, limit| async move {
         ids(db
@@ -451,10 +317,10 @@ async fn tenant_filtering(t: TestDb) {
 async fn audit_rows_are_exact(t: TestDb) {
     let t = t.migrated().await;
     let db = &t.db;
-    db.insert("user", "u1", "org-a", None, &user("alice", 0), by("ann", 1))
+    db.insert("user", "u1", "org-a", &user("alice", 0), by("ann", 1))
         .await
         .expect("insert");
-    db.update("user", "u1", 1, None, &user("alice", 1), by("ben", 2))
+    db.update("user", "u1", 1, &user("alice", 1), by("ben", 2))
         .await
         .expect("update");
     db.modify("user", "u1", by("cat", 3), |mut u: User| {
@@ -522,26 +388,12 @@ async fn audit_rows_are_exact(t: TestDb) {
 async fn failed_writes_leave_no_trace(t: TestDb) {
     let t = t.migrated().await;
     let db = &t.db;
-    db.insert(
-        "user",
-        "u1",
-        "org-a",
-        Some("sip:alice@a"),
-        &user("alice", 0),
-        by("admin", 1),
-    )
-    .await
-    .expect("insert");
-    db.insert(
-        "user",
-        "u2",
-        "org-a",
-        Some("sip:bob@a"),
-        &user("bob", 0),
-        by("admin", 1),
-    )
-    .await
-    .expect("insert");
+    db.insert("user", "u1", "org-a", &user("alice", 0), by("admin", 1))
+        .await
+        .expect("insert");
+    db.insert("user", "u2", "org-a", &user("bob", 0), by("admin", 1))
+        .await
+        .expect("insert");
     let before = (
         db.get::<User>("user", "u1").await.expect("get"),
         db.get::<User>("user", "u2").await.expect("get"),
@@ -569,7 +421,7 @@ async fn failed_writes_leave_no_trace(t: TestDb) {
         Ok(v) => panic!("modify stored {v:?}"),
     }
     let conflict = db
-        .update("user", "u1", 7, None, &user("x", 1), by("admin", 2))
+        .update("user", "u1", 7, &user("x", 1), by("admin", 2))
         .await;
     assert!(matches!(
         conflict,
@@ -579,19 +431,8 @@ async fn failed_writes_leave_no_trace(t: TestDb) {
             ..
         })
     ));
-    let taken = db
-        .update(
-            "user",
-            "u2",
-            1,
-            Some("sip:alice@a"),
-            &user("x", 1),
-            by("admin", 2),
-        )
-        .await;
-    assert!(matches!(taken, Err(DbError::LookupTaken { .. })));
     let exists = db
-        .insert("user", "u2", "org-a", None, &user("x", 1), by("admin", 2))
+        .insert("user", "u2", "org-a", &user("x", 1), by("admin", 2))
         .await;
     assert!(matches!(exists, Err(DbError::Exists { .. })));
 
@@ -602,11 +443,122 @@ async fn failed_writes_leave_no_trace(t: TestDb) {
     );
     assert_eq!(after, before);
     // The next change gets the next number: refused writes took none.
-    db.update("user", "u1", 1, None, &user("alice", 1), by("admin", 3))
+    db.update("user", "u1", 1, &user("alice", 1), by("admin", 3))
         .await
         .expect("update");
     let seqs: Vec<i64> = t.audit_all("org-a").await.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, [1, 2, 3]);
+}
+
+/// `write_all`: every write lands, each with its own audit row numbered in order, or none does
+/// (and the refused transaction uses up no audit number).
+async fn several_writes_land_together_or_not_at_all(t: TestDb) {
+    let t = t.migrated().await;
+    let db = &t.db;
+    db.insert("user", "u1", "org-a", &user("alice", 0), by("admin", 1))
+        .await
+        .expect("insert");
+    db.insert("claim", "c0", "org-b", &json!({}), by("admin", 2))
+        .await
+        .expect("insert");
+    let together = |claim: &'static str, version: i64| {
+        [
+            Write::update("user", "u1", version, &user("alice", 1)).expect("encode"),
+            Write::insert("claim", claim, "org-a", &json!({"user": "u1"})).expect("encode"),
+        ]
+    };
+    let before = (
+        db.get::<User>("user", "u1").await.expect("get"),
+        t.audit_all("org-a").await,
+    );
+    let taken = db.write_all(&together("c0", 1), by("admin", 3)).await;
+    assert!(
+        matches!(&taken, Err(DbError::Exists { kind, id }) if kind == "claim" && id == "c0"),
+        "{taken:?}"
+    );
+    let stale = db.write_all(&together("c1", 7), by("admin", 3)).await;
+    assert!(
+        matches!(
+            &stale,
+            Err(DbError::Conflict {
+                expected: 7,
+                actual: 1,
+                ..
+            })
+        ),
+        "{stale:?}"
+    );
+    let after = (
+        db.get::<User>("user", "u1").await.expect("get"),
+        t.audit_all("org-a").await,
+    );
+    assert_eq!(after, before);
+    assert_eq!(
+        db.get::<serde_json::Value>("claim", "c1")
+            .await
+            .expect("get"),
+        None
+    );
+
+    db.write_all(&together("c1", 1), by("admin", 4))
+        .await
+        .expect("write_all");
+    let u1 = db
+        .get::<User>("user", "u1")
+        .await
+        .expect("get")
+        .expect("u1");
+    assert_eq!((u1.version, u1.value), (2, user("alice", 1)));
+    let trail: Vec<(i64, String, String)> = t
+        .audit_all("org-a")
+        .await
+        .into_iter()
+        .map(|r| (r.seq, r.kind, r.id))
+        .collect();
+    let row = |seq, kind: &str, id: &str| (seq, kind.to_string(), id.to_string());
+    assert_eq!(
+        trail,
+        [
+            row(1, "user", "u1"),
+            row(3, "user", "u1"),
+            row(4, "claim", "c1")
+        ]
+    );
+
+    // Deleting at a stale version changes nothing; at the current one, both go.
+    let delete = |version| {
+        [
+            Write::Delete {
+                kind: "claim",
+                id: "c1",
+                expected_version: Some(1),
+            },
+            Write::Delete {
+                kind: "user",
+                id: "u1",
+                expected_version: Some(version),
+            },
+        ]
+    };
+    let stale = db.write_all(&delete(1), by("admin", 5)).await;
+    assert!(matches!(stale, Err(DbError::Conflict { .. })), "{stale:?}");
+    assert!(db
+        .get::<serde_json::Value>("claim", "c1")
+        .await
+        .expect("get")
+        .is_some());
+    db.write_all(&delete(2), by("admin", 6))
+        .await
+        .expect("delete");
+    assert_eq!(db.get::<User>("user", "u1").await.expect("get"), None);
+    assert_eq!(
+        db.get::<serde_json::Value>("claim", "c1")
+            .await
+            .expect("get"),
+        None
+    );
+    let seqs: Vec<i64> = t.audit_all("org-a").await.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 3, 4, 5, 6]);
 }
 
 /// The audit row is written in the change's transaction: when it cannot be written, the
@@ -614,23 +566,16 @@ async fn failed_writes_leave_no_trace(t: TestDb) {
 async fn audit_failure_undoes_the_change(t: TestDb) {
     let t = t.migrated().await;
     let db = &t.db;
-    db.insert(
-        "user",
-        "u1",
-        "org-a",
-        None,
-        &user("alice", 0),
-        by("admin", 1),
-    )
-    .await
-    .expect("insert");
+    db.insert("user", "u1", "org-a", &user("alice", 0), by("admin", 1))
+        .await
+        .expect("insert");
     let raw = t.raw().await;
     sqlx::query("ALTER TABLE audit RENAME TO audit_away")
         .execute(&raw)
         .await
         .expect("rename");
     let update = db
-        .update("user", "u1", 1, None, &user("alice", 1), by("admin", 2))
+        .update("user", "u1", 1, &user("alice", 1), by("admin", 2))
         .await;
     assert!(matches!(update, Err(DbError::Sql(_))), "{update:?}");
     let modify = db
@@ -641,7 +586,7 @@ async fn audit_failure_undoes_the_change(t: TestDb) {
         .await;
     assert!(matches!(modify, Err(DbError::Sql(_))), "{modify:?}");
     let insert = db
-        .insert("user", "u2", "org-a", None, &user("bob", 0), by("admin", 2))
+        .insert("user", "u2", "org-a", &user("bob", 0), by("admin", 2))
         .await;
     assert!(matches!(insert, Err(DbError::Sql(_))), "{insert:?}");
     let delete = db.delete("user", "u1", by("admin", 2)).await;
@@ -665,16 +610,9 @@ async fn audit_failure_undoes_the_change(t: TestDb) {
 async fn stale_update_conflicts(t: TestDb) {
     let t = t.migrated().await;
     let db = &t.db;
-    db.insert(
-        "user",
-        "u1",
-        "org-a",
-        None,
-        &user("alice", 0),
-        by("admin", 1),
-    )
-    .await
-    .expect("insert");
+    db.insert("user", "u1", "org-a", &user("alice", 0), by("admin", 1))
+        .await
+        .expect("insert");
     // Two editors read version 1; the first to save wins, the second is told.
     let read = db
         .get::<User>("user", "u1")
@@ -682,25 +620,11 @@ async fn stale_update_conflicts(t: TestDb) {
         .expect("get")
         .expect("there");
     let first = db
-        .update(
-            "user",
-            "u1",
-            read.version,
-            None,
-            &user("first", 0),
-            by("one", 2),
-        )
+        .update("user", "u1", read.version, &user("first", 0), by("one", 2))
         .await;
     assert_eq!(first.expect("first save"), 2);
     let second = db
-        .update(
-            "user",
-            "u1",
-            read.version,
-            None,
-            &user("second", 0),
-            by("two", 3),
-        )
+        .update("user", "u1", read.version, &user("second", 0), by("two", 3))
         .await;
     match second {
         Err(DbError::Conflict {
@@ -751,16 +675,9 @@ async fn assert_counter_history(t: &TestDb) {
 
 async fn concurrent_modify_never_loses_a_write(t: TestDb) {
     let t = t.migrated().await;
-    t.db.insert(
-        "user",
-        "c",
-        "org-a",
-        None,
-        &user("counter", 0),
-        by("admin", 0),
-    )
-    .await
-    .expect("insert");
+    t.db.insert("user", "c", "org-a", &user("counter", 0), by("admin", 0))
+        .await
+        .expect("insert");
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
             let db = t.db.clone();
@@ -796,16 +713,9 @@ async fn concurrent_modify_never_loses_a_write(t: TestDb) {
 /// an API client works. Every conflict is one another task's success, so none is lost.
 async fn concurrent_updates_with_retry_never_lose_a_write(t: TestDb) {
     let t = t.migrated().await;
-    t.db.insert(
-        "user",
-        "c",
-        "org-a",
-        None,
-        &user("counter", 0),
-        by("admin", 0),
-    )
-    .await
-    .expect("insert");
+    t.db.insert("user", "c", "org-a", &user("counter", 0), by("admin", 0))
+        .await
+        .expect("insert");
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
             let db = t.db.clone();
@@ -821,7 +731,7 @@ async fn concurrent_updates_with_retry_never_lose_a_write(t: TestDb) {
                             .expect("there");
                         let next = user("counter", c.value.count + 1);
                         match db
-                            .update("user", "c", c.version, None, &next, by(&actor, i))
+                            .update("user", "c", c.version, &next, by(&actor, i))
                             .await
                         {
                             Ok(_) => break,
@@ -962,7 +872,8 @@ async fn migrate_is_idempotent_and_concurrent(t: TestDb) {
             .fetch_all(&raw)
             .await
             .expect("versions");
-    assert_eq!(versions, [1]);
+    let known: Vec<i64> = (1..=MIGRATIONS.len() as i64).collect();
+    assert_eq!(versions, known);
     let audit_counter: i64 = sqlx::query_scalar("SELECT value FROM sequences WHERE name = 'audit'")
         .fetch_one(&raw)
         .await
@@ -981,12 +892,86 @@ async fn migrate_refuses_a_newer_schema(t: TestDb) {
     assert!(
         matches!(
             result,
-            Err(DbError::SchemaTooNew {
-                found: 99,
-                known: 1
-            })
+            Err(DbError::SchemaTooNew { found: 99, known }) if known == MIGRATIONS.len() as i64
         ),
         "{result:?}"
+    );
+}
+
+/// A database as the first release left it (its schema SQL, a document with a `lookup` key,
+/// the document's audit row), opened by this build: migrated, the `lookup` column gone, the
+/// document and its history read and written as any other.
+async fn a_version_1_database_upgrades_and_keeps_its_data(t: TestDb) {
+    let raw = t.raw().await;
+    sqlx::query("CREATE TABLE schema_version (version BIGINT PRIMARY KEY)")
+        .execute(&raw)
+        .await
+        .expect("schema_version");
+    for statement in MIGRATIONS[0] {
+        sqlx::query(statement)
+            .execute(&raw)
+            .await
+            .expect("version 1");
+    }
+    let body = r#"{"name":"alice","count":7}"#;
+    for sql in [
+        "INSERT INTO schema_version (version) VALUES (1)".to_string(),
+        format!(
+            "INSERT INTO documents (kind, id, org_id, lookup, version, body, updated_at) \
+             VALUES ('user', 'u1', 'org-a', 'sip:alice@a', 3, '{body}', '{}')",
+            at(1).to_rfc3339()
+        ),
+        format!(
+            "INSERT INTO audit (seq, org_id, kind, id, actor, at, before, after) \
+             VALUES (1, 'org-a', 'user', 'u1', 'admin', '{}', NULL, '{body}')",
+            at(1).to_rfc3339()
+        ),
+        "UPDATE sequences SET value = 1 WHERE name = 'audit'".to_string(),
+    ] {
+        sqlx::query(&sql)
+            .execute(&raw)
+            .await
+            .expect("version 1 data");
+    }
+
+    t.db.migrate().await.expect("upgrade");
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_version ORDER BY version")
+            .fetch_all(&raw)
+            .await
+            .expect("versions");
+    let known: Vec<i64> = (1..=MIGRATIONS.len() as i64).collect();
+    assert_eq!(versions, known);
+    let gone = sqlx::query("SELECT lookup FROM documents")
+        .fetch_all(&raw)
+        .await;
+    assert!(gone.is_err(), "the lookup column is still there");
+
+    let expected = Versioned {
+        id: "u1".to_string(),
+        org_id: "org-a".to_string(),
+        version: 3,
+        updated_at: at(1),
+        value: user("alice", 7),
+    };
+    assert_eq!(
+        t.db.get::<User>("user", "u1").await.expect("get"),
+        Some(expected)
+    );
+    let v =
+        t.db.update("user", "u1", 3, &user("alice", 8), by("admin", 2))
+            .await
+            .expect("update");
+    assert_eq!(v, 4);
+    let trail = t.audit_all("org-a").await;
+    let summary: Vec<(i64, Option<serde_json::Value>)> =
+        trail.into_iter().map(|r| (r.seq, r.after)).collect();
+    assert_eq!(
+        summary,
+        [
+            (1, Some(json!({"name": "alice", "count": 7}))),
+            (2, Some(json!({"name": "alice", "count": 8}))),
+        ]
     );
 }
 

@@ -33,7 +33,10 @@ pub struct Change {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetentionMigration {
+    #[serde(rename = "orgId")]
     pub org: OrgId,
+    /// The user, in the admin API's words a person.
+    #[serde(rename = "personId")]
     pub user: UserId,
     pub plan: Plan,
     #[serde(with = "serde_as::retention")]

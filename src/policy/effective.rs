@@ -32,7 +32,10 @@ pub enum Decision {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordingPolicy {
+    #[serde(rename = "orgId")]
     pub org: OrgId,
+    /// The user, in the admin API's words a person.
+    #[serde(rename = "personId")]
     pub user: UserId,
     /// Never [`Mode::Never`].
     pub mode: Mode,

@@ -49,11 +49,8 @@ pub enum PolicyError {
         region: Region,
     },
     /// Nobody has accepted the provider's terms of service for this customer yet.
-    #[error("terms of service for {provider} not accepted: a customer or partner administrator must accept them first ({url})")]
-    TermsNotAccepted {
-        provider: Provider,
-        url: &'static str,
-    },
+    #[error("terms of service for {provider} not accepted: a customer or partner administrator must accept them first")]
+    TermsNotAccepted { provider: Provider },
     /// Choosing vendor None without confirming that it removes recording for everyone.
     #[error("vendor None turns call recording off and removes the feature for all users of the organisation: confirm to proceed")]
     ConfirmationRequired,

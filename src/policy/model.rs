@@ -59,8 +59,10 @@ pub struct Admin {
 }
 
 /// An organisation's vendor: a provider, or `None` (recording off for everyone). Written in
-/// JSON as the platform names vendors: `Dubber`, `Imagicle`, `CallCabinet`, `None`.
+/// JSON by vendor id, as the admin API's `vendorId` is: `dubber`, `imagicle`, `callcabinet`,
+/// `none`.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ProviderChoice {
     /// The default for a new organisation: Dubber Go comes with every calling licence.
     #[default]
@@ -100,10 +102,12 @@ impl From<Provider> for ProviderChoice {
 }
 
 /// A location's vendor: the organisation's (what a new location does), another provider, or
-/// `None` (recording off at this location).
+/// `None` (recording off at this location). Written in JSON as `orgDefault` or a vendor id.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LocationProvider {
     #[default]
+    #[serde(rename = "orgDefault")]
     OrganisationDefault,
     Dubber,
     Imagicle,
@@ -139,6 +143,45 @@ impl From<ProviderChoice> for LocationProvider {
             ProviderChoice::Imagicle => LocationProvider::Imagicle,
             ProviderChoice::CallCabinet => LocationProvider::CallCabinet,
             ProviderChoice::None => LocationProvider::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vendors_are_written_by_id_in_json() {
+        for choice in ProviderChoice::ALL {
+            let id = choice.provider().map_or("none", Provider::as_str);
+            let json = serde_json::to_string(&choice).unwrap();
+            assert_eq!(json, format!("\"{id}\""));
+            assert_eq!(
+                serde_json::from_str::<ProviderChoice>(&json).unwrap(),
+                choice
+            );
+        }
+        let ids: Vec<String> = LocationProvider::ALL
+            .iter()
+            .map(|l| serde_json::to_string(l).unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                r#""orgDefault""#,
+                r#""dubber""#,
+                r#""imagicle""#,
+                r#""callcabinet""#,
+                r#""none""#
+            ]
+        );
+        for setting in LocationProvider::ALL {
+            let json = serde_json::to_string(&setting).unwrap();
+            assert_eq!(
+                serde_json::from_str::<LocationProvider>(&json).unwrap(),
+                setting
+            );
         }
     }
 }

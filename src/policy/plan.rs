@@ -4,15 +4,16 @@
 //! and keep recordings without limit; Imagicle and CallCabinet keep them without limit (in
 //! their cloud or in the customer's own storage).
 //!
-//! In JSON documents a provider is written by its name as the calling platform shows it
-//! (`Dubber`), a plan by the name users type on the command line (`dubber-go`).
+//! In JSON documents a provider is written by its id, as the admin API's `vendorId` is
+//! (`dubber`), a plan by the name users type on the command line (`dubber-go`).
 
 use crate::store::key::RetentionClass;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
-/// Who the recordings are made for.
+/// Who the recordings are made for. Written in JSON by its id ([`Provider::as_str`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Provider {
     Dubber,
     Imagicle,
@@ -22,7 +23,8 @@ pub enum Provider {
 impl Provider {
     pub const ALL: [Provider; 3] = [Provider::Dubber, Provider::Imagicle, Provider::CallCabinet];
 
-    /// The `provider` tag value.
+    /// The provider's id: the `provider` tag value, and its JSON (`dubber`, `imagicle`,
+    /// `callcabinet`).
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Dubber => "dubber",
@@ -31,8 +33,7 @@ impl Provider {
         }
     }
 
-    /// The name administrators see (and JSON documents carry): `Dubber`, `Imagicle`,
-    /// `CallCabinet`.
+    /// The name administrators see: `Dubber`, `Imagicle`, `CallCabinet`.
     pub fn name(self) -> &'static str {
         match self {
             Provider::Dubber => "Dubber",
@@ -251,9 +252,14 @@ mod tests {
                 .starts_with("'callcabinet' is not a Dubber plan"),
             "{err}"
         );
+        for provider in Provider::ALL {
+            let json = serde_json::to_string(&provider).unwrap();
+            assert_eq!(json, format!("\"{}\"", provider.as_str()));
+            assert_eq!(serde_json::from_str::<Provider>(&json).unwrap(), provider);
+        }
         assert_eq!(
             serde_json::to_string(&Provider::CallCabinet).unwrap(),
-            r#""CallCabinet""#
+            r#""callcabinet""#
         );
     }
 

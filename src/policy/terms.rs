@@ -1,6 +1,7 @@
 //! Providers' terms of service: who accepted them for a customer, when, and exactly what the
 //! provider receives once they are accepted. Owns the rule "no provider is used before its
 //! terms are accepted"; must never send anything anywhere (it only lists what would be sent).
+//! Where a provider publishes its terms is the deployment's configuration, not the model's.
 
 use super::change::Change;
 use super::error::PolicyError;
@@ -12,15 +13,6 @@ use super::serde_as;
 use super::user::{Person, User};
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
-
-/// Where each provider publishes the terms an administrator accepts.
-pub fn terms_url(provider: Provider) -> &'static str {
-    match provider {
-        Provider::Dubber => "https://www.dubber.net/terms-of-service/",
-        Provider::Imagicle => "https://terms.imagicle.com/",
-        Provider::CallCabinet => "https://www.callcabinet.com/terms-of-service/",
-    }
-}
 
 /// One acceptance, made once per provider on the customer's behalf.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,10 +47,7 @@ impl Organisation {
     pub(crate) fn check_terms(&self, provider: Provider) -> Result<(), PolicyError> {
         match self.terms_for(provider) {
             Some(_) => Ok(()),
-            None => Err(PolicyError::TermsNotAccepted {
-                provider,
-                url: terms_url(provider),
-            }),
+            None => Err(PolicyError::TermsNotAccepted { provider }),
         }
     }
 }
@@ -68,7 +57,6 @@ impl Organisation {
 #[serde(rename_all = "camelCase")]
 pub struct Disclosure {
     pub provider: Provider,
-    pub terms_url: String,
     pub customer_name: String,
     /// Per user: time zone, first name, last name, email; nothing else.
     pub users: Vec<Person>,
@@ -90,7 +78,6 @@ pub fn disclosure(
         .collect();
     Disclosure {
         provider,
-        terms_url: terms_url(provider).to_string(),
         customer_name: org.name.clone(),
         users,
     }

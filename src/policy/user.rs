@@ -6,7 +6,7 @@
 use super::change::{Change, RetentionMigration};
 use super::error::PolicyError;
 use super::location::Location;
-use super::model::{Admin, LocationId, OrgId, UserId};
+use super::model::{Admin, LocationId, OrgId, ProviderChoice, UserId};
 use super::organisation::Organisation;
 use super::plan::{DubberEntitlement, Provider};
 use super::settings::{PlatformInfo, RecordingSettings};
@@ -193,17 +193,26 @@ impl User {
         Ok(Change::user(self, after))
     }
 
-    /// Moves the user to another Dubber plan, allowed at any time. A different plan comes
-    /// with the migration of the user's stored recordings (paid → free: deleted 30 days
-    /// after the migration; free → paid: no longer deleted).
-    pub fn set_entitlement(&self, entitlement: DubberEntitlement) -> Change {
+    /// Moves the user (at `location`, in `org`) to another Dubber plan, allowed at any time.
+    /// While the user records with Dubber, a different plan comes with the migration of their
+    /// stored recordings (paid → free: deleted 30 days after the migration; free → paid: no
+    /// longer deleted). Plans only move Dubber's recordings: with another provider, or none,
+    /// the entitlement is kept for later and nothing moves.
+    pub fn set_entitlement(
+        &self,
+        org: &Organisation,
+        location: &Location,
+        entitlement: DubberEntitlement,
+    ) -> Result<Change, PolicyError> {
+        self.check_place(org, location)?;
         let (from, to) = (self.entitlement.plan(), entitlement.plan());
         let after = User {
             entitlement,
             ..self.clone()
         };
         let mut change = Change::user(self, after);
-        if from != to {
+        let dubber = location.choice_in(org) == ProviderChoice::Dubber;
+        if dubber && from != to {
             change.migration = Some(RetentionMigration {
                 org: self.org.clone(),
                 user: self.id.clone(),
@@ -212,7 +221,7 @@ impl User {
                 to: to.retention(),
             });
         }
-        change
+        Ok(change)
     }
 
     fn check_place(&self, org: &Organisation, location: &Location) -> Result<(), PolicyError> {

@@ -14,7 +14,9 @@
 //!   reads, edits and writes inside one write transaction, so concurrent edits apply one after
 //!   another and none is lost.
 //! - **Audited atomically.** Every insert, update and delete writes its audit row (actor, time,
-//!   body before and after) in the same transaction: both land or neither does. Audit sequence
+//!   body before and after) in the same transaction: both land or neither does.
+//!   [`PolicyDb::write_all`] writes several documents (and their audit rows) in one
+//!   transaction, for documents that must change together. Audit sequence
 //!   numbers have no gaps and follow commit order, so reading "after `seq`" misses nothing.
 //! - **Tenants.** Every document belongs to one organisation, fixed at insert. Reads that take
 //!   an `org_id` filter on it in SQL.
@@ -67,9 +69,6 @@ pub enum DbError {
     /// Insert: a document of this kind already has this id.
     #[error("{kind} {id:?} already exists")]
     Exists { kind: String, id: String },
-    /// Another document of this kind already has this lookup key.
-    #[error("another {kind} already has lookup {lookup:?}")]
-    LookupTaken { kind: String, lookup: String },
     /// Update: the document changed since the caller read it.
     #[error("{kind} {id:?} is at version {actual}, not {expected}")]
     Conflict {
@@ -95,7 +94,6 @@ pub struct Change<'a> {
 pub struct Versioned<T> {
     pub id: String,
     pub org_id: String,
-    pub lookup: Option<String>,
     /// 1 when inserted, one more at each change.
     pub version: i64,
     pub updated_at: Time,
@@ -126,14 +124,13 @@ pub struct PolicyDb {
 const MIGRATIONS_KNOWN: i64 = schema::MIGRATIONS.len() as i64;
 
 /// The columns every document read selects, in [`Stored::from_row`]'s terms.
-const DOCUMENT_COLUMNS: &str = "kind, id, org_id, lookup, version, body, updated_at";
+const DOCUMENT_COLUMNS: &str = "kind, id, org_id, version, body, updated_at";
 
 /// A document row before its body is decoded.
 struct Stored {
     kind: String,
     id: String,
     org_id: String,
-    lookup: Option<String>,
     version: i64,
     body: String,
     updated_at: String,
@@ -145,7 +142,6 @@ impl Stored {
             kind: row.try_get("kind")?,
             id: row.try_get("id")?,
             org_id: row.try_get("org_id")?,
-            lookup: row.try_get("lookup")?,
             version: row.try_get("version")?,
             body: row.try_get("body")?,
             updated_at: row.try_get("updated_at")?,
@@ -167,7 +163,6 @@ impl Stored {
         Ok(Versioned {
             id: self.id,
             org_id: self.org_id,
-            lookup: self.lookup,
             version: self.version,
             updated_at,
             value,
@@ -179,10 +174,70 @@ fn encode<T: Serialize>(value: &T) -> Result<String, DbError> {
     serde_json::to_string(value).map_err(DbError::Encode)
 }
 
-/// A write transaction holding the write lock, and the audit number its change gets.
-struct Write {
+/// One write of a [`PolicyDb::write_all`] transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write<'a> {
+    /// A new document at version 1 in `org_id` ([`DbError::Exists`] if the id is taken).
+    Insert {
+        kind: &'a str,
+        id: &'a str,
+        org_id: &'a str,
+        body: String,
+    },
+    /// A document's new body, if it is still at `expected_version` ([`DbError::Conflict`]);
+    /// the same body writes nothing.
+    Update {
+        kind: &'a str,
+        id: &'a str,
+        expected_version: i64,
+        body: String,
+    },
+    /// Removes a document, if it is at `expected_version` (`None`: whatever its version).
+    Delete {
+        kind: &'a str,
+        id: &'a str,
+        expected_version: Option<i64>,
+    },
+}
+
+impl<'a> Write<'a> {
+    pub fn insert<T: Serialize>(
+        kind: &'a str,
+        id: &'a str,
+        org_id: &'a str,
+        value: &T,
+    ) -> Result<Self, DbError> {
+        Ok(Write::Insert {
+            kind,
+            id,
+            org_id,
+            body: encode(value)?,
+        })
+    }
+
+    pub fn update<T: Serialize>(
+        kind: &'a str,
+        id: &'a str,
+        expected_version: i64,
+        value: &T,
+    ) -> Result<Self, DbError> {
+        Ok(Write::Update {
+            kind,
+            id,
+            expected_version,
+            body: encode(value)?,
+        })
+    }
+}
+
+/// A write transaction holding the write lock.
+struct Tx {
     tx: Transaction<'static, Any>,
-    seq: i64,
+    /// The audit number taken with the lock, until a change uses it; each further change
+    /// takes the next one.
+    seq: Option<i64>,
+    /// Whether a change was written (else there is nothing to commit).
+    written: bool,
 }
 
 impl PolicyDb {
@@ -316,60 +371,20 @@ impl PolicyDb {
         rows.iter().map(|r| Stored::from_row(r)?.decode()).collect()
     }
 
-    /// The document of `kind` whose lookup key is `lookup` (e.g. the user with this AOR).
-    pub async fn find_by_lookup<T: DeserializeOwned>(
-        &self,
-        kind: &str,
-        lookup: &str,
-    ) -> Result<Option<Versioned<T>>, DbError> {
-        let sql =
-            format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE kind = $1 AND lookup = $2");
-        let row = sqlx::query(&sql)
-            .bind(kind)
-            .bind(lookup)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| Stored::from_row(&r)?.decode()).transpose()
-    }
-
-    /// Stores a new document at version 1 in `org_id` (for good), findable by `lookup`.
+    /// Stores a new document at version 1 in `org_id` (for good).
     pub async fn insert<T: Serialize>(
         &self,
         kind: &str,
         id: &str,
         org_id: &str,
-        lookup: Option<&str>,
         value: &T,
         change: Change<'_>,
     ) -> Result<i64, DbError> {
-        let body = encode(value)?;
-        let mut write = self.begin_write().await?;
-        if read(&mut write.tx, kind, id).await?.is_some() {
-            return Err(DbError::Exists {
-                kind: kind.into(),
-                id: id.into(),
-            });
-        }
-        check_lookup_free(&mut write.tx, kind, id, lookup).await?;
-        sqlx::query(
-            "INSERT INTO documents (kind, id, org_id, lookup, version, body, updated_at) \
-             VALUES ($1, $2, $3, $4, 1, $5, $6)",
-        )
-        .bind(kind)
-        .bind(id)
-        .bind(org_id)
-        .bind(lookup)
-        .bind(&body)
-        .bind(change.at.to_rfc3339())
-        .execute(&mut *write.tx)
-        .await?;
-        write
-            .finish(org_id, kind, id, change, None, Some(&body))
-            .await?;
-        Ok(1)
+        self.write_one(Write::insert(kind, id, org_id, value)?, change)
+            .await
     }
 
-    /// Replaces the document (body and lookup key) if it is still at `expected_version`, and
+    /// Replaces the document's body if it is still at `expected_version`, and
     /// returns its new version; a stale version is a [`DbError::Conflict`] and changes nothing.
     /// Replacing it with what it already holds writes nothing and keeps the version.
     pub async fn update<T: Serialize>(
@@ -377,29 +392,16 @@ impl PolicyDb {
         kind: &str,
         id: &str,
         expected_version: i64,
-        lookup: Option<&str>,
         value: &T,
         change: Change<'_>,
     ) -> Result<i64, DbError> {
-        let body = encode(value)?;
-        let mut write = self.begin_write().await?;
-        let stored = read_existing(&mut write.tx, kind, id).await?;
-        if stored.version != expected_version {
-            return Err(DbError::Conflict {
-                kind: kind.into(),
-                id: id.into(),
-                expected: expected_version,
-                actual: stored.version,
-            });
-        }
-        check_lookup_free(&mut write.tx, kind, id, lookup).await?;
-        write.replace(&stored, lookup, body, change).await
+        let write = Write::update(kind, id, expected_version, value)?;
+        self.write_one(write, change).await
     }
 
     /// Applies `edit` to the current document and stores the result, all under the write lock,
     /// so concurrent `modify` calls never lose each other's changes. `edit` refusing leaves
-    /// the document as it was. The lookup key stays. An edit that changes nothing writes
-    /// nothing.
+    /// the document as it was. An edit that changes nothing writes nothing.
     pub async fn modify<T, E>(
         &self,
         kind: &str,
@@ -411,16 +413,14 @@ impl PolicyDb {
         T: Serialize + DeserializeOwned,
         E: From<DbError>,
     {
-        let mut write = self.begin_write().await?;
-        let stored = read_existing(&mut write.tx, kind, id).await?;
+        let mut tx = self.begin_write().await?;
+        let stored = read_existing(&mut tx.tx, kind, id).await?;
         let current: T =
             serde_json::from_str(&stored.body).map_err(|e| stored.corrupt(e.to_string()))?;
         let value = edit(current)?;
         let body = encode(&value)?;
-        let lookup = stored.lookup.clone();
-        let version = write
-            .replace(&stored, lookup.as_deref(), body, change)
-            .await?;
+        let version = tx.replace(&stored, &body, change).await?;
+        tx.commit().await?;
         let updated_at = if version == stored.version {
             Time::parse_rfc3339(&stored.updated_at)
                 .ok_or_else(|| stored.corrupt(format!("updated_at {:?}", stored.updated_at)))?
@@ -430,7 +430,6 @@ impl PolicyDb {
         Ok(Versioned {
             id: stored.id,
             org_id: stored.org_id,
-            lookup,
             version,
             updated_at,
             value,
@@ -439,16 +438,32 @@ impl PolicyDb {
 
     /// Removes the document.
     pub async fn delete(&self, kind: &str, id: &str, change: Change<'_>) -> Result<(), DbError> {
-        let mut write = self.begin_write().await?;
-        let stored = read_existing(&mut write.tx, kind, id).await?;
-        sqlx::query("DELETE FROM documents WHERE kind = $1 AND id = $2")
-            .bind(kind)
-            .bind(id)
-            .execute(&mut *write.tx)
-            .await?;
-        write
-            .finish(&stored.org_id, kind, id, change, Some(&stored.body), None)
-            .await
+        let write = Write::Delete {
+            kind,
+            id,
+            expected_version: None,
+        };
+        self.write_one(write, change).await?;
+        Ok(())
+    }
+
+    /// Applies `writes` in order in one transaction, each audited as `change` in a row of its
+    /// own: all of them land, or (the first refusal is returned) none. For documents that
+    /// must change together, such as a document and another keyed by something it must hold
+    /// alone (the primary key refusing a second holder even when two writers race).
+    pub async fn write_all(&self, writes: &[Write<'_>], change: Change<'_>) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        for write in writes {
+            tx.apply(write, change).await?;
+        }
+        tx.commit().await
+    }
+
+    async fn write_one(&self, write: Write<'_>, change: Change<'_>) -> Result<i64, DbError> {
+        let mut tx = self.begin_write().await?;
+        let version = tx.apply(&write, change).await?;
+        tx.commit().await?;
+        Ok(version)
     }
 
     /// The changes to `org_id`'s documents after `since_seq` (0 for all), oldest first, at
@@ -520,52 +535,119 @@ impl PolicyDb {
     }
 
     /// Starts a write transaction: takes the next audit number, and with it the write lock.
-    async fn begin_write(&self) -> Result<Write, DbError> {
+    async fn begin_write(&self) -> Result<Tx, DbError> {
         let mut tx = self.pool.begin().await?;
-        let seq = sqlx::query_scalar(
-            "UPDATE sequences SET value = value + 1 WHERE name = 'audit' RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        Ok(Write { tx, seq })
+        let seq = take_seq(&mut tx).await?;
+        Ok(Tx {
+            tx,
+            seq: Some(seq),
+            written: false,
+        })
     }
 }
 
-impl Write {
-    /// Stores `body` and `lookup` over `stored` and returns the new version; or, when neither
-    /// changes, rolls back and returns the current one.
+/// The next audit number (and, in the transaction's first call, the write lock).
+async fn take_seq(tx: &mut Transaction<'static, Any>) -> Result<i64, DbError> {
+    let seq = sqlx::query_scalar(
+        "UPDATE sequences SET value = value + 1 WHERE name = 'audit' RETURNING value",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(seq)
+}
+
+impl Tx {
+    /// Applies one write and returns the document's version after it (0: deleted).
+    async fn apply(&mut self, write: &Write<'_>, change: Change<'_>) -> Result<i64, DbError> {
+        match *write {
+            Write::Insert {
+                kind,
+                id,
+                org_id,
+                ref body,
+            } => {
+                if read(&mut self.tx, kind, id).await?.is_some() {
+                    return Err(DbError::Exists {
+                        kind: kind.into(),
+                        id: id.into(),
+                    });
+                }
+                sqlx::query(
+                    "INSERT INTO documents (kind, id, org_id, version, body, updated_at) \
+                     VALUES ($1, $2, $3, 1, $4, $5)",
+                )
+                .bind(kind)
+                .bind(id)
+                .bind(org_id)
+                .bind(body)
+                .bind(change.at.to_rfc3339())
+                .execute(&mut *self.tx)
+                .await?;
+                self.audit(org_id, kind, id, change, None, Some(body))
+                    .await?;
+                Ok(1)
+            }
+            Write::Update {
+                kind,
+                id,
+                expected_version,
+                ref body,
+            } => {
+                let stored = read_existing(&mut self.tx, kind, id).await?;
+                check_version(&stored, Some(expected_version))?;
+                self.replace(&stored, body, change).await
+            }
+            Write::Delete {
+                kind,
+                id,
+                expected_version,
+            } => {
+                let stored = read_existing(&mut self.tx, kind, id).await?;
+                check_version(&stored, expected_version)?;
+                sqlx::query("DELETE FROM documents WHERE kind = $1 AND id = $2")
+                    .bind(kind)
+                    .bind(id)
+                    .execute(&mut *self.tx)
+                    .await?;
+                let (org_id, before) = (&stored.org_id, Some(stored.body.as_str()));
+                self.audit(org_id, kind, id, change, before, None).await?;
+                Ok(0)
+            }
+        }
+    }
+
+    /// Stores `body` over `stored` and returns the new version; or, when it is the same,
+    /// writes nothing and returns the current one.
     async fn replace(
-        mut self,
+        &mut self,
         stored: &Stored,
-        lookup: Option<&str>,
-        body: String,
+        body: &str,
         change: Change<'_>,
     ) -> Result<i64, DbError> {
-        if body == stored.body && lookup == stored.lookup.as_deref() {
-            return Ok(stored.version); // Dropping the transaction rolls it back.
+        if body == stored.body {
+            return Ok(stored.version);
         }
         let version = stored.version + 1;
         sqlx::query(
-            "UPDATE documents SET lookup = $3, version = $4, body = $5, updated_at = $6 \
+            "UPDATE documents SET version = $3, body = $4, updated_at = $5 \
              WHERE kind = $1 AND id = $2",
         )
         .bind(&stored.kind)
         .bind(&stored.id)
-        .bind(lookup)
         .bind(version)
-        .bind(&body)
+        .bind(body)
         .bind(change.at.to_rfc3339())
         .execute(&mut *self.tx)
         .await?;
         let (org_id, kind, id) = (&stored.org_id, &stored.kind, &stored.id);
-        self.finish(org_id, kind, id, change, Some(&stored.body), Some(&body))
+        self.audit(org_id, kind, id, change, Some(&stored.body), Some(body))
             .await?;
         Ok(version)
     }
 
-    /// Writes the audit row for the change and commits both.
-    async fn finish(
-        mut self,
+    /// Writes the audit row of one change, numbered after the one before.
+    async fn audit(
+        &mut self,
         org_id: &str,
         kind: &str,
         id: &str,
@@ -573,11 +655,15 @@ impl Write {
         before: Option<&str>,
         after: Option<&str>,
     ) -> Result<(), DbError> {
+        let seq = match self.seq.take() {
+            Some(seq) => seq,
+            None => take_seq(&mut self.tx).await?,
+        };
         sqlx::query(
             "INSERT INTO audit (seq, org_id, kind, id, actor, at, before, after) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(self.seq)
+        .bind(seq)
         .bind(org_id)
         .bind(kind)
         .bind(id)
@@ -587,8 +673,30 @@ impl Write {
         .bind(after)
         .execute(&mut *self.tx)
         .await?;
-        self.tx.commit().await?;
+        self.written = true;
         Ok(())
+    }
+
+    /// Commits what was written; a transaction that wrote nothing is rolled back, so the
+    /// audit number it took is not used up.
+    async fn commit(self) -> Result<(), DbError> {
+        if self.written {
+            self.tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses `stored` unless it is at `expected` (any version when `None`).
+fn check_version(stored: &Stored, expected: Option<i64>) -> Result<(), DbError> {
+    match expected {
+        Some(expected) if expected != stored.version => Err(DbError::Conflict {
+            kind: stored.kind.clone(),
+            id: stored.id.clone(),
+            expected,
+            actual: stored.version,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -615,29 +723,6 @@ async fn read_existing(
         kind: kind.into(),
         id: id.into(),
     })
-}
-
-/// Refuses `lookup` if another document of `kind` than `id` has it.
-async fn check_lookup_free(
-    tx: &mut Transaction<'static, Any>,
-    kind: &str,
-    id: &str,
-    lookup: Option<&str>,
-) -> Result<(), DbError> {
-    let Some(lookup) = lookup else { return Ok(()) };
-    let holder: Option<String> =
-        sqlx::query_scalar("SELECT id FROM documents WHERE kind = $1 AND lookup = $2")
-            .bind(kind)
-            .bind(lookup)
-            .fetch_optional(&mut **tx)
-            .await?;
-    match holder {
-        Some(holder) if holder != id => Err(DbError::LookupTaken {
-            kind: kind.into(),
-            lookup: lookup.into(),
-        }),
-        _ => Ok(()),
-    }
 }
 
 fn audit_record(row: &AnyRow) -> Result<AuditRecord, DbError> {

@@ -4,10 +4,13 @@
 
 /// Migration `n` (counting from 1) is `MIGRATIONS[n - 1]`: single statements, run in one
 /// transaction together with the `schema_version` row that records it.
-pub const MIGRATIONS: &[&[&str]] = &[&[
+pub const MIGRATIONS: &[&[&str]] = &[V1, V2, V3];
+
+/// The first schema.
+const V1: &[&str] = &[
     // Every policy document, whatever its kind, as JSON. `version` counts the document's
     // changes from 1 (optimistic concurrency); `lookup` is a second key unique within a kind,
-    // such as a user's AOR; `updated_at` is RFC 3339 UTC.
+    // such as a user's AOR (dropped by V2); `updated_at` is RFC 3339 UTC.
     "CREATE TABLE documents (
         kind TEXT NOT NULL,
         id TEXT NOT NULL,
@@ -45,4 +48,41 @@ pub const MIGRATIONS: &[&[&str]] = &[&[
     // makes it wait for any other write in flight (see the module documentation).
     "CREATE TABLE sequences (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
     "INSERT INTO sequences (name, value) VALUES ('audit', 0)",
-]];
+];
+
+/// No `lookup` column: a second unique key is a document of its own kind keyed by it (a
+/// user's AOR is an `aor` document), whose primary key makes it unique. SQLite drops a column
+/// only once no index uses it.
+const V2: &[&str] = &[
+    "DROP INDEX documents_by_lookup",
+    "ALTER TABLE documents DROP COLUMN lookup",
+];
+
+/// `column` with each `"provider":"Name"` of V3 replaced by `"provider":"id"`.
+macro_rules! provider_ids {
+    ($column:literal) => {
+        concat!(
+            "REPLACE(REPLACE(REPLACE(REPLACE(REPLACE(",
+            $column,
+            r#", '"provider":"Dubber"', '"provider":"dubber"')"#,
+            r#", '"provider":"Imagicle"', '"provider":"imagicle"')"#,
+            r#", '"provider":"CallCabinet"', '"provider":"callcabinet"')"#,
+            r#", '"provider":"None"', '"provider":"none"')"#,
+            r#", '"provider":"OrganisationDefault"', '"provider":"orgDefault"')"#,
+        )
+    };
+}
+
+/// Providers and vendors are written by id (`"provider":"dubber"`, `"none"`, `"orgDefault"`)
+/// where bodies had the variant names (`"Dubber"`, `"None"`, `"OrganisationDefault"`): every
+/// stored body and audit row is rewritten, so each reads one way. A JSON string's own quotes
+/// are escaped, so the pattern matches only the `provider` key of a document.
+const V3: &[&str] = &[
+    concat!("UPDATE documents SET body = ", provider_ids!("body")),
+    concat!(
+        "UPDATE audit SET before = ",
+        provider_ids!("before"),
+        ", after = ",
+        provider_ids!("after")
+    ),
+];

@@ -14,7 +14,7 @@
 //! | `/v1/locations`, `/v1/locations/{id}` | GET R, POST W; GET R, DELETE W (no people) |
 //! | `/v1/people`, `/v1/people/{id}` | GET R, POST W; GET R, PUT W, DELETE W |
 //! | `/v1/people/{id}/features/callRecording` | GET R, PUT W (enabling provisions) |
-//! | `.../callRecording/entitlement` | GET R, PUT W (runs the retention migration) |
+//! | `.../callRecording/entitlement` | GET R, PUT W (a Dubber user's: runs the retention migration) |
 //! | `/v1/telephony/config/callRecording` | GET R, PUT W (`enabled`) |
 //! | `.../callRecording/vendors`, `.../vendor` | GET R; PUT W (`vendorId`) |
 //! | `.../vendors/{vendorId}/termsOfService` | GET R (with the disclosure), PUT W (accept) |
@@ -25,8 +25,10 @@
 //! | `/v1/audit?since=&limit=` | GET R |
 
 use super::auth::Caller;
+use super::http::refusal;
 use super::{routes_audit, routes_directory, routes_recording, routes_vendor};
 use crate::config::Config;
+use crate::policy::PolicyError;
 use crate::policydb::PolicyDb;
 use crate::time::Time;
 use axum::extract::{FromRequestParts, Request, State};
@@ -44,7 +46,8 @@ use std::sync::Arc;
 pub struct AdminState {
     pub db: PolicyDb,
     pub metrics: Arc<Metrics>,
-    /// Where each organisation's recordings are (for retention migrations).
+    /// Where each organisation's recordings are (for retention migrations), and the providers'
+    /// terms and login pages.
     pub config: Arc<Config>,
     /// The wall clock (this library reads none itself).
     pub clock: fn() -> Time,
@@ -53,6 +56,11 @@ pub struct AdminState {
 impl AdminState {
     pub fn now(&self) -> Time {
         (self.clock)()
+    }
+
+    /// A model refusal as this server answers it (with the configured terms page).
+    pub fn refused(&self, e: PolicyError) -> ApiError {
+        refusal(e, &self.config.providers)
     }
 }
 

@@ -6,9 +6,9 @@
 use super::admin::{AdminState, ApiError};
 use super::auth::{Caller, Role};
 use super::repo::RepoError;
+use crate::config::ProvidersConfig;
 use crate::policy::model::{Admin, AdminId, AdminRole, LocationProvider, ProviderChoice};
 use crate::policy::plan::Provider;
-use crate::policy::terms::terms_url;
 use crate::policy::PolicyError;
 use crate::policydb::DbError;
 use axum::body::Bytes;
@@ -48,12 +48,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
+        RawBody::from_request(req, state).await?.json().map(Body)
+    }
+}
+
+/// A request body read but not parsed yet: for a handler that decides whether the caller may
+/// call at all before it looks at what was sent (a malformed body from a caller who may not
+/// is a 403, not a 400).
+pub struct RawBody(Bytes);
+
+impl RawBody {
+    /// The body as `T`, or a 400 saying what is wrong with it.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.0).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
-        serde_json::from_slice(&bytes)
-            .map(Body)
-            .map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+            .map(RawBody)
+            .map_err(|e| ApiError::new(e.status(), e.body_text()))
     }
 }
 
@@ -135,7 +153,12 @@ pub fn check_read(caller: &Caller, org: &str) -> Result<(), ApiError> {
 
 pub fn check_write(caller: &Caller, org: &str) -> Result<(), ApiError> {
     check_read(caller, org)?;
-    if caller.can_write(org) {
+    check_writer(caller)
+}
+
+/// Refuses a read-only token, whatever it would change.
+pub fn check_writer(caller: &Caller) -> Result<(), ApiError> {
+    if caller.can_write() {
         Ok(())
     } else {
         Err(forbidden(
@@ -237,53 +260,62 @@ pub fn location_vendor(field: &str, id: Option<&str>) -> Result<LocationProvider
     }
 }
 
-/// A model refusal as an HTTP error: 400 when the request itself is wrong, 409 when the
+/// The HTTP status of a model refusal: 400 when the request itself is wrong, 409 when the
 /// organisation's state forbids it for now, 403 when the caller's role may not.
-impl From<PolicyError> for ApiError {
-    fn from(e: PolicyError) -> Self {
-        use PolicyError as P;
-        let status = match &e {
-            P::OutOfRange { .. }
-            | P::NotAllowed { .. }
-            | P::Length { .. }
-            | P::ReadOnly { .. }
-            | P::RegionNotServed { .. }
-            | P::LocationRegionNotServed { .. }
-            | P::ConfirmationRequired
-            | P::AccountAutoCreated { .. }
-            | P::UserNotInOrganisation { .. }
-            | P::LocationNotInOrganisation { .. }
-            | P::NotUsersLocation { .. } => StatusCode::BAD_REQUEST,
-            P::PartnerOnly => StatusCode::FORBIDDEN,
-            P::TermsNotAccepted { .. }
-            | P::OrganisationOff { .. }
-            | P::LocationOff { .. }
-            | P::ServiceOff { .. }
-            | P::NotLicensed { .. }
-            | P::PartnerAdminElsewhere { .. }
-            | P::NoProviderAccount { .. }
-            | P::AccountExists { .. }
-            | P::UserDisabled { .. } => StatusCode::CONFLICT,
-        };
-        let mut message = e.to_string();
-        if e == P::ConfirmationRequired {
-            message.push_str(" (send confirmDisableForAllUsers: true)");
-        }
-        let error = ApiError::new(status, message);
-        match e {
-            P::TermsNotAccepted { provider, .. } => error
+fn refusal_status(e: &PolicyError) -> StatusCode {
+    use PolicyError as P;
+    match e {
+        P::OutOfRange { .. }
+        | P::NotAllowed { .. }
+        | P::Length { .. }
+        | P::ReadOnly { .. }
+        | P::RegionNotServed { .. }
+        | P::LocationRegionNotServed { .. }
+        | P::ConfirmationRequired
+        | P::AccountAutoCreated { .. }
+        | P::UserNotInOrganisation { .. }
+        | P::LocationNotInOrganisation { .. }
+        | P::NotUsersLocation { .. } => StatusCode::BAD_REQUEST,
+        P::PartnerOnly => StatusCode::FORBIDDEN,
+        P::TermsNotAccepted { .. }
+        | P::OrganisationOff { .. }
+        | P::LocationOff { .. }
+        | P::ServiceOff { .. }
+        | P::NotLicensed { .. }
+        | P::PartnerAdminElsewhere { .. }
+        | P::NoProviderAccount { .. }
+        | P::AccountExists { .. }
+        | P::UserDisabled { .. } => StatusCode::CONFLICT,
+    }
+}
+
+/// A model refusal as an HTTP error, with fields for scripts: a 409 for terms not accepted
+/// names the provider and the terms page `providers` configures (the message too); a 400 for
+/// a region names the regions the provider serves.
+pub fn refusal(e: PolicyError, providers: &ProvidersConfig) -> ApiError {
+    use PolicyError as P;
+    let status = refusal_status(&e);
+    let mut message = e.to_string();
+    match e {
+        P::TermsNotAccepted { provider } => {
+            let url = providers.terms_url(provider);
+            ApiError::new(status, format!("{message} ({url})"))
                 .with("vendorId", provider.as_str())
                 .with("vendorName", provider.name())
-                .with("termsOfServiceUrl", terms_url(provider)),
-            P::RegionNotServed { provider, region }
-            | P::LocationRegionNotServed {
-                provider, region, ..
-            } => error
-                .with("vendorId", provider.as_str())
-                .with("region", region.code())
-                .with("servedRegions", json!(provider.regions())),
-            _ => error,
+                .with("termsOfServiceUrl", url)
         }
+        P::RegionNotServed { provider, region }
+        | P::LocationRegionNotServed {
+            provider, region, ..
+        } => ApiError::new(status, message)
+            .with("vendorId", provider.as_str())
+            .with("region", region.code())
+            .with("servedRegions", json!(provider.regions())),
+        P::ConfirmationRequired => {
+            message.push_str(" (send confirmDisableForAllUsers: true)");
+            ApiError::new(status, message)
+        }
+        _ => ApiError::new(status, message),
     }
 }
 
@@ -291,7 +323,7 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         let status = match &e {
             DbError::NotFound { .. } => StatusCode::NOT_FOUND,
-            DbError::Exists { .. } | DbError::LookupTaken { .. } => StatusCode::CONFLICT,
+            DbError::Exists { .. } => StatusCode::CONFLICT,
             DbError::Conflict { .. } => StatusCode::CONFLICT,
             DbError::Sql(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -310,6 +342,8 @@ impl From<RepoError> for ApiError {
                 error
             }
             RepoError::AorTaken { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            // The partner rule: no provider's page to name.
+            RepoError::Refused(e) => ApiError::new(refusal_status(&e), e.to_string()),
             RepoError::TooMany { .. } => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
             }

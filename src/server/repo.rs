@@ -8,19 +8,25 @@
 //! - `user`: id = the user's id; body [`User`].
 //! - `aor`: id = a user's SIP address normalised by [`normalise_aor`]; body [`AorDoc`]; one per
 //!   address of a user, so the primary key makes an address belong to one user only.
+//! - `partnerAdmin`: id = a partner administrator's id; body [`PartnerAdminDoc`]; written in
+//!   the transaction that first lists them among an organisation's account administrators,
+//!   and deleted with that organisation, so the primary key makes a partner administrator
+//!   administer one customer's accounts at most, even when two requests race.
 //!
 //! Every write goes through [`PolicyDb`] with the caller's actor, so each change is audited
-//! (before and after) in its own transaction. A change to several documents is written one
-//! document at a time, each against the version it was computed from: a stale one is
-//! [`RepoError::Stale`], and the caller re-runs the whole operation on fresh documents (model
-//! operations are idempotent, so a partly written change is completed, never doubled).
+//! (before and after). A change to several documents is written one document at a time (an
+//! organisation with its new `partnerAdmin` documents together), each against the version it
+//! was computed from: a stale one is [`RepoError::Stale`], and the caller re-runs the whole
+//! operation on fresh documents (model operations are idempotent, so a partly written change
+//! is completed, never doubled).
 
 use crate::policy;
 use crate::policy::location::Location;
-use crate::policy::model::{Admin, OrgId, UserId};
+use crate::policy::model::{Admin, AdminId, AdminRole, OrgId, UserId};
 use crate::policy::organisation::Organisation;
 use crate::policy::user::User;
-use crate::policydb::{Change as By, DbError, PolicyDb, Versioned, MAX_PAGE};
+use crate::policy::PolicyError;
+use crate::policydb::{Change as By, DbError, PolicyDb, Versioned, Write, MAX_PAGE};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -29,6 +35,7 @@ pub const ORGANISATION: &str = "organisation";
 pub const LOCATION: &str = "location";
 pub const USER: &str = "user";
 pub const AOR: &str = "aor";
+pub const PARTNER_ADMIN: &str = "partnerAdmin";
 
 /// Most documents of one kind that an organisation-wide rule (a vendor choice, a disclosure,
 /// a sync listing) reads at once.
@@ -43,6 +50,14 @@ pub struct AorDoc {
     pub user: UserId,
 }
 
+/// The body of a `partnerAdmin` document: the organisation whose provider accounts the partner
+/// administrator administers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerAdminDoc {
+    pub org_id: OrgId,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     /// The policy store failed, or refused the write (`NotFound`, `Exists`).
@@ -54,6 +69,10 @@ pub enum RepoError {
     /// The SIP address is another user's (never named: it may be in another organisation).
     #[error("sipAddresses: '{aor}' already belongs to another user")]
     AorTaken { aor: String },
+    /// A write the store refused for a model rule, found only as it was written (the
+    /// partner rule, when another request listed the partner administrator first).
+    #[error(transparent)]
+    Refused(PolicyError),
     /// An organisation-wide read would exceed [`MAX_ORG_DOCUMENTS`].
     #[error("organisation {org} has more than {MAX_ORG_DOCUMENTS} {kind} documents")]
     TooMany { org: String, kind: &'static str },
@@ -133,14 +152,14 @@ async fn all<T: DeserializeOwned>(
     db: &PolicyDb,
     kind: &'static str,
     org: &str,
-) -> Result<Vec<T>, RepoError> {
+) -> Result<Vec<Versioned<T>>, RepoError> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
         let page: Vec<Versioned<T>> = db.list(kind, org, after.as_deref(), MAX_PAGE).await?;
         let full = page.len() == MAX_PAGE;
         after = page.last().map(|d| d.id.clone());
-        out.extend(page.into_iter().map(|d| d.value));
+        out.extend(page);
         if out.len() > MAX_ORG_DOCUMENTS {
             return Err(RepoError::TooMany {
                 org: org.to_string(),
@@ -153,36 +172,103 @@ async fn all<T: DeserializeOwned>(
     }
 }
 
+fn values<T>(documents: Vec<Versioned<T>>) -> Vec<T> {
+    documents.into_iter().map(|d| d.value).collect()
+}
+
 pub async fn locations(db: &PolicyDb, org: &str) -> Result<Vec<Location>, RepoError> {
-    all(db, LOCATION, org).await
+    all(db, LOCATION, org).await.map(values)
 }
 
 pub async fn users(db: &PolicyDb, org: &str) -> Result<Vec<User>, RepoError> {
-    all(db, USER, org).await
+    all(db, USER, org).await.map(values)
 }
 
-/// The organisations among `orgs` whose provider accounts list `admin` (the partner rule's
-/// `admin_account_orgs`). An administrator is a token, and a token only ever acts on the
-/// organisations it was issued for, so reading those finds every account it administers.
-pub async fn admin_account_orgs(
-    db: &PolicyDb,
-    orgs: &[String],
-    admin: &Admin,
-) -> Result<Vec<OrgId>, RepoError> {
-    let mut out = Vec::new();
-    for org in orgs {
-        if let Some(found) = organisation(db, org).await? {
-            if found
-                .value
-                .accounts
-                .iter()
-                .any(|a| a.admins.contains(admin))
-            {
-                out.push(found.value.id);
-            }
+/// The organisation whose provider accounts list `admin`, if `admin` is a partner
+/// administrator (the partner rule's `admin_account_orgs`): its `partnerAdmin` document's.
+pub async fn admin_account_orgs(db: &PolicyDb, admin: &Admin) -> Result<Vec<OrgId>, RepoError> {
+    if admin.role != AdminRole::Partner {
+        return Ok(Vec::new());
+    }
+    let claim = db
+        .get::<PartnerAdminDoc>(PARTNER_ADMIN, &admin.id.0)
+        .await?;
+    Ok(claim.map(|c| c.value.org_id).into_iter().collect())
+}
+
+/// The partner administrators `after`'s accounts list that `before`'s did not.
+fn new_partner_admins<'a>(before: &Organisation, after: &'a Organisation) -> Vec<&'a Admin> {
+    fn listed(org: &Organisation) -> impl Iterator<Item = &Admin> {
+        org.accounts.iter().flat_map(|a| &a.admins)
+    }
+    let mut new: Vec<&Admin> = Vec::new();
+    for admin in listed(after) {
+        let partner = admin.role == AdminRole::Partner;
+        if partner && !listed(before).any(|a| a == admin) && !new.contains(&admin) {
+            new.push(admin);
         }
     }
-    Ok(out)
+    new
+}
+
+/// Saves `after` over `before` together with a `partnerAdmin` document for each partner
+/// administrator it newly lists. One of them listed by another organisation meanwhile is
+/// the partner rule's refusal, naming that organisation.
+async fn save_organisation(
+    db: &PolicyDb,
+    by: By<'_>,
+    before: &Versioned<Organisation>,
+    after: &Organisation,
+) -> Result<(), RepoError> {
+    let org = &after.id.0;
+    let claim = PartnerAdminDoc {
+        org_id: after.id.clone(),
+    };
+    let claimed = new_partner_admins(&before.value, after);
+    let mut writes = vec![Write::update(ORGANISATION, org, before.version, after)?];
+    for admin in &claimed {
+        writes.push(Write::insert(PARTNER_ADMIN, &admin.id.0, org, &claim)?);
+    }
+    match db.write_all(&writes, by).await {
+        Err(DbError::Exists { kind, id }) if kind == PARTNER_ADMIN => {
+            let holder = db.get::<PartnerAdminDoc>(PARTNER_ADMIN, &id).await?;
+            match holder.map(|h| h.value.org_id) {
+                Some(other) if other != after.id => {
+                    Err(RepoError::Refused(PolicyError::PartnerAdminElsewhere {
+                        admin: AdminId(id),
+                        other,
+                    }))
+                }
+                // Released or taken here meanwhile: the operation re-runs on what is there now.
+                _ => Err(RepoError::Stale {
+                    kind: PARTNER_ADMIN.into(),
+                    id,
+                }),
+            }
+        }
+        result => Ok(result?),
+    }
+}
+
+/// Removes an organisation (still at the version read) and releases the partner
+/// administrators of its accounts, in one transaction.
+pub async fn delete_organisation(
+    db: &PolicyDb,
+    by: By<'_>,
+    org: &Versioned<Organisation>,
+) -> Result<(), RepoError> {
+    let claims: Vec<Versioned<PartnerAdminDoc>> = all(db, PARTNER_ADMIN, &org.id).await?;
+    let mut writes = vec![Write::Delete {
+        kind: ORGANISATION,
+        id: &org.id,
+        expected_version: Some(org.version),
+    }];
+    writes.extend(claims.iter().map(|c| Write::Delete {
+        kind: PARTNER_ADMIN,
+        id: &c.id,
+        expected_version: Some(c.version),
+    }));
+    Ok(db.write_all(&writes, by).await?)
 }
 
 pub async fn insert_organisation(
@@ -190,7 +276,7 @@ pub async fn insert_organisation(
     by: By<'_>,
     org: &Organisation,
 ) -> Result<(), RepoError> {
-    db.insert(ORGANISATION, &org.id.0, &org.id.0, None, org, by)
+    db.insert(ORGANISATION, &org.id.0, &org.id.0, org, by)
         .await?;
     Ok(())
 }
@@ -200,15 +286,8 @@ pub async fn insert_location(
     by: By<'_>,
     location: &Location,
 ) -> Result<(), RepoError> {
-    db.insert(
-        LOCATION,
-        &location.id.0,
-        &location.org.0,
-        None,
-        location,
-        by,
-    )
-    .await?;
+    db.insert(LOCATION, &location.id.0, &location.org.0, location, by)
+        .await?;
     Ok(())
 }
 
@@ -221,10 +300,7 @@ pub async fn insert_user(db: &PolicyDb, by: By<'_>, user: &User) -> Result<(), R
         }));
     }
     let claimed = claim_aors(db, by, user, &user.aors).await?;
-    if let Err(e) = db
-        .insert(USER, &user.id.0, &user.org.0, None, user, by)
-        .await
-    {
+    if let Err(e) = db.insert(USER, &user.id.0, &user.org.0, user, by).await {
         release_aors(db, by, &user.id, &claimed).await?;
         return Err(e.into());
     }
@@ -250,14 +326,13 @@ pub async fn save(
         let before = read
             .organisation
             .expect("operations change only documents they read");
-        db.update(ORGANISATION, &org.id.0, before.version, None, org, by)
-            .await?;
+        save_organisation(db, by, before, org).await?;
     }
     if let Some(location) = &change.location {
         let before = read
             .location
             .expect("operations change only documents they read");
-        db.update(LOCATION, &location.id.0, before.version, None, location, by)
+        db.update(LOCATION, &location.id.0, before.version, location, by)
             .await?;
     }
     if let Some(user) = &change.user {
@@ -283,7 +358,7 @@ pub async fn save_user(
     let dropped: Vec<String> = old.difference(&new).map(|a| a.to_string()).collect();
     let claimed = claim_aors(db, by, after, &added).await?;
     if let Err(e) = db
-        .update(USER, &after.id.0, before.version, None, after, by)
+        .update(USER, &after.id.0, before.version, after, by)
         .await
     {
         release_aors(db, by, &after.id, &claimed).await?;
@@ -340,7 +415,7 @@ async fn claim_aor(
     mine: &AorDoc,
     aor: &str,
 ) -> Result<bool, RepoError> {
-    match db.insert(AOR, aor, &user.org.0, None, mine, by).await {
+    match db.insert(AOR, aor, &user.org.0, mine, by).await {
         Ok(_) => return Ok(true),
         Err(DbError::Exists { .. }) => {}
         Err(e) => return Err(e.into()),
@@ -357,7 +432,7 @@ async fn claim_aor(
     // Documents keep their organisation for good: the orphan goes, and the address is claimed
     // afresh in this user's.
     db.delete(AOR, aor, by).await?;
-    db.insert(AOR, aor, &user.org.0, None, mine, by)
+    db.insert(AOR, aor, &user.org.0, mine, by)
         .await
         .map_err(|e| match e {
             DbError::Exists { .. } => taken(),

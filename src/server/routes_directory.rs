@@ -11,11 +11,11 @@
 use super::admin::{AdminState, ApiError};
 use super::auth::{Caller, Role};
 use super::http::{
-    admin_of, bad_request, check_id, check_read, check_text, check_write, forbidden,
-    location_vendor, not_found, retrying, vendor_id, vendor_name, Body, Params, Reading, Writing,
-    MAX_TEXT,
+    admin_of, bad_request, check_id, check_read, check_text, check_write, check_writer, forbidden,
+    location_vendor, not_found, retrying, vendor_id, vendor_name, Body, Params, RawBody, Reading,
+    Writing, MAX_TEXT,
 };
-use super::repo::{self, Read, LOCATION, ORGANISATION, USER};
+use super::repo::{self, Read, LOCATION, USER};
 use crate::policy::location::Location;
 use crate::policy::model::{LocationId, OrgId, UserId};
 use crate::policy::organisation::Organisation;
@@ -118,13 +118,17 @@ fn only_partner(caller: &Caller, what: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Who may create an organisation is decided before the body is read (only then, whether the
+/// token names the organisation).
 async fn create_org(
     State(state): State<AdminState>,
     caller: Caller,
-    Body(body): Body<NewOrg>,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
-    check_write(&caller, &body.id)?;
+    check_writer(&caller)?;
     only_partner(&caller, "creates")?;
+    let body: NewOrg = body.json()?;
+    check_write(&caller, &body.id)?;
     check_id("id", &body.id)?;
     check_text("displayName", &body.display_name)?;
     let region: Region = body
@@ -166,9 +170,10 @@ async fn put_org(
     State(state): State<AdminState>,
     caller: Caller,
     Path(org_id): Path<String>,
-    Body(body): Body<OrgUpdate>,
+    body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
     check_write(&caller, &org_id)?;
+    let body: OrgUpdate = body.json()?;
     if let Some(name) = &body.display_name {
         check_text("displayName", name)?;
     }
@@ -183,11 +188,15 @@ async fn put_org(
             after.name = name.clone();
         }
         if let Some(enabled) = body.call_recording_service_enabled {
-            let change = after.set_service(enabled, admin)?;
+            let change = after
+                .set_service(enabled, admin)
+                .map_err(|e| state.refused(e))?;
             after = change.organisation.unwrap_or(after);
         }
         if let Some(storage) = &body.customer_storage {
-            let change = after.set_customer_storage(storage.as_deref())?;
+            let change = after
+                .set_customer_storage(storage.as_deref())
+                .map_err(|e| state.refused(e))?;
             after = change.organisation.unwrap_or(after);
         }
         let change = crate::policy::Change {
@@ -212,17 +221,22 @@ async fn delete_org(
 ) -> Result<StatusCode, ApiError> {
     check_write(&caller, &org)?;
     only_partner(&caller, "deletes")?;
-    load_org(&state, &org).await?;
-    let locations = repo::page::<Location>(&state.db, LOCATION, &org, None, 1).await?;
-    let users = repo::page::<User>(&state.db, USER, &org, None, 1).await?;
-    if !locations.is_empty() || !users.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("organisation {org} still has locations or people: delete them first"),
-        ));
-    }
-    let actor = caller.actor();
-    repo::delete(&state.db, by(&actor, &state), ORGANISATION, &org).await?;
+    let actor = &caller.actor();
+    let (state, org) = (&state, &org);
+    retrying(|| async move {
+        let found = load_org(state, org).await?;
+        let locations = repo::page::<Location>(&state.db, LOCATION, org, None, 1).await?;
+        let users = repo::page::<User>(&state.db, USER, org, None, 1).await?;
+        if !locations.is_empty() || !users.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("organisation {org} still has locations or people: delete them first"),
+            ));
+        }
+        repo::delete_organisation(&state.db, by(actor, state), &found).await?;
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -309,7 +323,9 @@ async fn create_location(
         .map_err(|e| bad_request(format!("region: {e}")))?;
     let vendor = location_vendor("vendorId", body.vendor_id.as_deref())?;
     let org = load_org(&state, &scope.org).await?.value;
-    let change = org.create_location(LocationId(body.id), &body.name, region, vendor)?;
+    let change = org
+        .create_location(LocationId(body.id), &body.name, region, vendor)
+        .map_err(|e| state.refused(e))?;
     let location = change
         .location
         .expect("creating a location returns the location");
@@ -387,6 +403,7 @@ async fn list_people(
     scope: Reading,
     Params(params): Params<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
+    load_org(&state, &scope.org).await?;
     let page: Vec<Versioned<User>> = repo::page(
         &state.db,
         USER,

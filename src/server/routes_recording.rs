@@ -9,7 +9,7 @@ use super::http::{admin_of, bad_request, not_found, retrying, Body, Params, Read
 use super::repo::{self, Read};
 use super::routes_directory::{load_location, load_org, load_user};
 use crate::policy::api_json::{put_user_settings, UserRecordingSettings};
-use crate::policy::plan::{DubberEntitlement, Provider};
+use crate::policy::plan::DubberEntitlement;
 use crate::policy::user::User;
 use crate::policy::{effective_policy, Decision, RetentionMigration};
 use crate::policydb::Change as By;
@@ -65,7 +65,7 @@ async fn put_settings(
         let org = load_org(state, &scope.org).await?;
         let user = load_user(state, &scope.org, id).await?;
         let location = load_location(state, &scope.org, &user.value.location.0).await?;
-        let account_orgs = repo::admin_account_orgs(&state.db, &scope.caller.orgs, admin).await?;
+        let account_orgs = repo::admin_account_orgs(&state.db, admin).await?;
         let now = state.now();
         let change = put_user_settings(
             &org.value,
@@ -75,7 +75,8 @@ async fn put_settings(
             admin,
             &account_orgs,
             now,
-        )?;
+        )
+        .map_err(|e| state.refused(e))?;
         let read = Read {
             organisation: Some(&org),
             location: Some(&location),
@@ -116,9 +117,9 @@ struct EntitlementBody {
     entitlement: String,
 }
 
-/// Moves the person to another Dubber plan, then moves their stored recordings to the new
-/// plan's retention (the response says what moved). Recordings are left alone while the
-/// person records with Imagicle or CallCabinet: the Dubber entitlement does not govern those.
+/// Moves the person to another Dubber plan, then, if the model says so (the person records
+/// with Dubber), moves their stored recordings to the new plan's retention (the response says
+/// what moved).
 async fn put_entitlement(
     State(state): State<AdminState>,
     scope: Writing,
@@ -137,8 +138,13 @@ async fn put_entitlement(
     let actor = &scope.caller.actor();
     let (state, org_id, id) = (&state, &scope.org, &id);
     let (user, migration) = retrying(|| async move {
+        let org = load_org(state, org_id).await?;
         let user = load_user(state, org_id, id).await?;
-        let change = user.value.set_entitlement(entitlement);
+        let location = load_location(state, org_id, &user.value.location.0).await?;
+        let change = user
+            .value
+            .set_entitlement(&org.value, &location.value, entitlement)
+            .map_err(|e| state.refused(e))?;
         let read = Read {
             user: Some(&user),
             ..Read::default()
@@ -154,17 +160,7 @@ async fn put_entitlement(
     let mut view = entitlement_view(&user);
     view["migration"] = json!(migration);
     if let Some(migration) = migration {
-        let org = load_org(state, org_id).await?.value;
-        let locations = repo::locations(&state.db, org_id).await?;
-        view["storage"] = match user.provider_in(&org, &locations) {
-            Some(other @ (Provider::Imagicle | Provider::CallCabinet)) => json!({
-                "skipped": format!(
-                    "{id} records with {other}: the Dubber entitlement does not govern those \
-                     recordings"
-                ),
-            }),
-            Some(Provider::Dubber) | None => run_migration(state, &migration).await?,
-        };
+        view["storage"] = run_migration(state, &migration).await?;
     }
     Ok(Json(view))
 }

@@ -15,12 +15,13 @@ use super::http::{
 };
 use super::repo::{self, Read};
 use super::routes_directory::{load_location, load_org};
+use crate::config::ProvidersConfig;
 use crate::policy::account::sync_listing;
 use crate::policy::location::Location;
 use crate::policy::model::{LocationProvider, ProviderChoice};
 use crate::policy::organisation::Organisation;
 use crate::policy::plan::Provider;
-use crate::policy::terms::{disclosure, terms_url};
+use crate::policy::terms::disclosure;
 use crate::policydb::Change as By;
 use axum::extract::{Path, State};
 use axum::routing::{get, put};
@@ -60,45 +61,42 @@ fn by<'a>(actor: &'a str, state: &AdminState) -> By<'a> {
     }
 }
 
-/// What the platform's portal says about each provider.
-fn vendor_info(provider: Provider) -> Value {
-    let (description, login_url) = match provider {
-        Provider::Dubber => (
+/// What the platform's portal says about each provider; its pages are the configuration's.
+fn vendor_info(provider: Provider, providers: &ProvidersConfig) -> Value {
+    let description = match provider {
+        Provider::Dubber => {
             "Dubber Go comes free with every calling licence (each recording kept 30 days, \
              reached by the user only); Dubber Standard and Dubber AI keep recordings without \
-             limit, with administrator access. Users are provisioned automatically.",
-            "https://www.dubber.net/",
-        ),
-        Provider::Imagicle => (
+             limit, with administrator access. Users are provisioned automatically."
+        }
+        Provider::Imagicle => {
             "Imagicle keeps recordings without limit, in its cloud or the customer's own \
-             storage. Users are provisioned by Imagicle's sync tools.",
-            "https://www.imagicle.com/",
-        ),
-        Provider::CallCabinet => (
+             storage. Users are provisioned by Imagicle's sync tools."
+        }
+        Provider::CallCabinet => {
             "CallCabinet keeps recordings without limit, in its cloud or the customer's own \
-             storage. Users are provisioned by CallCabinet's sync tools.",
-            "https://www.callcabinet.com/",
-        ),
+             storage. Users are provisioned by CallCabinet's sync tools."
+        }
     };
     json!({
         "id": provider.as_str(),
         "name": provider.name(),
         "description": description,
         "migrateUserCreationEnabled": provider == Provider::Dubber,
-        "loginUrl": login_url,
-        "termsOfServiceUrl": terms_url(provider),
+        "loginUrl": providers.login_url(provider),
+        "termsOfServiceUrl": providers.terms_url(provider),
         "regions": provider.regions(),
     })
 }
 
-fn recording_view(org: &Organisation) -> Value {
+fn recording_view(org: &Organisation, providers: &ProvidersConfig) -> Value {
     json!({
         "organization": { "id": org.id, "name": org.name },
         "enabled": org.provider != ProviderChoice::None,
         "callRecordingServiceEnabled": org.service_enabled,
         "vendorId": vendor_id(org.provider),
         "vendorName": vendor_name(org.provider),
-        "termsOfServiceUrl": org.provider.provider().map(terms_url),
+        "termsOfServiceUrl": org.provider.provider().map(|p| providers.terms_url(p)),
     })
 }
 
@@ -106,9 +104,8 @@ async fn get_recording(
     State(state): State<AdminState>,
     scope: Reading,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(recording_view(
-        &load_org(&state, &scope.org).await?.value,
-    )))
+    let org = load_org(&state, &scope.org).await?.value;
+    Ok(Json(recording_view(&org, &state.config.providers)))
 }
 
 #[derive(Deserialize)]
@@ -130,7 +127,7 @@ async fn put_recording(
         (true, chosen) => chosen,
     };
     let saved = select(&state, &scope, choose, body.confirm_disable_for_all_users).await?;
-    Ok(Json(recording_view(&saved)))
+    Ok(Json(recording_view(&saved, &state.config.providers)))
 }
 
 #[derive(Deserialize)]
@@ -154,7 +151,7 @@ async fn put_vendor(
         body.confirm_disable_for_all_users,
     )
     .await?;
-    Ok(Json(recording_view(&saved)))
+    Ok(Json(recording_view(&saved, &state.config.providers)))
 }
 
 /// Chooses the organisation's vendor (`choose` maps the current one to the new one).
@@ -169,9 +166,10 @@ async fn select(
     retrying(|| async move {
         let org = load_org(state, &scope.org).await?;
         let locations = repo::locations(&state.db, &scope.org).await?;
-        let change =
-            org.value
-                .select_provider(&locations, choose(org.value.provider), confirm_off)?;
+        let change = org
+            .value
+            .select_provider(&locations, choose(org.value.provider), confirm_off)
+            .map_err(|e| state.refused(e))?;
         let read = Read {
             organisation: Some(&org),
             ..Read::default()
@@ -190,7 +188,7 @@ async fn get_vendors(
     let vendors: Vec<Value> = Provider::ALL
         .into_iter()
         .map(|p| {
-            let mut info = vendor_info(p);
+            let mut info = vendor_info(p, &state.config.providers);
             info["servesRegion"] = p.serves(org.region).into();
             info["termsOfServiceEnabled"] = org.terms_for(p).is_some().into();
             info
@@ -219,7 +217,7 @@ async fn terms_view(
         "vendorId": provider.as_str(),
         "vendorName": provider.name(),
         "termsOfServiceEnabled": !accepted.is_null(),
-        "termsOfServiceUrl": shown.terms_url,
+        "termsOfServiceUrl": state.config.providers.terms_url(provider),
         "acceptedBy": accepted["acceptedBy"],
         "acceptedAt": accepted["acceptedAt"],
         "disclosure": {
@@ -297,7 +295,8 @@ async fn put_account(
         let org = load_org(state, org_id).await?;
         let change = org
             .value
-            .register_account(provider, &body.account_id, admin, state.now())?;
+            .register_account(provider, &body.account_id, admin, state.now())
+            .map_err(|e| state.refused(e))?;
         let read = Read {
             organisation: Some(&org),
             ..Read::default()
@@ -395,7 +394,10 @@ async fn put_location_vendor(
     let (location, org) = retrying(|| async move {
         let org = load_org(state, org_id).await?;
         let location = load_location(state, org_id, id).await?;
-        let change = location.value.set_provider(&org.value, setting)?;
+        let change = location
+            .value
+            .set_provider(&org.value, setting)
+            .map_err(|e| state.refused(e))?;
         let read = Read {
             location: Some(&location),
             ..Read::default()
