@@ -1,18 +1,39 @@
-//! `callrec serve` (so far: the admin API) and `callrec token create`.
+//! `callrec serve` (the SIPREC recording server, its uploads and the admin API) and
+//! `callrec token create`.
 
 use callrec::config::Config;
+use callrec::encode::{Format, OpusSettings};
+use callrec::media::jitter::JitterConfig;
+use callrec::policy::cache::{PolicyCache, REFRESH_INTERVAL};
 use callrec::policydb::PolicyDb;
+use callrec::recorder::RecorderConfig;
 use callrec::server::admin::{self, AdminState};
 use callrec::server::auth::Role;
+use callrec::server::live_metrics::LiveMetrics;
+use callrec::server::shard::Shards;
+use callrec::server::siprec::{self, Services, SipSettings};
+use callrec::server::{clock, log, uploader};
+use callrec::sip::message::Limits;
+use callrec::store::spool::Spool;
+use serde_json::json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
 
 #[derive(clap::Parser)]
 pub struct ServeArgs {
-    /// Address of the admin HTTP API.
+    /// Address of the admin HTTP API (/healthz, /readyz, /metrics, /v1/...).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     admin: SocketAddr,
+    /// Where SIP is received, over UDP and TCP [default: sip.listen, else 127.0.0.1:5060].
+    #[arg(long, value_name = "ADDR")]
+    sip: Option<SocketAddr>,
+    /// Where recordings are stored [default: store.url, else "." (./recordings/...)].
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     #[command(flatten)]
     policy: PolicyArgs,
 }
@@ -78,22 +99,214 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 pub fn serve(args: ServeArgs) -> Result<(), String> {
     runtime()?.block_on(async {
-        let (db, config) = args.policy.open().await?;
+        let (db, mut config) = args.policy.open().await?;
+        if let Some(sip) = args.sip {
+            config.sip.listen = sip;
+        }
+        if let Some(url) = args.store {
+            config.store.url = url;
+        }
+        config.validate()?;
+        let config = Arc::new(config);
+        let policy = Arc::new(
+            PolicyCache::load(db.clone())
+                .await
+                .map_err(|e| format!("policy: {e}"))?,
+        );
+        policy.spawn_refresher(REFRESH_INTERVAL);
+        let recording = Recording::start(Arc::clone(&config), Some(policy))?;
+
+        let metrics = Arc::new(admin::Metrics::default());
+        let _ = metrics.live.set(Arc::clone(&recording.live));
         let state = AdminState {
             db,
-            metrics: Arc::default(),
-            config: Arc::new(config),
-            clock: crate::cli_store::now,
+            metrics,
+            config: Arc::clone(&config),
+            clock: clock::now,
         };
         let listener = tokio::net::TcpListener::bind(args.admin)
             .await
             .map_err(|e| format!("--admin {}: {e}", args.admin))?;
-        let bound = listener.local_addr().map_err(|e| e.to_string())?;
-        println!("{}", serde_json::json!({ "admin": bound.to_string() }));
-        axum::serve(listener, admin::router(state))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| format!("admin API: {e}"))
+        let admin_addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let mut admin_stop = recording.stopped();
+        let admin = tokio::spawn(async move {
+            axum::serve(listener, admin::router(state))
+                .with_graceful_shutdown(async move {
+                    let _ = admin_stop.wait_for(|stopped| *stopped).await;
+                })
+                .await
+        });
+
+        let (drain_tx, drain) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = drain_tx.send(true);
+        });
+        let announce = move |sip: SocketAddr| {
+            println!(
+                "{}",
+                json!({ "sip": sip.to_string(), "admin": admin_addr.to_string() })
+            );
+        };
+        siprec::run(
+            sip_settings(&config)?,
+            recording.services(),
+            announce,
+            drain,
+        )
+        .await?;
+        recording.finish().await?;
+        let _ = admin.await;
+        Ok(())
+    })
+}
+
+/// The recording side of a server: shards, uploads and their counters. `siprec::run` feeds it.
+pub struct Recording {
+    config: Arc<Config>,
+    spool: Spool,
+    policy: Option<Arc<PolicyCache>>,
+    shards: Arc<Shards>,
+    pub live: Arc<LiveMetrics>,
+    storing: Arc<AtomicU64>,
+    wake: Arc<Notify>,
+    stop: watch::Sender<bool>,
+    uploads: tokio::task::JoinHandle<()>,
+}
+
+impl Recording {
+    /// Opens the spool (discarding interrupted writes), starts the media shards and the
+    /// uploader. Call inside the runtime.
+    pub fn start(
+        config: Arc<Config>,
+        policy: Option<Arc<PolicyCache>>,
+    ) -> Result<Recording, String> {
+        let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
+            .map_err(|e| e.to_string())?;
+        for dir in spool.recover().map_err(|e| e.to_string())?.discarded {
+            log::warn(
+                "spool.discarded",
+                json!({ "job": dir.file_name().map(|n| n.to_string_lossy().into_owned()) }),
+            );
+        }
+        let wake = Arc::new(Notify::new());
+        let storing = Arc::new(AtomicU64::new(0));
+        let shard_count = match config.sip.shards {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let shards = {
+            let (wake, storing) = (Arc::clone(&wake), Arc::clone(&storing));
+            Arc::new(Shards::start(shard_count, clock::now, move |finished| {
+                match &finished.result {
+                    Ok(job) => log::info(
+                        "call.spooled",
+                        json!({ "call": finished.name, "metadata": job.manifest.metadata.key }),
+                    ),
+                    Err(e) => log::warn(
+                        "call.not_recorded",
+                        json!({ "call": finished.name, "error": e }),
+                    ),
+                }
+                storing.fetch_sub(1, Relaxed);
+                wake.notify_one();
+            }))
+        };
+        let live = Arc::new(LiveMetrics {
+            shards: Arc::clone(&shards.metrics),
+            ..LiveMetrics::default()
+        });
+        let (stop, stopped) = watch::channel(false);
+        let uploads = tokio::spawn(uploader::run(
+            Arc::clone(&config),
+            spool.clone(),
+            Arc::clone(&wake),
+            Arc::clone(&live.uploads),
+            stopped,
+        ));
+        Ok(Recording {
+            config,
+            spool,
+            policy,
+            shards,
+            live,
+            storing,
+            wake,
+            stop,
+            uploads,
+        })
+    }
+
+    /// What the SIPREC server needs from the recording side.
+    pub fn services(&self) -> Services {
+        Services {
+            config: Arc::clone(&self.config),
+            spool: self.spool.clone(),
+            shards: Arc::clone(&self.shards),
+            policy: self.policy.clone(),
+            wake_uploader: Arc::clone(&self.wake),
+            metrics: Arc::clone(&self.live.sip),
+            storing: Arc::clone(&self.storing),
+        }
+    }
+
+    /// Turns true once the recording side has finished.
+    pub fn stopped(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Once every call has ended: lets the shards store what they hold, then uploads it all.
+    pub async fn finish(self) -> Result<(), String> {
+        while self.storing.load(Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Ok(shards) = Arc::try_unwrap(self.shards) {
+            tokio::task::spawn_blocking(move || shards.stop())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let _ = self.stop.send(true);
+        let _ = self.uploads.await;
+        log::info(
+            "drain.done",
+            json!({ "left_in_spool": self.live.uploads.backlog.load(Relaxed) }),
+        );
+        Ok(())
+    }
+}
+
+/// The SIPREC server's settings from the configuration.
+pub fn sip_settings(config: &Config) -> Result<SipSettings, String> {
+    let sip = &config.sip;
+    let rec = &config.recording;
+    let format: Format = rec
+        .format
+        .parse()
+        .map_err(|e| format!("recording.format: {e}"))?;
+    Ok(SipSettings {
+        listen: sip.listen,
+        media_address: sip.media_address(),
+        rtp_ports: sip.rtp_port_min..=sip.rtp_port_max,
+        max_calls: sip.max_calls,
+        idle_timeout: Duration::from_secs(sip.idle_timeout_secs),
+        drain_deadline: Duration::from_secs(sip.drain_deadline_secs),
+        limits: Limits {
+            max_message_bytes: sip.max_message_bytes,
+            ..Limits::default()
+        },
+        recorder: RecorderConfig {
+            format,
+            layout: rec
+                .layout
+                .parse()
+                .map_err(|e| format!("recording.layout: {e}"))?,
+            opus: OpusSettings::default(),
+            jitter: JitterConfig {
+                latency: Duration::from_millis(rec.jitter_ms),
+                ..JitterConfig::default()
+            },
+            ..RecorderConfig::default()
+        },
     })
 }
 

@@ -19,16 +19,34 @@
 //! [providers.dubber]                     # what the admin API shows administrators
 //! terms_url = "https://www.dubber.net/"  # the terms they accept; default: the provider's site
 //! login_url = "https://www.dubber.net/"  # where users reach recordings; default: the same
+//!
+//! [sip]                                  # the SIPREC server; defaults shown
+//! listen = "127.0.0.1:5060"              # UDP and TCP
+//! media_address = "192.0.2.10"           # default: listen's address
+//! rtp_port_min = 20000
+//! rtp_port_max = 29999
+//! max_calls = 2000
+//! idle_timeout_secs = 60                 # no RTP and no SIP this long: the client is gone
+//! drain_deadline_secs = 300              # SIGTERM: calls may run on this long
+//! shards = 0                             # media threads; 0 = one per core
+//! max_message_bytes = 65536
+//!
+//! [recording]
+//! format = "opus"                        # or "wav"
+//! layout = "stereo"                      # or "mono", "separate"
+//! jitter_ms = 200
 //! ```
 //!
-//! Environment: `CALLREC_STORE` (store.url), `CALLREC_SPOOL`, `CALLREC_SPOOL_LIMIT_BYTES`,
-//! `CALLREC_POLICY_DB` (policy.db), `CALLREC_{DUBBER,IMAGICLE,CALLCABINET}_{TERMS,LOGIN}_URL`
-//! (providers.PROVIDER.terms_url, .login_url).
+//! Environment: every field, as `CALLREC_` and its path in capitals (`CALLREC_SIP_LISTEN` for
+//! sip.listen, `CALLREC_STORE_URL` for store.url; see [`ENV`]); the short `CALLREC_STORE`,
+//! `CALLREC_SPOOL` and `CALLREC_SPOOL_LIMIT_BYTES` still work; providers' pages are
+//! `CALLREC_{DUBBER,IMAGICLE,CALLCABINET}_{TERMS,LOGIN}_URL`.
 
 use crate::policy::plan::Provider;
 use crate::store::spool::Spool;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -43,6 +61,50 @@ pub struct Config {
     pub policy: PolicyConfig,
     #[serde(default)]
     pub providers: ProvidersConfig,
+    #[serde(default)]
+    pub sip: SipConfig,
+    #[serde(default)]
+    pub recording: RecordingConfig,
+}
+
+/// The SIPREC server (`callrec serve`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// Where SIP is received, over UDP and TCP.
+    pub listen: SocketAddr,
+    /// The address SDP answers give for media; default: `listen`'s address (required when
+    /// that is a wildcard such as 0.0.0.0).
+    pub media_address: Option<IpAddr>,
+    /// The RTP port range: each call takes consecutive even ports (RTCP on the odd ones).
+    pub rtp_port_min: u16,
+    pub rtp_port_max: u16,
+    /// Calls recorded at once; one more is answered 503.
+    pub max_calls: usize,
+    /// A call with neither RTP nor signalling for this long is ended and stored.
+    pub idle_timeout_secs: u64,
+    /// On SIGTERM, how long calls in progress may run on before they are ended and stored.
+    pub drain_deadline_secs: u64,
+    /// Media shard threads; 0: one per core.
+    pub shards: usize,
+    /// Largest SIP message accepted.
+    pub max_message_bytes: usize,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            media_address: None,
+            rtp_port_min: 20000,
+            rtp_port_max: 29999,
+            max_calls: 2000,
+            idle_timeout_secs: 60,
+            drain_deadline_secs: 300,
+            shards: 0,
+            max_message_bytes: 64 * 1024,
+        }
+    }
 }
 
 /// The providers' pages the admin API links to, by provider.
@@ -111,6 +173,35 @@ impl ProvidersConfig {
             .login_url
             .as_deref()
             .unwrap_or(ProviderPages::public_site(provider))
+    }
+}
+
+impl SipConfig {
+    /// The address SDP answers carry.
+    pub fn media_address(&self) -> IpAddr {
+        self.media_address.unwrap_or(self.listen.ip())
+    }
+}
+
+/// How live calls are written (policy adds tones, notification and retention per call).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    /// `opus` (Ogg Opus) or `wav`.
+    pub format: String,
+    /// `stereo` (one party per channel), `mono` or `separate` (a file per party).
+    pub layout: String,
+    /// How long the jitter buffer waits for late packets.
+    pub jitter_ms: u64,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            format: "opus".into(),
+            layout: "stereo".into(),
+            jitter_ms: 200,
+        }
     }
 }
 
@@ -212,14 +303,10 @@ impl Config {
     }
 
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
-        if let Some(url) = var("CALLREC_STORE") {
-            self.store.url = url;
-        }
-        if let Some(spool) = var("CALLREC_SPOOL") {
-            self.store.spool = spool.into();
-        }
-        if let Some(db) = var("CALLREC_POLICY_DB") {
-            self.policy.db = db;
+        for (name, _, set) in ENV {
+            if let Some(value) = var(name) {
+                set(self, &value).map_err(|e| format!("{name}: '{value}' {e}"))?;
+            }
         }
         for provider in Provider::ALL {
             let prefix = format!("CALLREC_{}", provider.as_str().to_uppercase());
@@ -231,15 +318,11 @@ impl Config {
                 pages.login_url = Some(url);
             }
         }
-        if let Some(limit) = var("CALLREC_SPOOL_LIMIT_BYTES") {
-            self.store.spool_limit_bytes = limit
-                .parse()
-                .map_err(|_| format!("CALLREC_SPOOL_LIMIT_BYTES: '{limit}' is not a byte count"))?;
-        }
         self.validate()
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Checks every field; errors name it.
+    pub fn validate(&self) -> Result<(), String> {
         if self.store.url.is_empty() {
             return Err("store.url: empty".into());
         }
@@ -249,6 +332,41 @@ impl Config {
         if self.store.spool_limit_bytes == 0 {
             return Err("store.spool_limit_bytes: must be above 0".into());
         }
+        let sip = &self.sip;
+        if sip.rtp_port_min % 2 == 1 || sip.rtp_port_min == 0 {
+            return Err(format!(
+                "sip.rtp_port_min: {} is not an even port above 0",
+                sip.rtp_port_min
+            ));
+        }
+        if sip.rtp_port_max <= sip.rtp_port_min {
+            return Err(format!(
+                "sip.rtp_port_max: {} is not above sip.rtp_port_min {}",
+                sip.rtp_port_max, sip.rtp_port_min
+            ));
+        }
+        if sip.media_address().is_unspecified() {
+            return Err(format!(
+                "sip.media_address: required when sip.listen is {} (SDP must name a reachable address)",
+                sip.listen
+            ));
+        }
+        if sip.max_calls == 0 {
+            return Err("sip.max_calls: must be above 0".into());
+        }
+        if sip.idle_timeout_secs == 0 {
+            return Err("sip.idle_timeout_secs: must be above 0".into());
+        }
+        if sip.max_message_bytes < 1024 {
+            return Err("sip.max_message_bytes: must be at least 1024".into());
+        }
+        let rec = &self.recording;
+        rec.format
+            .parse::<crate::encode::Format>()
+            .map_err(|_| format!("recording.format: '{}' is not opus or wav", rec.format))?;
+        rec.layout
+            .parse::<crate::media::mix::Layout>()
+            .map_err(|e| format!("recording.layout: {e}"))?;
         for (org, settings) in &self.orgs {
             if settings.store.as_ref().is_some_and(|t| t.url.is_empty()) {
                 return Err(format!("orgs.{org}.store.url: empty"));
@@ -297,6 +415,126 @@ fn is_web_page(url: &str) -> bool {
     host.is_some_and(|h| !h.is_empty())
         && !url.contains(|c: char| c.is_whitespace() || c.is_control())
 }
+
+/// Sets one field from an environment variable's text.
+type Setter = fn(&mut Config, &str) -> Result<(), String>;
+
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "is not a number".to_string())
+}
+
+fn address<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| "is not an address".to_string())
+}
+
+/// Every field the environment can set: `CALLREC_` and the field's path in capitals (plus
+/// the short names earlier versions read).
+pub const ENV: &[(&str, &str, Setter)] = &[
+    ("CALLREC_STORE", "store.url", |c, v| {
+        c.store.url = v.into();
+        Ok(())
+    }),
+    ("CALLREC_STORE_URL", "store.url", |c, v| {
+        c.store.url = v.into();
+        Ok(())
+    }),
+    ("CALLREC_SPOOL", "store.spool", |c, v| {
+        c.store.spool = v.into();
+        Ok(())
+    }),
+    ("CALLREC_STORE_SPOOL", "store.spool", |c, v| {
+        c.store.spool = v.into();
+        Ok(())
+    }),
+    (
+        "CALLREC_SPOOL_LIMIT_BYTES",
+        "store.spool_limit_bytes",
+        |c, v| {
+            c.store.spool_limit_bytes = number(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_STORE_SPOOL_LIMIT_BYTES",
+        "store.spool_limit_bytes",
+        |c, v| {
+            c.store.spool_limit_bytes = number(v)?;
+            Ok(())
+        },
+    ),
+    ("CALLREC_POLICY_DB", "policy.db", |c, v| {
+        c.policy.db = v.into();
+        Ok(())
+    }),
+    ("CALLREC_SIP_LISTEN", "sip.listen", |c, v| {
+        c.sip.listen = address(v)?;
+        Ok(())
+    }),
+    ("CALLREC_SIP_MEDIA_ADDRESS", "sip.media_address", |c, v| {
+        c.sip.media_address = Some(address(v)?);
+        Ok(())
+    }),
+    ("CALLREC_SIP_RTP_PORT_MIN", "sip.rtp_port_min", |c, v| {
+        c.sip.rtp_port_min = number(v)?;
+        Ok(())
+    }),
+    ("CALLREC_SIP_RTP_PORT_MAX", "sip.rtp_port_max", |c, v| {
+        c.sip.rtp_port_max = number(v)?;
+        Ok(())
+    }),
+    ("CALLREC_SIP_MAX_CALLS", "sip.max_calls", |c, v| {
+        c.sip.max_calls = number(v)?;
+        Ok(())
+    }),
+    (
+        "CALLREC_SIP_IDLE_TIMEOUT_SECS",
+        "sip.idle_timeout_secs",
+        |c, v| {
+            c.sip.idle_timeout_secs = number(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_SIP_DRAIN_DEADLINE_SECS",
+        "sip.drain_deadline_secs",
+        |c, v| {
+            c.sip.drain_deadline_secs = number(v)?;
+            Ok(())
+        },
+    ),
+    ("CALLREC_SIP_SHARDS", "sip.shards", |c, v| {
+        c.sip.shards = number(v)?;
+        Ok(())
+    }),
+    (
+        "CALLREC_SIP_MAX_MESSAGE_BYTES",
+        "sip.max_message_bytes",
+        |c, v| {
+            c.sip.max_message_bytes = number(v)?;
+            Ok(())
+        },
+    ),
+    ("CALLREC_RECORDING_FORMAT", "recording.format", |c, v| {
+        c.recording.format = v.into();
+        Ok(())
+    }),
+    ("CALLREC_RECORDING_LAYOUT", "recording.layout", |c, v| {
+        c.recording.layout = v.into();
+        Ok(())
+    }),
+    (
+        "CALLREC_RECORDING_JITTER_MS",
+        "recording.jitter_ms",
+        |c, v| {
+            c.recording.jitter_ms = number(v)?;
+            Ok(())
+        },
+    ),
+];
 
 fn span(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     let Some(span) = span else {

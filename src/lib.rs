@@ -15,6 +15,7 @@ pub mod policydb;
 pub mod recorder;
 pub mod rtp;
 pub mod server;
+pub mod session;
 pub mod sip;
 pub mod store;
 pub mod synth;

@@ -152,7 +152,7 @@ impl Server {
     fn start_with(db: &Db, dir: &Path, args: &[&str]) -> Server {
         let mut child = db
             .command(dir)
-            .args(["serve", "--admin", "127.0.0.1:0"])
+            .args(["serve", "--admin", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
             .args(db.args())
             .args(args)
             .stdout(Stdio::piped())

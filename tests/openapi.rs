@@ -224,6 +224,8 @@ impl Server {
                 "serve",
                 "--admin",
                 "127.0.0.1:0",
+                "--sip",
+                "127.0.0.1:0",
                 "--config",
                 "callrec.toml",
             ])

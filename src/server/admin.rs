@@ -70,11 +70,14 @@ pub struct Metrics {
     pub requests: AtomicU64,
     pub unauthorized: AtomicU64,
     pub forbidden: AtomicU64,
+    /// The recording server's counters, when `serve` runs one.
+    pub live: std::sync::OnceLock<Arc<super::live_metrics::LiveMetrics>>,
 }
 
 pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/whoami", get(whoami))
         .merge(routes_directory::routes())
@@ -104,9 +107,19 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Ready for calls: 503 while draining, so a load balancer stops sending any.
+async fn readyz(State(state): State<AdminState>) -> Response {
+    match state.metrics.live.get() {
+        Some(live) if !live.ready() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+        }
+        _ => "ready\n".into_response(),
+    }
+}
+
 async fn metrics(State(state): State<AdminState>) -> Response {
     let m = &state.metrics;
-    let body = format!(
+    let mut body = format!(
         "# HELP callrec_admin_requests_total Admin API requests that carried a token.\n\
          # TYPE callrec_admin_requests_total counter\n\
          callrec_admin_requests_total {}\n\
@@ -120,6 +133,9 @@ async fn metrics(State(state): State<AdminState>) -> Response {
         m.unauthorized.load(Ordering::Relaxed),
         m.forbidden.load(Ordering::Relaxed),
     );
+    if let Some(live) = m.live.get() {
+        body.push_str(&live.render());
+    }
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4");
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }

@@ -5,8 +5,12 @@
 
 pub mod admin;
 pub mod auth;
+pub mod clock;
 pub mod http;
 pub mod latch;
+pub mod live_metrics;
+pub mod log;
+pub mod media_socket;
 pub mod ports;
 pub mod repo;
 pub mod routes_audit;
@@ -14,3 +18,5 @@ pub mod routes_directory;
 pub mod routes_recording;
 pub mod routes_vendor;
 pub mod shard;
+pub mod siprec;
+pub mod uploader;

@@ -95,6 +95,8 @@ pub struct ShardMetrics {
     pub packets_queue_full: AtomicU64,
     /// Packets for a call the shard does not hold (it ended, or never started).
     pub packets_unknown_call: AtomicU64,
+    /// Packets the senders of finished calls sent that never arrived, or came too late.
+    pub packets_lost: AtomicU64,
     /// Time spent in the recorders (decode, mix, encode, file writes), nanoseconds.
     pub record_nanos: AtomicU64,
     /// From a packet's arrival at the socket to its push into the recorder.
@@ -384,7 +386,7 @@ impl Shard {
         };
         self.metrics.calls_active.fetch_sub(1, Relaxed);
         let name = live.name.clone();
-        let result = live.store((self.clock)(), input, warnings);
+        let result = live.store((self.clock)(), input, warnings, &self.metrics);
         match &result {
             Ok(_) => self.metrics.calls_stored.fetch_add(1, Relaxed),
             Err(_) => self.metrics.calls_failed.fetch_add(1, Relaxed),
@@ -406,6 +408,7 @@ impl LiveCall {
         now: Time,
         input: serde_json::Value,
         warnings: Vec<String>,
+        metrics: &ShardMetrics,
     ) -> Result<SpoolJob, String> {
         let LiveCall {
             recorder,
@@ -444,6 +447,12 @@ impl LiveCall {
                 return Err(format!("writing the spool failed: {e}"));
             }
         };
+        let lost: u64 = summary
+            .legs
+            .iter()
+            .map(|l| l.counts.lost + l.counts.late)
+            .sum();
+        metrics.packets_lost.fetch_add(lost, Relaxed);
         let call_start = summary.call_start;
         let mut sidecar = Sidecar::new(
             &name,

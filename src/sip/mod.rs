@@ -1,14 +1,48 @@
-//! SIP for the SIPREC recording server (RFC 3261, RFC 7866): messages, bodies, SDP, recording
-//! metadata, transactions and dialogs.
+//! SIP for a SIPREC recording server (RFC 3261, RFC 7866): the recording client (the calling
+//! platform) sends an INVITE whose multipart body holds an SDP offer and RFC 7865 recording
+//! metadata; callrec is the recording server that answers it.
 //!
-//! This module owns signalling from bytes to meaning and back: it parses what a Session
-//! Recording Client sends, builds what we answer, and keeps transaction and dialog state from
-//! the times it is given. It must never open a socket, read a clock or spawn a task: bytes and
-//! their `crate::time::Time` come in, bytes to send and deadlines go out. It imports nothing
-//! else of ours.
+//! This module owns SIP messages, bodies, SDP, SIPREC metadata, transactions and dialogs,
+//! sans-IO: bytes and their `crate::time::Time` in, bytes to send, events and deadlines out. It
+//! must never open a socket, read a clock or spawn a task, and imports nothing else of
+//! callrec's but `time`.
 
 pub mod framing;
 pub mod message;
 pub mod metadata;
 pub mod multipart;
 pub mod sdp;
+pub mod transaction;
+pub mod uas;
+
+use bytes::Bytes;
+use std::net::SocketAddr;
+
+/// How a message reached us, and so how its answer goes back.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Udp,
+    /// A TCP connection, by the server's number for it.
+    Tcp(u64),
+}
+
+impl Transport {
+    /// Reliable transports carry every message: nothing is retransmitted over them.
+    pub fn is_reliable(self) -> bool {
+        matches!(self, Transport::Tcp(_))
+    }
+}
+
+/// The other end of a message.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub transport: Transport,
+}
+
+/// Bytes to send to a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    pub to: Peer,
+    pub bytes: Bytes,
+}

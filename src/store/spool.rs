@@ -111,8 +111,19 @@ impl Spool {
         Ok(JobWriter { dir })
     }
 
-    /// Every complete job, oldest first; interrupted writes (no manifest) are removed.
+    /// Every complete job, oldest first, leaving jobs still being written alone: what a
+    /// running server uploads while its shards write new recordings.
+    pub fn pending(&self) -> Result<Vec<SpoolJob>, StoreError> {
+        Ok(self.scan(false)?.jobs)
+    }
+
+    /// Every complete job, oldest first; interrupted writes (no manifest) are removed. Only
+    /// for a start: a running server's jobs in progress have no manifest yet either.
     pub fn recover(&self) -> Result<Recovered, StoreError> {
+        self.scan(true)
+    }
+
+    fn scan(&self, discard_incomplete: bool) -> Result<Recovered, StoreError> {
         let mut recovered = Recovered::default();
         let mut jobs = Vec::new();
         for dir in read_dir(&self.jobs)? {
@@ -130,8 +141,10 @@ impl Spool {
                     jobs.push((modified, SpoolJob { dir, manifest }));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    remove_job(&dir)?;
-                    recovered.discarded.push(dir);
+                    if discard_incomplete {
+                        remove_job(&dir)?;
+                        recovered.discarded.push(dir);
+                    }
                 }
                 Err(e) => return Err(StoreError::spool(&manifest_path)(e)),
             }

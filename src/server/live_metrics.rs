@@ -1,0 +1,158 @@
+//! The recording server's counters as Prometheus text: calls, packets by outcome, loss,
+//! encode time, the queue delay to the shards, spool and upload backlog, errors. The cores
+//! keep plain counters; this is the one place that names them for the outside.
+
+use super::shard::ShardMetrics;
+use super::siprec::SipMetrics;
+use super::uploader::UploadMetrics;
+use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// Everything `serve` counts besides the admin API.
+#[derive(Debug, Default)]
+pub struct LiveMetrics {
+    pub sip: Arc<SipMetrics>,
+    pub shards: Arc<ShardMetrics>,
+    pub uploads: Arc<UploadMetrics>,
+}
+
+impl LiveMetrics {
+    /// Ready for calls: listening and not draining.
+    pub fn ready(&self) -> bool {
+        self.sip.draining.load(Relaxed) == 0
+    }
+
+    pub fn render(&self) -> String {
+        let (sip, shards, uploads) = (&self.sip, &self.shards, &self.uploads);
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Relaxed);
+        metric(
+            "callrec_calls_active",
+            "gauge",
+            "Calls being recorded.",
+            &[("", load(&sip.calls_active))],
+        );
+        metric(
+            "callrec_calls_total",
+            "counter",
+            "Calls accepted for recording.",
+            &[("", load(&sip.calls_total))],
+        );
+        metric(
+            "callrec_calls_rejected_total",
+            "counter",
+            "Recording sessions refused (policy, capacity, bad offers).",
+            &[("", load(&sip.calls_rejected))],
+        );
+        metric(
+            "callrec_calls_idle_ended_total",
+            "counter",
+            "Calls ended because the client went silent.",
+            &[("", load(&sip.calls_idle_ended))],
+        );
+        metric(
+            "callrec_recordings_total",
+            "counter",
+            "Recordings committed to the spool, or failed.",
+            &[
+                ("{outcome=\"stored\"}", load(&shards.calls_stored)),
+                ("{outcome=\"failed\"}", load(&shards.calls_failed)),
+            ],
+        );
+        metric(
+            "callrec_packets_total",
+            "counter",
+            "Media datagrams by outcome (socket counts are added when a call ends).",
+            &[
+                ("{outcome=\"recorded\"}", load(&shards.packets)),
+                ("{outcome=\"kept\"}", load(&sip.packets_kept)),
+                ("{outcome=\"foreign_source\"}", load(&sip.packets_foreign)),
+                ("{outcome=\"not_rtp\"}", load(&sip.packets_not_latchable)),
+                ("{outcome=\"queue_full\"}", load(&shards.packets_queue_full)),
+                (
+                    "{outcome=\"unknown_call\"}",
+                    load(&shards.packets_unknown_call),
+                ),
+            ],
+        );
+        metric(
+            "callrec_packets_lost_total",
+            "counter",
+            "RTP packets the senders sent that never arrived (from finished calls).",
+            &[("", load(&shards.packets_lost))],
+        );
+        metric(
+            "callrec_record_seconds_total",
+            "counter",
+            "Time the media shards spent decoding, mixing, encoding and writing.",
+            &[],
+        );
+        let _ = writeln!(
+            out,
+            "callrec_record_seconds_total {}",
+            load(&shards.record_nanos) as f64 / 1e9
+        );
+        let delay = &shards.packet_delay;
+        let _ = writeln!(
+            out,
+            "# HELP callrec_packet_delay_seconds From a packet's arrival to the recorder, upper bound of the bucket at the quantile.\n# TYPE callrec_packet_delay_seconds gauge"
+        );
+        for q in [0.5, 0.99] {
+            let value = delay.quantile(q).map_or(0.0, |d| d.as_secs_f64());
+            let _ = writeln!(
+                out,
+                "callrec_packet_delay_seconds{{quantile=\"{q}\"}} {value}"
+            );
+        }
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        metric(
+            "callrec_sip_requests_total",
+            "counter",
+            "SIP requests received.",
+            load(&sip.sip_requests),
+        );
+        metric(
+            "callrec_sip_unanswerable_total",
+            "counter",
+            "Datagrams or requests too broken to answer.",
+            load(&sip.sip_unanswerable),
+        );
+        metric(
+            "callrec_upload_backlog",
+            "gauge",
+            "Recordings waiting in the spool for upload.",
+            load(&uploads.backlog),
+        );
+        metric(
+            "callrec_uploads_total",
+            "counter",
+            "Recordings stored and verified.",
+            load(&uploads.stored),
+        );
+        metric(
+            "callrec_upload_errors_total",
+            "counter",
+            "Upload attempts that failed.",
+            load(&uploads.failures),
+        );
+        metric(
+            "callrec_draining",
+            "gauge",
+            "1 while the server drains after SIGTERM.",
+            load(&sip.draining),
+        );
+        out
+    }
+}

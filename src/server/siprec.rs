@@ -1,0 +1,862 @@
+//! The SIPREC server's IO shell: SIP over UDP and TCP into the user agent ([`crate::sip::uas`]),
+//! its offers through the session's decisions ([`crate::session`]) into ports, sockets, spool
+//! jobs and shard commands, and its responses back out. One task owns the user agent and the
+//! call table, so signalling needs no locks; media never passes through it.
+
+use super::latch::Latch;
+use super::log;
+use super::media_socket::{self, StreamRoute};
+use super::ports::{PortBlock, PortPool};
+use super::shard::{CallSetup, Command, Shards};
+use crate::config::Config;
+use crate::policy::cache::PolicyCache;
+use crate::policy::effective::{RecordingPolicy, Storage};
+use crate::recorder::RecorderConfig;
+use crate::session::{self, StreamPlan};
+use crate::sip::framing::{Frame, Framer};
+use crate::sip::message::Limits;
+use crate::sip::metadata::{self, Metadata};
+use crate::sip::sdp::{self, Answer, LocalOrigin, SessionDescription, StreamAnswer};
+use crate::sip::uas::{EndReason, Event, Offer, SessionId, Uas, UasConfig};
+use crate::sip::{Peer, Transmit, Transport};
+use crate::store::key::RetentionClass;
+use crate::store::metadata::StorageInfo;
+use crate::store::spool::Spool;
+use crate::time::Time;
+use bytes::{Bytes, BytesMut};
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinHandle;
+
+/// How the SIPREC server runs (from `[sip]` in the configuration).
+#[derive(Clone, Debug)]
+pub struct SipSettings {
+    pub listen: SocketAddr,
+    /// The address our SDP answers give for media.
+    pub media_address: IpAddr,
+    pub rtp_ports: RangeInclusive<u16>,
+    pub max_calls: usize,
+    /// A call with neither RTP nor signalling for this long is ended and stored.
+    pub idle_timeout: Duration,
+    /// How long a drain waits for calls to end before ending them itself.
+    pub drain_deadline: Duration,
+    pub limits: Limits,
+    /// Format, layout, codec and jitter settings; policy adds tones per call.
+    pub recorder: RecorderConfig,
+}
+
+/// What the server shares with the rest of `serve`.
+pub struct Services {
+    pub config: Arc<Config>,
+    pub spool: Spool,
+    pub shards: Arc<Shards>,
+    /// `None`: no policy configured; every call is recorded with the defaults.
+    pub policy: Option<Arc<PolicyCache>>,
+    pub wake_uploader: Arc<Notify>,
+    pub metrics: Arc<SipMetrics>,
+    /// Calls started on a shard and not yet stored there.
+    pub storing: Arc<AtomicU64>,
+}
+
+/// Counters `/metrics` shows for signalling and media sockets.
+#[derive(Debug, Default)]
+pub struct SipMetrics {
+    pub calls_active: AtomicU64,
+    pub calls_total: AtomicU64,
+    pub calls_rejected: AtomicU64,
+    pub calls_idle_ended: AtomicU64,
+    pub packets_kept: AtomicU64,
+    pub packets_foreign: AtomicU64,
+    pub packets_not_latchable: AtomicU64,
+    pub sip_requests: AtomicU64,
+    pub sip_unanswerable: AtomicU64,
+    pub draining: AtomicU64,
+}
+
+/// Transport-level inputs, from the UDP socket and the TCP connections.
+enum Inbound {
+    Message(Peer, Bytes),
+    /// A TCP connection's writer, to send its responses through.
+    Connected(u64, mpsc::Sender<Bytes>),
+    Closed(u64),
+}
+
+/// One stream's receiving side.
+struct StreamRuntime {
+    tasks: Vec<JoinHandle<(super::latch::LatchStats, Option<SocketAddr>)>>,
+}
+
+struct Call {
+    call_id: String,
+    name: String,
+    ports: PortBlock,
+    plans: Vec<Option<StreamPlan>>,
+    streams: Vec<StreamRuntime>,
+    stop: watch::Sender<bool>,
+    paused: watch::Sender<bool>,
+    allows_pause: bool,
+    heard: Arc<AtomicU64>,
+    last_signal: Time,
+    origin: LocalOrigin,
+    metadata: Option<Metadata>,
+    recorded_aor: Option<String>,
+    warnings: Vec<String>,
+}
+
+/// Each received stream's sockets: RTP, and RTCP unless muxed.
+type StreamSockets = Vec<Vec<UdpSocket>>;
+
+/// Bind attempts for one call's ports before the offer is refused (another process may hold
+/// some ports of the range).
+const BIND_ATTEMPTS: usize = 8;
+/// Bytes one UDP read takes: a SIP message is bounded by `Limits::max_message_bytes`.
+const UDP_READ: usize = 65_536;
+
+/// Runs the SIPREC server until `shutdown` turns true and the drain is over. `bound` hears the
+/// SIP address once listening.
+pub async fn run(
+    settings: SipSettings,
+    services: Services,
+    bound: impl FnOnce(SocketAddr),
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let (udp, tcp) = bind_sip(settings.listen).await?;
+    let local = udp.local_addr().map_err(|e| e.to_string())?;
+    bound(local);
+    let pool =
+        PortPool::new(settings.rtp_ports.clone()).map_err(|e| format!("sip.rtp_ports: {e}"))?;
+    let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(1024);
+    tokio::spawn(accept_tcp(tcp, inbound_tx, settings.limits.clone()));
+
+    let contact = format!(
+        "sip:callrec@{}",
+        SocketAddr::new(settings.media_address, local.port())
+    );
+    let mut server = Server {
+        uas: Uas::new(UasConfig {
+            limits: settings.limits.clone(),
+            timers: Default::default(),
+            max_sessions: settings.max_calls,
+            contact,
+            server: format!("callrec/{}", env!("CARGO_PKG_VERSION")),
+        }),
+        settings,
+        services,
+        pool: Arc::new(Mutex::new(pool)),
+        calls: HashMap::new(),
+        tcp_writers: HashMap::new(),
+        udp,
+    };
+    let mut buf = BytesMut::with_capacity(UDP_READ);
+    let mut drain_deadline: Option<Time> = None;
+    let mut housekeeping = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        let timeout = server
+            .uas
+            .poll_timeout()
+            .map(|at| at.saturating_since(super::clock::now()))
+            .unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            received = server.udp.recv_buf_from(&mut buf) => {
+                if let Ok((_, from)) = received {
+                    let bytes = buf.split().freeze();
+                    let peer = Peer { addr: from, transport: Transport::Udp };
+                    server.uas.receive(super::clock::now(), peer, bytes);
+                }
+                buf.clear();
+                if buf.capacity() < UDP_READ {
+                    buf.reserve(UDP_READ);
+                }
+            }
+            Some(input) = inbound.recv() => match input {
+                Inbound::Message(peer, bytes) => server.uas.receive(super::clock::now(), peer, bytes),
+                Inbound::Connected(id, writer) => { server.tcp_writers.insert(id, writer); }
+                Inbound::Closed(id) => { server.tcp_writers.remove(&id); }
+            },
+            _ = tokio::time::sleep(timeout) => server.uas.handle_timeout(super::clock::now()),
+            _ = housekeeping.tick() => {
+                let now = super::clock::now();
+                server.end_idle_calls(now);
+                if drain_deadline.is_some_and(|at| now >= at) {
+                    server.end_all("the drain deadline passed");
+                }
+            }
+            changed = shutdown.changed(), if drain_deadline.is_none() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    server.uas.set_draining(true);
+                    server.services.metrics.draining.store(1, Relaxed);
+                    drain_deadline = Some(super::clock::now() + server.settings.drain_deadline);
+                    log::info("drain.start", json!({ "calls": server.calls.len() }));
+                }
+            }
+        }
+        server.act().await;
+        if drain_deadline.is_some() && server.calls.is_empty() {
+            break;
+        }
+    }
+    log::info("drain.signalling_done", json!({}));
+    Ok(())
+}
+
+struct Server {
+    uas: Uas,
+    settings: SipSettings,
+    services: Services,
+    pool: Arc<Mutex<PortPool>>,
+    calls: HashMap<SessionId, Call>,
+    tcp_writers: HashMap<u64, mpsc::Sender<Bytes>>,
+    udp: UdpSocket,
+}
+
+impl Server {
+    /// Handles the user agent's events, then sends what it has to send.
+    async fn act(&mut self) {
+        while let Some(event) = self.uas.poll_event() {
+            let now = super::clock::now();
+            match event {
+                Event::Offer(offer) if offer.initial => self.start_call(now, offer),
+                Event::Offer(offer) => self.update_call(now, offer),
+                Event::Ended { session, why } => {
+                    let reason = match why {
+                        EndReason::Bye => "bye",
+                        EndReason::Cancelled => "cancelled",
+                        EndReason::NotAcknowledged => "not acknowledged",
+                    };
+                    self.finish_call(session, reason, None);
+                }
+            }
+        }
+        let stats = self.uas.stats();
+        let metrics = &self.services.metrics;
+        metrics.sip_requests.store(stats.requests, Relaxed);
+        metrics.sip_unanswerable.store(stats.unanswerable, Relaxed);
+        metrics.calls_active.store(self.calls.len() as u64, Relaxed);
+        while let Some(Transmit { to, bytes }) = self.uas.poll_transmit() {
+            match to.transport {
+                Transport::Udp => {
+                    let _ = self.udp.send_to(&bytes, to.addr).await;
+                }
+                Transport::Tcp(id) => {
+                    if let Some(writer) = self.tcp_writers.get(&id) {
+                        let _ = writer.try_send(bytes);
+                    }
+                }
+            }
+        }
+    }
+
+    fn refuse(&mut self, now: Time, offer: &Offer, status: u16, reason: &str) {
+        self.services.metrics.calls_rejected.fetch_add(1, Relaxed);
+        log::info(
+            "call.refused",
+            json!({ "call_id": offer.call_id, "status": status, "reason": reason }),
+        );
+        self.uas.reject(now, offer.session, status, reason);
+    }
+
+    fn start_call(&mut self, now: Time, offer: Offer) {
+        match self.prepare(now, &offer) {
+            Ok(call) => {
+                self.services.metrics.calls_total.fetch_add(1, Relaxed);
+                log::info(
+                    "call.start",
+                    json!({
+                        "call_id": call.call_id,
+                        "peer": offer.peer.addr.to_string(),
+                        "recorded": call.recorded_aor,
+                        "first_port": call.ports.base,
+                        "streams": call.plans.iter().flatten().count(),
+                    }),
+                );
+                self.calls.insert(offer.session, call);
+            }
+            Err((status, reason)) => self.refuse(now, &offer, status, &reason),
+        }
+    }
+
+    /// Everything a new call needs, or the refusal: the decisions first (nothing to undo),
+    /// then ports, spool job and shard, then the answer.
+    fn prepare(&mut self, now: Time, offer: &Offer) -> Result<Call, (u16, String)> {
+        let sdp_text = offer.sdp.as_deref().unwrap_or_default();
+        let sdp_text =
+            std::str::from_utf8(sdp_text).map_err(|_| (400, "SDP is not UTF-8".to_string()))?;
+        let description = SessionDescription::parse(sdp_text, &sdp::Limits::default())
+            .map_err(|e| (400, format!("Bad SDP: {e}")))?;
+        let metadata = match &offer.metadata {
+            None => None,
+            Some(xml) => {
+                let xml = std::str::from_utf8(xml)
+                    .map_err(|_| (400, "metadata is not UTF-8".to_string()))?;
+                Some(
+                    Metadata::parse(xml, &metadata::Limits::default())
+                        .map_err(|e| (400, format!("Bad recording metadata: {e}")))?,
+                )
+            }
+        };
+        let candidates = session::candidate_aors(metadata.as_ref(), &offer.from, &offer.to);
+        let (recorded_aor, policy) = match &self.services.policy {
+            Some(cache) if !cache.is_empty() => {
+                session::choose_policy(&candidates, true, |aor| cache.lookup(aor))?
+            }
+            _ => session::choose_policy(&candidates, false, |_| unreachable!())?,
+        };
+        let plans =
+            session::plan_streams(&description, metadata.as_ref(), recorded_aor.as_deref())?;
+        let received: Vec<&StreamPlan> = plans.iter().flatten().collect();
+        let recorded_legs = received.iter().filter(|p| p.leg.is_some()).count();
+        let (ports, sockets) = self.bind_streams(&received)?;
+
+        let storage = storage_info(policy.as_ref(), recorded_aor.clone());
+        let destination = match policy.as_ref().map(|p| &p.storage) {
+            Some(Storage::CustomerOwned(url)) => url.clone(),
+            _ => self.services.config.destination_for(Some(&storage.org)).url,
+        };
+        let name = safe_name(&offer.call_id);
+        let job = match self
+            .services
+            .spool
+            .begin(&destination, &format!("{}\n{name}", storage.org))
+        {
+            Ok(job) => job,
+            Err(e) => {
+                self.pool.lock().expect("port pool lock").release(ports);
+                return Err((503, format!("Service Unavailable ({e})")));
+            }
+        };
+        let mut payloads = [
+            crate::recorder::payload::PayloadMap::empty(),
+            crate::recorder::payload::PayloadMap::empty(),
+        ];
+        for plan in &received {
+            match plan.leg {
+                Some(crate::recorder::Leg::A) => payloads[0] = plan.payloads.clone(),
+                Some(crate::recorder::Leg::B) => payloads[1] = plan.payloads.clone(),
+                None => {}
+            }
+        }
+        let config =
+            session::recorder_config(&self.settings.recorder, policy.as_ref(), recorded_legs);
+        self.services.storing.fetch_add(1, Relaxed);
+        self.services
+            .shards
+            .control(Command::Start(Box::new(CallSetup {
+                call: offer.session,
+                name: name.clone(),
+                config,
+                payloads,
+                job,
+                destination,
+                storage,
+            })));
+
+        let sends = session::offer_sends(&description);
+        let (stop, stop_rx) = watch::channel(false);
+        let (paused, paused_rx) = watch::channel(!sends);
+        if !sends {
+            self.services.shards.control(Command::Pause {
+                call: offer.session,
+                at: now,
+            });
+        }
+        let heard = Arc::new(AtomicU64::new(now.as_nanos()));
+        let mut streams = Vec::new();
+        for (plan, stream_sockets) in received.iter().zip(sockets) {
+            let route = StreamRoute {
+                call: offer.session,
+                leg: plan.leg,
+                shards: Arc::clone(&self.services.shards),
+                heard: Arc::clone(&heard),
+                paused: paused_rx.clone(),
+                clock: super::clock::now,
+            };
+            let tasks = stream_sockets
+                .into_iter()
+                .map(|socket| {
+                    tokio::spawn(media_socket::receive(
+                        socket,
+                        Latch::new(plan.address),
+                        route.clone(),
+                        stop_rx.clone(),
+                    ))
+                })
+                .collect();
+            streams.push(StreamRuntime { tasks });
+        }
+        let origin = LocalOrigin {
+            username: "callrec".into(),
+            session_id: now.as_nanos() / 1000,
+            version: 1,
+        };
+        let answer = answer(
+            &description,
+            &plans,
+            &ports,
+            &origin,
+            self.settings.media_address,
+        )
+        .map_err(|e| (500, format!("Server Internal Error ({e})")))?;
+        self.uas
+            .accept(now, offer.session, Some(Bytes::from(answer)));
+        Ok(Call {
+            call_id: offer.call_id.clone(),
+            name,
+            ports,
+            plans,
+            streams,
+            stop,
+            paused,
+            allows_pause: session::allows_pause(policy.as_ref()),
+            heard,
+            last_signal: now,
+            origin,
+            metadata,
+            recorded_aor,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Consecutive ports for the received streams, and their sockets (RTP, and RTCP on the
+    /// next port unless muxed). A block someone else holds part of is skipped.
+    fn bind_streams(
+        &mut self,
+        received: &[&StreamPlan],
+    ) -> Result<(PortBlock, StreamSockets), (u16, String)> {
+        let ip = self.settings.listen.ip();
+        for _ in 0..BIND_ATTEMPTS {
+            let Some(block) = self
+                .pool
+                .lock()
+                .expect("port pool lock")
+                .allocate(received.len() as u32)
+            else {
+                return Err((503, "Service Unavailable (no RTP ports free)".into()));
+            };
+            let bound: Result<Vec<Vec<UdpSocket>>, std::io::Error> = received
+                .iter()
+                .enumerate()
+                .map(|(i, plan)| {
+                    let rtp = block.rtp_port(i as u32);
+                    let ports: &[u16] = if plan.rtcp_mux {
+                        &[rtp]
+                    } else {
+                        &[rtp, rtp + 1]
+                    };
+                    ports
+                        .iter()
+                        .map(|&port| bind_udp(SocketAddr::new(ip, port)))
+                        .collect()
+                })
+                .collect();
+            match bound {
+                Ok(sockets) => return Ok((block, sockets)),
+                Err(e) => {
+                    log::warn(
+                        "ports.busy",
+                        json!({ "first_port": block.base, "error": e.to_string() }),
+                    );
+                    // Keep the busy block out of the pool while trying the next one; it goes
+                    // back when this call's attempt is over.
+                    let pool = Arc::clone(&self.pool);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        pool.lock().expect("port pool lock").release(block);
+                    });
+                }
+            }
+        }
+        Err((503, "Service Unavailable (RTP ports busy)".into()))
+    }
+
+    /// A re-INVITE or UPDATE: pause or resume, new metadata, the same ports.
+    fn update_call(&mut self, now: Time, offer: Offer) {
+        let Some(call) = self.calls.get_mut(&offer.session) else {
+            return self
+                .uas
+                .reject(now, offer.session, 481, "Call/Transaction Does Not Exist");
+        };
+        call.last_signal = now;
+        if let Some(xml) = &offer.metadata {
+            let update = std::str::from_utf8(xml)
+                .map_err(|_| "not UTF-8".to_string())
+                .and_then(|xml| {
+                    Metadata::parse(xml, &metadata::Limits::default()).map_err(|e| e.to_string())
+                });
+            let applied = match (update, call.metadata.as_mut()) {
+                (Ok(update), Some(current)) => current
+                    .apply(update, &metadata::Limits::default())
+                    .map_err(|e| e.to_string()),
+                (Ok(update), None) => {
+                    call.metadata = Some(update);
+                    Ok(())
+                }
+                (Err(e), _) => Err(e),
+            };
+            if let Err(e) = applied {
+                return self.uas.reject(
+                    now,
+                    offer.session,
+                    400,
+                    &format!("Bad recording metadata: {e}"),
+                );
+            }
+        }
+        let Some(sdp_bytes) = &offer.sdp else {
+            return self.uas.accept(now, offer.session, None);
+        };
+        let parsed = std::str::from_utf8(sdp_bytes)
+            .map_err(|_| "not UTF-8".to_string())
+            .and_then(|text| {
+                SessionDescription::parse(text, &sdp::Limits::default()).map_err(|e| e.to_string())
+            });
+        let description = match parsed {
+            Ok(d) => d,
+            Err(e) => {
+                return self
+                    .uas
+                    .reject(now, offer.session, 400, &format!("Bad SDP: {e}"))
+            }
+        };
+        let sends = session::offer_sends(&description);
+        let paused = *call.paused.borrow();
+        if sends == paused {
+            if call.allows_pause {
+                let command = match sends {
+                    true => Command::Resume {
+                        call: offer.session,
+                        at: now,
+                    },
+                    false => Command::Pause {
+                        call: offer.session,
+                        at: now,
+                    },
+                };
+                self.services.shards.control(command);
+                call.paused.send_replace(!sends);
+                log::info(
+                    if sends { "call.resume" } else { "call.pause" },
+                    json!({ "call_id": call.call_id }),
+                );
+            } else {
+                let note = format!(
+                    "{} requested at {} but the recording policy does not allow pausing: ignored",
+                    if sends { "resume" } else { "pause" },
+                    now.to_rfc3339()
+                );
+                log::info(
+                    "call.pause_ignored",
+                    json!({ "call_id": call.call_id, "note": note }),
+                );
+                call.warnings.push(note);
+            }
+        }
+        // The same streams on the same ports; media sections the first offer did not have are
+        // refused.
+        let plans: Vec<Option<StreamPlan>> = (0..description.media.len())
+            .map(|i| call.plans.get(i).cloned().flatten())
+            .collect();
+        call.origin = call.origin.next_version();
+        match answer(
+            &description,
+            &plans,
+            &call.ports,
+            &call.origin,
+            self.settings.media_address,
+        ) {
+            Ok(answer) => self
+                .uas
+                .accept(now, offer.session, Some(Bytes::from(answer))),
+            Err(e) => self.uas.reject(
+                now,
+                offer.session,
+                488,
+                &format!("Not Acceptable Here ({e})"),
+            ),
+        }
+    }
+
+    /// Ends calls that went silent: no RTP and no signalling for the idle timeout.
+    fn end_idle_calls(&mut self, now: Time) {
+        let timeout = self.settings.idle_timeout;
+        let idle: Vec<SessionId> = self
+            .calls
+            .iter()
+            .filter(|(_, call)| {
+                let heard = Time::from_nanos(call.heard.load(Relaxed));
+                now.saturating_since(heard.max(call.last_signal)) >= timeout
+            })
+            .map(|(&session, _)| session)
+            .collect();
+        for session in idle {
+            self.services.metrics.calls_idle_ended.fetch_add(1, Relaxed);
+            self.uas.end(session);
+            let note = format!(
+                "no RTP or signalling for {} s: the client is gone",
+                timeout.as_secs()
+            );
+            self.finish_call(session, "idle", Some(note));
+        }
+    }
+
+    fn end_all(&mut self, why: &str) {
+        let sessions: Vec<SessionId> = self.calls.keys().copied().collect();
+        for session in sessions {
+            self.uas.end(session);
+            self.finish_call(session, "drain deadline", Some(why.to_string()));
+        }
+    }
+
+    /// Stops the call's sockets, then (once they are done) stores the recording and frees the
+    /// ports.
+    fn finish_call(&mut self, session: SessionId, reason: &str, warning: Option<String>) {
+        let Some(mut call) = self.calls.remove(&session) else {
+            return;
+        };
+        call.warnings.extend(warning);
+        log::info(
+            "call.end",
+            json!({ "call_id": call.call_id, "reason": reason }),
+        );
+        let _ = call.stop.send(true);
+        let shards = Arc::clone(&self.services.shards);
+        let pool = Arc::clone(&self.pool);
+        let metrics = Arc::clone(&self.services.metrics);
+        tokio::spawn(async move {
+            let mut streams = Vec::new();
+            for (plan, runtime) in call.plans.iter().flatten().zip(call.streams) {
+                let mut sources = Vec::new();
+                for task in runtime.tasks {
+                    if let Ok((stats, source)) = task.await {
+                        metrics.packets_kept.fetch_add(stats.kept, Relaxed);
+                        metrics.packets_foreign.fetch_add(stats.foreign, Relaxed);
+                        metrics
+                            .packets_not_latchable
+                            .fetch_add(stats.not_latchable, Relaxed);
+                        sources.push(json!({
+                            "source": source.map(|s| s.to_string()),
+                            "kept": stats.kept,
+                            "dropped_foreign": stats.foreign,
+                            "dropped_not_rtp": stats.not_latchable,
+                        }));
+                    }
+                }
+                streams.push(json!({
+                    "label": plan.label,
+                    "leg": plan.leg.map(|l| if l == crate::recorder::Leg::A { "a" } else { "b" }),
+                    "sender": plan.sender.as_ref().map(|(name, aor)| json!({ "name": name, "aor": aor })),
+                    "sockets": sources,
+                }));
+            }
+            pool.lock().expect("port pool lock").release(call.ports);
+            let input = json!({
+                "siprec": {
+                    "call_id": call.call_id,
+                    "recorded": call.recorded_aor,
+                    "end": reason_text(&call.warnings),
+                    "streams": streams,
+                    "participants": call.metadata.as_ref().map(participants),
+                }
+            });
+            let _ = call.name;
+            let command = Command::End {
+                call: session,
+                input,
+                warnings: call.warnings,
+            };
+            // May wait while the shard's queue is full: the right backpressure for signalling.
+            let _ = tokio::task::spawn_blocking(move || shards.control(command)).await;
+        });
+    }
+}
+
+fn reason_text(warnings: &[String]) -> Option<&str> {
+    warnings.last().map(String::as_str)
+}
+
+fn participants(metadata: &Metadata) -> serde_json::Value {
+    metadata
+        .participants
+        .iter()
+        .map(|p| json!({ "id": p.participant_id, "names": p.names, "aors": p.aors }))
+        .collect()
+}
+
+/// The SDP answer: each received stream on its port, the rest refused.
+fn answer(
+    offer: &SessionDescription,
+    plans: &[Option<StreamPlan>],
+    ports: &PortBlock,
+    origin: &LocalOrigin,
+    address: IpAddr,
+) -> Result<String, sdp::AnswerError> {
+    let mut next = 0u32;
+    let streams: Vec<StreamAnswer> = offer
+        .media
+        .iter()
+        .enumerate()
+        .map(|(i, m)| match plans.get(i).cloned().flatten() {
+            Some(plan) if m.port != 0 => {
+                let port = ports.rtp_port(next);
+                next += 1;
+                let offered: Vec<u8> = plan
+                    .payload_types
+                    .iter()
+                    .copied()
+                    .filter(|pt| m.rtp_format(*pt).is_some())
+                    .collect();
+                if offered.is_empty() {
+                    return StreamAnswer::Reject;
+                }
+                StreamAnswer::Accept {
+                    port,
+                    rtcp_mux: plan.rtcp_mux && m.rtcp_mux,
+                    payload_types: offered,
+                }
+            }
+            Some(_) => {
+                next += 1;
+                StreamAnswer::Reject
+            }
+            None => StreamAnswer::Reject,
+        })
+        .collect();
+    Ok(Answer::new(offer, origin.clone(), address, &streams)?.encode())
+}
+
+/// Whose recording and how long it is kept: from policy, or the defaults (the organisation
+/// `default`, Dubber Go, 30 days) when none is configured.
+fn storage_info(policy: Option<&RecordingPolicy>, recorded: Option<String>) -> StorageInfo {
+    match policy {
+        Some(p) => StorageInfo {
+            org: p.org.0.clone(),
+            user: Some(p.user.0.clone()),
+            provider: p.provider.as_str().to_string(),
+            plan: p.plan.to_string(),
+            retention: p.retention,
+            retained_since: String::new(),
+        },
+        None => StorageInfo {
+            org: "default".into(),
+            user: recorded,
+            provider: "dubber".into(),
+            plan: "dubber-go".into(),
+            retention: RetentionClass::Days(30),
+            retained_since: String::new(),
+        },
+    }
+}
+
+/// A Call-ID made safe as a file name and key part: no separators, bounded length.
+fn safe_name(id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect();
+    match clean.trim_start_matches('.') {
+        "" => "call".into(),
+        rest => rest.to_string(),
+    }
+}
+
+/// UDP and TCP on one address. With port 0 the system picks the UDP port, which TCP may
+/// find taken: then both are tried again on another.
+async fn bind_sip(listen: SocketAddr) -> Result<(UdpSocket, TcpListener), String> {
+    let mut attempts = if listen.port() == 0 { 16 } else { 1 };
+    loop {
+        let udp = UdpSocket::bind(listen)
+            .await
+            .map_err(|e| format!("sip.listen {listen}: {e}"))?;
+        let local = udp.local_addr().map_err(|e| e.to_string())?;
+        match TcpListener::bind(local).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(_) if attempts > 1 => attempts -= 1,
+            Err(e) => return Err(format!("sip.listen {local} (TCP): {e}")),
+        }
+    }
+}
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = std::net::UdpSocket::bind(addr)?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
+}
+
+/// Accepts SIP over TCP: each connection's messages are cut by the framer and handed to the
+/// signalling task; its responses come back through a bounded writer queue.
+async fn accept_tcp(listener: TcpListener, inbound: mpsc::Sender<Inbound>, limits: Limits) {
+    let mut next_id = 0u64;
+    while let Ok((stream, addr)) = listener.accept().await {
+        next_id += 1;
+        let id = next_id;
+        let inbound = inbound.clone();
+        let limits = limits.clone();
+        tokio::spawn(async move {
+            let (mut reader, mut writer) = stream.into_split();
+            let (tx, mut rx) = mpsc::channel::<Bytes>(64);
+            if inbound
+                .send(Inbound::Connected(id, tx.clone()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let write = tokio::spawn(async move {
+                while let Some(bytes) = rx.recv().await {
+                    if writer.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let peer = Peer {
+                addr,
+                transport: Transport::Tcp(id),
+            };
+            let mut framer = Framer::new(&limits);
+            let mut buf = vec![0u8; 16 * 1024];
+            'read: while let Ok(n) = reader.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                framer.push(&buf[..n]);
+                for frame in framer.by_ref() {
+                    match frame {
+                        Ok(Frame::Message(bytes)) => {
+                            if inbound.send(Inbound::Message(peer, bytes)).await.is_err() {
+                                break 'read;
+                            }
+                        }
+                        // RFC 5626 §3.5.1: a double-CRLF ping is answered with one CRLF.
+                        Ok(Frame::Ping) => {
+                            let _ = tx.try_send(Bytes::from_static(b"\r\n"));
+                        }
+                        Err(e) => {
+                            log::warn(
+                                "sip.tcp_closed",
+                                json!({ "peer": addr.to_string(), "error": e.to_string() }),
+                            );
+                            break 'read;
+                        }
+                    }
+                }
+            }
+            drop(tx);
+            let _ = inbound.send(Inbound::Closed(id)).await;
+            let _ = write.await;
+        });
+    }
+}

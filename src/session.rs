@@ -1,0 +1,214 @@
+//! A recording session's decisions, between signalling and media: whose call it is and what
+//! policy says, which offered streams are recorded in which channel, what the answer accepts,
+//! and when a re-offer pauses or resumes. Pure functions over parsed SDP, RFC 7865 metadata
+//! and policy lookups; the server applies what they decide.
+
+use crate::media::codec::PayloadKind;
+use crate::media::mix::Layout;
+use crate::media::tones::ToneSpec;
+use crate::policy::cache::{normalise_aor, Lookup};
+use crate::policy::effective::{Decision, Reason, RecordingPolicy};
+use crate::policy::settings::NotificationType;
+use crate::recorder::payload::{PayloadMap, PayloadType};
+use crate::recorder::{Leg, RecorderConfig, Reminder};
+use crate::sip::metadata::Metadata;
+use crate::sip::sdp::{Direction, MediaDescription, SessionDescription};
+use std::net::IpAddr;
+
+/// A refusal: the SIP status and a reason phrase naming what was wrong.
+pub type Refusal = (u16, String);
+
+/// One offered media section the session receives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamPlan {
+    /// Its position among the offer's media sections.
+    pub index: usize,
+    /// The recording channel; `None` for a stream received but not recorded (a third one).
+    pub leg: Option<Leg>,
+    pub label: Option<String>,
+    /// Where the offer says it comes from (the latch's expected address).
+    pub address: Option<IpAddr>,
+    /// The offered payload types callrec decodes, in offer order.
+    pub payload_types: Vec<u8>,
+    pub payloads: PayloadMap,
+    pub rtcp_mux: bool,
+    /// Who sends on it, per the metadata: (name, AOR).
+    pub sender: Option<(Option<String>, Option<String>)>,
+}
+
+/// Which offered streams are received, and in which channel each is recorded: the recorded
+/// party's stream is leg A (left) when the metadata says which it is, otherwise the offer's
+/// order decides. Audio over plain RTP with at least one payload type callrec decodes is
+/// accepted; anything else is refused in the answer (port 0). No acceptable stream: 488.
+pub fn plan_streams(
+    offer: &SessionDescription,
+    metadata: Option<&Metadata>,
+    recorded_aor: Option<&str>,
+) -> Result<Vec<Option<StreamPlan>>, Refusal> {
+    let mut plans: Vec<Option<StreamPlan>> = offer
+        .media
+        .iter()
+        .enumerate()
+        .map(|(index, m)| accept(index, m, offer.connection, metadata))
+        .collect();
+    let recorded = recorded_aor.and_then(normalise_aor);
+    let is_recorded = |p: &StreamPlan| {
+        let aor = p.sender.as_ref().and_then(|(_, aor)| aor.as_deref());
+        recorded.is_some() && aor.and_then(normalise_aor) == recorded
+    };
+    let mut order: Vec<usize> = plans.iter().flatten().map(|p| p.index).collect();
+    if order.is_empty() {
+        return Err((
+            488,
+            "Not Acceptable Here (no RTP audio stream callrec decodes)".into(),
+        ));
+    }
+    // The recorded party's stream first; the rest keep the offer's order (stable sort).
+    order.sort_by_key(|&i| !plans[i].as_ref().is_some_and(is_recorded));
+    for (position, index) in order.into_iter().enumerate() {
+        let plan = plans[index].as_mut().expect("ordered from accepted plans");
+        plan.leg = match position {
+            0 => Some(Leg::A),
+            1 => Some(Leg::B),
+            _ => None,
+        };
+    }
+    Ok(plans)
+}
+
+fn accept(
+    index: usize,
+    m: &MediaDescription,
+    session_address: Option<IpAddr>,
+    metadata: Option<&Metadata>,
+) -> Option<StreamPlan> {
+    if !m.is_audio() || !m.is_rtp() || m.is_secure() || m.port == 0 {
+        return None;
+    }
+    let mut payloads = PayloadMap::empty();
+    let mut payload_types = Vec::new();
+    for format in &m.rtp_formats {
+        let Some(encoding) = &format.encoding else {
+            continue;
+        };
+        let Some(kind) = PayloadKind::from_name(&encoding.name) else {
+            continue;
+        };
+        payloads.insert(
+            format.payload_type,
+            PayloadType {
+                kind,
+                clock_rate: encoding.clock_rate,
+            },
+        );
+        payload_types.push(format.payload_type);
+    }
+    payloads.codecs().next()?;
+    let sender = m
+        .label
+        .as_deref()
+        .and_then(|label| metadata?.sender_of(label))
+        .map(|p| (p.names.first().cloned(), p.aors.first().cloned()));
+    Some(StreamPlan {
+        index,
+        leg: None,
+        label: m.label.clone(),
+        address: m.connection.or(session_address),
+        payload_types,
+        payloads,
+        rtcp_mux: m.rtcp_mux,
+        sender,
+    })
+}
+
+/// Whether an offer sends anything: an initial offer may already be inactive (on hold, or
+/// a session that starts paused), and a re-offer pauses with `inactive` and resumes with
+/// `sendonly` (RFC 7866 §8.1.2).
+pub fn offer_sends(offer: &SessionDescription) -> bool {
+    offer
+        .media
+        .iter()
+        .filter(|m| m.is_audio() && m.port != 0)
+        .any(|m| matches!(m.direction, Direction::SendOnly | Direction::SendRecv))
+}
+
+/// The AORs that may identify the recorded party, most telling first: the metadata's
+/// participants, then the request's From and To.
+pub fn candidate_aors(metadata: Option<&Metadata>, from: &str, to: &str) -> Vec<String> {
+    let mut aors: Vec<String> = metadata
+        .into_iter()
+        .flat_map(|m| &m.participants)
+        .flat_map(|p| p.aors.iter().cloned())
+        .collect();
+    aors.extend([from.to_string(), to.to_string()]);
+    aors
+}
+
+/// Who is recorded and how: the first candidate whose policy says record. Refused (403,
+/// with the reason) when every known candidate's policy says do not record, or none is known
+/// while a policy exists. With no policy configured at all, everything is recorded with
+/// [`default_policy`].
+pub fn choose_policy(
+    candidates: &[String],
+    policy_configured: bool,
+    lookup: impl Fn(&str) -> Lookup,
+) -> Result<(Option<String>, Option<RecordingPolicy>), Refusal> {
+    if !policy_configured {
+        return Ok((candidates.first().cloned(), None));
+    }
+    let mut refusal = None;
+    for aor in candidates {
+        match lookup(aor) {
+            Lookup::Known(Decision::Record(policy)) => {
+                return Ok((Some(aor.clone()), Some(policy)))
+            }
+            Lookup::Known(Decision::DoNotRecord(reason)) => {
+                refusal.get_or_insert((aor.clone(), reason));
+            }
+            Lookup::Unknown => {}
+        }
+    }
+    let (who, reason) = refusal.unwrap_or_else(|| ("the call".into(), Reason::UnknownUser));
+    Err((403, format!("Forbidden: not recorded: {who}: {reason}")))
+}
+
+/// The recorder's settings for a call under `policy` (`None`: no policy configured), on top
+/// of the server's `base` settings (format, codec, jitter).
+pub fn recorder_config(
+    base: &RecorderConfig,
+    policy: Option<&RecordingPolicy>,
+    recorded_legs: usize,
+) -> RecorderConfig {
+    let layout = match (recorded_legs, base.layout) {
+        (1, Layout::Stereo) => Layout::Mono,
+        (_, layout) => layout,
+    };
+    let beeps = Some((ToneSpec::PAUSE, ToneSpec::RESUME));
+    let (reminder, notification) = match policy {
+        None => (None, beeps),
+        Some(p) => (
+            p.reminder.map(|interval| Reminder {
+                interval_secs: interval.seconds(),
+                tone: ToneSpec::REMINDER,
+            }),
+            // An announcement is played by the platform and kept out of the file; a beep is
+            // the recording's own mark.
+            match p.pause_resume_notification {
+                Some(NotificationType::Beep) => beeps,
+                _ => None,
+            },
+        ),
+    };
+    RecorderConfig {
+        layout,
+        reminder,
+        notification,
+        ..base.clone()
+    }
+}
+
+/// Whether the client's pause and resume are honoured: as the policy's mode says, and always
+/// when no policy is configured (then pauses are marked with a beep and there is no reminder).
+pub fn allows_pause(policy: Option<&RecordingPolicy>) -> bool {
+    policy.is_none_or(|p| p.pause_resume)
+}

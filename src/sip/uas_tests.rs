@@ -1,0 +1,330 @@
+//! The user agent driven message by message on a virtual clock: what it answers, what it
+//! retransmits, which events it raises.
+
+use super::*;
+use crate::sip::Transport;
+use std::time::Duration;
+
+fn config() -> UasConfig {
+    UasConfig {
+        limits: Limits::default(),
+        timers: Timers::default(),
+        max_sessions: 2,
+        contact: "sip:callrec@192.0.2.1:5060".into(),
+        server: "callrec/test".into(),
+    }
+}
+
+fn udp() -> Peer {
+    Peer {
+        addr: "192.0.2.9:5060".parse().unwrap(),
+        transport: Transport::Udp,
+    }
+}
+
+fn at(ms: u64) -> Time {
+    Time::from_nanos(1_700_000_000_000_000_000) + Duration::from_millis(ms)
+}
+
+const SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n\
+                   m=audio 4000 RTP/AVP 0\r\na=label:1\r\na=sendonly\r\n";
+
+/// A SIPREC request; `extra` headers go before Content-Type.
+fn request(
+    method: &str,
+    branch: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+    extra: &str,
+    body: &str,
+) -> Bytes {
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    let content_type = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".into()
+    };
+    Bytes::from(format!(
+        "{method} sip:srs@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK{branch}\r\n\
+         From: <sip:src@192.0.2.9>;tag=src1\r\nTo: <sip:srs@192.0.2.1>{to_tag}\r\nCall-ID: call-1\r\n\
+         CSeq: {cseq} {method}\r\nContact: <sip:src@192.0.2.9>;+sip.src\r\nMax-Forwards: 70\r\n\
+         {extra}{content_type}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+fn invite(branch: &str) -> Bytes {
+    request("INVITE", branch, 1, None, "Require: siprec\r\n", SDP)
+}
+
+/// Status codes of everything sent so far, in order.
+fn sent(uas: &mut Uas) -> Vec<u16> {
+    std::iter::from_fn(|| uas.poll_transmit())
+        .map(|t| {
+            let text = String::from_utf8_lossy(&t.bytes).into_owned();
+            text[8..11].parse().unwrap()
+        })
+        .collect()
+}
+
+fn offer(uas: &mut Uas) -> Offer {
+    match uas.poll_event() {
+        Some(Event::Offer(offer)) => offer,
+        other => panic!("expected an offer, got {other:?}"),
+    }
+}
+
+/// The To-tag of the last response sent.
+fn to_tag(bytes: &Bytes) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let to = text.lines().find(|l| l.starts_with("To:")).unwrap();
+    to.split(";tag=").nth(1).unwrap().trim().to_string()
+}
+
+#[test]
+fn an_invite_is_offered_answered_retransmitted_until_ack_then_ended_by_bye() {
+    let mut uas = Uas::new(config());
+    uas.receive(at(0), udp(), invite("1"));
+    assert_eq!(sent(&mut uas), [100]);
+    let offer = offer(&mut uas);
+    assert!(offer.initial);
+    assert_eq!(offer.sdp.as_deref(), Some(SDP.as_bytes()));
+    assert_eq!(offer.from, "sip:src@192.0.2.9");
+    uas.accept(at(10), offer.session, Some(Bytes::from_static(b"v=0\r\n")));
+    let ok = uas.poll_transmit().unwrap();
+    let text = String::from_utf8_lossy(&ok.bytes).into_owned();
+    assert!(text.starts_with("SIP/2.0 200 OK"), "{text}");
+    assert!(
+        text.contains("Contact: <sip:callrec@192.0.2.1:5060>;+sip.srs"),
+        "{text}"
+    );
+    assert!(text.contains("Content-Type: application/sdp"), "{text}");
+    let tag = to_tag(&ok.bytes);
+    // Lost 200: the INVITE comes again and gets it again; our timer resends it too.
+    uas.receive(at(300), udp(), invite("1"));
+    assert_eq!(sent(&mut uas), [200]);
+    uas.handle_timeout(at(510));
+    assert_eq!(sent(&mut uas), [200]);
+    let ack = request("ACK", "2", 1, Some(&tag), "", "");
+    uas.receive(at(600), udp(), ack);
+    uas.handle_timeout(at(5_000));
+    assert!(sent(&mut uas).is_empty(), "no 200 after the ACK");
+    uas.receive(at(6_000), udp(), request("BYE", "3", 2, Some(&tag), "", ""));
+    assert_eq!(sent(&mut uas), [200]);
+    assert_eq!(
+        uas.poll_event(),
+        Some(Event::Ended {
+            session: offer.session,
+            why: EndReason::Bye
+        })
+    );
+    assert_eq!(uas.sessions(), 0);
+    // The dialog is gone: a second BYE is 481.
+    uas.receive(at(7_000), udp(), request("BYE", "4", 3, Some(&tag), "", ""));
+    assert_eq!(sent(&mut uas), [481]);
+}
+
+#[test]
+fn an_unacknowledged_answer_ends_the_session() {
+    let mut uas = Uas::new(config());
+    uas.receive(at(0), udp(), invite("1"));
+    let offer = offer(&mut uas);
+    uas.accept(at(0), offer.session, Some(Bytes::from_static(b"v=0\r\n")));
+    let _ = sent(&mut uas);
+    uas.handle_timeout(at(32_000));
+    let retransmitted = sent(&mut uas);
+    assert!(retransmitted.iter().all(|&s| s == 200));
+    assert_eq!(
+        uas.poll_event(),
+        Some(Event::Ended {
+            session: offer.session,
+            why: EndReason::NotAcknowledged
+        })
+    );
+}
+
+#[test]
+fn cancel_before_the_answer_ends_the_session_with_487() {
+    let mut uas = Uas::new(config());
+    uas.receive(at(0), udp(), invite("1"));
+    let offer = offer(&mut uas);
+    let _ = sent(&mut uas);
+    uas.receive(at(50), udp(), request("CANCEL", "1", 1, None, "", ""));
+    assert_eq!(sent(&mut uas), [200, 487]);
+    assert_eq!(
+        uas.poll_event(),
+        Some(Event::Ended {
+            session: offer.session,
+            why: EndReason::Cancelled
+        })
+    );
+    // Too late now: the answer goes nowhere, and a CANCEL of nothing is 481.
+    uas.accept(at(60), offer.session, None);
+    assert!(sent(&mut uas).is_empty());
+    uas.receive(at(70), udp(), request("CANCEL", "9", 1, None, "", ""));
+    assert_eq!(sent(&mut uas), [481]);
+}
+
+#[test]
+fn re_invites_are_offers_in_the_dialog_and_their_order_is_checked() {
+    let mut uas = Uas::new(config());
+    uas.receive(at(0), udp(), invite("1"));
+    let first = offer(&mut uas);
+    uas.accept(at(0), first.session, Some(Bytes::from_static(b"v=0\r\n")));
+    let _trying = uas.poll_transmit();
+    let ok = uas.poll_transmit().unwrap();
+    let tag = to_tag(&ok.bytes);
+    let reinvite = request(
+        "INVITE",
+        "5",
+        2,
+        Some(&tag),
+        "",
+        &SDP.replace("sendonly", "inactive"),
+    );
+    uas.receive(at(100), udp(), reinvite);
+    let update = offer(&mut uas);
+    assert!(!update.initial);
+    assert_eq!(update.session, first.session);
+    // A second offer while the first is unanswered: 491 (RFC 3261 §14.2).
+    uas.receive(
+        at(110),
+        udp(),
+        request("UPDATE", "6", 3, Some(&tag), "", SDP),
+    );
+    assert_eq!(sent(&mut uas), [491]);
+    uas.accept(
+        at(120),
+        update.session,
+        Some(Bytes::from_static(b"v=0\r\n")),
+    );
+    assert_eq!(sent(&mut uas), [200]);
+    // An old CSeq is out of order (§12.2.2).
+    uas.receive(
+        at(130),
+        udp(),
+        request("UPDATE", "7", 2, Some(&tag), "", SDP),
+    );
+    assert_eq!(sent(&mut uas), [500]);
+    // A request for another dialog of the same call: 481.
+    uas.receive(
+        at(140),
+        udp(),
+        request("UPDATE", "8", 9, Some("someone-else"), "", SDP),
+    );
+    assert_eq!(sent(&mut uas), [481]);
+    // Refusing a re-offer keeps the session.
+    uas.receive(
+        at(150),
+        udp(),
+        request("UPDATE", "9", 10, Some(&tag), "", SDP),
+    );
+    let again = offer(&mut uas);
+    uas.reject(at(160), again.session, 488, "Not Acceptable Here");
+    assert_eq!(sent(&mut uas), [488]);
+    assert_eq!(uas.sessions(), 1);
+}
+
+#[test]
+fn what_is_wrong_with_a_request_decides_its_answer() {
+    let cases: Vec<(&str, Bytes, u16)> = vec![
+        ("no siprec", request("INVITE", "a", 1, None, "", SDP), 421),
+        (
+            "unknown extension",
+            request("INVITE", "b", 1, None, "Require: siprec, foo\r\n", SDP),
+            420,
+        ),
+        (
+            "no Max-Forwards left",
+            Bytes::from(
+                String::from_utf8_lossy(&invite("c"))
+                    .replace("Max-Forwards: 70", "Max-Forwards: 0"),
+            ),
+            483,
+        ),
+        (
+            "unknown method",
+            request("PUBLISH", "d", 1, None, "", ""),
+            405,
+        ),
+        (
+            "BYE outside a dialog",
+            request("BYE", "e", 1, None, "", ""),
+            481,
+        ),
+        (
+            "no offer",
+            request("INVITE", "f", 1, None, "Require: siprec\r\n", ""),
+            400,
+        ),
+        (
+            "bad CSeq",
+            Bytes::from(
+                String::from_utf8_lossy(&invite("g")).replace("CSeq: 1 INVITE", "CSeq: x INVITE"),
+            ),
+            400,
+        ),
+        (
+            "oversized header",
+            request(
+                "OPTIONS",
+                "h",
+                1,
+                None,
+                &format!("X-Pad: {}\r\n", "p".repeat(9000)),
+                "",
+            ),
+            513,
+        ),
+    ];
+    for (name, bytes, status) in cases {
+        let mut uas = Uas::new(config());
+        uas.receive(at(0), udp(), bytes);
+        assert_eq!(sent(&mut uas), [status], "{name}");
+        assert_eq!(uas.poll_event(), None, "{name}");
+    }
+}
+
+#[test]
+fn options_and_invites_get_503_when_draining_or_full() {
+    let mut uas = Uas::new(config());
+    let options = request("OPTIONS", "o1", 1, None, "", "");
+    uas.receive(at(0), udp(), options);
+    assert_eq!(sent(&mut uas), [200]);
+    uas.receive(at(0), udp(), invite("i1"));
+    uas.receive(
+        at(0),
+        udp(),
+        Bytes::from(String::from_utf8_lossy(&invite("i2")).replace("call-1", "call-2")),
+    );
+    assert_eq!(sent(&mut uas), [100, 100], "two sessions fit");
+    uas.receive(
+        at(0),
+        udp(),
+        Bytes::from(String::from_utf8_lossy(&invite("i3")).replace("call-1", "call-3")),
+    );
+    assert_eq!(sent(&mut uas), [503], "a third does not");
+    uas.receive(at(0), udp(), request("OPTIONS", "o2", 2, None, "", ""));
+    assert_eq!(sent(&mut uas), [503], "full: tell the load balancer");
+    let mut uas = Uas::new(config());
+    uas.set_draining(true);
+    uas.receive(at(0), udp(), request("OPTIONS", "o3", 1, None, "", ""));
+    uas.receive(at(0), udp(), invite("i4"));
+    assert_eq!(sent(&mut uas), [503, 503]);
+}
+
+#[test]
+fn garbage_is_counted_and_never_answered() {
+    let mut uas = Uas::new(config());
+    for junk in [
+        &b"\x00\x01\x02"[..],
+        b"hello",
+        b"INVITE\r\n\r\n",
+        b"SIP/2.0 200 OK\r\n\r\n",
+    ] {
+        uas.receive(at(0), udp(), Bytes::copy_from_slice(junk));
+    }
+    assert!(sent(&mut uas).is_empty());
+    assert_eq!(uas.stats().unanswerable, 3);
+    assert_eq!(uas.stats().responses_ignored, 1);
+}

@@ -1,0 +1,812 @@
+//! The SIPREC server driven by a real SIP client: `callrec serve` runs as its own process and
+//! SIPp (Debian's `sip-tester`) plays a calling platform, sending SIPREC INVITEs and both legs
+//! of RTP from a capture (scenarios in tests/sipp/). Each test checks what ends up in the
+//! store: the right audio in the right channel, the metadata, the refusals.
+
+mod common;
+
+use callrec::media::codec::Codec;
+use callrec::pcap::{CaptureFormat, LinkType};
+use callrec::synth::{generate, LegSpec};
+use common::{band_power, wav_channels, TempDir};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
+
+/// Leg A (Alice, label 1) plays 400 Hz, leg B (Bob, label 2) 1000 Hz: whole multiples of 50 Hz,
+/// so each sits in one bin of the 20 ms windows measured.
+const TONE_A: f64 = 400.0;
+const TONE_B: f64 = 1000.0;
+
+/// A running `callrec serve` in a folder of its own.
+struct Serve {
+    child: Child,
+    sip: SocketAddr,
+    dir: TempDir,
+}
+
+impl Serve {
+    /// Starts the server with RTP ports from `rtp_base` (each test its own range) and `extra`
+    /// TOML appended to the configuration.
+    fn start(test: &str, rtp_base: u16, extra: &str) -> Serve {
+        let dir = TempDir::new(test);
+        let config = format!(
+            "[sip]\nlisten = \"127.0.0.1:0\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
+             idle_timeout_secs = 3\n{extra}\n[recording]\nformat = \"wav\"\njitter_ms = 60\n",
+            rtp_base + 999
+        );
+        std::fs::write(dir.0.join("callrec.toml"), config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_callrec"))
+            .args([
+                "serve",
+                "--config",
+                "callrec.toml",
+                "--admin",
+                "127.0.0.1:0",
+            ])
+            .current_dir(&dir.0)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.0.join("serve.log")).unwrap())
+            .spawn()
+            .expect("callrec serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            let log = std::fs::read_to_string(dir.0.join("serve.log")).unwrap_or_default();
+            panic!("serve did not start: {line:?}\n{log}")
+        });
+        let sip = ready["sip"].as_str().unwrap().parse().unwrap();
+        Serve { child, sip, dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.0.join(name)
+    }
+
+    /// The server's structured log lines so far.
+    fn log(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.path("serve.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits until `count` recordings are stored; returns their metadata documents.
+    fn recordings(&self, count: usize) -> Vec<(PathBuf, Value)> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = metadata_files(&self.path("recordings"));
+            if found.len() >= count || Instant::now() > deadline {
+                assert_eq!(
+                    found.len(),
+                    count,
+                    "recordings stored; log:\n{:#?}",
+                    self.log()
+                );
+                return found
+                    .into_iter()
+                    .map(|p| {
+                        let doc = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                        (p, doc)
+                    })
+                    .collect();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The exit status, once the server has exited.
+    fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn metadata_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(metadata_files(&path));
+        } else if path.extension().is_some_and(|e| e == "json") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Writes the two-leg capture SIPp plays (`seconds` long) next to a copy of `scenario`.
+fn prepare(dir: &Path, scenario: &str, seconds: u64) -> PathBuf {
+    let legs = [
+        LegSpec {
+            duration: Duration::from_secs(seconds),
+            ..LegSpec::tone(Codec::Pcmu, TONE_A, 0)
+        },
+        LegSpec {
+            duration: Duration::from_secs(seconds),
+            ..LegSpec::tone(Codec::Pcmu, TONE_B, 1)
+        },
+    ];
+    let (capture, _) = generate(&legs, CaptureFormat::Pcap, LinkType::Ethernet).unwrap();
+    std::fs::write(dir.join("call.pcap"), capture).unwrap();
+    let target = dir.join(scenario);
+    std::fs::copy(Path::new(SCENARIOS).join(scenario), &target).unwrap();
+    target
+}
+
+/// Runs SIPp against the server; `port` is its own SIP port, its media port is 100 above.
+/// Tests run in parallel: each keeps its SIPp ports in a thousand of its own (31000, 32000 …)
+/// and its server's RTP ports in another (21000, 22000 …).
+fn sipp(serve: &Serve, scenario: &Path, port: u16, args: &[&str]) -> Output {
+    let mp = (port + 100).to_string();
+    // The SIPREC scenarios name the participants; the one-request ones have no variables.
+    let participants: &[&str] = match scenario
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("siprec_")
+    {
+        true => &[
+            "-set",
+            "aor_a",
+            "sip:alice@example.com",
+            "-set",
+            "aor_b",
+            "sip:bob@example.com",
+        ],
+        false => &[],
+    };
+    let out = Command::new("sipp")
+        .arg("-sf")
+        .arg(scenario)
+        .arg(serve.sip.to_string())
+        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &mp])
+        .args(participants)
+        .args(["-trace_err", "-nostdin", "-timeout", "60s"])
+        .args(args)
+        .current_dir(scenario.parent().unwrap())
+        .output()
+        .expect("sipp runs (Debian package sip-tester; scripts/setup installs it)");
+    out
+}
+
+fn assert_success(out: &Output, dir: &Path) {
+    if !out.status.success() {
+        let errors: String = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect();
+        panic!(
+            "sipp failed: {}\n{}\n{errors}",
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .rev()
+                .take(12)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The stored WAV of a recording whose metadata document is at `metadata`.
+fn channels(metadata: &Path, doc: &Value) -> (u32, Vec<Vec<i16>>) {
+    let name = doc["files"][0]["name"].as_str().unwrap();
+    wav_channels(&std::fs::read(metadata.with_file_name(name)).unwrap())
+}
+
+/// Samples `[from, to)` seconds of a channel.
+fn span(channel: &[i16], rate: u32, from: f64, to: f64) -> &[i16] {
+    let at = |s: f64| ((s * f64::from(rate)) as usize).min(channel.len());
+    &channel[at(from)..at(to)]
+}
+
+#[test]
+fn a_call_is_recorded_with_each_party_in_its_channel() {
+    let serve = Serve::start("sipp-basic", 21000, "");
+    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 3);
+    let out = sipp(&serve, &scenario, 31000, &["-m", "1", "-d", "3500"]);
+    assert_success(&out, &serve.dir.0);
+    let recordings = serve.recordings(1);
+    let (path, doc) = &recordings[0];
+    assert!(
+        path.to_string_lossy().contains("recordings/30d/default/"),
+        "no policy: the defaults (Dubber Go, 30 days): {}",
+        path.display()
+    );
+    assert_eq!(doc["storage"]["retention"], "30d");
+    assert_eq!(doc["storage"]["user"], "sip:alice@example.com");
+    let siprec = &doc["input"]["siprec"];
+    assert_eq!(siprec["streams"][0]["leg"], "a");
+    assert_eq!(siprec["streams"][0]["sender"]["name"], "Alice");
+    assert_eq!(siprec["streams"][1]["leg"], "b");
+    assert_eq!(siprec["streams"][1]["sender"]["aor"], "sip:bob@example.com");
+    assert_eq!(siprec["participants"].as_array().unwrap().len(), 2);
+
+    let (rate, ch) = channels(path, doc);
+    assert_eq!(ch.len(), 2);
+    let seconds = ch[0].len() as f64 / f64::from(rate);
+    assert!(
+        (2.8..3.4).contains(&seconds),
+        "a 3 s call, recorded {seconds} s"
+    );
+    let (left, right) = (span(&ch[0], rate, 0.3, 2.7), span(&ch[1], rate, 0.3, 2.7));
+    assert!(band_power(left, rate, TONE_A) > 0.01, "Alice on the left");
+    assert!(band_power(right, rate, TONE_B) > 0.01, "Bob on the right");
+    assert!(band_power(left, rate, TONE_B) < 1e-4, "no Bob on the left");
+    assert!(
+        band_power(right, rate, TONE_A) < 1e-4,
+        "no Alice on the right"
+    );
+    let legs = doc["legs"].as_array().unwrap();
+    for leg in legs {
+        assert_eq!(leg["counts"]["lost"], 0, "{leg}");
+    }
+}
+
+#[test]
+fn pause_and_resume_leave_a_gap_marked_by_beeps() {
+    let serve = Serve::start("sipp-pause", 22000, "");
+    let scenario = prepare(&serve.dir.0, "siprec_pause.xml", 6);
+    let out = sipp(&serve, &scenario, 32000, &["-m", "1", "-d", "3000"]);
+    assert_success(&out, &serve.dir.0);
+    let recordings = serve.recordings(1);
+    let (path, doc) = &recordings[0];
+    let pauses = doc["pauses"].as_array().unwrap();
+    assert_eq!(pauses.len(), 1, "{doc}");
+    let (from, to) = (
+        pauses[0]["from"].as_f64().unwrap(),
+        pauses[0]["to"].as_f64().unwrap(),
+    );
+    assert!((1.2..2.2).contains(&from), "paused about 1.5 s in: {from}");
+    assert!(
+        (2.5..3.8).contains(&(to)),
+        "resumed about 1.5 s later: {to}"
+    );
+    let (rate, ch) = channels(path, doc);
+    let inside = span(&ch[0], rate, from + 0.25, to - 0.25);
+    assert!(
+        band_power(inside, rate, TONE_A) < 1e-5
+            && band_power(span(&ch[1], rate, from + 0.25, to - 0.25), rate, TONE_B) < 1e-5,
+        "nothing of the parties while paused"
+    );
+    assert!(
+        band_power(span(&ch[0], rate, 0.3, from - 0.4), rate, TONE_A) > 0.01,
+        "before the pause"
+    );
+    assert!(
+        band_power(span(&ch[0], rate, to + 0.4, to + 1.5), rate, TONE_A) > 0.01,
+        "after the resume"
+    );
+    let tones: Vec<&str> = doc["tones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tones,
+        ["pause", "resume"],
+        "the notification beeps are in the file"
+    );
+}
+
+#[test]
+fn a_client_that_vanishes_is_ended_after_the_idle_timeout_and_stored() {
+    let serve = Serve::start("sipp-vanish", 23000, "");
+    let scenario = prepare(&serve.dir.0, "siprec_vanish.xml", 2);
+    let out = sipp(&serve, &scenario, 33000, &["-m", "1", "-d", "2500"]);
+    assert_success(&out, &serve.dir.0);
+    let recordings = serve.recordings(1);
+    let (path, doc) = &recordings[0];
+    let warnings = doc["warnings"].to_string();
+    assert!(
+        warnings.contains("no RTP or signalling for 3 s"),
+        "{warnings}"
+    );
+    let (rate, ch) = channels(path, doc);
+    assert!(band_power(span(&ch[0], rate, 0.3, 1.7), rate, TONE_A) > 0.01);
+    let ended: Vec<Value> = serve
+        .log()
+        .into_iter()
+        .filter(|l| l["event"] == "call.end")
+        .collect();
+    assert_eq!(ended[0]["reason"], "idle");
+}
+
+#[test]
+fn garbage_and_a_foreign_flood_do_not_touch_the_recording() {
+    let serve = Serve::start("sipp-flood", 24000, "");
+    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 4);
+    let sip = serve.sip;
+    let log_path = serve.path("serve.log");
+    let attacker = std::thread::spawn(move || {
+        // Wait for the call's ports, then flood them from a port SIPp never uses, and throw
+        // garbage at the SIP port, all while the call runs.
+        let first_port = wait_for_call_port(&log_path);
+        // Another host (all of 127/8 is this machine): neither the offered address nor
+        // the latched source.
+        let socket = UdpSocket::bind("127.0.0.2:0").unwrap();
+        let noise: Vec<u8> = (0..160)
+            .map(|i| if i % 2 == 0 { 0x00 } else { 0x80 })
+            .collect();
+        let mut sent = 0u64;
+        for i in 0..3000u32 {
+            let packet = callrec::synth::rtp_packet(0, false, i as u16, i * 160, 0xbad, &noise);
+            for port in [first_port, first_port + 2] {
+                socket.send_to(&packet, ("127.0.0.1", port)).unwrap();
+                sent += 1;
+            }
+            if i % 10 == 0 {
+                socket
+                    .send_to(b"\x00\xffnot sip at all\r\n\r\n", sip)
+                    .unwrap();
+                socket.send_to(&[0u8; 1400], sip).unwrap();
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        sent
+    });
+    let out = sipp(&serve, &scenario, 34000, &["-m", "1", "-d", "4500"]);
+    let flooded = attacker.join().unwrap();
+    assert_success(&out, &serve.dir.0);
+    let recordings = serve.recordings(1);
+    let (path, doc) = &recordings[0];
+    let streams = doc["input"]["siprec"]["streams"].as_array().unwrap();
+    let dropped: u64 = streams
+        .iter()
+        .map(|s| {
+            let socket = &s["sockets"][0];
+            socket["dropped_foreign"].as_u64().unwrap()
+                + socket["dropped_not_rtp"].as_u64().unwrap()
+        })
+        .sum();
+    // Loopback may drop some of a burst when a socket's buffer is full; what arrives is
+    // dropped by the latch.
+    assert!(
+        dropped * 10 >= flooded * 9,
+        "the flood was dropped at the latch: {dropped} of {flooded}"
+    );
+    let (rate, ch) = channels(path, doc);
+    for (channel, tone) in [(&ch[0], TONE_A), (&ch[1], TONE_B)] {
+        let audio = span(channel, rate, 0.3, 3.7);
+        assert!(band_power(audio, rate, tone) > 0.01, "the party is intact");
+        // The flood's square wave would put power at 4000 Hz … and everywhere below.
+        assert!(
+            band_power(audio, rate, 2000.0) < 1e-4,
+            "no trace of the flood"
+        );
+    }
+    for leg in doc["legs"].as_array().unwrap() {
+        assert_eq!(leg["counts"]["lost"], 0);
+        assert_eq!(
+            leg["ssrcs"].as_array().unwrap().len(),
+            1,
+            "one source per leg"
+        );
+    }
+}
+
+/// The first RTP port of the first call the server started, from its log.
+fn wait_for_call_port(log: &Path) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            if v["event"] == "call.start" {
+                return v["first_port"].as_u64().unwrap() as u16;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no call started");
+}
+
+/// One request and the status it must be answered with.
+fn request_scenario(dir: &Path, name: &str, request: &str, status: u16) -> PathBuf {
+    let ack = if request.starts_with("INVITE") {
+        "  <send>\n    <![CDATA[\nACK sip:srs@[remote_ip]:[remote_port] SIP/2.0\n\
+         Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-1]\n\
+         From: <sip:src@[local_ip]>;tag=[call_number]\nTo: <sip:srs@[remote_ip]>[peer_tag_param]\n\
+         Call-ID: [call_id]\nCSeq: 1 ACK\nMax-Forwards: 70\nContent-Length: 0\n\n    ]]>\n  </send>\n"
+    } else {
+        ""
+    };
+    let globals = match request.contains("[$aor_a]") {
+        true => "<Global variables=\"aor_a,aor_b\"/>\n",
+        false => "",
+    };
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<scenario name=\"{name}\">\n{globals}\
+         <send retrans=\"500\">\n    <![CDATA[\n{request}\n    ]]>\n  </send>\n\
+         <recv response=\"100\" optional=\"true\"/>\n<recv response=\"{status}\"/>\n{ack}</scenario>\n"
+    );
+    let path = dir.join(format!("{name}.xml"));
+    std::fs::write(&path, xml).unwrap();
+    path
+}
+
+/// A SIPREC INVITE with its headers and body adjustable.
+fn invite(require: &str, contact_tag: &str, content_type: &str, body: &str) -> String {
+    format!(
+        "INVITE sip:srs@[remote_ip]:[remote_port] SIP/2.0\n\
+         Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n\
+         From: <sip:src@[local_ip]>;tag=[call_number]\nTo: <sip:srs@[remote_ip]>\n\
+         Call-ID: [call_id]\nCSeq: 1 INVITE\n\
+         Contact: <sip:src@[local_ip]:[local_port]>{contact_tag}\n{require}Max-Forwards: 70\n\
+         Content-Type: {content_type}\nContent-Length: [len]\n\n{body}"
+    )
+}
+
+const SDP: &str = "v=0\no=- 1 1 IN IP4 [local_ip]\ns=-\nc=IN IP4 [local_ip]\nt=0 0\n\
+                   m=audio [media_port] RTP/AVP 0\na=label:1\na=sendonly\n";
+
+#[test]
+fn malformed_and_unwanted_requests_get_the_right_answer() {
+    let serve = Serve::start("sipp-refusals", 25000, "");
+    let dir = &serve.dir.0;
+    let siprec = "Require: siprec\n";
+    let src = ";+sip.src";
+    let no_codec = SDP.replace("RTP/AVP 0", "RTP/AVP 18");
+    let video = SDP.replace("m=audio", "m=video");
+    let cases: Vec<(&str, String, u16)> = vec![
+        ("no-siprec", invite("", src, "application/sdp", SDP), 421),
+        ("no-src-tag", invite(siprec, "", "application/sdp", SDP), 400),
+        ("unknown-extension", invite("Require: siprec, 100rel-xyz\n", src, "application/sdp", SDP), 420),
+        ("wrong-body", invite(siprec, src, "text/plain", "hello"), 415),
+        ("bad-sdp", invite(siprec, src, "application/sdp", "v=1\nnonsense\n"), 400),
+        ("no-codec", invite(siprec, src, "application/sdp", &no_codec), 488),
+        ("video-only", invite(siprec, src, "application/sdp", &video), 488),
+        (
+            "bad-multipart",
+            invite(siprec, src, "multipart/mixed;boundary=xyz", "--xyz\nContent-Type: application/sdp\n\nv=0\n"),
+            400,
+        ),
+        (
+            "unknown-method",
+            "PUBLISH sip:srs@[remote_ip]:[remote_port] SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n\
+             From: <sip:src@[local_ip]>;tag=[call_number]\nTo: <sip:srs@[remote_ip]>\nCall-ID: [call_id]\n\
+             CSeq: 1 PUBLISH\nMax-Forwards: 70\nContent-Length: 0\n".into(),
+            405,
+        ),
+        (
+            "bye-unknown-dialog",
+            "BYE sip:srs@[remote_ip]:[remote_port] SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n\
+             From: <sip:src@[local_ip]>;tag=[call_number]\nTo: <sip:srs@[remote_ip]>;tag=nobody\nCall-ID: [call_id]\n\
+             CSeq: 2 BYE\nMax-Forwards: 70\nContent-Length: 0\n".into(),
+            481,
+        ),
+        (
+            "options",
+            "OPTIONS sip:srs@[remote_ip]:[remote_port] SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n\
+             From: <sip:src@[local_ip]>;tag=[call_number]\nTo: <sip:srs@[remote_ip]>\nCall-ID: [call_id]\n\
+             CSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n".into(),
+            200,
+        ),
+        (
+            "too-large",
+            format!(
+                "OPTIONS sip:srs@[remote_ip]:[remote_port] SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n\
+                 From: <sip:src@[local_ip]>;tag=[call_number]\nTo: <sip:srs@[remote_ip]>\nCall-ID: [call_id]\n\
+                 CSeq: 1 OPTIONS\nMax-Forwards: 70\nX-Padding: {}\nContent-Length: 0\n",
+                "p".repeat(9000)
+            ),
+            513,
+        ),
+    ];
+    for (i, (name, request, status)) in cases.iter().enumerate() {
+        let scenario = request_scenario(dir, name, request, *status);
+        let out = sipp(&serve, &scenario, 35000 + 2 * i as u16, &["-m", "1"]);
+        assert!(out.status.success(), "{name}: expected {status}");
+    }
+    assert!(
+        metadata_files(&serve.path("recordings")).is_empty(),
+        "nothing recorded"
+    );
+}
+
+#[test]
+fn sigterm_drains_calls_in_flight_then_exits_cleanly() {
+    let serve = Serve::start("sipp-drain", 26000, "");
+    let dir = serve.dir.0.clone();
+    let scenario = prepare(&dir, "siprec_call.xml", 4);
+    let sip = serve.sip;
+    let calls = std::thread::spawn({
+        let scenario = scenario.clone();
+        let dir = dir.clone();
+        move || {
+            Command::new("sipp")
+                .arg("-sf")
+                .arg(&scenario)
+                .arg(sip.to_string())
+                .args([
+                    "-i",
+                    "127.0.0.1",
+                    "-p",
+                    "36000",
+                    "-mp",
+                    "36100",
+                    "-m",
+                    "3",
+                    "-l",
+                    "3",
+                    "-r",
+                    "10",
+                ])
+                .args([
+                    "-d",
+                    "4000",
+                    "-set",
+                    "aor_a",
+                    "sip:alice@example.com",
+                    "-set",
+                    "aor_b",
+                    "sip:bob@example.com",
+                ])
+                .args(["-nostdin", "-timeout", "60s"])
+                .current_dir(&dir)
+                .output()
+                .unwrap()
+        }
+    });
+    // Once the three calls run, SIGTERM: new offers and OPTIONS get 503, the calls go on.
+    let log = serve.path("serve.log");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while started(&log) < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(started(&log), 3);
+    let pid = serve.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let options = request_scenario(
+        &dir,
+        "options-draining",
+        "OPTIONS sip:srs@[remote_ip]:[remote_port] SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n\
+         From: <sip:src@[local_ip]>;tag=[call_number]\nTo: <sip:srs@[remote_ip]>\nCall-ID: [call_id]\n\
+         CSeq: 1 OPTIONS\nMax-Forwards: 70\nContent-Length: 0\n",
+        503,
+    );
+    assert!(
+        sipp(&serve, &options, 36010, &["-m", "1"]).status.success(),
+        "OPTIONS 503 while draining"
+    );
+    let refused = request_scenario(
+        &dir,
+        "invite-draining",
+        &invite("Require: siprec\n", ";+sip.src", "application/sdp", SDP),
+        503,
+    );
+    assert!(
+        sipp(&serve, &refused, 36012, &["-m", "1"]).status.success(),
+        "INVITE 503 while draining"
+    );
+    let out = calls.join().unwrap();
+    assert!(out.status.success(), "the calls in flight ended normally");
+    let mut serve = serve;
+    let status = serve.wait();
+    assert!(status.success(), "exit 0 after the drain: {status}");
+    let stored = metadata_files(&dir.join("recordings"));
+    assert_eq!(stored.len(), 3, "every call in flight stored");
+    let spool = std::fs::read_dir(dir.join("spool/jobs")).unwrap().count();
+    assert_eq!(spool, 0, "nothing left in the spool");
+}
+
+fn started(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"call.start\""))
+        .count()
+}
+
+#[test]
+fn a_hundred_concurrent_calls_are_all_recorded() {
+    let serve = Serve::start("sipp-hundred", 27000, "");
+    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 3);
+    let out = sipp(
+        &serve,
+        &scenario,
+        37000,
+        &["-m", "100", "-l", "100", "-r", "100", "-d", "3500"],
+    );
+    assert_success(&out, &serve.dir.0);
+    let recordings = serve.recordings(100);
+    for (path, doc) in &recordings {
+        let (rate, ch) = channels(path, doc);
+        let (left, right) = (span(&ch[0], rate, 0.5, 2.5), span(&ch[1], rate, 0.5, 2.5));
+        assert!(
+            band_power(left, rate, TONE_A) > 0.01,
+            "{}: Alice on the left",
+            path.display()
+        );
+        assert!(
+            band_power(right, rate, TONE_B) > 0.01,
+            "{}: Bob on the right",
+            path.display()
+        );
+    }
+}
+
+/// The SIPREC INVITE of tests/sipp/siprec_call.xml (SDP and metadata naming Alice and Bob).
+fn siprec_invite() -> String {
+    let xml = std::fs::read_to_string(Path::new(SCENARIOS).join("siprec_call.xml")).unwrap();
+    let start = xml.find("INVITE sip:").unwrap();
+    let end = start + xml[start..].find("]]>").unwrap();
+    xml[start..end].trim_end().to_string()
+}
+
+fn policy(dir: &Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_callrec"))
+        .current_dir(dir)
+        .arg("policy")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn policy_decides_who_is_recorded_how_and_for_how_long() {
+    // Acme has Alice (recording disabled, the default); Bob is nobody's.
+    let serve = Serve::start("sipp-policy", 28000, "");
+    let dir = serve.dir.0.clone();
+    let body = |v: Value| v.to_string();
+    policy(
+        &dir,
+        &[
+            "post",
+            "/v1/organizations",
+            "--org",
+            "acme",
+            "--body",
+            &body(serde_json::json!({"id": "acme", "displayName": "Acme", "region": "US"})),
+        ],
+    );
+    policy(
+        &dir,
+        &[
+            "post",
+            "/v1/locations",
+            "--org",
+            "acme",
+            "--body",
+            &body(serde_json::json!({"id": "hq", "name": "HQ"})),
+        ],
+    );
+    policy(
+        &dir,
+        &[
+            "post",
+            "/v1/people",
+            "--org",
+            "acme",
+            "--body",
+            &body(serde_json::json!({
+        "id": "alice", "locationId": "hq", "firstName": "Alice", "lastName": "Lee",
+        "email": "alice@example.com", "timeZone": "Europe/London", "callingLicense": "Professional",
+        "sipAddresses": ["sip:alice@example.com"]})),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500)); // the server's policy cache refreshes each second
+
+    let refused = request_scenario(&dir, "siprec_refused", &siprec_invite(), 403);
+    let out = sipp(&serve, &refused, 38000, &["-m", "1"]);
+    assert!(out.status.success(), "Alice is not recorded: 403");
+    let log = serve.log();
+    let refusal = log
+        .iter()
+        .find(|l| l["event"] == "call.refused")
+        .expect("logged");
+    let reason = refusal["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("sip:alice@example.com") && reason.contains("disabled"),
+        "{reason}"
+    );
+
+    // Alice now records Always (no pausing): recorded as Acme's, kept 30 days (Dubber Go), and
+    // the platform's pause is answered but not obeyed.
+    let terms = "/v1/telephony/config/callRecording/vendors/dubber/termsOfService";
+    policy(
+        &dir,
+        &[
+            "put",
+            terms,
+            "--org",
+            "acme",
+            "--body",
+            r#"{"termsOfServiceEnabled": true}"#,
+        ],
+    );
+    let settings = "/v1/people/alice/features/callRecording";
+    policy(
+        &dir,
+        &[
+            "put",
+            settings,
+            "--org",
+            "acme",
+            "--body",
+            &body(serde_json::json!({
+        "enabled": true, "record": "Always", "recordVoicemailEnabled": false,
+        "startStopAnnouncement": {"internalCallsEnabled": false, "pstnCallsEnabled": false},
+        "notification": {"type": "Beep", "enabled": true}, "repeat": {"interval": 20, "enabled": false}})),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let scenario = prepare(&dir, "siprec_pause.xml", 6);
+    let out = sipp(&serve, &scenario, 38010, &["-m", "1", "-d", "3000"]);
+    assert_success(&out, &dir);
+    let recordings = serve.recordings(1);
+    let (path, doc) = &recordings[0];
+    assert!(
+        path.to_string_lossy().contains("recordings/30d/acme/"),
+        "{}",
+        path.display()
+    );
+    assert_eq!(doc["storage"]["org"], "acme");
+    assert_eq!(doc["storage"]["user"], "alice");
+    assert_eq!(
+        doc["pauses"].as_array().unwrap().len(),
+        0,
+        "Always: no pausing"
+    );
+    let warnings = doc["warnings"].to_string();
+    assert!(warnings.contains("does not allow pausing"), "{warnings}");
+    let (rate, ch) = channels(path, doc);
+    assert!(
+        band_power(span(&ch[0], rate, 1.8, 2.8), rate, TONE_A) > 0.01,
+        "recorded through the pause request"
+    );
+}
+
+#[test]
+fn a_call_over_tcp_is_recorded_too() {
+    let serve = Serve::start("sipp-tcp", 29000, "");
+    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 3);
+    let out = sipp(
+        &serve,
+        &scenario,
+        39000,
+        &["-t", "t1", "-m", "1", "-d", "3500"],
+    );
+    assert_success(&out, &serve.dir.0);
+    let recordings = serve.recordings(1);
+    let (path, doc) = &recordings[0];
+    let (rate, ch) = channels(path, doc);
+    assert!(
+        band_power(span(&ch[0], rate, 0.3, 2.7), rate, TONE_A) > 0.01,
+        "Alice on the left"
+    );
+    assert!(
+        band_power(span(&ch[1], rate, 0.3, 2.7), rate, TONE_B) > 0.01,
+        "Bob on the right"
+    );
+}
