@@ -535,7 +535,7 @@ fn the_document_is_well_formed() {
         }
         assert!(operations > 0, "{path} has no operation");
     }
-    assert_eq!(ids.len(), 33, "{ids:?}");
+    assert_eq!(ids.len(), 34, "{ids:?}");
 }
 
 #[test]
@@ -549,7 +549,7 @@ fn every_routed_path_is_documented_and_every_documented_path_routed() {
         .collect();
     let routed = routed_paths();
     assert!(routed.contains("/v1/telephony/config/callRecording/vendors/{vendorId}/users"));
-    assert_eq!(routed.len(), 20, "{routed:#?}");
+    assert_eq!(routed.len(), 21, "{routed:#?}");
     let undocumented: Vec<_> = routed.difference(&documented).collect();
     let unrouted: Vec<_> = documented.difference(&routed).collect();
     assert!(
@@ -619,7 +619,7 @@ fn each_path_accepts_exactly_its_documented_methods() {
             }
         }
     }
-    assert_eq!(probed, 33);
+    assert_eq!(probed, 34);
     api.assert_conforms();
 }
 
@@ -636,11 +636,19 @@ fn responses_and_requests_conform_to_the_document() {
 
     // Health, metrics, the caller.
     assert_eq!(api.call(None, "GET", "/healthz", None, 200), "ok\n");
+    assert_eq!(api.call(None, "GET", "/readyz", None, 200), "ready\n");
     let metrics = api.call(None, "GET", "/metrics", None, 200);
     assert!(metrics
         .as_str()
         .expect("text")
         .contains("callrec_admin_requests_total"));
+    assert!(
+        metrics
+            .as_str()
+            .expect("text")
+            .contains("callrec_calls_active"),
+        "serve reports the SIPREC server's counters"
+    );
     let who = api.call(p, "GET", "/v1/whoami", None, 200);
     assert_eq!(who["orgs"], json!(["acme", "scratch"]));
     api.call(None, "GET", "/v1/whoami", None, 401);
