@@ -11,8 +11,9 @@ use crate::policy::effective::{Decision, Reason, RecordingPolicy};
 use crate::policy::settings::NotificationType;
 use crate::recorder::payload::{PayloadMap, PayloadType};
 use crate::recorder::{Leg, RecorderConfig, Reminder};
-use crate::sip::metadata::Metadata;
+use crate::sip::metadata::{Announcement, Metadata};
 use crate::sip::sdp::{Direction, MediaDescription, SessionDescription};
+use crate::time::Time;
 use std::net::IpAddr;
 
 /// A refusal: the SIP status and a reason phrase naming what was wrong.
@@ -211,4 +212,99 @@ pub fn recorder_config(
 /// when no policy is configured (then pauses are marked with a beep and there is no reminder).
 pub fn allows_pause(policy: Option<&RecordingPolicy>) -> bool {
     policy.is_none_or(|p| p.pause_resume)
+}
+
+/// Announcements one call takes in; later ones are noted and not left out.
+pub const MAX_ANNOUNCEMENTS: usize = 256;
+
+/// The announcements in `metadata` that `reported` does not hold yet, as wall-clock spans to
+/// leave out of the recording; each is added to `reported`. One that cannot be used (times not
+/// RFC 3339 UTC, an end before its start, one too many) comes back as a note instead.
+pub fn new_announcements(
+    metadata: &Metadata,
+    reported: &mut Vec<Announcement>,
+) -> (Vec<(Time, Time)>, Vec<String>) {
+    let (mut spans, mut notes) = (Vec::new(), Vec::new());
+    for announcement in &metadata.announcements {
+        if reported.contains(announcement) {
+            continue;
+        }
+        let Announcement { start, end } = announcement;
+        if reported.len() == MAX_ANNOUNCEMENTS {
+            notes.push(format!(
+                "announcement {start} to {end} not left out: over {MAX_ANNOUNCEMENTS} in one call"
+            ));
+            break;
+        }
+        reported.push(announcement.clone());
+        match (Time::parse_rfc3339(start), Time::parse_rfc3339(end)) {
+            (Some(from), Some(to)) if from < to => spans.push((from, to)),
+            _ => notes.push(format!(
+                "announcement {start} to {end} not left out: its times are not an RFC 3339 UTC span"
+            )),
+        }
+    }
+    (spans, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_announcement_is_reported_once_and_bad_ones_become_notes() {
+        let announcement = |start: &str, end: &str| Announcement {
+            start: start.into(),
+            end: end.into(),
+        };
+        let mut metadata = Metadata {
+            announcements: vec![
+                announcement("2026-11-26T10:00:00Z", "2026-11-26T10:00:03.250Z"),
+                announcement("2026-11-26T10:00:05Z", "2026-11-26T10:00:04Z"),
+                announcement("2026-11-26T11:00:00+01:00", "2026-11-26T11:00:02+01:00"),
+            ],
+            ..Metadata::default()
+        };
+        let mut reported = Vec::new();
+        let (spans, notes) = new_announcements(&metadata, &mut reported);
+        let at = |text| Time::parse_rfc3339(text).unwrap();
+        assert_eq!(
+            spans,
+            [(at("2026-11-26T10:00:00Z"), at("2026-11-26T10:00:03.250Z"))]
+        );
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].contains("10:00:05Z"), "{notes:?}");
+
+        metadata
+            .announcements
+            .push(announcement("2026-11-26T10:01:00Z", "2026-11-26T10:01:01Z"));
+        let (spans, notes) = new_announcements(&metadata, &mut reported);
+        assert_eq!(
+            spans,
+            [(at("2026-11-26T10:01:00Z"), at("2026-11-26T10:01:01Z"))],
+            "only the new one"
+        );
+        assert!(notes.is_empty());
+    }
+
+    #[test]
+    fn a_call_takes_a_bounded_number_of_announcements() {
+        let metadata = Metadata {
+            announcements: (0..MAX_ANNOUNCEMENTS + 5)
+                .map(|i| Announcement {
+                    start: Time::from_nanos(i as u64 * 2_000_000_000).to_rfc3339(),
+                    end: Time::from_nanos(i as u64 * 2_000_000_000 + 1_000_000_000).to_rfc3339(),
+                })
+                .collect(),
+            ..Metadata::default()
+        };
+        let mut reported = Vec::new();
+        let (spans, notes) = new_announcements(&metadata, &mut reported);
+        assert_eq!(spans.len(), MAX_ANNOUNCEMENTS);
+        assert_eq!(reported.len(), MAX_ANNOUNCEMENTS);
+        assert_eq!(notes.len(), 1);
+        let (spans, notes) = new_announcements(&metadata, &mut reported);
+        assert!(spans.is_empty());
+        assert_eq!(notes.len(), 1, "still noted, still bounded");
+    }
 }

@@ -311,6 +311,85 @@ fn pause_and_resume_leave_a_gap_marked_by_beeps() {
     );
 }
 
+/// The wall clock `offset` seconds from now (negative: before), as RFC 3339 UTC.
+fn wall_clock(now: std::time::SystemTime, offset: f64) -> String {
+    let nanos = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i128
+        + (offset * 1e9) as i128;
+    callrec::time::Time::from_nanos(nanos as u64).to_rfc3339()
+}
+
+#[test]
+fn announcements_the_client_reports_are_left_out() {
+    let serve = Serve::start("sipp-announce", 20000, "");
+    let scenario = prepare(&serve.dir.0, "siprec_announce.xml", 6);
+    // The start announcement began before the call reached us; the UPDATE, 2.5 s into the
+    // media, reports one still to come and one already over.
+    let now = std::time::SystemTime::now();
+    let times = [
+        ("ann1_start", -1.0),
+        ("ann1_end", 1.0),
+        ("ann2_start", 3.5),
+        ("ann2_end", 4.5),
+        ("ann3_start", 1.5),
+        ("ann3_end", 2.0),
+    ]
+    .map(|(name, offset)| (name, wall_clock(now, offset)));
+    let mut args = vec!["-m", "1", "-d", "3000"];
+    for (name, time) in &times {
+        args.extend(["-set", name, time]);
+    }
+    let out = sipp(&serve, &scenario, 30000, &args);
+    assert_success(&out, &serve.dir.0);
+    let recordings = serve.recordings(1);
+    let (path, doc) = &recordings[0];
+    let exclusions: Vec<(f64, f64)> = doc["exclusions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["from"].as_f64().unwrap(), e["to"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(exclusions.len(), 2, "{doc}");
+    let (first, second) = (exclusions[0], exclusions[1]);
+    assert_eq!(
+        first.0, 0.0,
+        "the start announcement is cut at the media's start"
+    );
+    assert!((0.5..1.05).contains(&first.1), "{first:?}");
+    assert!((2.9..3.55).contains(&second.0), "{second:?}");
+    assert!(
+        (second.1 - second.0 - 1.0).abs() < 0.01,
+        "a 1 s announcement: {second:?}"
+    );
+    let warnings = doc["warnings"].to_string();
+    assert!(
+        warnings.contains("reported late") && warnings.contains(&times[4].1),
+        "the announcement already over is noted, not left out: {warnings}"
+    );
+
+    let (rate, ch) = channels(path, doc);
+    let heard = |from: f64, to: f64| {
+        [(0, TONE_A), (1, TONE_B)]
+            .map(|(c, tone)| band_power(span(&ch[c], rate, from, to), rate, tone))
+    };
+    for (from, to) in [first, second] {
+        let inside = heard(from + 0.05, to - 0.05);
+        assert!(
+            inside.iter().all(|&p| p < 1e-5),
+            "nothing of the parties during the announcement {from}..{to}: {inside:?}"
+        );
+    }
+    for (from, to) in [(first.1 + 0.1, second.0 - 0.1), (second.1 + 0.1, 5.5)] {
+        let outside = heard(from, to);
+        assert!(
+            outside.iter().all(|&p| p > 0.01),
+            "both parties between the announcements {from}..{to}: {outside:?}"
+        );
+    }
+}
+
 #[test]
 fn a_client_that_vanishes_is_ended_after_the_idle_timeout_and_stored() {
     let serve = Serve::start("sipp-vanish", 23000, "");

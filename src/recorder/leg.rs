@@ -16,6 +16,10 @@ use std::time::Duration;
 /// Telephone events kept per leg; more are counted, not stored.
 const MAX_TELEPHONE_EVENTS: usize = 1024;
 
+/// Arrival times of decoded packets kept until the owner takes them (a live server measures
+/// arrival-to-decode with them); a recorder nobody asks keeps only this many.
+const MAX_DECODED_ARRIVALS: usize = 4096;
+
 /// Where the last decoded packet ended and how long it was, in RTP ticks.
 #[derive(Copy, Clone, Debug)]
 struct LastAudio {
@@ -46,6 +50,7 @@ pub(crate) struct LegState {
     last_packet: Option<Time>,
     decoded: Vec<i16>,
     upsampled: Vec<i16>,
+    decoded_arrivals: Vec<Time>,
 }
 
 impl LegState {
@@ -64,6 +69,7 @@ impl LegState {
             last_packet: None,
             decoded: Vec::new(),
             upsampled: Vec::new(),
+            decoded_arrivals: Vec::new(),
         }
     }
 
@@ -109,6 +115,11 @@ impl LegState {
         }
         let _ = self.jitter.push(now, meta, packet);
         true
+    }
+
+    /// Hands over the arrival time of every packet decoded since the last call.
+    pub fn take_decoded_arrivals(&mut self, each: &mut impl FnMut(Time)) {
+        self.decoded_arrivals.drain(..).for_each(each);
     }
 
     /// Plays every packet the jitter buffer releases by `now`; with `now = None`, everything
@@ -201,6 +212,9 @@ impl LegState {
             self.counts.decode_errors += 1;
             self.last_audio = None;
             return;
+        }
+        if self.decoded_arrivals.len() < MAX_DECODED_ARRIVALS {
+            self.decoded_arrivals.push(released.arrival);
         }
         let ticks = decoded.len() as u64 * u64::from(clock_rate) / u64::from(native);
         self.last_audio = Some(LastAudio {

@@ -306,9 +306,15 @@ impl Recorder {
     }
 
     /// Keeps `[from, to)` of the call (an announcement the parties heard) out of the file.
-    pub fn exclude(&mut self, from: Duration, to: Duration) {
+    /// Audio already written stays in it: returns how much of the span that was (zero when
+    /// the span is reported before its audio is final, as a live client's reports are within
+    /// the jitter buffer's wait, and an offline recording's always are).
+    pub fn exclude(&mut self, from: Duration, to: Duration) -> Duration {
         let (from, to) = (self.position(from), self.position(to));
-        self.spans.exclude(from, to);
+        let still_open = from.max(self.emitted).min(to);
+        self.spans.exclude(still_open, to);
+        let written = still_open - from.min(to);
+        Duration::from_nanos(written * 1_000_000_000 / u64::from(self.rate))
     }
 
     /// Plays what is due by `now` and appends blocks that are final to `out`: at most one
@@ -331,6 +337,14 @@ impl Recorder {
             self.emit(self.emitted + self.block, out)?;
         }
         Ok(self.emitted + self.block <= final_until)
+    }
+
+    /// Hands over the arrival time of every packet decoded since the last call (both legs;
+    /// at most a few thousand are kept between calls).
+    pub fn take_decoded_arrivals(&mut self, mut each: impl FnMut(Time)) {
+        for leg in &mut self.legs {
+            leg.take_decoded_arrivals(&mut each);
+        }
     }
 
     /// Ends the call: plays everything still held, writes the rest and closes the files.

@@ -99,17 +99,26 @@ impl LiveMetrics {
             "callrec_record_seconds_total {}",
             load(&shards.record_nanos) as f64 / 1e9
         );
-        let delay = &shards.packet_delay;
-        let _ = writeln!(
-            out,
-            "# HELP callrec_packet_delay_seconds From a packet's arrival to the recorder, upper bound of the bucket at the quantile.\n# TYPE callrec_packet_delay_seconds gauge"
-        );
-        for q in [0.5, 0.99] {
-            let value = delay.quantile(q).map_or(0.0, |d| d.as_secs_f64());
+        for (name, help, delay) in [
+            (
+                "callrec_packet_delay_seconds",
+                "From a packet's arrival to the recorder",
+                &shards.packet_delay,
+            ),
+            (
+                "callrec_decode_delay_seconds",
+                "From a packet's arrival to its decode, the jitter buffer's wait included",
+                &shards.decode_delay,
+            ),
+        ] {
             let _ = writeln!(
                 out,
-                "callrec_packet_delay_seconds{{quantile=\"{q}\"}} {value}"
+                "# HELP {name} {help}, upper bound of the bucket at the quantile.\n# TYPE {name} gauge"
             );
+            for q in [0.5, 0.99] {
+                let value = delay.quantile(q).map_or(0.0, |d| d.as_secs_f64());
+                let _ = writeln!(out, "{name}{{quantile=\"{q}\"}} {value}");
+            }
         }
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
             let _ = writeln!(

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod clock;
 pub mod http;
 pub mod latch;
+pub mod latency;
 pub mod live_metrics;
 pub mod log;
 pub mod media_socket;

@@ -9,6 +9,7 @@
 //! `Exclude` edges, `End`. At the end the recorder is finished, the media files synced and
 //! hashed, the sidecar and manifest committed to the spool, and the result reported.
 
+use super::latency::LatencyHistogram;
 use crate::recorder::metadata::Sidecar;
 use crate::recorder::payload::PayloadMap;
 use crate::recorder::{Leg, Recorder, RecorderConfig};
@@ -101,7 +102,13 @@ pub struct ShardMetrics {
     pub record_nanos: AtomicU64,
     /// From a packet's arrival at the socket to its push into the recorder.
     pub packet_delay: LatencyHistogram,
+    /// From a packet's arrival at the socket to its decode: the queue, the shard, and the
+    /// jitter buffer's deliberate wait (`recording.jitter_ms`).
+    pub decode_delay: LatencyHistogram,
 }
+
+/// Exclusions a call keeps while waiting for its first packet.
+const MAX_EARLY_EXCLUSIONS: usize = 64;
 
 /// Packets held per shard before new ones are dropped: ~200 ms of 2,500 calls' packets.
 pub const QUEUE_PACKETS: usize = 65_536;
@@ -205,6 +212,10 @@ struct LiveCall {
     destination: String,
     storage: StorageInfo,
     first_packet: Option<Time>,
+    /// Exclusions reported before the first packet: the recording's clock starts there.
+    early_exclusions: Vec<(Time, Time)>,
+    /// What the sidecar should say about this call beyond signalling's warnings.
+    notes: Vec<String>,
     /// Why writing failed; the call is then dropped at its end (the spool job abandoned).
     failed: Option<String>,
 }
@@ -260,7 +271,12 @@ impl Shard {
                 };
                 self.metrics.packets.fetch_add(1, Relaxed);
                 self.metrics.packet_delay.record(now.saturating_since(at));
-                live.first_packet.get_or_insert(at);
+                if live.first_packet.is_none() {
+                    live.first_packet = Some(at);
+                    for (from, to) in std::mem::take(&mut live.early_exclusions) {
+                        live.exclude(from, to);
+                    }
+                }
                 live.recorder.push(at, leg, datagram);
                 self.poll(call, at);
             }
@@ -272,10 +288,19 @@ impl Shard {
                 let offset = live.offset(at);
                 live.recorder.resume_at(offset)
             }),
-            Command::Exclude { call, from, to } => self.edit(call, |live| {
-                let (from, to) = (live.offset(from), live.offset(to));
-                live.recorder.exclude(from, to)
-            }),
+            Command::Exclude { call, from, to } => {
+                self.edit(call, |live| match live.first_packet {
+                    Some(_) => live.exclude(from, to),
+                    None if live.early_exclusions.len() < MAX_EARLY_EXCLUSIONS => {
+                        live.early_exclusions.push((from, to))
+                    }
+                    None => live.notes.push(format!(
+                        "announcement {} to {} not left out: too many before the media started",
+                        from.to_rfc3339(),
+                        to.to_rfc3339()
+                    )),
+                })
+            }
             Command::End {
                 call,
                 input,
@@ -327,6 +352,8 @@ impl Shard {
                         destination,
                         storage,
                         first_packet: None,
+                        early_exclusions: Vec::new(),
+                        notes: Vec::new(),
                         failed: None,
                     },
                 );
@@ -369,6 +396,10 @@ impl Shard {
                 break;
             }
         }
+        let decoded = (self.clock)();
+        let delays = &self.metrics.decode_delay;
+        live.recorder
+            .take_decoded_arrivals(|arrival| delays.record(decoded.saturating_since(arrival)));
         self.metrics
             .record_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
@@ -402,6 +433,19 @@ impl LiveCall {
             .map_or(Duration::ZERO, |first| at.saturating_since(first))
     }
 
+    /// Leaves wall-clock span `[from, to)` out of the file, noting what was too late for it.
+    fn exclude(&mut self, from: Time, to: Time) {
+        let written = self.recorder.exclude(self.offset(from), self.offset(to));
+        if !written.is_zero() {
+            self.notes.push(format!(
+                "announcement {} to {} reported late: its first {:.3} s were already written and stay in the file",
+                from.to_rfc3339(),
+                to.to_rfc3339(),
+                written.as_secs_f64()
+            ));
+        }
+    }
+
     /// Finishes the recording and commits it to the spool.
     fn store(
         self,
@@ -418,8 +462,11 @@ impl LiveCall {
             destination,
             storage,
             failed,
+            notes,
             ..
         } = self;
+        let mut warnings = warnings;
+        warnings.extend(notes);
         let abandon = |files: MediaFiles, job: JobWriter, reason: String| {
             files.discard();
             let _ = job.abandon();
@@ -485,64 +532,5 @@ impl LiveCall {
             })
             .collect();
         job::commit(job, &destination, &key, &storage, &json, media).map_err(|e| e.to_string())
-    }
-}
-
-/// Delays in power-of-two microsecond buckets (1 µs … ~1 s and more), for a p99 without
-/// keeping samples.
-#[derive(Debug, Default)]
-pub struct LatencyHistogram {
-    buckets: [AtomicU64; 22],
-}
-
-impl LatencyHistogram {
-    pub fn record(&self, delay: Duration) {
-        let micros = delay.as_micros().max(1) as u64;
-        let bucket = (64 - micros.leading_zeros() as usize - 1).min(self.buckets.len() - 1);
-        self.buckets[bucket].fetch_add(1, Relaxed);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.buckets.iter().map(|b| b.load(Relaxed)).sum()
-    }
-
-    /// The upper bound of the bucket holding quantile `q` (0..=1), or `None` when empty.
-    pub fn quantile(&self, q: f64) -> Option<Duration> {
-        let total = self.count();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((total as f64 * q).ceil() as u64).clamp(1, total);
-        let mut seen = 0;
-        for (i, bucket) in self.buckets.iter().enumerate() {
-            seen += bucket.load(Relaxed);
-            if seen >= rank {
-                return Some(Duration::from_micros(2u64 << i));
-            }
-        }
-        None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histogram_quantiles_land_in_the_right_bucket() {
-        let h = LatencyHistogram::default();
-        assert_eq!(h.quantile(0.99), None);
-        for _ in 0..990 {
-            h.record(Duration::from_micros(3)); // bucket [2, 4)
-        }
-        for _ in 0..10 {
-            h.record(Duration::from_millis(5)); // bucket [4096, 8192)
-        }
-        assert_eq!(h.count(), 1000);
-        assert_eq!(h.quantile(0.5), Some(Duration::from_micros(4)));
-        assert_eq!(h.quantile(0.99), Some(Duration::from_micros(4)));
-        assert_eq!(h.quantile(0.995), Some(Duration::from_micros(8192)));
-        h.record(Duration::from_secs(3600));
-        assert_eq!(h.quantile(1.0), Some(Duration::from_micros(2 << 21)));
     }
 }

@@ -15,7 +15,7 @@ use crate::recorder::RecorderConfig;
 use crate::session::{self, StreamPlan};
 use crate::sip::framing::{Frame, Framer};
 use crate::sip::message::Limits;
-use crate::sip::metadata::{self, Metadata};
+use crate::sip::metadata::{self, Announcement, Metadata};
 use crate::sip::sdp::{self, Answer, LocalOrigin, SessionDescription, StreamAnswer};
 use crate::sip::uas::{EndReason, Event, Offer, SessionId, Uas, UasConfig};
 use crate::sip::{Peer, Transmit, Transport};
@@ -107,8 +107,32 @@ struct Call {
     last_signal: Time,
     origin: LocalOrigin,
     metadata: Option<Metadata>,
+    /// The announcements the client reported so far (each left out once).
+    announcements: Vec<Announcement>,
     recorded_aor: Option<String>,
     warnings: Vec<String>,
+}
+
+impl Call {
+    /// Sends the shard the announcements the metadata reports for the first time.
+    fn leave_out_announcements(&mut self, session: SessionId, shards: &Shards) {
+        let Some(metadata) = &self.metadata else {
+            return;
+        };
+        let (spans, notes) = session::new_announcements(metadata, &mut self.announcements);
+        for (from, to) in spans {
+            log::info(
+                "call.announcement",
+                json!({ "call_id": self.call_id, "from": from.to_rfc3339(), "to": to.to_rfc3339() }),
+            );
+            shards.control(Command::Exclude {
+                call: session,
+                from,
+                to,
+            });
+        }
+        self.warnings.extend(notes);
+    }
 }
 
 /// Each received stream's sockets: RTP, and RTCP unless muxed.
@@ -406,7 +430,7 @@ impl Server {
         .map_err(|e| (500, format!("Server Internal Error ({e})")))?;
         self.uas
             .accept(now, offer.session, Some(Bytes::from(answer)));
-        Ok(Call {
+        let mut call = Call {
             call_id: offer.call_id.clone(),
             name,
             ports,
@@ -419,9 +443,12 @@ impl Server {
             last_signal: now,
             origin,
             metadata,
+            announcements: Vec::new(),
             recorded_aor,
             warnings: Vec::new(),
-        })
+        };
+        call.leave_out_announcements(offer.session, &self.services.shards);
+        Ok(call)
     }
 
     /// Consecutive ports for the received streams, and their sockets (RTP, and RTCP on the
@@ -508,6 +535,7 @@ impl Server {
                     &format!("Bad recording metadata: {e}"),
                 );
             }
+            call.leave_out_announcements(offer.session, &self.services.shards);
         }
         let Some(sdp_bytes) = &offer.sdp else {
             return self.uas.accept(now, offer.session, None);
@@ -626,6 +654,7 @@ impl Server {
             json!({ "call_id": call.call_id, "reason": reason }),
         );
         let _ = call.stop.send(true);
+        let reason = reason.to_owned();
         let shards = Arc::clone(&self.services.shards);
         let pool = Arc::clone(&self.pool);
         let metrics = Arc::clone(&self.services.metrics);
@@ -660,7 +689,7 @@ impl Server {
                 "siprec": {
                     "call_id": call.call_id,
                     "recorded": call.recorded_aor,
-                    "end": reason_text(&call.warnings),
+                    "end": reason,
                     "streams": streams,
                     "participants": call.metadata.as_ref().map(participants),
                 }
@@ -675,10 +704,6 @@ impl Server {
             let _ = tokio::task::spawn_blocking(move || shards.control(command)).await;
         });
     }
-}
-
-fn reason_text(warnings: &[String]) -> Option<&str> {
-    warnings.last().map(String::as_str)
 }
 
 fn participants(metadata: &Metadata) -> serde_json::Value {

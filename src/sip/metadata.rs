@@ -8,7 +8,8 @@
 //! the RFC shape (`participant_id=`, `participantstreamassoc`) and in the draft shape Acme
 //! sends (`id=`, `session=`, `send`/`recv` inside `participant`). It must never resolve DTDs or
 //! external entities (quick-xml resolves none; a DOCTYPE is refused outright), keep the XML
-//! text, or interpret vendor extension data.
+//! text, or interpret vendor extension data (callrec's own announcement element, below, is the
+//! one extension it reads).
 
 use quick_xml::events::Event;
 use quick_xml::name::{Namespace, ResolveResult};
@@ -20,6 +21,16 @@ pub const NAMESPACE: &str = "urn:ietf:params:xml:ns:recording:1";
 /// The namespace of the drafts before RFC 7865, still sent by Oracle/Acme Packet and
 /// Sonus/Ribbon SBCs.
 pub const DRAFT_NAMESPACE: &str = "urn:ietf:params:xml:ns:recording";
+
+/// callrec's extension of `recording` (RFC 7865 §8 lets other namespaces extend it): an
+/// announcement the client played to the parties, for the recording to leave out. Written
+/// directly inside `recording` as
+/// `<announcement xmlns="urn:x-callrec:announcement" start="RFC 3339" end="RFC 3339"/>`.
+pub const ANNOUNCEMENT_NAMESPACE: &str = "urn:x-callrec:announcement";
+
+/// The name an announcement element is kept under while reading: a local name never holds a
+/// colon, so no element of the recording namespace can take it.
+const ANNOUNCEMENT: &str = "callrec:announcement";
 
 /// Bounds on one metadata document, and on what merged updates may grow to. Each one exceeded
 /// is its own [`MetadataError`].
@@ -37,6 +48,8 @@ pub struct Limits {
     pub max_streams: usize,
     /// Most sessions, and most groups. Default 16.
     pub max_sessions: usize,
+    /// Most announcements. Default 64.
+    pub max_announcements: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +60,7 @@ impl Default for Limits {
             max_participants: 64,
             max_streams: 64,
             max_sessions: 16,
+            max_announcements: 64,
         }
     }
 }
@@ -70,6 +84,12 @@ pub enum MetadataError {
     /// More sessions or more groups than [`Limits::max_sessions`].
     #[error("more than {max} sessions or groups")]
     TooManySessions { max: usize },
+    /// More announcements than [`Limits::max_announcements`].
+    #[error("more than {max} announcements")]
+    TooManyAnnouncements { max: usize },
+    /// An announcement without its `start` or `end`.
+    #[error("<announcement> needs both start and end")]
+    IncompleteAnnouncement,
     /// A DOCTYPE: metadata never needs a DTD, and DTD entities are the way in for entity
     /// expansion and external-entity attacks.
     #[error("a DOCTYPE is not accepted in recording metadata")]
@@ -169,6 +189,14 @@ pub struct ParticipantSession {
     pub disassociate_time: Option<String>,
 }
 
+/// An announcement the client played to the parties ([`ANNOUNCEMENT_NAMESPACE`]), times as
+/// sent; the session layer reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    pub start: String,
+    pub end: String,
+}
+
 /// One metadata document, or what merged updates add up to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Metadata {
@@ -181,10 +209,13 @@ pub struct Metadata {
     pub participant_streams: Vec<ParticipantStreams>,
     /// At most one entry per participant and session.
     pub participant_sessions: Vec<ParticipantSession>,
+    /// Each one once, in the order reported.
+    pub announcements: Vec<Announcement>,
 }
 
 impl Metadata {
-    /// Reads one document. Elements in other namespaces (vendor extension data) and the
+    /// Reads one document. Elements in other namespaces (vendor extension data; callrec's
+    /// announcements are the one extension read) and the
     /// elements this model leaves out (`sessionrecordingassoc`, `extensiondata`, …) are
     /// skipped; an element with the id of an earlier one of its kind replaces it.
     pub fn parse(xml: &str, limits: &Limits) -> Result<Self, MetadataError> {
@@ -204,7 +235,8 @@ impl Metadata {
 
     /// Takes in `update` (RFC 7865 §6.1): a complete document replaces everything; a partial
     /// one replaces the groups, sessions, participants, streams and associations it names by
-    /// id (a participant's stream association as a whole) and adds the new ones. On an error
+    /// id (a participant's stream association as a whole) and adds the new ones and the
+    /// announcements not yet known. On an error
     /// `self` is unchanged.
     pub fn apply(&mut self, update: Metadata, limits: &Limits) -> Result<(), MetadataError> {
         if update.datamode == DataMode::Complete {
@@ -230,6 +262,11 @@ impl Metadata {
         }
         for association in update.participant_sessions {
             upsert(&mut merged.participant_sessions, association);
+        }
+        for announcement in update.announcements {
+            if !merged.announcements.contains(&announcement) {
+                merged.announcements.push(announcement);
+            }
         }
         merged.check_limits(limits)?;
         *self = merged;
@@ -305,6 +342,11 @@ impl Metadata {
         }
         if self.sessions.len() > limits.max_sessions || self.groups.len() > limits.max_sessions {
             return Err(sessions);
+        }
+        if self.announcements.len() > limits.max_announcements {
+            return Err(MetadataError::TooManyAnnouncements {
+                max: limits.max_announcements,
+            });
         }
         Ok(())
     }
@@ -406,6 +448,20 @@ impl Metadata {
                         })?;
                 let (send, recv) = (element.child_texts("send"), element.child_texts("recv"));
                 self.add_streams(participant_id, send, recv, limits)?;
+            }
+            ANNOUNCEMENT => {
+                let (Some(start), Some(end)) =
+                    (element.attribute(&["start"]), element.attribute(&["end"]))
+                else {
+                    return Err(MetadataError::IncompleteAnnouncement);
+                };
+                let announcement = Announcement {
+                    start: start.to_owned(),
+                    end: end.to_owned(),
+                };
+                if !self.announcements.contains(&announcement) {
+                    self.announcements.push(announcement);
+                }
             }
             _ => {}
         }
@@ -564,6 +620,8 @@ fn read_tree(xml: &str, max_depth: usize) -> Result<Element, MetadataError> {
         let (namespace, event) = reader.read_resolved_event().map_err(xml_error)?;
         let ours = matches!(namespace,
             ResolveResult::Bound(Namespace(ns)) if ns == NAMESPACE.as_bytes() || ns == DRAFT_NAMESPACE.as_bytes());
+        let extension = matches!(namespace,
+            ResolveResult::Bound(Namespace(ns)) if ns == ANNOUNCEMENT_NAMESPACE.as_bytes());
         match event {
             Event::Start(start) => {
                 if root.is_some() {
@@ -572,7 +630,16 @@ fn read_tree(xml: &str, max_depth: usize) -> Result<Element, MetadataError> {
                 if open.len() >= max_depth {
                     return Err(MetadataError::TooDeep { max: max_depth });
                 }
-                let name = String::from_utf8_lossy(start.local_name().into_inner()).into_owned();
+                let mut name =
+                    String::from_utf8_lossy(start.local_name().into_inner()).into_owned();
+                // callrec's announcement, directly inside the (kept) root.
+                let announcement = extension
+                    && name == "announcement"
+                    && open.len() == 1
+                    && matches!(open.last(), Some(Open::Kept(_)));
+                if announcement {
+                    name = ANNOUNCEMENT.to_owned();
+                }
                 if open.is_empty() {
                     if name != "recording" {
                         return Err(MetadataError::NotRecording { found: name });
@@ -590,7 +657,7 @@ fn read_tree(xml: &str, max_depth: usize) -> Result<Element, MetadataError> {
                         return Err(MetadataError::WrongNamespace { found });
                     }
                 }
-                if !ours || matches!(open.last(), Some(Open::Skipped)) {
+                if !(ours || announcement) || matches!(open.last(), Some(Open::Skipped)) {
                     open.push(Open::Skipped);
                     continue;
                 }
@@ -759,6 +826,7 @@ mod tests {
             streams: vec![stream(S1, SESSION, "1"), stream(S2, SESSION, "2")],
             participant_streams: vec![streams(A, &[S1], &[S2]), streams(B, &[S2], &[S1])],
             participant_sessions: vec![joined(A, SESSION, at), joined(B, SESSION, at)],
+            announcements: Vec::new(),
         };
         let cisco = parse(CISCO);
         assert_eq!(cisco, expected);
@@ -797,6 +865,7 @@ mod tests {
             ],
             participant_streams: vec![streams(caller, &[s1], &[]), streams(callee, &[s2], &[])],
             participant_sessions: vec![joined(caller, session, at), joined(callee, session, at)],
+            announcements: Vec::new(),
         };
         let acme = parse(ACME_AVAYA);
         assert_eq!(acme, expected);
@@ -1018,6 +1087,60 @@ mod tests {
             .apply(bare.clone(), &Limits::default())
             .expect("update fits");
         assert_eq!(known, bare);
+    }
+
+    #[test]
+    fn announcements_are_read_from_our_namespace_only_and_added_once() {
+        let ours = |start: &str, end: &str| {
+            format!("<announcement xmlns='{ANNOUNCEMENT_NAMESPACE}' start='{start}' end='{end}'/>")
+        };
+        let (t0, t1, t2) = (
+            "2026-11-26T10:00:00Z",
+            "2026-11-26T10:00:03.5Z",
+            "2026-11-26T10:01:00Z",
+        );
+        let first = parse(&doc(&format!(
+            "{}<announcement start='{t0}' end='{t1}'/>\
+             <x:wrap xmlns:x='{ANNOUNCEMENT_NAMESPACE}'><x:announcement start='{t1}' end='{t2}'/></x:wrap>",
+            ours(t0, t1)
+        )));
+        let announcement = |start: &str, end: &str| Announcement {
+            start: start.into(),
+            end: end.into(),
+        };
+        assert_eq!(
+            first.announcements,
+            [announcement(t0, t1)],
+            "the recording namespace's <announcement> and a nested one are not ours"
+        );
+
+        let mut known = first.clone();
+        let update = parse(&doc(&format!(
+            "<datamode>partial</datamode>{}{}",
+            ours(t0, t1),
+            ours(t1, t2)
+        )));
+        known.apply(update, &Limits::default()).expect("fits");
+        assert_eq!(
+            known.announcements,
+            [announcement(t0, t1), announcement(t1, t2)]
+        );
+
+        assert_eq!(
+            err(&doc(&format!(
+                "<announcement xmlns='{ANNOUNCEMENT_NAMESPACE}' start='{t0}'/>"
+            ))),
+            MetadataError::IncompleteAnnouncement
+        );
+        let limits = Limits {
+            max_announcements: 1,
+            ..Limits::default()
+        };
+        let two = doc(&format!("{}{}", ours(t0, t1), ours(t1, t2)));
+        assert_eq!(
+            Metadata::parse(&two, &limits),
+            Err(MetadataError::TooManyAnnouncements { max: 1 })
+        );
     }
 
     #[test]
