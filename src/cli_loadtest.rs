@@ -83,7 +83,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
         let server = tokio::spawn(siprec::run(
             settings,
             recording.services(),
-            move |addr| {
+            move |addr, _| {
                 let _ = addr_tx.send(addr);
             },
             drain,

@@ -12,6 +12,7 @@ use callrec::server::auth::Role;
 use callrec::server::live_metrics::LiveMetrics;
 use callrec::server::shard::Shards;
 use callrec::server::siprec::{self, Services, SipSettings};
+use callrec::server::tls;
 use callrec::server::{clock, log, uploader};
 use callrec::sip::message::Limits;
 use callrec::store::spool::Spool;
@@ -142,10 +143,14 @@ pub fn serve(args: ServeArgs) -> Result<(), String> {
             shutdown_signal().await;
             let _ = drain_tx.send(true);
         });
-        let announce = move |sip: SocketAddr| {
+        let announce = move |sip: SocketAddr, sip_tls: Option<SocketAddr>| {
             println!(
                 "{}",
-                json!({ "sip": sip.to_string(), "admin": admin_addr.to_string() })
+                json!({
+                    "sip": sip.to_string(),
+                    "sip_tls": sip_tls.map(|a| a.to_string()),
+                    "admin": admin_addr.to_string(),
+                })
             );
         };
         siprec::run(
@@ -293,6 +298,15 @@ pub fn sip_settings(config: &Config) -> Result<SipSettings, String> {
         limits: Limits {
             max_message_bytes: sip.max_message_bytes,
             ..Limits::default()
+        },
+        tls: match (sip.tls_listen, &sip.tls_certificate, &sip.tls_key) {
+            (Some(listen), Some(certificate), Some(key)) => {
+                Some((listen, tls::server_config(certificate, key)?))
+            }
+            (Some(_), _, _) => {
+                return Err("sip.tls_listen: needs sip.tls_certificate and sip.tls_key".into())
+            }
+            (None, _, _) => None,
         },
         recorder: RecorderConfig {
             format,

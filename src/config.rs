@@ -30,6 +30,9 @@
 //! drain_deadline_secs = 300              # SIGTERM: calls may run on this long
 //! shards = 0                             # media threads; 0 = one per core
 //! max_message_bytes = 65536
+//! tls_listen = "0.0.0.0:5061"            # SIP over TLS; default: off
+//! tls_certificate = "srs.pem"            # PEM chain, leaf first (required with tls_listen)
+//! tls_key = "srs-key.pem"                # PEM private key (required with tls_listen)
 //!
 //! [recording]
 //! format = "opus"                        # or "wav"
@@ -89,6 +92,12 @@ pub struct SipConfig {
     pub shards: usize,
     /// Largest SIP message accepted.
     pub max_message_bytes: usize,
+    /// Where SIP over TLS is received; `None`: no TLS.
+    pub tls_listen: Option<SocketAddr>,
+    /// The server's certificate chain (PEM, leaf first), for `tls_listen`.
+    pub tls_certificate: Option<PathBuf>,
+    /// The certificate's private key (PEM), for `tls_listen`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for SipConfig {
@@ -103,6 +112,9 @@ impl Default for SipConfig {
             drain_deadline_secs: 300,
             shards: 0,
             max_message_bytes: 64 * 1024,
+            tls_listen: None,
+            tls_certificate: None,
+            tls_key: None,
         }
     }
 }
@@ -360,6 +372,22 @@ impl Config {
         if sip.max_message_bytes < 1024 {
             return Err("sip.max_message_bytes: must be at least 1024".into());
         }
+        if sip.tls_listen.is_some() {
+            for (field, path) in [
+                ("sip.tls_certificate", &sip.tls_certificate),
+                ("sip.tls_key", &sip.tls_key),
+            ] {
+                let Some(path) = path else {
+                    return Err(format!("{field}: required with sip.tls_listen"));
+                };
+                if !path.is_file() {
+                    return Err(format!(
+                        "{field}: {} is not a readable file",
+                        path.display()
+                    ));
+                }
+            }
+        }
         let rec = &self.recording;
         rec.format
             .parse::<crate::encode::Format>()
@@ -518,6 +546,22 @@ pub const ENV: &[(&str, &str, Setter)] = &[
             Ok(())
         },
     ),
+    ("CALLREC_SIP_TLS_LISTEN", "sip.tls_listen", |c, v| {
+        c.sip.tls_listen = Some(address(v)?);
+        Ok(())
+    }),
+    (
+        "CALLREC_SIP_TLS_CERTIFICATE",
+        "sip.tls_certificate",
+        |c, v| {
+            c.sip.tls_certificate = Some(v.into());
+            Ok(())
+        },
+    ),
+    ("CALLREC_SIP_TLS_KEY", "sip.tls_key", |c, v| {
+        c.sip.tls_key = Some(v.into());
+        Ok(())
+    }),
     ("CALLREC_RECORDING_FORMAT", "recording.format", |c, v| {
         c.recording.format = v.into();
         Ok(())
@@ -675,5 +719,35 @@ mod tests {
             .apply_env(|n| (n == "CALLREC_STORE").then(|| "memory://x".into()))
             .expect("valid");
         assert_eq!(config.store.url, "memory://x");
+    }
+
+    #[test]
+    fn tls_needs_a_certificate_and_a_key_that_exist() {
+        let with = |extra: &str| {
+            Config::parse(&format!("[sip]\ntls_listen = \"127.0.0.1:5061\"\n{extra}"))
+                .and_then(|c| c.validate())
+        };
+        let err = with("tls_key = \"Cargo.toml\"").unwrap_err();
+        assert!(err.starts_with("sip.tls_certificate: required"), "{err}");
+        let err = with("tls_certificate = \"Cargo.toml\"").unwrap_err();
+        assert!(err.starts_with("sip.tls_key: required"), "{err}");
+        let err =
+            with("tls_certificate = \"Cargo.toml\"\ntls_key = \"no-such-key.pem\"").unwrap_err();
+        assert!(
+            err.starts_with("sip.tls_key: no-such-key.pem is not"),
+            "{err}"
+        );
+        assert_eq!(
+            with("tls_certificate = \"Cargo.toml\"\ntls_key = \"Cargo.toml\""),
+            Ok(())
+        );
+        // Files that hold no PEM are refused when the server reads them.
+        let err =
+            crate::server::tls::server_config(Path::new("Cargo.toml"), Path::new("Cargo.toml"))
+                .unwrap_err();
+        assert!(
+            err.starts_with("sip.tls_certificate: Cargo.toml holds no certificate"),
+            "{err}"
+        );
     }
 }

@@ -27,6 +27,8 @@ const TONE_B: f64 = 1000.0;
 struct Serve {
     child: Child,
     sip: SocketAddr,
+    /// Where SIP over TLS is received, when configured.
+    sip_tls: Option<SocketAddr>,
     dir: TempDir,
 }
 
@@ -63,7 +65,13 @@ impl Serve {
             panic!("serve did not start: {line:?}\n{log}")
         });
         let sip = ready["sip"].as_str().unwrap().parse().unwrap();
-        Serve { child, sip, dir }
+        let sip_tls = ready["sip_tls"].as_str().map(|a| a.parse().unwrap());
+        Serve {
+            child,
+            sip,
+            sip_tls,
+            dir,
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -156,6 +164,11 @@ fn prepare(dir: &Path, scenario: &str, seconds: u64) -> PathBuf {
 /// Tests run in parallel: each keeps its SIPp ports in a thousand of its own (31000, 32000 …)
 /// and its server's RTP ports in another (21000, 22000 …).
 fn sipp(serve: &Serve, scenario: &Path, port: u16, args: &[&str]) -> Output {
+    sipp_to(serve.sip, scenario, port, args)
+}
+
+/// Runs SIPp against `remote` (the server, or something in front of it).
+fn sipp_to(remote: SocketAddr, scenario: &Path, port: u16, args: &[&str]) -> Output {
     let mp = (port + 100).to_string();
     // The SIPREC scenarios name the participants; the one-request ones have no variables.
     let participants: &[&str] = match scenario
@@ -177,7 +190,7 @@ fn sipp(serve: &Serve, scenario: &Path, port: u16, args: &[&str]) -> Output {
     let out = Command::new("sipp")
         .arg("-sf")
         .arg(scenario)
-        .arg(serve.sip.to_string())
+        .arg(remote.to_string())
         .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &mp])
         .args(participants)
         .args(["-trace_err", "-nostdin", "-timeout", "60s"])
@@ -879,6 +892,7 @@ fn a_call_over_tcp_is_recorded_too() {
     assert_success(&out, &serve.dir.0);
     let recordings = serve.recordings(1);
     let (path, doc) = &recordings[0];
+    assert_eq!(doc["input"]["siprec"]["transport"], "tcp", "{doc}");
     let (rate, ch) = channels(path, doc);
     assert!(
         band_power(span(&ch[0], rate, 0.3, 2.7), rate, TONE_A) > 0.01,
@@ -887,5 +901,119 @@ fn a_call_over_tcp_is_recorded_too() {
     assert!(
         band_power(span(&ch[1], rate, 0.3, 2.7), rate, TONE_B) > 0.01,
         "Bob on the right"
+    );
+}
+
+/// A self-signed certificate for 127.0.0.1 and its key, made by the openssl tool.
+fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("srs.pem"), dir.join("srs-key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=callrec.test"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs (scripts/setup installs it)");
+    assert!(status.success());
+    (cert, key)
+}
+
+/// stunnel in client mode: plain TCP on `accept`, TLS to `connect`, checking the server's
+/// certificate against `ca` (and its IP address).
+struct Stunnel(Child);
+
+impl Stunnel {
+    fn start(dir: &Path, accept: SocketAddr, connect: SocketAddr, ca: &Path) -> Stunnel {
+        let config = dir.join("stunnel.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "foreground = yes\npid =\n[sip]\nclient = yes\naccept = {accept}\nconnect = {connect}\n\
+                 CAfile = {}\nverifyChain = yes\ncheckIP = 127.0.0.1\n",
+                ca.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("stunnel4")
+            .arg(&config)
+            .stderr(std::fs::File::create(dir.join("stunnel.log")).unwrap())
+            .spawn()
+            .expect("stunnel runs (Debian package stunnel4; scripts/setup installs it)");
+        let log = dir.join("stunnel.log");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("Configuration successful")
+        {
+            assert!(Instant::now() < deadline, "stunnel did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Stunnel(child)
+    }
+}
+
+impl Drop for Stunnel {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_call_over_tls_is_recorded_with_our_contact_for_tls() {
+    let certs = TempDir::new("sipp-tls-certs");
+    let (cert, key) = certificate(&certs.0);
+    let extra = format!(
+        "tls_listen = \"127.0.0.1:0\"\ntls_certificate = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let serve = Serve::start("sipp-tls", 19000, &extra);
+    let tls = serve.sip_tls.expect("serve listens for TLS");
+    // SIPp speaks TCP to stunnel, which carries it over TLS to callrec and checks our
+    // certificate on the way.
+    let plain = SocketAddr::from(([127, 0, 0, 1], 39500));
+    let _stunnel = Stunnel::start(&certs.0, plain, tls, &cert);
+    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 3);
+    let out = sipp_to(
+        plain,
+        &scenario,
+        39600,
+        &["-t", "t1", "-m", "1", "-d", "3500", "-trace_msg"],
+    );
+    assert_success(&out, &serve.dir.0);
+    let recordings = serve.recordings(1);
+    let (path, doc) = &recordings[0];
+    assert_eq!(doc["input"]["siprec"]["transport"], "tls", "{doc}");
+    let (rate, ch) = channels(path, doc);
+    assert!(
+        band_power(span(&ch[0], rate, 0.3, 2.7), rate, TONE_A) > 0.01,
+        "Alice on the left"
+    );
+    assert!(
+        band_power(span(&ch[1], rate, 0.3, 2.7), rate, TONE_B) > 0.01,
+        "Bob on the right"
+    );
+    let messages: String = std::fs::read_dir(&serve.dir.0)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_messages.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    let contact = format!("Contact: <sip:callrec@{tls};transport=tls>;+sip.srs");
+    assert!(
+        messages.contains(&contact),
+        "the 200 OK sends in-dialog requests back over TLS: {messages}"
     );
 }

@@ -139,6 +139,12 @@ impl LiveMetrics {
             load(&sip.sip_unanswerable),
         );
         metric(
+            "callrec_sip_connections_refused_total",
+            "counter",
+            "TCP or TLS connections closed on arrival: too many were open.",
+            load(&sip.connections_refused),
+        );
+        metric(
             "callrec_upload_backlog",
             "gauge",
             "Recordings waiting in the spool for upload.",

@@ -20,4 +20,5 @@ pub mod routes_recording;
 pub mod routes_vendor;
 pub mod shard;
 pub mod siprec;
+pub mod tls;
 pub mod uploader;

@@ -31,10 +31,11 @@ use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 /// How the SIPREC server runs (from `[sip]` in the configuration).
 #[derive(Clone, Debug)]
@@ -49,6 +50,8 @@ pub struct SipSettings {
     /// How long a drain waits for calls to end before ending them itself.
     pub drain_deadline: Duration,
     pub limits: Limits,
+    /// SIP over TLS: where, and the server's TLS configuration.
+    pub tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
     /// Format, layout, codec and jitter settings; policy adds tones per call.
     pub recorder: RecorderConfig,
 }
@@ -78,6 +81,8 @@ pub struct SipMetrics {
     pub packets_not_latchable: AtomicU64,
     pub sip_requests: AtomicU64,
     pub sip_unanswerable: AtomicU64,
+    /// TCP or TLS connections closed at once: `MAX_CONNECTIONS` were open.
+    pub connections_refused: AtomicU64,
     pub draining: AtomicU64,
 }
 
@@ -96,6 +101,8 @@ struct StreamRuntime {
 
 struct Call {
     call_id: String,
+    /// How the client reached us: `udp`, `tcp` or `tls`.
+    transport: &'static str,
     name: String,
     ports: PortBlock,
     plans: Vec<Option<StreamPlan>>,
@@ -145,20 +152,44 @@ const BIND_ATTEMPTS: usize = 8;
 const UDP_READ: usize = 65_536;
 
 /// Runs the SIPREC server until `shutdown` turns true and the drain is over. `bound` hears the
-/// SIP address once listening.
+/// SIP address (UDP and TCP) and the TLS one, once listening.
 pub async fn run(
     settings: SipSettings,
     services: Services,
-    bound: impl FnOnce(SocketAddr),
+    bound: impl FnOnce(SocketAddr, Option<SocketAddr>),
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let (udp, tcp) = bind_sip(settings.listen).await?;
     let local = udp.local_addr().map_err(|e| e.to_string())?;
-    bound(local);
+    let tls = match &settings.tls {
+        None => None,
+        Some((listen, config)) => {
+            let listener = TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("sip.tls_listen {listen}: {e}"))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            Some((listener, local, TlsAcceptor::from(Arc::clone(config))))
+        }
+    };
+    bound(local, tls.as_ref().map(|(_, local, _)| *local));
     let pool =
         PortPool::new(settings.rtp_ports.clone()).map_err(|e| format!("sip.rtp_ports: {e}"))?;
     let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(1024);
-    tokio::spawn(accept_tcp(tcp, inbound_tx, settings.limits.clone()));
+    let connections = Arc::new(Connections {
+        next_id: AtomicU64::new(0),
+        slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+        inbound: inbound_tx,
+        limits: settings.limits.clone(),
+        metrics: Arc::clone(&services.metrics),
+    });
+    tokio::spawn(accept_connections(tcp, None, Arc::clone(&connections)));
+    let tls_contact = tls.map(|(listener, local, acceptor)| {
+        tokio::spawn(accept_connections(listener, Some(acceptor), connections));
+        format!(
+            "sip:callrec@{}",
+            SocketAddr::new(settings.media_address, local.port())
+        )
+    });
 
     let contact = format!(
         "sip:callrec@{}",
@@ -170,6 +201,7 @@ pub async fn run(
             timers: Default::default(),
             max_sessions: settings.max_calls,
             contact,
+            tls_contact,
             server: format!("callrec/{}", env!("CARGO_PKG_VERSION")),
         }),
         settings,
@@ -269,7 +301,7 @@ impl Server {
                 Transport::Udp => {
                     let _ = self.udp.send_to(&bytes, to.addr).await;
                 }
-                Transport::Tcp(id) => {
+                Transport::Tcp(id) | Transport::Tls(id) => {
                     if let Some(writer) = self.tcp_writers.get(&id) {
                         let _ = writer.try_send(bytes);
                     }
@@ -296,6 +328,7 @@ impl Server {
                     json!({
                         "call_id": call.call_id,
                         "peer": offer.peer.addr.to_string(),
+                        "transport": call.transport,
                         "recorded": call.recorded_aor,
                         "first_port": call.ports.base,
                         "streams": call.plans.iter().flatten().count(),
@@ -432,6 +465,11 @@ impl Server {
             .accept(now, offer.session, Some(Bytes::from(answer)));
         let mut call = Call {
             call_id: offer.call_id.clone(),
+            transport: match offer.peer.transport {
+                Transport::Udp => "udp",
+                Transport::Tcp(_) => "tcp",
+                Transport::Tls(_) => "tls",
+            },
             name,
             ports,
             plans,
@@ -688,6 +726,7 @@ impl Server {
             let input = json!({
                 "siprec": {
                     "call_id": call.call_id,
+                    "transport": call.transport,
                     "recorded": call.recorded_aor,
                     "end": reason,
                     "streams": streams,
@@ -821,67 +860,121 @@ fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket)
 }
 
-/// Accepts SIP over TCP: each connection's messages are cut by the framer and handed to the
-/// signalling task; its responses come back through a bounded writer queue.
-async fn accept_tcp(listener: TcpListener, inbound: mpsc::Sender<Inbound>, limits: Limits) {
-    let mut next_id = 0u64;
+/// TCP and TLS connections held at once; one more is closed as soon as it is accepted.
+const MAX_CONNECTIONS: usize = 1024;
+/// How long a TLS client has to finish its handshake.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// What every SIP connection shares: its numbering, the slots, where messages go.
+struct Connections {
+    next_id: AtomicU64,
+    slots: Arc<Semaphore>,
+    inbound: mpsc::Sender<Inbound>,
+    limits: Limits,
+    metrics: Arc<SipMetrics>,
+}
+
+/// Accepts SIP over TCP, or over TLS with `tls`: each connection is served on its own task
+/// (after the TLS handshake, bounded in time), within [`MAX_CONNECTIONS`].
+async fn accept_connections(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    connections: Arc<Connections>,
+) {
     while let Ok((stream, addr)) = listener.accept().await {
-        next_id += 1;
-        let id = next_id;
-        let inbound = inbound.clone();
-        let limits = limits.clone();
+        let Ok(slot) = Arc::clone(&connections.slots).try_acquire_owned() else {
+            connections
+                .metrics
+                .connections_refused
+                .fetch_add(1, Relaxed);
+            continue;
+        };
+        let id = connections.next_id.fetch_add(1, Relaxed) + 1;
+        let connections = Arc::clone(&connections);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let (mut reader, mut writer) = stream.into_split();
-            let (tx, mut rx) = mpsc::channel::<Bytes>(64);
-            if inbound
-                .send(Inbound::Connected(id, tx.clone()))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            let write = tokio::spawn(async move {
-                while let Some(bytes) = rx.recv().await {
-                    if writer.write_all(&bytes).await.is_err() {
-                        break;
-                    }
-                }
-            });
-            let peer = Peer {
-                addr,
-                transport: Transport::Tcp(id),
+            let _slot = slot;
+            let Some(tls) = tls else {
+                return serve_connection(stream, addr, Transport::Tcp(id), &connections).await;
             };
-            let mut framer = Framer::new(&limits);
-            let mut buf = vec![0u8; 16 * 1024];
-            'read: while let Ok(n) = reader.read(&mut buf).await {
-                if n == 0 {
-                    break;
+            match tokio::time::timeout(TLS_HANDSHAKE, tls.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    serve_connection(stream, addr, Transport::Tls(id), &connections).await
                 }
-                framer.push(&buf[..n]);
-                for frame in framer.by_ref() {
-                    match frame {
-                        Ok(Frame::Message(bytes)) => {
-                            if inbound.send(Inbound::Message(peer, bytes)).await.is_err() {
-                                break 'read;
-                            }
-                        }
-                        // RFC 5626 §3.5.1: a double-CRLF ping is answered with one CRLF.
-                        Ok(Frame::Ping) => {
-                            let _ = tx.try_send(Bytes::from_static(b"\r\n"));
-                        }
-                        Err(e) => {
-                            log::warn(
-                                "sip.tcp_closed",
-                                json!({ "peer": addr.to_string(), "error": e.to_string() }),
-                            );
-                            break 'read;
-                        }
-                    }
-                }
+                Ok(Err(e)) => log::warn(
+                    "sip.tls_handshake_failed",
+                    json!({ "peer": addr.to_string(), "error": e.to_string() }),
+                ),
+                Err(_) => log::warn(
+                    "sip.tls_handshake_failed",
+                    json!({ "peer": addr.to_string(), "error": "timed out" }),
+                ),
             }
-            drop(tx);
-            let _ = inbound.send(Inbound::Closed(id)).await;
-            let _ = write.await;
         });
     }
+}
+
+/// One connection's life: its messages are cut by the framer and handed to the signalling
+/// task; its responses come back through a bounded writer queue.
+async fn serve_connection<S>(
+    stream: S,
+    addr: SocketAddr,
+    transport: Transport,
+    connections: &Connections,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (Transport::Tcp(id) | Transport::Tls(id)) = transport else {
+        return;
+    };
+    let inbound = &connections.inbound;
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(64);
+    if inbound
+        .send(Inbound::Connected(id, tx.clone()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let write = tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    let peer = Peer { addr, transport };
+    let mut framer = Framer::new(&connections.limits);
+    let mut buf = vec![0u8; 16 * 1024];
+    'read: while let Ok(n) = reader.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        framer.push(&buf[..n]);
+        for frame in framer.by_ref() {
+            match frame {
+                Ok(Frame::Message(bytes)) => {
+                    if inbound.send(Inbound::Message(peer, bytes)).await.is_err() {
+                        break 'read;
+                    }
+                }
+                // RFC 5626 §3.5.1: a double-CRLF ping is answered with one CRLF.
+                Ok(Frame::Ping) => {
+                    let _ = tx.try_send(Bytes::from_static(b"\r\n"));
+                }
+                Err(e) => {
+                    log::warn(
+                        "sip.connection_closed",
+                        json!({ "peer": addr.to_string(), "error": e.to_string() }),
+                    );
+                    break 'read;
+                }
+            }
+        }
+    }
+    drop(tx);
+    let _ = inbound.send(Inbound::Closed(id)).await;
+    let _ = write.await;
 }

@@ -24,12 +24,14 @@ pub enum Transport {
     Udp,
     /// A TCP connection, by the server's number for it.
     Tcp(u64),
+    /// A TLS connection, numbered like the TCP ones.
+    Tls(u64),
 }
 
 impl Transport {
     /// Reliable transports carry every message: nothing is retransmitted over them.
     pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp(_))
+        matches!(self, Transport::Tcp(_) | Transport::Tls(_))
     }
 }
 

@@ -12,7 +12,7 @@
 use super::message::{Limits, Message, Method, ParseError, Request, Response};
 use super::multipart::{self, Part};
 use super::transaction::{Seen, ServerTransactions, Timers, TxKey};
-use super::{Peer, Transmit};
+use super::{Peer, Transmit, Transport};
 use crate::time::Time;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -27,8 +27,12 @@ pub struct UasConfig {
     pub timers: Timers,
     /// Sessions held at once; an INVITE beyond this is answered 503.
     pub max_sessions: usize,
-    /// Our SIP URI for Contact, e.g. `sip:callrec@192.0.2.1:5060` (`+sip.srs` is added).
+    /// Our SIP URI for Contact, e.g. `sip:callrec@192.0.2.1:5060` (`+sip.srs` is added, and
+    /// `transport=tcp` for a dialog over TCP).
     pub contact: String,
+    /// Our SIP URI for dialogs over TLS, e.g. `sip:callrec@192.0.2.1:5061` (`transport=tls`
+    /// is added: what SBCs expect, rather than a `sips:` URI).
+    pub tls_contact: Option<String>,
     /// The Server header's value.
     pub server: String,
 }
@@ -534,7 +538,17 @@ impl Uas {
             dialog.awaiting_ack = Some((key.clone(), cseq));
         }
         dialog.established = true;
-        let contact = format!("<{}>;+sip.srs", self.config.contact);
+        let contact = match dialog.peer.transport {
+            Transport::Udp => format!("<{}>;+sip.srs", self.config.contact),
+            Transport::Tcp(_) => format!("<{};transport=tcp>;+sip.srs", self.config.contact),
+            Transport::Tls(_) => format!(
+                "<{};transport=tls>;+sip.srs",
+                self.config
+                    .tls_contact
+                    .as_deref()
+                    .unwrap_or(&self.config.contact)
+            ),
+        };
         let extra = [("Contact", contact), ("Supported", SIPREC.to_string())];
         self.respond(now, &key, &request, 200, None, &extra, body);
     }

@@ -11,6 +11,7 @@ fn config() -> UasConfig {
         timers: Timers::default(),
         max_sessions: 2,
         contact: "sip:callrec@192.0.2.1:5060".into(),
+        tls_contact: Some("sip:callrec@192.0.2.1:5061".into()),
         server: "callrec/test".into(),
     }
 }
@@ -327,4 +328,34 @@ fn garbage_is_counted_and_never_answered() {
     assert!(sent(&mut uas).is_empty());
     assert_eq!(uas.stats().unanswerable, 3);
     assert_eq!(uas.stats().responses_ignored, 1);
+}
+
+#[test]
+fn our_contact_names_the_transport_the_dialog_came_over() {
+    for (transport, contact) in [
+        (
+            Transport::Tcp(3),
+            "<sip:callrec@192.0.2.1:5060;transport=tcp>;+sip.srs",
+        ),
+        (
+            Transport::Tls(4),
+            "<sip:callrec@192.0.2.1:5061;transport=tls>;+sip.srs",
+        ),
+    ] {
+        let mut uas = Uas::new(config());
+        let peer = Peer { transport, ..udp() };
+        uas.receive(at(0), peer, invite("1"));
+        assert_eq!(sent(&mut uas), [100]);
+        let offer = offer(&mut uas);
+        uas.accept(at(10), offer.session, Some(Bytes::from_static(b"v=0\r\n")));
+        let ok = uas.poll_transmit().unwrap();
+        assert_eq!(ok.to, peer, "answered over the same connection");
+        let text = String::from_utf8_lossy(&ok.bytes).into_owned();
+        assert!(text.contains(&format!("Contact: {contact}\r\n")), "{text}");
+        uas.handle_timeout(at(5_000));
+        assert!(
+            sent(&mut uas).is_empty(),
+            "{transport:?} is reliable: no retransmission"
+        );
+    }
 }
