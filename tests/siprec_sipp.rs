@@ -407,8 +407,21 @@ fn announcements_the_client_reports_are_left_out() {
 fn a_client_that_vanishes_is_ended_after_the_idle_timeout_and_stored() {
     let serve = Serve::start("sipp-vanish", 23000, "");
     let scenario = prepare(&serve.dir.0, "siprec_vanish.xml", 2);
-    let out = sipp(&serve, &scenario, 33000, &["-m", "1", "-d", "2500"]);
+    let out = sipp(
+        &serve,
+        &scenario,
+        33000,
+        &["-m", "1", "-d", "2500", "-trace_msg"],
+    );
     assert_success(&out, &serve.dir.0);
+    let messages = sipp_messages(&serve.dir.0);
+    assert!(
+        messages.contains("BYE sip:src@127.0.0.1:33000 SIP/2.0")
+            && messages.contains(
+                "Reason: SIP;cause=200;text=\"no RTP or signalling for 3 s: the client is gone\""
+            ),
+        "the client hears a BYE saying why: {messages}"
+    );
     let recordings = serve.recordings(1);
     let (path, doc) = &recordings[0];
     let warnings = doc["warnings"].to_string();
@@ -904,6 +917,16 @@ fn a_call_over_tcp_is_recorded_too() {
     );
 }
 
+/// What SIPp's -trace_msg wrote in `dir`.
+fn sipp_messages(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_messages.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect()
+}
+
 /// A self-signed certificate for 127.0.0.1 and its key, made by the openssl tool.
 fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
     let (cert, key) = (dir.join("srs.pem"), dir.join("srs-key.pem"));
@@ -1005,12 +1028,7 @@ fn a_call_over_tls_is_recorded_with_our_contact_for_tls() {
         band_power(span(&ch[1], rate, 0.3, 2.7), rate, TONE_B) > 0.01,
         "Bob on the right"
     );
-    let messages: String = std::fs::read_dir(&serve.dir.0)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with("_messages.log"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .collect();
+    let messages = sipp_messages(&serve.dir.0);
     let contact = format!("Contact: <sip:callrec@{tls};transport=tls>;+sip.srs");
     assert!(
         messages.contains(&contact),

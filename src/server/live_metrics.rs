@@ -139,6 +139,18 @@ impl LiveMetrics {
             load(&sip.sip_unanswerable),
         );
         metric(
+            "callrec_sip_byes_sent_total",
+            "counter",
+            "BYEs sent to end calls the recorder ended itself (idle, drain deadline).",
+            load(&sip.byes_sent),
+        );
+        metric(
+            "callrec_sip_byes_unanswered_total",
+            "counter",
+            "BYEs that got no final response within 64*T1.",
+            load(&sip.byes_unanswered),
+        );
+        metric(
             "callrec_sip_connections_refused_total",
             "counter",
             "TCP or TLS connections closed on arrival: too many were open.",

@@ -83,6 +83,9 @@ pub struct SipMetrics {
     pub sip_unanswerable: AtomicU64,
     /// TCP or TLS connections closed at once: `MAX_CONNECTIONS` were open.
     pub connections_refused: AtomicU64,
+    /// BYEs we sent to end calls ourselves, and those never answered.
+    pub byes_sent: AtomicU64,
+    pub byes_unanswered: AtomicU64,
     pub draining: AtomicU64,
 }
 
@@ -295,6 +298,9 @@ impl Server {
         let metrics = &self.services.metrics;
         metrics.sip_requests.store(stats.requests, Relaxed);
         metrics.sip_unanswerable.store(stats.unanswerable, Relaxed);
+        let byes = self.uas.bye_stats();
+        metrics.byes_sent.store(byes.sent, Relaxed);
+        metrics.byes_unanswered.store(byes.unanswered, Relaxed);
         metrics.calls_active.store(self.calls.len() as u64, Relaxed);
         while let Some(Transmit { to, bytes }) = self.uas.poll_transmit() {
             match to.transport {
@@ -663,11 +669,11 @@ impl Server {
             .collect();
         for session in idle {
             self.services.metrics.calls_idle_ended.fetch_add(1, Relaxed);
-            self.uas.end(session);
             let note = format!(
                 "no RTP or signalling for {} s: the client is gone",
                 timeout.as_secs()
             );
+            self.uas.end(now, session, &note);
             self.finish_call(session, "idle", Some(note));
         }
     }
@@ -675,7 +681,7 @@ impl Server {
     fn end_all(&mut self, why: &str) {
         let sessions: Vec<SessionId> = self.calls.keys().copied().collect();
         for session in sessions {
-            self.uas.end(session);
+            self.uas.end(super::clock::now(), session, why);
             self.finish_call(session, "drain deadline", Some(why.to_string()));
         }
     }

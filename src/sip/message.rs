@@ -22,6 +22,7 @@ const TO: &str = "To";
 const CALL_ID: &str = "Call-ID";
 const CSEQ: &str = "CSeq";
 const CONTACT: &str = "Contact";
+const RECORD_ROUTE: &str = "Record-Route";
 const CONTENT_TYPE: &str = "Content-Type";
 const CONTENT_DISPOSITION: &str = "Content-Disposition";
 const CONTENT_LENGTH: &str = "Content-Length";
@@ -820,6 +821,15 @@ impl Headers {
             .map(parse_name_addr)
             .collect::<Result<Vec<_>, _>>()
             .map_err(malformed(CONTACT))
+    }
+
+    /// Every Record-Route entry (§20.30) in order: the route set of a dialog we answer
+    /// (§12.1.1).
+    pub fn record_routes(&self) -> Result<Vec<NameAddr<'_>>, HeaderError> {
+        self.get_all(RECORD_ROUTE)
+            .map(parse_name_addr)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(malformed(RECORD_ROUTE))
     }
 
     /// Content-Type (§20.15): type/subtype lowercased, parameters unquoted.

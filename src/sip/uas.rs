@@ -9,6 +9,7 @@
 //! retransmissions are [`super::transaction`]'s. Pure state: bytes and `now` in, bytes to send,
 //! events and deadlines out.
 
+use super::bye::{Bye, ByeClients, ByeStats};
 use super::message::{Limits, Message, Method, ParseError, Request, Response};
 use super::multipart::{self, Part};
 use super::transaction::{Seen, ServerTransactions, Timers, TxKey};
@@ -81,7 +82,7 @@ pub struct UasStats {
     pub retransmissions: u64,
     /// Bytes that were no SIP message, or a request too broken to answer.
     pub unanswerable: u64,
-    /// Responses received (we send no requests, so they are ignored).
+    /// Responses received that answer none of our BYEs.
     pub responses_ignored: u64,
     /// Requests refused, by the status they were answered with.
     pub refused: Vec<(u16, u64)>,
@@ -120,6 +121,12 @@ struct Dialog {
     established: bool,
     /// Our latest SDP answer: what a re-INVITE without an offer is answered with.
     last_sdp: Option<Bytes>,
+    /// What a BYE of ours needs (§12.1.1): the client's URI (From), ours (To), its Contact
+    /// and the route set.
+    remote_uri: String,
+    local_uri: String,
+    remote_target: String,
+    routes: Vec<String>,
 }
 
 /// The user agent: dialogs, transactions, and what is waiting to go out.
@@ -134,6 +141,7 @@ pub struct Uas {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: UasStats,
+    byes: ByeClients,
 }
 
 /// A refusal: the status and a reason phrase naming what was wrong.
@@ -143,6 +151,7 @@ impl Uas {
     pub fn new(config: UasConfig) -> Uas {
         Uas {
             txs: ServerTransactions::new(config.timers),
+            byes: ByeClients::new(config.timers),
             config,
             dialogs: HashMap::new(),
             by_dialog_id: HashMap::new(),
@@ -184,13 +193,17 @@ impl Uas {
 
     /// When [`Uas::handle_timeout`] next has work.
     pub fn poll_timeout(&self) -> Option<Time> {
-        self.txs.poll_timeout()
+        match (self.txs.poll_timeout(), self.byes.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Retransmits due responses and fails sessions whose answer was never acknowledged.
     pub fn handle_timeout(&mut self, now: Time) {
         let mut out = Vec::new();
         let failed = self.txs.handle_timeout(now, &mut out);
+        self.byes.handle_timeout(now, &mut out);
         self.transmits.extend(out);
         for key in failed {
             let session = self
@@ -212,8 +225,12 @@ impl Uas {
     pub fn receive(&mut self, now: Time, peer: Peer, bytes: Bytes) {
         let request = match Message::parse(bytes.clone(), &self.config.limits) {
             Ok(Message::Request(request)) => request,
-            Ok(Message::Response(_)) => {
-                self.stats.responses_ignored += 1;
+            Ok(Message::Response(response)) => {
+                let ours = response.headers().top_via().ok().and_then(|via| via.branch);
+                if !ours.is_some_and(|branch| self.byes.receive_response(branch, response.status()))
+                {
+                    self.stats.responses_ignored += 1;
+                }
                 return;
             }
             Err(error) => return self.refuse_unparsed(now, peer, bytes, &error),
@@ -324,9 +341,16 @@ impl Uas {
             return Err((421, "Extension Required (siprec, RFC 7866)".into()));
         }
         let contacts = headers.contacts().map_err(bad)?;
-        if !contacts.iter().any(|c| c.has_param("+sip.src")) {
+        let Some(remote_target) = contacts.iter().find(|c| c.has_param("+sip.src")) else {
             return Err((400, "Contact lacks +sip.src (RFC 7866 §6.1.1)".into()));
-        }
+        };
+        let remote_target = remote_target.uri.to_string();
+        let routes = headers
+            .record_routes()
+            .map_err(bad)?
+            .iter()
+            .map(|r| r.uri.to_string())
+            .collect();
         let (sdp, metadata) = self.offer_body(&request)?;
         let Some(sdp) = sdp else {
             return Err((400, "INVITE carries no SDP offer".into()));
@@ -355,6 +379,10 @@ impl Uas {
                 awaiting_ack: None,
                 established: false,
                 last_sdp: None,
+                remote_uri: from.clone(),
+                local_uri: to.clone(),
+                remote_target,
+                routes,
             },
         );
         self.events.push_back(Event::Offer(Offer {
@@ -570,10 +598,53 @@ impl Uas {
         }
     }
 
-    /// Forgets a session the server ended itself (the client went silent). Later requests
-    /// in its dialog are answered 481.
-    pub fn end(&mut self, session: SessionId) {
+    /// Ends a session the server ended itself (the client went silent, the drain deadline):
+    /// once its dialog is confirmed the client gets a BYE with `reason` (RFC 3326), retried
+    /// until answered. Later requests in its dialog are answered 481.
+    pub fn end(&mut self, now: Time, session: SessionId, reason: &str) {
+        let Some(dialog) = self.dialogs.get(&session) else {
+            return;
+        };
+        // §15: not before the ACK of our 2xx; an unanswered offer is the caller's to refuse.
+        if dialog.established && dialog.awaiting_ack.is_none() {
+            let (transport, contact) = match dialog.peer.transport {
+                Transport::Udp => ("UDP", &self.config.contact),
+                Transport::Tcp(_) => ("TCP", &self.config.contact),
+                Transport::Tls(_) => (
+                    "TLS",
+                    self.config
+                        .tls_contact
+                        .as_ref()
+                        .unwrap_or(&self.config.contact),
+                ),
+            };
+            let branch = format!("z9hG4bK-callrec-bye-{session:x}");
+            let bye = Bye {
+                remote_target: &dialog.remote_target,
+                routes: &dialog.routes,
+                transport,
+                sent_by: host_port(contact),
+                branch: &branch,
+                local_uri: &dialog.local_uri,
+                local_tag: &dialog.local_tag,
+                remote_uri: &dialog.remote_uri,
+                remote_tag: &dialog.remote_tag,
+                call_id: &dialog.call_id,
+                cseq: 1,
+                reason,
+            }
+            .encode();
+            // Sent where the client's requests come from: the next hop that reached us
+            // (symmetric, as behind NAT), not a DNS lookup of its Contact.
+            let transmit = self.byes.send(now, dialog.peer, branch, bye);
+            self.transmits.push_back(transmit);
+        }
         self.forget(session);
+    }
+
+    /// What became of the BYEs we sent.
+    pub fn bye_stats(&self) -> &ByeStats {
+        self.byes.stats()
     }
 
     fn forget(&mut self, session: SessionId) {
@@ -734,3 +805,9 @@ fn bad(e: super::message::HeaderError) -> Refusal {
 #[cfg(test)]
 #[path = "uas_tests.rs"]
 mod tests;
+
+/// `host:port` of a SIP URI such as `sip:callrec@192.0.2.1:5060`: our Via's sent-by.
+fn host_port(uri: &str) -> &str {
+    let host = uri.rsplit_once('@').map_or(uri, |(_, host)| host);
+    host.split(';').next().unwrap_or(host)
+}

@@ -359,3 +359,92 @@ fn our_contact_names_the_transport_the_dialog_came_over() {
         );
     }
 }
+
+#[test]
+fn a_session_we_end_gets_a_bye_once_confirmed_and_its_answer_ends_the_retries() {
+    let mut uas = Uas::new(config());
+    let record_route = "Record-Route: <sip:sbc2.example.com;lr>, <sip:sbc1.example.com;lr>\r\n";
+    let invite = request(
+        "INVITE",
+        "1",
+        1,
+        None,
+        &format!("Require: siprec\r\n{record_route}"),
+        SDP,
+    );
+    uas.receive(at(0), udp(), invite);
+    assert_eq!(sent(&mut uas), [100]);
+    let offer = offer(&mut uas);
+    uas.accept(at(10), offer.session, Some(Bytes::from_static(b"v=0\r\n")));
+    let tag = to_tag(&uas.poll_transmit().unwrap().bytes);
+    uas.receive(at(30), udp(), request("ACK", "2", 1, Some(&tag), "", ""));
+    uas.end(at(1_000), offer.session, "the client is gone");
+    let bye = uas.poll_transmit().expect("a BYE");
+    assert_eq!(bye.to, udp());
+    let Ok(Message::Request(bye)) = Message::parse(bye.bytes, &Limits::default()) else {
+        panic!("our BYE parses");
+    };
+    assert_eq!(*bye.method(), Method::Bye);
+    assert_eq!(bye.uri(), "sip:src@192.0.2.9", "the client's Contact");
+    let headers = bye.headers();
+    let routes: Vec<&[u8]> = headers.get_all("Route").collect();
+    assert_eq!(
+        routes,
+        [
+            &b"<sip:sbc2.example.com;lr>"[..],
+            &b"<sip:sbc1.example.com;lr>"[..]
+        ],
+        "the route set in Record-Route order (§12.1.1)"
+    );
+    assert_eq!(headers.from().unwrap().tag(), Some(tag.as_str()));
+    assert_eq!(headers.from().unwrap().uri, "sip:srs@192.0.2.1");
+    assert_eq!(headers.to().unwrap().tag(), Some("src1"));
+    assert_eq!(headers.top_via().unwrap().host, "192.0.2.1");
+    // Unanswered, it comes again at T1; its 200 ends it.
+    uas.handle_timeout(at(1_500));
+    assert_eq!(uas.poll_transmit().map(|t| t.to), Some(udp()));
+    let via = String::from_utf8_lossy(headers.get("Via").unwrap()).into_owned();
+    let ok = format!(
+        "SIP/2.0 200 OK\r\nVia: {via}\r\nFrom: <sip:srs@192.0.2.1>;tag={tag}\r\n\
+         To: <sip:src@192.0.2.9>;tag=src1\r\nCall-ID: call-1\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    uas.receive(at(1_600), udp(), Bytes::from(ok));
+    uas.handle_timeout(at(10_000));
+    assert!(sent_requests(&mut uas).is_empty(), "nothing left to resend");
+    assert_eq!(uas.bye_stats().answered, 1);
+    assert_eq!(uas.stats().responses_ignored, 0);
+
+    // A session whose 200 was never acknowledged gets no BYE (§15).
+    uas.receive(at(20_000), udp(), invite_with_call_id("call-2"));
+    sent(&mut uas);
+    let second = self::offer(&mut uas);
+    uas.accept(
+        at(20_010),
+        second.session,
+        Some(Bytes::from_static(b"v=0\r\n")),
+    );
+    sent(&mut uas);
+    uas.end(at(20_020), second.session, "drain deadline");
+    assert!(sent_requests(&mut uas).is_empty());
+    assert_eq!(uas.bye_stats().sent, 1);
+}
+
+/// Requests among everything sent so far (their first line).
+fn sent_requests(uas: &mut Uas) -> Vec<String> {
+    std::iter::from_fn(|| uas.poll_transmit())
+        .map(|t| {
+            String::from_utf8_lossy(&t.bytes)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .filter(|line| !line.starts_with("SIP/2.0"))
+        .collect()
+}
+
+/// An initial INVITE of another dialog.
+fn invite_with_call_id(call_id: &str) -> Bytes {
+    let text = String::from_utf8(invite("9").to_vec()).unwrap();
+    Bytes::from(text.replace("Call-ID: call-1", &format!("Call-ID: {call_id}")))
+}
