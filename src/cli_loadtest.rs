@@ -11,11 +11,10 @@
 //! machine to itself.
 
 use crate::cli_serve::{sip_settings, Recording};
-use bytes::Bytes;
 use callrec::config::Config;
 use callrec::media::codec::{Codec, Encoder};
 use callrec::server::siprec;
-use callrec::sip::sdp::{self, SessionDescription};
+use callrec::server::src_client::SrcSession;
 use callrec::synth::rtp_packet;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -207,120 +206,34 @@ async fn step(
             peak = peak.max(rss_bytes());
         }
     }
-    for s in &sessions {
-        s.bye().await?;
+    for s in &mut sessions {
+        s.src.bye().await?;
     }
     Ok((sent, peak))
 }
 
-/// A calling platform's side of one recording session.
+/// A calling platform's side of one recording session: its SIP and the two legs' sockets,
+/// each with where the answer said to send it.
 struct Session {
-    sip: UdpSocket,
-    server: SocketAddr,
-    call_id: String,
-    to_tag: String,
-    /// Each leg's RTP socket and where the answer said to send it.
+    src: SrcSession,
     legs: Vec<(UdpSocket, SocketAddr)>,
 }
 
 impl Session {
     async fn open(server: SocketAddr, call_id: &str) -> Result<Session, String> {
-        let sip = UdpSocket::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let a = UdpSocket::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let b = UdpSocket::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
+        let bind = || UdpSocket::bind("127.0.0.1:0");
+        let (a, b) = (
+            bind().await.map_err(|e| e.to_string())?,
+            bind().await.map_err(|e| e.to_string())?,
+        );
         let port = |s: &UdpSocket| s.local_addr().map(|a| a.port()).unwrap_or(0);
-        let sdp = format!(
-            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-             m=audio {} RTP/AVP 0\r\na=label:1\r\na=sendonly\r\n\
-             m=audio {} RTP/AVP 0\r\na=label:2\r\na=sendonly\r\n",
-            port(&a),
-            port(&b)
-        );
-        let local = sip.local_addr().map_err(|e| e.to_string())?;
-        let invite = format!(
-            "INVITE sip:srs@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{call_id}\r\n\
-             From: <sip:src@{local}>;tag=src\r\nTo: <sip:srs@{server}>\r\nCall-ID: {call_id}\r\n\
-             CSeq: 1 INVITE\r\nContact: <sip:src@{local}>;+sip.src\r\nRequire: siprec\r\n\
-             Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
-            sdp.len()
-        );
-        let answer = exchange(&sip, server, invite.as_bytes(), 200).await?;
-        let text = String::from_utf8_lossy(&answer).into_owned();
-        let to_tag = text
-            .lines()
-            .find(|l| l.starts_with("To:"))
-            .and_then(|l| l.split(";tag=").nth(1))
-            .map(|t| t.trim().to_string())
-            .ok_or("the 200 OK has no To-tag")?;
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-        let answer =
-            SessionDescription::parse(body, &sdp::Limits::default()).map_err(|e| e.to_string())?;
-        let ports: Vec<u16> = answer.media.iter().map(|m| m.port).collect();
-        let ack = format!(
-            "ACK sip:srs@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-ack-{call_id}\r\n\
-             From: <sip:src@{local}>;tag=src\r\nTo: <sip:srs@{server}>;tag={to_tag}\r\nCall-ID: {call_id}\r\n\
-             CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-        );
-        sip.send_to(ack.as_bytes(), server)
-            .await
-            .map_err(|e| e.to_string())?;
-        let media = |port: u16| SocketAddr::new(server.ip(), port);
+        let (src, [to_a, to_b]) =
+            SrcSession::open(server, call_id, [port(&a), port(&b)], None).await?;
         Ok(Session {
-            legs: vec![(a, media(ports[0])), (b, media(ports[1]))],
-            sip,
-            server,
-            call_id: call_id.to_string(),
-            to_tag,
+            src,
+            legs: vec![(a, to_a), (b, to_b)],
         })
     }
-
-    async fn bye(&self) -> Result<(), String> {
-        let local = self.sip.local_addr().map_err(|e| e.to_string())?;
-        let (server, call_id, tag) = (self.server, &self.call_id, &self.to_tag);
-        let bye = format!(
-            "BYE sip:srs@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-bye-{call_id}\r\n\
-             From: <sip:src@{local}>;tag=src\r\nTo: <sip:srs@{server}>;tag={tag}\r\nCall-ID: {call_id}\r\n\
-             CSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-        );
-        exchange(&self.sip, server, bye.as_bytes(), 200)
-            .await
-            .map(|_| ())
-    }
-}
-
-/// Sends `request` (again every 500 ms, as UDP needs) until a final response arrives;
-/// `Ok` when it is `status`.
-async fn exchange(
-    socket: &UdpSocket,
-    to: SocketAddr,
-    request: &[u8],
-    status: u16,
-) -> Result<Bytes, String> {
-    let mut buf = vec![0u8; 65_536];
-    for _ in 0..10 {
-        socket
-            .send_to(request, to)
-            .await
-            .map_err(|e| e.to_string())?;
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
-        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
-            let code: u16 = String::from_utf8_lossy(&buf[8..n.min(11)])
-                .parse()
-                .unwrap_or(0);
-            match code {
-                100..=199 => continue,
-                c if c == status => return Ok(Bytes::copy_from_slice(&buf[..n])),
-                c => return Err(format!("answered {c}")),
-            }
-        }
-    }
-    Err("no answer".into())
 }
 
 /// 20 ms of a -12 dBFS 1 kHz tone in PCMU.

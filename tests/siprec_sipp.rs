@@ -1035,3 +1035,166 @@ fn a_call_over_tls_is_recorded_with_our_contact_for_tls() {
         "the 200 OK sends in-dialog requests back over TLS: {messages}"
     );
 }
+
+/// 20 ms of PCMU tone at `freq`: a whole number of cycles, so frames repeat seamlessly.
+fn pcmu_frame(freq: f64) -> Vec<u8> {
+    use callrec::media::codec::Encoder;
+    let pcm: Vec<i16> = (0..160)
+        .map(|i| {
+            (8000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(i) / 8000.0).sin()) as i16
+        })
+        .collect();
+    let mut out = Vec::new();
+    Encoder::new(Codec::Pcmu, 8000)
+        .and_then(|mut e| e.encode(&pcm, &mut out))
+        .unwrap();
+    out
+}
+
+/// How one leg numbers a segment of RTP: SSRC, first sequence number, first timestamp.
+#[derive(Clone, Copy)]
+struct Numbering {
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+}
+
+/// Sends 1 s of both legs at the real pace from `senders` to `to`, numbered as given.
+async fn segment(
+    senders: &[tokio::net::UdpSocket; 2],
+    to: [SocketAddr; 2],
+    numbering: [Numbering; 2],
+) {
+    let frames = [pcmu_frame(TONE_A), pcmu_frame(TONE_B)];
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    for n in 0..50u16 {
+        ticker.tick().await;
+        for leg in 0..2 {
+            let Numbering { ssrc, seq, ts } = numbering[leg];
+            let packet = callrec::synth::rtp_packet(
+                0,
+                n == 0,
+                seq.wrapping_add(n),
+                ts.wrapping_add(u32::from(n) * 160),
+                ssrc,
+                &frames[leg],
+            );
+            senders[leg].send_to(&packet, to[leg]).await.unwrap();
+        }
+    }
+}
+
+/// Clients differ in ways SIPp's capture play cannot show, so this one is played by callrec's
+/// own recording client against the real server: media from ports other than the offered
+/// ones, and after a pause leg A restarts its sequence numbers and timestamps while leg B
+/// comes back with a new SSRC (and sequence numbers that wrap). One recording, whole.
+#[test]
+fn clients_that_restart_rtp_change_ssrc_or_send_from_other_ports_make_one_recording() {
+    use callrec::server::src_client::SrcSession;
+    let serve = Serve::start("src-differ", 18000, "");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let senders: [SocketAddr; 2] = runtime.block_on(async {
+        let bind = || tokio::net::UdpSocket::bind("127.0.0.1:0");
+        let offered = [bind().await.unwrap(), bind().await.unwrap()];
+        let senders = [bind().await.unwrap(), bind().await.unwrap()];
+        let port = |s: &tokio::net::UdpSocket| s.local_addr().unwrap().port();
+        let (mut src, to) = SrcSession::open(
+            serve.sip,
+            "differ-1",
+            [port(&offered[0]), port(&offered[1])],
+            None,
+        )
+        .await
+        .unwrap();
+        let first = [
+            Numbering {
+                ssrc: 0xA1,
+                seq: 100,
+                ts: 8000,
+            },
+            Numbering {
+                ssrc: 0xB1,
+                seq: 65_500,
+                ts: u32::MAX - 4000,
+            },
+        ];
+        segment(&senders, to, first).await;
+        src.reinvite("inactive").await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        src.reinvite("sendonly").await.unwrap();
+        let second = [
+            Numbering {
+                ssrc: 0xA1,
+                seq: 0,
+                ts: 0,
+            },
+            Numbering {
+                ssrc: 0xB2,
+                seq: 31_000,
+                ts: 123_456,
+            },
+        ];
+        segment(&senders, to, second).await;
+        src.bye().await.unwrap();
+        senders.map(|s| s.local_addr().unwrap())
+    });
+    let recordings = serve.recordings(1);
+    let (path, doc) = &recordings[0];
+    let streams = doc["input"]["siprec"]["streams"].as_array().unwrap();
+    for (stream, sender) in streams.iter().zip(senders) {
+        let socket = &stream["sockets"][0];
+        assert_eq!(
+            socket["source"],
+            sender.to_string(),
+            "latched to the port it sends from"
+        );
+        assert_eq!(socket["kept"], 100, "{stream}");
+    }
+    let legs = doc["legs"].as_array().unwrap();
+    for leg in legs {
+        assert_eq!(leg["counts"]["lost"], 0, "{leg}");
+        assert_eq!(leg["counts"]["late"], 0, "{leg}");
+    }
+    assert_eq!(legs[1]["ssrcs"].as_array().unwrap().len(), 2, "{}", legs[1]);
+
+    let pauses = doc["pauses"].as_array().unwrap();
+    assert_eq!(pauses.len(), 1, "{doc}");
+    let (from, to) = (
+        pauses[0]["from"].as_f64().unwrap(),
+        pauses[0]["to"].as_f64().unwrap(),
+    );
+    assert!(
+        (0.95..1.3).contains(&from) && (1.9..2.6).contains(&to),
+        "{from}..{to}"
+    );
+    let (rate, ch) = channels(path, doc);
+    let seconds = ch[0].len() as f64 / f64::from(rate);
+    assert!(
+        (to + 0.9..to + 1.4).contains(&seconds),
+        "one file to the end: {seconds} s"
+    );
+    for (from, to) in [(0.2, from - 0.2), (to + 0.2, seconds - 0.2)] {
+        let (left, right) = (span(&ch[0], rate, from, to), span(&ch[1], rate, from, to));
+        assert!(
+            band_power(left, rate, TONE_A) > 0.01,
+            "leg A in {from}..{to}"
+        );
+        assert!(
+            band_power(right, rate, TONE_B) > 0.01,
+            "leg B in {from}..{to}"
+        );
+        assert!(
+            band_power(left, rate, TONE_B) < 1e-4,
+            "no leg B on the left"
+        );
+        assert!(
+            band_power(right, rate, TONE_A) < 1e-4,
+            "no leg A on the right"
+        );
+    }
+    let paused = span(&ch[0], rate, from + 0.25, to - 0.25);
+    assert!(
+        band_power(paused, rate, TONE_A) < 1e-5,
+        "silent while paused"
+    );
+}

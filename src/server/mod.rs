@@ -20,5 +20,6 @@ pub mod routes_recording;
 pub mod routes_vendor;
 pub mod shard;
 pub mod siprec;
+pub mod src_client;
 pub mod tls;
 pub mod uploader;

@@ -1,0 +1,166 @@
+//! The recording client's side of a SIPREC session over UDP, as `callrec loadtest` and the
+//! tests play a calling platform: INVITE with a two-stream SDP offer (and metadata when
+//! given), ACK, re-INVITEs that pause or resume, BYE. Requests are sent again every 500 ms
+//! until a final response, as UDP needs. Plain enough to read the wire in a test; not a SIP
+//! stack.
+
+use crate::sip::sdp::{self, SessionDescription};
+use bytes::Bytes;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+
+/// One session of a recording client.
+pub struct SrcSession {
+    sip: UdpSocket,
+    server: SocketAddr,
+    call_id: String,
+    to_tag: String,
+    /// The ports the offer names for the two streams.
+    offered: [u16; 2],
+    cseq: u32,
+    version: u32,
+}
+
+impl SrcSession {
+    /// Sets up a session offering media on `offered` ports of 127.0.0.1 (labels 1 and 2,
+    /// PCMU), with `metadata` (RFC 7865 XML) beside the SDP when given. Returns the session
+    /// and where the answer says to send each stream.
+    pub async fn open(
+        server: SocketAddr,
+        call_id: &str,
+        offered: [u16; 2],
+        metadata: Option<&str>,
+    ) -> Result<(SrcSession, [SocketAddr; 2]), String> {
+        let sip = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut session = SrcSession {
+            sip,
+            server,
+            call_id: call_id.to_string(),
+            to_tag: String::new(),
+            offered,
+            cseq: 0,
+            version: 0,
+        };
+        let answer = session.offer("sendonly", metadata).await?;
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        session.to_tag = text
+            .lines()
+            .find(|l| l.starts_with("To:"))
+            .and_then(|l| l.split(";tag=").nth(1))
+            .map(|t| t.trim().to_string())
+            .ok_or("the 200 OK has no To-tag")?;
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let answer =
+            SessionDescription::parse(body, &sdp::Limits::default()).map_err(|e| e.to_string())?;
+        let port = |i: usize| answer.media.get(i).map_or(0, |m| m.port);
+        let media = [port(0), port(1)].map(|port| SocketAddr::new(server.ip(), port));
+        session.ack().await?;
+        Ok((session, media))
+    }
+
+    /// A re-INVITE with both streams `direction` (`inactive` pauses, `sendonly` resumes).
+    pub async fn reinvite(&mut self, direction: &str) -> Result<(), String> {
+        self.offer(direction, None).await?;
+        self.ack().await
+    }
+
+    pub async fn bye(&mut self) -> Result<(), String> {
+        self.cseq += 1;
+        let bye = self.request("BYE", "", "");
+        exchange(&self.sip, self.server, bye.as_bytes(), 200)
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends an INVITE (initial or re-) and returns its 200 OK.
+    async fn offer(&mut self, direction: &str, metadata: Option<&str>) -> Result<Bytes, String> {
+        self.cseq += 1;
+        self.version += 1;
+        let [a, b] = self.offered;
+        let sdp = format!(
+            "v=0\r\no=- 1 {} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {a} RTP/AVP 0\r\na=label:1\r\na={direction}\r\n\
+             m=audio {b} RTP/AVP 0\r\na=label:2\r\na={direction}\r\n",
+            self.version
+        );
+        let (content_type, body) = match metadata {
+            None => ("application/sdp".to_string(), sdp),
+            Some(xml) => (
+                "multipart/mixed;boundary=callrec-src".to_string(),
+                format!(
+                    "--callrec-src\r\nContent-Type: application/sdp\r\n\r\n{sdp}\r\n\
+                     --callrec-src\r\nContent-Type: application/rs-metadata+xml\r\n\
+                     Content-Disposition: recording-session\r\n\r\n{xml}\r\n--callrec-src--\r\n"
+                ),
+            ),
+        };
+        let local = self.sip.local_addr().map_err(|e| e.to_string())?;
+        let extra = format!(
+            "Contact: <sip:src@{local}>;+sip.src\r\nRequire: siprec\r\nContent-Type: {content_type}\r\n"
+        );
+        let invite = self.request("INVITE", &extra, &body);
+        exchange(&self.sip, self.server, invite.as_bytes(), 200).await
+    }
+
+    async fn ack(&self) -> Result<(), String> {
+        let ack = self.request("ACK", "", "");
+        self.sip
+            .send_to(ack.as_bytes(), self.server)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// A request in this session; `extra` headers end with CRLF.
+    fn request(&self, method: &str, extra: &str, body: &str) -> String {
+        let local = self
+            .sip
+            .local_addr()
+            .map_or_else(|_| "127.0.0.1".into(), |a| a.to_string());
+        let (server, call_id, cseq) = (self.server, &self.call_id, self.cseq);
+        let to_tag = match self.to_tag.as_str() {
+            "" => String::new(),
+            tag => format!(";tag={tag}"),
+        };
+        // An ACK of a 2xx is a transaction of its own (RFC 3261 §17.1.1.3).
+        let branch = format!("z9hG4bK-{call_id}-{cseq}-{}", method.to_lowercase());
+        format!(
+            "{method} sip:srs@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch}\r\n\
+             From: <sip:src@{local}>;tag=src\r\nTo: <sip:srs@{server}>{to_tag}\r\nCall-ID: {call_id}\r\n\
+             CSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+}
+
+/// Sends `request` (again every 500 ms) until a final response arrives; `Ok` with it when it
+/// is `status`.
+async fn exchange(
+    socket: &UdpSocket,
+    to: SocketAddr,
+    request: &[u8],
+    status: u16,
+) -> Result<Bytes, String> {
+    let mut buf = vec![0u8; 65_536];
+    for _ in 0..10 {
+        socket
+            .send_to(request, to)
+            .await
+            .map_err(|e| e.to_string())?;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
+            let code: u16 = String::from_utf8_lossy(&buf[8.min(n)..n.min(11)])
+                .parse()
+                .unwrap_or(0);
+            match code {
+                100..=199 => continue,
+                c if c == status => return Ok(Bytes::copy_from_slice(&buf[..n])),
+                c => return Err(format!("answered {c}")),
+            }
+        }
+    }
+    Err("no answer".into())
+}
