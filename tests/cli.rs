@@ -355,3 +355,38 @@ fn bad_input_exits_2_with_a_one_line_reason_and_leaves_no_files() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn loadtest_runs_every_step_of_its_ramp_and_reports_each() {
+    let output = callrec(&[
+        "loadtest",
+        "--calls",
+        "4,8",
+        "--seconds",
+        "2",
+        "--shards",
+        "1",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert_eq!(lines.len(), 3, "two steps and the summary: {stdout}");
+    for (step, calls) in lines.iter().zip([4u64, 8]) {
+        assert_eq!(step["calls"], calls);
+        // Two legs, 50 packets a second each, for 2 s.
+        assert_eq!(step["packets_sent"], calls * 200, "{step}");
+        let to_recorder = step["p99_arrival_to_recorder_us"].as_u64().unwrap();
+        let to_decode = step["p99_arrival_to_decode_us"].as_u64().unwrap();
+        assert!(to_recorder > 0 && to_decode >= to_recorder, "{step}");
+    }
+    let summary = &lines[2];
+    assert_eq!(summary["media_shards"], 1);
+    assert_eq!(summary["jitter_ms"], 200);
+}
