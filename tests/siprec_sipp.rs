@@ -903,9 +903,15 @@ fn a_call_over_tcp_is_recorded_too() {
         &["-t", "t1", "-m", "1", "-d", "3500"],
     );
     assert_success(&out, &serve.dir.0);
+    assert_call_came_over(&serve, "tcp");
+}
+
+/// The server's one recording came over `transport`, with Alice on the left and Bob on the
+/// right.
+fn assert_call_came_over(serve: &Serve, transport: &str) {
     let recordings = serve.recordings(1);
     let (path, doc) = &recordings[0];
-    assert_eq!(doc["input"]["siprec"]["transport"], "tcp", "{doc}");
+    assert_eq!(doc["input"]["siprec"]["transport"], transport, "{doc}");
     let (rate, ch) = channels(path, doc);
     assert!(
         band_power(span(&ch[0], rate, 0.3, 2.7), rate, TONE_A) > 0.01,
@@ -1016,18 +1022,7 @@ fn a_call_over_tls_is_recorded_with_our_contact_for_tls() {
         &["-t", "t1", "-m", "1", "-d", "3500", "-trace_msg"],
     );
     assert_success(&out, &serve.dir.0);
-    let recordings = serve.recordings(1);
-    let (path, doc) = &recordings[0];
-    assert_eq!(doc["input"]["siprec"]["transport"], "tls", "{doc}");
-    let (rate, ch) = channels(path, doc);
-    assert!(
-        band_power(span(&ch[0], rate, 0.3, 2.7), rate, TONE_A) > 0.01,
-        "Alice on the left"
-    );
-    assert!(
-        band_power(span(&ch[1], rate, 0.3, 2.7), rate, TONE_B) > 0.01,
-        "Bob on the right"
-    );
+    assert_call_came_over(&serve, "tls");
     let messages = sipp_messages(&serve.dir.0);
     let contact = format!("Contact: <sip:callrec@{tls};transport=tls>;+sip.srs");
     assert!(

@@ -120,66 +120,110 @@ impl LiveMetrics {
                 let _ = writeln!(out, "{name}{{quantile=\"{q}\"}} {value}");
             }
         }
-        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let counters = [
+            (
+                "callrec_sip_requests_total",
+                "counter",
+                "SIP requests received.",
+                &sip.sip_requests,
+            ),
+            (
+                "callrec_sip_unanswerable_total",
+                "counter",
+                "Datagrams or requests too broken to answer.",
+                &sip.sip_unanswerable,
+            ),
+            (
+                "callrec_sip_byes_sent_total",
+                "counter",
+                "BYEs sent to end calls the recorder ended itself (idle, drain deadline).",
+                &sip.byes_sent,
+            ),
+            (
+                "callrec_sip_byes_unanswered_total",
+                "counter",
+                "BYEs that got no final response within 64*T1.",
+                &sip.byes_unanswered,
+            ),
+            (
+                "callrec_sip_connections_refused_total",
+                "counter",
+                "TCP or TLS connections closed on arrival: too many were open.",
+                &sip.connections_refused,
+            ),
+            (
+                "callrec_upload_backlog",
+                "gauge",
+                "Recordings waiting in the spool for upload.",
+                &uploads.backlog,
+            ),
+            (
+                "callrec_uploads_total",
+                "counter",
+                "Recordings stored and verified.",
+                &uploads.stored,
+            ),
+            (
+                "callrec_upload_errors_total",
+                "counter",
+                "Upload attempts that failed.",
+                &uploads.failures,
+            ),
+            (
+                "callrec_draining",
+                "gauge",
+                "1 while the server drains after SIGTERM.",
+                &sip.draining,
+            ),
+        ];
+        for (name, kind, help, counter) in counters {
             let _ = writeln!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                load(counter)
             );
-        };
-        metric(
-            "callrec_sip_requests_total",
-            "counter",
-            "SIP requests received.",
-            load(&sip.sip_requests),
-        );
-        metric(
-            "callrec_sip_unanswerable_total",
-            "counter",
-            "Datagrams or requests too broken to answer.",
-            load(&sip.sip_unanswerable),
-        );
-        metric(
-            "callrec_sip_byes_sent_total",
-            "counter",
-            "BYEs sent to end calls the recorder ended itself (idle, drain deadline).",
-            load(&sip.byes_sent),
-        );
-        metric(
-            "callrec_sip_byes_unanswered_total",
-            "counter",
-            "BYEs that got no final response within 64*T1.",
-            load(&sip.byes_unanswered),
-        );
-        metric(
-            "callrec_sip_connections_refused_total",
-            "counter",
-            "TCP or TLS connections closed on arrival: too many were open.",
-            load(&sip.connections_refused),
-        );
-        metric(
-            "callrec_upload_backlog",
-            "gauge",
-            "Recordings waiting in the spool for upload.",
-            load(&uploads.backlog),
-        );
-        metric(
-            "callrec_uploads_total",
-            "counter",
-            "Recordings stored and verified.",
-            load(&uploads.stored),
-        );
-        metric(
-            "callrec_upload_errors_total",
-            "counter",
-            "Upload attempts that failed.",
-            load(&uploads.failures),
-        );
-        metric(
-            "callrec_draining",
-            "gauge",
-            "1 while the server drains after SIGTERM.",
-            load(&sip.draining),
-        );
+        }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn every_metric_has_its_help_type_and_value() {
+        let metrics = LiveMetrics::default();
+        metrics.sip.byes_sent.store(3, Relaxed);
+        metrics.uploads.backlog.store(7, Relaxed);
+        metrics
+            .shards
+            .decode_delay
+            .record(Duration::from_millis(70));
+        let text = metrics.render();
+        assert!(text.contains(
+            "# TYPE callrec_sip_byes_sent_total counter\ncallrec_sip_byes_sent_total 3\n"
+        ));
+        assert!(text.contains("# TYPE callrec_upload_backlog gauge\ncallrec_upload_backlog 7\n"));
+        // 70 ms lies in [65.536, 81.92) ms.
+        assert!(text.contains("callrec_decode_delay_seconds{quantile=\"0.99\"} 0.08192\n"));
+        let mut names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        let count = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), count, "each metric once");
+        for name in names {
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(name) && !l.starts_with('#')),
+                "{name} has a value"
+            );
+        }
     }
 }
