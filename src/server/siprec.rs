@@ -901,12 +901,10 @@ async fn accept_connections(
         tokio::spawn(async move {
             let _slot = slot;
             let Some(tls) = tls else {
-                return serve_connection(stream, addr, Transport::Tcp(id), &connections).await;
+                return serve_connection(stream, addr, id, false, &connections).await;
             };
             match tokio::time::timeout(TLS_HANDSHAKE, tls.accept(stream)).await {
-                Ok(Ok(stream)) => {
-                    serve_connection(stream, addr, Transport::Tls(id), &connections).await
-                }
+                Ok(Ok(stream)) => serve_connection(stream, addr, id, true, &connections).await,
                 Ok(Err(e)) => log::warn(
                     "sip.tls_handshake_failed",
                     json!({ "peer": addr.to_string(), "error": e.to_string() }),
@@ -920,18 +918,21 @@ async fn accept_connections(
     }
 }
 
-/// One connection's life: its messages are cut by the framer and handed to the signalling
-/// task; its responses come back through a bounded writer queue.
+/// One connection's life (connection `id`, TLS or plain TCP): its messages are cut by the
+/// framer and handed to the signalling task; its responses come back through a bounded
+/// writer queue.
 async fn serve_connection<S>(
     stream: S,
     addr: SocketAddr,
-    transport: Transport,
+    id: u64,
+    tls: bool,
     connections: &Connections,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (Transport::Tcp(id) | Transport::Tls(id)) = transport else {
-        return;
+    let transport = match tls {
+        true => Transport::Tls(id),
+        false => Transport::Tcp(id),
     };
     let inbound = &connections.inbound;
     let (mut reader, mut writer) = tokio::io::split(stream);
