@@ -40,6 +40,9 @@ pub struct LoadArgs {
     /// Media shard threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     shards: usize,
+    /// What the recordings are written as: `opus` (the server's default) or `wav`.
+    #[arg(long, default_value = "opus")]
+    format: String,
 }
 
 /// What one step measured.
@@ -60,6 +63,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
     config.store.spool = spool.clone();
     config.sip.listen = "127.0.0.1:0".parse().expect("a literal address");
     config.sip.shards = args.shards;
+    config.recording.format = args.format.clone();
     config.sip.max_calls = args.calls.iter().copied().max().unwrap_or(0) + 10;
     config.sip.idle_timeout_secs = 30;
     config.validate()?;
@@ -168,6 +172,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
             "media_shards": shards,
             "calls_per_core": sustained as f64 / shards as f64,
             "jitter_ms": jitter_ms,
+            "format": args.format,
             "note": "generator and server share the machine",
         })
     );

@@ -24,12 +24,36 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
+/// The configuration file's live-recording fields and their defaults (`config::SipConfig`,
+/// `config::RecordingConfig`; a test keeps the two in step).
+const SERVE_HELP: &str = "\
+Configuration file (--config), with the defaults:
+  [sip]
+  listen = 127.0.0.1:5060       UDP and TCP
+  media_address = (listen's)    the address SDP answers give
+  rtp_port_min = 20000          each call takes consecutive even ports
+  rtp_port_max = 29999
+  max_calls = 2000              one more is answered 503
+  idle_timeout_secs = 60        no RTP and no SIP this long: the call is ended and stored
+  drain_deadline_secs = 300     after SIGTERM, calls may run on this long
+  shards = 0                    media threads; 0 = one per core
+  max_message_bytes = 65536
+  tls_listen = (off)            SIP over TLS, with tls_certificate and tls_key (PEM)
+  [recording]
+  format = opus                 or wav
+  layout = stereo               or mono, separate
+  jitter_ms = 200
+  ([store], [orgs.ID.store], [policy] and [providers.ID]: see the README.)
+Every field can also be set as CALLREC_<SECTION>_<FIELD>, e.g. CALLREC_SIP_LISTEN.";
+
 #[derive(clap::Parser)]
+#[command(after_help = SERVE_HELP)]
 pub struct ServeArgs {
     /// Address of the admin HTTP API (/healthz, /readyz, /metrics, /v1/...).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     admin: SocketAddr,
     /// Where SIP is received, over UDP and TCP [default: sip.listen, else 127.0.0.1:5060].
+    /// SIP over TLS is set in the configuration (sip.tls_listen).
     #[arg(long, value_name = "ADDR")]
     sip: Option<SocketAddr>,
     /// Where recordings are stored [default: store.url, else "." (./recordings/...)].

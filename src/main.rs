@@ -55,7 +55,7 @@ enum Command {
     Storage(cli_storage::StorageArgs),
     /// Stored recordings' retention: plan migration.
     Retention(cli_retention::RetentionArgs),
-    /// Run the recording server: SIPREC over SIP (UDP, TCP), uploads, and the admin API.
+    /// Run the recording server: SIPREC over SIP (UDP, TCP, TLS), uploads, and the admin API.
     Serve(cli_serve::ServeArgs),
     /// Bearer tokens for the admin API.
     Token(cli_serve::TokenArgs),

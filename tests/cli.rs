@@ -390,3 +390,34 @@ fn loadtest_runs_every_step_of_its_ramp_and_reports_each() {
     assert_eq!(summary["media_shards"], 1);
     assert_eq!(summary["jitter_ms"], 200);
 }
+
+#[test]
+fn serve_help_shows_every_live_setting_with_its_default() {
+    let output = callrec(&["serve", "--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    let defaults = callrec::config::Config::default();
+    let (sip, rec) = (&defaults.sip, &defaults.recording);
+    for line in [
+        format!("listen = {}", sip.listen),
+        format!("rtp_port_min = {}", sip.rtp_port_min),
+        format!("rtp_port_max = {}", sip.rtp_port_max),
+        format!("max_calls = {}", sip.max_calls),
+        format!("idle_timeout_secs = {}", sip.idle_timeout_secs),
+        format!("drain_deadline_secs = {}", sip.drain_deadline_secs),
+        format!("shards = {}", sip.shards),
+        format!("max_message_bytes = {}", sip.max_message_bytes),
+        format!("format = {}", rec.format),
+        format!("layout = {}", rec.layout),
+        format!("jitter_ms = {}", rec.jitter_ms),
+        "tls_listen = (off)".to_string(),
+        "media_address = (listen's)".to_string(),
+    ] {
+        assert!(
+            help.contains(&format!("  {line} ")) || help.contains(&format!("  {line}\n")),
+            "{line}:\n{help}"
+        );
+    }
+    assert!(sip.tls_listen.is_none() && sip.media_address.is_none());
+    assert!(help.contains("[default: 127.0.0.1:8080]"), "{help}");
+}
