@@ -566,17 +566,8 @@ impl Uas {
             dialog.awaiting_ack = Some((key.clone(), cseq));
         }
         dialog.established = true;
-        let contact = match dialog.peer.transport {
-            Transport::Udp => format!("<{}>;+sip.srs", self.config.contact),
-            Transport::Tcp(_) => format!("<{};transport=tcp>;+sip.srs", self.config.contact),
-            Transport::Tls(_) => format!(
-                "<{};transport=tls>;+sip.srs",
-                self.config
-                    .tls_contact
-                    .as_deref()
-                    .unwrap_or(&self.config.contact)
-            ),
-        };
+        let (_, uri, param) = our_uri(&self.config, dialog.peer.transport);
+        let contact = format!("<{uri}{param}>;+sip.srs");
         let extra = [("Contact", contact), ("Supported", SIPREC.to_string())];
         self.respond(now, &key, &request, 200, None, &extra, body);
     }
@@ -607,23 +598,13 @@ impl Uas {
         };
         // §15: not before the ACK of our 2xx; an unanswered offer is the caller's to refuse.
         if dialog.established && dialog.awaiting_ack.is_none() {
-            let (transport, contact) = match dialog.peer.transport {
-                Transport::Udp => ("UDP", &self.config.contact),
-                Transport::Tcp(_) => ("TCP", &self.config.contact),
-                Transport::Tls(_) => (
-                    "TLS",
-                    self.config
-                        .tls_contact
-                        .as_ref()
-                        .unwrap_or(&self.config.contact),
-                ),
-            };
+            let (transport, uri, _) = our_uri(&self.config, dialog.peer.transport);
             let branch = format!("z9hG4bK-callrec-bye-{session:x}");
             let bye = Bye {
                 remote_target: &dialog.remote_target,
                 routes: &dialog.routes,
                 transport,
-                sent_by: host_port(contact),
+                sent_by: host_port(uri),
                 branch: &branch,
                 local_uri: &dialog.local_uri,
                 local_tag: &dialog.local_tag,
@@ -805,6 +786,20 @@ fn bad(e: super::message::HeaderError) -> Refusal {
 #[cfg(test)]
 #[path = "uas_tests.rs"]
 mod tests;
+
+/// Our URI for a dialog over `transport`: the Via transport our requests in it carry, the
+/// URI, and the `transport` parameter our Contact adds to it.
+fn our_uri(config: &UasConfig, transport: Transport) -> (&'static str, &str, &'static str) {
+    match transport {
+        Transport::Udp => ("UDP", &config.contact, ""),
+        Transport::Tcp(_) => ("TCP", &config.contact, ";transport=tcp"),
+        Transport::Tls(_) => (
+            "TLS",
+            config.tls_contact.as_deref().unwrap_or(&config.contact),
+            ";transport=tls",
+        ),
+    }
+}
 
 /// `host:port` of a SIP URI such as `sip:callrec@192.0.2.1:5060`: our Via's sent-by.
 fn host_port(uri: &str) -> &str {
