@@ -228,7 +228,7 @@ impl SessionDescription {
         let mut lines = text
             .split('\n')
             .enumerate()
-            .map(|(i, line)| (i + 1, line.trim_end()))
+            .map(|(i, line)| (i + 1, line.trim_ascii_end()))
             .filter(|(_, line)| !line.is_empty());
         match lines
             .next()
@@ -354,6 +354,13 @@ fn parse_address(addr_type: &str, address: &str) -> Option<IpAddr> {
 /// `<media> <port>[/<count>] <proto> <fmt> ...` (RFC 8866 §5.14).
 fn parse_media(value: &str, line: usize, limits: &Limits) -> Result<MediaDescription, SdpError> {
     let bad = SdpError::BadMedia { line };
+    // RFC 4566 §9: the m= line's fields are tokens of visible characters.
+    if value
+        .split_ascii_whitespace()
+        .any(|field| !field.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return Err(bad);
+    }
     let mut fields = value.split_ascii_whitespace();
     let (media, port, protocol) = match (fields.next(), fields.next(), fields.next()) {
         (Some(m), Some(p), Some(proto)) => (m, p, proto),
@@ -1111,6 +1118,16 @@ mod tests {
                 SdpError::BadMedia { line: 3 },
             ),
             (format!("{O}m=audio\n"), SdpError::BadMedia { line: 3 }),
+            // Found by fuzzing: a vertical tab is no separator, and no token either (a rejected
+            // stream's answer echoed it, and trimming then lost it).
+            (
+                format!("{O}m=video 4000 TCP/BFCP \x0b\n"),
+                SdpError::BadMedia { line: 3 },
+            ),
+            (
+                format!("{O}m=video 4000 TCP/BFCP *\x0b\n"),
+                SdpError::BadMedia { line: 3 },
+            ),
         ];
         let attribute = |a: &str| format!("{O}m=audio 4000 RTP/AVP 0 101\na={a}\n");
         let bad = |attribute| SdpError::BadAttribute { line: 4, attribute };
