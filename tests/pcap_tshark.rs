@@ -1,6 +1,7 @@
 //! Checks `callrec::pcap` against Wireshark's tools: tshark must read what our writer wrote
 //! (addresses, ports, payload, nanosecond times, valid checksums), and our reader must read
-//! what editcap converts our captures into.
+//! what editcap converts our captures into. And the recorder's RFC 3550 interarrival jitter
+//! must be tshark's.
 //!
 //! Needs the `tshark` package (tshark, editcap) installed; the test fails if it is missing.
 
@@ -192,5 +193,80 @@ fn reader_reads_what_editcap_converted() {
                 "{format:?} -> {target}, {link:?}"
             );
         }
+    }
+}
+
+#[test]
+fn interarrival_jitter_is_what_tshark_computes() {
+    use callrec::media::codec::Codec;
+    use callrec::offline::{record_capture, CaptureOptions};
+    use callrec::recorder::RecorderConfig;
+    use callrec::synth::{generate, Impairments, LegSpec};
+    use std::time::Duration;
+    let scratch = Scratch::new("jitter");
+    // Leg A's packets are each up to 15 ms late (never reordered at 20 ms ptime); leg B's
+    // are on time.
+    let legs = [
+        LegSpec {
+            impairments: Impairments {
+                jitter: Duration::from_millis(15),
+                ..Impairments::default()
+            },
+            ..LegSpec::tone(Codec::Pcmu, 400.0, 0)
+        },
+        LegSpec::tone(Codec::Pcmu, 1000.0, 1),
+    ];
+    let (capture, _) = generate(&legs, CaptureFormat::Pcap, LinkType::Ethernet).unwrap();
+    let path = scratch.file("jitter.pcap", &capture);
+    let replay = record_capture(
+        Bytes::from(capture),
+        RecorderConfig::default(),
+        &CaptureOptions::default(),
+        |_| Ok(()),
+        |_, _| {},
+    )
+    .unwrap();
+    let streams = run(
+        "tshark",
+        &[
+            "-r",
+            path.to_str().unwrap(),
+            "-q",
+            "-o",
+            "rtp.heuristic_rtp:TRUE",
+            "-z",
+            "rtp,streams",
+        ],
+    );
+    // A stream's row: ... SSRC, payload, packets, lost, deltas, then min, mean and max
+    // jitter (ms) and the problem flag.
+    let max_jitter = |ssrc: u32| -> f64 {
+        let ssrc = format!("0x{ssrc:08X}");
+        let row = streams
+            .lines()
+            .find(|l| l.contains(&ssrc))
+            .unwrap_or_else(|| panic!("{ssrc} in\n{streams}"));
+        let numbers: Vec<f64> = row
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        numbers[numbers.len() - 1]
+    };
+    for spec in &legs {
+        let leg = replay
+            .summary
+            .legs
+            .iter()
+            .find(|l| l.ssrcs == [spec.ssrc])
+            .expect("each flow is a leg");
+        let theirs = max_jitter(spec.ssrc);
+        assert!(
+            (leg.jitter_max_ms - theirs).abs() < 0.01,
+            "{:#x}: ours {} ms, tshark's {theirs} ms\n{streams}",
+            spec.ssrc,
+            leg.jitter_max_ms
+        );
+        let late = spec.impairments.jitter > Duration::ZERO;
+        assert_eq!(leg.jitter_max_ms > 3.0, late, "{:#x}", spec.ssrc);
     }
 }

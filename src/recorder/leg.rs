@@ -5,6 +5,7 @@
 use super::payload::{PayloadMap, PayloadType};
 use super::summary::{LegCounts, TelephoneEvent};
 use crate::media::codec::{Codec, Decoder, PayloadKind};
+use crate::media::interarrival::InterarrivalJitter;
 use crate::media::jitter::{JitterBuffer, JitterConfig, PacketMeta, Poll, Released};
 use crate::media::resample::Upsampler;
 use crate::media::timeline::{LegTimeline, TimelineConfig};
@@ -51,6 +52,7 @@ pub(crate) struct LegState {
     decoded: Vec<i16>,
     upsampled: Vec<i16>,
     decoded_arrivals: Vec<Time>,
+    interarrival: InterarrivalJitter,
 }
 
 impl LegState {
@@ -70,6 +72,7 @@ impl LegState {
             decoded: Vec::new(),
             upsampled: Vec::new(),
             decoded_arrivals: Vec::new(),
+            interarrival: InterarrivalJitter::default(),
         }
     }
 
@@ -110,11 +113,24 @@ impl LegState {
             sequence: packet.sequence(),
             timestamp: packet.timestamp(),
         };
+        if let Some(PayloadType {
+            kind: PayloadKind::Audio(_),
+            clock_rate,
+        }) = self.payloads.get(packet.payload_type())
+        {
+            self.interarrival
+                .observe(now, meta.ssrc, packet.timestamp(), clock_rate);
+        }
         if !self.ssrcs.contains(&meta.ssrc) && self.ssrcs.len() < 64 {
             self.ssrcs.push(meta.ssrc);
         }
         let _ = self.jitter.push(now, meta, packet);
         true
+    }
+
+    /// RFC 3550 interarrival jitter of the leg's audio.
+    pub fn interarrival(&self) -> &InterarrivalJitter {
+        &self.interarrival
     }
 
     /// Hands over the arrival time of every packet decoded since the last call.

@@ -47,6 +47,9 @@ pub struct LegInfo {
     pub first_packet: Option<String>,
     pub last_packet: Option<String>,
     pub counts: LegCounts,
+    /// RFC 3550 interarrival jitter at the end and the largest it was, in milliseconds.
+    pub jitter_ms: f64,
+    pub jitter_max_ms: f64,
     pub telephone_events: Vec<TelephoneEvent>,
 }
 
@@ -108,6 +111,8 @@ impl Sidecar {
                 first_packet: stamp(s.first_packet),
                 last_packet: stamp(s.last_packet),
                 counts: s.counts,
+                jitter_ms: s.jitter_ms,
+                jitter_max_ms: s.jitter_max_ms,
                 telephone_events: s.telephone_events,
             })
             .collect();

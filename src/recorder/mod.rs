@@ -468,6 +468,8 @@ impl Recorder {
                 first_packet,
                 last_packet,
                 counts: l.counts(),
+                jitter_ms: l.interarrival().millis(),
+                jitter_max_ms: l.interarrival().max_millis(),
                 telephone_events: l.events().to_vec(),
             }
         };

@@ -65,6 +65,10 @@ pub struct LegSummary {
     #[serde(skip)]
     pub last_packet: Option<Time>,
     pub counts: LegCounts,
+    /// RFC 3550 interarrival jitter of the leg's audio at the end, and the largest it was,
+    /// in milliseconds (from arrival times: meaningful live, and for a capture's timestamps).
+    pub jitter_ms: f64,
+    pub jitter_max_ms: f64,
     pub telephone_events: Vec<TelephoneEvent>,
 }
 

@@ -1,6 +1,7 @@
 //! The recording server's counters as Prometheus text: calls, packets by outcome, loss,
-//! encode time, the queue delay to the shards, spool and upload backlog, errors. The cores
-//! keep plain counters; this is the one place that names them for the outside.
+//! interarrival jitter, encode time, the delays to the shards and to decode, spool and upload
+//! backlog, errors. The cores keep plain counters; this is the one place that names them for
+//! the outside.
 
 use super::shard::ShardMetrics;
 use super::siprec::SipMetrics;
@@ -109,6 +110,11 @@ impl LiveMetrics {
                 "callrec_decode_delay_seconds",
                 "From a packet's arrival to its decode, the jitter buffer's wait included",
                 &shards.decode_delay,
+            ),
+            (
+                "callrec_interarrival_jitter_seconds",
+                "Finished calls' legs' largest RFC 3550 interarrival jitter",
+                &shards.interarrival_jitter,
             ),
         ] {
             let _ = writeln!(

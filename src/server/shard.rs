@@ -105,6 +105,8 @@ pub struct ShardMetrics {
     /// From a packet's arrival at the socket to its decode: the queue, the shard, and the
     /// jitter buffer's deliberate wait (`recording.jitter_ms`).
     pub decode_delay: LatencyHistogram,
+    /// Each finished call's legs' largest RFC 3550 interarrival jitter.
+    pub interarrival_jitter: LatencyHistogram,
 }
 
 /// Exclusions a call keeps while waiting for its first packet.
@@ -500,6 +502,10 @@ impl LiveCall {
             .map(|l| l.counts.lost + l.counts.late)
             .sum();
         metrics.packets_lost.fetch_add(lost, Relaxed);
+        for leg in summary.legs.iter().filter(|l| l.counts.received > 1) {
+            let jitter = Duration::from_secs_f64(leg.jitter_max_ms / 1000.0);
+            metrics.interarrival_jitter.record(jitter);
+        }
         let call_start = summary.call_start;
         let mut sidecar = Sidecar::new(
             &name,
