@@ -53,6 +53,8 @@ struct Step {
     /// Arrival at the socket to the push into the recorder, and to the decode.
     p99_to_recorder: Option<Duration>,
     p99_to_decode: Option<Duration>,
+    /// How many packets each p99 is over.
+    measured: (u64, u64),
     memory_per_call: f64,
 }
 
@@ -115,22 +117,15 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
             let lost = live.shards.packets_lost.load(Relaxed) - before.0
                 + live.shards.packets_queue_full.load(Relaxed)
                 - before.1;
+            let to_recorder = live.shards.packet_delay.snapshot().since(&delays_before.0);
+            let to_decode = live.shards.decode_delay.snapshot().since(&delays_before.1);
             let step = Step {
                 calls,
                 sent,
                 lost,
-                p99_to_recorder: live
-                    .shards
-                    .packet_delay
-                    .snapshot()
-                    .since(&delays_before.0)
-                    .quantile(0.99),
-                p99_to_decode: live
-                    .shards
-                    .decode_delay
-                    .snapshot()
-                    .since(&delays_before.1)
-                    .quantile(0.99),
+                p99_to_recorder: to_recorder.quantile(0.99),
+                p99_to_decode: to_decode.quantile(0.99),
+                measured: (to_recorder.count(), to_decode.count()),
                 memory_per_call: peak_rss.saturating_sub(base_rss) as f64 / calls as f64,
             };
             let loss = step.lost as f64 / step.sent.max(1) as f64;
@@ -143,6 +138,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
                     "loss_percent": loss * 100.0,
                     "p99_arrival_to_recorder_us": step.p99_to_recorder.map(|d| d.as_micros() as u64),
                     "p99_arrival_to_decode_us": step.p99_to_decode.map(|d| d.as_micros() as u64),
+                    "packets_timed": { "to_recorder": step.measured.0, "to_decode": step.measured.1 },
                     "memory_per_call_kib": step.memory_per_call / 1024.0,
                 })
             );

@@ -11,7 +11,7 @@ use super::error::StoreError;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 const MANIFEST: &str = "job.json";
@@ -79,12 +79,23 @@ impl Spool {
         Ok(Spool { jobs, limit })
     }
 
-    /// Bytes held by every job, complete or not.
+    /// Bytes held by every job, complete or not. A job or file that goes while it counts (its
+    /// upload finished) counts as nothing.
     pub fn usage(&self) -> Result<u64, StoreError> {
         let mut total = 0;
         for job in read_dir(&self.jobs)? {
-            for file in read_dir(&job)? {
-                total += file.metadata().map_err(StoreError::spool(&file))?.len();
+            let files = match std::fs::read_dir(&job) {
+                Ok(files) => files,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::spool(&job)(e)),
+            };
+            for file in files {
+                let file = file.map_err(StoreError::spool(&job))?;
+                match file.metadata() {
+                    Ok(metadata) => total += metadata.len(),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::spool(&file.path())(e)),
+                }
             }
         }
         Ok(total)
@@ -135,12 +146,16 @@ impl Spool {
                             path: dir.clone(),
                             reason: e.to_string(),
                         })?;
-                    let modified = std::fs::metadata(&manifest_path)
-                        .and_then(|m| m.modified())
-                        .map_err(StoreError::spool(&manifest_path))?;
+                    let modified = match std::fs::metadata(&manifest_path) {
+                        Ok(metadata) => metadata.modified(),
+                        // Uploaded and removed since it was read.
+                        Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                        Err(e) => Err(e),
+                    };
+                    let modified = modified.map_err(StoreError::spool(&manifest_path))?;
                     jobs.push((modified, SpoolJob { dir, manifest }));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(e) if e.kind() == ErrorKind::NotFound => {
                     if discard_incomplete {
                         remove_job(&dir)?;
                         recovered.discarded.push(dir);
@@ -352,5 +367,34 @@ mod tests {
             err.to_string().contains("3 bytes on disk, manifest says 4"),
             "{err}"
         );
+    }
+
+    /// A server starts recordings while its uploader finishes others: counting the spool
+    /// and listing what is pending must not trip over a job that vanishes meanwhile.
+    #[test]
+    fn jobs_finishing_while_others_begin_are_no_error() {
+        let tmp = TempDir::new("race");
+        let spool = Spool::open(&tmp.0, 1 << 30).expect("open");
+        let uploader = {
+            let spool = Spool::open(&tmp.0, 1 << 30).expect("open");
+            std::thread::spawn(move || {
+                for i in 0..300 {
+                    let job = write_job(&spool, &format!("done-{i}"), &[1; 64]).expect("commit");
+                    spool.finish(&job).expect("finish");
+                }
+            })
+        };
+        let mut rounds = 0;
+        while !uploader.is_finished() {
+            spool.usage().expect("usage while jobs finish");
+            spool.pending().expect("pending while jobs finish");
+            let writer = spool
+                .begin("memory://t", &format!("new-{rounds}"))
+                .expect("begin");
+            writer.abandon().expect("abandon");
+            rounds += 1;
+        }
+        uploader.join().expect("no panic");
+        assert!(rounds > 0);
     }
 }
