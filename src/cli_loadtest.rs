@@ -67,7 +67,8 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
     config.sip.shards = args.shards;
     config.recording.format = args.format.clone();
     config.sip.max_calls = args.calls.iter().copied().max().unwrap_or(0) + 10;
-    config.sip.idle_timeout_secs = 30;
+    // Setting up thousands of sessions one by one takes a while: none may go idle meanwhile.
+    config.sip.idle_timeout_secs = 600;
     config.validate()?;
     let jitter_ms = config.recording.jitter_ms;
     let shards = match config.sip.shards {

@@ -152,6 +152,9 @@ async fn exchange(
             .map_err(|e| e.to_string())?;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
         while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
+            if !buf[..n].starts_with(b"SIP/2.0 ") {
+                continue; // a request of the server's (its BYE): not what we wait for
+            }
             let code: u16 = String::from_utf8_lossy(&buf[8.min(n)..n.min(11)])
                 .parse()
                 .unwrap_or(0);
