@@ -27,7 +27,7 @@ use tokio::sync::watch;
 #[derive(clap::Parser)]
 pub struct LoadArgs {
     /// Concurrent calls of each step, in order; the ramp stops at the first step that loses
-    /// 0.1% of its packets or more.
+    /// 0.1% or more of its packets, or of its audio to lateness.
     #[arg(
         long,
         value_delimiter = ',',
@@ -55,6 +55,8 @@ struct Step {
     p99_to_decode: Option<Duration>,
     /// How many packets each p99 is over.
     measured: (u64, u64),
+    /// Audio that arrived but too late to be placed, milliseconds over all calls.
+    audio_dropped_ms: u64,
     memory_per_call: f64,
 }
 
@@ -102,6 +104,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
             let before = (
                 live.shards.packets_lost.load(Relaxed),
                 live.shards.packets_queue_full.load(Relaxed),
+                live.shards.audio_dropped_ms.load(Relaxed),
             );
             let delays_before = (
                 live.shards.packet_delay.snapshot(),
@@ -127,15 +130,17 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
                 p99_to_recorder: to_recorder.quantile(0.99),
                 p99_to_decode: to_decode.quantile(0.99),
                 measured: (to_recorder.count(), to_decode.count()),
+                audio_dropped_ms: live.shards.audio_dropped_ms.load(Relaxed) - before.2,
                 memory_per_call: peak_rss.saturating_sub(base_rss) as f64 / calls as f64,
             };
-            let loss = step.lost as f64 / step.sent.max(1) as f64;
+            let loss = step.loss();
             println!(
                 "{}",
                 json!({
                     "calls": step.calls,
                     "packets_sent": step.sent,
                     "packets_lost": step.lost,
+                    "audio_dropped_ms": step.audio_dropped_ms,
                     "loss_percent": loss * 100.0,
                     "p99_arrival_to_recorder_us": step.p99_to_recorder.map(|d| d.as_micros() as u64),
                     "p99_arrival_to_decode_us": step.p99_to_decode.map(|d| d.as_micros() as u64),
@@ -158,7 +163,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
     let steps = result?;
     let sustained = steps
         .iter()
-        .filter(|s| (s.lost as f64) < 0.001 * s.sent as f64)
+        .filter(|s| s.loss() < 0.001)
         .map(|s| s.calls)
         .max()
         .unwrap_or(0);
@@ -174,6 +179,15 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
         })
     );
     Ok(())
+}
+
+impl Step {
+    /// What did not make it into the files: the lost packets' share, or the share of audio
+    /// that came too late to be placed, whichever is larger (each packet is 20 ms).
+    fn loss(&self) -> f64 {
+        let sent = self.sent.max(1) as f64;
+        (self.lost as f64 / sent).max(self.audio_dropped_ms as f64 / (sent * 20.0))
+    }
 }
 
 /// One step: `calls` sessions set up, `length` of RTP on both legs, then BYE. Returns the

@@ -100,6 +100,13 @@ impl LiveMetrics {
             "callrec_record_seconds_total {}",
             load(&shards.record_nanos) as f64 / 1e9
         );
+        let _ = writeln!(
+            out,
+            "# HELP callrec_audio_dropped_seconds_total Audio of finished calls that arrived too late (or too far ahead) to be placed.\n\
+             # TYPE callrec_audio_dropped_seconds_total counter\n\
+             callrec_audio_dropped_seconds_total {}",
+            load(&shards.audio_dropped_ms) as f64 / 1e3
+        );
         for (name, help, delay) in [
             (
                 "callrec_packet_delay_seconds",

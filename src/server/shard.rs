@@ -98,6 +98,9 @@ pub struct ShardMetrics {
     pub packets_unknown_call: AtomicU64,
     /// Packets the senders of finished calls sent that never arrived, or came too late.
     pub packets_lost: AtomicU64,
+    /// Audio of finished calls that arrived but too late (or too far ahead) to be placed in
+    /// the file, in milliseconds.
+    pub audio_dropped_ms: AtomicU64,
     /// Time spent in the recorders (decode, mix, encode, file writes), nanoseconds.
     pub record_nanos: AtomicU64,
     /// From a packet's arrival at the socket to its push into the recorder.
@@ -144,6 +147,7 @@ impl Shards {
                 calls: HashMap::new(),
                 metrics: Arc::clone(&metrics),
                 clock,
+                lag: Duration::ZERO,
             };
             let finished = Arc::clone(&finished);
             let thread = std::thread::Builder::new()
@@ -226,6 +230,10 @@ struct Shard {
     calls: HashMap<u64, LiveCall>,
     metrics: Arc<ShardMetrics>,
     clock: fn() -> Time,
+    /// How far behind its queue the shard is: the wait of the last packet it took, zero once
+    /// the queue runs dry. Idle polls stay that far behind the clock, so they never write
+    /// silence over audio still waiting in the queue.
+    lag: Duration,
 }
 
 impl Shard {
@@ -234,7 +242,7 @@ impl Shard {
         loop {
             match commands.recv_timeout(TICK) {
                 Ok(command) => self.handle(command, finished),
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => self.lag = Duration::ZERO,
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             let now = (self.clock)();
@@ -242,7 +250,7 @@ impl Shard {
                 last_tick = now;
                 let calls: Vec<u64> = self.calls.keys().copied().collect();
                 for call in calls {
-                    self.poll(call, now);
+                    self.poll(call, now - self.lag);
                 }
             }
         }
@@ -272,7 +280,8 @@ impl Shard {
                     return;
                 };
                 self.metrics.packets.fetch_add(1, Relaxed);
-                self.metrics.packet_delay.record(now.saturating_since(at));
+                self.lag = now.saturating_since(at);
+                self.metrics.packet_delay.record(self.lag);
                 if live.first_packet.is_none() {
                     live.first_packet = Some(at);
                     for (from, to) in std::mem::take(&mut live.early_exclusions) {
@@ -502,6 +511,15 @@ impl LiveCall {
             .map(|l| l.counts.lost + l.counts.late)
             .sum();
         metrics.packets_lost.fetch_add(lost, Relaxed);
+        let dropped: u64 = summary
+            .legs
+            .iter()
+            .map(|l| l.counts.late_samples + l.counts.dropped_ahead_samples)
+            .sum();
+        let rate = u64::from(summary.encoder.sample_rate.max(1));
+        metrics
+            .audio_dropped_ms
+            .fetch_add(dropped * 1000 / rate, Relaxed);
         for leg in summary.legs.iter().filter(|l| l.counts.received > 1) {
             let jitter = Duration::from_secs_f64(leg.jitter_max_ms / 1000.0);
             metrics.interarrival_jitter.record(jitter);
