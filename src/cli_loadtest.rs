@@ -111,7 +111,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
                 live.shards.decode_delay.snapshot(),
             );
             let base_rss = rss_bytes();
-            let (sent, peak_rss) =
+            let (sent, peak_rss, generator_behind) =
                 step(sip, calls, Duration::from_secs(args.seconds), steps.len()).await?;
             // Let the shards finish the step's calls before reading the counters.
             let deadline = Instant::now() + Duration::from_secs(60);
@@ -146,6 +146,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
                     "p99_arrival_to_decode_us": step.p99_to_decode.map(|d| d.as_micros() as u64),
                     "packets_timed": { "to_recorder": step.measured.0, "to_decode": step.measured.1 },
                     "memory_per_call_kib": step.memory_per_call / 1024.0,
+                    "generator_max_behind_ms": generator_behind.as_millis() as u64,
                 })
             );
             let failed = loss >= 0.001;
@@ -191,13 +192,15 @@ impl Step {
 }
 
 /// One step: `calls` sessions set up, `length` of RTP on both legs, then BYE. Returns the
-/// RTP packets sent and the process's peak resident memory while the calls ran.
+/// RTP packets sent, the process's peak resident memory while the calls ran, and how far
+/// behind its own timestamps the generator fell at worst (a sender that late is late for
+/// the recorder too, whatever the server does).
 async fn step(
     sip: SocketAddr,
     calls: usize,
     length: Duration,
     step: usize,
-) -> Result<(u64, u64), String> {
+) -> Result<(u64, u64, Duration), String> {
     let mut sessions = Vec::with_capacity(calls);
     for i in 0..calls {
         sessions.push(Session::open(sip, &format!("load-{step}-{i}")).await?);
@@ -207,6 +210,8 @@ async fn step(
     let packets = length.as_millis() as u32 / 20;
     let mut sent = 0u64;
     let mut peak = 0u64;
+    let mut behind = Duration::ZERO;
+    let started = Instant::now();
     for n in 0..packets {
         ticker.tick().await;
         for (i, s) in sessions.iter().enumerate() {
@@ -218,6 +223,8 @@ async fn step(
                 }
             }
         }
+        let due = Duration::from_millis(20 * u64::from(n));
+        behind = behind.max(started.elapsed().saturating_sub(due));
         if n % 50 == 25 {
             peak = peak.max(rss_bytes());
         }
@@ -225,7 +232,7 @@ async fn step(
     for s in &mut sessions {
         s.src.bye().await?;
     }
-    Ok((sent, peak))
+    Ok((sent, peak, behind))
 }
 
 /// A calling platform's side of one recording session: its SIP and the two legs' sockets,
