@@ -249,7 +249,7 @@ fn record(args: RecordArgs) -> Result<(), String> {
             .file_stem()
             .map_or_else(|| "call".into(), |s| s.to_string_lossy().into_owned())
     });
-    let call_id = safe_name(&call_id);
+    let call_id = callrec::store::key::safe_file_name(&call_id);
     let stored = match args.store.given() {
         false => None,
         true => Some(cli_store::StoreContext::start(
@@ -341,25 +341,6 @@ fn record(args: RecordArgs) -> Result<(), String> {
         println!("{line}");
     }
     Ok(())
-}
-
-/// A call id made safe as a file name: no separators, no dot-dot, bounded length.
-fn safe_name(id: &str) -> String {
-    let clean: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(128)
-        .collect();
-    match clean.trim_start_matches('.') {
-        "" => "call".into(),
-        rest => rest.to_string(),
-    }
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {

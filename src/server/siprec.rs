@@ -19,7 +19,7 @@ use crate::sip::metadata::{self, Announcement, Metadata};
 use crate::sip::sdp::{self, Answer, LocalOrigin, SessionDescription, StreamAnswer};
 use crate::sip::uas::{EndReason, Event, Offer, SessionId, Uas, UasConfig};
 use crate::sip::{Peer, Transmit, Transport};
-use crate::store::key::RetentionClass;
+use crate::store::key::{self, RetentionClass};
 use crate::store::metadata::StorageInfo;
 use crate::store::spool::Spool;
 use crate::time::Time;
@@ -383,7 +383,7 @@ impl Server {
             Some(Storage::CustomerOwned(url)) => url.clone(),
             _ => self.services.config.destination_for(Some(&storage.org)).url,
         };
-        let name = safe_name(&offer.call_id);
+        let name = key::safe_file_name(&offer.call_id);
         let job = match self
             .services
             .spool
@@ -821,25 +821,6 @@ fn storage_info(policy: Option<&RecordingPolicy>, recorded: Option<String>) -> S
             retention: RetentionClass::Days(30),
             retained_since: String::new(),
         },
-    }
-}
-
-/// A Call-ID made safe as a file name and key part: no separators, bounded length.
-fn safe_name(id: &str) -> String {
-    let clean: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(128)
-        .collect();
-    match clean.trim_start_matches('.') {
-        "" => "call".into(),
-        rest => rest.to_string(),
     }
 }
 

@@ -47,6 +47,26 @@ impl std::str::FromStr for RetentionClass {
     }
 }
 
+/// A call id made safe as a file name (the recording's files and its key's last part): only
+/// `[A-Za-z0-9._-]`, no leading dot (so never `..`), at most 128 characters, never empty.
+pub fn safe_file_name(id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(128)
+        .collect();
+    match clean.trim_start_matches('.') {
+        "" => "call".into(),
+        rest => rest.to_string(),
+    }
+}
+
 /// Segments longer than this keep a prefix and a hash, so keys stay within S3's 1024 bytes.
 const MAX_SEGMENT: usize = 120;
 
@@ -171,6 +191,18 @@ impl RecordingDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn call_ids_become_safe_file_names() {
+        assert_eq!(
+            safe_file_name("a84b4c76e66710@pc33.example.com"),
+            "a84b4c76e66710_pc33.example.com"
+        );
+        assert_eq!(safe_file_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(safe_file_name("..."), "call");
+        assert_eq!(safe_file_name(""), "call");
+        assert_eq!(safe_file_name(&"x".repeat(500)).len(), 128);
+    }
 
     fn key(org: &str, call: &str) -> RecordingKey {
         RecordingKey {
