@@ -196,3 +196,63 @@ fn packets_for_calls_a_shard_does_not_hold_are_counted() {
     assert_eq!(metrics.packets_unknown_call.load(Ordering::SeqCst), 1);
     assert_eq!(metrics.packets.load(Ordering::SeqCst), 0);
 }
+
+/// A shard a minute behind its queue, on a clock that moves 10 ms at every read (so idle
+/// ticks come every few packets): the ticks must stay behind the queued packets, not write
+/// silence up to the clock over audio still waiting in the queue.
+#[test]
+fn a_shard_behind_its_queue_writes_no_silence_over_what_waits_in_it() {
+    use std::sync::atomic::AtomicU64;
+    static NOW: AtomicU64 = AtomicU64::new(0);
+    fn running_clock() -> Time {
+        Time::from_nanos(NOW.fetch_add(10_000_000, Ordering::SeqCst))
+    }
+    let packets = call(400.0, 1000.0);
+    let behind = packets[0].0 + Duration::from_secs(60);
+    NOW.store(behind.as_nanos(), Ordering::SeqCst);
+
+    let dir = TempDir::new("shards-behind");
+    let spool = Spool::open(dir.0.join("spool"), Spool::DEFAULT_LIMIT).unwrap();
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<Finished>();
+    let shards = Shards::start(1, running_clock, move |f| done_tx.send(f).unwrap());
+    shards.control(Command::Start(Box::new(CallSetup {
+        call: 1,
+        name: "behind".into(),
+        config: RecorderConfig {
+            format: Format::Wav,
+            ..RecorderConfig::default()
+        },
+        payloads: [pcmu(), pcmu()],
+        job: spool.begin("file:///unused", "behind").unwrap(),
+        destination: "file:///unused".into(),
+        storage: storage(),
+    })));
+    // Everything is queued at once: the shard never finds its queue empty before the end.
+    for (at, leg, datagram) in packets {
+        shards.packet(1, leg, at, datagram);
+    }
+    shards.control(Command::End {
+        call: 1,
+        input: serde_json::Value::Null,
+        warnings: vec![],
+    });
+    let finished = done_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(shards.metrics.audio_dropped_ms.load(Ordering::SeqCst), 0);
+    shards.stop();
+
+    let job = finished.result.expect("stored");
+    let wav = std::fs::read(job.path(&job.manifest.media[0])).unwrap();
+    let (rate, ch) = wav_channels(&wav);
+    assert!(
+        (ch[0].len() as i64 - 24_000).abs() <= 160,
+        "3 s of call, not a minute of silence: {} samples",
+        ch[0].len()
+    );
+    let window = |c: &[i16], from: f64, to: f64| {
+        c[(from * 8000.0) as usize..(to * 8000.0) as usize].to_vec()
+    };
+    for (from, to) in [(0.2, 1.4), (1.6, 2.8)] {
+        assert!(band_power(&window(&ch[0], from, to), rate, 400.0) > 0.01);
+        assert!(band_power(&window(&ch[1], from, to), rate, 1000.0) > 0.01);
+    }
+}
