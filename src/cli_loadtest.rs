@@ -83,7 +83,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let result = runtime.block_on(async {
         let config = Arc::new(config);
-        let recording = Recording::start(Arc::clone(&config), None)?;
+        let mut recording = Recording::start(Arc::clone(&config), None)?;
         let live = Arc::clone(&recording.live);
         let (drain_tx, drain) = watch::channel(false);
         let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();

@@ -10,7 +10,7 @@ use callrec::recorder::RecorderConfig;
 use callrec::server::admin::{self, AdminState};
 use callrec::server::auth::Role;
 use callrec::server::live_metrics::LiveMetrics;
-use callrec::server::shard::Shards;
+use callrec::server::shard::{Finished, Shards};
 use callrec::server::siprec::{self, Services, SipSettings};
 use callrec::server::tls;
 use callrec::server::{clock, log, uploader};
@@ -36,6 +36,7 @@ Configuration file (--config), with the defaults:
   max_calls = 2000              one more is answered 503
   idle_timeout_secs = 60        no RTP and no SIP this long: the call is ended and stored
   drain_deadline_secs = 300     after SIGTERM, calls may run on this long
+  connection_idle_secs = 300    a TCP/TLS connection silent this long is closed
   shards = 0                    media threads; 0 = one per core
   max_message_bytes = 65536
   tls_listen = (off)            SIP over TLS, with tls_certificate and tls_key (PEM)
@@ -139,7 +140,7 @@ pub fn serve(args: ServeArgs) -> Result<(), String> {
                 .map_err(|e| format!("policy: {e}"))?,
         );
         policy.spawn_refresher(REFRESH_INTERVAL);
-        let recording = Recording::start(Arc::clone(&config), Some(policy))?;
+        let mut recording = Recording::start(Arc::clone(&config), Some(policy))?;
 
         let metrics = Arc::new(admin::Metrics::default());
         let _ = metrics.live.set(Arc::clone(&recording.live));
@@ -199,6 +200,8 @@ pub struct Recording {
     pub live: Arc<LiveMetrics>,
     storing: Arc<AtomicU64>,
     wake: Arc<Notify>,
+    /// Where the shards tell of calls whose recording failed; handed to the SIPREC server.
+    failures: Option<tokio::sync::mpsc::Receiver<(u64, String)>>,
     stop: watch::Sender<bool>,
     uploads: tokio::task::JoinHandle<()>,
 }
@@ -224,9 +227,11 @@ impl Recording {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        // A call fails at most once, and at most max_calls are up: the queue never fills.
+        let (failing, failures) = tokio::sync::mpsc::channel(config.sip.max_calls.max(1));
         let shards = {
             let (wake, storing) = (Arc::clone(&wake), Arc::clone(&storing));
-            Arc::new(Shards::start(shard_count, clock::now, move |finished| {
+            let finished = move |finished: Finished| {
                 match &finished.result {
                     Ok(job) => log::info(
                         "call.spooled",
@@ -239,7 +244,18 @@ impl Recording {
                 }
                 storing.fetch_sub(1, Relaxed);
                 wake.notify_one();
-            }))
+            };
+            let failing = move |call, reason| {
+                if failing.try_send((call, reason)).is_err() {
+                    log::warn("call.failure_unreported", json!({ "call": call }));
+                }
+            };
+            Arc::new(Shards::start_with_failing(
+                shard_count,
+                clock::now,
+                finished,
+                failing,
+            ))
         };
         let live = Arc::new(LiveMetrics {
             shards: Arc::clone(&shards.metrics),
@@ -261,13 +277,19 @@ impl Recording {
             live,
             storing,
             wake,
+            failures: Some(failures),
             stop,
             uploads,
         })
     }
 
-    /// What the SIPREC server needs from the recording side.
-    pub fn services(&self) -> Services {
+    /// What the SIPREC server needs from the recording side (once: the failures' receiver
+    /// goes with it).
+    pub fn services(&mut self) -> Services {
+        let failures = self
+            .failures
+            .take()
+            .unwrap_or_else(|| tokio::sync::mpsc::channel(1).1);
         Services {
             config: Arc::clone(&self.config),
             spool: self.spool.clone(),
@@ -276,6 +298,7 @@ impl Recording {
             wake_uploader: Arc::clone(&self.wake),
             metrics: Arc::clone(&self.live.sip),
             storing: Arc::clone(&self.storing),
+            failures,
         }
     }
 
@@ -319,6 +342,7 @@ pub fn sip_settings(config: &Config) -> Result<SipSettings, String> {
         max_calls: sip.max_calls,
         idle_timeout: Duration::from_secs(sip.idle_timeout_secs),
         drain_deadline: Duration::from_secs(sip.drain_deadline_secs),
+        connection_idle: Duration::from_secs(sip.connection_idle_secs),
         limits: Limits {
             max_message_bytes: sip.max_message_bytes,
             ..Limits::default()

@@ -28,6 +28,7 @@
 //! max_calls = 2000
 //! idle_timeout_secs = 60                 # no RTP and no SIP this long: the client is gone
 //! drain_deadline_secs = 300              # SIGTERM: calls may run on this long
+//! connection_idle_secs = 300             # a TCP/TLS connection silent this long is closed
 //! shards = 0                             # media threads; 0 = one per core
 //! max_message_bytes = 65536
 //! tls_listen = "0.0.0.0:5061"            # SIP over TLS; default: off
@@ -88,6 +89,10 @@ pub struct SipConfig {
     pub idle_timeout_secs: u64,
     /// On SIGTERM, how long calls in progress may run on before they are ended and stored.
     pub drain_deadline_secs: u64,
+    /// A SIP connection (TCP or TLS) that sends nothing for this long is closed, so idle
+    /// clients cannot hold every connection slot. Calls go on: in-dialog requests may come on
+    /// a new connection.
+    pub connection_idle_secs: u64,
     /// Media shard threads; 0: one per core.
     pub shards: usize,
     /// Largest SIP message accepted.
@@ -110,6 +115,7 @@ impl Default for SipConfig {
             max_calls: 2000,
             idle_timeout_secs: 60,
             drain_deadline_secs: 300,
+            connection_idle_secs: 300,
             shards: 0,
             max_message_bytes: 64 * 1024,
             tls_listen: None,
@@ -369,6 +375,9 @@ impl Config {
         if sip.idle_timeout_secs == 0 {
             return Err("sip.idle_timeout_secs: must be above 0".into());
         }
+        if sip.connection_idle_secs == 0 {
+            return Err("sip.connection_idle_secs: must be above 0".into());
+        }
         if sip.max_message_bytes < 1024 {
             return Err("sip.max_message_bytes: must be at least 1024".into());
         }
@@ -531,6 +540,14 @@ pub const ENV: &[(&str, &str, Setter)] = &[
         "sip.drain_deadline_secs",
         |c, v| {
             c.sip.drain_deadline_secs = number(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_SIP_CONNECTION_IDLE_SECS",
+        "sip.connection_idle_secs",
+        |c, v| {
+            c.sip.connection_idle_secs = number(v)?;
             Ok(())
         },
     ),

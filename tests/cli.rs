@@ -405,6 +405,7 @@ fn serve_help_shows_every_live_setting_with_its_default() {
         format!("max_calls = {}", sip.max_calls),
         format!("idle_timeout_secs = {}", sip.idle_timeout_secs),
         format!("drain_deadline_secs = {}", sip.drain_deadline_secs),
+        format!("connection_idle_secs = {}", sip.connection_idle_secs),
         format!("shards = {}", sip.shards),
         format!("max_message_bytes = {}", sip.max_message_bytes),
         format!("format = {}", rec.format),

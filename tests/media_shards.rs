@@ -85,8 +85,11 @@ fn two_calls_on_the_shards_are_recorded_apart_with_a_pause() {
             job: spool.begin("file:///unused", &name).unwrap(),
             destination: "file:///unused".into(),
             storage: storage(),
+            sip_call_id: name.clone(),
+            paused_at: None,
+            exclusions: Vec::new(),
         };
-        shards.control(Command::Start(Box::new(setup)));
+        shards.control(Command::Start(Box::new(setup))).unwrap();
         packets.extend(
             call(a, b)
                 .into_iter()
@@ -102,21 +105,27 @@ fn two_calls_on_the_shards_are_recorded_apart_with_a_pause() {
     let mut paused = false;
     for (at, number, leg, datagram) in packets {
         if !paused && at >= pause {
-            shards.control(Command::Pause { call: 1, at: pause });
-            shards.control(Command::Resume {
-                call: 1,
-                at: resume,
-            });
+            shards
+                .control(Command::Pause { call: 1, at: pause })
+                .unwrap();
+            shards
+                .control(Command::Resume {
+                    call: 1,
+                    at: resume,
+                })
+                .unwrap();
             paused = true;
         }
         shards.packet(number, leg, at, datagram);
     }
     for &(number, ..) in &calls {
-        shards.control(Command::End {
-            call: number,
-            input: serde_json::json!({ "test": number }),
-            warnings: vec![],
-        });
+        shards
+            .control(Command::End {
+                call: number,
+                input: serde_json::json!({ "test": number }),
+                warnings: vec![],
+            })
+            .unwrap();
     }
     let mut finished: Vec<Finished> = (0..2)
         .map(|_| done_rx.recv_timeout(Duration::from_secs(30)).unwrap())
@@ -215,27 +224,34 @@ fn a_shard_behind_its_queue_writes_no_silence_over_what_waits_in_it() {
     let spool = Spool::open(dir.0.join("spool"), Spool::DEFAULT_LIMIT).unwrap();
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<Finished>();
     let shards = Shards::start(1, running_clock, move |f| done_tx.send(f).unwrap());
-    shards.control(Command::Start(Box::new(CallSetup {
-        call: 1,
-        name: "behind".into(),
-        config: RecorderConfig {
-            format: Format::Wav,
-            ..RecorderConfig::default()
-        },
-        payloads: [pcmu(), pcmu()],
-        job: spool.begin("file:///unused", "behind").unwrap(),
-        destination: "file:///unused".into(),
-        storage: storage(),
-    })));
+    shards
+        .control(Command::Start(Box::new(CallSetup {
+            call: 1,
+            name: "behind".into(),
+            config: RecorderConfig {
+                format: Format::Wav,
+                ..RecorderConfig::default()
+            },
+            payloads: [pcmu(), pcmu()],
+            job: spool.begin("file:///unused", "behind").unwrap(),
+            destination: "file:///unused".into(),
+            storage: storage(),
+            sip_call_id: "behind".into(),
+            paused_at: None,
+            exclusions: Vec::new(),
+        })))
+        .unwrap();
     // Everything is queued at once: the shard never finds its queue empty before the end.
     for (at, leg, datagram) in packets {
         shards.packet(1, leg, at, datagram);
     }
-    shards.control(Command::End {
-        call: 1,
-        input: serde_json::Value::Null,
-        warnings: vec![],
-    });
+    shards
+        .control(Command::End {
+            call: 1,
+            input: serde_json::Value::Null,
+            warnings: vec![],
+        })
+        .unwrap();
     let finished = done_rx.recv_timeout(Duration::from_secs(30)).unwrap();
     assert_eq!(shards.metrics.audio_dropped_ms.load(Ordering::SeqCst), 0);
     shards.stop();

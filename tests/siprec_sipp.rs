@@ -29,6 +29,8 @@ struct Serve {
     sip: SocketAddr,
     /// Where SIP over TLS is received, when configured.
     sip_tls: Option<SocketAddr>,
+    /// The admin API (/metrics).
+    admin: SocketAddr,
     dir: TempDir,
 }
 
@@ -66,10 +68,12 @@ impl Serve {
         });
         let sip = ready["sip"].as_str().unwrap().parse().unwrap();
         let sip_tls = ready["sip_tls"].as_str().map(|a| a.parse().unwrap());
+        let admin = ready["admin"].as_str().unwrap().parse().unwrap();
         Serve {
             child,
             sip,
             sip_tls,
+            admin,
             dir,
         }
     }
@@ -109,6 +113,24 @@ impl Serve {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The value of one sample of /metrics, e.g. `callrec_calls_total`.
+    fn metric(&self, sample: &str) -> f64 {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.admin).unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: callrec\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.split(' ').next() == Some(sample))
+            .unwrap_or_else(|| panic!("{sample} in /metrics:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
     }
 
     /// The exit status, once the server has exited.
@@ -968,8 +990,8 @@ impl Stunnel {
         std::fs::write(
             &config,
             format!(
-                "foreground = yes\npid =\n[sip]\nclient = yes\naccept = {accept}\nconnect = {connect}\n\
-                 CAfile = {}\nverifyChain = yes\ncheckIP = 127.0.0.1\n",
+                "foreground = yes\npid =\ndebug = 6\n[sip]\nclient = yes\naccept = {accept}\n\
+                 connect = {connect}\nCAfile = {}\nverifyChain = yes\ncheckIP = 127.0.0.1\n",
                 ca.display()
             ),
         )
@@ -980,12 +1002,15 @@ impl Stunnel {
             .spawn()
             .expect("stunnel runs (Debian package stunnel4; scripts/setup installs it)");
         let log = dir.join("stunnel.log");
+        // Its configuration is read before it binds: only "Accepting new connections" (logged
+        // at level 6 once the port is bound) says SIPp may connect.
         let deadline = Instant::now() + Duration::from_secs(10);
         while !std::fs::read_to_string(&log)
             .unwrap_or_default()
-            .contains("Configuration successful")
+            .contains("Accepting new connections")
         {
-            assert!(Instant::now() < deadline, "stunnel did not start");
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            assert!(Instant::now() < deadline, "stunnel did not start:\n{log}");
             std::thread::sleep(Duration::from_millis(20));
         }
         Stunnel(child)
@@ -1012,7 +1037,9 @@ fn a_call_over_tls_is_recorded_with_our_contact_for_tls() {
     let tls = serve.sip_tls.expect("serve listens for TLS");
     // SIPp speaks TCP to stunnel, which carries it over TLS to callrec and checks our
     // certificate on the way.
-    let plain = SocketAddr::from(([127, 0, 0, 1], 39500));
+    let plain = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
     let _stunnel = Stunnel::start(&certs.0, plain, tls, &cert);
     let scenario = prepare(&serve.dir.0, "siprec_call.xml", 3);
     let out = sipp_to(
@@ -1191,5 +1218,164 @@ fn clients_that_restart_rtp_change_ssrc_or_send_from_other_ports_make_one_record
     assert!(
         band_power(paused, rate, TONE_A) < 1e-5,
         "silent while paused"
+    );
+}
+
+/// Call-IDs that fold or cut to the same file name, and one Call-ID used by two dialogs at
+/// once (the same From tag, and another): every answered session is one recording of its
+/// own, whole, and the sidecar keeps the Call-ID it came with.
+#[test]
+fn colliding_call_ids_are_each_recorded_whole() {
+    let serve = Serve::start("sipp-collide", 17000, "");
+    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 3);
+    // The same scenario with the From tag given on the command line (and the Call-ID by
+    // SIPp's -cid_str).
+    let text = std::fs::read_to_string(&scenario)
+        .unwrap()
+        .replace("tag=[call_number]", "tag=[$fromtag]")
+        .replace(
+            "variables=\"aor_a,aor_b\"",
+            "variables=\"aor_a,aor_b,fromtag\"",
+        );
+    let scenario = scenario.with_file_name("siprec_collide.xml");
+    std::fs::write(&scenario, text).unwrap();
+    let long = "7".repeat(139);
+    let sessions = [
+        ("coll-1@host".to_string(), "f1"),
+        ("coll-1_host".to_string(), "f1"),
+        (format!("{long}a"), "f1"),
+        (format!("{long}b"), "f1"),
+        ("shared@host".to_string(), "f1"),
+        ("shared@host".to_string(), "f1"),
+        ("shared@host".to_string(), "f2"),
+    ];
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = sessions
+            .iter()
+            .enumerate()
+            .map(|(i, (call_id, from_tag))| {
+                let (serve, scenario) = (&serve, &scenario);
+                scope.spawn(move || {
+                    let args = ["-m", "1", "-d", "3500", "-cid_str", call_id];
+                    let args = [&args[..], &["-set", "fromtag", from_tag]].concat();
+                    sipp(serve, scenario, 39000 + 4 * i as u16, &args)
+                })
+            })
+            .collect();
+        for run in runs {
+            assert_success(&run.join().unwrap(), &serve.dir.0);
+        }
+    });
+    let recordings = serve.recordings(sessions.len());
+    let mut names = std::collections::HashSet::new();
+    let mut call_ids: Vec<String> = Vec::new();
+    for (path, doc) in &recordings {
+        let name = doc["call"]["id"].as_str().unwrap();
+        assert!(names.insert(name.to_string()), "{name} stored twice");
+        assert_eq!(path.parent().unwrap().file_name().unwrap(), name);
+        call_ids.push(doc["call"]["sip_call_id"].as_str().unwrap().into());
+        assert_eq!(
+            doc["call"]["sip_call_id"],
+            doc["input"]["siprec"]["call_id"]
+        );
+        let (rate, ch) = channels(path, doc);
+        let seconds = ch[0].len() as f64 / f64::from(rate);
+        assert!((2.8..3.4).contains(&seconds), "{name}: {seconds} s");
+        let (left, right) = (span(&ch[0], rate, 0.3, 2.7), span(&ch[1], rate, 0.3, 2.7));
+        assert!(band_power(left, rate, TONE_A) > 0.01, "{name}: Alice");
+        assert!(band_power(right, rate, TONE_B) > 0.01, "{name}: Bob");
+    }
+    call_ids.sort();
+    let mut expected: Vec<String> = sessions.iter().map(|(c, _)| c.clone()).collect();
+    expected.sort();
+    assert_eq!(call_ids, expected);
+    let log = serve.log();
+    assert!(
+        !log.iter().any(|l| l["event"] == "call.not_recorded"),
+        "{log:#?}"
+    );
+}
+
+/// A small filesystem mounted for one test (tmpfs; the tests run as root, as CI does).
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> SmallDisk {
+        let mount = dir.join("disk");
+        std::fs::create_dir_all(&mount).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&mount)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (the test suite runs as root, as CI does)"
+        );
+        SmallDisk(mount)
+    }
+
+    /// Fills what is left of the disk.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(self.0.join("filler")).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while filler.write_all(&block).is_ok() {}
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The spool's disk fills up during an answered call: the call cannot be recorded any more,
+/// so the recorder ends it with a BYE whose Reason says so, and counts it.
+#[test]
+fn a_call_whose_recording_fails_is_ended_with_a_bye_saying_why() {
+    let mounts = TempDir::new("sipp-disk-full-mount");
+    let disk = SmallDisk::mount(&mounts.0, "4m");
+    let extra = format!("[store]\nspool = \"{}\"\n", disk.0.join("spool").display());
+    let serve = Serve::start("sipp-disk-full", 16000, &extra);
+    let scenario = prepare(&serve.dir.0, "siprec_vanish.xml", 20);
+    std::thread::scope(|scope| {
+        let client = scope.spawn(|| {
+            sipp(
+                &serve,
+                &scenario,
+                39200,
+                &["-m", "1", "-d", "1000", "-trace_msg"],
+            )
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !serve.log().iter().any(|l| l["event"] == "call.start") {
+            assert!(Instant::now() < deadline, "{:#?}", serve.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        disk.fill();
+        assert_success(&client.join().unwrap(), &serve.dir.0);
+    });
+    let messages = sipp_messages(&serve.dir.0);
+    assert!(
+        messages.contains("BYE sip:src@127.0.0.1:39200 SIP/2.0")
+            && messages.contains(
+                "Reason: SIP;cause=503;text=\"recording failed: writing the spool failed"
+            ),
+        "the client hears a BYE saying why: {messages}"
+    );
+    assert_eq!(serve.metric("callrec_calls_recording_failed_total"), 1.0);
+    let log = serve.log();
+    let failed: Vec<&Value> = log
+        .iter()
+        .filter(|l| l["event"] == "call.recording_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{log:#?}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{failed:?}"
     );
 }

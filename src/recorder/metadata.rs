@@ -28,7 +28,11 @@ pub struct Sidecar {
 
 #[derive(Debug, Serialize)]
 pub struct CallInfo {
+    /// The recording's own id: its name in files and keys, unique per recording session.
     pub id: String,
+    /// The SIP Call-ID, for people looking for a call (several recordings may share one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sip_call_id: Option<String>,
     /// UTC, RFC 3339; absent when no packet ever arrived.
     pub start: Option<String>,
     pub end: Option<String>,
@@ -120,6 +124,7 @@ impl Sidecar {
             callrec_version: env!("CARGO_PKG_VERSION"),
             call: CallInfo {
                 id: call_id.to_string(),
+                sip_call_id: None,
                 start: stamp(summary.call_start),
                 end: stamp(end),
                 duration_secs: summary.call_duration_secs,

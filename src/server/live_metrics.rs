@@ -159,6 +159,18 @@ impl LiveMetrics {
                 &sip.byes_unanswered,
             ),
             (
+                "callrec_calls_recording_failed_total",
+                "counter",
+                "Answered calls ended with a BYE (Reason cause 503) because their recording failed.",
+                &sip.calls_recording_failed,
+            ),
+            (
+                "callrec_sip_connections_idle_closed_total",
+                "counter",
+                "TCP or TLS connections closed after sip.connection_idle_secs with no message and no call.",
+                &sip.connections_idle_closed,
+            ),
+            (
                 "callrec_sip_connections_refused_total",
                 "counter",
                 "TCP or TLS connections closed on arrival: too many were open.",

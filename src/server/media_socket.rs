@@ -16,6 +16,9 @@ use tokio::sync::watch;
 /// parse as RTP in the recorder (counted there), which is the right outcome for it.
 const MAX_DATAGRAM: usize = 2048;
 
+/// Datagrams still read from the socket once the call is over (a second of a stream is 50).
+const DRAIN_AT_END: usize = 1024;
+
 /// Where a stream's kept datagrams go.
 #[derive(Clone)]
 pub struct StreamRoute {
@@ -40,14 +43,32 @@ pub async fn receive(
     mut stop: watch::Receiver<bool>,
 ) -> (LatchStats, Option<std::net::SocketAddr>) {
     let mut buf = BytesMut::with_capacity(MAX_DATAGRAM * 8);
+    let mut stopping = false;
+    let mut drained = 0;
     loop {
         if buf.capacity() < MAX_DATAGRAM {
             buf.reserve(MAX_DATAGRAM * 8);
         }
-        let received = tokio::select! {
-            biased;
-            _ = stop.changed() => break,
-            r = socket.recv_buf_from(&mut buf) => r,
+        let received = match stopping {
+            // The call is over: what the socket already holds arrived before its end (the
+            // client's last packets, sent just before its BYE) and is still recorded.
+            // Bounded, so a sender that floods on never holds the call's end.
+            true if drained == DRAIN_AT_END => break,
+            true => match socket.try_recv_buf_from(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                r => {
+                    drained += 1;
+                    r
+                }
+            },
+            false => tokio::select! {
+                biased;
+                _ = stop.changed() => {
+                    stopping = true;
+                    continue;
+                }
+                r = socket.recv_buf_from(&mut buf) => r,
+            },
         };
         let Ok((_, source)) = received else {
             // ICMP-induced errors on a connectionless socket: nothing was received.

@@ -31,8 +31,11 @@ use std::time::Duration;
 pub struct CallSetup {
     /// The server's number for the call (pins it to a shard).
     pub call: u64,
-    /// The call's name in files and keys (the SIP Call-ID, made safe).
+    /// The recording's name in files and keys (unique per session, see
+    /// [`crate::store::key::recording_name`]).
     pub name: String,
+    /// The SIP Call-ID, kept in the sidecar for people.
+    pub sip_call_id: String,
     pub config: RecorderConfig,
     pub payloads: [PayloadMap; 2],
     /// The spool job the media is written into.
@@ -41,6 +44,10 @@ pub struct CallSetup {
     pub destination: String,
     /// Whose recording, which plan and retention (`retained_since` is set when spooled).
     pub storage: StorageInfo,
+    /// The offer put the call on hold from the start: paused at this time.
+    pub paused_at: Option<Time>,
+    /// Announcements the offer already reported, to keep out of the file.
+    pub exclusions: Vec<(Time, Time)>,
 }
 
 /// What a shard is told.
@@ -61,11 +68,10 @@ pub enum Command {
         call: u64,
         at: Time,
     },
-    /// Keep `[from, to)` out of the file (an announcement the parties heard).
+    /// Keep each `[from, to)` out of the file (announcements the parties heard).
     Exclude {
         call: u64,
-        from: Time,
-        to: Time,
+        spans: Vec<(Time, Time)>,
     },
     /// The call is over: store it. `input` (signalling's account of the call: participants,
     /// streams, sources) and `warnings` go into the sidecar.
@@ -122,6 +128,20 @@ pub const QUEUE_PACKETS: usize = 65_536;
 /// through silences and one-sided calls.
 const TICK: Duration = Duration::from_millis(100);
 
+/// A shard's queue was full: the command comes back to the caller, who may answer 503 or try
+/// again later, but never waits for room.
+pub struct QueueFull(pub Command);
+
+impl std::fmt::Debug for QueueFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QueueFull")
+    }
+}
+
+/// Told when a call's recording fails while the call goes on (its files cannot be written, or
+/// its recorder could not start): the call number and why.
+pub type Failing = dyn Fn(u64, String) + Send + Sync;
+
 /// The running shards.
 pub struct Shards {
     senders: Vec<Sender<Command>>,
@@ -137,8 +157,20 @@ impl Shards {
         clock: fn() -> Time,
         finished: impl Fn(Finished) + Send + Sync + 'static,
     ) -> Shards {
+        Shards::start_with_failing(count, clock, finished, |_, _| {})
+    }
+
+    /// [`Shards::start`], and `failing` hears (once per call, from the shard's thread) about
+    /// every call whose recording fails while the call goes on, so signalling can end it.
+    pub fn start_with_failing(
+        count: usize,
+        clock: fn() -> Time,
+        finished: impl Fn(Finished) + Send + Sync + 'static,
+        failing: impl Fn(u64, String) + Send + Sync + 'static,
+    ) -> Shards {
         let metrics = Arc::new(ShardMetrics::default());
         let finished = Arc::new(finished);
+        let failing: Arc<Failing> = Arc::new(failing);
         let mut senders = Vec::new();
         let mut threads = Vec::new();
         for index in 0..count.max(1) {
@@ -148,6 +180,7 @@ impl Shards {
                 metrics: Arc::clone(&metrics),
                 clock,
                 lag: Duration::ZERO,
+                failing: Arc::clone(&failing),
             };
             let finished = Arc::clone(&finished);
             let thread = std::thread::Builder::new()
@@ -187,9 +220,10 @@ impl Shards {
         }
     }
 
-    /// Sends a call's control command (start, pause, end …). These wait for room: they are
-    /// few, and losing one would lose a call.
-    pub fn control(&self, command: Command) {
+    /// Queues a call's control command (start, pause, end …) behind the packets already
+    /// queued, so the shard sees them in the order they happened. Never waits: a full queue
+    /// hands the command back ([`QueueFull`]).
+    pub fn control(&self, command: Command) -> Result<(), QueueFull> {
         let call = match &command {
             Command::Start(setup) => setup.call,
             Command::Packet { call, .. }
@@ -198,7 +232,10 @@ impl Shards {
             | Command::Exclude { call, .. }
             | Command::End { call, .. } => *call,
         };
-        let _ = self.sender(call).send(command);
+        match self.sender(call).try_send(command) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => Ok(()),
+            Err(TrySendError::Full(command)) => Err(QueueFull(command)),
+        }
     }
 
     /// Closes the queues; each shard stores the calls it still holds, then its thread ends.
@@ -215,6 +252,7 @@ struct LiveCall {
     files: MediaFiles,
     job: JobWriter,
     name: String,
+    sip_call_id: String,
     destination: String,
     storage: StorageInfo,
     first_packet: Option<Time>,
@@ -224,6 +262,29 @@ struct LiveCall {
     notes: Vec<String>,
     /// Why writing failed; the call is then dropped at its end (the spool job abandoned).
     failed: Option<String>,
+    /// Signalling has been told of `failed` (it ends the call with a BYE).
+    failure_told: bool,
+}
+
+/// Notes a call keeps for its sidecar; past this, one line says how many more there were.
+pub const MAX_NOTES: usize = 64;
+
+/// Adds `note` to `notes`, keeping at most [`MAX_NOTES`]: the last one kept counts the rest.
+pub fn push_note(notes: &mut Vec<String>, note: String) {
+    const MORE: &str = "more notes not kept: ";
+    match notes.len() {
+        n if n < MAX_NOTES - 1 => notes.push(note),
+        n if n == MAX_NOTES - 1 => notes.push(format!("{MORE}1")),
+        _ => {
+            if let Some(count) = notes
+                .last_mut()
+                .and_then(|last| last.strip_prefix(MORE).map(str::to_owned))
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                notes[MAX_NOTES - 1] = format!("{MORE}{}", count + 1);
+            }
+        }
+    }
 }
 
 struct Shard {
@@ -234,6 +295,7 @@ struct Shard {
     /// the queue runs dry. Idle polls stay that far behind the clock, so they never write
     /// silence over audio still waiting in the queue.
     lag: Duration,
+    failing: Arc<Failing>,
 }
 
 impl Shard {
@@ -299,19 +361,11 @@ impl Shard {
                 let offset = live.offset(at);
                 live.recorder.resume_at(offset)
             }),
-            Command::Exclude { call, from, to } => {
-                self.edit(call, |live| match live.first_packet {
-                    Some(_) => live.exclude(from, to),
-                    None if live.early_exclusions.len() < MAX_EARLY_EXCLUSIONS => {
-                        live.early_exclusions.push((from, to))
-                    }
-                    None => live.notes.push(format!(
-                        "announcement {} to {} not left out: too many before the media started",
-                        from.to_rfc3339(),
-                        to.to_rfc3339()
-                    )),
-                })
-            }
+            Command::Exclude { call, spans } => self.edit(call, |live| {
+                for (from, to) in spans {
+                    live.exclude_or_keep(from, to);
+                }
+            }),
             Command::End {
                 call,
                 input,
@@ -330,11 +384,14 @@ impl Shard {
         let CallSetup {
             call,
             name,
+            sip_call_id,
             config,
             payloads,
             job,
             destination,
             storage,
+            paused_at,
+            exclusions,
         } = setup;
         let extension = config.format.extension();
         let names: Vec<String> = match config.layout.files() {
@@ -353,25 +410,32 @@ impl Shard {
         match started {
             Ok((recorder, files)) => {
                 self.metrics.calls_active.fetch_add(1, Relaxed);
-                self.calls.insert(
-                    call,
-                    LiveCall {
-                        recorder,
-                        files,
-                        job,
-                        name,
-                        destination,
-                        storage,
-                        first_packet: None,
-                        early_exclusions: Vec::new(),
-                        notes: Vec::new(),
-                        failed: None,
-                    },
-                );
+                let mut live = LiveCall {
+                    recorder,
+                    files,
+                    job,
+                    name,
+                    sip_call_id,
+                    destination,
+                    storage,
+                    first_packet: None,
+                    early_exclusions: Vec::new(),
+                    notes: Vec::new(),
+                    failed: None,
+                    failure_told: false,
+                };
+                if let Some(at) = paused_at {
+                    live.recorder.pause_at(live.offset(at));
+                }
+                for (from, to) in exclusions {
+                    live.exclude_or_keep(from, to);
+                }
+                self.calls.insert(call, live);
             }
             Err(reason) => {
                 let _ = job.abandon();
                 self.metrics.calls_failed.fetch_add(1, Relaxed);
+                (self.failing)(call, reason.clone());
                 finished(Finished {
                     call,
                     name,
@@ -406,6 +470,11 @@ impl Shard {
             if !more {
                 break;
             }
+        }
+        live.job.count(live.files.written());
+        if let Some(reason) = live.failed.as_ref().filter(|_| !live.failure_told) {
+            live.failure_told = true;
+            (self.failing)(call, reason.clone());
         }
         let decoded = (self.clock)();
         let delays = &self.metrics.decode_delay;
@@ -444,11 +513,30 @@ impl LiveCall {
             .map_or(Duration::ZERO, |first| at.saturating_since(first))
     }
 
+    /// Leaves wall-clock span `[from, to)` out of the file; before the first packet (the
+    /// recording's clock has no start yet), keeps it for then.
+    fn exclude_or_keep(&mut self, from: Time, to: Time) {
+        match self.first_packet {
+            Some(_) => self.exclude(from, to),
+            None if self.early_exclusions.len() < MAX_EARLY_EXCLUSIONS => {
+                self.early_exclusions.push((from, to))
+            }
+            None => push_note(
+                &mut self.notes,
+                format!(
+                    "announcement {} to {} not left out: too many before the media started",
+                    from.to_rfc3339(),
+                    to.to_rfc3339()
+                ),
+            ),
+        }
+    }
+
     /// Leaves wall-clock span `[from, to)` out of the file, noting what was too late for it.
     fn exclude(&mut self, from: Time, to: Time) {
         let written = self.recorder.exclude(self.offset(from), self.offset(to));
         if !written.is_zero() {
-            self.notes.push(format!(
+            push_note(&mut self.notes, format!(
                 "announcement {} to {} reported late: its first {:.3} s were already written and stay in the file",
                 from.to_rfc3339(),
                 to.to_rfc3339(),
@@ -470,6 +558,7 @@ impl LiveCall {
             mut files,
             job,
             name,
+            sip_call_id,
             destination,
             storage,
             failed,
@@ -535,6 +624,7 @@ impl LiveCall {
                 .collect(),
             warnings,
         );
+        sidecar.call.sip_call_id = Some(sip_call_id);
         sidecar.input = (!input.is_null()).then_some(input);
         let json = serde_json::to_vec_pretty(&sidecar).map_err(|e| e.to_string())?;
         let storage = StorageInfo {

@@ -7,7 +7,7 @@ use super::latch::Latch;
 use super::log;
 use super::media_socket::{self, StreamRoute};
 use super::ports::{PortBlock, PortPool};
-use super::shard::{CallSetup, Command, Shards};
+use super::shard::{push_note, CallSetup, Command, QueueFull, Shards};
 use crate::config::Config;
 use crate::policy::cache::PolicyCache;
 use crate::policy::effective::{RecordingPolicy, Storage};
@@ -21,7 +21,7 @@ use crate::sip::uas::{EndReason, Event, Offer, SessionId, Uas, UasConfig};
 use crate::sip::{Peer, Transmit, Transport};
 use crate::store::key::{self, RetentionClass};
 use crate::store::metadata::StorageInfo;
-use crate::store::spool::Spool;
+use crate::store::spool::{self, Spool};
 use crate::time::Time;
 use bytes::{Bytes, BytesMut};
 use serde_json::json;
@@ -49,6 +49,8 @@ pub struct SipSettings {
     pub idle_timeout: Duration,
     /// How long a drain waits for calls to end before ending them itself.
     pub drain_deadline: Duration,
+    /// A TCP or TLS connection that sends nothing for this long is closed.
+    pub connection_idle: Duration,
     pub limits: Limits,
     /// SIP over TLS: where, and the server's TLS configuration.
     pub tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
@@ -67,6 +69,8 @@ pub struct Services {
     pub metrics: Arc<SipMetrics>,
     /// Calls started on a shard and not yet stored there.
     pub storing: Arc<AtomicU64>,
+    /// Calls whose recording failed while they go on (from the shards): ended with a BYE.
+    pub failures: mpsc::Receiver<(SessionId, String)>,
 }
 
 /// Counters `/metrics` shows for signalling and media sockets.
@@ -86,6 +90,10 @@ pub struct SipMetrics {
     /// BYEs we sent to end calls ourselves, and those never answered.
     pub byes_sent: AtomicU64,
     pub byes_unanswered: AtomicU64,
+    /// Answered calls we ended because their recording failed.
+    pub calls_recording_failed: AtomicU64,
+    /// TCP or TLS connections closed after `sip.connection_idle_secs` without a byte.
+    pub connections_idle_closed: AtomicU64,
     pub draining: AtomicU64,
 }
 
@@ -93,8 +101,16 @@ pub struct SipMetrics {
 enum Inbound {
     Message(Peer, Bytes),
     /// A TCP connection's writer, to send its responses through.
-    Connected(u64, mpsc::Sender<Bytes>),
+    Connected(u64, Connection),
     Closed(u64),
+}
+
+/// What signalling keeps of a TCP or TLS connection.
+struct Connection {
+    writer: mpsc::Sender<Bytes>,
+    /// Calls whose dialog came over it: while any is up, the connection is never closed as
+    /// idle (our BYE may still have to go through it).
+    calls: Arc<AtomicU64>,
 }
 
 /// One stream's receiving side.
@@ -121,29 +137,46 @@ struct Call {
     announcements: Vec<Announcement>,
     recorded_aor: Option<String>,
     warnings: Vec<String>,
+    /// The call count of the TCP or TLS connection its dialog came over.
+    connection_calls: Option<Arc<AtomicU64>>,
 }
 
 impl Call {
-    /// Sends the shard the announcements the metadata reports for the first time.
-    fn leave_out_announcements(&mut self, session: SessionId, shards: &Shards) {
+    /// Sends the shard the announcements the metadata reports for the first time. With the
+    /// shard's queue full nothing is sent or marked as reported: the request is refused and
+    /// the client's retry reports them again.
+    fn leave_out_announcements(
+        &mut self,
+        session: SessionId,
+        shards: &Shards,
+    ) -> Result<(), QueueFull> {
         let Some(metadata) = &self.metadata else {
-            return;
+            return Ok(());
         };
-        let (spans, notes) = session::new_announcements(metadata, &mut self.announcements);
+        let mut reported = self.announcements.clone();
+        let (spans, notes) = session::new_announcements(metadata, &mut reported);
+        if !spans.is_empty() {
+            shards.control(Command::Exclude {
+                call: session,
+                spans: spans.clone(),
+            })?;
+        }
         for (from, to) in spans {
             log::info(
                 "call.announcement",
                 json!({ "call_id": self.call_id, "from": from.to_rfc3339(), "to": to.to_rfc3339() }),
             );
-            shards.control(Command::Exclude {
-                call: session,
-                from,
-                to,
-            });
         }
-        self.warnings.extend(notes);
+        self.announcements = reported;
+        for note in notes {
+            push_note(&mut self.warnings, note);
+        }
+        Ok(())
     }
 }
+
+/// What a full media shard queue is answered with: the client may try again.
+const RECORDER_BUSY: (u16, &str) = (503, "Service Unavailable (recorder busy)");
 
 /// Each received stream's sockets: RTP, and RTCP unless muxed.
 type StreamSockets = Vec<Vec<UdpSocket>>;
@@ -183,6 +216,7 @@ pub async fn run(
         slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
         inbound: inbound_tx,
         limits: settings.limits.clone(),
+        idle: settings.connection_idle,
         metrics: Arc::clone(&services.metrics),
     });
     tokio::spawn(accept_connections(tcp, None, Arc::clone(&connections)));
@@ -211,7 +245,7 @@ pub async fn run(
         services,
         pool: Arc::new(Mutex::new(pool)),
         calls: HashMap::new(),
-        tcp_writers: HashMap::new(),
+        connections: HashMap::new(),
         udp,
     };
     let mut buf = BytesMut::with_capacity(UDP_READ);
@@ -237,10 +271,13 @@ pub async fn run(
             }
             Some(input) = inbound.recv() => match input {
                 Inbound::Message(peer, bytes) => server.uas.receive(super::clock::now(), peer, bytes),
-                Inbound::Connected(id, writer) => { server.tcp_writers.insert(id, writer); }
-                Inbound::Closed(id) => { server.tcp_writers.remove(&id); }
+                Inbound::Connected(id, connection) => { server.connections.insert(id, connection); }
+                Inbound::Closed(id) => { server.connections.remove(&id); }
             },
             _ = tokio::time::sleep(timeout) => server.uas.handle_timeout(super::clock::now()),
+            Some((session, reason)) = server.services.failures.recv() => {
+                server.recording_failed(super::clock::now(), session, reason);
+            }
             _ = housekeeping.tick() => {
                 let now = super::clock::now();
                 server.end_idle_calls(now);
@@ -272,7 +309,7 @@ struct Server {
     services: Services,
     pool: Arc<Mutex<PortPool>>,
     calls: HashMap<SessionId, Call>,
-    tcp_writers: HashMap<u64, mpsc::Sender<Bytes>>,
+    connections: HashMap<u64, Connection>,
     udp: UdpSocket,
 }
 
@@ -308,8 +345,8 @@ impl Server {
                     let _ = self.udp.send_to(&bytes, to.addr).await;
                 }
                 Transport::Tcp(id) | Transport::Tls(id) => {
-                    if let Some(writer) = self.tcp_writers.get(&id) {
-                        let _ = writer.try_send(bytes);
+                    if let Some(connection) = self.connections.get(&id) {
+                        let _ = connection.writer.try_send(bytes);
                     }
                 }
             }
@@ -327,7 +364,7 @@ impl Server {
 
     fn start_call(&mut self, now: Time, offer: Offer) {
         match self.prepare(now, &offer) {
-            Ok(call) => {
+            Ok(mut call) => {
                 self.services.metrics.calls_total.fetch_add(1, Relaxed);
                 log::info(
                     "call.start",
@@ -335,11 +372,18 @@ impl Server {
                         "call_id": call.call_id,
                         "peer": offer.peer.addr.to_string(),
                         "transport": call.transport,
+                        "recording": call.name,
                         "recorded": call.recorded_aor,
                         "first_port": call.ports.base,
                         "streams": call.plans.iter().flatten().count(),
                     }),
                 );
+                if let Transport::Tcp(id) | Transport::Tls(id) = offer.peer.transport {
+                    call.connection_calls = self.connections.get(&id).map(|c| {
+                        c.calls.fetch_add(1, Relaxed);
+                        Arc::clone(&c.calls)
+                    });
+                }
                 self.calls.insert(offer.session, call);
             }
             Err((status, reason)) => self.refuse(now, &offer, status, &reason),
@@ -347,7 +391,8 @@ impl Server {
     }
 
     /// Everything a new call needs, or the refusal: the decisions first (nothing to undo),
-    /// then ports, spool job and shard, then the answer.
+    /// then ports and the answer, the spool job and the shard (each undone if a later one is
+    /// refused), then the sockets' tasks and the accept.
     fn prepare(&mut self, now: Time, offer: &Offer) -> Result<Call, (u16, String)> {
         let sdp_text = offer.sdp.as_deref().unwrap_or_default();
         let sdp_text =
@@ -377,13 +422,31 @@ impl Server {
         let received: Vec<&StreamPlan> = plans.iter().flatten().collect();
         let recorded_legs = received.iter().filter(|p| p.leg.is_some()).count();
         let (ports, sockets) = self.bind_streams(&received)?;
+        let origin = LocalOrigin {
+            username: "callrec".into(),
+            session_id: now.as_nanos() / 1000,
+            version: 1,
+        };
+        let answer = match answer(
+            &description,
+            &plans,
+            &ports,
+            &origin,
+            self.settings.media_address,
+        ) {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.pool.lock().expect("port pool lock").release(ports);
+                return Err((500, format!("Server Internal Error ({e})")));
+            }
+        };
 
         let storage = storage_info(policy.as_ref(), recorded_aor.clone());
         let destination = match policy.as_ref().map(|p| &p.storage) {
             Some(Storage::CustomerOwned(url)) => url.clone(),
             _ => self.services.config.destination_for(Some(&storage.org)).url,
         };
-        let name = key::safe_file_name(&offer.call_id);
+        let name = key::recording_name(&offer.call_id, spool::random_u64());
         let job = match self
             .services
             .spool
@@ -408,28 +471,44 @@ impl Server {
         }
         let config =
             session::recorder_config(&self.settings.recorder, policy.as_ref(), recorded_legs);
-        self.services.storing.fetch_add(1, Relaxed);
-        self.services
-            .shards
-            .control(Command::Start(Box::new(CallSetup {
-                call: offer.session,
-                name: name.clone(),
-                config,
-                payloads,
-                job,
-                destination,
-                storage,
-            })));
-
         let sends = session::offer_sends(&description);
+        let mut announcements = Vec::new();
+        let (exclusions, notes) = match &metadata {
+            Some(metadata) => session::new_announcements(metadata, &mut announcements),
+            None => Default::default(),
+        };
+        let setup = CallSetup {
+            call: offer.session,
+            name: name.clone(),
+            sip_call_id: offer.call_id.clone(),
+            config,
+            payloads,
+            job,
+            destination,
+            storage,
+            paused_at: (!sends).then_some(now),
+            exclusions: exclusions.clone(),
+        };
+        if let Err(QueueFull(command)) = self
+            .services
+            .shards
+            .control(Command::Start(Box::new(setup)))
+        {
+            if let Command::Start(setup) = command {
+                let _ = setup.job.abandon();
+            }
+            self.pool.lock().expect("port pool lock").release(ports);
+            return Err((RECORDER_BUSY.0, RECORDER_BUSY.1.into()));
+        }
+        self.services.storing.fetch_add(1, Relaxed);
+        for (from, to) in &exclusions {
+            log::info(
+                "call.announcement",
+                json!({ "call_id": offer.call_id, "from": from.to_rfc3339(), "to": to.to_rfc3339() }),
+            );
+        }
         let (stop, stop_rx) = watch::channel(false);
         let (paused, paused_rx) = watch::channel(!sends);
-        if !sends {
-            self.services.shards.control(Command::Pause {
-                call: offer.session,
-                at: now,
-            });
-        }
         let heard = Arc::new(AtomicU64::new(now.as_nanos()));
         let mut streams = Vec::new();
         for (plan, stream_sockets) in received.iter().zip(sockets) {
@@ -454,22 +533,13 @@ impl Server {
                 .collect();
             streams.push(StreamRuntime { tasks });
         }
-        let origin = LocalOrigin {
-            username: "callrec".into(),
-            session_id: now.as_nanos() / 1000,
-            version: 1,
-        };
-        let answer = answer(
-            &description,
-            &plans,
-            &ports,
-            &origin,
-            self.settings.media_address,
-        )
-        .map_err(|e| (500, format!("Server Internal Error ({e})")))?;
         self.uas
             .accept(now, offer.session, Some(Bytes::from(answer)));
-        let mut call = Call {
+        let mut warnings = Vec::new();
+        for note in notes {
+            push_note(&mut warnings, note);
+        }
+        Ok(Call {
             call_id: offer.call_id.clone(),
             transport: match offer.peer.transport {
                 Transport::Udp => "udp",
@@ -487,12 +557,11 @@ impl Server {
             last_signal: now,
             origin,
             metadata,
-            announcements: Vec::new(),
+            announcements,
             recorded_aor,
-            warnings: Vec::new(),
-        };
-        call.leave_out_announcements(offer.session, &self.services.shards);
-        Ok(call)
+            warnings,
+            connection_calls: None,
+        })
     }
 
     /// Consecutive ports for the received streams, and their sockets (RTP, and RTCP on the
@@ -579,7 +648,13 @@ impl Server {
                     &format!("Bad recording metadata: {e}"),
                 );
             }
-            call.leave_out_announcements(offer.session, &self.services.shards);
+            if call
+                .leave_out_announcements(offer.session, &self.services.shards)
+                .is_err()
+            {
+                let (status, reason) = RECORDER_BUSY;
+                return self.uas.reject(now, offer.session, status, reason);
+            }
         }
         let Some(sdp_bytes) = &offer.sdp else {
             return self.uas.accept(now, offer.session, None);
@@ -611,7 +686,10 @@ impl Server {
                         at: now,
                     },
                 };
-                self.services.shards.control(command);
+                if self.services.shards.control(command).is_err() {
+                    let (status, reason) = RECORDER_BUSY;
+                    return self.uas.reject(now, offer.session, status, reason);
+                }
                 call.paused.send_replace(!sends);
                 log::info(
                     if sends { "call.resume" } else { "call.pause" },
@@ -627,7 +705,7 @@ impl Server {
                     "call.pause_ignored",
                     json!({ "call_id": call.call_id, "note": note }),
                 );
-                call.warnings.push(note);
+                push_note(&mut call.warnings, note);
             }
         }
         // The same streams on the same ports; media sections the first offer did not have are
@@ -673,15 +751,34 @@ impl Server {
                 "no RTP or signalling for {} s: the client is gone",
                 timeout.as_secs()
             );
-            self.uas.end(now, session, &note);
+            self.uas.end(now, session, 200, &note);
             self.finish_call(session, "idle", Some(note));
         }
+    }
+
+    /// A call whose recording failed is ended with a BYE whose Reason (cause 503) says why,
+    /// so the recording client can alert or try another recorder.
+    fn recording_failed(&mut self, now: Time, session: SessionId, reason: String) {
+        let Some(call) = self.calls.get(&session) else {
+            return;
+        };
+        self.services
+            .metrics
+            .calls_recording_failed
+            .fetch_add(1, Relaxed);
+        log::warn(
+            "call.recording_failed",
+            json!({ "call_id": call.call_id, "recording": call.name, "error": reason }),
+        );
+        let note = format!("recording failed: {reason}");
+        self.uas.end(now, session, 503, &note);
+        self.finish_call(session, "recording failed", Some(note));
     }
 
     fn end_all(&mut self, why: &str) {
         let sessions: Vec<SessionId> = self.calls.keys().copied().collect();
         for session in sessions {
-            self.uas.end(super::clock::now(), session, why);
+            self.uas.end(super::clock::now(), session, 200, why);
             self.finish_call(session, "drain deadline", Some(why.to_string()));
         }
     }
@@ -692,7 +789,12 @@ impl Server {
         let Some(mut call) = self.calls.remove(&session) else {
             return;
         };
-        call.warnings.extend(warning);
+        if let Some(warning) = warning {
+            push_note(&mut call.warnings, warning);
+        }
+        if let Some(calls) = call.connection_calls.take() {
+            calls.fetch_sub(1, Relaxed);
+        }
         log::info(
             "call.end",
             json!({ "call_id": call.call_id, "reason": reason }),
@@ -739,14 +841,17 @@ impl Server {
                     "participants": call.metadata.as_ref().map(participants),
                 }
             });
-            let _ = call.name;
-            let command = Command::End {
+            let mut command = Command::End {
                 call: session,
                 input,
                 warnings: call.warnings,
             };
-            // May wait while the shard's queue is full: the right backpressure for signalling.
-            let _ = tokio::task::spawn_blocking(move || shards.control(command)).await;
+            // The end must reach the shard, behind the call's last packets: while its queue is
+            // full this task (never the signalling one) tries again.
+            while let Err(QueueFull(back)) = shards.control(command) {
+                command = back;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         });
     }
 }
@@ -858,6 +963,8 @@ struct Connections {
     slots: Arc<Semaphore>,
     inbound: mpsc::Sender<Inbound>,
     limits: Limits,
+    /// Silence after which a connection is closed.
+    idle: Duration,
     metrics: Arc<SipMetrics>,
 }
 
@@ -918,8 +1025,13 @@ async fn serve_connection<S>(
     let inbound = &connections.inbound;
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Bytes>(64);
+    let calls = Arc::new(AtomicU64::new(0));
+    let connection = Connection {
+        writer: tx.clone(),
+        calls: Arc::clone(&calls),
+    };
     if inbound
-        .send(Inbound::Connected(id, tx.clone()))
+        .send(Inbound::Connected(id, connection))
         .await
         .is_err()
     {
@@ -936,10 +1048,23 @@ async fn serve_connection<S>(
     let peer = Peer { addr, transport };
     let mut framer = Framer::new(&connections.limits);
     let mut buf = vec![0u8; 16 * 1024];
-    'read: while let Ok(n) = reader.read(&mut buf).await {
-        if n == 0 {
-            break;
-        }
+    'read: loop {
+        let n = match tokio::time::timeout(connections.idle, reader.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            Ok(_) => break,
+            Err(_) if calls.load(Relaxed) > 0 => continue,
+            Err(_) => {
+                connections
+                    .metrics
+                    .connections_idle_closed
+                    .fetch_add(1, Relaxed);
+                log::info(
+                    "sip.connection_idle_closed",
+                    json!({ "peer": addr.to_string(), "idle_secs": connections.idle.as_secs() }),
+                );
+                break;
+            }
+        };
         framer.push(&buf[..n]);
         for frame in framer.by_ref() {
             match frame {

@@ -32,7 +32,9 @@ pub struct Bye<'a> {
     pub remote_tag: &'a str,
     pub call_id: &'a str,
     pub cseq: u32,
-    /// Why we end the session (RFC 3326 Reason, as a SIP cause with text).
+    /// Why we end the session (RFC 3326 Reason): a SIP status as the cause (200 for an
+    /// ordinary end, 503 when the recording failed) and a text.
+    pub cause: u16,
     pub reason: &'a str,
 }
 
@@ -48,13 +50,14 @@ impl Bye<'_> {
         let reason = self.reason.replace(['"', '\\', '\r', '\n'], " ");
         text.push_str(&format!(
             "From: <{}>;tag={}\r\nTo: <{}>;tag={}\r\nCall-ID: {}\r\nCSeq: {} BYE\r\n\
-             Reason: SIP;cause=200;text=\"{reason}\"\r\nContent-Length: 0\r\n\r\n",
+             Reason: SIP;cause={};text=\"{reason}\"\r\nContent-Length: 0\r\n\r\n",
             self.local_uri,
             self.local_tag,
             self.remote_uri,
             self.remote_tag,
             self.call_id,
-            self.cseq
+            self.cseq,
+            self.cause
         ));
         Bytes::from(text)
     }
@@ -189,6 +192,7 @@ mod tests {
             remote_tag: "src1",
             call_id: "call-1",
             cseq: 1,
+            cause: 200,
             reason: "no RTP \"or\" SIP",
         }
         .encode();

@@ -134,8 +134,9 @@ pub struct Uas {
     config: UasConfig,
     txs: ServerTransactions,
     dialogs: HashMap<SessionId, Dialog>,
-    /// (Call-ID, remote tag) → session.
-    by_dialog_id: HashMap<(String, String), SessionId>,
+    /// The dialog id (Call-ID, remote tag, local tag; RFC 3261 §12) → session. Two INVITEs
+    /// sharing a Call-ID and even a From tag are two dialogs: our tags tell them apart.
+    by_dialog_id: HashMap<DialogId, SessionId>,
     next_session: SessionId,
     draining: bool,
     transmits: VecDeque<Transmit>,
@@ -146,6 +147,9 @@ pub struct Uas {
 
 /// A refusal: the status and a reason phrase naming what was wrong.
 type Refusal = (u16, String);
+
+/// Call-ID, the client's tag, ours.
+type DialogId = (String, String, String);
 
 impl Uas {
     pub fn new(config: UasConfig) -> Uas {
@@ -276,7 +280,16 @@ impl Uas {
                 503 => extra.push(("Retry-After", "30".into())),
                 _ => {}
             }
-            self.respond(now, &key, &request, status, Some(&reason), &extra, None);
+            self.respond(
+                now,
+                &key,
+                None,
+                &request,
+                status,
+                Some(&reason),
+                &extra,
+                None,
+            );
         }
     }
 
@@ -302,7 +315,7 @@ impl Uas {
                     ("Accept", ACCEPT.to_string()),
                     ("Supported", SIPREC.to_string()),
                 ];
-                self.respond(now, key, &request, status, None, &extra, None);
+                self.respond(now, key, None, &request, status, None, &extra, None);
                 return Ok(());
             }
             _ if max_forwards == Some(0) => return Err((483, "Too Many Hops".into())),
@@ -363,16 +376,19 @@ impl Uas {
         let cseq = request.cseq().map_err(bad)?.seq;
         let session = self.next_session;
         self.next_session += 1;
-        self.respond(now, key, &request, 100, None, &[], None);
-        self.by_dialog_id
-            .insert((call_id.clone(), remote_tag.clone()), session);
+        self.respond(now, key, Some(session), &request, 100, None, &[], None);
+        let local_tag = format!("callrec-{session:x}");
+        self.by_dialog_id.insert(
+            (call_id.clone(), remote_tag.clone(), local_tag.clone()),
+            session,
+        );
         self.dialogs.insert(
             session,
             Dialog {
                 session,
                 call_id: call_id.clone(),
                 remote_tag,
-                local_tag: format!("callrec-{session:x}"),
+                local_tag,
                 peer,
                 remote_cseq: cseq,
                 pending: Some((key.clone(), request)),
@@ -404,7 +420,7 @@ impl Uas {
             // Already answered (or never seen): nothing to cancel (§9.2).
             return Err((481, "Call/Transaction Does Not Exist".into()));
         }
-        self.respond(now, key, request, 200, None, &[], None);
+        self.respond(now, key, None, request, 200, None, &[], None);
         let session = self
             .dialogs
             .values()
@@ -413,7 +429,16 @@ impl Uas {
         if let Some((session, established)) = session {
             let dialog = self.dialogs.get_mut(&session).expect("found just above");
             let (_, invite) = dialog.pending.take().expect("found by its pending request");
-            self.respond(now, &invite_key, &invite, 487, None, &[], None);
+            self.respond(
+                now,
+                &invite_key,
+                Some(session),
+                &invite,
+                487,
+                None,
+                &[],
+                None,
+            );
             // A cancelled re-INVITE leaves the session as it was (§9.2).
             if !established {
                 self.forget(session);
@@ -438,9 +463,8 @@ impl Uas {
         let from_tag = headers.from().map_err(bad)?.tag().unwrap_or("").to_string();
         let session = self
             .by_dialog_id
-            .get(&(call_id.to_string(), from_tag))
+            .get(&(call_id.to_string(), from_tag, to_tag.to_string()))
             .copied()
-            .filter(|s| self.dialogs[s].local_tag == to_tag)
             .ok_or((481, "Call/Transaction Does Not Exist".to_string()))?;
         let cseq = request.cseq().map_err(bad)?.seq;
         let dialog = self
@@ -453,13 +477,22 @@ impl Uas {
         dialog.remote_cseq = cseq;
         match request.method() {
             Method::Bye => {
-                self.respond(now, key, &request, 200, None, &[], None);
+                self.respond(now, key, Some(session), &request, 200, None, &[], None);
                 if let Some((pending_key, pending)) = self
                     .dialogs
                     .get_mut(&session)
                     .and_then(|d| d.pending.take())
                 {
-                    self.respond(now, &pending_key, &pending, 487, None, &[], None);
+                    self.respond(
+                        now,
+                        &pending_key,
+                        Some(session),
+                        &pending,
+                        487,
+                        None,
+                        &[],
+                        None,
+                    );
                 }
                 self.forget(session);
                 self.events.push_back(Event::Ended {
@@ -569,7 +602,7 @@ impl Uas {
         let (_, uri, param) = our_uri(&self.config, dialog.peer.transport);
         let contact = format!("<{uri}{param}>;+sip.srs");
         let extra = [("Contact", contact), ("Supported", SIPREC.to_string())];
-        self.respond(now, &key, &request, 200, None, &extra, body);
+        self.respond(now, &key, Some(session), &request, 200, None, &extra, body);
     }
 
     /// Refuses session `session`'s pending offer. Refusing the initial INVITE ends the
@@ -583,7 +616,16 @@ impl Uas {
         };
         let established = dialog.established;
         self.stats.refused(status);
-        self.respond(now, &key, &request, status, Some(reason), &[], None);
+        self.respond(
+            now,
+            &key,
+            Some(session),
+            &request,
+            status,
+            Some(reason),
+            &[],
+            None,
+        );
         if !established {
             self.forget(session);
         }
@@ -592,7 +634,7 @@ impl Uas {
     /// Ends a session the server ended itself (the client went silent, the drain deadline):
     /// once its dialog is confirmed the client gets a BYE with `reason` (RFC 3326), retried
     /// until answered. Later requests in its dialog are answered 481.
-    pub fn end(&mut self, now: Time, session: SessionId, reason: &str) {
+    pub fn end(&mut self, now: Time, session: SessionId, cause: u16, reason: &str) {
         let Some(dialog) = self.dialogs.get(&session) else {
             return;
         };
@@ -612,6 +654,7 @@ impl Uas {
                 remote_tag: &dialog.remote_tag,
                 call_id: &dialog.call_id,
                 cseq: 1,
+                cause,
                 reason,
             }
             .encode();
@@ -630,7 +673,8 @@ impl Uas {
 
     fn forget(&mut self, session: SessionId) {
         if let Some(d) = self.dialogs.remove(&session) {
-            self.by_dialog_id.remove(&(d.call_id, d.remote_tag));
+            self.by_dialog_id
+                .remove(&(d.call_id, d.remote_tag, d.local_tag));
         }
     }
 
@@ -641,7 +685,16 @@ impl Uas {
         else {
             return;
         };
-        let id = (call_id.to_string(), from.tag().unwrap_or("").to_string());
+        let to_tag = headers
+            .to()
+            .ok()
+            .and_then(|to| to.tag().map(str::to_string))
+            .unwrap_or_default();
+        let id = (
+            call_id.to_string(),
+            from.tag().unwrap_or("").to_string(),
+            to_tag,
+        );
         let Some(dialog) = self
             .by_dialog_id
             .get(&id)
@@ -717,25 +770,24 @@ impl Uas {
         &mut self,
         now: Time,
         key: &TxKey,
+        session: Option<SessionId>,
         request: &Request,
         status: u16,
         reason: Option<&str>,
         extra: &[(&str, String)],
         sdp: Option<Bytes>,
     ) {
-        let headers = request.headers();
-        let local_tag = headers
-            .call_id()
+        // The dialog's tag: the one the request names, else the session's we answer for.
+        let local_tag = request
+            .headers()
+            .to()
             .ok()
-            .zip(
-                headers
-                    .from()
-                    .ok()
-                    .map(|f| f.tag().unwrap_or("").to_string()),
-            )
-            .and_then(|(c, f)| self.by_dialog_id.get(&(c.to_string(), f)))
-            .and_then(|s| self.dialogs.get(s))
-            .map(|d| d.local_tag.clone())
+            .and_then(|to| to.tag().map(str::to_string))
+            .or_else(|| {
+                session
+                    .and_then(|s| self.dialogs.get(&s))
+                    .map(|d| d.local_tag.clone())
+            })
             // Refusals outside a dialog still need a To-tag on final responses (§8.2.6.2).
             .unwrap_or_else(|| format!("callrec-r{}", key_tag(key)));
         let mut builder = Response::for_request(request, status);

@@ -378,7 +378,7 @@ fn a_session_we_end_gets_a_bye_once_confirmed_and_its_answer_ends_the_retries() 
     uas.accept(at(10), offer.session, Some(Bytes::from_static(b"v=0\r\n")));
     let tag = to_tag(&uas.poll_transmit().unwrap().bytes);
     uas.receive(at(30), udp(), request("ACK", "2", 1, Some(&tag), "", ""));
-    uas.end(at(1_000), offer.session, "the client is gone");
+    uas.end(at(1_000), offer.session, 200, "the client is gone");
     let bye = uas.poll_transmit().expect("a BYE");
     assert_eq!(bye.to, udp());
     let Ok(Message::Request(bye)) = Message::parse(bye.bytes, &Limits::default()) else {
@@ -424,7 +424,7 @@ fn a_session_we_end_gets_a_bye_once_confirmed_and_its_answer_ends_the_retries() 
         Some(Bytes::from_static(b"v=0\r\n")),
     );
     sent(&mut uas);
-    uas.end(at(20_020), second.session, "drain deadline");
+    uas.end(at(20_020), second.session, 200, "drain deadline");
     assert!(sent_requests(&mut uas).is_empty());
     assert_eq!(uas.bye_stats().sent, 1);
 }
@@ -447,4 +447,57 @@ fn sent_requests(uas: &mut Uas) -> Vec<String> {
 fn invite_with_call_id(call_id: &str) -> Bytes {
     let text = String::from_utf8(invite("9").to_vec()).unwrap();
     Bytes::from(text.replace("Call-ID: call-1", &format!("Call-ID: {call_id}")))
+}
+
+/// A client that reuses a Call-ID (and even its From tag) for two sessions at once: two
+/// dialogs, each answered with its own tag, each ended by its own BYE.
+#[test]
+fn two_invites_sharing_a_call_id_are_two_dialogs() {
+    let mut uas = Uas::new(UasConfig {
+        max_sessions: 3,
+        ..config()
+    });
+    let other_from_tag = |bytes: Bytes| {
+        Bytes::from(String::from_utf8_lossy(&bytes).replace(";tag=src1", ";tag=src2"))
+    };
+    let mut tags = Vec::new();
+    let mut sessions = Vec::new();
+    for (branch, invite) in [
+        ("a", invite("a")),
+        ("b", invite("b")),
+        ("c", other_from_tag(invite("c"))),
+    ] {
+        uas.receive(at(0), udp(), invite);
+        assert_eq!(sent(&mut uas), [100], "{branch}");
+        let offer = offer(&mut uas);
+        assert_eq!(offer.call_id, "call-1");
+        uas.accept(at(10), offer.session, Some(Bytes::from_static(b"v=0\r\n")));
+        let ok = uas.poll_transmit().unwrap();
+        tags.push(to_tag(&ok.bytes));
+        sessions.push(offer.session);
+    }
+    assert_eq!(uas.sessions(), 3);
+    tags.iter()
+        .for_each(|t| assert_eq!(tags.iter().filter(|o| *o == t).count(), 1));
+    let with_from = |i: usize, bytes: Bytes| if i == 2 { other_from_tag(bytes) } else { bytes };
+    for (i, tag) in tags.iter().enumerate() {
+        let ack = request("ACK", &format!("ack{i}"), 1, Some(tag), "", "");
+        uas.receive(at(20), udp(), with_from(i, ack));
+    }
+    uas.handle_timeout(at(5_000));
+    assert!(sent(&mut uas).is_empty(), "every 200 acknowledged");
+    // The first session's BYE ends the first session only; then the others, one by one.
+    for i in [0, 2, 1] {
+        let bye = request("BYE", &format!("bye{i}"), 2, Some(&tags[i]), "", "");
+        uas.receive(at(6_000), udp(), with_from(i, bye));
+        assert_eq!(sent(&mut uas), [200], "BYE {i}");
+        assert_eq!(
+            uas.poll_event(),
+            Some(Event::Ended {
+                session: sessions[i],
+                why: EndReason::Bye
+            })
+        );
+    }
+    assert_eq!(uas.sessions(), 0);
 }

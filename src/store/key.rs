@@ -67,6 +67,22 @@ pub fn safe_file_name(id: &str) -> String {
     }
 }
 
+/// How much of a Call-ID a live recording's name keeps for people to read.
+const READABLE_CALL_ID: usize = 64;
+
+/// A live recording's name (its spool job, files and key segment): the readable start of the
+/// SIP Call-ID and `unique` in hex, e.g. `a84b4c76e66710_pc33.example.com-00f3a9c2e1b4d765`.
+/// The Call-ID part is for people and may be shared by many calls (clients reuse Call-IDs,
+/// [`safe_file_name`] folds and cuts them); `unique`, drawn at random per recording session,
+/// is what keeps two recordings apart.
+pub fn recording_name(call_id: &str, unique: u64) -> String {
+    let readable: String = safe_file_name(call_id)
+        .chars()
+        .take(READABLE_CALL_ID)
+        .collect();
+    format!("{readable}-{unique:016x}")
+}
+
 /// Segments longer than this keep a prefix and a hash, so keys stay within S3's 1024 bytes.
 const MAX_SEGMENT: usize = 120;
 
@@ -202,6 +218,27 @@ mod tests {
         assert_eq!(safe_file_name("..."), "call");
         assert_eq!(safe_file_name(""), "call");
         assert_eq!(safe_file_name(&"x".repeat(500)).len(), 128);
+    }
+
+    /// Call-IDs that fold or cut to the same readable part still name two recordings; the
+    /// name stays a plain file name and a segment of its own (no escaping, no hashing).
+    #[test]
+    fn live_recording_names_keep_the_call_id_readable_and_sessions_apart() {
+        let long = "7".repeat(139);
+        let cases = [
+            ("coll-1@host", "coll-1_host"),
+            ("coll-1_host", "coll-1_host"),
+            (&format!("{long}a")[..], &long[..READABLE_CALL_ID]),
+            (&format!("{long}b")[..], &long[..READABLE_CALL_ID]),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for (unique, (call_id, readable)) in cases.iter().enumerate() {
+            let name = recording_name(call_id, unique as u64);
+            assert_eq!(name, format!("{readable}-{unique:016x}"), "{call_id}");
+            assert_eq!(safe_file_name(&name), name);
+            assert_eq!(segment(&name), name);
+            assert!(seen.insert(name));
+        }
     }
 
     fn key(org: &str, call: &str) -> RecordingKey {

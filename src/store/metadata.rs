@@ -55,6 +55,9 @@ pub struct StoredMetadata {
 #[derive(Clone, Debug, Deserialize)]
 pub struct CallRef {
     pub id: String,
+    /// The SIP Call-ID of a live call (absent for recordings of captures).
+    #[serde(default)]
+    pub sip_call_id: Option<String>,
     #[serde(default)]
     pub start: Option<String>,
     #[serde(default)]

@@ -4,8 +4,13 @@
 //! Layout: `SPOOL/jobs/{id}/` holds a recording's media files, its metadata document and, once
 //! complete, `job.json` (the manifest). `job.json` is written last, atomically (write, fsync,
 //! rename, fsync the directory), so a job either has a manifest and every file it names, or is
-//! an interrupted write that [`Spool::recover`] discards. The job id is a hash of destination and
-//! keys, so recording the same call again replaces its job instead of duplicating it.
+//! an interrupted write that [`Spool::recover`] discards. Every job gets a directory of its own
+//! (a hash of destination and keys, and a random suffix): starting a job never touches another,
+//! even one for the same keys.
+//!
+//! The bytes the spool holds are kept as a running count (one walk at [`Spool::open`], then
+//! what jobs write, commit, abandon and finish), so checking the limit at a call's start costs
+//! no disk access.
 
 use super::error::StoreError;
 use serde::{Deserialize, Serialize};
@@ -13,6 +18,8 @@ use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 const MANIFEST: &str = "job.json";
 
@@ -61,51 +68,49 @@ pub struct Recovered {
 pub struct Spool {
     jobs: PathBuf,
     limit: u64,
+    /// Bytes held by every job, shared by every clone of this spool.
+    used: Arc<AtomicU64>,
 }
 
 /// A job being written; nothing in it is uploaded until [`JobWriter::commit`].
 #[derive(Debug)]
 pub struct JobWriter {
     dir: PathBuf,
+    used: Arc<AtomicU64>,
+    /// What this job has added to the spool's count so far.
+    counted: u64,
 }
 
 impl Spool {
     /// 8 GiB: hours of a busy worker's recordings while the store is unreachable.
     pub const DEFAULT_LIMIT: u64 = 8 << 30;
 
+    /// Opens (creating) the spool in `dir` and counts what it holds.
     pub fn open(dir: impl Into<PathBuf>, limit: u64) -> Result<Spool, StoreError> {
         let jobs = dir.into().join("jobs");
         std::fs::create_dir_all(&jobs).map_err(StoreError::spool(&jobs))?;
-        Ok(Spool { jobs, limit })
-    }
-
-    /// Bytes held by every job, complete or not. A job or file that goes while it counts (its
-    /// upload finished) counts as nothing.
-    pub fn usage(&self) -> Result<u64, StoreError> {
-        let mut total = 0;
-        for job in read_dir(&self.jobs)? {
-            let files = match std::fs::read_dir(&job) {
-                Ok(files) => files,
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(StoreError::spool(&job)(e)),
-            };
-            for file in files {
-                let file = file.map_err(StoreError::spool(&job))?;
-                match file.metadata() {
-                    Ok(metadata) => total += metadata.len(),
-                    Err(e) if e.kind() == ErrorKind::NotFound => {}
-                    Err(e) => return Err(StoreError::spool(&file.path())(e)),
-                }
-            }
+        let mut used = 0;
+        for job in read_dir(&jobs)? {
+            used += dir_bytes(&job)?;
         }
-        Ok(total)
+        Ok(Spool {
+            jobs,
+            limit,
+            used: Arc::new(AtomicU64::new(used)),
+        })
     }
 
-    /// Starts a job for the recording whose metadata goes to `metadata_key` at `destination`.
+    /// Bytes held by every job, complete or not: the running count, no disk access.
+    pub fn usage(&self) -> u64 {
+        self.used.load(Relaxed)
+    }
+
+    /// Starts a job for the recording whose metadata goes to `metadata_key` at `destination`,
+    /// in a directory of its own: an existing job, even for the same keys, is never touched.
     /// Refused with [`StoreError::SpoolFull`] when the spool already holds its limit; a job
     /// that is started may finish above it (the limit bounds what waits, not one recording).
     pub fn begin(&self, destination: &str, metadata_key: &str) -> Result<JobWriter, StoreError> {
-        let used = self.usage()?;
+        let used = self.usage();
         if used >= self.limit {
             return Err(StoreError::SpoolFull {
                 used,
@@ -113,13 +118,22 @@ impl Spool {
             });
         }
         let digest = Sha256::digest(format!("{destination}\n{metadata_key}").as_bytes());
-        let id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        let dir = self.jobs.join(id);
-        if dir.exists() {
-            remove_job(&dir)?;
+        let id: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        loop {
+            let dir = self.jobs.join(format!("{id}-{:016x}", random_u64()));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {
+                    return Ok(JobWriter {
+                        dir,
+                        used: Arc::clone(&self.used),
+                        counted: 0,
+                    })
+                }
+                // 64 random bits met another job's: draw again.
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(StoreError::spool(&dir)(e)),
+            }
         }
-        std::fs::create_dir(&dir).map_err(StoreError::spool(&dir))?;
-        Ok(JobWriter { dir })
     }
 
     /// Every complete job, oldest first, leaving jobs still being written alone: what a
@@ -157,7 +171,9 @@ impl Spool {
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     if discard_incomplete {
+                        let bytes = dir_bytes(&dir)?;
                         remove_job(&dir)?;
+                        release(&self.used, bytes);
                         recovered.discarded.push(dir);
                     }
                 }
@@ -172,10 +188,13 @@ impl Spool {
     /// Removes an uploaded job: the manifest first, so a crash half-way leaves an incomplete
     /// job that recovery discards, never a manifest naming missing files.
     pub fn finish(&self, job: &SpoolJob) -> Result<(), StoreError> {
+        let bytes = dir_bytes(&job.dir)?;
         let manifest = job.dir.join(MANIFEST);
         std::fs::remove_file(&manifest).map_err(StoreError::spool(&manifest))?;
         sync_dir(&job.dir)?;
-        remove_job(&job.dir)
+        remove_job(&job.dir)?;
+        release(&self.used, bytes);
+        Ok(())
     }
 }
 
@@ -185,9 +204,18 @@ impl JobWriter {
         &self.dir
     }
 
+    /// Tells the spool's count that this job's media files now hold `bytes` in all (what
+    /// [`crate::store::media_files::MediaFiles::written`] says).
+    pub fn count(&mut self, bytes: u64) {
+        if bytes > self.counted {
+            self.used.fetch_add(bytes - self.counted, Relaxed);
+            self.counted = bytes;
+        }
+    }
+
     /// Writes the metadata document and then the manifest, durably. Every media file the
     /// manifest names must already be in [`JobWriter::dir`], synced, with its stated size.
-    pub fn commit(self, manifest: Manifest, metadata: &[u8]) -> Result<SpoolJob, StoreError> {
+    pub fn commit(mut self, manifest: Manifest, metadata: &[u8]) -> Result<SpoolJob, StoreError> {
         for file in &manifest.media {
             let path = self.dir.join(&file.name);
             let len = std::fs::metadata(&path)
@@ -200,11 +228,15 @@ impl JobWriter {
                 });
             }
         }
+        let media: u64 = manifest.media.iter().map(|f| f.bytes).sum();
+        self.count(media);
         write_synced(&self.dir.join(&manifest.metadata.name), metadata)?;
+        self.count(media + metadata.len() as u64);
         let json = serde_json::to_vec_pretty(&manifest).map_err(|e| StoreError::BadJob {
             path: self.dir.clone(),
             reason: e.to_string(),
         })?;
+        self.count(media + (metadata.len() + json.len()) as u64);
         let partial = self.dir.join("job.json.partial");
         write_synced(&partial, &json)?;
         let manifest_path = self.dir.join(MANIFEST);
@@ -221,7 +253,9 @@ impl JobWriter {
 
     /// Drops an unfinished job (the recording failed).
     pub fn abandon(self) -> Result<(), StoreError> {
-        remove_job(&self.dir)
+        remove_job(&self.dir)?;
+        release(&self.used, self.counted);
+        Ok(())
     }
 }
 
@@ -233,6 +267,45 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     }
     paths.sort();
     Ok(paths)
+}
+
+/// Bytes of the files in one job's directory; a job or file that goes while it counts (its
+/// upload finished) counts as nothing.
+fn dir_bytes(job: &Path) -> Result<u64, StoreError> {
+    let files = match std::fs::read_dir(job) {
+        Ok(files) => files,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(StoreError::spool(job)(e)),
+    };
+    let mut total = 0;
+    for file in files {
+        let file = file.map_err(StoreError::spool(job))?;
+        match file.metadata() {
+            Ok(metadata) => total += metadata.len(),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::spool(&file.path())(e)),
+        }
+    }
+    Ok(total)
+}
+
+/// Takes `bytes` off the spool's count, never below zero.
+fn release(used: &AtomicU64, bytes: u64) {
+    let _ = used.fetch_update(Relaxed, Relaxed, |u| Some(u.saturating_sub(bytes)));
+}
+
+/// 64 bits from the system's random source: a job directory's suffix, a live recording's
+/// unique part.
+pub fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // Without the system's randomness the clock's nanoseconds still differ between jobs.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        bytes = nanos.to_le_bytes();
+    }
+    u64::from_le_bytes(bytes)
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
@@ -323,18 +396,59 @@ mod tests {
 
         reopened.finish(&recovered.jobs[0]).expect("finish");
         assert!(reopened.recover().expect("recover").jobs.is_empty());
-        assert_eq!(reopened.usage().expect("usage"), 0);
+        assert_eq!(reopened.usage(), 0);
     }
 
+    /// Two sessions may share keys (a client reusing a Call-ID): each job is its own, and
+    /// starting one never removes another, complete or still being written.
     #[test]
-    fn the_same_recording_replaces_its_job_instead_of_adding_one() {
-        let tmp = TempDir::new("replace");
+    fn a_job_for_the_same_keys_never_touches_another() {
+        let tmp = TempDir::new("same-keys");
         let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
-        write_job(&spool, "k1", b"first").expect("commit");
-        write_job(&spool, "k1", b"second!").expect("commit");
-        let jobs = spool.recover().expect("recover").jobs;
-        assert_eq!(jobs.len(), 1);
-        assert_eq!(jobs[0].manifest.media[0].bytes, 7);
+        let first = write_job(&spool, "k1", b"first").expect("commit");
+        let live = spool.begin("memory://t", "k1").expect("begin");
+        std::fs::write(live.dir().join("c.opus.partial"), b"live").expect("write");
+        let second = write_job(&spool, "k1", b"second!").expect("commit");
+        assert_ne!(first.dir, second.dir);
+        assert_ne!(live.dir(), second.dir);
+        assert_eq!(
+            std::fs::read(live.dir().join("c.opus.partial")).expect("live job kept"),
+            b"live"
+        );
+        let jobs = spool.pending().expect("pending");
+        let sizes: Vec<u64> = jobs.iter().map(|j| j.manifest.media[0].bytes).collect();
+        assert_eq!(sizes.len(), 2);
+        assert!(sizes.contains(&5) && sizes.contains(&7), "{sizes:?}");
+    }
+
+    /// The count follows every write, commit, abandon and finish without walking the disk,
+    /// and a reopened spool finds the same number on disk.
+    #[test]
+    fn usage_is_a_running_count_that_matches_the_disk() {
+        let tmp = TempDir::new("usage");
+        let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
+        assert_eq!(spool.usage(), 0);
+        let mut live = spool.begin("memory://t", "live").expect("begin");
+        std::fs::write(live.dir().join("c.opus.partial"), [1; 300]).expect("write");
+        live.count(300);
+        assert_eq!(spool.usage(), 300);
+        let done = write_job(&spool, "done", &[2; 1000]).expect("commit");
+        let on_disk = |spool: &Spool| -> u64 {
+            read_dir(&spool.jobs)
+                .expect("jobs")
+                .iter()
+                .map(|d| dir_bytes(d).expect("bytes"))
+                .sum()
+        };
+        assert_eq!(spool.usage(), on_disk(&spool));
+        assert_eq!(
+            Spool::open(&tmp.0, 1 << 20).expect("reopen").usage(),
+            spool.usage()
+        );
+        live.abandon().expect("abandon");
+        assert_eq!(spool.usage(), on_disk(&spool));
+        spool.finish(&done).expect("finish");
+        assert_eq!(spool.usage(), 0);
     }
 
     #[test]
@@ -386,7 +500,7 @@ mod tests {
         };
         let mut rounds = 0;
         while !uploader.is_finished() {
-            spool.usage().expect("usage while jobs finish");
+            Spool::open(&tmp.0, 1 << 30).expect("counting while jobs finish");
             spool.pending().expect("pending while jobs finish");
             let writer = spool
                 .begin("memory://t", &format!("new-{rounds}"))

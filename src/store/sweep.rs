@@ -207,6 +207,7 @@ mod tests {
         StoredMetadata {
             call: CallRef {
                 id: "c1".into(),
+                sip_call_id: None,
                 start: None,
                 duration_secs: 1.0,
             },
