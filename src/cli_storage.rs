@@ -204,6 +204,7 @@ fn list(args: ListArgs) -> Result<(), String> {
             let line = serde_json::json!({
                 "recording": recording.dir.prefix(),
                 "call": metadata.as_ref().map(|m| &m.call.id),
+                "sip_call_id": metadata.as_ref().and_then(|m| m.call.sip_call_id.as_ref()),
                 "org": storage.map(|s| &s.org),
                 "user": storage.and_then(|s| s.user.as_ref()),
                 "plan": storage.map(|s| &s.plan),

@@ -916,7 +916,9 @@ fn policy_decides_who_is_recorded_how_and_for_how_long() {
 
 #[test]
 fn a_call_over_tcp_is_recorded_too() {
-    let serve = Serve::start("sipp-tcp", 29000, "");
+    // Connections idle for a second are closed, but not this one: a call's dialog uses it
+    // (SIPp sends nothing on it for 3.5 s between its ACK and its BYE).
+    let serve = Serve::start("sipp-tcp", 29000, "connection_idle_secs = 1\n");
     let scenario = prepare(&serve.dir.0, "siprec_call.xml", 3);
     let out = sipp(
         &serve,
@@ -926,6 +928,29 @@ fn a_call_over_tcp_is_recorded_too() {
     );
     assert_success(&out, &serve.dir.0);
     assert_call_came_over(&serve, "tcp");
+    assert_eq!(
+        serve.metric("callrec_sip_connections_idle_closed_total"),
+        0.0
+    );
+}
+
+/// A TCP connection that never sends anything is closed after `connection_idle_secs`, so idle
+/// clients cannot hold every connection slot.
+#[test]
+fn an_idle_tcp_connection_is_closed() {
+    use std::io::Read;
+    let serve = Serve::start("sipp-tcp-idle", 15000, "connection_idle_secs = 1\n");
+    let mut idle = std::net::TcpStream::connect(serve.sip).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    assert_eq!(idle.read(&mut buf).unwrap(), 0, "closed by the server");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(
+        serve.metric("callrec_sip_connections_idle_closed_total"),
+        1.0
+    );
 }
 
 /// The server's one recording came over `transport`, with Alice on the left and Bob on the
@@ -1258,7 +1283,7 @@ fn colliding_call_ids_are_each_recorded_whole() {
                 scope.spawn(move || {
                     let args = ["-m", "1", "-d", "3500", "-cid_str", call_id];
                     let args = [&args[..], &["-set", "fromtag", from_tag]].concat();
-                    sipp(serve, scenario, 39000 + 4 * i as u16, &args)
+                    sipp(serve, scenario, 33300 + 4 * i as u16, &args)
                 })
             })
             .collect();
