@@ -1404,3 +1404,42 @@ fn a_call_whose_recording_fails_is_ended_with_a_bye_saying_why() {
         "{failed:?}"
     );
 }
+
+/// A full spool refuses new calls before they are answered (503, the client may try another
+/// recorder) and leaves what it holds alone.
+#[test]
+fn a_full_spool_refuses_new_calls_and_keeps_what_it_holds() {
+    // The store cannot be written, so the first recording stays in the spool.
+    let extra = "[store]\nurl = \"file:///dev/null/store\"\nspool_limit_bytes = 1\n";
+    let serve = Serve::start("sipp-spool-full", 14000, extra);
+    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 2);
+    let out = sipp(&serve, &scenario, 33600, &["-m", "1", "-d", "2500"]);
+    assert_success(&out, &serve.dir.0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !serve.log().iter().any(|l| l["event"] == "call.spooled") {
+        assert!(Instant::now() < deadline, "{:#?}", serve.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let refused = request_scenario(&serve.dir.0, "siprec_full", &siprec_invite(), 503);
+    let out = sipp(&serve, &refused, 33610, &["-m", "1"]);
+    assert_success(&out, &serve.dir.0);
+    let log = serve.log();
+    let refusal = log
+        .iter()
+        .find(|l| l["event"] == "call.refused")
+        .expect("logged");
+    assert_eq!(refusal["status"], 503);
+    assert!(
+        refusal["reason"].as_str().unwrap().contains("spool"),
+        "{refusal}"
+    );
+    let jobs: Vec<PathBuf> = std::fs::read_dir(serve.path("spool/jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert!(
+        jobs[0].join("job.json").exists(),
+        "the first recording kept"
+    );
+}
