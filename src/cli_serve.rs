@@ -140,10 +140,11 @@ pub fn serve(args: ServeArgs) -> Result<(), String> {
                 .map_err(|e| format!("policy: {e}"))?,
         );
         policy.spawn_refresher(REFRESH_INTERVAL);
-        let mut recording = Recording::start(Arc::clone(&config), Some(policy))?;
+        let mut recording = Recording::start(Arc::clone(&config), Some(Arc::clone(&policy)))?;
 
         let metrics = Arc::new(admin::Metrics::default());
         let _ = metrics.live.set(Arc::clone(&recording.live));
+        let _ = metrics.policy.set(Arc::clone(&policy));
         let state = AdminState {
             db,
             metrics,

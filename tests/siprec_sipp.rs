@@ -133,6 +133,21 @@ impl Serve {
         line.rsplit(' ').next().unwrap().parse().unwrap()
     }
 
+    /// Waits until the server's policy cache holds what was written before this call: two
+    /// refreshes end, so one began after the write (it refreshes each second; a busy machine
+    /// may take longer).
+    fn wait_for_policy(&self) {
+        let before = self.metric("callrec_policy_refreshes_total");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.metric("callrec_policy_refreshes_total") < before + 2.0 {
+            assert!(
+                Instant::now() < deadline,
+                "the policy cache never refreshed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The exit status, once the server has exited.
     fn wait(&mut self) -> std::process::ExitStatus {
         self.child.wait().unwrap()
@@ -708,7 +723,11 @@ fn sigterm_drains_calls_in_flight_then_exits_cleanly() {
     assert_eq!(started(&log), 3);
     let pid = serve.child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !serve.log().iter().any(|l| l["event"] == "drain.start") {
+        assert!(Instant::now() < deadline, "no drain: {:#?}", serve.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let options = request_scenario(
         &dir,
         "options-draining",
@@ -842,7 +861,7 @@ fn policy_decides_who_is_recorded_how_and_for_how_long() {
         "sipAddresses": ["sip:alice@example.com"]})),
         ],
     );
-    std::thread::sleep(Duration::from_millis(1500)); // the server's policy cache refreshes each second
+    serve.wait_for_policy();
 
     let refused = request_scenario(&dir, "siprec_refused", &siprec_invite(), 403);
     let out = sipp(&serve, &refused, 38000, &["-m", "1"]);
@@ -887,7 +906,7 @@ fn policy_decides_who_is_recorded_how_and_for_how_long() {
         "notification": {"type": "Beep", "enabled": true}, "repeat": {"interval": 20, "enabled": false}})),
         ],
     );
-    std::thread::sleep(Duration::from_millis(1500));
+    serve.wait_for_policy();
     let scenario = prepare(&dir, "siprec_pause.xml", 6);
     let out = sipp(&serve, &scenario, 38010, &["-m", "1", "-d", "3000"]);
     assert_success(&out, &dir);

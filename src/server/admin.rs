@@ -72,6 +72,8 @@ pub struct Metrics {
     pub forbidden: AtomicU64,
     /// The recording server's counters, when `serve` runs one.
     pub live: std::sync::OnceLock<Arc<super::live_metrics::LiveMetrics>>,
+    /// The recording server's policy cache, when `serve` runs one: how fresh it is.
+    pub policy: std::sync::OnceLock<Arc<crate::policy::cache::PolicyCache>>,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -135,6 +137,21 @@ async fn metrics(State(state): State<AdminState>) -> Response {
     );
     if let Some(live) = m.live.get() {
         body.push_str(&live.render());
+    }
+    if let Some(policy) = m.policy.get() {
+        let stats = policy.stats();
+        body.push_str(&format!(
+            "# HELP callrec_policy_refreshes_total Refreshes of the SIPREC server's policy cache that reached the store.\n\
+             # TYPE callrec_policy_refreshes_total counter\n\
+             callrec_policy_refreshes_total {}\n\
+             # HELP callrec_policy_refresh_failures_total Refreshes that failed; calls were decided on the last state.\n\
+             # TYPE callrec_policy_refresh_failures_total counter\n\
+             callrec_policy_refresh_failures_total {}\n\
+             # HELP callrec_policy_seq The policy store's audit number the cache holds.\n\
+             # TYPE callrec_policy_seq gauge\n\
+             callrec_policy_seq {}\n",
+            stats.refreshes, stats.failed_refreshes, stats.seq
+        ));
     }
     let content_type = HeaderValue::from_static("text/plain; version=0.0.4");
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
