@@ -648,3 +648,25 @@ impl LiveCall {
         job::commit(job, &destination, &key, &storage, &json, media).map_err(|e| e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client refusing pause after pause, or reporting announcement after announcement,
+    /// grows a call's notes by one line at most.
+    #[test]
+    fn notes_stop_at_their_bound_and_count_the_rest() {
+        let mut notes = Vec::new();
+        for i in 0..1000 {
+            push_note(&mut notes, format!("note {i}"));
+        }
+        assert_eq!(notes.len(), MAX_NOTES);
+        assert_eq!(notes[MAX_NOTES - 2], format!("note {}", MAX_NOTES - 2));
+        let dropped = 1000 - (MAX_NOTES - 1);
+        assert_eq!(
+            notes[MAX_NOTES - 1],
+            format!("more notes not kept: {dropped}")
+        );
+    }
+}
