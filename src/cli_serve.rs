@@ -13,7 +13,7 @@ use callrec::server::live_metrics::LiveMetrics;
 use callrec::server::shard::Shards;
 use callrec::server::siprec::{self, Services, SipSettings};
 use callrec::server::tls;
-use callrec::server::{clock, log, uploader};
+use callrec::server::{clock, log, sweeper, uploader};
 use callrec::sip::message::Limits;
 use callrec::store::spool::Spool;
 use serde_json::json;
@@ -43,7 +43,10 @@ Configuration file (--config), with the defaults:
   format = opus                 or wav
   layout = stereo               or mono, separate
   jitter_ms = 200
-  ([store], [orgs.ID.store], [policy] and [providers.ID]: see the README.)
+  [store]
+  upload_concurrency = 16       uploads at once; each destination backs off on its own
+  sweep_interval_secs = 3600    expired recordings deleted this often; 0 = off
+  (store.url, store.spool, [orgs.ID.store], [policy] and [providers.ID]: see the README.)
 Every field can also be set as CALLREC_<SECTION>_<FIELD>, e.g. CALLREC_SIP_LISTEN.";
 
 #[derive(clap::Parser)]
@@ -201,6 +204,7 @@ pub struct Recording {
     wake: Arc<Notify>,
     stop: watch::Sender<bool>,
     uploads: tokio::task::JoinHandle<()>,
+    sweeps: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Recording {
@@ -249,10 +253,19 @@ impl Recording {
         let uploads = tokio::spawn(uploader::run(
             Arc::clone(&config),
             spool.clone(),
+            policy.clone(),
             Arc::clone(&wake),
             Arc::clone(&live.uploads),
-            stopped,
+            stopped.clone(),
         ));
+        let sweeps = (config.store.sweep_interval_secs > 0).then(|| {
+            tokio::spawn(sweeper::run(
+                Arc::clone(&config),
+                Duration::from_secs(config.store.sweep_interval_secs),
+                clock::now,
+                stopped,
+            ))
+        });
         Ok(Recording {
             config,
             spool,
@@ -263,6 +276,7 @@ impl Recording {
             wake,
             stop,
             uploads,
+            sweeps,
         })
     }
 
@@ -296,6 +310,9 @@ impl Recording {
         }
         let _ = self.stop.send(true);
         let _ = self.uploads.await;
+        if let Some(sweeps) = self.sweeps {
+            let _ = sweeps.await;
+        }
         log::info(
             "drain.done",
             json!({ "left_in_spool": self.live.uploads.backlog.load(Relaxed) }),

@@ -179,6 +179,91 @@ impl Spool {
     }
 }
 
+/// What [`Spool::pending_new`] found.
+#[derive(Debug, Default)]
+pub struct NewJobs {
+    /// Every job directory, complete or not.
+    pub present: Vec<PathBuf>,
+    /// Complete jobs not among those already known, oldest first.
+    pub jobs: Vec<SpoolJob>,
+    /// Job directories whose manifest cannot be read, and why.
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+impl Spool {
+    /// Like [`Spool::pending`], but reads only the manifests of jobs not in `known`, and a
+    /// manifest that cannot be read is reported instead of failing the whole scan: a running
+    /// uploader rescans often, with thousands of jobs waiting while a store is down.
+    pub fn pending_new(
+        &self,
+        known: &std::collections::HashSet<PathBuf>,
+    ) -> Result<NewJobs, StoreError> {
+        let mut found = NewJobs::default();
+        let mut jobs = Vec::new();
+        for dir in read_dir(&self.jobs)? {
+            if !known.contains(&dir) {
+                let manifest_path = dir.join(MANIFEST);
+                let read = std::fs::read(&manifest_path).and_then(|bytes| {
+                    let modified = std::fs::metadata(&manifest_path)?.modified()?;
+                    Ok((bytes, modified))
+                });
+                match read {
+                    Ok((bytes, modified)) => match serde_json::from_slice(&bytes) {
+                        Ok(manifest) => jobs.push((
+                            modified,
+                            SpoolJob {
+                                dir: dir.clone(),
+                                manifest,
+                            },
+                        )),
+                        Err(e) => found.unreadable.push((dir.clone(), e.to_string())),
+                    },
+                    // Still being written, or uploaded and removed since it was listed.
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => found.unreadable.push((dir.clone(), e.to_string())),
+                }
+            }
+            found.present.push(dir);
+        }
+        jobs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.dir.cmp(&b.1.dir)));
+        found.jobs = jobs.into_iter().map(|(_, job)| job).collect();
+        Ok(found)
+    }
+
+    /// Replaces a complete job's manifest and metadata document (a plan change re-classed the
+    /// recording before it left). The new document goes to a file of its own and the manifest
+    /// is swapped atomically, so a crash at any point leaves the old job or the new one, each
+    /// whole; the old document is removed last.
+    pub fn rewrite(
+        &self,
+        job: &SpoolJob,
+        mut manifest: Manifest,
+        metadata: &[u8],
+    ) -> Result<SpoolJob, StoreError> {
+        let name = format!(
+            "metadata-{}.json",
+            &Sha256::digest(metadata)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()[..16]
+        );
+        manifest.metadata.name = name;
+        let old = job.dir.join(&job.manifest.metadata.name);
+        let writer = JobWriter {
+            dir: job.dir.clone(),
+        };
+        let new = writer.commit(manifest, metadata)?;
+        if new.path(&new.manifest.metadata) != old {
+            match std::fs::remove_file(&old) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::spool(&old)(e)),
+            }
+        }
+        Ok(new)
+    }
+}
+
 impl JobWriter {
     /// Where the recording's media files are written.
     pub fn dir(&self) -> &Path {
@@ -366,6 +451,56 @@ mod tests {
         assert!(
             err.to_string().contains("3 bytes on disk, manifest says 4"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn pending_new_reads_only_unknown_jobs_and_reports_broken_manifests() {
+        let tmp = TempDir::new("new");
+        let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
+        let first = write_job(&spool, "k1", b"one").expect("commit");
+        let second = write_job(&spool, "k2", b"two").expect("commit");
+        let writing = spool.begin("memory://t", "k3").expect("begin");
+        let broken = spool.begin("memory://t", "k4").expect("begin");
+        std::fs::write(broken.dir().join(MANIFEST), b"{not json").expect("write");
+
+        let known = std::collections::HashSet::from([first.dir.clone()]);
+        let found = spool.pending_new(&known).expect("scan");
+        assert_eq!(found.present.len(), 4, "every job directory");
+        assert!(found.present.contains(&writing.dir().to_path_buf()));
+        assert_eq!(found.jobs.len(), 1);
+        assert_eq!(found.jobs[0].manifest, second.manifest);
+        assert_eq!(found.unreadable.len(), 1);
+        assert_eq!(found.unreadable[0].0, broken.dir());
+    }
+
+    #[test]
+    fn rewrite_swaps_manifest_and_metadata_and_keeps_the_media() {
+        let tmp = TempDir::new("rewrite");
+        let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
+        let job = write_job(&spool, "k1", b"media").expect("commit");
+        let mut manifest = job.manifest.clone();
+        manifest.media[0].key = "recordings/unlimited/o/2026/11/25/c/c.opus".into();
+        manifest.metadata.bytes = 9;
+        let new = spool
+            .rewrite(&job, manifest.clone(), b"{\"new\":1}")
+            .expect("rewrite");
+        assert_ne!(new.manifest.metadata.name, job.manifest.metadata.name);
+        assert_eq!(
+            std::fs::read(new.path(&new.manifest.metadata)).expect("doc"),
+            b"{\"new\":1}"
+        );
+        assert!(
+            !job.path(&job.manifest.metadata).exists(),
+            "old document removed"
+        );
+        let jobs = spool.recover().expect("recover").jobs;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].manifest, new.manifest);
+        assert_eq!(jobs[0].manifest.media[0].key, manifest.media[0].key);
+        assert_eq!(
+            std::fs::read(jobs[0].path(&jobs[0].manifest.media[0])).expect("media"),
+            b"media"
         );
     }
 
