@@ -205,9 +205,13 @@ impl<J: Clone + Eq + Hash> UploadScheduler<J> {
     }
 
     /// When a backoff ends and [`UploadScheduler::next`] may have something new to say;
-    /// `None` when only a finished upload or a new job can change its answer.
+    /// `None` when only a finished upload or a new job can change its answer (every slot
+    /// taken, or nothing backing off).
     #[must_use]
     pub fn next_wake(&self) -> Option<Instant> {
+        if self.running >= self.concurrency {
+            return None;
+        }
         self.queues
             .values()
             .flat_map(|q| {
@@ -456,6 +460,22 @@ mod tests {
         assert_eq!(s.backlog(), 2, "the running job and job 2");
         s.finished(&running, Outcome::Stored, t0);
         assert_eq!(drain(&mut s, t0), vec![(2, "a".to_string())]);
+    }
+
+    #[test]
+    fn with_every_slot_taken_no_backoff_end_wakes_the_caller() {
+        let t0 = Instant::now();
+        let mut s = scheduler(1);
+        s.add(1, "a");
+        s.add(2, "b");
+        let (job, _) = s.next(t0).expect("one");
+        s.finished(&job, Outcome::DestinationFailed, t0);
+        let due = s.next_wake().expect("a backoff");
+        let (other, _) = s.next(t0).expect("the other destination");
+        assert_eq!(s.next_wake(), None, "only a finished upload frees a slot");
+        assert_eq!(s.next(due), None);
+        s.finished(&other, Outcome::Stored, due);
+        assert_eq!(s.next_wake(), Some(due));
     }
 
     #[test]
