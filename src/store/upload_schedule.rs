@@ -5,7 +5,8 @@
 //! Why per destination: one organisation's broken bucket must not delay anybody else's. A
 //! destination whose upload failed waits out its own backoff without holding a slot, then
 //! gets one probe at a time until an upload succeeds; the other destinations share the slots
-//! round-robin meanwhile. A job never runs twice at once: it leaves its queue while it runs.
+//! round-robin meanwhile. Each destination with work may hold its fair share of the slots
+//! (more only when nobody else wants them), so a slow one cannot take them all either. A job never runs twice at once: it leaves its queue while it runs.
 //! A job that fails for reasons of its own (its spool files unreadable) waits on its own
 //! backoff and does not mark its destination as failing.
 
@@ -130,21 +131,26 @@ impl<J: Clone + Eq + Hash> UploadScheduler<J> {
             .chain(&names[..start])
             .map(|n| n.to_string())
             .collect();
-        for name in order {
-            let queue = self.queues.get_mut(&name).expect("name from the map");
-            let may_go = match queue.retry_at {
-                None => true,
-                // Failing: one probe at a time, once the backoff has passed.
-                Some(at) => now >= at && queue.running == 0,
-            };
-            if !may_go {
-                continue;
-            }
-            if let Some(job) = queue.waiting.pop_front() {
+        // A destination with jobs that may go gets its fair share of the slots first, so a
+        // slow one (each upload hanging until it times out) cannot take them all; slots no
+        // one else wants go to whoever has work.
+        let eligible: Vec<bool> = order
+            .iter()
+            .map(|name| may_go(&self.queues[name], now))
+            .collect();
+        let wanting = eligible.iter().filter(|e| **e).count();
+        let share = self.concurrency.div_ceil(wanting.max(1));
+        for fair in [true, false] {
+            for (name, eligible) in order.iter().zip(&eligible) {
+                let queue = self.queues.get_mut(name).expect("name from the map");
+                if !eligible || (fair && queue.running >= share) {
+                    continue;
+                }
+                let job = queue.waiting.pop_front().expect("eligible: has a job");
                 queue.running += 1;
                 self.running += 1;
                 self.last_served = Some(name.clone());
-                return Some((job, name));
+                return Some((job, name.clone()));
             }
         }
         None
@@ -266,6 +272,16 @@ impl<J: Clone + Eq + Hash> UploadScheduler<J> {
     }
 }
 
+/// Whether a job of this destination may start now: it has one waiting, and it is healthy,
+/// or failing with its backoff passed and no probe running.
+fn may_go<J>(queue: &Queue<J>, now: Instant) -> bool {
+    let healthy_or_due = match queue.retry_at {
+        None => true,
+        Some(at) => now >= at && queue.running == 0,
+    };
+    healthy_or_due && !queue.waiting.is_empty()
+}
+
 /// Notes `job` as gone; always true (for use inside `retain`).
 fn gone_too<J: Clone>(gone: &mut Vec<J>, job: &J) -> bool {
     gone.push(job.clone());
@@ -338,6 +354,38 @@ mod tests {
         let started = drain(&mut s, now);
         let to_b = started.iter().filter(|(_, d)| d == "b").count();
         assert_eq!((started.len(), to_b), (4, 2), "{started:?}");
+    }
+
+    #[test]
+    fn a_slow_destination_gets_its_fair_share_of_slots_not_all() {
+        let now = Instant::now();
+        let mut s = scheduler(4);
+        for job in 0..10 {
+            s.add(job, "slow");
+        }
+        // Alone, it may take every slot.
+        assert_eq!(drain(&mut s, now).len(), 4);
+        // Another destination's jobs arrive: every slot freed goes to it until the two
+        // share the slots evenly.
+        for job in 100..110 {
+            s.add(job, "fast");
+        }
+        for freed in 0..2 {
+            s.finished(&freed, Outcome::Stored, now);
+        }
+        let started = drain(&mut s, now);
+        assert!(started.iter().all(|(_, d)| d == "fast"), "{started:?}");
+        assert_eq!(started.len(), 2);
+        s.finished(&started[0].0, Outcome::Stored, now);
+        assert_eq!(s.next(now).map(|(_, d)| d), Some("fast".to_string()));
+        assert_eq!(
+            s.destinations()["slow"].running,
+            2,
+            "its share of four slots"
+        );
+        assert_eq!(s.destinations()["fast"].running, 2);
+        s.finished(&2, Outcome::Stored, now);
+        assert_eq!(s.next(now).map(|(_, d)| d), Some("slow".to_string()));
     }
 
     #[test]
