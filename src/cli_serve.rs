@@ -310,7 +310,9 @@ impl Recording {
         }
         let _ = self.stop.send(true);
         let _ = self.uploads.await;
+        // A sweep cut short is finished by the next one (see store::sweep): no need to wait.
         if let Some(sweeps) = self.sweeps {
+            sweeps.abort();
             let _ = sweeps.await;
         }
         log::info(
