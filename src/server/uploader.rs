@@ -289,7 +289,11 @@ async fn upload_job(
         None => job,
     };
     let key = job.manifest.metadata.key.clone();
-    if let Err(e) = upload::upload_once(&dest, &job, &UploadConfig::default()).await {
+    let first = match spool.mark_tried(&job) {
+        Ok(first) => first,
+        Err(e) => return fail(e, &key, rewritten),
+    };
+    if let Err(e) = upload::upload_attempt(&dest, &job, &UploadConfig::default(), first).await {
         return fail(e, &key, rewritten);
     }
     let finish = {

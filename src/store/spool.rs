@@ -15,6 +15,8 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 const MANIFEST: &str = "job.json";
+/// Present once an upload of the job was tried ([`Spool::mark_tried`]).
+const TRIED: &str = "tried";
 
 /// What to upload, where, with which tags.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -228,6 +230,22 @@ impl Spool {
         jobs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.dir.cmp(&b.1.dir)));
         found.jobs = jobs.into_iter().map(|(_, job)| job).collect();
         Ok(found)
+    }
+
+    /// Notes that an upload of `job` starts; true when none was tried before, so nothing of
+    /// it can be in the store yet (see `upload::upload_attempt`). Not synced: a note lost in
+    /// a crash only sends objects again, whole.
+    pub fn mark_tried(&self, job: &SpoolJob) -> Result<bool, StoreError> {
+        let path = job.dir.join(TRIED);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(StoreError::spool(&path)(e)),
+        }
     }
 
     /// Replaces a complete job's manifest and metadata document (a plan change re-classed the
@@ -472,6 +490,23 @@ mod tests {
         assert_eq!(found.jobs[0].manifest, second.manifest);
         assert_eq!(found.unreadable.len(), 1);
         assert_eq!(found.unreadable[0].0, broken.dir());
+    }
+
+    #[test]
+    fn a_job_is_tried_first_once_even_after_a_restart() {
+        let tmp = TempDir::new("tried");
+        let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
+        let job = write_job(&spool, "k1", b"media").expect("commit");
+        assert!(spool.mark_tried(&job).expect("mark"), "never tried");
+        assert!(!spool.mark_tried(&job).expect("mark"));
+        let reopened = Spool::open(&tmp.0, 1 << 20).expect("reopen");
+        let jobs = reopened.recover().expect("recover").jobs;
+        assert!(
+            !reopened.mark_tried(&jobs[0]).expect("mark"),
+            "tried before the restart"
+        );
+        reopened.finish(&jobs[0]).expect("finish");
+        assert!(!job.dir.exists());
     }
 
     #[test]
