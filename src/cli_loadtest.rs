@@ -65,6 +65,8 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
     let mut config = Config::default();
     config.store.url = "memory://loadtest".into();
     config.store.spool = spool.clone();
+    // Nothing to expire in a fresh memory store; no sweep in the middle of a measurement.
+    config.store.sweep_interval_secs = 0;
     config.sip.listen = "127.0.0.1:0".parse().expect("a literal address");
     config.sip.shards = args.shards;
     config.recording.format = args.format.clone();

@@ -13,7 +13,7 @@ use callrec::server::live_metrics::LiveMetrics;
 use callrec::server::shard::{Finished, Shards};
 use callrec::server::siprec::{self, Services, SipSettings};
 use callrec::server::tls;
-use callrec::server::{clock, log, uploader};
+use callrec::server::{clock, log, sweeper, uploader};
 use callrec::sip::message::Limits;
 use callrec::store::spool::Spool;
 use serde_json::json;
@@ -44,7 +44,10 @@ Configuration file (--config), with the defaults:
   format = opus                 or wav
   layout = stereo               or mono, separate
   jitter_ms = 200
-  ([store], [orgs.ID.store], [policy] and [providers.ID]: see the README.)
+  [store]
+  upload_concurrency = 16       uploads at once; each destination backs off on its own
+  sweep_interval_secs = 3600    expired recordings deleted this often; 0 = off
+  (store.url, store.spool, [orgs.ID.store], [policy] and [providers.ID]: see the README.)
 Every field can also be set as CALLREC_<SECTION>_<FIELD>, e.g. CALLREC_SIP_LISTEN.";
 
 #[derive(clap::Parser)]
@@ -205,6 +208,7 @@ pub struct Recording {
     failures: Option<tokio::sync::mpsc::Receiver<(u64, String)>>,
     stop: watch::Sender<bool>,
     uploads: tokio::task::JoinHandle<()>,
+    sweeps: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Recording {
@@ -266,10 +270,19 @@ impl Recording {
         let uploads = tokio::spawn(uploader::run(
             Arc::clone(&config),
             spool.clone(),
+            policy.clone(),
             Arc::clone(&wake),
             Arc::clone(&live.uploads),
-            stopped,
+            stopped.clone(),
         ));
+        let sweeps = (config.store.sweep_interval_secs > 0).then(|| {
+            tokio::spawn(sweeper::run(
+                Arc::clone(&config),
+                Duration::from_secs(config.store.sweep_interval_secs),
+                clock::now,
+                stopped,
+            ))
+        });
         Ok(Recording {
             config,
             spool,
@@ -281,6 +294,7 @@ impl Recording {
             failures: Some(failures),
             stop,
             uploads,
+            sweeps,
         })
     }
 
@@ -320,6 +334,11 @@ impl Recording {
         }
         let _ = self.stop.send(true);
         let _ = self.uploads.await;
+        // A sweep cut short is finished by the next one (see store::sweep): no need to wait.
+        if let Some(sweeps) = self.sweeps {
+            sweeps.abort();
+            let _ = sweeps.await;
+        }
         log::info(
             "drain.done",
             json!({ "left_in_spool": self.live.uploads.backlog.load(Relaxed) }),

@@ -411,6 +411,11 @@ fn serve_help_shows_every_live_setting_with_its_default() {
         format!("format = {}", rec.format),
         format!("layout = {}", rec.layout),
         format!("jitter_ms = {}", rec.jitter_ms),
+        format!("upload_concurrency = {}", defaults.store.upload_concurrency),
+        format!(
+            "sweep_interval_secs = {}",
+            defaults.store.sweep_interval_secs
+        ),
         "tls_listen = (off)".to_string(),
         "media_address = (listen's)".to_string(),
     ] {

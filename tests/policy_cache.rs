@@ -289,6 +289,8 @@ fn index_answers_what_effective_policy_answers_for_every_aor() {
     for (aor, user) in &p.aors {
         let expected = p.expected(p.user(user));
         assert_eq!(index.lookup(aor), expected, "{aor}");
+        // What a spooled recording of theirs asks for at upload: the same decision.
+        assert_eq!(index.lookup_user(&user.0), expected, "{aor}");
         *outcomes.entry(outcome(&expected)).or_default() += 1;
     }
     // The same party as the platform writes it in a header.
@@ -298,6 +300,7 @@ fn index_answers_what_effective_policy_answers_for_every_aor() {
         assert_eq!(index.lookup(&header), expected, "{header}");
     }
     assert_eq!(index.lookup("tel:+33-10-000-0003"), p.expected(&p.users[3]));
+    assert_eq!(index.lookup_user("nobody"), Lookup::Unknown);
     // Nobody's addresses.
     for text in [
         "sip:nobody@example.com",

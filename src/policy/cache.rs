@@ -337,7 +337,16 @@ impl PolicyIndex {
         let Some(key) = normalise_aor(aor) else {
             return Lookup::Unknown;
         };
-        let Some(user) = self.aors.get(&key).and_then(|id| self.users.get(id)) else {
+        match self.aors.get(&key) {
+            Some(user) => self.lookup_user(&user.0),
+            None => Lookup::Unknown,
+        }
+    }
+
+    /// The decision for the user with this id: what a recording made for them gets now (a
+    /// plan change reaches recordings still waiting to be uploaded this way).
+    pub fn lookup_user(&self, user: &str) -> Lookup {
+        let Some(user) = self.users.get(&UserId::from(user)) else {
             return Lookup::Unknown;
         };
         let Some(org) = self.organisations.get(&user.org) else {
@@ -509,6 +518,11 @@ impl PolicyCache {
     /// The decision for the party whose AOR (or `From`/`To` header value) is `aor`.
     pub fn lookup(&self, aor: &str) -> Lookup {
         self.read().index.lookup(aor)
+    }
+
+    /// The decision for the user with this id (see [`PolicyIndex::lookup_user`]).
+    pub fn lookup_user(&self, user: &str) -> Lookup {
+        self.read().index.lookup_user(user)
     }
 
     /// No policy in the store (as of the last refresh).

@@ -1,11 +1,13 @@
 //! The recording server's counters as Prometheus text: calls, packets by outcome, loss,
 //! interarrival jitter, encode time, the delays to the shards and to decode, spool and upload
-//! backlog, errors. The cores keep plain counters; this is the one place that names them for
-//! the outside.
+//! backlog (in all and by destination), errors. The cores keep plain counters; this is the
+//! one place that names them for the outside.
 
 use super::shard::ShardMetrics;
 use super::siprec::SipMetrics;
 use super::uploader::UploadMetrics;
+use crate::store::upload_schedule::DestinationBacklog;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -208,8 +210,54 @@ impl LiveMetrics {
                 load(counter)
             );
         }
+        render_destinations(&mut out, &uploads.destinations());
         out
     }
+}
+
+/// Each upload destination's backlog, whether it is failing, and its failures, labelled by
+/// its URL without credentials.
+fn render_destinations(out: &mut String, destinations: &BTreeMap<String, DestinationBacklog>) {
+    type Family = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&DestinationBacklog) -> u64,
+    );
+    let families: [Family; 3] = [
+        (
+            "callrec_upload_destination_backlog",
+            "gauge",
+            "Recordings waiting in the spool for upload, by destination.",
+            |d| d.backlog,
+        ),
+        (
+            "callrec_upload_destination_failing",
+            "gauge",
+            "1 while uploads to the destination fail and it is retried with backoff.",
+            |d| u64::from(d.failing),
+        ),
+        (
+            "callrec_upload_destination_errors_total",
+            "counter",
+            "Upload attempts to the destination that failed.",
+            |d| d.failures,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (destination, state) in destinations {
+            let label = label_value(destination);
+            let _ = writeln!(out, "{name}{{destination=\"{label}\"}} {}", value(state));
+        }
+    }
+}
+
+/// A Prometheus label value: backslash, double quote and line feed escaped.
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -222,6 +270,15 @@ mod tests {
         let metrics = LiveMetrics::default();
         metrics.sip.byes_sent.store(3, Relaxed);
         metrics.uploads.backlog.store(7, Relaxed);
+        metrics.uploads.destinations.lock().unwrap().insert(
+            "s3://acme-\"rec\"/x".into(),
+            DestinationBacklog {
+                backlog: 5,
+                running: 1,
+                failing: true,
+                failures: 9,
+            },
+        );
         metrics
             .shards
             .decode_delay
@@ -231,6 +288,13 @@ mod tests {
             "# TYPE callrec_sip_byes_sent_total counter\ncallrec_sip_byes_sent_total 3\n"
         ));
         assert!(text.contains("# TYPE callrec_upload_backlog gauge\ncallrec_upload_backlog 7\n"));
+        for line in [
+            "callrec_upload_destination_backlog{destination=\"s3://acme-\\\"rec\\\"/x\"} 5\n",
+            "callrec_upload_destination_failing{destination=\"s3://acme-\\\"rec\\\"/x\"} 1\n",
+            "callrec_upload_destination_errors_total{destination=\"s3://acme-\\\"rec\\\"/x\"} 9\n",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
         // 70 ms lies in [65.536, 81.92) ms.
         assert!(text.contains("callrec_decode_delay_seconds{quantile=\"0.99\"} 0.08192\n"));
         let mut names: Vec<&str> = text

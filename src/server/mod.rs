@@ -21,5 +21,6 @@ pub mod routes_vendor;
 pub mod shard;
 pub mod siprec;
 pub mod src_client;
+pub mod sweeper;
 pub mod tls;
 pub mod uploader;

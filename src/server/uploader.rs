@@ -1,132 +1,460 @@
 //! The live server's uploads: every recording the shards commit to the spool goes to its
-//! store, read back and checked, and only then leaves the spool. The spool is the queue, so
-//! it is bounded by the spool's limit and survives a restart; this task only walks it when
-//! woken (a call was stored) or every few seconds (to retry a store that was down).
+//! store, read back and checked, and only then leaves the spool. The spool is the durable
+//! queue (bounded by its limit, resumed after a restart); this task keeps an
+//! [`UploadScheduler`] of what it holds, runs up to `store.upload_concurrency` uploads at
+//! once, and gives each destination its own backoff, so one organisation's broken bucket
+//! delays nobody else. Before a job goes up, its user's current plan is asked for: a plan
+//! changed since the call re-classes the job (keys, tags, metadata) first.
 
 use crate::config::{Config, Target};
+use crate::policy::cache::{Lookup, PolicyCache};
+use crate::policy::Decision;
 use crate::server::log;
+use crate::store::backoff::BackoffConfig;
 use crate::store::destination::Destination;
-use crate::store::spool::Spool;
+use crate::store::error::StoreError;
+use crate::store::job;
+use crate::store::metadata::StorageInfo;
+use crate::store::spool::{Spool, SpoolJob};
+use crate::store::sweep;
 use crate::store::upload::{self, UploadConfig};
+use crate::store::upload_schedule::{DestinationBacklog, Outcome, UploadScheduler};
+use object_store::path::Path as KeyPath;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
 
 /// Counters `/metrics` shows for uploads.
 #[derive(Debug, Default)]
 pub struct UploadMetrics {
-    /// Complete recordings waiting in the spool at the last walk.
+    /// Complete recordings in the spool not yet stored.
     pub backlog: AtomicU64,
     pub stored: AtomicU64,
     pub failures: AtomicU64,
+    /// Each destination's backlog, by its URL without credentials ([`public_url`]).
+    pub destinations: Mutex<BTreeMap<String, DestinationBacklog>>,
 }
 
-/// How long one recording's upload may retry before the walk moves on (it is retried on a
-/// later walk; nothing is dropped).
-const ATTEMPT: Duration = Duration::from_secs(30);
-/// How often the spool is walked when nothing wakes the uploader.
-const RETRY_EVERY: Duration = Duration::from_secs(5);
+impl UploadMetrics {
+    /// A copy of the per-destination state.
+    pub fn destinations(&self) -> BTreeMap<String, DestinationBacklog> {
+        self.destinations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
 
-/// Uploads until `stop` turns true and the spool holds nothing complete, or a last walk
-/// after `stop` fails (what failed stays spooled for the next start).
+/// How often the spool is scanned when nothing wakes the uploader (jobs left by an earlier
+/// run or another process).
+const RESCAN_EVERY: Duration = Duration::from_secs(5);
+/// After `stop`, how long failed uploads are still retried before what is left stays in the
+/// spool for the next start.
+const FINAL_GRACE: Duration = Duration::from_secs(30);
+
+/// Uploads until `stop` turns true and the spool holds nothing complete, or nothing more can
+/// be stored within [`FINAL_GRACE`] (what failed stays spooled for the next start).
 pub async fn run(
     config: Arc<Config>,
     spool: Spool,
+    policy: Option<Arc<PolicyCache>>,
     wake: Arc<Notify>,
     metrics: Arc<UploadMetrics>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut opened: HashMap<String, Destination> = HashMap::new();
+    let seed = u64::from(std::process::id());
+    let mut scheduler: UploadScheduler<PathBuf> = UploadScheduler::new(
+        config.store.upload_concurrency,
+        BackoffConfig::default(),
+        seed,
+    );
+    let mut jobs: HashMap<PathBuf, SpoolJob> = HashMap::new();
+    let mut opened: HashMap<String, Arc<Destination>> = HashMap::new();
+    let mut reported: HashSet<PathBuf> = HashSet::new();
+    let mut running: JoinSet<Finished> = JoinSet::new();
+    let mut stopping_since = None;
+    let mut rescan = true;
+    let mut next_scan = Instant::now();
     loop {
-        let stopping = *stop.borrow();
-        let all_stored = walk(&config, &spool, &mut opened, &metrics).await;
-        if stopping {
-            if !all_stored {
-                log::warn(
-                    "upload.left_in_spool",
-                    json!({ "pending": metrics.backlog.load(Relaxed) }),
-                );
-            }
-            return;
+        if stopping_since.is_none() && *stop.borrow() {
+            stopping_since = Some(Instant::now());
+            scheduler.retry_all(Instant::now());
+            rescan = true;
         }
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(RETRY_EVERY) => {}
-            _ = stop.changed() => {}
+        if rescan {
+            scan(&spool, &mut scheduler, &mut jobs, &mut reported).await;
+            rescan = false;
+            next_scan = Instant::now() + RESCAN_EVERY;
         }
-    }
-}
-
-/// Uploads every complete job once; true when none is left.
-async fn walk(
-    config: &Config,
-    spool: &Spool,
-    opened: &mut HashMap<String, Destination>,
-    metrics: &UploadMetrics,
-) -> bool {
-    let scan = {
-        let spool = spool.clone();
-        tokio::task::spawn_blocking(move || spool.pending()).await
-    };
-    let jobs = match scan {
-        Ok(Ok(jobs)) => jobs,
-        Ok(Err(e)) => {
-            log::warn("upload.spool_unreadable", json!({ "error": e.to_string() }));
-            return false;
-        }
-        Err(_) => return false,
-    };
-    metrics.backlog.store(jobs.len() as u64, Relaxed);
-    let mut left = jobs.len();
-    for job in jobs {
-        let url = job.manifest.destination.clone();
-        if !opened.contains_key(&url) {
-            let target = config.target_by_url(&url).unwrap_or(Target {
-                url: url.clone(),
-                options: Default::default(),
-            });
-            let options: Vec<(String, String)> = target.options.into_iter().collect();
-            match Destination::open(&url, &options) {
+        let now = Instant::now();
+        while let Some((dir, url)) = scheduler.next(now) {
+            let Some(job) = jobs.get(&dir).cloned() else {
+                scheduler.finished(&dir, Outcome::Gone, now);
+                continue;
+            };
+            match open(&config, &mut opened, &url) {
                 Ok(dest) => {
-                    opened.insert(url.clone(), dest);
+                    running.spawn(upload_job(
+                        dest,
+                        job,
+                        spool.clone(),
+                        policy.clone(),
+                        Arc::clone(&metrics),
+                    ));
                 }
                 Err(e) => {
                     metrics.failures.fetch_add(1, Relaxed);
                     log::warn(
                         "upload.failed",
-                        json!({ "destination": url, "error": e.to_string() }),
+                        json!({ "destination": public_url(&url), "error": e.to_string() }),
                     );
-                    continue;
+                    scheduler.finished(&dir, Outcome::DestinationFailed, now);
                 }
             }
         }
-        let dest = &opened[&url];
-        let key = job.manifest.metadata.key.clone();
-        let result = upload::upload(dest, &job, &UploadConfig::default(), Some(ATTEMPT), |e, delay| {
-            log::warn(
-                "upload.retry",
-                json!({ "key": key, "error": e.to_string(), "retry_in_ms": delay.as_millis() as u64 }),
-            )
-        })
-        .await;
-        match result.map(|_| spool.finish(&job)) {
-            Ok(Ok(())) => {
-                left -= 1;
-                metrics.stored.fetch_add(1, Relaxed);
-                metrics.backlog.store(left as u64, Relaxed);
-                log::info("upload.stored", json!({ "key": key, "destination": url }));
-            }
-            Ok(Err(e)) | Err(e) => {
-                metrics.failures.fetch_add(1, Relaxed);
-                log::warn(
-                    "upload.failed",
-                    json!({ "key": key, "error": e.to_string() }),
-                );
+        publish(&scheduler, &metrics);
+        if let Some(since) = stopping_since {
+            let nothing_more = scheduler.running() == 0
+                && scheduler
+                    .next_wake()
+                    .is_none_or(|at| at > since + FINAL_GRACE);
+            if nothing_more {
+                if scheduler.backlog() > 0 {
+                    log::warn(
+                        "upload.left_in_spool",
+                        json!({ "pending": scheduler.backlog() }),
+                    );
+                }
+                return;
             }
         }
+        let until = scheduler
+            .next_wake()
+            .map_or(next_scan, |at| at.min(next_scan));
+        tokio::select! {
+            Some(done) = running.join_next() => {
+                let now = Instant::now();
+                match done {
+                    Ok(done) => {
+                        match (&done.outcome, done.job) {
+                            (Outcome::Stored, _) => {
+                                jobs.remove(&done.dir);
+                            }
+                            (_, Some(rewritten)) => {
+                                jobs.insert(done.dir.clone(), rewritten);
+                            }
+                            (_, None) => {}
+                        }
+                        scheduler.finished(&done.dir, done.outcome, now);
+                    }
+                    // A panic inside an upload: its job is looked at again on the next scan.
+                    Err(e) => log::warn("upload.crashed", json!({ "error": e.to_string() })),
+                }
+            }
+            _ = wake.notified() => rescan = true,
+            _ = tokio::time::sleep_until(until.into()) => {
+                if Instant::now() >= next_scan {
+                    rescan = true;
+                }
+            }
+            _ = stop.changed(), if stopping_since.is_none() => {}
+        }
     }
-    left == 0
+}
+
+/// Adds the spool's new complete jobs to the scheduler and forgets the ones gone from it.
+async fn scan(
+    spool: &Spool,
+    scheduler: &mut UploadScheduler<PathBuf>,
+    jobs: &mut HashMap<PathBuf, SpoolJob>,
+    reported: &mut HashSet<PathBuf>,
+) {
+    let known: HashSet<PathBuf> = jobs.keys().cloned().collect();
+    let found = {
+        let spool = spool.clone();
+        tokio::task::spawn_blocking(move || spool.pending_new(&known)).await
+    };
+    let found = match found {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => {
+            log::warn("upload.spool_unreadable", json!({ "error": e.to_string() }));
+            return;
+        }
+        Err(_) => return,
+    };
+    for (dir, reason) in found.unreadable {
+        if reported.insert(dir.clone()) {
+            log::warn(
+                "upload.job_unreadable",
+                json!({ "job": dir.file_name().map(|n| n.to_string_lossy().into_owned()), "error": reason }),
+            );
+        }
+    }
+    let present: HashSet<PathBuf> = found.present.into_iter().collect();
+    scheduler.retain(|dir| present.contains(dir));
+    jobs.retain(|dir, _| present.contains(dir));
+    reported.retain(|dir| present.contains(dir));
+    for job in found.jobs {
+        scheduler.add(job.dir.clone(), &job.manifest.destination);
+        jobs.insert(job.dir.clone(), job);
+    }
+}
+
+/// The destination with this URL, opened once (an open that fails is tried again next time).
+fn open(
+    config: &Config,
+    opened: &mut HashMap<String, Arc<Destination>>,
+    url: &str,
+) -> Result<Arc<Destination>, StoreError> {
+    if let Some(dest) = opened.get(url) {
+        return Ok(Arc::clone(dest));
+    }
+    let target = config.target_by_url(url).unwrap_or(Target {
+        url: url.to_string(),
+        options: Default::default(),
+    });
+    let options: Vec<(String, String)> = target.options.into_iter().collect();
+    let dest = Arc::new(Destination::open(url, &options)?);
+    opened.insert(url.to_string(), Arc::clone(&dest));
+    Ok(dest)
+}
+
+/// Shows the scheduler's state in the metrics.
+fn publish(scheduler: &UploadScheduler<PathBuf>, metrics: &UploadMetrics) {
+    metrics.backlog.store(scheduler.backlog() as u64, Relaxed);
+    let mut by_label: BTreeMap<String, DestinationBacklog> = BTreeMap::new();
+    for (url, state) in scheduler.destinations() {
+        let entry = by_label.entry(public_url(&url)).or_default();
+        entry.backlog += state.backlog;
+        entry.running += state.running;
+        entry.failing |= state.failing;
+        entry.failures += state.failures;
+    }
+    *metrics
+        .destinations
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = by_label;
+}
+
+/// What one upload task did.
+struct Finished {
+    dir: PathBuf,
+    outcome: Outcome,
+    /// The job as rewritten by a plan change, when it was.
+    job: Option<SpoolJob>,
+}
+
+/// Re-classes `job` if its user's plan changed, uploads it once, and removes it from the
+/// spool once stored.
+async fn upload_job(
+    dest: Arc<Destination>,
+    job: SpoolJob,
+    spool: Spool,
+    policy: Option<Arc<PolicyCache>>,
+    metrics: Arc<UploadMetrics>,
+) -> Finished {
+    let dir = job.dir.clone();
+    let destination = public_url(&dest.url);
+    let fail = |e: StoreError, key: &str, job: Option<SpoolJob>| {
+        metrics.failures.fetch_add(1, Relaxed);
+        log::warn(
+            "upload.failed",
+            json!({ "key": key, "destination": destination, "error": e.to_string() }),
+        );
+        Finished {
+            dir: dir.clone(),
+            outcome: blame(&e),
+            job,
+        }
+    };
+    let mut rewritten = None;
+    let job = match policy {
+        Some(policy) => match reclass(&dest, &spool, &job, &policy).await {
+            Ok(Some(new)) => {
+                log::info(
+                    "upload.reclassed",
+                    json!({ "from": job.manifest.metadata.key, "to": new.manifest.metadata.key }),
+                );
+                rewritten = Some(new.clone());
+                new
+            }
+            Ok(None) => job,
+            Err(e) => return fail(e, &job.manifest.metadata.key, None),
+        },
+        None => job,
+    };
+    let key = job.manifest.metadata.key.clone();
+    let first = match spool.mark_tried(&job) {
+        Ok(first) => first,
+        Err(e) => return fail(e, &key, rewritten),
+    };
+    if let Err(e) = upload::upload_attempt(&dest, &job, &UploadConfig::default(), first).await {
+        return fail(e, &key, rewritten);
+    }
+    let finish = {
+        let (spool, job) = (spool.clone(), job.clone());
+        tokio::task::spawn_blocking(move || spool.finish(&job)).await
+    };
+    match finish {
+        Ok(Ok(())) => {
+            metrics.stored.fetch_add(1, Relaxed);
+            log::info(
+                "upload.stored",
+                json!({ "key": key, "destination": destination }),
+            );
+            Finished {
+                dir,
+                outcome: Outcome::Stored,
+                job: None,
+            }
+        }
+        Ok(Err(e)) => fail(e, &key, rewritten),
+        Err(e) => fail(
+            StoreError::BadJob {
+                path: job.dir.clone(),
+                reason: e.to_string(),
+            },
+            &key,
+            rewritten,
+        ),
+    }
+}
+
+/// Whose fault a failure is: the job's own files, or the destination.
+fn blame(e: &StoreError) -> Outcome {
+    match e {
+        StoreError::Spool { .. } | StoreError::BadJob { .. } => Outcome::JobFailed,
+        _ => Outcome::DestinationFailed,
+    }
+}
+
+/// The job re-classed for its user's current plan, rewritten in the spool; `None` when the
+/// plan is the one it was recorded with (or its user is not in the policy). Objects an
+/// earlier attempt may have stored under the old keys are deleted first, so nothing is left
+/// behind in the old class.
+async fn reclass(
+    dest: &Destination,
+    spool: &Spool,
+    job: &SpoolJob,
+    policy: &PolicyCache,
+) -> Result<Option<SpoolJob>, StoreError> {
+    let path = job.path(&job.manifest.metadata);
+    let document = tokio::fs::read(&path)
+        .await
+        .map_err(StoreError::spool(&path))?;
+    let Some(storage) = storage_section(&document) else {
+        return Ok(None);
+    };
+    let Some(wanted) = current_storage(&storage, policy) else {
+        return Ok(None);
+    };
+    let bad = |e: serde_json::Error| StoreError::BadJob {
+        path: path.clone(),
+        reason: e.to_string(),
+    };
+    let Some((manifest, document)) =
+        job::reclassed(&job.manifest, &document, &wanted).map_err(bad)?
+    else {
+        return Ok(None);
+    };
+    let new_keys: HashSet<&str> = manifest
+        .media
+        .iter()
+        .chain([&manifest.metadata])
+        .map(|f| f.key.as_str())
+        .collect();
+    // Metadata first, as everywhere: a reader never finds metadata without its media.
+    for old in [&job.manifest.metadata]
+        .into_iter()
+        .chain(&job.manifest.media)
+    {
+        if !new_keys.contains(old.key.as_str()) {
+            let key = KeyPath::parse(&old.key).map_err(|e| StoreError::Mismatch {
+                key: old.key.clone(),
+                detail: e.to_string(),
+            })?;
+            sweep::delete(dest, &key).await?;
+        }
+    }
+    let (spool, job) = (spool.clone(), job.clone());
+    tokio::task::spawn_blocking(move || spool.rewrite(&job, manifest, &document))
+        .await
+        .map_err(|e| StoreError::BadJob {
+            path,
+            reason: e.to_string(),
+        })?
+        .map(Some)
+}
+
+/// The `storage` section of a metadata document, if it has a readable one.
+fn storage_section(document: &[u8]) -> Option<StorageInfo> {
+    let mut value: serde_json::Value = serde_json::from_slice(document).ok()?;
+    serde_json::from_value(value.get_mut("storage")?.take()).ok()
+}
+
+/// `storage` as its user's current plan has it; `None` when the user is not in the policy,
+/// not recorded any more, or now in another organisation (the recording stays as it was).
+pub fn current_storage(storage: &StorageInfo, policy: &PolicyCache) -> Option<StorageInfo> {
+    let Lookup::Known(Decision::Record(now)) = policy.lookup_user(storage.user.as_deref()?) else {
+        return None;
+    };
+    (now.org.0 == storage.org).then(|| StorageInfo {
+        provider: now.provider.as_str().to_string(),
+        plan: now.plan.to_string(),
+        retention: now.retention,
+        ..storage.clone()
+    })
+}
+
+/// A destination URL fit to show: without userinfo (`user:secret@`), query or fragment, where
+/// credentials could hide. Paths without a scheme are shown as they are.
+pub fn public_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destination_labels_show_no_credentials() {
+        for (url, shown) in [
+            ("s3://bucket/prefix", "s3://bucket/prefix"),
+            ("s3://key:secret@bucket/p", "s3://bucket/p"),
+            (
+                "https://u:p@host:9000/b?X-Amz-Signature=abc#f",
+                "https://host:9000/b",
+            ),
+            ("s3://bucket?secret=1", "s3://bucket"),
+            ("s3://b/a@b/c", "s3://b/a@b/c"),
+            ("./recordings", "./recordings"),
+            (".", "."),
+        ] {
+            assert_eq!(public_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn spool_trouble_blames_the_job_and_everything_else_the_destination() {
+        let spool = StoreError::spool(std::path::Path::new("/x"))(std::io::Error::other("eio"));
+        assert_eq!(blame(&spool), Outcome::JobFailed);
+        let store = StoreError::S3("503".into());
+        assert_eq!(blame(&store), Outcome::DestinationFailed);
+    }
 }

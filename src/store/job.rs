@@ -1,10 +1,12 @@
 //! A finished recording becomes a spool job: its keys from the layout, its tags from the
-//! storage section, its metadata document (the sidecar plus that section) uploaded last.
+//! storage section, its metadata document (the sidecar plus that section) uploaded last; and
+//! a spooled job is re-classed when its user's plan changed before it was uploaded.
 
 use super::error::StoreError;
-use super::key::{segment, RecordingKey};
+use super::key::{segment, RecordingDir, RecordingKey};
 use super::metadata::{with_storage, StorageInfo};
 use super::spool::{JobWriter, Manifest, SpoolJob, SpooledFile};
+use super::tagging;
 use super::upload::hex;
 use sha2::{Digest, Sha256};
 
@@ -58,4 +60,161 @@ pub fn commit(
         tags: storage.tags(),
     };
     job.commit(manifest, &document)
+}
+
+/// A spooled job re-classed for `storage` (a plan change since it was recorded): its keys
+/// under the new class's prefix, its tags and its metadata document's `storage` section from
+/// `storage`. `None` when the job already has it (nothing to do), or its keys are not of our
+/// layout (left as they are). `retained_since` is kept: the recording was never stored in
+/// the old class, so its retention runs from when it was recorded.
+pub fn reclassed(
+    manifest: &Manifest,
+    document: &[u8],
+    storage: &StorageInfo,
+) -> Result<Option<(Manifest, Vec<u8>)>, serde_json::Error> {
+    let Some((dir, _)) = RecordingDir::parse(&manifest.metadata.key) else {
+        return Ok(None);
+    };
+    let rekey = |key: &str| {
+        RecordingDir::parse(key)
+            .filter(|(d, _)| *d == dir)
+            .map(|(d, file)| format!("{}{file}", d.with_class(storage.retention).prefix()))
+    };
+    let Some(media_keys) = manifest
+        .media
+        .iter()
+        .map(|f| rekey(&f.key))
+        .collect::<Option<Vec<String>>>()
+    else {
+        return Ok(None);
+    };
+    let Some(metadata_key) = rekey(&manifest.metadata.key) else {
+        return Ok(None);
+    };
+    let tags = storage.tags();
+    if metadata_key == manifest.metadata.key && tagging::same_set(&tags, &manifest.tags) {
+        return Ok(None);
+    }
+    let document = with_storage(document, storage)?;
+    let manifest = Manifest {
+        destination: manifest.destination.clone(),
+        media: manifest
+            .media
+            .iter()
+            .zip(media_keys)
+            .map(|(f, key)| SpooledFile { key, ..f.clone() })
+            .collect(),
+        metadata: SpooledFile {
+            key: metadata_key,
+            name: manifest.metadata.name.clone(),
+            bytes: document.len() as u64,
+            sha256: hex(&Sha256::digest(&document)),
+        },
+        tags,
+    };
+    Ok(Some((manifest, document)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::key::{RecordingKey, RetentionClass};
+
+    fn spooled(storage: &StorageInfo) -> (Manifest, Vec<u8>) {
+        let key = RecordingKey {
+            class: storage.retention,
+            org: "acme".into(),
+            date: (2026, 12, 6),
+            call: "c@1".into(),
+        };
+        let document = with_storage(br#"{"call":{"id":"c@1"},"files":[]}"#, storage).unwrap();
+        let manifest = Manifest {
+            destination: "memory://t".into(),
+            media: vec![SpooledFile {
+                name: "c.opus".into(),
+                key: key.object("c.opus"),
+                bytes: 5,
+                sha256: "ab".into(),
+            }],
+            metadata: SpooledFile {
+                name: "metadata.json".into(),
+                key: key.object("c@1.json"),
+                bytes: document.len() as u64,
+                sha256: hex(&Sha256::digest(&document)),
+            },
+            tags: storage.tags(),
+        };
+        (manifest, document)
+    }
+
+    fn go() -> StorageInfo {
+        StorageInfo {
+            org: "acme".into(),
+            user: Some("alice".into()),
+            provider: "dubber".into(),
+            plan: "dubber-go".into(),
+            retention: RetentionClass::Days(30),
+            retained_since: "2026-12-06T10:00:00.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_plan_change_moves_keys_tags_and_storage_section_and_keeps_the_rest() {
+        let (manifest, document) = spooled(&go());
+        let paid = StorageInfo {
+            plan: "dubber-standard".into(),
+            retention: RetentionClass::Unlimited,
+            ..go()
+        };
+        let (new, doc) = reclassed(&manifest, &document, &paid)
+            .unwrap()
+            .expect("re-classed");
+        assert_eq!(
+            new.media[0].key,
+            "recordings/unlimited/acme/2026/12/06/c%401/c.opus"
+        );
+        assert_eq!(
+            new.metadata.key,
+            "recordings/unlimited/acme/2026/12/06/c%401/c%401.json"
+        );
+        assert_eq!((new.media[0].bytes, &*new.media[0].sha256), (5, "ab"));
+        assert_eq!(new.tags, paid.tags());
+        let parsed: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        assert_eq!(parsed["storage"]["retention"], "unlimited");
+        assert_eq!(parsed["storage"]["plan"], "dubber-standard");
+        assert_eq!(
+            parsed["storage"]["retained_since"],
+            "2026-12-06T10:00:00.000Z"
+        );
+        assert_eq!(parsed["call"]["id"], "c@1");
+        assert_eq!(new.metadata.bytes, doc.len() as u64);
+        assert_eq!(new.metadata.sha256, hex(&Sha256::digest(&doc)));
+    }
+
+    #[test]
+    fn the_same_plan_or_keys_not_of_our_layout_change_nothing() {
+        let (manifest, document) = spooled(&go());
+        assert!(reclassed(&manifest, &document, &go()).unwrap().is_none());
+        let mut foreign = manifest.clone();
+        foreign.metadata.key = "elsewhere/c.json".into();
+        let paid = StorageInfo {
+            retention: RetentionClass::Unlimited,
+            ..go()
+        };
+        assert!(reclassed(&foreign, &document, &paid).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_new_plan_in_the_same_class_retags_without_moving() {
+        let (manifest, document) = spooled(&go());
+        let ai = StorageInfo {
+            plan: "dubber-ai".into(),
+            ..go()
+        };
+        let (new, _) = reclassed(&manifest, &document, &ai)
+            .unwrap()
+            .expect("retagged");
+        assert_eq!(new.metadata.key, manifest.metadata.key);
+        assert!(new.tags.contains(&("plan".into(), "dubber-ai".into())));
+    }
 }

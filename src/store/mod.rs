@@ -17,6 +17,7 @@ pub mod spool;
 pub mod sweep;
 pub mod tagging;
 pub mod upload;
+pub mod upload_schedule;
 pub mod verify;
 
 pub use destination::{Backend, Destination};

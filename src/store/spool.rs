@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 const MANIFEST: &str = "job.json";
+/// Present once an upload of the job was tried ([`Spool::mark_tried`]).
+const TRIED: &str = "tried";
 
 /// What to upload, where, with which tags.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -195,6 +197,111 @@ impl Spool {
         remove_job(&job.dir)?;
         release(&self.used, bytes);
         Ok(())
+    }
+}
+
+/// What [`Spool::pending_new`] found.
+#[derive(Debug, Default)]
+pub struct NewJobs {
+    /// Every job directory, complete or not.
+    pub present: Vec<PathBuf>,
+    /// Complete jobs not among those already known, oldest first.
+    pub jobs: Vec<SpoolJob>,
+    /// Job directories whose manifest cannot be read, and why.
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+impl Spool {
+    /// Like [`Spool::pending`], but reads only the manifests of jobs not in `known`, and a
+    /// manifest that cannot be read is reported instead of failing the whole scan: a running
+    /// uploader rescans often, with thousands of jobs waiting while a store is down.
+    pub fn pending_new(
+        &self,
+        known: &std::collections::HashSet<PathBuf>,
+    ) -> Result<NewJobs, StoreError> {
+        let mut found = NewJobs::default();
+        let mut jobs = Vec::new();
+        for dir in read_dir(&self.jobs)? {
+            if !known.contains(&dir) {
+                let manifest_path = dir.join(MANIFEST);
+                let read = std::fs::read(&manifest_path).and_then(|bytes| {
+                    let modified = std::fs::metadata(&manifest_path)?.modified()?;
+                    Ok((bytes, modified))
+                });
+                match read {
+                    Ok((bytes, modified)) => match serde_json::from_slice(&bytes) {
+                        Ok(manifest) => jobs.push((
+                            modified,
+                            SpoolJob {
+                                dir: dir.clone(),
+                                manifest,
+                            },
+                        )),
+                        Err(e) => found.unreadable.push((dir.clone(), e.to_string())),
+                    },
+                    // Still being written, or uploaded and removed since it was listed.
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => found.unreadable.push((dir.clone(), e.to_string())),
+                }
+            }
+            found.present.push(dir);
+        }
+        jobs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.dir.cmp(&b.1.dir)));
+        found.jobs = jobs.into_iter().map(|(_, job)| job).collect();
+        Ok(found)
+    }
+
+    /// Notes that an upload of `job` starts; true when none was tried before, so nothing of
+    /// it can be in the store yet (see `upload::upload_attempt`). Not synced: a note lost in
+    /// a crash only sends objects again, whole.
+    pub fn mark_tried(&self, job: &SpoolJob) -> Result<bool, StoreError> {
+        let path = job.dir.join(TRIED);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(StoreError::spool(&path)(e)),
+        }
+    }
+
+    /// Replaces a complete job's manifest and metadata document (a plan change re-classed the
+    /// recording before it left). The new document goes to a file of its own and the manifest
+    /// is swapped atomically, so a crash at any point leaves the old job or the new one, each
+    /// whole; the old document is removed last.
+    pub fn rewrite(
+        &self,
+        job: &SpoolJob,
+        mut manifest: Manifest,
+        metadata: &[u8],
+    ) -> Result<SpoolJob, StoreError> {
+        let name = format!(
+            "metadata-{}.json",
+            &Sha256::digest(metadata)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()[..16]
+        );
+        manifest.metadata.name = name;
+        let old = job.dir.join(&job.manifest.metadata.name);
+        // The job is counted already; the few bytes its new document differs by are left to
+        // `finish`, which takes off what the directory holds then.
+        let writer = JobWriter {
+            dir: job.dir.clone(),
+            used: Arc::clone(&self.used),
+            counted: u64::MAX,
+        };
+        let new = writer.commit(manifest, metadata)?;
+        if new.path(&new.manifest.metadata) != old {
+            match std::fs::remove_file(&old) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::spool(&old)(e)),
+            }
+        }
+        Ok(new)
     }
 }
 
@@ -480,6 +587,73 @@ mod tests {
         assert!(
             err.to_string().contains("3 bytes on disk, manifest says 4"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn pending_new_reads_only_unknown_jobs_and_reports_broken_manifests() {
+        let tmp = TempDir::new("new");
+        let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
+        let first = write_job(&spool, "k1", b"one").expect("commit");
+        let second = write_job(&spool, "k2", b"two").expect("commit");
+        let writing = spool.begin("memory://t", "k3").expect("begin");
+        let broken = spool.begin("memory://t", "k4").expect("begin");
+        std::fs::write(broken.dir().join(MANIFEST), b"{not json").expect("write");
+
+        let known = std::collections::HashSet::from([first.dir.clone()]);
+        let found = spool.pending_new(&known).expect("scan");
+        assert_eq!(found.present.len(), 4, "every job directory");
+        assert!(found.present.contains(&writing.dir().to_path_buf()));
+        assert_eq!(found.jobs.len(), 1);
+        assert_eq!(found.jobs[0].manifest, second.manifest);
+        assert_eq!(found.unreadable.len(), 1);
+        assert_eq!(found.unreadable[0].0, broken.dir());
+    }
+
+    #[test]
+    fn a_job_is_tried_first_once_even_after_a_restart() {
+        let tmp = TempDir::new("tried");
+        let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
+        let job = write_job(&spool, "k1", b"media").expect("commit");
+        assert!(spool.mark_tried(&job).expect("mark"), "never tried");
+        assert!(!spool.mark_tried(&job).expect("mark"));
+        let reopened = Spool::open(&tmp.0, 1 << 20).expect("reopen");
+        let jobs = reopened.recover().expect("recover").jobs;
+        assert!(
+            !reopened.mark_tried(&jobs[0]).expect("mark"),
+            "tried before the restart"
+        );
+        reopened.finish(&jobs[0]).expect("finish");
+        assert!(!job.dir.exists());
+    }
+
+    #[test]
+    fn rewrite_swaps_manifest_and_metadata_and_keeps_the_media() {
+        let tmp = TempDir::new("rewrite");
+        let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
+        let job = write_job(&spool, "k1", b"media").expect("commit");
+        let mut manifest = job.manifest.clone();
+        manifest.media[0].key = "recordings/unlimited/o/2026/11/25/c/c.opus".into();
+        manifest.metadata.bytes = 9;
+        let new = spool
+            .rewrite(&job, manifest.clone(), b"{\"new\":1}")
+            .expect("rewrite");
+        assert_ne!(new.manifest.metadata.name, job.manifest.metadata.name);
+        assert_eq!(
+            std::fs::read(new.path(&new.manifest.metadata)).expect("doc"),
+            b"{\"new\":1}"
+        );
+        assert!(
+            !job.path(&job.manifest.metadata).exists(),
+            "old document removed"
+        );
+        let jobs = spool.recover().expect("recover").jobs;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].manifest, new.manifest);
+        assert_eq!(jobs[0].manifest.media[0].key, manifest.media[0].key);
+        assert_eq!(
+            std::fs::read(jobs[0].path(&jobs[0].manifest.media[0])).expect("media"),
+            b"media"
         );
     }
 

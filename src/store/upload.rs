@@ -92,11 +92,24 @@ pub async fn upload_once(
     job: &SpoolJob,
     config: &UploadConfig,
 ) -> Result<UploadReport, StoreError> {
+    upload_attempt(dest, job, config, false).await
+}
+
+/// One attempt at the whole job; with `first`, the job is known never to have been tried
+/// (committed while this process ran, not tried yet), so nothing of it can be stored and the
+/// check for objects already stored intact is skipped: a request less per object, and a
+/// wrong guess only sends an object again, whole.
+pub async fn upload_attempt(
+    dest: &Destination,
+    job: &SpoolJob,
+    config: &UploadConfig,
+    first: bool,
+) -> Result<UploadReport, StoreError> {
     let mut report = UploadReport::default();
     let manifest = &job.manifest;
     for file in manifest.media.iter().chain([&manifest.metadata]) {
         let key = parse_key(&file.key)?;
-        if !stored_intact(dest, &key, file).await? {
+        if first || !stored_intact(dest, &key, file).await? {
             put_file(dest, &key, &job.path(file), file.bytes, config).await?;
             if let Some(detail) = difference(dest, &key, file).await? {
                 return Err(StoreError::Mismatch {

@@ -1,0 +1,94 @@
+//! Retention without an operator: `serve` runs the sweeper ([`crate::store::sweep`]) over
+//! every configured destination at start and every `store.sweep_interval_secs`. Every
+//! destination is swept, S3 buckets with lifecycle rules too: a sweep deletes only what has
+//! expired and is idempotent, so where a lifecycle rule got there first it finds nothing, and
+//! where a bucket has no rules (S3-compatible servers without lifecycle) it is what enforces
+//! retention.
+
+use crate::config::{Config, Target};
+use crate::server::log;
+use crate::server::uploader::public_url;
+use crate::store::destination::Destination;
+use crate::store::sweep::{self, SweepEvent};
+use crate::time::Time;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Every destination recordings may go to: the default and each organisation's own.
+pub fn destinations(config: &Config) -> Vec<Target> {
+    let mut targets = vec![config.destination_for(None)];
+    for org in config.orgs.values() {
+        if let Some(own) = org.store.clone().filter(|t| !targets.contains(t)) {
+            targets.push(own);
+        }
+    }
+    targets
+}
+
+/// Sweeps every destination now and then every `interval`, until `stop` turns true.
+pub async fn run(
+    config: Arc<Config>,
+    interval: Duration,
+    clock: fn() -> Time,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        for target in destinations(&config) {
+            sweep_one(&target, clock()).await;
+        }
+    }
+}
+
+/// One sweep of one destination; failures are logged and tried again next time.
+async fn sweep_one(target: &Target, now: Time) {
+    let shown = public_url(&target.url);
+    let options: Vec<(String, String)> = target.options.clone().into_iter().collect();
+    let dest = match Destination::open(&target.url, &options) {
+        Ok(dest) => dest,
+        Err(e) => {
+            log::warn(
+                "sweep.failed",
+                json!({ "destination": shown, "error": e.to_string() }),
+            );
+            return;
+        }
+    };
+    let on_event = |event: &SweepEvent| match event {
+        SweepEvent::Expired {
+            prefix,
+            expiry,
+            bytes,
+            ..
+        } => log::info(
+            "sweep.deleted",
+            json!({ "destination": shown, "recording": prefix, "expired": expiry.to_rfc3339(), "bytes": bytes }),
+        ),
+        SweepEvent::Skipped { prefix, reason } => log::warn(
+            "sweep.skipped",
+            json!({ "destination": shown, "recording": prefix, "reason": reason }),
+        ),
+    };
+    match sweep::sweep(&dest, now, false, on_event).await {
+        Ok(report) => log::info(
+            "sweep.done",
+            json!({
+                "destination": shown,
+                "deleted": report.deleted,
+                "kept": report.kept,
+                "skipped": report.skipped,
+            }),
+        ),
+        Err(e) => log::warn(
+            "sweep.failed",
+            json!({ "destination": shown, "error": e.to_string() }),
+        ),
+    }
+}
