@@ -198,8 +198,10 @@ fn prepare(dir: &Path, scenario: &str, seconds: u64) -> PathBuf {
 }
 
 /// Runs SIPp against the server; `port` is its own SIP port, its media port is 100 above.
-/// Tests run in parallel: each keeps its SIPp ports in a thousand of its own (31000, 32000 …)
-/// and its server's RTP ports in another (21000, 22000 …).
+/// Tests run in parallel: each keeps its SIPp ports in a hundred of its own, from 3000 to
+/// 12999 (below the system's ephemeral range, 32768 and up, where ports that uploads, clients
+/// and servers bind at random would now and then take one), and its server's RTP ports in a
+/// thousand of its own, from 14000 to 29999.
 fn sipp(serve: &Serve, scenario: &Path, port: u16, args: &[&str]) -> Output {
     sipp_to(serve.sip, scenario, port, args)
 }
@@ -275,7 +277,7 @@ fn span(channel: &[i16], rate: u32, from: f64, to: f64) -> &[i16] {
 fn a_call_is_recorded_with_each_party_in_its_channel() {
     let serve = Serve::start("sipp-basic", 21000, "");
     let scenario = prepare(&serve.dir.0, "siprec_call.xml", 3);
-    let out = sipp(&serve, &scenario, 31000, &["-m", "1", "-d", "3500"]);
+    let out = sipp(&serve, &scenario, 4000, &["-m", "1", "-d", "3500"]);
     assert_success(&out, &serve.dir.0);
     let recordings = serve.recordings(1);
     let (path, doc) = &recordings[0];
@@ -318,7 +320,7 @@ fn a_call_is_recorded_with_each_party_in_its_channel() {
 fn pause_and_resume_leave_a_gap_marked_by_beeps() {
     let serve = Serve::start("sipp-pause", 22000, "");
     let scenario = prepare(&serve.dir.0, "siprec_pause.xml", 6);
-    let out = sipp(&serve, &scenario, 32000, &["-m", "1", "-d", "3000"]);
+    let out = sipp(&serve, &scenario, 5000, &["-m", "1", "-d", "3000"]);
     assert_success(&out, &serve.dir.0);
     let recordings = serve.recordings(1);
     let (path, doc) = &recordings[0];
@@ -391,7 +393,7 @@ fn announcements_the_client_reports_are_left_out() {
     for (name, time) in &times {
         args.extend(["-set", name, time]);
     }
-    let out = sipp(&serve, &scenario, 30000, &args);
+    let out = sipp(&serve, &scenario, 3000, &args);
     assert_success(&out, &serve.dir.0);
     let recordings = serve.recordings(1);
     let (path, doc) = &recordings[0];
@@ -447,13 +449,13 @@ fn a_client_that_vanishes_is_ended_after_the_idle_timeout_and_stored() {
     let out = sipp(
         &serve,
         &scenario,
-        33000,
+        6000,
         &["-m", "1", "-d", "2500", "-trace_msg"],
     );
     assert_success(&out, &serve.dir.0);
     let messages = sipp_messages(&serve.dir.0);
     assert!(
-        messages.contains("BYE sip:src@127.0.0.1:33000 SIP/2.0")
+        messages.contains("BYE sip:src@127.0.0.1:6000 SIP/2.0")
             && messages.contains(
                 "Reason: SIP;cause=200;text=\"no RTP or signalling for 3 s: the client is gone\""
             ),
@@ -509,7 +511,7 @@ fn garbage_and_a_foreign_flood_do_not_touch_the_recording() {
         }
         sent
     });
-    let out = sipp(&serve, &scenario, 34000, &["-m", "1", "-d", "4500"]);
+    let out = sipp(&serve, &scenario, 7000, &["-m", "1", "-d", "4500"]);
     let flooded = attacker.join().unwrap();
     assert_success(&out, &serve.dir.0);
     let recordings = serve.recordings(1);
@@ -661,7 +663,7 @@ fn malformed_and_unwanted_requests_get_the_right_answer() {
     ];
     for (i, (name, request, status)) in cases.iter().enumerate() {
         let scenario = request_scenario(dir, name, request, *status);
-        let out = sipp(&serve, &scenario, 35000 + 2 * i as u16, &["-m", "1"]);
+        let out = sipp(&serve, &scenario, 8000 + 2 * i as u16, &["-m", "1"]);
         assert!(out.status.success(), "{name}: expected {status}");
     }
     assert!(
@@ -688,9 +690,9 @@ fn sigterm_drains_calls_in_flight_then_exits_cleanly() {
                     "-i",
                     "127.0.0.1",
                     "-p",
-                    "36000",
+                    "9000",
                     "-mp",
-                    "36100",
+                    "9100",
                     "-m",
                     "3",
                     "-l",
@@ -737,7 +739,7 @@ fn sigterm_drains_calls_in_flight_then_exits_cleanly() {
         503,
     );
     assert!(
-        sipp(&serve, &options, 36010, &["-m", "1"]).status.success(),
+        sipp(&serve, &options, 9010, &["-m", "1"]).status.success(),
         "OPTIONS 503 while draining"
     );
     let refused = request_scenario(
@@ -747,7 +749,7 @@ fn sigterm_drains_calls_in_flight_then_exits_cleanly() {
         503,
     );
     assert!(
-        sipp(&serve, &refused, 36012, &["-m", "1"]).status.success(),
+        sipp(&serve, &refused, 9012, &["-m", "1"]).status.success(),
         "INVITE 503 while draining"
     );
     let out = calls.join().unwrap();
@@ -776,7 +778,7 @@ fn a_hundred_concurrent_calls_are_all_recorded() {
     let out = sipp(
         &serve,
         &scenario,
-        37000,
+        10000,
         &["-m", "100", "-l", "100", "-r", "100", "-d", "3500"],
     );
     assert_success(&out, &serve.dir.0);
@@ -864,7 +866,7 @@ fn policy_decides_who_is_recorded_how_and_for_how_long() {
     serve.wait_for_policy();
 
     let refused = request_scenario(&dir, "siprec_refused", &siprec_invite(), 403);
-    let out = sipp(&serve, &refused, 38000, &["-m", "1"]);
+    let out = sipp(&serve, &refused, 11000, &["-m", "1"]);
     assert!(out.status.success(), "Alice is not recorded: 403");
     let log = serve.log();
     let refusal = log
@@ -908,7 +910,7 @@ fn policy_decides_who_is_recorded_how_and_for_how_long() {
     );
     serve.wait_for_policy();
     let scenario = prepare(&dir, "siprec_pause.xml", 6);
-    let out = sipp(&serve, &scenario, 38010, &["-m", "1", "-d", "3000"]);
+    let out = sipp(&serve, &scenario, 11010, &["-m", "1", "-d", "3000"]);
     assert_success(&out, &dir);
     let recordings = serve.recordings(1);
     let (path, doc) = &recordings[0];
@@ -942,7 +944,7 @@ fn a_call_over_tcp_is_recorded_too() {
     let out = sipp(
         &serve,
         &scenario,
-        39000,
+        12000,
         &["-t", "t1", "-m", "1", "-d", "3500"],
     );
     assert_success(&out, &serve.dir.0);
@@ -1089,7 +1091,7 @@ fn a_call_over_tls_is_recorded_with_our_contact_for_tls() {
     let out = sipp_to(
         plain,
         &scenario,
-        39600,
+        12600,
         &["-t", "t1", "-m", "1", "-d", "3500", "-trace_msg"],
     );
     assert_success(&out, &serve.dir.0);
@@ -1302,7 +1304,7 @@ fn colliding_call_ids_are_each_recorded_whole() {
                 scope.spawn(move || {
                     let args = ["-m", "1", "-d", "3500", "-cid_str", call_id];
                     let args = [&args[..], &["-set", "fromtag", from_tag]].concat();
-                    sipp(serve, scenario, 33300 + 4 * i as u16, &args)
+                    sipp(serve, scenario, 6300 + 4 * i as u16, &args)
                 })
             })
             .collect();
@@ -1388,7 +1390,7 @@ fn a_call_whose_recording_fails_is_ended_with_a_bye_saying_why() {
             sipp(
                 &serve,
                 &scenario,
-                39200,
+                12200,
                 &["-m", "1", "-d", "1000", "-trace_msg"],
             )
         });
@@ -1402,7 +1404,7 @@ fn a_call_whose_recording_fails_is_ended_with_a_bye_saying_why() {
     });
     let messages = sipp_messages(&serve.dir.0);
     assert!(
-        messages.contains("BYE sip:src@127.0.0.1:39200 SIP/2.0")
+        messages.contains("BYE sip:src@127.0.0.1:12200 SIP/2.0")
             && messages.contains(
                 "Reason: SIP;cause=503;text=\"recording failed: writing the spool failed"
             ),
@@ -1432,7 +1434,7 @@ fn a_full_spool_refuses_new_calls_and_keeps_what_it_holds() {
     let extra = "[store]\nurl = \"file:///dev/null/store\"\nspool_limit_bytes = 1\n";
     let serve = Serve::start("sipp-spool-full", 14000, extra);
     let scenario = prepare(&serve.dir.0, "siprec_call.xml", 2);
-    let out = sipp(&serve, &scenario, 33600, &["-m", "1", "-d", "2500"]);
+    let out = sipp(&serve, &scenario, 6600, &["-m", "1", "-d", "2500"]);
     assert_success(&out, &serve.dir.0);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !serve.log().iter().any(|l| l["event"] == "call.spooled") {
@@ -1440,7 +1442,7 @@ fn a_full_spool_refuses_new_calls_and_keeps_what_it_holds() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let refused = request_scenario(&serve.dir.0, "siprec_full", &siprec_invite(), 503);
-    let out = sipp(&serve, &refused, 33610, &["-m", "1"]);
+    let out = sipp(&serve, &refused, 6610, &["-m", "1"]);
     assert_success(&out, &serve.dir.0);
     let log = serve.log();
     let refusal = log
