@@ -8,13 +8,20 @@
 //! A call's life on its shard: `Start` (recorder, spool job), `Packet`s, `Pause`/`Resume`/
 //! `Exclude` edges, `End`. At the end the recorder is finished, the media files synced and
 //! hashed, the sidecar and manifest committed to the spool, and the result reported.
+//!
+//! A crash loses at most about a second: at `Start` the job gets its live descriptor
+//! (`store::live`, rewritten once the first packet fixes the recording's start), and about
+//! once a second each live call's files are handed to the shard's syncer thread, which
+//! fdatasyncs them off the media path. A restart makes the job a recording of what was synced.
 
 use super::latency::LatencyHistogram;
 use crate::recorder::metadata::Sidecar;
 use crate::recorder::payload::PayloadMap;
+use crate::recorder::summary::EncoderSummary;
 use crate::recorder::{Leg, Recorder, RecorderConfig};
 use crate::store::job::{self, FinishedFile};
 use crate::store::key::RecordingKey;
+use crate::store::live::{self, LiveDescriptor};
 use crate::store::media_files::MediaFiles;
 use crate::store::metadata::StorageInfo;
 use crate::store::spool::{JobWriter, SpoolJob};
@@ -22,6 +29,7 @@ use crate::time::Time;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::collections::HashMap;
+use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -110,6 +118,12 @@ pub struct ShardMetrics {
     pub decode_delay: LatencyHistogram,
     /// Each finished call's legs' largest RFC 3550 interarrival jitter.
     pub interarrival_jitter: LatencyHistogram,
+    /// Live calls' files made durable by the syncer threads (one per file synced).
+    pub live_syncs: AtomicU64,
+    /// Syncs put off because a syncer's queue was full (tried again on the next tick).
+    pub live_syncs_deferred: AtomicU64,
+    /// Time the syncer threads spent in fdatasync, nanoseconds.
+    pub live_sync_nanos: AtomicU64,
 }
 
 /// Exclusions a call keeps while waiting for its first packet.
@@ -122,11 +136,38 @@ pub const QUEUE_PACKETS: usize = 65_536;
 /// through silences and one-sided calls.
 const TICK: Duration = Duration::from_millis(100);
 
+/// How often a live call's files are made durable: what a power cut can lose, on top of the
+/// encoder's half-second pages and the jitter buffer's wait.
+const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Syncs a shard's syncer may have waiting: a second of 4,096 live calls' files.
+const SYNC_QUEUE: usize = 4096;
+
 /// The running shards.
 pub struct Shards {
     senders: Vec<Sender<Command>>,
     threads: Vec<JoinHandle<()>>,
     pub metrics: Arc<ShardMetrics>,
+}
+
+/// A live call's open files, as the syncer thread holds them.
+type SyncHandles = Arc<Vec<File>>;
+
+/// Makes files durable off the media path: fdatasync can take milliseconds, and a shard
+/// holding hundreds of calls must not wait for each.
+fn run_syncer(queue: Receiver<SyncHandles>, metrics: &ShardMetrics) {
+    for files in queue {
+        let started = std::time::Instant::now();
+        for file in files.iter() {
+            // A failing sync shows at the call's end, when the files are synced again and
+            // the failure fails the recording.
+            let _ = file.sync_data();
+            metrics.live_syncs.fetch_add(1, Relaxed);
+        }
+        metrics
+            .live_sync_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+    }
 }
 
 impl Shards {
@@ -143,16 +184,28 @@ impl Shards {
         let mut threads = Vec::new();
         for index in 0..count.max(1) {
             let (tx, rx) = crossbeam_channel::bounded(QUEUE_PACKETS);
+            let (sync_tx, sync_rx) = crossbeam_channel::bounded(SYNC_QUEUE);
+            let syncer = {
+                let metrics = Arc::clone(&metrics);
+                std::thread::Builder::new()
+                    .name(format!("callrec-sync-{index}"))
+                    .spawn(move || run_syncer(sync_rx, &metrics))
+                    .expect("the OS lets a process start a thread per core")
+            };
             let shard = Shard {
                 calls: HashMap::new(),
                 metrics: Arc::clone(&metrics),
                 clock,
                 lag: Duration::ZERO,
+                syncer: sync_tx,
             };
             let finished = Arc::clone(&finished);
             let thread = std::thread::Builder::new()
                 .name(format!("callrec-media-{index}"))
-                .spawn(move || shard.run(rx, &*finished))
+                .spawn(move || {
+                    shard.run(rx, &*finished);
+                    let _ = syncer.join();
+                })
                 .expect("the OS lets a process start a thread per core");
             senders.push(tx);
             threads.push(thread);
@@ -224,6 +277,14 @@ struct LiveCall {
     notes: Vec<String>,
     /// Why writing failed; the call is then dropped at its end (the spool job abandoned).
     failed: Option<String>,
+    /// What recovery needs to make a recording of the job if the process dies.
+    descriptor: LiveDescriptor,
+    /// The files, for the syncer.
+    sync: SyncHandles,
+    /// When the files are next handed to the syncer.
+    next_sync: Time,
+    /// Bytes written when they were last handed over.
+    synced: u64,
 }
 
 struct Shard {
@@ -234,6 +295,8 @@ struct Shard {
     /// the queue runs dry. Idle polls stay that far behind the clock, so they never write
     /// silence over audio still waiting in the queue.
     lag: Duration,
+    /// The shard's syncer thread.
+    syncer: Sender<SyncHandles>,
 }
 
 impl Shard {
@@ -251,6 +314,7 @@ impl Shard {
                 let calls: Vec<u64> = self.calls.keys().copied().collect();
                 for call in calls {
                     self.poll(call, now - self.lag);
+                    self.sync(call, now);
                 }
             }
         }
@@ -286,6 +350,12 @@ impl Shard {
                     live.first_packet = Some(at);
                     for (from, to) in std::mem::take(&mut live.early_exclusions) {
                         live.exclude(from, to);
+                    }
+                    live.descriptor.call_start = Some(at.to_rfc3339());
+                    if let Err(e) = live::write_descriptor(live.job.dir(), &live.descriptor) {
+                        live.notes.push(format!(
+                            "the recording's start was not made durable ({e}): a crash would have lost its time"
+                        ));
                     }
                 }
                 live.recorder.push(at, leg, datagram);
@@ -344,14 +414,32 @@ impl Shard {
                 format!("{name}-b.{extension}"),
             ],
         };
-        let started = Recorder::new(config, payloads)
+        let now = (self.clock)();
+        let started = Recorder::new(config.clone(), payloads)
             .map_err(|e| e.to_string())
             .and_then(|recorder| {
                 let files = MediaFiles::create(job.dir(), &names).map_err(|e| e.to_string())?;
-                Ok((recorder, files))
+                let sync = files.sync_handles().map_err(|e| e.to_string())?;
+                let descriptor = LiveDescriptor {
+                    destination: destination.clone(),
+                    storage: storage.clone(),
+                    name: name.clone(),
+                    files: names.clone(),
+                    format: config.format,
+                    sample_rate: recorder.sample_rate(),
+                    channels: config.layout.channels() as u8,
+                    opus: config.opus,
+                    stream_serial: config.stream_serial,
+                    encoder: encoder_section(&config, recorder.sample_rate()),
+                    began: now.to_rfc3339(),
+                    call_start: None,
+                };
+                live::write_descriptor(job.dir(), &descriptor)
+                    .map_err(|e| format!("writing the spool failed: {e}"))?;
+                Ok((recorder, files, descriptor, Arc::new(sync)))
             });
         match started {
-            Ok((recorder, files)) => {
+            Ok((recorder, files, descriptor, sync)) => {
                 self.metrics.calls_active.fetch_add(1, Relaxed);
                 self.calls.insert(
                     call,
@@ -366,6 +454,10 @@ impl Shard {
                         early_exclusions: Vec::new(),
                         notes: Vec::new(),
                         failed: None,
+                        descriptor,
+                        sync,
+                        next_sync: now + SYNC_INTERVAL,
+                        synced: 0,
                     },
                 );
             }
@@ -416,6 +508,25 @@ impl Shard {
             .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
     }
 
+    /// Hands the call's files to the syncer once a second, if anything was written since.
+    fn sync(&mut self, call: u64, now: Time) {
+        let Some(live) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if now < live.next_sync || live.files.written() == live.synced {
+            return;
+        }
+        match self.syncer.try_send(Arc::clone(&live.sync)) {
+            Ok(()) => {
+                live.synced = live.files.written();
+                live.next_sync = now + SYNC_INTERVAL;
+            }
+            Err(_) => {
+                self.metrics.live_syncs_deferred.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
     fn end(
         &mut self,
         call: u64,
@@ -435,6 +546,20 @@ impl Shard {
         };
         finished(Finished { call, name, result });
     }
+}
+
+/// The sidecar's `encoder` section for a recording made with `config` at `sample_rate`, as
+/// `Recorder::finish` will report it: recovery writes it for a recording that never finished.
+fn encoder_section(config: &RecorderConfig, sample_rate: u32) -> serde_json::Value {
+    let summary = EncoderSummary {
+        format: config.format,
+        layout: config.layout,
+        sample_rate,
+        channels: config.layout.channels(),
+        opus: (config.format == crate::encode::Format::OggOpus).then_some(config.opus),
+        pause_mode: config.pause_mode,
+    };
+    serde_json::to_value(summary).unwrap_or_default()
 }
 
 impl LiveCall {
@@ -555,6 +680,9 @@ impl LiveCall {
                 sha256: f.sha256,
             })
             .collect();
-        job::commit(job, &destination, &key, &storage, &json, media).map_err(|e| e.to_string())
+        let job = job::commit(job, &destination, &key, &storage, &json, media)
+            .map_err(|e| e.to_string())?;
+        live::forget(&job.dir);
+        Ok(job)
     }
 }

@@ -4,10 +4,14 @@
 //! Layout: `SPOOL/jobs/{id}/` holds a recording's media files, its metadata document and, once
 //! complete, `job.json` (the manifest). `job.json` is written last, atomically (write, fsync,
 //! rename, fsync the directory), so a job either has a manifest and every file it names, or is
-//! an interrupted write that [`Spool::recover`] discards. The job id is a hash of destination and
+//! an interrupted write: a live job (a call being recorded, with its `live.json` descriptor,
+//! see [`super::live`]) that [`Spool::recover`] makes into a recording of what was written, or
+//! anything else, which it discards. The job id is a hash of destination and
 //! keys, so recording the same call again replaces its job instead of duplicating it.
 
 use super::error::StoreError;
+use super::live::{self, Salvaged};
+use crate::time::Time;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -55,6 +59,12 @@ impl SpoolJob {
 pub struct Recovered {
     pub jobs: Vec<SpoolJob>,
     pub discarded: Vec<PathBuf>,
+    /// Live jobs (calls being recorded when the process died) made into recordings; their
+    /// jobs are among `jobs`.
+    pub salvaged: Vec<Salvaged>,
+    /// Live jobs that could not be made into recordings, and why; they stay in the spool and
+    /// are tried again on the next start.
+    pub unsalvaged: Vec<(PathBuf, String)>,
 }
 
 #[derive(Clone, Debug)]
@@ -128,10 +138,37 @@ impl Spool {
         Ok(self.scan(false)?.jobs)
     }
 
-    /// Every complete job, oldest first; interrupted writes (no manifest) are removed. Only
-    /// for a start: a running server's jobs in progress have no manifest yet either.
+    /// Every complete job, oldest first. Live jobs (a call being recorded when the process
+    /// died: a descriptor, no manifest) are first made into recordings of what was written;
+    /// other interrupted writes (no manifest) are removed. Only for a start: a running
+    /// server's jobs in progress have no manifest yet either.
     pub fn recover(&self) -> Result<Recovered, StoreError> {
-        self.scan(true)
+        let (salvaged, unsalvaged) = self.salvage_live_jobs()?;
+        let mut recovered = self.scan(true)?;
+        recovered.salvaged = salvaged;
+        recovered.unsalvaged = unsalvaged;
+        Ok(recovered)
+    }
+
+    /// Commits every live job without a manifest as a recovered recording.
+    #[allow(clippy::type_complexity)]
+    fn salvage_live_jobs(&self) -> Result<(Vec<Salvaged>, Vec<(PathBuf, String)>), StoreError> {
+        let now = Time::from_nanos(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        );
+        let (mut salvaged, mut unsalvaged) = (Vec::new(), Vec::new());
+        for dir in read_dir(&self.jobs)? {
+            if dir.join(MANIFEST).exists() || !live::is_live(&dir) {
+                continue;
+            }
+            match live::salvage(JobWriter { dir: dir.clone() }, now) {
+                Ok(job) => salvaged.push(job),
+                Err(e) => unsalvaged.push((dir, e.to_string())),
+            }
+        }
+        Ok((salvaged, unsalvaged))
     }
 
     fn scan(&self, discard_incomplete: bool) -> Result<Recovered, StoreError> {
@@ -156,7 +193,8 @@ impl Spool {
                     jobs.push((modified, SpoolJob { dir, manifest }));
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound => {
-                    if discard_incomplete {
+                    // A live job that could not be salvaged stays for the next start.
+                    if discard_incomplete && !live::is_live(&dir) {
                         remove_job(&dir)?;
                         recovered.discarded.push(dir);
                     }
