@@ -9,10 +9,10 @@
 //! `Exclude` edges, `End`. At the end the recorder is finished, the media files synced and
 //! hashed, the sidecar and manifest committed to the spool, and the result reported.
 //!
-//! A crash loses at most about a second: at `Start` the job gets its live descriptor
-//! (`store::live`, rewritten once the first packet fixes the recording's start), and about
-//! once a second each live call's files are handed to the shard's syncer thread, which
-//! fdatasyncs them off the media path. A restart makes the job a recording of what was synced.
+//! A crash loses at most about a second: each shard has a syncer thread that, off the media
+//! path, writes a live call's job descriptor (`store::live`: at `Start`, and again once the
+//! first packet fixes the recording's start) and fdatasyncs its files about once a second.
+//! A restart makes the job a recording of what was synced.
 
 use super::latency::LatencyHistogram;
 use crate::recorder::metadata::Sidecar;
@@ -30,8 +30,9 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::collections::HashMap;
 use std::fs::File;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -118,12 +119,10 @@ pub struct ShardMetrics {
     pub decode_delay: LatencyHistogram,
     /// Each finished call's legs' largest RFC 3550 interarrival jitter.
     pub interarrival_jitter: LatencyHistogram,
-    /// Live calls' files made durable by the syncer threads (one per file synced).
-    pub live_syncs: AtomicU64,
     /// Syncs put off because a syncer's queue was full (tried again on the next tick).
     pub live_syncs_deferred: AtomicU64,
-    /// Time the syncer threads spent in fdatasync, nanoseconds.
-    pub live_sync_nanos: AtomicU64,
+    /// Each live call's file synced by the syncer threads: how long its fdatasync took.
+    pub live_sync: LatencyHistogram,
 }
 
 /// Exclusions a call keeps while waiting for its first packet.
@@ -150,23 +149,43 @@ pub struct Shards {
     pub metrics: Arc<ShardMetrics>,
 }
 
-/// A live call's open files, as the syncer thread holds them.
-type SyncHandles = Arc<Vec<File>>;
+/// What a live call shares with its shard's syncer thread.
+struct LiveSync {
+    /// Second handles on the call's open files.
+    files: Vec<File>,
+    /// The job directory while the call is live; `None` once it ended, so no descriptor is
+    /// written into a job already committed or abandoned (it would look live again).
+    dir: Mutex<Option<PathBuf>>,
+    /// Why the descriptor could not be written, for the sidecar.
+    error: Mutex<Option<String>>,
+}
 
-/// Makes files durable off the media path: fdatasync can take milliseconds, and a shard
+/// One request to a syncer: the call's files, and its descriptor when it changed.
+struct SyncWork {
+    call: Arc<LiveSync>,
+    descriptor: Option<LiveDescriptor>,
+}
+
+/// Makes live calls durable off the media path: an fsync can take milliseconds, and a shard
 /// holding hundreds of calls must not wait for each.
-fn run_syncer(queue: Receiver<SyncHandles>, metrics: &ShardMetrics) {
-    for files in queue {
-        let started = std::time::Instant::now();
-        for file in files.iter() {
+fn run_syncer(queue: Receiver<SyncWork>, metrics: &ShardMetrics) {
+    for SyncWork { call, descriptor } in queue {
+        if let Some(descriptor) = descriptor {
+            let dir = call.dir.lock().unwrap_or_else(|e| e.into_inner());
+            let written = dir
+                .as_ref()
+                .map_or(Ok(()), |dir| live::write_descriptor(dir, &descriptor));
+            if let Err(e) = written {
+                *call.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+            }
+        }
+        for file in &call.files {
+            let started = std::time::Instant::now();
             // A failing sync shows at the call's end, when the files are synced again and
             // the failure fails the recording.
             let _ = file.sync_data();
-            metrics.live_syncs.fetch_add(1, Relaxed);
+            metrics.live_sync.record(started.elapsed());
         }
-        metrics
-            .live_sync_nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
     }
 }
 
@@ -279,8 +298,10 @@ struct LiveCall {
     failed: Option<String>,
     /// What recovery needs to make a recording of the job if the process dies.
     descriptor: LiveDescriptor,
-    /// The files, for the syncer.
-    sync: SyncHandles,
+    /// The descriptor changed since it was last handed to the syncer.
+    descriptor_changed: bool,
+    /// What the syncer holds of the call.
+    sync: Arc<LiveSync>,
     /// When the files are next handed to the syncer.
     next_sync: Time,
     /// Bytes written when they were last handed over.
@@ -296,7 +317,7 @@ struct Shard {
     /// silence over audio still waiting in the queue.
     lag: Duration,
     /// The shard's syncer thread.
-    syncer: Sender<SyncHandles>,
+    syncer: Sender<SyncWork>,
 }
 
 impl Shard {
@@ -352,14 +373,11 @@ impl Shard {
                         live.exclude(from, to);
                     }
                     live.descriptor.call_start = Some(at.to_rfc3339());
-                    if let Err(e) = live::write_descriptor(live.job.dir(), &live.descriptor) {
-                        live.notes.push(format!(
-                            "the recording's start was not made durable ({e}): a crash would have lost its time"
-                        ));
-                    }
+                    live.descriptor_changed = true;
                 }
                 live.recorder.push(at, leg, datagram);
                 self.poll(call, at);
+                self.sync(call, now);
             }
             Command::Pause { call, at } => self.edit(call, |live| {
                 let offset = live.offset(at);
@@ -419,7 +437,11 @@ impl Shard {
             .map_err(|e| e.to_string())
             .and_then(|recorder| {
                 let files = MediaFiles::create(job.dir(), &names).map_err(|e| e.to_string())?;
-                let sync = files.sync_handles().map_err(|e| e.to_string())?;
+                let sync = LiveSync {
+                    files: files.sync_handles().map_err(|e| e.to_string())?,
+                    dir: Mutex::new(Some(job.dir().to_path_buf())),
+                    error: Mutex::new(None),
+                };
                 let descriptor = LiveDescriptor {
                     destination: destination.clone(),
                     storage: storage.clone(),
@@ -434,8 +456,6 @@ impl Shard {
                     began: now.to_rfc3339(),
                     call_start: None,
                 };
-                live::write_descriptor(job.dir(), &descriptor)
-                    .map_err(|e| format!("writing the spool failed: {e}"))?;
                 Ok((recorder, files, descriptor, Arc::new(sync)))
             });
         match started {
@@ -455,11 +475,13 @@ impl Shard {
                         notes: Vec::new(),
                         failed: None,
                         descriptor,
+                        descriptor_changed: true,
                         sync,
                         next_sync: now + SYNC_INTERVAL,
                         synced: 0,
                     },
                 );
+                self.sync(call, now);
             }
             Err(reason) => {
                 let _ = job.abandon();
@@ -508,16 +530,23 @@ impl Shard {
             .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
     }
 
-    /// Hands the call's files to the syncer once a second, if anything was written since.
+    /// Hands the call to the syncer: at once when its descriptor changed, else once a second
+    /// if anything was written since.
     fn sync(&mut self, call: u64, now: Time) {
         let Some(live) = self.calls.get_mut(&call) else {
             return;
         };
-        if now < live.next_sync || live.files.written() == live.synced {
+        let due = now >= live.next_sync && live.files.written() != live.synced;
+        if !due && !live.descriptor_changed {
             return;
         }
-        match self.syncer.try_send(Arc::clone(&live.sync)) {
+        let work = SyncWork {
+            call: Arc::clone(&live.sync),
+            descriptor: live.descriptor_changed.then(|| live.descriptor.clone()),
+        };
+        match self.syncer.try_send(work) {
             Ok(()) => {
+                live.descriptor_changed = false;
                 live.synced = live.files.written();
                 live.next_sync = now + SYNC_INTERVAL;
             }
@@ -534,10 +563,27 @@ impl Shard {
         warnings: Vec<String>,
         finished: &dyn Fn(Finished),
     ) {
-        let Some(live) = self.calls.remove(&call) else {
+        let Some(mut live) = self.calls.remove(&call) else {
             return;
         };
         self.metrics.calls_active.fetch_sub(1, Relaxed);
+        // From here the job is committed or abandoned: the syncer must leave it alone.
+        live.sync
+            .dir
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(e) = live
+            .sync
+            .error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            live.notes.push(format!(
+                "the call was not protected against a crash: its live descriptor could not be written ({e})"
+            ));
+        }
         let name = live.name.clone();
         let result = live.store((self.clock)(), input, warnings, &self.metrics);
         match &result {

@@ -53,9 +53,10 @@ pub struct LiveDescriptor {
     pub call_start: Option<String>,
 }
 
-/// Writes (or replaces) the descriptor durably: write, fsync, rename, fsync the directory, so
-/// a crash leaves the old descriptor or the new one, never a torn one. The job directory's
-/// parent is synced too, so the job itself survives a power cut.
+/// Writes (or replaces) a job's descriptor durably: write, fsync, rename, fsync the
+/// directory (which also makes the media files created before it durable) and its parent
+/// (so the job itself survives a power cut). A crash leaves the old descriptor or the new
+/// one, never a torn one.
 pub fn write_descriptor(dir: &Path, descriptor: &LiveDescriptor) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(descriptor).map_err(std::io::Error::other)?;
     let partial = dir.join(format!("{DESCRIPTOR}.partial"));
