@@ -111,6 +111,8 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
             let delays_before = (
                 live.shards.packet_delay.snapshot(),
                 live.shards.decode_delay.snapshot(),
+                live.shards.live_sync.snapshot(),
+                live.shards.live_syncs_deferred.load(Relaxed),
             );
             let base_rss = rss_bytes();
             let (sent, peak_rss, generator_behind) =
@@ -125,6 +127,8 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
                 - before.1;
             let to_recorder = live.shards.packet_delay.snapshot().since(&delays_before.0);
             let to_decode = live.shards.decode_delay.snapshot().since(&delays_before.1);
+            let syncs = live.shards.live_sync.snapshot().since(&delays_before.2);
+            let syncs_deferred = live.shards.live_syncs_deferred.load(Relaxed) - delays_before.3;
             let step = Step {
                 calls,
                 sent,
@@ -149,6 +153,12 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
                     "packets_timed": { "to_recorder": step.measured.0, "to_decode": step.measured.1 },
                     "memory_per_call_kib": step.memory_per_call / 1024.0,
                     "generator_max_behind_ms": generator_behind.as_millis() as u64,
+                    "live_file_syncs": {
+                        "count": syncs.count(),
+                        "deferred": syncs_deferred,
+                        "p50_us": syncs.quantile(0.5).map(|d| d.as_micros() as u64),
+                        "p99_us": syncs.quantile(0.99).map(|d| d.as_micros() as u64),
+                    },
                 })
             );
             let failed = loss >= 0.001;

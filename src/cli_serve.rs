@@ -220,10 +220,29 @@ impl Recording {
     ) -> Result<Recording, String> {
         let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
             .map_err(|e| e.to_string())?;
-        for dir in spool.recover().map_err(|e| e.to_string())?.discarded {
+        let recovered = spool.recover().map_err(|e| e.to_string())?;
+        for dir in recovered.discarded {
             log::warn(
                 "spool.discarded",
                 json!({ "job": dir.file_name().map(|n| n.to_string_lossy().into_owned()) }),
+            );
+        }
+        for salvaged in &recovered.salvaged {
+            log::warn(
+                "call.recovered",
+                json!({
+                    "call": salvaged.name,
+                    "metadata": salvaged.job.manifest.metadata.key,
+                    "duration_secs": salvaged.duration_secs,
+                    "bytes": salvaged.bytes,
+                }),
+            );
+        }
+        for (dir, error) in &recovered.unsalvaged {
+            log::log(
+                "error",
+                "call.not_recovered",
+                json!({ "job": dir.display().to_string(), "error": error }),
             );
         }
         let wake = Arc::new(Notify::new());

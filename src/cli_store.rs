@@ -134,6 +134,18 @@ pub fn drain(
             name.unwrap_or_default()
         );
     }
+    for salvaged in &recovered.salvaged {
+        eprintln!(
+            "callrec: recovered {} ({:.1} s, {} bytes): its recorder stopped during the call",
+            salvaged.job.manifest.metadata.key, salvaged.duration_secs, salvaged.bytes
+        );
+    }
+    for (dir, error) in &recovered.unsalvaged {
+        eprintln!(
+            "callrec: could not recover the live recording in {} (kept for the next start): {error}",
+            dir.display()
+        );
+    }
     let runtime = runtime()?;
     let mut report = DrainReport::default();
     let mut opened: HashMap<String, Destination> = HashMap::new();

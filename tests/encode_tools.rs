@@ -367,3 +367,107 @@ fn wav_files_read_back_bit_exact_with_hound_and_ffprobe() {
         }
     }
 }
+
+/// What an encoder has handed out after `seconds` of audio, in 20 ms pushes, never finished:
+/// the file a recording's process leaves when it dies.
+fn interrupted(format: Format, rate: u32, channels: u8, seconds: f64) -> Vec<u8> {
+    let mut enc = MediaEncoder::new(format, rate, channels, SETTINGS, 0x0ca1_1ec0).expect("valid");
+    let mut chunks = Vec::new();
+    let len = (f64::from(rate) * seconds) as usize;
+    let pcm = signal(rate, channels, len);
+    for part in pcm.chunks(rate as usize / 50 * usize::from(channels)) {
+        enc.push(part, &mut chunks).expect("push");
+    }
+    let mut file = Vec::new();
+    for chunk in &chunks {
+        if let Chunk::Append(bytes) = chunk {
+            file.extend_from_slice(bytes);
+        }
+    }
+    file
+}
+
+/// A recording cut anywhere by a crash, repaired by `encode::repair`, is a file the tools
+/// accept, as long as the repair says, holding the audio written before the cut.
+#[test]
+fn interrupted_files_repaired_pass_opusinfo_ffprobe_opusdec_and_hound() {
+    use callrec::encode::repair::{repair_ogg_opus, repair_wav, RepairError};
+    let dir = TempDir::new("repair");
+    for (rate, channels) in SHAPES {
+        let whole = interrupted(Format::OggOpus, rate, channels, 3.3);
+        for cut in [
+            whole.len(),
+            whole.len() - 1,
+            whole.len() * 2 / 3,
+            whole.len() / 4,
+            200,
+        ] {
+            let case = format!(
+                "opus {rate} Hz, {channels} ch, cut at {cut} of {}",
+                whole.len()
+            );
+            let mut file = whole[..cut].to_vec();
+            file.extend(std::iter::repeat_n(0xa5, 300)); // a torn tail
+            let repair = match repair_ogg_opus(&file) {
+                Ok(repair) => repair,
+                Err(RepairError::NoAudio) if cut < whole.len() / 6 => continue,
+                Err(e) => panic!("{case}: {e}"),
+            };
+            assert!(repair.keep <= cut as u64, "{case}");
+            repair.apply(&mut file);
+            let opus = dir.path(&format!("cut-{rate}-{channels}-{cut}.opus"));
+            std::fs::write(&opus, &file).expect("write");
+            let seconds = repair.duration_secs();
+            assert!(seconds >= 0.45, "{case}: {seconds} s");
+
+            let info = run("opusinfo", &[opus.as_os_str()]);
+            assert!(
+                !info.contains("WARNING") && !info.contains("ERROR"),
+                "{case}: {info}"
+            );
+            let length = playback_length(&info);
+            assert!(
+                (length - seconds).abs() < 0.001,
+                "{case}: opusinfo {length} s"
+            );
+            let duration = ffprobe(&opus).duration.expect("a duration");
+            assert!(
+                (duration - (seconds + 312.0 / 48000.0)).abs() < 0.001,
+                "{case}: ffprobe {duration} s"
+            );
+            let (_, decoded) = opusdec(&opus, &dir.path("decoded.wav"), rate);
+            let expected = (seconds * f64::from(rate)).round() as usize * usize::from(channels);
+            assert_eq!(decoded.len(), expected, "{case}: decoded samples");
+        }
+
+        let whole = interrupted(Format::Wav, rate, channels, 1.7);
+        for cut in [44, 45, whole.len() / 2 + 1, whole.len()] {
+            let case = format!(
+                "wav {rate} Hz, {channels} ch, cut at {cut} of {}",
+                whole.len()
+            );
+            let mut file = whole[..cut].to_vec();
+            let repair = repair_wav(&file, file.len() as u64).expect("repairable");
+            repair.apply(&mut file);
+            let wav = dir.path(&format!("cut-{rate}-{channels}-{cut}.wav"));
+            std::fs::write(&wav, &file).expect("write");
+            let read = hound::WavReader::open(&wav)
+                .expect("hound opens it")
+                .samples::<i16>()
+                .collect::<Result<Vec<_>, _>>()
+                .expect("samples");
+            let frame = 2 * usize::from(channels);
+            let samples = (cut - 44) / frame * usize::from(channels);
+            assert_eq!(
+                read,
+                signal(rate, channels, samples / usize::from(channels)),
+                "{case}"
+            );
+            let probe = ffprobe(&wav);
+            if samples > 0 {
+                let duration = probe.duration.expect("a duration");
+                assert!((duration - repair.duration_secs()).abs() < 0.001, "{case}");
+            }
+        }
+    }
+}

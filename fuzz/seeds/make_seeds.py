@@ -304,3 +304,30 @@ write("sip_framing", "byte-by-byte", framing(4096, [1], options + bye))
 write("sip_framing", "over-the-limit", framing(1024, [256], options + invite))
 write("sip_framing", "no-content-length",
       framing(512, [9], b"BYE sip:a@b SIP/2.0\r\nCall-ID: x\r\n\r\n"))
+
+
+# --- media_repair: kind byte (even: Ogg Opus, odd: WAV), then a file cut where a crash left it
+def pcm_wav(rate, channels, seconds):
+    frames = int(rate * seconds)
+    samples = b"".join(struct.pack("<h", int(8000 * ((i * 37 // channels) % 200 - 100) / 100))
+                       for i in range(frames * channels))
+    header = (b"RIFF" + struct.pack("<I", 36 + len(samples)) + b"WAVEfmt " +
+              struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16) +
+              b"data" + struct.pack("<I", len(samples)))
+    return header + samples
+
+
+wav = pcm_wav(8000, 2, 0.3)
+with tempfile.TemporaryDirectory() as tmp:
+    with open(f"{tmp}/in.wav", "wb") as f:
+        f.write(pcm_wav(16000, 1, 2.5))
+    subprocess.run(["opusenc", "--quiet", "--max-delay", "500", f"{tmp}/in.wav", f"{tmp}/out.opus"],
+                   check=True)
+    with open(f"{tmp}/out.opus", "rb") as f:
+        opus = f.read()
+write("media_repair", "opus-whole", b"\x00" + opus)
+write("media_repair", "opus-cut", b"\x00" + opus[:len(opus) * 2 // 3])
+write("media_repair", "opus-torn", b"\x00" + opus[:len(opus) // 2] + bytes(64))
+write("media_repair", "wav-whole", b"\x01" + wav)
+write("media_repair", "wav-cut-odd", b"\x01" + wav[:1001])
+write("media_repair", "wav-unpatched", b"\x01" + wav[:4] + bytes(4) + wav[8:40] + bytes(4) + wav[44:])

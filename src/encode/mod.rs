@@ -4,19 +4,20 @@
 
 mod ogg;
 mod opus;
+pub mod repair;
 mod wav;
 
 use std::fmt;
 use std::str::FromStr;
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use self::opus::OggOpusWriter;
 use self::wav::WavWriter;
 
 /// Container and codec of a recording.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Format {
     /// Opus in Ogg (RFC 7845), `.opus`.
     #[serde(rename = "opus")]
@@ -55,7 +56,7 @@ impl FromStr for Format {
 }
 
 /// libopus settings for [`Format::OggOpus`]. VBR is always on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpusSettings {
     /// Target bitrate for all channels together, bit/s, in [`OpusSettings::BITRATE`].
     pub bitrate: u32,

@@ -10,14 +10,14 @@ use bytes::{BufMut, BytesMut};
 pub(crate) const MAX_SEGMENTS: usize = 255;
 
 /// Fixed part of a page header, before the segment table (RFC 3533 §6).
-const HEADER_LEN: usize = 27;
+pub(crate) const HEADER_LEN: usize = 27;
 /// Offset of the CRC field in the page header.
-const CRC_OFFSET: usize = 22;
+pub(crate) const CRC_OFFSET: usize = 22;
 
 /// `header_type_flag` bits (RFC 3533 §6).
 const FLAG_CONTINUED: u8 = 0x01;
-const FLAG_BOS: u8 = 0x02;
-const FLAG_EOS: u8 = 0x04;
+pub(crate) const FLAG_BOS: u8 = 0x02;
+pub(crate) const FLAG_EOS: u8 = 0x04;
 
 /// Granule position of a page on which no packet completes (RFC 3533 §6: -1).
 const NO_GRANULE: u64 = u64::MAX;
@@ -134,7 +134,12 @@ fn segments(len: usize) -> usize {
 /// The Ogg CRC-32 (RFC 3533 §6): polynomial 0x04c11db7, initial value 0, no bit reflection, no
 /// final XOR, computed over the whole page with the CRC field zeroed.
 pub(crate) fn crc32(data: &[u8]) -> u32 {
-    data.iter().fold(0u32, |crc, &byte| {
+    crc32_update(0, data)
+}
+
+/// Continues a CRC over more bytes: a page's CRC can be computed from its parts.
+pub(crate) fn crc32_update(crc: u32, data: &[u8]) -> u32 {
+    data.iter().fold(crc, |crc, &byte| {
         (crc << 8) ^ CRC_TABLE[usize::from((crc >> 24) as u8 ^ byte)]
     })
 }

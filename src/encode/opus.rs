@@ -25,9 +25,10 @@ use super::{Chunk, EncodeError, EncodeSummary, Format, OpusSettings};
 
 /// Frames per second: 20 ms frames.
 const FRAMES_PER_SECOND: u32 = 50;
-/// Frames per page: one second of audio. A page is only handed out when complete, so this
-/// bounds what a crash loses, and keeps the number of chunks (and pages) low.
-const FRAMES_PER_PAGE: usize = FRAMES_PER_SECOND as usize;
+/// Frames per page: half a second of audio. A page is only handed out when complete, so this
+/// bounds what a crash loses (with the jitter buffer's wait, under a second); fewer, longer
+/// pages would save only ~50 bytes a second of page headers.
+const FRAMES_PER_PAGE: usize = FRAMES_PER_SECOND as usize / 2;
 /// Output buffer for one packet: the size libopus documents as always enough.
 const MAX_PACKET: usize = 4000;
 /// Granule positions count samples at 48 kHz (RFC 7845 §4).
@@ -344,24 +345,24 @@ mod tests {
 
     #[test]
     fn granules_count_48khz_samples_and_the_last_trims_to_the_input() {
-        // 65 s at 8 kHz: 3251 packets cover 520000 samples + 52 lookahead; 65 pages of 50
-        // packets (one second each), then the EOS page with the last packet.
+        // 65 s at 8 kHz: 3251 packets cover 520000 samples + 52 lookahead; 130 pages of 25
+        // packets (half a second each), then the EOS page with the last packet.
         let (file, summary) = encode(8000, 1, &tone(8000, 1, 520_000), 4000);
         assert_eq!(summary.samples_per_channel, 520_000);
         let pages = pages(&file);
-        assert_eq!(pages.len(), 2 + 65 + 1);
-        for (k, page) in pages[2..67].iter().enumerate() {
+        assert_eq!(pages.len(), 2 + 130 + 1);
+        for (k, page) in pages[2..132].iter().enumerate() {
             let (flags, granule, seq, lacing, _) = parse(page);
             let k = k as u64 + 1;
-            assert_eq!((flags, granule, u64::from(seq)), (0, k * 48_000, k + 1));
+            assert_eq!((flags, granule, u64::from(seq)), (0, k * 24_000, k + 1));
             assert_eq!(
                 lacing.iter().filter(|&&v| v < 255).count(),
-                50,
+                25,
                 "packets on page {k}"
             );
         }
-        let (flags, granule, seq, lacing, packet) = parse(&pages[67]);
-        assert_eq!((flags, granule, seq), (EOS, 312 + 65 * 48_000, 67));
+        let (flags, granule, seq, lacing, packet) = parse(&pages[132]);
+        assert_eq!((flags, granule, seq), (EOS, 312 + 65 * 48_000, 132));
         assert_eq!(lacing.iter().filter(|&&v| v < 255).count(), 1);
         assert_eq!(
             ::opus::packet::get_nb_samples(&packet, 48000).expect("TOC"),

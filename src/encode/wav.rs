@@ -9,11 +9,11 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::{Chunk, EncodeError, EncodeSummary};
 
 /// Length of the canonical PCM header: RIFF, `fmt ` (16 bytes of format) and `data` headers.
-const HEADER_LEN: u64 = 44;
+pub(crate) const HEADER_LEN: u64 = 44;
 /// Offset of the RIFF chunk size (file length - 8).
-const RIFF_SIZE_OFFSET: u64 = 4;
+pub(crate) const RIFF_SIZE_OFFSET: u64 = 4;
 /// Offset of the `data` chunk size.
-const DATA_SIZE_OFFSET: u64 = 40;
+pub(crate) const DATA_SIZE_OFFSET: u64 = 40;
 /// Largest data chunk whose RIFF size (`36 + data`) still fits the header's u32: just under
 /// 4 GiB. Beyond it the header would be corrupt, so pushes that would cross it are refused.
 pub(crate) const MAX_DATA_BYTES: u64 = u32::MAX as u64 - (HEADER_LEN - 8);
@@ -27,8 +27,8 @@ pub(crate) struct WavWriter {
     header_emitted: bool,
     /// Bytes in the `data` chunk so far, handed out or buffered.
     data_bytes: u64,
-    /// Hand out a chunk once this many bytes are buffered: about one second of audio, which
-    /// bounds what a crash loses and keeps the chunk count low.
+    /// Hand out a chunk once this many bytes are buffered: half a second of audio, which
+    /// bounds what a crash loses (as Ogg Opus pages do) and keeps the chunk count low.
     flush_bytes: usize,
 }
 
@@ -41,7 +41,7 @@ impl WavWriter {
                 sample_rate,
             });
         }
-        let flush_bytes = byte_rate as usize;
+        let flush_bytes = byte_rate as usize / 2;
         let mut buf = BytesMut::with_capacity(flush_bytes + HEADER_LEN as usize);
         write_header(&mut buf, sample_rate, channels);
         Ok(WavWriter {
@@ -177,25 +177,25 @@ mod tests {
     }
 
     #[test]
-    fn emits_a_chunk_per_second_of_audio() {
-        // 8 kHz mono: a chunk once 16000 bytes are buffered, the header counting in the first.
+    fn emits_a_chunk_per_half_second_of_audio() {
+        // 8 kHz mono: a chunk once 8000 bytes are buffered, the header counting in the first.
         let mut w = WavWriter::new(8000, 1).expect("valid");
         let mut out = Vec::new();
-        w.push(&[7; 7977], &mut out).expect("push");
+        w.push(&[7; 3977], &mut out).expect("push");
         assert!(out.is_empty());
         w.push(&[7; 1], &mut out).expect("push");
         assert_eq!(out.len(), 1);
-        assert!(matches!(&out[0], Chunk::Append(b) if b.len() == 16000));
-        w.push(&[7; 7999], &mut out).expect("push");
+        assert!(matches!(&out[0], Chunk::Append(b) if b.len() == 8000));
+        w.push(&[7; 3999], &mut out).expect("push");
         assert_eq!(out.len(), 1);
         w.push(&[7; 3], &mut out).expect("push");
-        assert!(matches!(&out[1], Chunk::Append(b) if b.len() == 16004));
+        assert!(matches!(&out[1], Chunk::Append(b) if b.len() == 8004));
         w.push(&[7; 5], &mut out).expect("push");
-        assert_eq!(w.finish(&mut out).bytes, 44 + 2 * 15985);
+        assert_eq!(w.finish(&mut out).bytes, 44 + 2 * 7985);
         assert!(matches!(&out[2], Chunk::Append(b) if b.len() == 10));
         assert_eq!(out.len(), 5);
         let file = appended(&out);
-        assert_eq!(file.len(), 44 + 2 * 15985);
+        assert_eq!(file.len(), 44 + 2 * 7985);
         assert!(file[44..].chunks(2).all(|s| s == [7, 0]));
     }
 

@@ -86,6 +86,12 @@ impl LiveMetrics {
             ],
         );
         metric(
+            "callrec_live_syncs_deferred_total",
+            "counter",
+            "Live calls' file syncs put off a tick because their syncer's queue was full.",
+            &[("", load(&shards.live_syncs_deferred))],
+        );
+        metric(
             "callrec_packets_lost_total",
             "counter",
             "RTP packets the senders sent that never arrived (from finished calls).",
@@ -124,6 +130,11 @@ impl LiveMetrics {
                 "callrec_interarrival_jitter_seconds",
                 "Finished calls' legs' largest RFC 3550 interarrival jitter",
                 &shards.interarrival_jitter,
+            ),
+            (
+                "callrec_live_sync_seconds",
+                "The fdatasync of a live call's file, made about once a second so a crash loses at most about a second",
+                &shards.live_sync,
             ),
         ] {
             let _ = writeln!(

@@ -8,13 +8,20 @@
 //! A call's life on its shard: `Start` (recorder, spool job), `Packet`s, `Pause`/`Resume`/
 //! `Exclude` edges, `End`. At the end the recorder is finished, the media files synced and
 //! hashed, the sidecar and manifest committed to the spool, and the result reported.
+//!
+//! A crash loses at most about a second: each shard has a syncer thread that, off the media
+//! path, writes a live call's job descriptor (`store::live`: at `Start`, and again once the
+//! first packet fixes the recording's start) and fdatasyncs its files about once a second.
+//! A restart makes the job a recording of what was synced.
 
 use super::latency::LatencyHistogram;
 use crate::recorder::metadata::Sidecar;
 use crate::recorder::payload::PayloadMap;
+use crate::recorder::summary::EncoderSummary;
 use crate::recorder::{Leg, Recorder, RecorderConfig};
 use crate::store::job::{self, FinishedFile};
 use crate::store::key::RecordingKey;
+use crate::store::live::{self, LiveDescriptor};
 use crate::store::media_files::MediaFiles;
 use crate::store::metadata::StorageInfo;
 use crate::store::spool::{JobWriter, SpoolJob};
@@ -22,8 +29,10 @@ use crate::time::Time;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::collections::HashMap;
+use std::fs::File;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -116,6 +125,10 @@ pub struct ShardMetrics {
     pub decode_delay: LatencyHistogram,
     /// Each finished call's legs' largest RFC 3550 interarrival jitter.
     pub interarrival_jitter: LatencyHistogram,
+    /// Syncs put off because a syncer's queue was full (tried again on the next tick).
+    pub live_syncs_deferred: AtomicU64,
+    /// Each live call's file synced by the syncer threads: how long its fdatasync took.
+    pub live_sync: LatencyHistogram,
 }
 
 /// Exclusions a call keeps while waiting for its first packet.
@@ -141,12 +154,58 @@ impl std::fmt::Debug for QueueFull {
 /// Told when a call's recording fails while the call goes on (its files cannot be written, or
 /// its recorder could not start): the call number and why.
 pub type Failing = dyn Fn(u64, String) + Send + Sync;
+/// How often a live call's files are made durable: what a power cut can lose, on top of the
+/// encoder's half-second pages and the jitter buffer's wait.
+const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Syncs a shard's syncer may have waiting: a second of 4,096 live calls' files.
+const SYNC_QUEUE: usize = 4096;
 
 /// The running shards.
 pub struct Shards {
     senders: Vec<Sender<Command>>,
     threads: Vec<JoinHandle<()>>,
     pub metrics: Arc<ShardMetrics>,
+}
+
+/// What a live call shares with its shard's syncer thread.
+struct LiveSync {
+    /// Second handles on the call's open files.
+    files: Vec<File>,
+    /// The job directory while the call is live; `None` once it ended, so no descriptor is
+    /// written into a job already committed or abandoned (it would look live again).
+    dir: Mutex<Option<PathBuf>>,
+    /// Why the descriptor could not be written, for the sidecar.
+    error: Mutex<Option<String>>,
+}
+
+/// One request to a syncer: the call's files, and its descriptor when it changed.
+struct SyncWork {
+    call: Arc<LiveSync>,
+    descriptor: Option<LiveDescriptor>,
+}
+
+/// Makes live calls durable off the media path: an fsync can take milliseconds, and a shard
+/// holding hundreds of calls must not wait for each.
+fn run_syncer(queue: Receiver<SyncWork>, metrics: &ShardMetrics) {
+    for SyncWork { call, descriptor } in queue {
+        if let Some(descriptor) = descriptor {
+            let dir = call.dir.lock().unwrap_or_else(|e| e.into_inner());
+            let written = dir
+                .as_ref()
+                .map_or(Ok(()), |dir| live::write_descriptor(dir, &descriptor));
+            if let Err(e) = written {
+                *call.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+            }
+        }
+        for file in &call.files {
+            let started = std::time::Instant::now();
+            // A failing sync shows at the call's end, when the files are synced again and
+            // the failure fails the recording.
+            let _ = file.sync_data();
+            metrics.live_sync.record(started.elapsed());
+        }
+    }
 }
 
 impl Shards {
@@ -175,17 +234,29 @@ impl Shards {
         let mut threads = Vec::new();
         for index in 0..count.max(1) {
             let (tx, rx) = crossbeam_channel::bounded(QUEUE_PACKETS);
+            let (sync_tx, sync_rx) = crossbeam_channel::bounded(SYNC_QUEUE);
+            let syncer = {
+                let metrics = Arc::clone(&metrics);
+                std::thread::Builder::new()
+                    .name(format!("callrec-sync-{index}"))
+                    .spawn(move || run_syncer(sync_rx, &metrics))
+                    .expect("the OS lets a process start a thread per core")
+            };
             let shard = Shard {
                 calls: HashMap::new(),
                 metrics: Arc::clone(&metrics),
                 clock,
                 lag: Duration::ZERO,
                 failing: Arc::clone(&failing),
+                syncer: sync_tx,
             };
             let finished = Arc::clone(&finished);
             let thread = std::thread::Builder::new()
                 .name(format!("callrec-media-{index}"))
-                .spawn(move || shard.run(rx, &*finished))
+                .spawn(move || {
+                    shard.run(rx, &*finished);
+                    let _ = syncer.join();
+                })
                 .expect("the OS lets a process start a thread per core");
             senders.push(tx);
             threads.push(thread);
@@ -264,6 +335,16 @@ struct LiveCall {
     failed: Option<String>,
     /// Signalling has been told of `failed` (it ends the call with a BYE).
     failure_told: bool,
+    /// What recovery needs to make a recording of the job if the process dies.
+    descriptor: LiveDescriptor,
+    /// The descriptor changed since it was last handed to the syncer.
+    descriptor_changed: bool,
+    /// What the syncer holds of the call.
+    sync: Arc<LiveSync>,
+    /// When the files are next handed to the syncer.
+    next_sync: Time,
+    /// Bytes written when they were last handed over.
+    synced: u64,
 }
 
 /// Notes a call keeps for its sidecar; past this, one line says how many more there were.
@@ -296,6 +377,8 @@ struct Shard {
     /// silence over audio still waiting in the queue.
     lag: Duration,
     failing: Arc<Failing>,
+    /// The shard's syncer thread.
+    syncer: Sender<SyncWork>,
 }
 
 impl Shard {
@@ -313,6 +396,7 @@ impl Shard {
                 let calls: Vec<u64> = self.calls.keys().copied().collect();
                 for call in calls {
                     self.poll(call, now - self.lag);
+                    self.sync(call, now);
                 }
             }
         }
@@ -349,9 +433,12 @@ impl Shard {
                     for (from, to) in std::mem::take(&mut live.early_exclusions) {
                         live.exclude(from, to);
                     }
+                    live.descriptor.call_start = Some(at.to_rfc3339());
+                    live.descriptor_changed = true;
                 }
                 live.recorder.push(at, leg, datagram);
                 self.poll(call, at);
+                self.sync(call, now);
             }
             Command::Pause { call, at } => self.edit(call, |live| {
                 let offset = live.offset(at);
@@ -401,14 +488,35 @@ impl Shard {
                 format!("{name}-b.{extension}"),
             ],
         };
-        let started = Recorder::new(config, payloads)
+        let now = (self.clock)();
+        let started = Recorder::new(config.clone(), payloads)
             .map_err(|e| e.to_string())
             .and_then(|recorder| {
                 let files = MediaFiles::create(job.dir(), &names).map_err(|e| e.to_string())?;
-                Ok((recorder, files))
+                let sync = LiveSync {
+                    files: files.sync_handles().map_err(|e| e.to_string())?,
+                    dir: Mutex::new(Some(job.dir().to_path_buf())),
+                    error: Mutex::new(None),
+                };
+                let descriptor = LiveDescriptor {
+                    destination: destination.clone(),
+                    storage: storage.clone(),
+                    name: name.clone(),
+                    sip_call_id: Some(sip_call_id.clone()),
+                    files: names.clone(),
+                    format: config.format,
+                    sample_rate: recorder.sample_rate(),
+                    channels: config.layout.channels() as u8,
+                    opus: config.opus,
+                    stream_serial: config.stream_serial,
+                    encoder: encoder_section(&config, recorder.sample_rate()),
+                    began: now.to_rfc3339(),
+                    call_start: None,
+                };
+                Ok((recorder, files, descriptor, Arc::new(sync)))
             });
         match started {
-            Ok((recorder, files)) => {
+            Ok((recorder, files, descriptor, sync)) => {
                 self.metrics.calls_active.fetch_add(1, Relaxed);
                 let mut live = LiveCall {
                     recorder,
@@ -423,6 +531,11 @@ impl Shard {
                     notes: Vec::new(),
                     failed: None,
                     failure_told: false,
+                    descriptor,
+                    descriptor_changed: true,
+                    sync,
+                    next_sync: now + SYNC_INTERVAL,
+                    synced: 0,
                 };
                 if let Some(at) = paused_at {
                     live.recorder.pause_at(live.offset(at));
@@ -431,6 +544,7 @@ impl Shard {
                     live.exclude_or_keep(from, to);
                 }
                 self.calls.insert(call, live);
+                self.sync(call, now);
             }
             Err(reason) => {
                 let _ = job.abandon();
@@ -485,6 +599,32 @@ impl Shard {
             .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
     }
 
+    /// Hands the call to the syncer: at once when its descriptor changed, else once a second
+    /// if anything was written since.
+    fn sync(&mut self, call: u64, now: Time) {
+        let Some(live) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let due = now >= live.next_sync && live.files.written() != live.synced;
+        if !due && !live.descriptor_changed {
+            return;
+        }
+        let work = SyncWork {
+            call: Arc::clone(&live.sync),
+            descriptor: live.descriptor_changed.then(|| live.descriptor.clone()),
+        };
+        match self.syncer.try_send(work) {
+            Ok(()) => {
+                live.descriptor_changed = false;
+                live.synced = live.files.written();
+                live.next_sync = now + SYNC_INTERVAL;
+            }
+            Err(_) => {
+                self.metrics.live_syncs_deferred.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
     fn end(
         &mut self,
         call: u64,
@@ -492,10 +632,27 @@ impl Shard {
         warnings: Vec<String>,
         finished: &dyn Fn(Finished),
     ) {
-        let Some(live) = self.calls.remove(&call) else {
+        let Some(mut live) = self.calls.remove(&call) else {
             return;
         };
         self.metrics.calls_active.fetch_sub(1, Relaxed);
+        // From here the job is committed or abandoned: the syncer must leave it alone.
+        live.sync
+            .dir
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(e) = live
+            .sync
+            .error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            live.notes.push(format!(
+                "the call was not protected against a crash: its live descriptor could not be written ({e})"
+            ));
+        }
         let name = live.name.clone();
         let result = live.store((self.clock)(), input, warnings, &self.metrics);
         match &result {
@@ -504,6 +661,20 @@ impl Shard {
         };
         finished(Finished { call, name, result });
     }
+}
+
+/// The sidecar's `encoder` section for a recording made with `config` at `sample_rate`, as
+/// `Recorder::finish` will report it: recovery writes it for a recording that never finished.
+fn encoder_section(config: &RecorderConfig, sample_rate: u32) -> serde_json::Value {
+    let summary = EncoderSummary {
+        format: config.format,
+        layout: config.layout,
+        sample_rate,
+        channels: config.layout.channels(),
+        opus: (config.format == crate::encode::Format::OggOpus).then_some(config.opus),
+        pause_mode: config.pause_mode,
+    };
+    serde_json::to_value(summary).unwrap_or_default()
 }
 
 impl LiveCall {
@@ -645,7 +816,10 @@ impl LiveCall {
                 sha256: f.sha256,
             })
             .collect();
-        job::commit(job, &destination, &key, &storage, &json, media).map_err(|e| e.to_string())
+        let job = job::commit(job, &destination, &key, &storage, &json, media)
+            .map_err(|e| e.to_string())?;
+        live::forget(&job.dir);
+        Ok(job)
     }
 }
 

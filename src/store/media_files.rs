@@ -44,6 +44,12 @@ impl MediaFiles {
         })
     }
 
+    /// Second handles on the open files, so another thread can sync them (fdatasync) while
+    /// this one keeps appending.
+    pub fn sync_handles(&self) -> std::io::Result<Vec<File>> {
+        self.files.iter().map(File::try_clone).collect()
+    }
+
     /// Bytes appended so far.
     pub fn written(&self) -> u64 {
         self.written
@@ -102,7 +108,8 @@ fn named(path: &Path, e: std::io::Error) -> std::io::Error {
     std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
+/// A file's length and SHA-256 (hex).
+pub(crate) fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
     let mut file = File::open(path).map_err(|e| named(path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];

@@ -9,6 +9,7 @@ pub mod error;
 pub mod job;
 pub mod key;
 pub mod lifecycle;
+pub mod live;
 pub mod media_files;
 pub mod metadata;
 pub mod migrate;

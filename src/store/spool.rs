@@ -4,15 +4,19 @@
 //! Layout: `SPOOL/jobs/{id}/` holds a recording's media files, its metadata document and, once
 //! complete, `job.json` (the manifest). `job.json` is written last, atomically (write, fsync,
 //! rename, fsync the directory), so a job either has a manifest and every file it names, or is
-//! an interrupted write that [`Spool::recover`] discards. Every job gets a directory of its own
-//! (a hash of destination and keys, and a random suffix): starting a job never touches another,
-//! even one for the same keys.
+//! an interrupted write: a live job (a call being recorded, with its `live.json` descriptor,
+//! see [`super::live`]) that [`Spool::recover`] makes into a recording of what was written, or
+//! anything else, which it discards. Every job gets a directory of its own (a hash of
+//! destination and keys, and a random suffix): starting a job never touches another, even one
+//! for the same keys.
 //!
 //! The bytes the spool holds are kept as a running count (one walk at [`Spool::open`], then
 //! what jobs write, commit, abandon and finish), so checking the limit at a call's start costs
 //! no disk access.
 
 use super::error::StoreError;
+use super::live::{self, Salvaged};
+use crate::time::Time;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -64,6 +68,12 @@ impl SpoolJob {
 pub struct Recovered {
     pub jobs: Vec<SpoolJob>,
     pub discarded: Vec<PathBuf>,
+    /// Live jobs (calls being recorded when the process died) made into recordings; their
+    /// jobs are among `jobs`.
+    pub salvaged: Vec<Salvaged>,
+    /// Live jobs that could not be made into recordings, and why; they stay in the spool and
+    /// are tried again on the next start.
+    pub unsalvaged: Vec<(PathBuf, String)>,
 }
 
 #[derive(Clone, Debug)]
@@ -91,10 +101,7 @@ impl Spool {
     pub fn open(dir: impl Into<PathBuf>, limit: u64) -> Result<Spool, StoreError> {
         let jobs = dir.into().join("jobs");
         std::fs::create_dir_all(&jobs).map_err(StoreError::spool(&jobs))?;
-        let mut used = 0;
-        for job in read_dir(&jobs)? {
-            used += dir_bytes(&job)?;
-        }
+        let used = spool_bytes(&jobs)?;
         Ok(Spool {
             jobs,
             limit,
@@ -144,10 +151,44 @@ impl Spool {
         Ok(self.scan(false)?.jobs)
     }
 
-    /// Every complete job, oldest first; interrupted writes (no manifest) are removed. Only
-    /// for a start: a running server's jobs in progress have no manifest yet either.
+    /// Every complete job, oldest first. Live jobs (a call being recorded when the process
+    /// died: a descriptor, no manifest) are first made into recordings of what was written;
+    /// other interrupted writes (no manifest) are removed. Only for a start: a running
+    /// server's jobs in progress have no manifest yet either.
     pub fn recover(&self) -> Result<Recovered, StoreError> {
-        self.scan(true)
+        let (salvaged, unsalvaged) = self.salvage_live_jobs()?;
+        let mut recovered = self.scan(true)?;
+        recovered.salvaged = salvaged;
+        recovered.unsalvaged = unsalvaged;
+        self.used.store(spool_bytes(&self.jobs)?, Relaxed);
+        Ok(recovered)
+    }
+
+    /// Commits every live job without a manifest as a recovered recording.
+    #[allow(clippy::type_complexity)]
+    fn salvage_live_jobs(&self) -> Result<(Vec<Salvaged>, Vec<(PathBuf, String)>), StoreError> {
+        let now = Time::from_nanos(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        );
+        let (mut salvaged, mut unsalvaged) = (Vec::new(), Vec::new());
+        for dir in read_dir(&self.jobs)? {
+            if dir.join(MANIFEST).exists() || !live::is_live(&dir) {
+                continue;
+            }
+            // Counted at open; `recover` counts the spool again once salvage has changed it.
+            let writer = JobWriter {
+                dir: dir.clone(),
+                used: Arc::clone(&self.used),
+                counted: u64::MAX,
+            };
+            match live::salvage(writer, now) {
+                Ok(job) => salvaged.push(job),
+                Err(e) => unsalvaged.push((dir, e.to_string())),
+            }
+        }
+        Ok((salvaged, unsalvaged))
     }
 
     fn scan(&self, discard_incomplete: bool) -> Result<Recovered, StoreError> {
@@ -172,7 +213,8 @@ impl Spool {
                     jobs.push((modified, SpoolJob { dir, manifest }));
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound => {
-                    if discard_incomplete {
+                    // A live job that could not be salvaged stays for the next start.
+                    if discard_incomplete && !live::is_live(&dir) {
                         let bytes = dir_bytes(&dir)?;
                         remove_job(&dir)?;
                         release(&self.used, bytes);
@@ -374,6 +416,15 @@ fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     }
     paths.sort();
     Ok(paths)
+}
+
+/// Bytes of every job's files.
+fn spool_bytes(jobs: &Path) -> Result<u64, StoreError> {
+    let mut used = 0;
+    for job in read_dir(jobs)? {
+        used += dir_bytes(&job)?;
+    }
+    Ok(used)
 }
 
 /// Bytes of the files in one job's directory; a job or file that goes while it counts (its
