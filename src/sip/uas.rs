@@ -121,6 +121,9 @@ struct Dialog {
     established: bool,
     /// Our latest SDP answer: what a re-INVITE without an offer is answered with.
     last_sdp: Option<Bytes>,
+    /// We ended the session before the ACK of our 2xx: the BYE's cause and reason, sent once
+    /// the ACK comes (§15 allows no BYE before it).
+    ended_before_ack: Option<(u16, String)>,
     /// What a BYE of ours needs (§12.1.1): the client's URI (From), ours (To), its Contact
     /// and the route set.
     remote_uri: String,
@@ -245,7 +248,7 @@ impl Uas {
             // own, matched to the dialog (§17.2.3, §13.3.1.4). An ACK is never answered.
             match TxKey::of(&request) {
                 Ok(key) if self.txs.receive(&key, &Method::Ack) == Seen::Ack => {}
-                _ => self.receive_ack(&request),
+                _ => self.receive_ack(now, &request),
             }
             return;
         }
@@ -395,6 +398,7 @@ impl Uas {
                 awaiting_ack: None,
                 established: false,
                 last_sdp: None,
+                ended_before_ack: None,
                 remote_uri: from.clone(),
                 local_uri: to.clone(),
                 remote_target,
@@ -635,35 +639,47 @@ impl Uas {
     /// once its dialog is confirmed the client gets a BYE with `reason` (RFC 3326), retried
     /// until answered. Later requests in its dialog are answered 481.
     pub fn end(&mut self, now: Time, session: SessionId, cause: u16, reason: &str) {
+        let Some(dialog) = self.dialogs.get_mut(&session) else {
+            return;
+        };
+        // §15: not before the ACK of our 2xx (it is sent when the ACK comes); an unanswered
+        // offer is the caller's to refuse.
+        if dialog.established && dialog.awaiting_ack.is_some() {
+            dialog.ended_before_ack = Some((cause, reason.to_string()));
+            return;
+        }
+        if dialog.established {
+            self.send_bye(now, session, cause, reason);
+        }
+        self.forget(session);
+    }
+
+    /// Sends the BYE that ends `session`, to where the client's requests come from (the next
+    /// hop that reached us, symmetric as behind NAT), not a DNS lookup of its Contact.
+    fn send_bye(&mut self, now: Time, session: SessionId, cause: u16, reason: &str) {
         let Some(dialog) = self.dialogs.get(&session) else {
             return;
         };
-        // §15: not before the ACK of our 2xx; an unanswered offer is the caller's to refuse.
-        if dialog.established && dialog.awaiting_ack.is_none() {
-            let (transport, uri, _) = our_uri(&self.config, dialog.peer.transport);
-            let branch = format!("z9hG4bK-callrec-bye-{session:x}");
-            let bye = Bye {
-                remote_target: &dialog.remote_target,
-                routes: &dialog.routes,
-                transport,
-                sent_by: host_port(uri),
-                branch: &branch,
-                local_uri: &dialog.local_uri,
-                local_tag: &dialog.local_tag,
-                remote_uri: &dialog.remote_uri,
-                remote_tag: &dialog.remote_tag,
-                call_id: &dialog.call_id,
-                cseq: 1,
-                cause,
-                reason,
-            }
-            .encode();
-            // Sent where the client's requests come from: the next hop that reached us
-            // (symmetric, as behind NAT), not a DNS lookup of its Contact.
-            let transmit = self.byes.send(now, dialog.peer, branch, bye);
-            self.transmits.push_back(transmit);
+        let (transport, uri, _) = our_uri(&self.config, dialog.peer.transport);
+        let branch = format!("z9hG4bK-callrec-bye-{session:x}");
+        let bye = Bye {
+            remote_target: &dialog.remote_target,
+            routes: &dialog.routes,
+            transport,
+            sent_by: host_port(uri),
+            branch: &branch,
+            local_uri: &dialog.local_uri,
+            local_tag: &dialog.local_tag,
+            remote_uri: &dialog.remote_uri,
+            remote_tag: &dialog.remote_tag,
+            call_id: &dialog.call_id,
+            cseq: 1,
+            cause,
+            reason,
         }
-        self.forget(session);
+        .encode();
+        let transmit = self.byes.send(now, dialog.peer, branch, bye);
+        self.transmits.push_back(transmit);
     }
 
     /// What became of the BYEs we sent.
@@ -679,7 +695,7 @@ impl Uas {
     }
 
     /// An ACK outside any server transaction: the ACK of our 2xx (§13.3.1.4).
-    fn receive_ack(&mut self, request: &Request) {
+    fn receive_ack(&mut self, now: Time, request: &Request) {
         let headers = request.headers();
         let (Ok(call_id), Ok(from), Ok(cseq)) = (headers.call_id(), headers.from(), headers.cseq())
         else {
@@ -707,6 +723,11 @@ impl Uas {
             .take_if(|(_, invite_cseq)| *invite_cseq == cseq.seq)
         {
             self.txs.ack_2xx(&key);
+            if let Some((cause, reason)) = dialog.ended_before_ack.take() {
+                let session = dialog.session;
+                self.send_bye(now, session, cause, &reason);
+                self.forget(session);
+            }
         }
     }
 

@@ -501,3 +501,26 @@ fn two_invites_sharing_a_call_id_are_two_dialogs() {
     }
     assert_eq!(uas.sessions(), 0);
 }
+
+/// A session the server ends between its 200 and the client's ACK (its recording failed at
+/// once) gets its BYE as soon as the ACK comes, never before it.
+#[test]
+fn a_session_ended_before_its_ack_gets_its_bye_after_the_ack() {
+    let mut uas = Uas::new(config());
+    uas.receive(at(0), udp(), invite("1"));
+    let _ = sent(&mut uas);
+    let offer = offer(&mut uas);
+    uas.accept(at(10), offer.session, Some(Bytes::from_static(b"v=0\r\n")));
+    let tag = to_tag(&uas.poll_transmit().unwrap().bytes);
+    uas.end(at(20), offer.session, 503, "recording failed");
+    assert!(uas.poll_transmit().is_none(), "no BYE before the ACK");
+    uas.receive(at(30), udp(), request("ACK", "2", 1, Some(&tag), "", ""));
+    let bye = uas.poll_transmit().expect("the BYE, once acknowledged");
+    let text = String::from_utf8_lossy(&bye.bytes).into_owned();
+    assert!(text.starts_with("BYE sip:src@192.0.2.9 SIP/2.0"), "{text}");
+    assert!(
+        text.contains("Reason: SIP;cause=503;text=\"recording failed\""),
+        "{text}"
+    );
+    assert_eq!(uas.sessions(), 0);
+}
