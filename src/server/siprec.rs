@@ -477,10 +477,30 @@ impl Server {
             Some(metadata) => session::new_announcements(metadata, &mut announcements),
             None => Default::default(),
         };
+        let transport = match offer.peer.transport {
+            Transport::Udp => "udp",
+            Transport::Tcp(_) => "tcp",
+            Transport::Tls(_) => "tls",
+        };
+        // What a recovered recording says of the call if the process dies before its end.
+        let input = json!({
+            "siprec": {
+                "call_id": offer.call_id,
+                "transport": transport,
+                "recorded": recorded_aor,
+                "streams": plans.iter().flatten().map(|plan| json!({
+                    "label": plan.label,
+                    "leg": plan.leg.map(|l| if l == crate::recorder::Leg::A { "a" } else { "b" }),
+                    "sender": plan.sender.as_ref().map(|(name, aor)| json!({ "name": name, "aor": aor })),
+                })).collect::<Vec<_>>(),
+                "participants": metadata.as_ref().map(participants),
+            }
+        });
         let setup = CallSetup {
             call: offer.session,
             name: name.clone(),
             sip_call_id: offer.call_id.clone(),
+            input,
             config,
             payloads,
             job,
@@ -541,11 +561,7 @@ impl Server {
         }
         Ok(Call {
             call_id: offer.call_id.clone(),
-            transport: match offer.peer.transport {
-                Transport::Udp => "udp",
-                Transport::Tcp(_) => "tcp",
-                Transport::Tls(_) => "tls",
-            },
+            transport,
             name,
             ports,
             plans,
