@@ -8,9 +8,9 @@ mod common;
 use callrec::media::codec::Codec;
 use callrec::pcap::{CaptureFormat, LinkType};
 use callrec::synth::{generate, LegSpec};
+use common::serve::metadata_files;
 use common::{band_power, wav_channels, TempDir};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -23,15 +23,23 @@ const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
 const TONE_A: f64 = 400.0;
 const TONE_B: f64 = 1000.0;
 
-/// A running `callrec serve` in a folder of its own.
+/// A running `callrec serve` in a folder of its own (removed after the server is killed).
 struct Serve {
-    child: Child,
-    sip: SocketAddr,
-    /// Where SIP over TLS is received, when configured.
-    sip_tls: Option<SocketAddr>,
-    /// The admin API (/metrics).
-    admin: SocketAddr,
+    process: common::serve::Serve,
     dir: TempDir,
+}
+
+impl std::ops::Deref for Serve {
+    type Target = common::serve::Serve;
+    fn deref(&self) -> &Self::Target {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for Serve {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.process
+    }
 }
 
 impl Serve {
@@ -45,92 +53,10 @@ impl Serve {
             rtp_base + 999
         );
         std::fs::write(dir.0.join("callrec.toml"), config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_callrec"))
-            .args([
-                "serve",
-                "--config",
-                "callrec.toml",
-                "--admin",
-                "127.0.0.1:0",
-            ])
-            .current_dir(&dir.0)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.0.join("serve.log")).unwrap())
-            .spawn()
-            .expect("callrec serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| {
-            let log = std::fs::read_to_string(dir.0.join("serve.log")).unwrap_or_default();
-            panic!("serve did not start: {line:?}\n{log}")
-        });
-        let sip = ready["sip"].as_str().unwrap().parse().unwrap();
-        let sip_tls = ready["sip_tls"].as_str().map(|a| a.parse().unwrap());
-        let admin = ready["admin"].as_str().unwrap().parse().unwrap();
         Serve {
-            child,
-            sip,
-            sip_tls,
-            admin,
+            process: common::serve::Serve::start(&dir.0),
             dir,
         }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.0.join(name)
-    }
-
-    /// The server's structured log lines so far.
-    fn log(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.path("serve.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// Waits until `count` recordings are stored; returns their metadata documents.
-    fn recordings(&self, count: usize) -> Vec<(PathBuf, Value)> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let found = metadata_files(&self.path("recordings"));
-            if found.len() >= count || Instant::now() > deadline {
-                assert_eq!(
-                    found.len(),
-                    count,
-                    "recordings stored; log:\n{:#?}",
-                    self.log()
-                );
-                return found
-                    .into_iter()
-                    .map(|p| {
-                        let doc = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-                        (p, doc)
-                    })
-                    .collect();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The value of one sample of /metrics, e.g. `callrec_calls_total`.
-    fn metric(&self, sample: &str) -> f64 {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(self.admin).unwrap();
-        write!(
-            stream,
-            "GET /metrics HTTP/1.1\r\nHost: callrec\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.split(' ').next() == Some(sample))
-            .unwrap_or_else(|| panic!("{sample} in /metrics:\n{text}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
     }
 
     /// Waits until the server's policy cache holds what was written before this call: two
@@ -147,35 +73,6 @@ impl Serve {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-
-    /// The exit status, once the server has exited.
-    fn wait(&mut self) -> std::process::ExitStatus {
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn metadata_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(metadata_files(&path));
-        } else if path.extension().is_some_and(|e| e == "json") {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found
 }
 
 /// Writes the two-leg capture SIPp plays (`seconds` long) next to a copy of `scenario`.
