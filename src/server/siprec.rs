@@ -536,7 +536,7 @@ impl Server {
         self.uas
             .accept(now, offer.session, Some(Bytes::from(answer)));
         let mut warnings = Vec::new();
-        for note in notes {
+        for note in offer.notes.iter().cloned().chain(notes) {
             push_note(&mut warnings, note);
         }
         Ok(Call {
@@ -624,6 +624,11 @@ impl Server {
                 .reject(now, offer.session, 481, "Call/Transaction Does Not Exist");
         };
         call.last_signal = now;
+        for note in &offer.notes {
+            if !call.warnings.contains(note) {
+                push_note(&mut call.warnings, note.clone());
+            }
+        }
         if let Some(xml) = &offer.metadata {
             let update = std::str::from_utf8(xml)
                 .map_err(|_| "not UTF-8".to_string())
