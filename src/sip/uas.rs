@@ -360,7 +360,12 @@ impl Uas {
             return Err((421, "Extension Required (siprec, RFC 7866)".into()));
         }
         let contacts = headers.contacts().map_err(bad)?;
-        let Some(remote_target) = contacts.iter().find(|c| c.has_param("+sip.src")) else {
+        // `src` without `+sip.` is the drafts' feature tag, which AudioCodes and BroadWorks
+        // recording clients still send.
+        let Some(remote_target) = contacts
+            .iter()
+            .find(|c| c.has_param("+sip.src") || c.has_param("src"))
+        else {
             return Err((400, "Contact lacks +sip.src (RFC 7866 §6.1.1)".into()));
         };
         let remote_target = remote_target.uri.to_string();
