@@ -20,6 +20,9 @@ use callrec::time::Time;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
 
+/// One leg: media index, label, payload types callrec decodes, sender's AOR.
+type LegShape = (Leg, usize, Option<String>, Vec<u8>, Option<String>);
+
 /// What a recording of the offer would say about its parties and legs.
 #[derive(Debug, PartialEq)]
 struct Shape {
@@ -28,7 +31,7 @@ struct Shape {
     /// The AOR the recording is filed under (no policy configured: the first candidate).
     recorded: Option<String>,
     /// Leg A then leg B: media index, label, payload types callrec decodes, sender's AOR.
-    legs: Vec<(Leg, usize, Option<String>, Vec<u8>, Option<String>)>,
+    legs: Vec<LegShape>,
     /// Media sections refused in the answer.
     refused: Vec<usize>,
     /// Notes for the sidecar's warnings.
@@ -42,7 +45,7 @@ fn leg(
     label: Option<&str>,
     payload_types: &[u8],
     sender: Option<&str>,
-) -> (Leg, usize, Option<String>, Vec<u8>, Option<String>) {
+) -> LegShape {
     (
         leg,
         index,

@@ -39,6 +39,8 @@ pub struct UasConfig {
 }
 
 /// What the caller must act on.
+// Events are taken one at a time and moved out at once: an offer's size costs nothing here.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 pub enum Event {
     /// An offer to record (initial INVITE) or to change the recording (re-INVITE, UPDATE):
