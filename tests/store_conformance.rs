@@ -342,7 +342,8 @@ async fn suite(url: &str) {
                 .expect("tags")
                 .expect("S3");
             let mut sent = job.manifest.tags.clone();
-            (tags.sort(), sent.sort());
+            tags.sort();
+            sent.sort();
             assert_eq!(tags, sent, "{}", file.key);
         }
     } else {
