@@ -70,7 +70,9 @@ fn spool_files(spool: &Path) -> Vec<PathBuf> {
                 std::fs::read_dir(job.path())
                     .expect("job dir")
                     .flatten()
-                    .map(|e| e.path()),
+                    .map(|e| e.path())
+                    // The writer's lock is the spool's, not the recording's.
+                    .filter(|p| p.file_name().is_none_or(|n| n != "writer.lock")),
             );
         }
     }
