@@ -369,9 +369,10 @@ impl Recorder {
         Ok(self.emitted + self.block <= final_until)
     }
 
-    /// Fixes the call's second 0 once no leg is anchoring a stream (with `now = None`, at the
-    /// call's end, whatever the legs do): the earliest audio placed, or the first packet's
-    /// arrival if that is earlier or nothing was placed within the anchor window. Returns it.
+    /// Fixes the call's second 0 once no leg is anchoring a stream (or two anchor windows
+    /// after the first packet; with `now = None`, at the call's end, whatever the legs do):
+    /// the earliest audio placed, or the first packet's arrival if that is earlier or nothing
+    /// was placed within the anchor window. Returns it.
     fn fix_lead(&mut self, now: Option<Time>) -> Option<u64> {
         let (call_start, origin) = (self.call_start?, self.origin?);
         let anchoring = self
@@ -384,8 +385,11 @@ impl Recorder {
             .filter_map(|leg| leg.timeline().and_then(|t| t.first()))
             .min();
         if let Some(now) = now {
-            let waited = now >= call_start + self.config.timeline.anchor_window;
-            if anchoring || (first.is_none() && !waited) {
+            // Streams that keep restarting must not hold the call's start for ever.
+            let window = self.config.timeline.anchor_window;
+            let waited = now >= call_start + window;
+            let waited_twice = now >= call_start + 2 * window;
+            if (anchoring && !waited_twice) || (first.is_none() && !waited) {
                 return None;
             }
         }
