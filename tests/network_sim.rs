@@ -496,3 +496,34 @@ fn a_timestamp_jump_is_reanchored_within_a_few_frames() {
         assert_eq!(p.placement, Some([0, B_AFTER][i]));
     }
 }
+
+/// A leg that starts seconds after the other has ended, its first packets reordered and the
+/// very first one late (the fuzzer's first finding): the mixer waits for it, so nothing of it
+/// is written late, and it is bit-exact in one place.
+#[test]
+fn a_leg_starting_late_with_a_reordered_start_loses_nothing() {
+    for seed in 1..=8 {
+        let mut legs = call(6, |s| Impairments {
+            seed: seed * 10 + s,
+            network: Network {
+                reorder: 0.13,
+                first_packet_delay: ms(44),
+                ..Network::default()
+            },
+            ..Impairments::default()
+        });
+        legs[1].start = Duration::ZERO;
+        legs[1].duration = ms(560);
+        legs[0].start = ms(2300);
+        let m = record(&legs, wav());
+        let report = m.report(&format!("seed {seed}"));
+        for (leg, p) in m.summary.legs.iter().zip(&m.legs) {
+            assert_eq!(
+                (leg.counts.late_samples, leg.counts.lost),
+                (0, 0),
+                "{report}"
+            );
+            assert!(p.bit_exact() && p.constant(), "{report}");
+        }
+    }
+}

@@ -229,6 +229,18 @@ impl LegTimeline {
         Some(earliest.max(0) as u64)
     }
 
+    /// Whether the leg has never been placed nor started anchoring.
+    pub fn unanchored(&self) -> bool {
+        self.anchor.is_none() && self.pending.is_none()
+    }
+
+    /// How far the mixer may take before a stream whose first packet arrived at `arrival`
+    /// (and is still in the jitter buffer) could land: its frames may sit up to the output
+    /// lag before their arrival.
+    pub fn hold_for_arrival(&self, arrival: Time) -> u64 {
+        (self.arrival_position(arrival) - self.limits.max_delay).max(0) as u64
+    }
+
     /// Anchors a stream whose anchor window has passed by `now`; with `None` (the call's end),
     /// any stream still being anchored.
     pub fn settle(&mut self, now: Option<Time>) {
@@ -287,9 +299,18 @@ impl LegTimeline {
         let Some(pending) = self.pending.take() else {
             return;
         };
-        let Some(anchor) = self.provisional_anchor(&pending) else {
+        let Some(mut anchor) = self.provisional_anchor(&pending) else {
             return; // nothing real to anchor on: made-up audio is dropped
         };
+        // A stream whose start the mixer has already passed (it came while output could not
+        // wait for it) starts where the mixer is: complete, if a little late.
+        let earliest = pending
+            .frames
+            .iter()
+            .map(|f| self.rtp_position(anchor, f.timestamp))
+            .min()
+            .unwrap_or(anchor.position);
+        anchor.position += (self.taken as i64 - earliest).max(0);
         self.reanchor(anchor.timestamp, anchor.clock_rate, anchor.position);
         // The window's frames defined the anchor: they land by timestamp, and their offsets
         // (none below zero) start the lower envelope.

@@ -27,6 +27,10 @@ const MAX_DECODED_ARRIVALS: usize = 4096;
 /// talkspurts that simply ended) are silence; output waits at most this long for them.
 const LOSS_WAIT: Duration = Duration::from_secs(1);
 
+/// How long after a leg's first packet its first stream may hold output while it waits in
+/// the jitter buffer (beyond that, a leg that never decodes holds nothing).
+const FIRST_STREAM_WAIT: Duration = Duration::from_secs(2);
+
 /// Where the last decoded packet ended and how long it was, in RTP ticks.
 #[derive(Copy, Clone, Debug)]
 struct LastAudio {
@@ -141,13 +145,31 @@ impl LegState {
     /// nothing holds it.
     pub fn hold(&self, now: Time) -> Option<u64> {
         let timeline = self.timeline.as_ref()?;
-        if let Some(hold) = timeline.hold() {
+        if let Some(hold) = timeline.hold().or_else(|| self.first_stream_hold(now)) {
             return Some(hold);
         }
         self.last_audio?;
         let waiting_on_gap = self.jitter.stats().held > 0;
         let went_quiet = self.last_packet.is_some_and(|last| now < last + LOSS_WAIT);
         (waiting_on_gap || went_quiet).then(|| timeline.end())
+    }
+
+    /// Whether the leg's first stream is arriving but not anchored yet (in the jitter buffer,
+    /// or in the timeline's anchor window): the call's start cannot be fixed before it.
+    pub fn anchoring(&self, now: Time) -> bool {
+        self.timeline
+            .as_ref()
+            .is_some_and(|t| t.hold().is_some() || self.first_stream_hold(now).is_some())
+    }
+
+    /// While the leg's first packets wait in the jitter buffer (up to the output lag and a
+    /// second after the first arrived, should they never decode), the mixer must not pass
+    /// where they may land.
+    fn first_stream_hold(&self, now: Time) -> Option<u64> {
+        let timeline = self.timeline.as_ref()?;
+        let first = self.first_packet?;
+        let waiting = timeline.unanchored() && now < first + FIRST_STREAM_WAIT;
+        waiting.then(|| timeline.hold_for_arrival(first))
     }
 
     /// RFC 3550 interarrival jitter of the leg's audio.

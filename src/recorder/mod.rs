@@ -377,8 +377,8 @@ impl Recorder {
         let (call_start, origin) = (self.call_start?, self.origin?);
         let anchoring = self
             .legs
-            .iter_mut()
-            .any(|leg| leg.timeline().is_some_and(|t| t.hold().is_some()));
+            .iter()
+            .any(|leg| now.is_some_and(|now| leg.anchoring(now)));
         let first = self
             .legs
             .iter_mut()
