@@ -114,7 +114,7 @@ fn population(users_per_location: usize) -> Vec<(&'static str, String, String, S
                     },
                     Licence::Professional,
                 );
-                user.enabled = n % 10 != 0;
+                user.enabled = !n.is_multiple_of(10);
                 user.settings.mode = [Mode::Always, Mode::AlwaysWithPauseResume][n % 2];
                 user.entitlement = DubberEntitlement::ALL[n % 3];
                 user.platform = Some(PlatformInfo {

@@ -52,7 +52,7 @@ fn parse(c: &mut Criterion) {
                 cseq.seq,
                 from.tag().is_some(),
                 siprec,
-                parts.map(|p| p.len()),
+                parts.map(|p| p.parts.len()),
             )
         })
     });

@@ -15,7 +15,7 @@ use callrec::server::siprec::{self, Services, SipSettings};
 use callrec::server::tls;
 use callrec::server::{clock, log, sweeper, uploader};
 use callrec::sip::message::Limits;
-use callrec::store::spool::Spool;
+use callrec::store::spool::{Spool, SpoolOwner};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -199,6 +199,8 @@ pub fn serve(args: ServeArgs) -> Result<(), String> {
 pub struct Recording {
     config: Arc<Config>,
     spool: Spool,
+    /// Held for the server's life: no `storage flush` races its uploads.
+    _owner: SpoolOwner,
     policy: Option<Arc<PolicyCache>>,
     shards: Arc<Shards>,
     pub live: Arc<LiveMetrics>,
@@ -220,7 +222,8 @@ impl Recording {
     ) -> Result<Recording, String> {
         let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
             .map_err(|e| e.to_string())?;
-        let recovered = spool.recover().map_err(|e| e.to_string())?;
+        let owner = spool.own().map_err(|e| e.to_string())?;
+        let recovered = spool.recover(&owner).map_err(|e| e.to_string())?;
         for dir in recovered.discarded {
             log::warn(
                 "spool.discarded",
@@ -305,6 +308,7 @@ impl Recording {
         Ok(Recording {
             config,
             spool,
+            _owner: owner,
             policy,
             shards,
             live,

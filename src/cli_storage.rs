@@ -181,7 +181,9 @@ fn flush(args: FlushArgs) -> Result<(), String> {
     let config = args.store.config()?;
     let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
         .map_err(|e| e.to_string())?;
-    let report = cli_store::drain(&config, &spool, args.give_up_after.map(Duration::from_secs))?;
+    let owner = spool.own().map_err(|e| e.to_string())?;
+    let give_up_after = args.give_up_after.map(Duration::from_secs);
+    let report = cli_store::drain(&config, &spool, &owner, give_up_after)?;
     match report.pending {
         0 => Ok(()),
         n => Err(format!("{n} recording(s) still in the spool")),

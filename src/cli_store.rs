@@ -6,9 +6,9 @@ use callrec::policy::plan::Plan;
 use callrec::store::job::{self, FinishedFile};
 use callrec::store::key::RecordingKey;
 use callrec::store::metadata::StorageInfo;
-use callrec::store::spool::{JobWriter, Spool, SpoolJob};
+use callrec::store::spool::{JobWriter, Spool, SpoolJob, SpoolOwner};
 use callrec::store::upload::{self, UploadConfig};
-use callrec::store::Destination;
+use callrec::store::{Destination, StoreError};
 use callrec::time::Time;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -118,15 +118,16 @@ pub fn commit(
     job::commit(job, &target.url, &key, &storage, sidecar, media).map_err(|e| e.to_string())
 }
 
-/// Uploads every complete job in the spool (interrupted writes are discarded), each until it
-/// is stored or `give_up_after` passes; prints one JSON line per job. Jobs that could not be
-/// uploaded stay in the spool.
+/// Uploads every complete job in the spool (interrupted writes are discarded, live jobs whose
+/// writer died recovered), each until it is stored or `give_up_after` passes; prints one JSON
+/// line per job. Jobs that could not be uploaded stay in the spool.
 pub fn drain(
     config: &Config,
     spool: &Spool,
+    owner: &SpoolOwner,
     give_up_after: Option<Duration>,
 ) -> Result<DrainReport, String> {
-    let recovered = spool.recover().map_err(|e| e.to_string())?;
+    let recovered = spool.recover(owner).map_err(|e| e.to_string())?;
     for dir in &recovered.discarded {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
         eprintln!(
@@ -146,10 +147,21 @@ pub fn drain(
             dir.display()
         );
     }
+    upload_jobs(config, spool, recovered.jobs, give_up_after)
+}
+
+/// Uploads `jobs`, each until it is stored or `give_up_after` passes, and removes each stored
+/// one from the spool; prints one JSON line per job.
+fn upload_jobs(
+    config: &Config,
+    spool: &Spool,
+    jobs: Vec<SpoolJob>,
+    give_up_after: Option<Duration>,
+) -> Result<DrainReport, String> {
     let runtime = runtime()?;
     let mut report = DrainReport::default();
     let mut opened: HashMap<String, Destination> = HashMap::new();
-    for job in recovered.jobs {
+    for job in jobs {
         let url = &job.manifest.destination;
         if !opened.contains_key(url) {
             let target = config.target_by_url(url).unwrap_or(Target {
@@ -180,6 +192,8 @@ pub fn drain(
                 println!("{line}");
                 report.stored += 1;
             }
+            // Only an owner's verified upload removes a job: another process stored it.
+            Err(_) if !job.still_spooled() => report.stored += 1,
             Err(e) => {
                 eprintln!(
                     "callrec: {} stays in the spool, upload failed: {e}",
@@ -203,13 +217,16 @@ pub struct StoreContext {
     config: Config,
     target: Target,
     spool: Spool,
+    /// `None` when another process (a running `serve`, another `record`) owns the spool's
+    /// backlog: this recording then uploads only itself.
+    owner: Option<SpoolOwner>,
     pub job: JobWriter,
     upload_timeout: Duration,
 }
 
 impl StoreContext {
-    /// Opens the spool, first finishing whatever an earlier run left pending, then starts
-    /// this recording's job.
+    /// Opens the spool, first finishing whatever an earlier run left pending (unless another
+    /// process owns the spool's backlog), then starts this recording's job.
     pub fn start(
         store: &StoreArgs,
         owner: &Owner,
@@ -221,9 +238,16 @@ impl StoreContext {
         open(&target)?;
         let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
             .map_err(|e| e.to_string())?;
+        let spool_owner = match spool.own() {
+            Ok(owner) => Some(owner),
+            Err(StoreError::SpoolInUse { .. }) => None,
+            Err(e) => return Err(e.to_string()),
+        };
         // One attempt each for what an earlier run left: a store that is down must not hold
         // up this recording (they are retried, with backoff, after it).
-        drain(&config, &spool, Some(Duration::ZERO))?;
+        if let Some(spool_owner) = &spool_owner {
+            drain(&config, &spool, spool_owner, Some(Duration::ZERO))?;
+        }
         let job = spool
             .begin(&target.url, &format!("{}\n{call_id}", owner.org))
             .map_err(|e| e.to_string())?;
@@ -231,6 +255,7 @@ impl StoreContext {
             config,
             target,
             spool,
+            owner: spool_owner,
             job,
             upload_timeout: Duration::from_secs(upload_timeout),
         })
@@ -254,7 +279,13 @@ impl StoreContext {
             sidecar,
             media,
         )?;
-        let report = drain(&self.config, &self.spool, Some(self.upload_timeout))?;
+        let timeout = Some(self.upload_timeout);
+        let report = match &self.owner {
+            Some(owner) => drain(&self.config, &self.spool, owner, timeout)?,
+            // The owner may upload this job too: uploads of one job are idempotent, and
+            // whichever finishes second finds it gone from the spool.
+            None => upload_jobs(&self.config, &self.spool, vec![job.clone()], timeout)?,
+        };
         match report.pending {
             0 => Ok(()),
             n => Err(format!(

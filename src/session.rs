@@ -11,8 +11,8 @@ use crate::policy::effective::{Decision, Reason, RecordingPolicy};
 use crate::policy::settings::NotificationType;
 use crate::recorder::payload::{PayloadMap, PayloadType};
 use crate::recorder::{Leg, RecorderConfig, Reminder};
-use crate::sip::metadata::{Announcement, Metadata};
-use crate::sip::sdp::{Direction, MediaDescription, SessionDescription};
+use crate::sip::metadata::{self, Announcement, Metadata};
+use crate::sip::sdp::{self, Direction, MediaDescription, SessionDescription};
 use crate::time::Time;
 use std::net::IpAddr;
 
@@ -35,6 +35,29 @@ pub struct StreamPlan {
     pub rtcp_mux: bool,
     /// Who sends on it, per the metadata: (name, AOR).
     pub sender: Option<(Option<String>, Option<String>)>,
+}
+
+/// The offer's SDP and metadata read as a recording session needs them (the user agent's
+/// [`crate::sip::uas::Offer`] carries them as bytes); a refusal names what is wrong.
+pub fn read_offer(
+    sdp: &[u8],
+    metadata: Option<&[u8]>,
+) -> Result<(SessionDescription, Option<Metadata>), Refusal> {
+    let sdp = std::str::from_utf8(sdp).map_err(|_| (400, "SDP is not UTF-8".to_string()))?;
+    let description = SessionDescription::parse(sdp, &sdp::Limits::default())
+        .map_err(|e| (400, format!("Bad SDP: {e}")))?;
+    let metadata = match metadata {
+        None => None,
+        Some(xml) => {
+            let xml =
+                std::str::from_utf8(xml).map_err(|_| (400, "metadata is not UTF-8".to_string()))?;
+            Some(
+                Metadata::parse(xml, &metadata::Limits::default())
+                    .map_err(|e| (400, format!("Bad recording metadata: {e}")))?,
+            )
+        }
+    };
+    Ok((description, metadata))
 }
 
 /// Which offered streams are received, and in which channel each is recorded: the recorded

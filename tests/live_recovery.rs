@@ -17,98 +17,27 @@ use callrec::store::key::RetentionClass;
 use callrec::store::live::{self, LiveDescriptor};
 use callrec::store::metadata::StorageInfo;
 use callrec::store::spool::Spool;
+use common::serve::{metadata_files, Serve};
 use common::{band_power, playback_length, run, wav_channels, TempDir};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const TONE_A: f64 = 400.0;
 const TONE_B: f64 = 1000.0;
 
-/// A `callrec serve` process on a folder that outlives it (spool, store and log stay).
-struct Serve {
-    child: Child,
-    sip: SocketAddr,
-}
-
-impl Serve {
-    fn start(dir: &Path, format: &str, rtp_base: u16) -> Serve {
-        let config = format!(
-            "[sip]\nlisten = \"127.0.0.1:0\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
-             [recording]\nformat = \"{format}\"\n",
-            rtp_base + 99
-        );
-        std::fs::write(dir.join("callrec.toml"), config).unwrap();
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("serve.log"))
-            .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_callrec"))
-            .args([
-                "serve",
-                "--config",
-                "callrec.toml",
-                "--admin",
-                "127.0.0.1:0",
-            ])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("callrec serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| {
-            let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
-            panic!("serve did not start: {line:?}\n{log}")
-        });
-        Serve {
-            child,
-            sip: ready["sip"].as_str().unwrap().parse().unwrap(),
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-fn metadata_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(metadata_files(&path));
-        } else if path.extension().is_some_and(|e| e == "json") {
-            found.push(path);
-        }
-    }
-    found
-}
-
-/// Waits for the one recording in `recordings`; returns its metadata path and document.
-fn stored_recording(dir: &Path) -> (PathBuf, Value) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let found = metadata_files(&dir.join("recordings"));
-        if !found.is_empty() || Instant::now() > deadline {
-            let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
-            assert_eq!(found.len(), 1, "one recording stored; log:\n{log}");
-            let doc = serde_json::from_slice(&std::fs::read(&found[0]).unwrap()).unwrap();
-            return (found[0].clone(), doc);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// Starts `callrec serve` on a folder that outlives it (spool, store and log stay).
+fn start_serve(dir: &Path, format: &str, rtp_base: u16) -> Serve {
+    let config = format!(
+        "[sip]\nlisten = \"127.0.0.1:0\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
+         [recording]\nformat = \"{format}\"\n",
+        rtp_base + 99
+    );
+    std::fs::write(dir.join("callrec.toml"), config).unwrap();
+    Serve::start(dir)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -135,29 +64,52 @@ fn pcmu_frame(freq: f64) -> Vec<u8> {
 /// Plays a 20 s call into `serve` and kills the server `kill_at` after the first RTP packet;
 /// returns how long after the first packet it really died.
 fn call_killed_at(serve: &mut Serve, call_id: &str, kill_at: Duration) -> Duration {
+    let sip = serve.sip;
+    match play_call(sip, call_id, Duration::from_secs(20), kill_at, || {
+        serve.kill();
+        true
+    }) {
+        Played::Stopped(at) => at,
+        Played::Whole => panic!("the call ended before the kill"),
+    }
+}
+
+enum Played {
+    /// `at_moment` stopped the call this long after its first packet.
+    Stopped(Duration),
+    /// The call played to its end and was hung up.
+    Whole,
+}
+
+/// Plays a call of `length` (leg A 400 Hz, leg B 1000 Hz, 20 ms PCMU) into the server at
+/// `sip`; `at` after the first packet, runs `at_moment`, which says whether the call stops
+/// there (the server was killed). Hangs up with a BYE when it plays whole.
+fn play_call(
+    sip: SocketAddr,
+    call_id: &str,
+    length: Duration,
+    at: Duration,
+    at_moment: impl FnOnce() -> bool,
+) -> Played {
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut at_moment = Some(at_moment);
     runtime.block_on(async {
         let bind = || tokio::net::UdpSocket::bind("127.0.0.1:0");
         let senders = [bind().await.unwrap(), bind().await.unwrap()];
         let port = |s: &tokio::net::UdpSocket| s.local_addr().unwrap().port();
-        let (_src, to) = SrcSession::open(
-            serve.sip,
-            call_id,
-            [port(&senders[0]), port(&senders[1])],
-            None,
-        )
-        .await
-        .unwrap();
+        let (mut src, to) =
+            SrcSession::open(sip, call_id, [port(&senders[0]), port(&senders[1])], None)
+                .await
+                .unwrap();
         let frames = [pcmu_frame(TONE_A), pcmu_frame(TONE_B)];
         let mut ticker = tokio::time::interval(Duration::from_millis(20));
         let mut first = None;
-        for n in 0..1000u32 {
+        let packets = (length.as_millis() / 20) as u32;
+        for n in 0..packets {
             ticker.tick().await;
             let first = *first.get_or_insert_with(Instant::now);
-            if first.elapsed() >= kill_at {
-                serve.child.kill().unwrap(); // SIGKILL
-                serve.child.wait().unwrap();
-                return first.elapsed();
+            if first.elapsed() >= at && at_moment.take().is_some_and(|run| run()) {
+                return Played::Stopped(first.elapsed());
             }
             for leg in 0..2 {
                 let packet = callrec::synth::rtp_packet(
@@ -171,7 +123,8 @@ fn call_killed_at(serve: &mut Serve, call_id: &str, kill_at: Duration) -> Durati
                 senders[leg].send_to(&packet, to[leg]).await.unwrap();
             }
         }
-        panic!("the call ended before the kill")
+        src.bye().await.unwrap();
+        Played::Whole
     })
 }
 
@@ -228,14 +181,14 @@ fn killed_mid_call_the_restart_stores_the_call_up_to_the_kill(
 ) {
     let kill_at = Duration::from_secs_f64(kill_at_secs);
     let dir = TempDir::new(test);
-    let mut serve = Serve::start(&dir.0, format, rtp_base);
+    let mut serve = start_serve(&dir.0, format, rtp_base);
     let died = call_killed_at(&mut serve, test, kill_at).as_secs_f64();
     assert!(
         metadata_files(&dir.path("recordings")).is_empty(),
         "nothing stored before the restart"
     );
-    let _restarted = Serve::start(&dir.0, format, rtp_base);
-    let (metadata, doc) = stored_recording(&dir.0);
+    let restarted = start_serve(&dir.0, format, rtp_base);
+    let (metadata, doc) = restarted.recordings(1).remove(0);
     assert_eq!(doc["call"]["ended"], "recovered", "{doc:#}");
     // The recording's own name: the Call-ID's readable start and a unique part.
     assert_eq!(doc["call"]["sip_call_id"], test);
@@ -252,6 +205,16 @@ fn killed_mid_call_the_restart_stores_the_call_up_to_the_kill(
         "{doc:#}"
     );
     assert!(doc["call"]["start"].is_string(), "{doc:#}");
+    // Who was on the call, and which stream is which leg, as signalling knew at the start.
+    let siprec = &doc["input"]["siprec"];
+    assert_eq!(siprec["call_id"], test, "{doc:#}");
+    let legs: Vec<&Value> = siprec["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .map(|s| &s["leg"])
+        .collect();
+    assert_eq!(legs, [&Value::from("a"), &Value::from("b")], "{doc:#}");
 
     let file = &doc["files"][0];
     let media = metadata.with_file_name(file["name"].as_str().unwrap());
@@ -304,6 +267,60 @@ fn killed_mid_call_the_restart_stores_the_call_up_to_the_kill(
     }
     let spool_jobs = std::fs::read_dir(dir.path("spool/jobs")).unwrap().count();
     assert_eq!(spool_jobs, 0, "the recovered job was uploaded and removed");
+}
+
+/// `storage flush` beside a running server is refused (both would upload the same jobs),
+/// and the server's live call is left alone: stored whole when it ends, not salvaged as a
+/// fragment from under the recorder still writing it.
+#[test]
+fn storage_flush_beside_a_running_server_is_refused_and_leaves_its_live_call_alone() {
+    let dir = TempDir::new("flush-beside-serve");
+    let serve = start_serve(&dir.0, "wav", 21600);
+    let mut flush: Option<std::thread::JoinHandle<Output>> = None;
+    let played = play_call(
+        serve.sip,
+        "flush-beside",
+        Duration::from_secs(4),
+        Duration::from_secs(2),
+        || {
+            let dir = dir.0.clone();
+            flush = Some(std::thread::spawn(move || {
+                Command::new(env!("CARGO_BIN_EXE_callrec"))
+                    .args(["storage", "flush", "--config", "callrec.toml"])
+                    .current_dir(dir)
+                    .output()
+                    .unwrap()
+            }));
+            false
+        },
+    );
+    assert!(matches!(played, Played::Whole));
+    let flushed = flush.expect("flush ran").join().unwrap();
+    let stderr = String::from_utf8_lossy(&flushed.stderr);
+    assert!(!flushed.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("in use by another callrec process"),
+        "{stderr}"
+    );
+
+    let (metadata, doc) = serve.recordings(1).remove(0);
+    assert!(doc["call"].get("ended").is_none(), "{doc:#}");
+    assert!(doc.get("recovered").is_none(), "{doc:#}");
+    assert!(serve.events("call.recovered").is_empty());
+    let media = metadata.with_file_name(doc["files"][0]["name"].as_str().unwrap());
+    let (rate, channels) = decode(&media, &dir.0, "wav");
+    let seconds = channels[0].len() as f64 / f64::from(rate);
+    assert!((3.9..4.1).contains(&seconds), "the whole call: {seconds} s");
+    let late =
+        |c: &[i16]| c[(3.0 * f64::from(rate)) as usize..(3.8 * f64::from(rate)) as usize].to_vec();
+    assert!(
+        band_power(&late(&channels[0]), rate, TONE_A) > 0.01,
+        "leg A after the flush"
+    );
+    assert!(
+        band_power(&late(&channels[1]), rate, TONE_B) > 0.01,
+        "leg B after the flush"
+    );
 }
 
 #[test]
@@ -393,6 +410,7 @@ fn live_job(spool: &Path, store: &Path, name: &str, format: Format, media: Optio
         encoder: serde_json::json!({ "format": format.extension(), "layout": "stereo" }),
         began: "2026-12-06T10:00:00Z".into(),
         call_start: Some("2026-12-06T10:00:01.000Z".into()),
+        input: None,
     };
     live::write_descriptor(job.dir(), &descriptor).unwrap();
 }
@@ -442,6 +460,7 @@ fn after_a_power_cut_storage_flush_keeps_what_was_synced() {
                 .begin(&store.display().to_string(), "acme\nrecord")
                 .unwrap();
             std::fs::write(interrupted.dir().join("x.wav.partial"), b"RIFF").unwrap();
+            drop(interrupted); // its process died
 
             let out = Command::new(env!("CARGO_BIN_EXE_callrec"))
                 .args(["storage", "flush", "--spool", "spool"])

@@ -86,6 +86,7 @@ fn two_calls_on_the_shards_are_recorded_apart_with_a_pause() {
             destination: "file:///unused".into(),
             storage: storage(),
             sip_call_id: name.clone(),
+            input: serde_json::Value::Null,
             paused_at: None,
             exclusions: Vec::new(),
         };
@@ -237,6 +238,7 @@ fn a_shard_behind_its_queue_writes_no_silence_over_what_waits_in_it() {
             destination: "file:///unused".into(),
             storage: storage(),
             sip_call_id: "behind".into(),
+            input: serde_json::Value::Null,
             paused_at: None,
             exclusions: Vec::new(),
         })))

@@ -101,7 +101,7 @@ impl Population {
     fn add_user(&mut self, user: User) {
         let n = self.users.len();
         self.aors.push((aor(n), user.id.clone()));
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             self.aors
                 .push((format!("tel:+3310{n:07}"), user.id.clone()));
         }
@@ -186,7 +186,7 @@ fn organisation(o: usize) -> Organisation {
     );
     // Mostly Dubber, as in life; each eighth None.
     org.provider = [0, 0, 0, 1, 1, 2, 2, 3].map(|n| ProviderChoice::ALL[n])[(b >> 4) as usize % 8];
-    org.service_enabled = (b >> 7) % 16 != 0;
+    org.service_enabled = !(b >> 7).is_multiple_of(16);
     org.customer_storage = (b >> 11 & 1 == 1).then(|| format!("s3://org{o}-recordings"));
     // For each provider: no terms (a quarter), terms but no account (a quarter), or both.
     for (n, provider) in Provider::ALL.into_iter().enumerate() {
@@ -238,7 +238,7 @@ fn user(o: usize, l: usize, n: usize) -> User {
         [Licence::Professional, Licence::Basic, Licence::Other]
             [[0, 0, 0, 1, 1, 1, 1, 2][(b % 8) as usize]],
     );
-    user.enabled = (b >> 2) % 4 != 0;
+    user.enabled = !(b >> 2).is_multiple_of(4);
     user.settings = RecordingSettings {
         mode: Mode::ALL[(b >> 4) as usize % 4],
         record_voicemail: b >> 6 & 1 == 1,
@@ -256,7 +256,7 @@ fn user(o: usize, l: usize, n: usize) -> User {
         },
     };
     user.entitlement = DubberEntitlement::ALL[(b >> 20) as usize % 3];
-    user.platform = ((b >> 22) % 10 != 0).then(|| PlatformInfo {
+    user.platform = (!(b >> 22).is_multiple_of(10)).then(|| PlatformInfo {
         service_provider: format!("org{o}"),
         external_group: format!("org{o}-loc{l}"),
         external_identifier: format!("user{n}"),

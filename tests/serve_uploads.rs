@@ -1,6 +1,6 @@
 //! `callrec serve`'s uploads and retention as real processes against real stores: a broken
 //! destination beside a healthy one (the healthy one's recordings arrive while the broken
-//! one keeps failing, its backlog in /metrics), the S3 gateway down for a while during calls
+//! one keeps failing, its backlog in /metrics), the S3 gateway down for five minutes during calls
 //! (every recording arrives once it is back, once), the sweeper deleting an expired recording
 //! with nobody running a command, and a plan change reaching a recording still in the spool.
 //!
@@ -12,13 +12,11 @@ mod common;
 use callrec::media::codec::Codec;
 use callrec::pcap::{CaptureFormat, LinkType};
 use callrec::synth::{generate, LegSpec};
+use common::serve::Serve;
 use common::TempDir;
 use serde_json::Value;
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
@@ -98,94 +96,6 @@ fn spooled_jobs(dir: &Path) -> usize {
                 .count()
         })
         .unwrap_or(0)
-}
-
-/// A running `callrec serve` with `callrec.toml` in `dir`.
-struct Serve {
-    child: Child,
-    sip: SocketAddr,
-    admin: SocketAddr,
-    dir: PathBuf,
-}
-
-impl Serve {
-    fn start(dir: &Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_callrec"))
-            .args([
-                "serve",
-                "--config",
-                "callrec.toml",
-                "--admin",
-                "127.0.0.1:0",
-            ])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.join("serve.log")).expect("log"))
-            .spawn()
-            .expect("callrec serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read");
-        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| {
-            let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
-            panic!("serve did not start: {line:?}\n{log}")
-        });
-        let address = |name: &str| ready[name].as_str().expect(name).parse().expect(name);
-        Serve {
-            child,
-            sip: address("sip"),
-            admin: address("admin"),
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    /// The server's structured log lines so far.
-    fn log(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("serve.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    fn events(&self, event: &str) -> Vec<Value> {
-        self.log()
-            .into_iter()
-            .filter(|l| l["event"] == event)
-            .collect()
-    }
-
-    /// `/metrics`, as `name{labels}` → value.
-    fn metrics(&self) -> HashMap<String, f64> {
-        let mut stream = TcpStream::connect(self.admin).expect("admin");
-        write!(
-            stream,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .expect("request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("response");
-        let body = response.split_once("\r\n\r\n").expect("body").1;
-        body.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let (name, value) = l.rsplit_once(' ')?;
-                Some((name.to_string(), value.parse().ok()?))
-            })
-            .collect()
-    }
-
-    fn metric(&self, name: &str) -> f64 {
-        self.metrics().get(name).copied().unwrap_or(-1.0)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The test S3 server (scripts/radosgw, started by ./scripts/test): a unique prefix in its
@@ -351,6 +261,11 @@ fn sipp_calls(serve: &Serve, scenario: &Path, port: u16, calls: usize) {
     );
 }
 
+/// How long the store is down while calls go on: the five minutes of an ordinary outage.
+const OUTAGE: Duration = Duration::from_secs(300);
+const BATCHES: u32 = 5;
+const CALLS_PER_BATCH: usize = 4;
+
 #[test]
 fn a_store_down_while_calls_go_on_gets_every_recording_once_it_is_back() {
     let tmp = TempDir::new("uploads-outage");
@@ -370,22 +285,31 @@ fn a_store_down_while_calls_go_on_gets_every_recording_once_it_is_back() {
     let destination = format!("{{destination=\"{}\"}}", s3.url);
     let errors = format!("callrec_upload_destination_errors_total{destination}");
 
-    // The store goes away; calls go on, in two batches 10 s apart.
+    // The store goes away for five minutes; calls go on, a batch of four each minute.
     s3.gateway("gateway-stop");
     let outage = Instant::now();
-    sipp_calls(&serve, &scenario, 15000, 4);
-    std::thread::sleep(Duration::from_secs(10));
-    sipp_calls(&serve, &scenario, 15010, 4);
+    for batch in 0..BATCHES {
+        while outage.elapsed() < OUTAGE * batch / BATCHES {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        sipp_calls(
+            &serve,
+            &scenario,
+            15000 + 10 * batch as u16,
+            CALLS_PER_BATCH,
+        );
+    }
+    let calls = f64::from(BATCHES * CALLS_PER_BATCH as u32);
     assert!(
         wait_until(Duration::from_secs(30), || {
-            serve.metric("callrec_upload_backlog") == 8.0
+            serve.metric("callrec_upload_backlog") == calls
         }),
         "every call spooled: {:?}",
         serve.metrics()
     );
-    // Down for 30 s in all: backoff cycles of 0.2, 0.4, ... 12.8 s, the uploads failing in
-    // each, the destination shown as failing.
-    while outage.elapsed() < Duration::from_secs(30) {
+    // Backoff cycles of 0.2, 0.4, ... up to 30 s, the uploads failing in each, the
+    // destination shown as failing.
+    while outage.elapsed() < OUTAGE {
         std::thread::sleep(Duration::from_millis(200));
     }
     let metrics = serve.metrics();
@@ -397,14 +321,14 @@ fn a_store_down_while_calls_go_on_gets_every_recording_once_it_is_back() {
     // The first failure, then one probe per backoff cycle (uploads queued meanwhile wait):
     // at least four cycles.
     let failed = serve.events("upload.failed").len();
-    assert!(failed >= 5, "several backoff cycles: {failed} failures");
+    assert!(failed >= 10, "several backoff cycles: {failed} failures");
     assert_eq!(metrics.get("callrec_uploads_total"), Some(&0.0));
     let errors_during = metrics[&errors];
 
     s3.gateway("gateway-start");
     assert!(
         wait_until(Duration::from_secs(90), || {
-            serve.metric("callrec_uploads_total") == 8.0
+            serve.metric("callrec_uploads_total") == calls
         }),
         "every recording stored once the store is back: {:?}",
         serve.metrics()
@@ -420,11 +344,12 @@ fn a_store_down_while_calls_go_on_gets_every_recording_once_it_is_back() {
     let mut keys: Vec<&str> = stored.iter().filter_map(|l| l["key"].as_str()).collect();
     keys.sort();
     keys.dedup();
-    assert_eq!((stored.len(), keys.len()), (8, 8), "{stored:#?}");
+    let calls = calls as usize;
+    assert_eq!((stored.len(), keys.len()), (calls, calls), "{stored:#?}");
     let recordings = listed(&tmp.0, &s3.url);
-    assert_eq!(recordings.len(), 8);
+    assert_eq!(recordings.len(), calls);
     assert!(recordings.iter().all(|r| r["complete"] == true));
-    assert_eq!(verified(&tmp.0, &s3.url), 8);
+    assert_eq!(verified(&tmp.0, &s3.url), calls);
     assert_eq!(spooled_jobs(&tmp.0), 0);
 }
 

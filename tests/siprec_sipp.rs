@@ -8,9 +8,9 @@ mod common;
 use callrec::media::codec::Codec;
 use callrec::pcap::{CaptureFormat, LinkType};
 use callrec::synth::{generate, LegSpec};
+use common::serve::metadata_files;
 use common::{band_power, wav_channels, TempDir};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -23,15 +23,23 @@ const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
 const TONE_A: f64 = 400.0;
 const TONE_B: f64 = 1000.0;
 
-/// A running `callrec serve` in a folder of its own.
+/// A running `callrec serve` in a folder of its own (removed after the server is killed).
 struct Serve {
-    child: Child,
-    sip: SocketAddr,
-    /// Where SIP over TLS is received, when configured.
-    sip_tls: Option<SocketAddr>,
-    /// The admin API (/metrics).
-    admin: SocketAddr,
+    process: common::serve::Serve,
     dir: TempDir,
+}
+
+impl std::ops::Deref for Serve {
+    type Target = common::serve::Serve;
+    fn deref(&self) -> &Self::Target {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for Serve {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.process
+    }
 }
 
 impl Serve {
@@ -45,92 +53,10 @@ impl Serve {
             rtp_base + 999
         );
         std::fs::write(dir.0.join("callrec.toml"), config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_callrec"))
-            .args([
-                "serve",
-                "--config",
-                "callrec.toml",
-                "--admin",
-                "127.0.0.1:0",
-            ])
-            .current_dir(&dir.0)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.0.join("serve.log")).unwrap())
-            .spawn()
-            .expect("callrec serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| {
-            let log = std::fs::read_to_string(dir.0.join("serve.log")).unwrap_or_default();
-            panic!("serve did not start: {line:?}\n{log}")
-        });
-        let sip = ready["sip"].as_str().unwrap().parse().unwrap();
-        let sip_tls = ready["sip_tls"].as_str().map(|a| a.parse().unwrap());
-        let admin = ready["admin"].as_str().unwrap().parse().unwrap();
         Serve {
-            child,
-            sip,
-            sip_tls,
-            admin,
+            process: common::serve::Serve::start(&dir.0),
             dir,
         }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.0.join(name)
-    }
-
-    /// The server's structured log lines so far.
-    fn log(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.path("serve.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// Waits until `count` recordings are stored; returns their metadata documents.
-    fn recordings(&self, count: usize) -> Vec<(PathBuf, Value)> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let found = metadata_files(&self.path("recordings"));
-            if found.len() >= count || Instant::now() > deadline {
-                assert_eq!(
-                    found.len(),
-                    count,
-                    "recordings stored; log:\n{:#?}",
-                    self.log()
-                );
-                return found
-                    .into_iter()
-                    .map(|p| {
-                        let doc = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-                        (p, doc)
-                    })
-                    .collect();
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The value of one sample of /metrics, e.g. `callrec_calls_total`.
-    fn metric(&self, sample: &str) -> f64 {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(self.admin).unwrap();
-        write!(
-            stream,
-            "GET /metrics HTTP/1.1\r\nHost: callrec\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.split(' ').next() == Some(sample))
-            .unwrap_or_else(|| panic!("{sample} in /metrics:\n{text}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
     }
 
     /// Waits until the server's policy cache holds what was written before this call: two
@@ -147,35 +73,6 @@ impl Serve {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-
-    /// The exit status, once the server has exited.
-    fn wait(&mut self) -> std::process::ExitStatus {
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn metadata_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(metadata_files(&path));
-        } else if path.extension().is_some_and(|e| e == "json") {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found
 }
 
 /// Writes the two-leg capture SIPp plays (`seconds` long) next to a copy of `scenario`.
@@ -626,7 +523,8 @@ fn malformed_and_unwanted_requests_get_the_right_answer() {
         ("video-only", invite(siprec, src, "application/sdp", &video), 488),
         (
             "bad-multipart",
-            invite(siprec, src, "multipart/mixed;boundary=xyz", "--xyz\nContent-Type: application/sdp\n\nv=0\n"),
+            // Cut inside the last part's headers: no close delimiter, and no whole part.
+            invite(siprec, src, "multipart/mixed;boundary=xyz", "--xyz\nContent-Type: application/sdp\n"),
             400,
         ),
         (
@@ -1465,4 +1363,274 @@ fn a_full_spool_refuses_new_calls_and_keeps_what_it_holds() {
         jobs[0].join("job.json").exists(),
         "the first recording kept"
     );
+}
+
+/// 20 ms of tone at `freq` in G.711 `codec`.
+fn g711_frame(codec: Codec, freq: f64) -> Vec<u8> {
+    use callrec::media::codec::Encoder;
+    let pcm: Vec<i16> = (0..160)
+        .map(|i| {
+            (8000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(i) / 8000.0).sin()) as i16
+        })
+        .collect();
+    let mut out = Vec::new();
+    Encoder::new(codec, 8000)
+        .and_then(|mut e| e.encode(&pcm, &mut out))
+        .unwrap();
+    out
+}
+
+/// A real client's INVITE from fixtures/sip, adapted to reach this machine: its Via names
+/// `local`, each offered `c=` address is 127.0.0.1, each audio `m=` line offers the port of
+/// `media` in turn, and Content-Length is the new body's. Everything else (header order,
+/// folding, the body's parts and whether it is closed) stays as the client sent it.
+fn adapt_invite(fixture: &str, local: SocketAddr, media: &[u16]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/sip")
+        .join(fixture);
+    let text = std::fs::read_to_string(path).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut ports = media.iter();
+    let body: Vec<String> = body
+        .split("\r\n")
+        .map(|line| {
+            if line.starts_with("c=IN IP4 ") {
+                "c=IN IP4 127.0.0.1".to_string()
+            } else if let Some(rest) = line.strip_prefix("m=audio ") {
+                let (_, formats) = rest.split_once(' ').unwrap();
+                format!("m=audio {} {formats}", ports.next().unwrap())
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    let body = body.join("\r\n");
+    let head: Vec<String> = head
+        .split("\r\n")
+        .map(|line| {
+            if line.starts_with("Via:") {
+                format!("Via: SIP/2.0/UDP {local};branch=z9hG4bK-{fixture}")
+            } else if line.starts_with("Content-Length:") {
+                format!("Content-Length: {}", body.len())
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    format!("{}\r\n\r\n{body}", head.join("\r\n"))
+}
+
+/// The first value of header `name` in `message`.
+fn header<'m>(message: &'m str, name: &str) -> &'m str {
+    message
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(':')))
+        .unwrap_or_else(|| panic!("{name} in {message}"))
+        .trim()
+}
+
+/// Sends `request` until a final response comes; returns it.
+async fn final_response(socket: &tokio::net::UdpSocket, to: SocketAddr, request: &str) -> String {
+    let mut buf = vec![0u8; 65_536];
+    for _ in 0..10 {
+        socket.send_to(request.as_bytes(), to).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if text.starts_with("SIP/2.0 1") || !text.starts_with("SIP/2.0 ") {
+                continue;
+            }
+            return text;
+        }
+    }
+    panic!("no final response to {request}");
+}
+
+/// One client shape's call: its INVITE (adapted to this machine), ACK, 1 s of tone on each
+/// audio stream (TONE_A on the stream labelled `label_a`, TONE_B on `label_b`, in each
+/// stream's first offered codec), BYE. Returns the 200 OK's status line.
+async fn play_client_shape(sip: SocketAddr, fixture: &str, label_a: &str, label_b: &str) -> String {
+    let bind = || tokio::net::UdpSocket::bind("127.0.0.1:0");
+    let socket = bind().await.unwrap();
+    let local = socket.local_addr().unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/sip")
+            .join(fixture),
+    )
+    .unwrap();
+    let audio = text.matches("\r\nm=audio ").count();
+    let mut media = Vec::new();
+    for _ in 0..audio {
+        media.push(bind().await.unwrap());
+    }
+    let ports: Vec<u16> = media
+        .iter()
+        .map(|s| s.local_addr().unwrap().port())
+        .collect();
+    let invite = adapt_invite(fixture, local, &ports);
+    let ok = final_response(&socket, sip, &invite).await;
+    let status = ok.lines().next().unwrap().to_string();
+    if !status.starts_with("SIP/2.0 200") {
+        return status;
+    }
+    let (request_uri, cseq) = (
+        invite.split(' ').nth(1).unwrap(),
+        header(&invite, "CSeq").split(' ').next().unwrap(),
+    );
+    let in_dialog = |method: &str, cseq: &str| {
+        format!(
+            "{method} {request_uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{method}-{fixture}\r\n\
+             From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n\
+             Content-Length: 0\r\n\r\n",
+            header(&invite, "From"),
+            header(&ok, "To"),
+            header(&invite, "Call-ID"),
+        )
+    };
+    socket
+        .send_to(in_dialog("ACK", cseq).as_bytes(), sip)
+        .await
+        .unwrap();
+    // Where the answer says each offered audio stream goes, with its label and codec.
+    let (_, answer) = ok.split_once("\r\n\r\n").unwrap();
+    let answer_ports: Vec<u16> = answer
+        .lines()
+        .filter_map(|l| l.strip_prefix("m="))
+        .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let (_, offer) = invite.split_once("\r\n\r\n").unwrap();
+    let mut streams = Vec::new(); // (destination, payload type, frame)
+    let mut section: Option<(bool, u8)> = None;
+    let mut index = 0;
+    for line in offer.split("\r\n").chain(["m=end 0 x 0"]) {
+        if let Some(rest) = line.strip_prefix("m=") {
+            section = Some((
+                rest.starts_with("audio "),
+                rest.split(' ').nth(3).unwrap().parse().unwrap_or(0),
+            ));
+            index += 1;
+        }
+        if let (Some((true, pt)), Some(label)) = (section, line.strip_prefix("a=label:")) {
+            let tone = match label {
+                l if l == label_a => TONE_A,
+                l if l == label_b => TONE_B,
+                _ => continue,
+            };
+            let codec = if pt == 8 { Codec::Pcma } else { Codec::Pcmu };
+            let to = SocketAddr::new(sip.ip(), answer_ports[index - 1]);
+            streams.push((to, pt, g711_frame(codec, tone)));
+        }
+    }
+    assert_eq!(streams.len(), 2, "{fixture}: both labels offered as audio");
+    let mut ticker = tokio::time::interval(Duration::from_millis(20));
+    for n in 0..50u16 {
+        ticker.tick().await;
+        for (i, (to, pt, frame)) in streams.iter().enumerate() {
+            let packet = callrec::synth::rtp_packet(
+                *pt,
+                n == 0,
+                1000 + n,
+                u32::from(n) * 160,
+                0xC0DE + i as u32,
+                frame,
+            );
+            // From the socket the offer named for that stream (the latch expects 127.0.0.1).
+            media[i.min(media.len() - 1)]
+                .send_to(&packet, to)
+                .await
+                .unwrap();
+        }
+    }
+    let next = (cseq.parse::<u32>().unwrap() + 1).to_string();
+    let bye = final_response(&socket, sip, &in_dialog("BYE", &next)).await;
+    assert!(bye.starts_with("SIP/2.0 200"), "{fixture}: {bye}");
+    status
+}
+
+/// Whole INVITEs shaped after real recording clients (fixtures/sip/; the README says where
+/// each shape comes from), sent by callrec's own client to the real server with only
+/// addresses, ports and Content-Length adapted: each is answered 200 OK and recorded with the
+/// recorded party's stream in the left channel. Cisco CUBE, Sonus and Procomm end their body
+/// without the close delimiter; their sidecars say so, the others' do not.
+#[test]
+fn every_real_client_shape_is_answered_and_recorded_in_the_right_legs() {
+    let serve = Serve::start("client-shapes", 33000, "");
+    // (fixture, label of leg A, label of leg B, ends without the close delimiter)
+    let cases = [
+        ("invite-siprec-cube.sip", "1", "2", false),
+        ("invite-siprec-cube-unclosed.sip", "1", "2", true),
+        ("invite-siprec-sonus.sip", "2", "1", true),
+        ("invite-siprec-procomm.sip", "a_leg", "b_leg", true),
+        ("invite-siprec-audiocodes.sip", "1", "2", false),
+        ("invite-siprec-rfc7866.sip", "96", "98", false),
+        ("invite-siprec-broadworks.sip", "1", "2", false),
+    ];
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for (fixture, label_a, label_b, _) in cases {
+        let status = runtime.block_on(play_client_shape(serve.sip, fixture, label_a, label_b));
+        assert_eq!(status, "SIP/2.0 200 OK", "{fixture}");
+    }
+    let recordings = serve.recordings(cases.len());
+    let call_id_of = |fixture: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/sip")
+            .join(fixture);
+        header(&std::fs::read_to_string(path).unwrap(), "Call-ID").to_string()
+    };
+    for (fixture, label_a, label_b, unclosed) in cases {
+        let call_id = call_id_of(fixture);
+        let (path, doc) = recordings
+            .iter()
+            .find(|(_, doc)| doc["call"]["sip_call_id"] == call_id.as_str())
+            .unwrap_or_else(|| panic!("{fixture}: recorded"));
+        let streams = doc["input"]["siprec"]["streams"].as_array().unwrap();
+        let label_of = |leg: &str| {
+            streams
+                .iter()
+                .find(|s| s["leg"] == leg)
+                .map(|s| s["label"].as_str().unwrap().to_string())
+        };
+        assert_eq!(
+            label_of("a").as_deref(),
+            Some(label_a),
+            "{fixture}: {streams:?}"
+        );
+        assert_eq!(
+            label_of("b").as_deref(),
+            Some(label_b),
+            "{fixture}: {streams:?}"
+        );
+        for stream in streams {
+            assert_eq!(stream["sockets"][0]["kept"], 50, "{fixture}: {stream}");
+        }
+        let warnings: Vec<&str> = doc["warnings"]
+            .as_array()
+            .map(|w| w.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let noted = warnings
+            .iter()
+            .any(|w| w.starts_with("the multipart body has no close delimiter"));
+        assert_eq!(noted, unclosed, "{fixture}: {warnings:?}");
+        let (rate, ch) = channels(path, doc);
+        let seconds = ch[0].len() as f64 / f64::from(rate);
+        let (from, to) = (0.2, seconds.min(1.0) - 0.1);
+        let (left, right) = (span(&ch[0], rate, from, to), span(&ch[1], rate, from, to));
+        assert!(
+            band_power(left, rate, TONE_A) > 0.01,
+            "{fixture}: leg A on the left"
+        );
+        assert!(
+            band_power(right, rate, TONE_B) > 0.01,
+            "{fixture}: leg B on the right"
+        );
+        assert!(
+            band_power(left, rate, TONE_B) < 1e-4,
+            "{fixture}: no leg B on the left"
+        );
+        assert!(
+            band_power(right, rate, TONE_A) < 1e-4,
+            "{fixture}: no leg A on the right"
+        );
+    }
 }

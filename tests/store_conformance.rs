@@ -10,7 +10,7 @@ use callrec::store::key::{RecordingKey, RetentionClass};
 use callrec::store::metadata::StorageInfo;
 use callrec::store::spool::{Spool, SpoolJob};
 use callrec::store::upload::{self, UploadConfig};
-use callrec::store::{verify, Destination};
+use callrec::store::{tagging, verify, Destination};
 use callrec::time::Time;
 use common::TempDir;
 use futures::stream::BoxStream;
@@ -105,11 +105,12 @@ async fn bytes_at(dest: &Destination, key: &str) -> Vec<u8> {
         .to_vec()
 }
 
-/// The real store, with every write it receives noted in order.
+/// The real store, with every write it receives noted in order (and every read, apart).
 #[derive(Debug)]
 struct NotedWrites {
     inner: Arc<dyn ObjectStore>,
     writes: Arc<Mutex<Vec<String>>>,
+    reads: Arc<Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Display for NotedWrites {
@@ -151,6 +152,11 @@ impl ObjectStore for NotedWrites {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
+        let what = if options.head { "head" } else { "get" };
+        self.reads
+            .lock()
+            .expect("lock")
+            .push(format!("{what} {location}"));
         self.inner.get_opts(location, options).await
     }
     fn delete_stream(
@@ -179,13 +185,15 @@ impl ObjectStore for NotedWrites {
 async fn suite(url: &str) {
     let tmp = TempDir::new("conformance");
     let writes = Arc::new(Mutex::new(Vec::new()));
-    let noted = writes.clone();
+    let reads = Arc::new(Mutex::new(Vec::new()));
+    let (noted_writes, noted_reads) = (writes.clone(), reads.clone());
     let dest = Destination::open(url, &[])
         .expect("open store")
         .map_store(|inner| {
             Arc::new(NotedWrites {
                 inner,
-                writes: noted,
+                writes: noted_writes,
+                reads: noted_reads,
             })
         });
     let spool = Spool::open(tmp.path("spool"), 1 << 30).expect("spool");
@@ -308,6 +316,48 @@ async fn suite(url: &str) {
     assert_eq!(acme.len(), 1, "the hostile org's recording is not acme's");
     let everything = catalog::list(&dest, None).await.expect("list");
     assert_eq!(everything.len(), 2);
+
+    // A job's first attempt (never tried, so nothing of it can be stored yet), as `serve`
+    // makes it. On S3 each small file goes up in one request with its tags and is checked by
+    // the MD5 ETag the store answers: nothing is read back. Stores without MD5 ETags read
+    // each object back (a HEAD and a GET).
+    let fresh = Call {
+        org: "acme",
+        call: "call-2",
+        class: RetentionClass::Days(30),
+        files: vec![("call-2.opus", noise(5000, 4))],
+    };
+    let job = spool_call(&spool, &dest, &fresh);
+    reads.lock().expect("lock").clear();
+    let report = upload::upload_attempt(&dest, &job, &small_parts(), true)
+        .await
+        .expect("first attempt");
+    assert_eq!(report.objects_sent, 2);
+    let read = std::mem::take(&mut *reads.lock().expect("lock"));
+    if dest.s3().is_some() {
+        assert_eq!(read, Vec::<String>::new(), "checked by ETag, not read back");
+        for file in job.manifest.media.iter().chain([&job.manifest.metadata]) {
+            let mut tags = tagging::get(&dest, &file.key)
+                .await
+                .expect("tags")
+                .expect("S3");
+            let mut sent = job.manifest.tags.clone();
+            tags.sort();
+            sent.sort();
+            assert_eq!(tags, sent, "{}", file.key);
+        }
+    } else {
+        assert_eq!(read.len(), 4, "{read:?}");
+    }
+    let listed = catalog::list(&dest, Some("acme")).await.expect("list");
+    let stored = listed
+        .iter()
+        .find(|r| r.dir.prefix().ends_with("/call-2/"))
+        .expect("call-2 listed");
+    assert_eq!(
+        verify::check(&dest, stored).await.expect("verify"),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]

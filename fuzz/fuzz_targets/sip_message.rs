@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(Some(content_type)) = headers.content_type() {
                 if let Some(boundary) = content_type.param("boundary") {
                     if let Ok(parts) = multipart::split(body, boundary, &Default::default()) {
-                        for part in &parts {
+                        for part in &parts.parts {
                             assert!(part.body.is_empty() || input.contains(&part.body.as_ptr()));
                             read_all(&part.headers);
                         }

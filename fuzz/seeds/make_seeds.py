@@ -331,3 +331,34 @@ write("media_repair", "opus-torn", b"\x00" + opus[:len(opus) // 2] + bytes(64))
 write("media_repair", "wav-whole", b"\x01" + wav)
 write("media_repair", "wav-cut-odd", b"\x01" + wav[:1001])
 write("media_repair", "wav-unpatched", b"\x01" + wav[:4] + bytes(4) + wav[8:40] + bytes(4) + wav[44:])
+
+
+# --- siprec_offer: transport byte (even: a TCP stream, odd: one UDP datagram), then messages --
+def siprec_invite(sdp, xml, boundary="b-callrec", closed=True):
+    body = b"--" + boundary.encode() + b"\r\nContent-Type: application/sdp\r\n\r\n" + sdp
+    if xml is not None:
+        body += (b"\r\n--" + boundary.encode() + b"\r\nContent-Type: application/rs-metadata+xml"
+                 b"\r\nContent-Disposition: recording-session\r\n\r\n" + xml)
+    body += (b"\r\n--" + boundary.encode() + b"--\r\n") if closed else b"\r\n"
+    head = ("INVITE sip:srs@192.0.2.50 SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.10;branch=z9hG4bKseed\r\n"
+            "From: <sip:src@192.0.2.10>;tag=s1\r\nTo: <sip:srs@192.0.2.50>\r\nCall-ID: seed-1\r\n"
+            "CSeq: 1 INVITE\r\nContact: <sip:src@192.0.2.10>;+sip.src\r\nRequire: siprec\r\n"
+            f"Max-Forwards: 70\r\nContent-Type: multipart/mixed;boundary={boundary}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+for name in sorted(os.listdir(f"{FIXTURES}/sip")):
+    if name.startswith("invite-"):
+        invite = open(f"{FIXTURES}/sip/{name}", "rb").read()
+        write("siprec_offer", f"tcp-{name[:-4]}", b"\x00" + invite)
+        write("siprec_offer", f"udp-{name[:-4]}", b"\x01" + invite)
+SIPREC = f"{FIXTURES}/siprec"
+for name in sorted(os.listdir(SIPREC)):
+    if name.endswith(".sdp"):
+        sdp = open(f"{SIPREC}/{name}", "rb").read()
+        xml_path = f"{SIPREC}/{name[:-4]}.xml"
+        xml = open(xml_path, "rb").read() if os.path.exists(xml_path) else None
+        write("siprec_offer", f"pair-{name[:-4]}", b"\x00" + siprec_invite(sdp, xml))
+        write("siprec_offer", f"pair-{name[:-4]}-unclosed",
+              b"\x01" + siprec_invite(sdp, xml, closed=False))

@@ -193,7 +193,7 @@ impl MediaEncoder {
     /// refused push leaves the file unchanged and finishable, except a libopus failure
     /// ([`EncodeError::Opus`]), after which the file is only good for dropping.
     pub fn push(&mut self, pcm: &[i16], out: &mut Vec<Chunk>) -> Result<(), EncodeError> {
-        if pcm.len() % usize::from(self.channels) != 0 {
+        if !pcm.len().is_multiple_of(usize::from(self.channels)) {
             return Err(EncodeError::PartialFrame {
                 samples: pcm.len(),
                 channels: self.channels,

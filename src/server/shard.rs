@@ -45,6 +45,9 @@ pub struct CallSetup {
     pub name: String,
     /// The SIP Call-ID, kept in the sidecar for people.
     pub sip_call_id: String,
+    /// Signalling's account of the call as it starts (participants, streams): a recovered
+    /// recording's sidecar carries it, the end brings the full one.
+    pub input: serde_json::Value,
     pub config: RecorderConfig,
     pub payloads: [PayloadMap; 2],
     /// The spool job the media is written into.
@@ -472,6 +475,7 @@ impl Shard {
             call,
             name,
             sip_call_id,
+            input,
             config,
             payloads,
             job,
@@ -512,6 +516,7 @@ impl Shard {
                     encoder: encoder_section(&config, recorder.sample_rate()),
                     began: now.to_rfc3339(),
                     call_start: None,
+                    input: Some(input),
                 };
                 Ok((recorder, files, descriptor, Arc::new(sync)))
             });

@@ -394,22 +394,10 @@ impl Server {
     /// then ports and the answer, the spool job and the shard (each undone if a later one is
     /// refused), then the sockets' tasks and the accept.
     fn prepare(&mut self, now: Time, offer: &Offer) -> Result<Call, (u16, String)> {
-        let sdp_text = offer.sdp.as_deref().unwrap_or_default();
-        let sdp_text =
-            std::str::from_utf8(sdp_text).map_err(|_| (400, "SDP is not UTF-8".to_string()))?;
-        let description = SessionDescription::parse(sdp_text, &sdp::Limits::default())
-            .map_err(|e| (400, format!("Bad SDP: {e}")))?;
-        let metadata = match &offer.metadata {
-            None => None,
-            Some(xml) => {
-                let xml = std::str::from_utf8(xml)
-                    .map_err(|_| (400, "metadata is not UTF-8".to_string()))?;
-                Some(
-                    Metadata::parse(xml, &metadata::Limits::default())
-                        .map_err(|e| (400, format!("Bad recording metadata: {e}")))?,
-                )
-            }
-        };
+        let (description, metadata) = session::read_offer(
+            offer.sdp.as_deref().unwrap_or_default(),
+            offer.metadata.as_deref(),
+        )?;
         let candidates = session::candidate_aors(metadata.as_ref(), &offer.from, &offer.to);
         let (recorded_aor, policy) = match &self.services.policy {
             Some(cache) if !cache.is_empty() => {
@@ -477,10 +465,30 @@ impl Server {
             Some(metadata) => session::new_announcements(metadata, &mut announcements),
             None => Default::default(),
         };
+        let transport = match offer.peer.transport {
+            Transport::Udp => "udp",
+            Transport::Tcp(_) => "tcp",
+            Transport::Tls(_) => "tls",
+        };
+        // What a recovered recording says of the call if the process dies before its end.
+        let input = json!({
+            "siprec": {
+                "call_id": offer.call_id,
+                "transport": transport,
+                "recorded": recorded_aor,
+                "streams": plans.iter().flatten().map(|plan| json!({
+                    "label": plan.label,
+                    "leg": plan.leg.map(|l| if l == crate::recorder::Leg::A { "a" } else { "b" }),
+                    "sender": plan.sender.as_ref().map(|(name, aor)| json!({ "name": name, "aor": aor })),
+                })).collect::<Vec<_>>(),
+                "participants": metadata.as_ref().map(participants),
+            }
+        });
         let setup = CallSetup {
             call: offer.session,
             name: name.clone(),
             sip_call_id: offer.call_id.clone(),
+            input,
             config,
             payloads,
             job,
@@ -536,16 +544,12 @@ impl Server {
         self.uas
             .accept(now, offer.session, Some(Bytes::from(answer)));
         let mut warnings = Vec::new();
-        for note in notes {
+        for note in offer.notes.iter().cloned().chain(notes) {
             push_note(&mut warnings, note);
         }
         Ok(Call {
             call_id: offer.call_id.clone(),
-            transport: match offer.peer.transport {
-                Transport::Udp => "udp",
-                Transport::Tcp(_) => "tcp",
-                Transport::Tls(_) => "tls",
-            },
+            transport,
             name,
             ports,
             plans,
@@ -624,6 +628,11 @@ impl Server {
                 .reject(now, offer.session, 481, "Call/Transaction Does Not Exist");
         };
         call.last_signal = now;
+        for note in &offer.notes {
+            if !call.warnings.contains(note) {
+                push_note(&mut call.warnings, note.clone());
+            }
+        }
         if let Some(xml) = &offer.metadata {
             let update = std::str::from_utf8(xml)
                 .map_err(|_| "not UTF-8".to_string())

@@ -155,7 +155,8 @@ pub struct Session {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Participant {
     pub participant_id: String,
-    /// Each `nameID`'s `aor`, in document order.
+    /// Each `nameID`'s `aor`, in document order; one sent without a scheme is read as a SIP
+    /// URI (see [`aor_uri`]).
     pub aors: Vec<String>,
     /// Each `nameID`'s non-empty `name`s, in document order.
     pub names: Vec<String>,
@@ -392,7 +393,7 @@ impl Metadata {
                 for name_id in name_ids {
                     participant
                         .aors
-                        .extend(name_id.attribute(&["aor"]).map(str::to_owned));
+                        .extend(name_id.attribute(&["aor"]).map(aor_uri));
                     participant.names.extend(name_id.child_texts("name"));
                 }
                 upsert(&mut self.participants, participant);
@@ -599,6 +600,24 @@ impl Element {
             .filter(|text| !text.is_empty())
             .map(str::to_owned)
             .collect()
+    }
+}
+
+/// An `aor` as a URI. RFC 7865 §6.4 makes it a URI, but Sonus/Ribbon, AudioCodes, Intrado and
+/// Procomm clients send `user@host[:port]` without a scheme; such an address is read as the SIP
+/// URI it is (`sip:` prepended), so the recorded party's policy and stream can be found by it.
+/// Anything else is kept as sent.
+pub fn aor_uri(aor: &str) -> String {
+    let aor = aor.trim();
+    let scheme = aor.split_once(':').is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    match !scheme && aor.contains('@') {
+        true => format!("sip:{aor}"),
+        false => aor.to_owned(),
     }
 }
 
@@ -901,13 +920,13 @@ mod tests {
             [
                 participant(
                     "NTQ3YzA3YzItNjdkNy0xMA==",
-                    &["5550108500@203.0.113.55"],
+                    &["sip:5550108500@203.0.113.55"],
                     &["Extension 8500"]
                 ),
                 // A name of one space is no name.
                 participant(
                     "NTQ3YzA3YzMtNjdkNy0xMA==",
-                    &["5550108012@203.0.113.72"],
+                    &["sip:5550108012@203.0.113.72"],
                     &[]
                 ),
             ]
@@ -915,8 +934,8 @@ mod tests {
         assert_eq!(sonus.streams.len(), 2);
         assert_eq!(sonus.participant_sessions.len(), 2);
         // Stream label 2 is sent by the extension, label 1 by the far end.
-        assert_eq!(sender_aor(&sonus, "2"), Some("5550108500@203.0.113.55"));
-        assert_eq!(sender_aor(&sonus, "1"), Some("5550108012@203.0.113.72"));
+        assert_eq!(sender_aor(&sonus, "2"), Some("sip:5550108500@203.0.113.55"));
+        assert_eq!(sender_aor(&sonus, "1"), Some("sip:5550108012@203.0.113.72"));
     }
 
     #[test]
@@ -947,7 +966,7 @@ mod tests {
         // An empty name is no name; channel and role are not modelled.
         assert_eq!(
             intrado.participants,
-            [participant(id, &["5550107108@203.0.113.136:5060"], &[])]
+            [participant(id, &["sip:5550107108@203.0.113.136:5060"], &[])]
         );
         assert_eq!(
             intrado.sender_of("1").map(|p| p.participant_id.as_str()),
@@ -1457,5 +1476,28 @@ mod tests {
             metadata.participant_streams,
             [streams("p", &["s1", "s2"], &[])]
         );
+    }
+
+    #[test]
+    fn an_aor_without_a_scheme_is_read_as_a_sip_uri() {
+        for (sent, read) in [
+            ("5550108500@203.0.113.55", "sip:5550108500@203.0.113.55"),
+            (
+                " 5550107108@203.0.113.136:5060",
+                "sip:5550107108@203.0.113.136:5060",
+            ),
+            (
+                "Extension-5550100619@pbx.example.ie",
+                "sip:Extension-5550100619@pbx.example.ie",
+            ),
+            ("sip:7301@203.0.113.4", "sip:7301@203.0.113.4"),
+            ("SIPS:alice@example.com", "SIPS:alice@example.com"),
+            ("tel:+15550100", "tel:+15550100"),
+            ("urn:service:sos", "urn:service:sos"),
+            ("no-at-sign", "no-at-sign"),
+            ("", ""),
+        ] {
+            assert_eq!(aor_uri(sent), read, "{sent:?}");
+        }
     }
 }

@@ -4,6 +4,12 @@
 //! Owns cutting a body at its boundary into parts whose headers and content are slices of the
 //! body. It must never copy or look inside a part's content (SDP and metadata have their own
 //! parsers), and never nest: a part that is itself multipart is the caller's to split.
+//!
+//! Liberal where real clients are: Cisco CUBE, Sonus/Ribbon and Procomm recording clients end
+//! the body after the last part without the close delimiter (Content-Length ends it). Such a
+//! body is accepted when its last part is complete (headers, the empty line, content), and
+//! [`Multipart::closed`] says it was not closed; a body cut inside a delimiter line or inside
+//! the last part's headers stays an error.
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -36,6 +42,36 @@ pub struct Part {
     pub body: Bytes,
 }
 
+/// A multipart body cut into its parts.
+#[derive(Debug, Clone)]
+pub struct Multipart {
+    pub parts: Vec<Part>,
+    /// False when the body ended after a complete last part without the close delimiter
+    /// `--boundary--` (as some clients send): worth a note, not a refusal.
+    pub closed: bool,
+}
+
+/// Where a body without a close delimiter was cut, so its last part is not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Inside a delimiter line: `--bound` or `--boundary-`, or `--boundary` and nothing after.
+    DelimiterLine,
+    /// Inside the last part's headers: no empty line ends them.
+    Headers,
+    /// Right after the last part's headers and their empty line: no content.
+    BeforeContent,
+}
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Cut::DelimiterLine => "inside a delimiter line",
+            Cut::Headers => "inside the last part's headers (no empty line after them)",
+            Cut::BeforeContent => "before the last part's content",
+        })
+    }
+}
+
 /// Why a body is not a multipart body we accept.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MultipartError {
@@ -49,9 +85,10 @@ pub enum MultipartError {
     /// The close delimiter comes before any part.
     #[error("close delimiter before any part")]
     NoParts,
-    /// The last part is not followed by the close delimiter `--boundary--`.
-    #[error("no close delimiter after the last part")]
-    Unterminated,
+    /// No close delimiter `--boundary--`, and the body ends where its last part is not
+    /// complete: a body cut short, not one a client chose to leave unclosed.
+    #[error("no close delimiter, and the body ends {cut}")]
+    Unterminated { cut: Cut },
     /// More parts than `Limits::max_parts`.
     #[error("more than {limit} parts")]
     TooManyParts { limit: usize },
@@ -62,8 +99,9 @@ pub enum MultipartError {
 
 /// The parts of `body` delimited by `boundary` (Content-Type's `boundary` parameter), in
 /// order. Preamble and epilogue are ignored; line ends may be CRLF or bare LF. The line end
-/// before a delimiter belongs to the delimiter, not to the part.
-pub fn split(body: &Bytes, boundary: &str, limits: &Limits) -> Result<Vec<Part>, MultipartError> {
+/// before a delimiter belongs to the delimiter, not to the part; without a close delimiter the
+/// body's last line end is treated the same way, so a part's content is the same either way.
+pub fn split(body: &Bytes, boundary: &str, limits: &Limits) -> Result<Multipart, MultipartError> {
     let boundary = boundary.as_bytes();
     let bchar = |b: u8| b.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&b);
     if boundary.is_empty()
@@ -86,13 +124,21 @@ pub fn split(body: &Bytes, boundary: &str, limits: &Limits) -> Result<Vec<Part>,
     let mut parts = Vec::new();
     loop {
         let start = delimiter.next;
-        let next = find_delimiter(body, start, boundary).ok_or(MultipartError::Unterminated)?;
+        let next = find_delimiter(body, start, boundary);
         if parts.len() == limits.max_parts {
             return Err(MultipartError::TooManyParts {
                 limit: limits.max_parts,
             });
         }
-        let mut end = next.line_start.max(start);
+        let part_end = match &next {
+            Some(next) => next.line_start.max(start),
+            None => {
+                let cut = unclosed_last_part(body, start, boundary);
+                cut.map_or(Ok(()), |cut| Err(MultipartError::Unterminated { cut }))?;
+                body.len()
+            }
+        };
+        let mut end = part_end;
         for line_end in [b'\n', b'\r'] {
             if end > start && body[end - 1] == line_end {
                 end -= 1;
@@ -103,15 +149,61 @@ pub fn split(body: &Bytes, boundary: &str, limits: &Limits) -> Result<Vec<Part>,
                 index: parts.len(),
                 error,
             })?;
+        if next.is_none() && content_start >= end {
+            return Err(MultipartError::Unterminated {
+                cut: Cut::BeforeContent,
+            });
+        }
         parts.push(Part {
             headers,
             body: body.slice(content_start..end),
         });
-        if next.close {
-            return Ok(parts);
+        match next {
+            Some(next) if next.close => {
+                return Ok(Multipart {
+                    parts,
+                    closed: true,
+                })
+            }
+            Some(next) => delimiter = next,
+            None => {
+                return Ok(Multipart {
+                    parts,
+                    closed: false,
+                })
+            }
         }
-        delimiter = next;
     }
+}
+
+/// Whether the last part, `body[start..]` with no delimiter after it, is cut short inside a
+/// delimiter line or its headers (and which). Whether content follows the empty line is the
+/// caller's to check once the headers are read.
+fn unclosed_last_part(body: &[u8], start: usize, boundary: &[u8]) -> Option<Cut> {
+    let rest = &body[start..];
+    if rest.is_empty() {
+        // `--boundary` was the body's last line: without its line end it may be the start of
+        // the close delimiter.
+        return Some(match body.last() {
+            Some(b'\n') => Cut::Headers,
+            _ => Cut::DelimiterLine,
+        });
+    }
+    let last_line = match rest.iter().rposition(|&b| b == b'\n') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    let last_line = last_line.strip_suffix(b"\r").unwrap_or(last_line);
+    let close = [b"--", boundary, b"--"].concat();
+    if !last_line.is_empty() && close.starts_with(last_line) {
+        return Some(Cut::DelimiterLine);
+    }
+    let blank = [&b"\r\n"[..], b"\n"]
+        .iter()
+        .any(|line_end| rest.starts_with(line_end))
+        || rest.windows(2).any(|w| w == b"\n\n")
+        || rest.windows(3).any(|w| w == b"\n\r\n");
+    (!blank).then_some(Cut::Headers)
 }
 
 /// A delimiter line: `--boundary` at a line start, then `--` (close) or optional white space
@@ -202,7 +294,9 @@ mod tests {
     #[test]
     fn a_cube_siprec_body_is_sdp_then_metadata_sliced_in_place() {
         let (body, boundary) = body_of(CUBE_INVITE);
-        let parts = split(&body, &boundary, &Limits::default()).expect("splits");
+        let split = split(&body, &boundary, &Limits::default()).expect("splits");
+        assert!(split.closed);
+        let parts = split.parts;
         assert_eq!(parts.len(), 2);
         assert_eq!(
             kinds(&parts[0]),
@@ -243,7 +337,9 @@ mod tests {
     fn a_broadworks_body_has_a_preamble_and_a_quoted_boundary() {
         let (body, boundary) = body_of(BROADWORKS_INVITE);
         assert_eq!(boundary, "UniqueBroadWorksBoundary");
-        let parts = split(&body, &boundary, &Limits::default()).expect("splits");
+        let parts = split(&body, &boundary, &Limits::default())
+            .expect("splits")
+            .parts;
         let kinds: Vec<_> = parts.iter().map(kinds).collect();
         assert_eq!(
             kinds,
@@ -310,7 +406,8 @@ mod tests {
         ];
         for (name, body, expected) in cases {
             let parts = split(&Bytes::from_static(body), "b", &Limits::default())
-                .unwrap_or_else(|error| panic!("{name}: {error}"));
+                .unwrap_or_else(|error| panic!("{name}: {error}"))
+                .parts;
             let got: Vec<(String, &[u8])> = parts
                 .iter()
                 .map(|part| {
@@ -369,16 +466,18 @@ mod tests {
             ),
             ("close first", b"--b--\r\n", "b", MultipartError::NoParts),
             (
-                "no close delimiter",
-                b"--b\r\n\r\nx\r\n",
+                "no close delimiter, headers cut",
+                b"--b\r\n\r\nx\r\n--b\r\nContent-Type: a/b\r\n",
                 "b",
-                MultipartError::Unterminated,
+                MultipartError::Unterminated { cut: Cut::Headers },
             ),
             (
                 "cut inside a delimiter line",
                 b"--b\r\n\r\nx\r\n--b",
                 "b",
-                MultipartError::Unterminated,
+                MultipartError::Unterminated {
+                    cut: Cut::DelimiterLine,
+                },
             ),
             (
                 "three parts, two allowed",
@@ -403,7 +502,7 @@ mod tests {
         // At the limits it splits.
         let two = b"--b\r\nA: 1\r\nB: 2\r\n\r\n1\r\n--b\r\n\r\n2\r\n--b--";
         assert_eq!(
-            split(&Bytes::from_static(two), "b", &limits).map(|p| p.len()),
+            split(&Bytes::from_static(two), "b", &limits).map(|s| s.parts.len()),
             Ok(2)
         );
         let bad_header = split(
@@ -417,6 +516,132 @@ mod tests {
                 index: 0,
                 error: ParseError::HeaderLine { offset: 5 },
             })
+        );
+    }
+
+    /// Each part's Content-Type and content.
+    fn shapes(parts: &[Part]) -> Vec<(String, Vec<u8>)> {
+        parts
+            .iter()
+            .map(|part| {
+                let mime = part.headers.content_type().expect("valid");
+                (
+                    mime.map_or(String::new(), |m| m.mime.into_owned()),
+                    part.body.to_vec(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_body_ending_after_a_complete_last_part_splits_as_if_closed() {
+        let (cube, _) = body_of(CUBE_INVITE);
+        let closed_bodies: [(&str, Vec<u8>, &str); 4] = [
+            ("Cisco CUBE", cube.to_vec(), "uniqueBoundary"),
+            (
+                "bare LF, no headers in the first part",
+                b"--b\n\none\n--b\nContent-Type: a/b\n\ntwo\n--b--\n".to_vec(),
+                "b",
+            ),
+            (
+                "content with empty lines and a look-alike last line",
+                b"--b\r\nContent-Type: a/b\r\n\r\nx\r\n\r\n--bc\r\n--b--".to_vec(),
+                "b",
+            ),
+            (
+                "one part",
+                b"--b\r\nContent-Type: a/b\r\nContent-Disposition: session\r\n\r\nv=0\r\n--b--\r\n"
+                    .to_vec(),
+                "b",
+            ),
+        ];
+        for (name, closed, boundary) in closed_bodies {
+            let whole = split(&Bytes::from(closed.clone()), boundary, &Limits::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(whole.closed, "{name}");
+            let close = format!("--{boundary}--");
+            let at = closed
+                .windows(close.len())
+                .rposition(|w| w == close.as_bytes())
+                .expect("a close delimiter");
+            // As Cisco, Sonus and Procomm send it: the last part's line end, then nothing;
+            // and without that line end either.
+            let with_line_end = closed[..at].to_vec();
+            let mut bare = with_line_end.clone();
+            for line_end in [b'\n', b'\r'] {
+                if bare.last() == Some(&line_end) {
+                    bare.pop();
+                }
+            }
+            for unclosed in [with_line_end, bare] {
+                let cut = split(&Bytes::from(unclosed.clone()), boundary, &Limits::default())
+                    .unwrap_or_else(|e| {
+                        panic!("{name}: {e}: {:?}", String::from_utf8_lossy(&unclosed))
+                    });
+                assert!(!cut.closed, "{name}");
+                assert_eq!(shapes(&cut.parts), shapes(&whole.parts), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_body_cut_inside_its_last_part_or_a_delimiter_is_an_error() {
+        let head = b"--b\r\nContent-Type: a/b\r\n\r\nx\r\n".to_vec();
+        let cases: [(&str, &[u8], Cut); 12] = [
+            ("headers cut", b"Content-Type: a/b\r\n", Cut::Headers),
+            ("header line cut", b"Content-Type: a/", Cut::Headers),
+            ("not a header, no empty line", b"not a header", Cut::Headers),
+            ("nothing after a delimiter line", b"", Cut::Headers),
+            (
+                "empty line, no content",
+                b"Content-Type: a/b\r\n\r\n",
+                Cut::BeforeContent,
+            ),
+            (
+                "two empty lines, no content",
+                b"Content-Type: a/b\r\n\r\n\r\n",
+                Cut::BeforeContent,
+            ),
+            (
+                "bare LF, no content",
+                b"Content-Type: a/b\n\n",
+                Cut::BeforeContent,
+            ),
+            ("close delimiter cut", b"y\r\n--b-", Cut::DelimiterLine),
+            (
+                "delimiter cut to its dashes",
+                b"y\r\n--",
+                Cut::DelimiterLine,
+            ),
+            ("one dash", b"y\r\n-", Cut::DelimiterLine),
+            ("delimiter and a CR", b"y\r\n--b\r", Cut::DelimiterLine),
+            (
+                "delimiter without line end",
+                b"y\r\n--b",
+                Cut::DelimiterLine,
+            ),
+        ];
+        for (name, tail, cut) in cases {
+            // After one whole part, a second delimiter, then the tail (or, for the
+            // content-bearing tails, a second part's headers and the tail).
+            let mut body = head.clone();
+            body.extend_from_slice(b"--b\r\n");
+            if tail.starts_with(b"y") {
+                body.extend_from_slice(b"Content-Type: a/b\r\n\r\n");
+            }
+            body.extend_from_slice(tail);
+            let got = split(&Bytes::from(body), "b", &Limits::default());
+            assert_eq!(
+                got.err(),
+                Some(MultipartError::Unterminated { cut }),
+                "{name}"
+            );
+        }
+        // The message says what is wrong.
+        let error = MultipartError::Unterminated { cut: Cut::Headers };
+        assert_eq!(
+            error.to_string(),
+            "no close delimiter, and the body ends inside the last part's headers (no empty line after them)"
         );
     }
 
@@ -445,7 +670,9 @@ mod tests {
             .expect("valid")
             .expect("present");
         let boundary = content_type.param("boundary").expect("boundary");
-        let parts = split(request.body(), boundary, &Limits::default()).expect("splits");
+        let parts = split(request.body(), boundary, &Limits::default())
+            .expect("splits")
+            .parts;
         assert_eq!(&parts[0].body[..], b"Hello");
         assert_eq!(&parts[1].body[..], &binary[..]);
         assert_eq!(

@@ -39,6 +39,8 @@ pub struct UasConfig {
 }
 
 /// What the caller must act on.
+// Events are taken one at a time and moved out at once: an offer's size costs nothing here.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 pub enum Event {
     /// An offer to record (initial INVITE) or to change the recording (re-INVITE, UPDATE):
@@ -62,6 +64,9 @@ pub struct Offer {
     pub sdp: Option<Bytes>,
     /// The recording metadata (RFC 7865), when the request carries it.
     pub metadata: Option<Bytes>,
+    /// What was accepted from the body although it is not quite as the RFCs say (a multipart
+    /// body without its close delimiter): for the recording's warnings.
+    pub notes: Vec<String>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -357,7 +362,12 @@ impl Uas {
             return Err((421, "Extension Required (siprec, RFC 7866)".into()));
         }
         let contacts = headers.contacts().map_err(bad)?;
-        let Some(remote_target) = contacts.iter().find(|c| c.has_param("+sip.src")) else {
+        // `src` without `+sip.` is the drafts' feature tag, which AudioCodes and BroadWorks
+        // recording clients still send.
+        let Some(remote_target) = contacts
+            .iter()
+            .find(|c| c.has_param("+sip.src") || c.has_param("src"))
+        else {
             return Err((400, "Contact lacks +sip.src (RFC 7866 §6.1.1)".into()));
         };
         let remote_target = remote_target.uri.to_string();
@@ -367,7 +377,7 @@ impl Uas {
             .iter()
             .map(|r| r.uri.to_string())
             .collect();
-        let (sdp, metadata) = self.offer_body(&request)?;
+        let (sdp, metadata, notes) = offer_body(&request)?;
         let Some(sdp) = sdp else {
             return Err((400, "INVITE carries no SDP offer".into()));
         };
@@ -414,6 +424,7 @@ impl Uas {
             to,
             sdp: Some(sdp),
             metadata,
+            notes,
         }));
         Ok(())
     }
@@ -513,7 +524,7 @@ impl Uas {
                 let peer = dialog.peer;
                 let from = headers.from().map_err(bad)?.uri.to_string();
                 let to = headers.to().map_err(bad)?.uri.to_string();
-                let (sdp, metadata) = self.offer_body(&request)?;
+                let (sdp, metadata, notes) = offer_body(&request)?;
                 let dialog = self
                     .dialogs
                     .get_mut(&session)
@@ -528,56 +539,12 @@ impl Uas {
                     to,
                     sdp,
                     metadata,
+                    notes,
                 }));
                 Ok(())
             }
             _ => Err((405, "Method Not Allowed".into())),
         }
-    }
-
-    /// The SDP offer and metadata of a request's body (RFC 7866 §8: multipart/mixed with
-    /// one of each; a body of SDP or metadata alone is accepted too).
-    fn offer_body(&self, request: &Request) -> Result<(Option<Bytes>, Option<Bytes>), Refusal> {
-        let body = request.body();
-        if body.is_empty() {
-            return Ok((None, None));
-        }
-        let content_type = request.headers().content_type().map_err(bad)?;
-        let Some(content_type) = content_type else {
-            return Err((400, "Content-Type missing for a body".into()));
-        };
-        let (mut sdp, mut metadata) = (None, None);
-        let mut take = |mime: &str, bytes: Bytes| match mime {
-            "application/sdp" => {
-                sdp.get_or_insert(bytes);
-                Ok(())
-            }
-            "application/rs-metadata+xml" | "application/rs-metadata" => {
-                metadata.get_or_insert(bytes);
-                Ok(())
-            }
-            other => Err((415, format!("Unsupported Media Type {other}"))),
-        };
-        match &*content_type.mime {
-            "multipart/mixed" => {
-                let boundary = content_type
-                    .param("boundary")
-                    .ok_or((400, "multipart/mixed without a boundary".to_string()))?;
-                let parts = multipart::split(body, boundary, &multipart::Limits::default())
-                    .map_err(|e| (400, format!("Bad multipart body: {e}")))?;
-                for Part { headers, body } in parts {
-                    let mime = headers
-                        .content_type()
-                        .ok()
-                        .flatten()
-                        .map(|c| c.mime.into_owned())
-                        .unwrap_or_else(|| "text/plain".into());
-                    take(&mime, body)?;
-                }
-            }
-            mime => take(mime, body.clone())?,
-        }
-        Ok((sdp, metadata))
     }
 
     /// Answers session `session`'s pending offer with our SDP answer (200 OK). An INVITE's
@@ -854,6 +821,64 @@ fn unsupported(request: &Request) -> Vec<String> {
 
 fn bad(e: super::message::HeaderError) -> Refusal {
     (400, format!("Bad Request ({e})"))
+}
+
+/// An offer's body: its SDP, its metadata and notes on what was accepted.
+type OfferBody = (Option<Bytes>, Option<Bytes>, Vec<String>);
+
+/// The SDP offer and metadata of a request's body (RFC 7866 §8: multipart/mixed with one of
+/// each; a body of SDP or metadata alone is accepted too). A multipart body that ends after a
+/// complete last part without its close delimiter (Cisco CUBE, Sonus, Procomm) is accepted,
+/// with a note saying so. Public for tests and the fuzzer: the user agent's own reading.
+pub fn offer_body(request: &Request) -> Result<OfferBody, Refusal> {
+    let body = request.body();
+    if body.is_empty() {
+        return Ok((None, None, Vec::new()));
+    }
+    let content_type = request.headers().content_type().map_err(bad)?;
+    let Some(content_type) = content_type else {
+        return Err((400, "Content-Type missing for a body".into()));
+    };
+    let (mut sdp, mut metadata, mut notes) = (None, None, Vec::new());
+    let mut take = |mime: &str, bytes: Bytes| match mime {
+        "application/sdp" => {
+            sdp.get_or_insert(bytes);
+            Ok(())
+        }
+        "application/rs-metadata+xml" | "application/rs-metadata" => {
+            metadata.get_or_insert(bytes);
+            Ok(())
+        }
+        other => Err((415, format!("Unsupported Media Type {other}"))),
+    };
+    match &*content_type.mime {
+        "multipart/mixed" => {
+            let boundary = content_type
+                .param("boundary")
+                .ok_or((400, "multipart/mixed without a boundary".to_string()))?;
+            let split = multipart::split(body, boundary, &multipart::Limits::default())
+                .map_err(|e| (400, format!("Bad multipart body: {e}")))?;
+            let last = split.parts.len();
+            for (index, Part { headers, body }) in split.parts.into_iter().enumerate() {
+                let mime = headers
+                    .content_type()
+                    .ok()
+                    .flatten()
+                    .map(|c| c.mime.into_owned())
+                    .unwrap_or_else(|| "text/plain".into());
+                if !split.closed && index + 1 == last {
+                    notes.push(format!(
+                        "the multipart body has no close delimiter: its last part ({mime}, \
+                         {} bytes) was taken as complete where Content-Length ends the body",
+                        body.len()
+                    ));
+                }
+                take(&mime, body)?;
+            }
+        }
+        mime => take(mime, body.clone())?,
+    }
+    Ok((sdp, metadata, notes))
 }
 
 #[cfg(test)]

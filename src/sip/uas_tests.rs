@@ -524,3 +524,67 @@ fn a_session_ended_before_its_ack_gets_its_bye_after_the_ack() {
     );
     assert_eq!(uas.sessions(), 0);
 }
+
+/// A multipart SIPREC request whose body is `body` (boundary `b`).
+fn multipart_request(branch: &str, cseq: u32, to_tag: Option<&str>, body: &str) -> Bytes {
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    Bytes::from(format!(
+        "INVITE sip:srs@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK{branch}\r\n\
+         From: <sip:src@192.0.2.9>;tag=src1\r\nTo: <sip:srs@192.0.2.1>{to_tag}\r\nCall-ID: call-1\r\n\
+         CSeq: {cseq} INVITE\r\nContact: <sip:src@192.0.2.9>;+sip.src\r\nMax-Forwards: 70\r\n\
+         Require: siprec\r\nContent-Type: multipart/mixed;boundary=b\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+#[test]
+fn a_body_without_its_close_delimiter_is_offered_with_a_note_in_and_out_of_dialog() {
+    let mut uas = Uas::new(config());
+    let unclosed = |sdp: &str| format!("--b\r\nContent-Type: application/sdp\r\n\r\n{sdp}");
+    uas.receive(
+        at(0),
+        udp(),
+        multipart_request("1", 1, None, &unclosed(SDP)),
+    );
+    let first = offer(&mut uas);
+    assert_eq!(first.sdp.as_deref(), Some(SDP.trim_end().as_bytes()));
+    assert_eq!(
+        first.notes,
+        [format!(
+            "the multipart body has no close delimiter: its last part (application/sdp, {} \
+             bytes) was taken as complete where Content-Length ends the body",
+            SDP.trim_end().len()
+        )]
+    );
+    uas.accept(at(0), first.session, Some(Bytes::from_static(b"v=0\r\n")));
+    let _trying = uas.poll_transmit();
+    let tag = to_tag(&uas.poll_transmit().unwrap().bytes);
+    let inactive = SDP.replace("sendonly", "inactive");
+    uas.receive(
+        at(100),
+        udp(),
+        multipart_request("2", 2, Some(&tag), &unclosed(&inactive)),
+    );
+    let update = offer(&mut uas);
+    assert!(!update.initial);
+    assert_eq!(update.notes.len(), 1);
+    uas.accept(at(110), update.session, None);
+    assert_eq!(sent(&mut uas), [200]);
+    // Cut inside the part's headers: refused, and the session stays as it was.
+    uas.receive(
+        at(200),
+        udp(),
+        multipart_request("3", 3, Some(&tag), "--b\r\nContent-Type: applic"),
+    );
+    assert!(uas.poll_event().is_none());
+    let refusal = uas.poll_transmit().unwrap().bytes;
+    assert!(
+        refusal.starts_with(
+            b"SIP/2.0 400 Bad multipart body: no close delimiter, and the body ends inside \
+              the last part's headers"
+        ),
+        "{}",
+        String::from_utf8_lossy(&refusal)
+    );
+    assert_eq!(uas.sessions(), 1);
+}

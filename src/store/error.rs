@@ -26,6 +26,13 @@ pub enum StoreError {
          lost, new recordings are refused until uploads drain (is the store reachable?)"
     )]
     SpoolFull { used: u64, limit: u64 },
+    /// Another live process owns the spool's backlog (see `Spool::own`).
+    #[error(
+        "the spool {} is in use by another callrec process (a running `callrec serve` uploads \
+         it itself); try again once that process has stopped",
+        spool.display()
+    )]
+    SpoolInUse { spool: PathBuf },
     /// A spooled job's manifest is unreadable.
     #[error("spool job {}: {reason}", path.display())]
     BadJob { path: PathBuf, reason: String },

@@ -54,6 +54,10 @@ pub struct LiveDescriptor {
     /// When the first packet arrived (RFC 3339): where the recording starts.
     #[serde(default)]
     pub call_start: Option<String>,
+    /// Signalling's account of the call as it started (who was on it, which stream is which
+    /// leg): the recovered sidecar's `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
 }
 
 /// Writes (or replaces) a job's descriptor durably: write, fsync, rename, fsync the
@@ -163,6 +167,8 @@ pub fn salvage(job: JobWriter, now: Time) -> Result<Salvaged, StoreError> {
             "bytes": bytes,
             "at": now.to_rfc3339(),
         },
+        // Per-leg counts are the recorder's, at the call's end; who was on each leg is in
+        // `input`.
         "legs": [],
         "encoder": descriptor.encoder,
         "files": files,
@@ -170,6 +176,7 @@ pub fn salvage(job: JobWriter, now: Time) -> Result<Salvaged, StoreError> {
         "exclusions": [],
         "tones": [],
         "packets_beyond_max_duration": 0,
+        "input": descriptor.input,
         "warnings": warnings,
     });
     let sidecar = serde_json::to_vec_pretty(&sidecar).map_err(|e| bad(e.to_string()))?;

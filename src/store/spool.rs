@@ -10,6 +10,10 @@
 //! destination and keys, and a random suffix): starting a job never touches another, even one
 //! for the same keys.
 //!
+//! Processes sharing a spool: each job is locked (`flock`, released however its process
+//! dies) by its writer until committed, and recovery leaves a locked job alone; one process
+//! at a time owns the backlog (recovers and drains it), see [`Spool::own`].
+//!
 //! The bytes the spool holds are kept as a running count (one walk at [`Spool::open`], then
 //! what jobs write, commit, abandon and finish), so checking the limit at a call's start costs
 //! no disk access.
@@ -26,6 +30,14 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 const MANIFEST: &str = "job.json";
+/// Locked (`flock`) by the process writing a job, for as long as it writes: recovery leaves a
+/// job alone while another process, even one that shares the spool, is still writing it.
+const WRITER_LOCK: &str = "writer.lock";
+/// Locked by the process that owns the spool's backlog: a running `serve`, or `storage flush`.
+const OWNER_LOCK: &str = "owner.lock";
+/// A job's directory is made under this prefix and renamed once its writer lock is held, so
+/// no other process ever sees a job without a lock to try.
+const NEW_JOB_PREFIX: &str = ".new-";
 /// Present once an upload of the job was tried ([`Spool::mark_tried`]).
 const TRIED: &str = "tried";
 
@@ -61,6 +73,11 @@ impl SpoolJob {
     pub fn path(&self, file: &SpooledFile) -> PathBuf {
         self.dir.join(&file.name)
     }
+
+    /// False once the job was uploaded and removed, by this process or another.
+    pub fn still_spooled(&self) -> bool {
+        self.dir.join(MANIFEST).exists()
+    }
 }
 
 /// What a restart found: jobs to upload, and interrupted writes it removed.
@@ -91,6 +108,17 @@ pub struct JobWriter {
     used: Arc<AtomicU64>,
     /// What this job has added to the spool's count so far.
     counted: u64,
+    /// The job's writer lock, held until the writer is committed or abandoned; `None` for a
+    /// writer over a job that recovery or a rewrite owns already.
+    _lock: Option<File>,
+}
+
+/// Proof that this process owns the spool's backlog: only the owner recovers live jobs,
+/// discards interrupted writes and drains what earlier runs left. Released when dropped (or
+/// when the process dies, however it dies).
+#[derive(Debug)]
+pub struct SpoolOwner {
+    _lock: File,
 }
 
 impl Spool {
@@ -129,19 +157,53 @@ impl Spool {
         let digest = Sha256::digest(format!("{destination}\n{metadata_key}").as_bytes());
         let id: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         loop {
-            let dir = self.jobs.join(format!("{id}-{:016x}", random_u64()));
-            match std::fs::create_dir(&dir) {
-                Ok(()) => {
-                    return Ok(JobWriter {
-                        dir,
-                        used: Arc::clone(&self.used),
-                        counted: 0,
-                    })
-                }
+            let name = format!("{id}-{:016x}", random_u64());
+            let dir = self.jobs.join(&name);
+            let new = self.jobs.join(format!("{NEW_JOB_PREFIX}{name}"));
+            match std::fs::create_dir(&new) {
+                Ok(()) => {}
                 // 64 random bits met another job's: draw again.
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(StoreError::spool(&dir)(e)),
+                Err(e) => return Err(StoreError::spool(&new)(e)),
             }
+            let lock = new.join(WRITER_LOCK);
+            let taken = File::create(&lock).and_then(|file| {
+                file.try_lock().map_err(std::io::Error::from)?;
+                Ok(file)
+            });
+            let file = match taken {
+                Ok(file) => file,
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&new);
+                    return Err(StoreError::spool(&lock)(e));
+                }
+            };
+            if dir.exists() {
+                let _ = std::fs::remove_dir_all(&new);
+                continue;
+            }
+            std::fs::rename(&new, &dir).map_err(StoreError::spool(&dir))?;
+            return Ok(JobWriter {
+                dir,
+                used: Arc::clone(&self.used),
+                counted: 0,
+                _lock: Some(file),
+            });
+        }
+    }
+
+    /// Makes this process the owner of the spool's backlog (see [`SpoolOwner`]), or fails
+    /// with [`StoreError::SpoolInUse`] while another live process is: a `storage flush`
+    /// beside a running `serve` would race it for the same jobs.
+    pub fn own(&self) -> Result<SpoolOwner, StoreError> {
+        let path = self.jobs.parent().unwrap_or(&self.jobs).join(OWNER_LOCK);
+        let file = File::create(&path).map_err(StoreError::spool(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(SpoolOwner { _lock: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::SpoolInUse {
+                spool: self.jobs.parent().unwrap_or(&self.jobs).to_path_buf(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::spool(&path)(e)),
         }
     }
 
@@ -153,9 +215,9 @@ impl Spool {
 
     /// Every complete job, oldest first. Live jobs (a call being recorded when the process
     /// died: a descriptor, no manifest) are first made into recordings of what was written;
-    /// other interrupted writes (no manifest) are removed. Only for a start: a running
-    /// server's jobs in progress have no manifest yet either.
-    pub fn recover(&self) -> Result<Recovered, StoreError> {
+    /// other interrupted writes (no manifest) are removed. Only for the spool's owner, and a
+    /// job whose writer (in any process) is still alive is left alone.
+    pub fn recover(&self, _owner: &SpoolOwner) -> Result<Recovered, StoreError> {
         let (salvaged, unsalvaged) = self.salvage_live_jobs()?;
         let mut recovered = self.scan(true)?;
         recovered.salvaged = salvaged;
@@ -177,11 +239,15 @@ impl Spool {
             if dir.join(MANIFEST).exists() || !live::is_live(&dir) {
                 continue;
             }
+            let Writer::Gone(lock) = writer_of(&dir)? else {
+                continue;
+            };
             // Counted at open; `recover` counts the spool again once salvage has changed it.
             let writer = JobWriter {
                 dir: dir.clone(),
                 used: Arc::clone(&self.used),
                 counted: u64::MAX,
+                _lock: lock,
             };
             match live::salvage(writer, now) {
                 Ok(job) => salvaged.push(job),
@@ -213,8 +279,12 @@ impl Spool {
                     jobs.push((modified, SpoolJob { dir, manifest }));
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound => {
-                    // A live job that could not be salvaged stays for the next start.
-                    if discard_incomplete && !live::is_live(&dir) {
+                    // A live job that could not be salvaged stays for the next start; a job
+                    // another process is writing is its writer's.
+                    if discard_incomplete
+                        && !live::is_live(&dir)
+                        && matches!(writer_of(&dir)?, Writer::Gone(_))
+                    {
                         let bytes = dir_bytes(&dir)?;
                         remove_job(&dir)?;
                         release(&self.used, bytes);
@@ -234,7 +304,12 @@ impl Spool {
     pub fn finish(&self, job: &SpoolJob) -> Result<(), StoreError> {
         let bytes = dir_bytes(&job.dir)?;
         let manifest = job.dir.join(MANIFEST);
-        std::fs::remove_file(&manifest).map_err(StoreError::spool(&manifest))?;
+        match std::fs::remove_file(&manifest) {
+            Ok(()) => {}
+            // Another process uploaded and removed it (a `record` beside a `serve`).
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StoreError::spool(&manifest)(e)),
+        }
         sync_dir(&job.dir)?;
         remove_job(&job.dir)?;
         release(&self.used, bytes);
@@ -334,6 +409,7 @@ impl Spool {
             dir: job.dir.clone(),
             used: Arc::clone(&self.used),
             counted: u64::MAX,
+            _lock: None,
         };
         let new = writer.commit(manifest, metadata)?;
         if new.path(&new.manifest.metadata) != old {
@@ -482,8 +558,45 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
         .map_err(StoreError::spool(dir))
 }
 
+/// Whether a job's writer is still alive, in this process or another.
+enum Writer {
+    Alive,
+    /// Gone: here is its lock, now ours (`None` for a job without a lock file, one from before
+    /// writer locks).
+    Gone(Option<File>),
+}
+
+/// Takes the writer lock of the job in `dir` when no live writer holds it. A new job's
+/// directory may not have its lock file yet: its writer is alive.
+fn writer_of(dir: &Path) -> Result<Writer, StoreError> {
+    let path = dir.join(WRITER_LOCK);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let new = dir
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(NEW_JOB_PREFIX));
+            return Ok(if new {
+                Writer::Alive
+            } else {
+                Writer::Gone(None)
+            });
+        }
+        Err(e) => return Err(StoreError::spool(&path)(e)),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Writer::Gone(Some(file))),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(Writer::Alive),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::spool(&path)(e)),
+    }
+}
+
 fn remove_job(dir: &Path) -> Result<(), StoreError> {
-    std::fs::remove_dir_all(dir).map_err(StoreError::spool(dir))?;
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::spool(dir)(e)),
+    }
     dir.parent().map_or(Ok(()), sync_dir)
 }
 
@@ -538,7 +651,9 @@ mod tests {
         drop(interrupted); // the process died here
 
         let reopened = Spool::open(&tmp.0, 1 << 20).expect("reopen");
-        let recovered = reopened.recover().expect("recover");
+        let recovered = reopened
+            .recover(&reopened.own().expect("own"))
+            .expect("recover");
         assert_eq!(recovered.discarded, vec![half_dir.clone()]);
         assert!(!half_dir.exists());
         assert_eq!(recovered.jobs.len(), 1);
@@ -553,8 +668,52 @@ mod tests {
         );
 
         reopened.finish(&recovered.jobs[0]).expect("finish");
-        assert!(reopened.recover().expect("recover").jobs.is_empty());
+        assert!(reopened
+            .recover(&reopened.own().expect("own"))
+            .expect("recover")
+            .jobs
+            .is_empty());
         assert_eq!(reopened.usage(), 0);
+    }
+
+    /// Recovery run by one process never touches a job another process is still writing
+    /// (a `storage flush` beside a running `serve`); once that writer is gone, it does.
+    #[test]
+    fn recovery_leaves_a_job_alone_while_its_writer_lives() {
+        let tmp = TempDir::new("writer-alive");
+        let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
+        let live = spool.begin("memory://t", "live").expect("begin");
+        std::fs::write(live.dir().join(super::live::DESCRIPTOR), b"not json").expect("write");
+        let writing = spool.begin("memory://t", "writing").expect("begin");
+        let (live_dir, writing_dir) = (live.dir().to_path_buf(), writing.dir().to_path_buf());
+
+        let other = Spool::open(&tmp.0, 1 << 20).expect("reopen");
+        let recovered = other.recover(&other.own().expect("own")).expect("recover");
+        assert!(recovered.discarded.is_empty(), "{:?}", recovered.discarded);
+        assert!(recovered.salvaged.is_empty() && recovered.unsalvaged.is_empty());
+        assert!(live_dir.join(super::live::DESCRIPTOR).exists() && writing_dir.exists());
+
+        drop((live, writing)); // their process died
+        let recovered = other.recover(&other.own().expect("own")).expect("recover");
+        assert_eq!(recovered.discarded, vec![writing_dir]);
+        assert_eq!(recovered.unsalvaged.len(), 1, "the live job is tried");
+        assert_eq!(recovered.unsalvaged[0].0, live_dir);
+    }
+
+    /// One owner at a time: the second is told the spool is in use, until the first is gone.
+    #[test]
+    fn the_spool_has_one_owner_at_a_time() {
+        let tmp = TempDir::new("owner");
+        let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
+        let first = spool.own().expect("own");
+        let other = Spool::open(&tmp.0, 1 << 20).expect("reopen");
+        let err = other.own().expect_err("owned already");
+        assert!(matches!(err, StoreError::SpoolInUse { .. }), "{err}");
+        assert!(err
+            .to_string()
+            .contains("in use by another callrec process"));
+        drop(first);
+        other.own().expect("free again");
     }
 
     /// Two sessions may share keys (a client reusing a Call-ID): each job is its own, and
@@ -620,7 +779,10 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("nothing spooled is lost"), "{err}");
-        let jobs = spool.recover().expect("recover").jobs;
+        let jobs = spool
+            .recover(&spool.own().expect("own"))
+            .expect("recover")
+            .jobs;
         assert_eq!(jobs.len(), 1);
         assert_eq!(
             std::fs::read(jobs[0].path(&jobs[0].manifest.media[0])).expect("kept"),
@@ -669,7 +831,10 @@ mod tests {
         assert!(spool.mark_tried(&job).expect("mark"), "never tried");
         assert!(!spool.mark_tried(&job).expect("mark"));
         let reopened = Spool::open(&tmp.0, 1 << 20).expect("reopen");
-        let jobs = reopened.recover().expect("recover").jobs;
+        let jobs = reopened
+            .recover(&reopened.own().expect("own"))
+            .expect("recover")
+            .jobs;
         assert!(
             !reopened.mark_tried(&jobs[0]).expect("mark"),
             "tried before the restart"
@@ -698,7 +863,10 @@ mod tests {
             !job.path(&job.manifest.metadata).exists(),
             "old document removed"
         );
-        let jobs = spool.recover().expect("recover").jobs;
+        let jobs = spool
+            .recover(&spool.own().expect("own"))
+            .expect("recover")
+            .jobs;
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].manifest, new.manifest);
         assert_eq!(jobs[0].manifest.media[0].key, manifest.media[0].key);

@@ -1,8 +1,9 @@
 //! Object tags (`retention`, `provider`, `plan`) on stores that keep them. Set with
-//! PutObjectTagging after an object is complete, never with the upload itself: some
-//! S3-compatible servers store tags sent with a multipart upload or a copy undecoded, and
-//! lifecycle rules then never match them. Read back after setting, because a tag a lifecycle
-//! rule cannot match deletes a free recording never or a paid one too early.
+//! PutObjectTagging after a multipart upload or a resumed one, never with a multipart upload
+//! or a copy itself: some S3-compatible servers store tags sent that way undecoded, and
+//! lifecycle rules then never match them (a small file's first upload carries them in its
+//! single PUT, see `upload`). Always read back, because a tag a lifecycle rule cannot match
+//! deletes a free recording never or a paid one too early.
 
 use super::destination::Destination;
 use super::error::StoreError;
@@ -23,7 +24,18 @@ pub async fn put(
     s3.put_object_tagging(&path, &pairs)
         .await
         .map_err(|e| StoreError::S3(e.to_string()))?;
-    let kept = get(dest, key).await?.unwrap_or_default();
+    check(dest, key, tags).await
+}
+
+/// Checks the object carries exactly `tags` (on stores that keep tags).
+pub async fn check(
+    dest: &Destination,
+    key: &str,
+    tags: &[(String, String)],
+) -> Result<(), StoreError> {
+    let Some(kept) = get(dest, key).await? else {
+        return Ok(());
+    };
     if !same_set(&kept, tags) {
         return Err(StoreError::Mismatch {
             key: key.to_string(),

@@ -10,8 +10,9 @@ use super::spool::{SpoolJob, SpooledFile};
 use super::tagging;
 use bytes::Bytes;
 use futures::StreamExt;
+use md5::{Digest as _, Md5};
 use object_store::path::Path;
-use object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{ObjectStoreExt, PutOptions, PutPayload, TagSet, WriteMultipart};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -109,6 +110,12 @@ pub async fn upload_attempt(
     let manifest = &job.manifest;
     for file in manifest.media.iter().chain([&manifest.metadata]) {
         let key = parse_key(&file.key)?;
+        if first && dest.s3().is_some() && file.bytes <= config.multipart_threshold {
+            put_small_tagged(dest, &key, job, file, &manifest.tags).await?;
+            report.objects_sent += 1;
+            report.bytes_sent += file.bytes;
+            continue;
+        }
         if first || !stored_intact(dest, &key, file).await? {
             put_file(dest, &key, &job.path(file), file.bytes, config).await?;
             if let Some(detail) = difference(dest, &key, file).await? {
@@ -125,6 +132,63 @@ pub async fn upload_attempt(
         tagging::put(dest, &file.key, &manifest.tags).await?;
     }
     Ok(report)
+}
+
+/// A small file never sent before, to S3, in one request with its tags; what the store
+/// received is checked by the ETag it answers (the MD5 of a single-request upload), and only
+/// read back when the ETag is not an MD5 (server-side encryption with KMS, some
+/// S3-compatible servers). Two requests for what otherwise takes five: PUT, HEAD, GET,
+/// PutObjectTagging and GetObjectTagging. The tags are still read back: a lifecycle rule
+/// cannot match a tag the store did not keep.
+async fn put_small_tagged(
+    dest: &Destination,
+    key: &Path,
+    job: &SpoolJob,
+    file: &SpooledFile,
+    tags: &[(String, String)],
+) -> Result<(), StoreError> {
+    let path = job.path(file);
+    let data = tokio::fs::read(&path)
+        .await
+        .map_err(StoreError::spool(&path))?;
+    let md5 = hex(&Md5::digest(&data));
+    let sha = hex(&Sha256::digest(&data));
+    if data.len() as u64 != file.bytes || sha != file.sha256 {
+        return Err(StoreError::BadJob {
+            path,
+            reason: format!(
+                "{} bytes with SHA-256 {sha} on disk, manifest says {} bytes, {}",
+                data.len(),
+                file.bytes,
+                file.sha256
+            ),
+        });
+    }
+    let mut tag_set = TagSet::default();
+    for (k, v) in tags {
+        tag_set.push(k, v);
+    }
+    let options = PutOptions {
+        tags: tag_set,
+        ..PutOptions::default()
+    };
+    let put = dest
+        .store
+        .put_opts(key, PutPayload::from(Bytes::from(data)), options)
+        .await?;
+    let etag = put
+        .e_tag
+        .as_deref()
+        .map(|e| e.trim_matches('"').to_ascii_lowercase());
+    if etag.as_deref() != Some(md5.as_str()) {
+        if let Some(detail) = difference(dest, key, file).await? {
+            return Err(StoreError::Mismatch {
+                key: file.key.clone(),
+                detail,
+            });
+        }
+    }
+    tagging::check(dest, &file.key, tags).await
 }
 
 fn parse_key(key: &str) -> Result<Path, StoreError> {

@@ -255,7 +255,7 @@ impl Encoder {
             EncoderInner::Pcmu => out.extend(pcm.iter().map(|&s| g711::linear_to_ulaw(s))),
             EncoderInner::Pcma => out.extend(pcm.iter().map(|&s| g711::linear_to_alaw(s))),
             EncoderInner::G722(encoder) => {
-                if pcm.len() % 2 != 0 {
+                if !pcm.len().is_multiple_of(2) {
                     return Err(self.frame_size_error(pcm));
                 }
                 encoder.encode(pcm, out);

@@ -94,7 +94,7 @@ impl Decoder {
         samples: usize,
         out: &mut Vec<i16>,
     ) -> Result<usize, CodecError> {
-        if next_payload.is_empty() || samples % self.quantum != 0 {
+        if next_payload.is_empty() || !samples.is_multiple_of(self.quantum) {
             self.conceal(samples, out);
             return Ok(samples);
         }

@@ -1,0 +1,171 @@
+//! A `callrec serve` process for the integration tests: started on a folder holding its
+//! `callrec.toml`, its addresses read from the line it prints when ready, its structured log
+//! and `/metrics` readable while it runs, killed (SIGKILL) when dropped.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Serve {
+    pub child: Child,
+    pub sip: SocketAddr,
+    /// Where SIP over TLS is received, when configured.
+    pub sip_tls: Option<SocketAddr>,
+    /// The admin API (/metrics).
+    pub admin: SocketAddr,
+    /// The folder it runs in: config, spool, store and `serve.log` (appended to, so a
+    /// restarted server's log follows the first's).
+    pub dir: PathBuf,
+}
+
+impl Serve {
+    /// Starts `callrec serve --config callrec.toml --admin 127.0.0.1:0` in `dir`.
+    pub fn start(dir: &Path) -> Serve {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("serve.log"))
+            .expect("serve.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_callrec"))
+            .args([
+                "serve",
+                "--config",
+                "callrec.toml",
+                "--admin",
+                "127.0.0.1:0",
+            ])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("callrec serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read");
+        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+            let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+            panic!("serve did not start: {line:?}\n{log}")
+        });
+        let address = |name: &str| ready[name].as_str().map(|a| a.parse().expect(name));
+        Serve {
+            child,
+            sip: address("sip").expect("sip"),
+            sip_tls: address("sip_tls"),
+            admin: address("admin").expect("admin"),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// The server's structured log lines so far.
+    pub fn log(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.path("serve.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The log lines of one event.
+    pub fn events(&self, event: &str) -> Vec<Value> {
+        self.log()
+            .into_iter()
+            .filter(|l| l["event"] == event)
+            .collect()
+    }
+
+    /// `/metrics`, as `name{labels}` → value.
+    pub fn metrics(&self) -> HashMap<String, f64> {
+        let mut stream = TcpStream::connect(self.admin).expect("admin");
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: callrec\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        let body = response.split_once("\r\n\r\n").expect("body").1;
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                Some((name.to_string(), value.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// One sample of `/metrics`, e.g. `callrec_calls_total`; -1 while it is absent (below
+    /// every count, so a wait for a count simply goes on).
+    pub fn metric(&self, sample: &str) -> f64 {
+        self.metrics().get(sample).copied().unwrap_or(-1.0)
+    }
+
+    /// Waits until `count` recordings are stored under `recordings/` (a filesystem store in
+    /// the folder); returns their metadata documents, in path order.
+    pub fn recordings(&self, count: usize) -> Vec<(PathBuf, Value)> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = metadata_files(&self.path("recordings"));
+            if found.len() >= count || Instant::now() > deadline {
+                assert_eq!(
+                    found.len(),
+                    count,
+                    "recordings stored; log:\n{:#?}",
+                    self.log()
+                );
+                return found
+                    .into_iter()
+                    .map(|p| {
+                        let doc = serde_json::from_slice(&std::fs::read(&p).expect("read"))
+                            .expect("metadata is JSON");
+                        (p, doc)
+                    })
+                    .collect();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The exit status, once the server has exited.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("wait")
+    }
+
+    /// SIGKILL: the server dies at once, as in a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Every metadata document (`*.json`) under `dir`, in path order.
+pub fn metadata_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(metadata_files(&path));
+        } else if path.extension().is_some_and(|e| e == "json") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
