@@ -1,22 +1,33 @@
 //! One leg's audio placed on the call clock.
 //!
 //! Owns the mapping from a leg's RTP timestamps to output sample positions counted from the
-//! call's start, and the samples placed there until the mixer takes them. Knows nothing of
+//! timeline's origin, and the samples placed there until the mixer takes them. Knows nothing of
 //! codecs or files; never reads a clock (arrival times come with the frames).
 //!
 //! How a frame finds its place:
-//! - The first frame (and the first after a discontinuity: new SSRC, sequence restart) lands
-//!   where it arrived: a leg that starts 250 ms after the other sounds 250 ms later.
-//! - Later frames land by RTP timestamp relative to that anchor, so gaps (DTX, silence
-//!   suppression, loss) stay gaps of the right length and jitter does not move audio.
+//! - Jitter is not drift. A packet's arrival is its sending time plus the network's least
+//!   delay plus its own extra delay; only the first two say where the audio belongs. So a
+//!   stream (the leg's first, or the first after a discontinuity: new SSRC, sequence restart)
+//!   is not anchored on its first packet: its frames are held for an anchor window (2 s) and
+//!   the stream is anchored on the least arrival-minus-timestamp offset among them. The first
+//!   packet's own delay does not shift the leg, and two legs that see the same delay
+//!   distribution keep their true relative offset. While a stream is anchoring, [`hold`] says
+//!   how far the mixer may take (the recorder waits).
+//! - Frames land by RTP timestamp relative to that anchor, whatever order or delay they
+//!   arrived in, so gaps (DTX, silence suppression, loss) stay gaps of the right length and
+//!   jitter does not move audio.
 //! - The sender's clock drifts against the receiving clock (hundreds of ppm are common). The
-//!   timeline tracks the smallest arrival-minus-RTP offset over a sliding window (the
-//!   least-delayed packets show the true clock relation) and moves toward it: at once in
-//!   silence or after a gap, where nobody can hear it, else one repeated or dropped sample per
-//!   8 kHz-frame-worth (6250 ppm, inaudible). It keeps both legs within a few milliseconds of
-//!   each other over hours.
+//!   timeline tracks the lower envelope of the offsets (the least offset over a sliding 6 s
+//!   window): jitter, spikes and bursts of delay shorter than the window never raise it, and
+//!   nothing can arrive earlier than the true clock relation allows, so only a clock that
+//!   really runs apart moves it. Beyond a deadband it moves toward it: at once in silence or
+//!   after a gap, where nobody can hear it, else one repeated or dropped sample per 8 kHz
+//!   frame-worth (6250 ppm, inaudible). It keeps both legs within a few milliseconds of each
+//!   other over hours.
 //! - A timestamp jump that arrival times contradict (a client restarting its timestamps) is
 //!   confirmed over a few frames and then re-anchored, so it cannot push a leg seconds away.
+//!
+//! [`hold`]: LegTimeline::hold
 
 use crate::time::Time;
 use std::collections::VecDeque;
@@ -29,10 +40,14 @@ const SILENT_BELOW: u16 = 328;
 /// Limits and tuning of a leg's timeline.
 #[derive(Clone, Debug)]
 pub struct TimelineConfig {
-    /// Offsets from the smallest-delay estimate within this band are left alone.
+    /// Offsets from the lower envelope within this band are left alone.
     pub drift_deadband: Duration,
-    /// The window over which the smallest arrival offset is tracked.
+    /// The window over which the least arrival offset (the lower envelope) is tracked: a
+    /// rise of every packet's delay that lasts less than this is jitter, not drift.
     pub drift_window: Duration,
+    /// How long a stream's frames are held to find its least-delayed packets before it is
+    /// anchored.
+    pub anchor_window: Duration,
     /// An offset this far from the estimate, held for `resync_after` frames, re-anchors.
     pub resync_threshold: Duration,
     pub resync_after: u32,
@@ -48,7 +63,8 @@ impl Default for TimelineConfig {
     fn default() -> Self {
         TimelineConfig {
             drift_deadband: Duration::from_millis(4),
-            drift_window: Duration::from_secs(3),
+            drift_window: Duration::from_secs(6),
+            anchor_window: Duration::from_secs(2),
             resync_threshold: Duration::from_millis(250),
             resync_after: 5,
             max_delay: Duration::from_millis(500),
@@ -76,9 +92,12 @@ pub struct TimelineStats {
 struct Limits {
     drift_deadband: i64,
     drift_window: i64,
+    anchor_window: Duration,
     resync_threshold: i64,
     max_delay: i64,
     max_ahead: i64,
+    /// Most samples held while anchoring: the anchor window's worth, twice over.
+    max_pending: usize,
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -88,12 +107,29 @@ struct Anchor {
     position: i64,
 }
 
+/// A frame of a stream that is not anchored yet.
+struct PendingFrame {
+    arrival: Option<Time>,
+    timestamp: u64,
+    samples: Vec<i16>,
+}
+
+/// The frames of a stream being anchored, in the order they were released.
+struct Pending {
+    clock_rate: u32,
+    /// The first frame's arrival: the window runs from here.
+    since: Time,
+    frames: Vec<PendingFrame>,
+    samples: usize,
+}
+
 pub struct LegTimeline {
     rate: u32,
-    call_start: Time,
+    origin: Time,
     config: TimelineConfig,
     limits: Limits,
     anchor: Option<Anchor>,
+    pending: Option<Pending>,
     /// Samples inserted (+) or removed (-) since the anchor to follow drift.
     correction: i64,
     /// Recent (position, raw offset) pairs; the minimum offset is the drift estimate.
@@ -104,24 +140,32 @@ pub struct LegTimeline {
     head: usize,
     taken: u64,
     end: u64,
+    /// Where the first sample this leg placed landed.
+    first: Option<u64>,
+    /// Timeline position of the call's start (see [`LegTimeline::set_lead`]).
+    lead: u64,
     stats: TimelineStats,
 }
 
 impl LegTimeline {
-    pub fn new(rate: u32, call_start: Time, config: TimelineConfig) -> Self {
+    /// A timeline whose position 0 is `origin`.
+    pub fn new(rate: u32, origin: Time, config: TimelineConfig) -> Self {
         let limits = Limits {
             drift_deadband: samples(rate, config.drift_deadband),
             drift_window: samples(rate, config.drift_window),
+            anchor_window: config.anchor_window,
             resync_threshold: samples(rate, config.resync_threshold),
             max_delay: samples(rate, config.max_delay),
             max_ahead: samples(rate, config.max_ahead),
+            max_pending: 2 * samples(rate, config.anchor_window).max(i64::from(rate) / 50) as usize,
         };
         LegTimeline {
             rate,
-            call_start,
+            origin,
             config,
             limits,
             anchor: None,
+            pending: None,
             correction: 0,
             offsets: VecDeque::new(),
             suspect_frames: 0,
@@ -129,6 +173,8 @@ impl LegTimeline {
             head: 0,
             taken: 0,
             end: 0,
+            first: None,
+            lead: 0,
             stats: TimelineStats::default(),
         }
     }
@@ -142,27 +188,99 @@ impl LegTimeline {
         &self.stats
     }
 
-    /// Where RTP `timestamp` (on `clock_rate`) sits on the call clock, in seconds, once the
-    /// leg is anchored on that clock.
-    pub fn seconds_at(&self, timestamp: u64, clock_rate: u32) -> Option<f64> {
-        let anchor = self.anchor.filter(|a| a.clock_rate == clock_rate)?;
-        let position = self.rtp_position(anchor, timestamp) + self.correction;
-        Some(position as f64 / f64::from(self.rate))
+    /// Says that the call's start (its second 0) is timeline position `lead`: what
+    /// [`seconds_at`](Self::seconds_at) counts from.
+    pub fn set_lead(&mut self, lead: u64) {
+        self.lead = lead;
     }
 
-    /// One past the last sample placed: where this leg's audio ends on the call clock.
+    /// Where RTP `timestamp` (on `clock_rate`) sits on the call clock, in seconds from the
+    /// call's start, once the leg has a place on that clock (while its stream is still being
+    /// anchored, where the least-delayed frame so far puts it).
+    pub fn seconds_at(&self, timestamp: u64, clock_rate: u32) -> Option<f64> {
+        let position = match (&self.pending, self.anchor) {
+            (Some(p), _) if p.clock_rate == clock_rate => {
+                let anchor = self.provisional_anchor(p)?;
+                self.rtp_position(anchor, timestamp)
+            }
+            (None, Some(a)) if a.clock_rate == clock_rate => {
+                self.rtp_position(a, timestamp) + self.correction
+            }
+            _ => return None,
+        };
+        Some((position - self.lead as i64) as f64 / f64::from(self.rate))
+    }
+
+    /// One past the last sample placed: where this leg's audio ends on the timeline.
     pub fn end(&self) -> u64 {
         self.end
     }
 
+    /// Where the first sample this leg placed landed, if it placed any.
+    pub fn first(&self) -> Option<u64> {
+        self.first
+    }
+
+    /// While a stream is being anchored, how far the mixer may take without taking a place
+    /// its frames may still land on; `None` when nothing is held back.
+    pub fn hold(&self) -> Option<u64> {
+        let pending = self.pending.as_ref()?;
+        let earliest = self.arrival_position(pending.since) - self.limits.max_delay;
+        Some(earliest.max(0) as u64)
+    }
+
+    /// Whether the leg has never been placed nor started anchoring.
+    pub fn unanchored(&self) -> bool {
+        self.anchor.is_none() && self.pending.is_none()
+    }
+
+    /// How far the mixer may take before a stream whose first packet arrived at `arrival`
+    /// (and is still in the jitter buffer) could land: its frames may sit up to the output
+    /// lag before their arrival.
+    pub fn hold_for_arrival(&self, arrival: Time) -> u64 {
+        (self.arrival_position(arrival) - self.limits.max_delay).max(0) as u64
+    }
+
+    /// Anchors a stream whose anchor window has passed by `now`; with `None` (the call's end),
+    /// any stream still being anchored.
+    pub fn settle(&mut self, now: Option<Time>) {
+        let due = match (&self.pending, now) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(p), Some(now)) => now >= p.since + self.limits.anchor_window,
+        };
+        if due {
+            self.commit();
+        }
+    }
+
     fn arrival_position(&self, arrival: Time) -> i64 {
-        samples(self.rate, arrival.saturating_since(self.call_start))
+        samples(self.rate, arrival.saturating_since(self.origin))
     }
 
     fn rtp_position(&self, anchor: Anchor, timestamp: u64) -> i64 {
         let ticks = i128::from(timestamp) - i128::from(anchor.timestamp);
         let samples = ticks * i128::from(self.rate) / i128::from(anchor.clock_rate.max(1));
         anchor.position + samples.clamp(i64::MIN as i128 / 4, i64::MAX as i128 / 4) as i64
+    }
+
+    /// The anchor the pending frames give: the first frame's timestamp at the least offset.
+    fn provisional_anchor(&self, pending: &Pending) -> Option<Anchor> {
+        let first = pending.frames.first()?;
+        let zero = Anchor {
+            timestamp: first.timestamp,
+            clock_rate: pending.clock_rate,
+            position: 0,
+        };
+        let position = pending
+            .frames
+            .iter()
+            .filter_map(|f| {
+                let arrival = f.arrival?;
+                Some(self.arrival_position(arrival) - self.rtp_position(zero, f.timestamp))
+            })
+            .min()?;
+        Some(Anchor { position, ..zero })
     }
 
     fn reanchor(&mut self, timestamp: u64, clock_rate: u32, position: i64) {
@@ -174,6 +292,36 @@ impl LegTimeline {
         self.correction = 0;
         self.offsets.clear();
         self.suspect_frames = 0;
+    }
+
+    /// Anchors the pending stream on its least-delayed frame and places its frames.
+    fn commit(&mut self) {
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
+        let Some(mut anchor) = self.provisional_anchor(&pending) else {
+            return; // nothing real to anchor on: made-up audio is dropped
+        };
+        // A stream whose start the mixer has already passed (it came while output could not
+        // wait for it) starts where the mixer is: complete, if a little late.
+        let earliest = pending
+            .frames
+            .iter()
+            .map(|f| self.rtp_position(anchor, f.timestamp))
+            .min()
+            .unwrap_or(anchor.position);
+        anchor.position += (self.taken as i64 - earliest).max(0);
+        self.reanchor(anchor.timestamp, anchor.clock_rate, anchor.position);
+        // The window's frames defined the anchor: they land by timestamp, and their offsets
+        // (none below zero) start the lower envelope.
+        for frame in pending.frames {
+            let raw = self.rtp_position(anchor, frame.timestamp);
+            if let Some(arrival) = frame.arrival {
+                let arrived_at = self.arrival_position(arrival);
+                self.note_offset(arrived_at, arrived_at - raw);
+            }
+            self.write(raw, &frame.samples);
+        }
     }
 
     /// Places a decoded frame (at the output rate) whose first sample has RTP `timestamp` on a
@@ -188,25 +336,79 @@ impl LegTimeline {
         discontinuity: bool,
         samples: &[i16],
     ) {
-        let anchor = match (self.anchor, arrival) {
-            (Some(anchor), _) if !discontinuity && anchor.clock_rate == clock_rate => anchor,
-            (_, Some(arrival)) => {
-                let position = self.arrival_position(arrival);
-                self.reanchor(timestamp, clock_rate, position);
-                self.anchor.expect("just anchored")
+        let new_stream = discontinuity
+            || match (&self.pending, self.anchor) {
+                (Some(p), _) => p.clock_rate != clock_rate,
+                (None, Some(a)) => a.clock_rate != clock_rate,
+                (None, None) => true,
+            };
+        if new_stream {
+            self.commit();
+            let Some(since) = arrival else {
+                return; // made-up audio with nothing to anchor it to
+            };
+            self.pending = Some(Pending {
+                clock_rate,
+                since,
+                frames: Vec::new(),
+                samples: 0,
+            });
+        }
+        if let (Some(arrival), Some(pending)) = (arrival, &self.pending) {
+            // A timestamp jump inside the anchor window (arrivals contradict the timestamps
+            // by more than any delay): what came before is one stream, what follows another.
+            let jumped = self.provisional_anchor(pending).is_some_and(|anchor| {
+                let offset = self.arrival_position(arrival) - self.rtp_position(anchor, timestamp);
+                let threshold = self.limits.resync_threshold.max(self.limits.max_delay);
+                offset < -threshold || offset > threshold
+            });
+            if jumped {
+                self.stats.resyncs += 1;
+                self.commit();
+                self.pending = Some(Pending {
+                    clock_rate,
+                    since: arrival,
+                    frames: Vec::new(),
+                    samples: 0,
+                });
             }
-            (_, None) => return, // made-up audio with nothing to anchor it to
-        };
+        }
+        if let Some(pending) = &mut self.pending {
+            pending.frames.push(PendingFrame {
+                arrival,
+                timestamp,
+                samples: samples.to_vec(),
+            });
+            pending.samples += samples.len();
+            let window_over =
+                arrival.is_some_and(|a| a >= pending.since + self.limits.anchor_window);
+            if window_over || pending.samples > self.limits.max_pending {
+                self.commit();
+            }
+            return;
+        }
+        if let Some(anchor) = self.anchor {
+            self.place_anchored(anchor, arrival, timestamp, samples);
+        }
+    }
+
+    fn place_anchored(
+        &mut self,
+        anchor: Anchor,
+        arrival: Option<Time>,
+        timestamp: u64,
+        samples: &[i16],
+    ) {
         let raw = self.rtp_position(anchor, timestamp);
         if let Some(arrival) = arrival {
             let silent = samples.iter().all(|s| s.unsigned_abs() < SILENT_BELOW);
+            let clock_rate = anchor.clock_rate;
             if let Some(position) = self.follow_clock(arrival, raw, timestamp, clock_rate, silent) {
                 return self.write(position, samples);
             }
         }
         self.write(raw + self.correction, samples);
     }
-
     /// Updates the drift estimate with a real arrival; returns a position when the frame
     /// re-anchored the timeline.
     fn follow_clock(
@@ -219,20 +421,7 @@ impl LegTimeline {
     ) -> Option<i64> {
         let arrived_at = self.arrival_position(arrival);
         let offset = arrived_at - raw;
-        let window = self.limits.drift_window;
-        while self
-            .offsets
-            .front()
-            .is_some_and(|&(at, _)| at < arrived_at - window)
-        {
-            self.offsets.pop_front();
-        }
-        // Keep only offsets that can still be the minimum (a monotonic deque).
-        while self.offsets.back().is_some_and(|&(_, o)| o >= offset) {
-            self.offsets.pop_back();
-        }
-        self.offsets.push_back((arrived_at, offset));
-
+        self.note_offset(arrived_at, offset);
         let estimate = self.offsets.front().map_or(offset, |&(_, o)| o);
         let threshold = self.limits.resync_threshold;
         let off_by = offset - self.correction;
@@ -264,6 +453,23 @@ impl LegTimeline {
         None
     }
 
+    /// Adds an arrival's offset to the lower envelope (a monotonic deque of the window's
+    /// minimum candidates).
+    fn note_offset(&mut self, arrived_at: i64, offset: i64) {
+        let window = self.limits.drift_window;
+        while self
+            .offsets
+            .front()
+            .is_some_and(|&(at, _)| at < arrived_at - window)
+        {
+            self.offsets.pop_front();
+        }
+        while self.offsets.back().is_some_and(|&(_, o)| o >= offset) {
+            self.offsets.pop_back();
+        }
+        self.offsets.push_back((arrived_at, offset));
+    }
+
     fn write(&mut self, position: i64, samples: &[i16]) {
         let len = samples.len() as i64;
         let taken = self.taken as i64;
@@ -291,11 +497,17 @@ impl LegTimeline {
         }
         self.buf[from..to].copy_from_slice(samples);
         self.end = self.end.max(start as u64 + samples.len() as u64);
+        self.first = Some(self.first.map_or(start as u64, |f| f.min(start as u64)));
     }
 
-    /// Appends this leg's samples for call positions `[taken, upto)` to `out` (silence where
-    /// nothing was placed) and forgets them.
+    /// Appends this leg's samples for positions `[taken, upto)` to `out` (silence where
+    /// nothing was placed) and forgets them. A stream still being anchored whose frames could
+    /// land there is anchored first (the recorder waits for [`hold`](Self::hold), so this
+    /// only happens when a caller does not).
     pub fn take(&mut self, upto: u64, out: &mut Vec<i16>) {
+        if self.hold().is_some_and(|hold| upto > hold) {
+            self.commit();
+        }
         let want = upto.saturating_sub(self.taken) as usize;
         let have = (self.buf.len() - self.head).min(want);
         out.extend_from_slice(&self.buf[self.head..self.head + have]);
@@ -392,6 +604,7 @@ mod tests {
         for i in 0..10u64 {
             t.place(at(i * 20), i * 160, 8000, false, &frame(1));
         }
+        t.settle(None);
         // The sender jumps its timestamps 10 s ahead without a discontinuity.
         for i in 10..20u64 {
             t.place(at(i * 20), 80_000 + i * 160, 8000, false, &frame(2));
@@ -401,6 +614,89 @@ mod tests {
         // Frames from the confirmation on sit at their arrival positions.
         assert!(out[14 * 160..20 * 160].iter().all(|&s| s == 2));
         assert_eq!(t.end(), 3200);
+    }
+
+    #[test]
+    fn a_timestamp_jump_inside_the_anchor_window_starts_a_stream_of_its_own() {
+        let mut t = timeline();
+        for i in 0..10u64 {
+            t.place(at(i * 20), i * 160, 8000, false, &frame(1));
+        }
+        for i in 10..20u64 {
+            t.place(at(i * 20), 80_000 + i * 160, 8000, false, &frame(2));
+        }
+        assert_eq!(t.stats().resyncs, 1);
+        let out = take_all(&mut t, 3200);
+        assert!(out[..10 * 160].iter().all(|&s| s == 1), "before the jump");
+        assert!(out[10 * 160..].iter().all(|&s| s == 2), "after it, at once");
+        assert_eq!(t.end(), 3200);
+    }
+
+    /// A tiny deterministic PRNG (xorshift64) for arrival noise.
+    fn noise(state: &mut u64, below: u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state % below
+    }
+
+    #[test]
+    fn the_anchor_is_the_least_delayed_frame_not_the_first() {
+        let mut t = timeline();
+        let mut rng = 0x1234_5678;
+        for i in 0..200u64 {
+            // 10 ms of base delay; the first frame 25 ms more, the others 0-5 ms more.
+            let extra = if i == 0 { 25 } else { noise(&mut rng, 6) };
+            t.place(at(10 + i * 20 + extra), i * 160, 8000, false, &frame(1));
+            if i == 20 {
+                assert!(t.hold().is_some(), "still anchoring");
+                assert_eq!(t.end(), 0, "nothing placed yet");
+            }
+        }
+        assert_eq!(t.hold(), None, "anchored after the 2 s window");
+        let out = take_all(&mut t, 200 * 160 + 80);
+        // The least-delayed frames arrived 10 ms after their timestamp: the leg starts at
+        // 10 ms (80 samples), not at the first frame's 35 ms.
+        assert!(out[..80].iter().all(|&s| s == 0));
+        let wrong = out[80..].iter().position(|&s| s != 1);
+        assert_eq!(wrong, None, "{:?}", t.stats());
+    }
+
+    #[test]
+    fn jitter_spikes_and_delay_bursts_are_never_taken_for_drift() {
+        let config = TimelineConfig {
+            max_delay: Duration::from_millis(220),
+            ..TimelineConfig::default()
+        };
+        let mut t = LegTimeline::new(8000, at(0).unwrap(), config);
+        let mut rng = 0x9e37_79b9;
+        let mut out = Vec::new();
+        for i in 0..3000u64 {
+            // Uniform 0-150 ms, one frame in 50 a spike to 200 ms, and a 2 s burst of 150 ms
+            // more (a triangle) every 10 s.
+            let mut delay = noise(&mut rng, 151);
+            if noise(&mut rng, 50) == 0 {
+                delay = 200;
+            }
+            let in_period = (i * 20) % 10_000;
+            if (5_000..7_000).contains(&in_period) {
+                let from_edge = 1000 - (in_period as i64 - 6000).abs();
+                delay += (150 * from_edge / 1000) as u64;
+            }
+            let value = if (i / 50) % 2 == 0 { 1000 } else { 0 }; // sound, then silence
+            t.place(at(i * 20 + delay), i * 160, 8000, false, &frame(value));
+            let until = t.end().saturating_sub(8000);
+            t.take(until, &mut out);
+        }
+        t.settle(None);
+        let end = t.end();
+        t.take(end, &mut out);
+        assert_eq!(t.stats().drift_correction_samples, 0);
+        assert_eq!(t.stats().late_samples, 0);
+        for (i, frame) in out.chunks(160).enumerate() {
+            let value = if (i / 50) % 2 == 0 { 1000 } else { 0 };
+            assert!(frame.iter().all(|&s| s == value), "frame {i} in its place");
+        }
     }
 
     #[test]
@@ -472,8 +768,9 @@ mod tests {
     fn sound_slews_one_sample_a_frame_but_silence_takes_the_whole_correction() {
         for (value, expected) in [(1000, 1), (0, 40)] {
             let mut t = timeline();
-            t.place(at(5), 0, 8000, false, &frame(value)); // 5 ms of extra delay on the first
-            t.place(at(20), 160, 8000, false, &frame(value)); // then none
+            t.place(at(5), 0, 8000, false, &frame(value));
+            t.settle(None); // anchored on this frame alone, its 5 ms of extra delay included
+            t.place(at(20), 160, 8000, false, &frame(value)); // then a frame with none
             assert_eq!(t.correction, -expected, "frame value {value}");
         }
     }
@@ -482,6 +779,7 @@ mod tests {
     fn one_sample_drift_holes_repeat_the_previous_sample() {
         let mut t = timeline();
         t.place(at(0), 0, 8000, false, &frame(5));
+        t.settle(None);
         t.write(161, &frame(6));
         let out = take_all(&mut t, 321);
         assert_eq!(out[160], 5);
@@ -496,6 +794,7 @@ mod tests {
         };
         let mut t = LegTimeline::new(8000, at(0).unwrap(), config);
         t.place(at(0), 0, 8000, false, &frame(1));
+        t.settle(None);
         t.place(at(20), 8000 * 60, 8000, false, &frame(1));
         assert_eq!(t.stats().dropped_ahead_samples, 160);
         assert!(t.buf.len() <= 8000 * 5 + 160);

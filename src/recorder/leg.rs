@@ -21,6 +21,16 @@ const MAX_TELEPHONE_EVENTS: usize = 1024;
 /// arrival-to-decode with them); a recorder nobody asks keeps only this many.
 const MAX_DECODED_ARRIVALS: usize = 4096;
 
+/// How long a leg whose audio stopped without a word (no comfort noise, no event) holds the
+/// output at its end, waiting for the packet that says whether packets were lost there: a
+/// loss is concealed from where it began only if that is not written yet. Longer gaps (and
+/// talkspurts that simply ended) are silence; output waits at most this long for them.
+const LOSS_WAIT: Duration = Duration::from_secs(1);
+
+/// How long after a leg's first packet its first stream may hold output while it waits in
+/// the jitter buffer (beyond that, a leg that never decodes holds nothing).
+const FIRST_STREAM_WAIT: Duration = Duration::from_secs(2);
+
 /// Where the last decoded packet ended and how long it was, in RTP ticks.
 #[derive(Copy, Clone, Debug)]
 struct LastAudio {
@@ -128,6 +138,40 @@ impl LegState {
         true
     }
 
+    /// How far (a timeline position) the mixer may take this leg now: while its stream is being
+    /// anchored, or while its audio has stopped and the packets that would say whether that
+    /// was a loss may still come (the jitter buffer waits on a gap, or the leg went quiet in
+    /// sound less than [`LOSS_WAIT`] ago), not past what could still change. `None` when
+    /// nothing holds it.
+    pub fn hold(&self, now: Time) -> Option<u64> {
+        let timeline = self.timeline.as_ref()?;
+        if let Some(hold) = timeline.hold().or_else(|| self.first_stream_hold(now)) {
+            return Some(hold);
+        }
+        self.last_audio?;
+        let waiting_on_gap = self.jitter.stats().held > 0;
+        let went_quiet = self.last_packet.is_some_and(|last| now < last + LOSS_WAIT);
+        (waiting_on_gap || went_quiet).then(|| timeline.end())
+    }
+
+    /// Whether the leg's first stream is arriving but not anchored yet (in the jitter buffer,
+    /// or in the timeline's anchor window): the call's start cannot be fixed before it.
+    pub fn anchoring(&self, now: Time) -> bool {
+        self.timeline
+            .as_ref()
+            .is_some_and(|t| t.hold().is_some() || self.first_stream_hold(now).is_some())
+    }
+
+    /// While the leg's first packets wait in the jitter buffer (up to the output lag and a
+    /// second after the first arrived, should they never decode), the mixer must not pass
+    /// where they may land.
+    fn first_stream_hold(&self, now: Time) -> Option<u64> {
+        let timeline = self.timeline.as_ref()?;
+        let first = self.first_packet?;
+        let waiting = timeline.unanchored() && now < first + FIRST_STREAM_WAIT;
+        waiting.then(|| timeline.hold_for_arrival(first))
+    }
+
     /// RFC 3550 interarrival jitter of the leg's audio.
     pub fn interarrival(&self) -> &InterarrivalJitter {
         &self.interarrival
@@ -201,24 +245,29 @@ impl LegState {
         let upsampled = &mut self.upsampled;
 
         // Lost packets just before this one (not DTX: the jitter buffer saw the sequence skip).
+        // The loss is where the lost packets were: they run up to this packet, so with no DTX
+        // between, from right after the last packet heard. Concealment starts there and
+        // fades out; a gap longer than `max_conceal` stays silent after it, rather than a
+        // fading echo of the old audio just before the new.
         if let (Some(last), false) = (self.last_audio, released.discontinuity) {
             if released.lost_before > 0 && last.clock_rate == clock_rate {
                 let lost_ticks = released.lost_before.saturating_mul(last.ticks);
                 let limit = max_conceal.as_millis() as u64 * u64::from(clock_rate) / 1000;
-                let ticks = timestamp
-                    .saturating_sub(last.end)
-                    .min(lost_ticks)
-                    .min(limit);
+                let gap = timestamp.saturating_sub(last.end).min(lost_ticks);
+                let ticks = gap.min(limit);
                 let samples = (ticks * u64::from(native) / u64::from(clock_rate)) as usize;
                 if samples > 0 {
                     decoded.clear();
-                    if chain.decoder.recover(payload, samples, decoded).is_err() {
+                    // A gap concealed whole ends at this packet: Opus rebuilds its last frame
+                    // from this packet's FEC data. A longer one only fades out from its start.
+                    let whole = gap <= limit;
+                    if !whole || chain.decoder.recover(payload, samples, decoded).is_err() {
                         decoded.clear();
                         chain.decoder.conceal(samples, decoded);
                     }
                     self.counts.concealed_ms += samples as u64 * 1000 / u64::from(native);
                     let made_up = at_call_rate(&mut chain.upsampler, decoded, upsampled);
-                    timeline.place(None, timestamp - ticks, clock_rate, false, made_up);
+                    timeline.place(None, timestamp - gap, clock_rate, false, made_up);
                 }
             }
         }

@@ -146,7 +146,18 @@ pub struct Recorder {
     rate: u32,
     block: u64,
     legs: [LegState; 2],
+    /// When the call's second 0 is: the first packet's arrival at first, then (once the legs
+    /// are anchored) moved earlier by the first leg's anchor, so the earliest audio starts the
+    /// file even when its first packet came late.
     call_start: Option<Time>,
+    /// Position 0 of the legs' timelines: the first packet's arrival less the output lag, so a
+    /// leg anchored earlier than its first packet's arrival still has room.
+    origin: Option<Time>,
+    /// The first packet's arrival on the timelines (the output lag, in samples).
+    slack: u64,
+    /// The timeline position of the call's second 0, fixed once the first streams are
+    /// anchored; nothing is written before.
+    lead: Option<u64>,
     /// The latest accepted packet: the call lasts at least until then.
     last_packet: Option<Time>,
     beyond_max_duration: u64,
@@ -229,6 +240,9 @@ impl Recorder {
                 LegState::new(b, config.jitter),
             ],
             call_start: None,
+            origin: None,
+            slack: 0,
+            lead: None,
             last_packet: None,
             beyond_max_duration: 0,
             emitted: 0,
@@ -269,6 +283,9 @@ impl Recorder {
         self.last_packet = self.last_packet.max(Some(now));
         if self.call_start.is_none() {
             self.call_start = Some(now);
+            let origin = now - self.output_lag;
+            self.origin = Some(origin);
+            self.slack = self.position(now.saturating_since(origin));
             // Frames may arrive as late as output trails input and still be placed.
             let lag = self.output_lag;
             let timeline = TimelineConfig {
@@ -277,7 +294,7 @@ impl Recorder {
                 ..self.config.timeline.clone()
             };
             for leg in &mut self.legs {
-                leg.start_timeline(self.rate, now, timeline.clone());
+                leg.start_timeline(self.rate, origin, timeline.clone());
             }
         }
     }
@@ -322,14 +339,27 @@ impl Recorder {
     /// unbounded output. Returns true when more is due: take `out`, then call again.
     #[must_use = "true means more output is due: drain `out` and poll again"]
     pub fn poll(&mut self, now: Time, out: &mut Vec<FileChunk>) -> Result<bool, EncodeError> {
-        let Some(call_start) = self.call_start else {
+        if self.call_start.is_none() {
             return Ok(false);
-        };
+        }
         for leg in &mut self.legs {
             leg.play_until(Some(now), self.config.max_conceal);
+            if let Some(timeline) = leg.timeline() {
+                timeline.settle(Some(now));
+            }
         }
+        let Some(lead) = self.lead.or_else(|| self.fix_lead(Some(now))) else {
+            return Ok(false); // the first streams are still being anchored
+        };
+        let call_start = self.call_start.expect("set with the first packet");
         let elapsed = now.saturating_since(call_start + self.output_lag);
-        let final_until = self.position(elapsed.min(self.config.max_call_duration));
+        let mut final_until = self.position(elapsed.min(self.config.max_call_duration));
+        // A stream still being anchored, or a loss still to be concealed where it began: wait.
+        for leg in &self.legs {
+            if let Some(hold) = leg.hold(now) {
+                final_until = final_until.min(hold.saturating_sub(lead));
+            }
+        }
         for _ in 0..BLOCKS_PER_POLL {
             if self.emitted + self.block > final_until {
                 return Ok(false);
@@ -337,6 +367,45 @@ impl Recorder {
             self.emit(self.emitted + self.block, out)?;
         }
         Ok(self.emitted + self.block <= final_until)
+    }
+
+    /// Fixes the call's second 0 once no leg is anchoring a stream (or two anchor windows
+    /// after the first packet; with `now = None`, at the call's end, whatever the legs do):
+    /// the earliest audio placed, or the first packet's arrival if that is earlier or nothing
+    /// was placed within the anchor window. Returns it.
+    fn fix_lead(&mut self, now: Option<Time>) -> Option<u64> {
+        let (call_start, origin) = (self.call_start?, self.origin?);
+        let anchoring = self
+            .legs
+            .iter()
+            .any(|leg| now.is_some_and(|now| leg.anchoring(now)));
+        let first = self
+            .legs
+            .iter_mut()
+            .filter_map(|leg| leg.timeline().and_then(|t| t.first()))
+            .min();
+        if let Some(now) = now {
+            // Streams that keep restarting must not hold the call's start for ever.
+            let window = self.config.timeline.anchor_window;
+            let waited = now >= call_start + window;
+            let waited_twice = now >= call_start + 2 * window;
+            if (anchoring && !waited_twice) || (first.is_none() && !waited) {
+                return None;
+            }
+        }
+        let lead = first.unwrap_or(self.slack).min(self.slack);
+        self.lead = Some(lead);
+        let nanos = u128::from(lead) * 1_000_000_000 / u128::from(self.rate);
+        self.call_start = Some(origin + Duration::from_nanos(nanos as u64));
+        let mut discard = Vec::new();
+        for leg in &mut self.legs {
+            if let Some(timeline) = leg.timeline() {
+                timeline.set_lead(lead);
+                discard.clear();
+                timeline.take(lead, &mut discard); // before the call's start: nothing
+            }
+        }
+        Some(lead)
     }
 
     /// Hands over the arrival time of every packet decoded since the last call (both legs;
@@ -351,7 +420,11 @@ impl Recorder {
     pub fn finish(mut self, out: &mut Vec<FileChunk>) -> Result<Summary, EncodeError> {
         for leg in &mut self.legs {
             leg.play_until(None, self.config.max_conceal);
+            if let Some(timeline) = leg.timeline() {
+                timeline.settle(None);
+            }
         }
+        let lead = self.lead.or_else(|| self.fix_lead(None)).unwrap_or(0);
         // The call lasts until its last audio ends or its last packet arrived (comfort noise
         // and events count), and never less than what was already written.
         let last_packet = match (self.call_start, self.last_packet) {
@@ -359,6 +432,7 @@ impl Recorder {
             _ => 0,
         };
         let audio_end = self.legs.iter().map(LegState::end).max().unwrap_or(0);
+        let audio_end = audio_end.saturating_sub(lead);
         let longest = self.position(self.config.max_call_duration);
         let end = audio_end.max(last_packet).max(self.emitted).min(longest);
         while self.emitted < end {
@@ -386,12 +460,13 @@ impl Recorder {
         let from = self.emitted;
         self.left.clear();
         self.right.clear();
+        let lead = self.lead.unwrap_or(0);
         let [a, b] = &mut self.legs;
         if let Some(t) = a.timeline() {
-            t.take(to, &mut self.left);
+            t.take(to + lead, &mut self.left);
         }
         if let Some(t) = b.timeline() {
-            t.take(to, &mut self.right);
+            t.take(to + lead, &mut self.right);
         }
         for start in self.tones.reminders_in(from, to) {
             if !self.spans.is_hidden(start) {

@@ -5,7 +5,13 @@
 //! Each leg plays a sine of its own frequency, optionally gated on and off so onsets show
 //! where the audio sits in time. Impairments act on the wire as they would in a network:
 //! loss, jitter (which reorders), duplicates, garbage datagrams, DTX gaps, an SSRC change,
-//! sequence/timestamp wrap (by choosing the first values), and sender clock drift.
+//! sequence/timestamp wrap (by choosing the first values), and sender clock drift; the
+//! network model in [`network`] adds heavy-tailed delay spikes, delay bursts, deliberate
+//! reordering, bursts of loss and timestamp jumps, and drives a recorder directly
+//! ([`datagrams`]); [`measure`] says where each leg's audio landed in a recording.
+
+pub mod measure;
+pub mod network;
 
 use crate::media::codec::{Codec, CodecError, Encoder};
 use crate::pcap::{CaptureFormat, LinkType, PcapWriter};
@@ -19,6 +25,9 @@ use std::time::Duration;
 pub struct LegSpec {
     pub codec: Codec,
     pub payload_type: u8,
+    /// What the leg plays: a sine of `frequency_hz`, or noise (never periodic, so where a
+    /// stretch of it landed in a recording has one answer).
+    pub signal: Signal,
     /// The sine this leg plays.
     pub frequency_hz: f64,
     /// Peak amplitude of the sine.
@@ -38,6 +47,17 @@ pub struct LegSpec {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     pub impairments: Impairments,
+}
+
+/// The sound a leg plays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Signal {
+    /// A sine of the leg's `frequency_hz`.
+    #[default]
+    Sine,
+    /// White noise of the leg's amplitude, from this seed: the same sample index always has
+    /// the same value.
+    Noise(u64),
 }
 
 /// What the network and the sender do to the leg.
@@ -61,6 +81,10 @@ pub struct Impairments {
     /// (payload type [`DTMF_PAYLOAD_TYPE`]).
     pub dtmf: Vec<(Duration, u8)>,
     pub seed: u64,
+    /// The rest of the network model ([`network::Network`]): heavy-tailed delay spikes, delay
+    /// bursts, reordering, bursts of loss and timestamp jumps. Drawn from a random stream of
+    /// its own, so captures that do not use it stay byte for byte what they were.
+    pub network: network::Network,
 }
 
 impl LegSpec {
@@ -76,6 +100,7 @@ impl LegSpec {
         LegSpec {
             codec,
             payload_type,
+            signal: Signal::Sine,
             frequency_hz,
             amplitude: 8000.0,
             gate: None,
@@ -101,10 +126,14 @@ impl LegSpec {
                 period <= 0.0 || t.rem_euclid(period) < on.as_secs_f64()
             }
         };
-        if on {
-            self.amplitude * (2.0 * PI * self.frequency_hz * t).sin()
-        } else {
-            0.0
+        match (on, self.signal) {
+            (false, _) => 0.0,
+            (true, Signal::Sine) => self.amplitude * (2.0 * PI * self.frequency_hz * t).sin(),
+            (true, Signal::Noise(seed)) => {
+                let n = (t * f64::from(fixture_rate(self.codec))).round() as i64 as u64;
+                let mut mix = SplitMix::new(seed ^ n.wrapping_mul(0x2545_f491_4f6c_dd1d));
+                self.amplitude * (2.0 * mix.unit() - 1.0)
+            }
         }
     }
 
@@ -161,6 +190,9 @@ pub struct LegTruth {
     pub lost_unseen: u64,
     pub duplicated: u64,
     pub malformed: u64,
+    /// Per 20 ms-or-ptime frame of the leg, from its start: whether its packet (audio or
+    /// event) reached the receiver; `None` for frames not sent (DTX).
+    pub delivered: Vec<Option<bool>>,
 }
 
 /// Builds an RTP packet (RFC 3550 §5.1, no CSRCs or extension).
@@ -188,24 +220,76 @@ pub fn generate(
     format: CaptureFormat,
     link: LinkType,
 ) -> Result<(Vec<u8>, Vec<LegTruth>), CodecError> {
-    let mut datagrams: Vec<(Time, usize, SocketAddr, SocketAddr, Vec<u8>)> = Vec::new();
-    let mut truths = Vec::new();
-    for (index, leg) in legs.iter().enumerate() {
-        let mut truth = LegTruth::default();
-        for (time, payload) in leg_datagrams(leg, &mut truth)? {
-            datagrams.push((time, index, leg.src, leg.dst, payload));
-        }
-        truths.push(truth);
-    }
-    // Arrival order; ties keep generation order (stable sort).
-    datagrams.sort_by_key(|d| d.0);
+    let (datagrams, truths) = datagrams(legs)?;
     let mut writer = PcapWriter::new(format, link);
-    for (time, _, src, dst, payload) in &datagrams {
+    for d in &datagrams {
+        let leg = &legs[d.leg];
         writer
-            .write_udp(*time, *src, *dst, payload)
+            .write_udp(d.arrival, leg.src, leg.dst, &d.bytes)
             .expect("fixture datagrams are small and of one address family");
     }
     Ok((writer.finish(), truths))
+}
+
+/// One datagram as the receiver sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    pub arrival: Time,
+    /// Index of the leg in the spec that sent it.
+    pub leg: usize,
+    pub bytes: Vec<u8>,
+}
+
+/// Every datagram of `legs` in arrival order (ties keep generation order), and what each leg
+/// sent: what a capture of the call holds, ready to push into a recorder without a file.
+pub fn datagrams(legs: &[LegSpec]) -> Result<(Vec<Arrival>, Vec<LegTruth>), CodecError> {
+    let mut datagrams = Vec::new();
+    let mut truths = Vec::new();
+    for (index, leg) in legs.iter().enumerate() {
+        let mut truth = LegTruth::default();
+        for (arrival, bytes) in leg_datagrams(leg, &mut truth)? {
+            datagrams.push(Arrival {
+                arrival,
+                leg: index,
+                bytes,
+            });
+        }
+        truths.push(truth);
+    }
+    datagrams.sort_by_key(|d| d.arrival);
+    Ok((datagrams, truths))
+}
+
+/// What the sender's decoder-side audio is: every frame of the leg encoded and decoded in
+/// order, at the codec's fixture rate, from the leg's start (DTX and event frames as
+/// silence). What a perfect receiver would play; bit-exactness is measured against it.
+pub fn sent_audio(leg: &LegSpec) -> Result<Vec<i16>, CodecError> {
+    let rate = fixture_rate(leg.codec);
+    let mut encoder = Encoder::new(leg.codec, rate)?;
+    let mut decoder = crate::media::codec::Decoder::new(leg.codec, rate)?;
+    let frame_samples = (leg.ptime.as_nanos() * u128::from(rate) / 1_000_000_000) as usize;
+    let frames = (leg.duration.as_nanos() / leg.ptime.as_nanos().max(1)) as u64;
+    let ptime = leg.ptime.as_secs_f64();
+    let mut pcm = vec![0i16; frame_samples];
+    let mut payload = Vec::new();
+    let mut out = Vec::with_capacity(frames as usize * frame_samples);
+    for frame in 0..frames {
+        let t = Duration::from_secs_f64(frame as f64 * ptime);
+        if leg.in_dtx(t) || leg.dtmf_at(t).is_some() {
+            out.resize(out.len() + frame_samples, 0);
+            continue;
+        }
+        for (i, s) in pcm.iter_mut().enumerate() {
+            let at = frame as f64 * ptime + i as f64 / f64::from(rate);
+            *s = leg.sample_at(at).round().clamp(-32768.0, 32767.0) as i16;
+        }
+        payload.clear();
+        encoder.encode(&pcm, &mut payload)?;
+        let start = out.len();
+        decoder.decode(&payload, &mut out)?;
+        out.resize(start + frame_samples, 0);
+    }
+    Ok(out)
 }
 
 fn leg_datagrams(leg: &LegSpec, truth: &mut LegTruth) -> Result<Vec<(Time, Vec<u8>)>, CodecError> {
@@ -213,6 +297,7 @@ fn leg_datagrams(leg: &LegSpec, truth: &mut LegTruth) -> Result<Vec<(Time, Vec<u
     let clock = leg.codec.rtp_clock_rate();
     let mut encoder = Encoder::new(leg.codec, rate)?;
     let mut rng = SplitMix::new(leg.impairments.seed ^ u64::from(leg.ssrc));
+    let mut network = network::LegNetwork::new(&leg.impairments, leg.ssrc, leg.ptime);
     let frame_samples = (leg.ptime.as_nanos() * u128::from(rate) / 1_000_000_000) as usize;
     let frame_ticks = (leg.ptime.as_nanos() * u128::from(clock) / 1_000_000_000) as u32;
     let frames = (leg.duration.as_nanos() / leg.ptime.as_nanos().max(1)) as u64;
@@ -239,8 +324,10 @@ fn leg_datagrams(leg: &LegSpec, truth: &mut LegTruth) -> Result<Vec<(Time, Vec<u
         }
         if leg.in_dtx(t) {
             after_gap = true;
+            truth.delivered.push(None);
             continue;
         }
+        let ts_base = ts_base.wrapping_add(network.timestamp_jump(t));
         let ts = ts_base.wrapping_add(((frame - frame_base) as u32).wrapping_mul(frame_ticks));
         let packet = match leg.dtmf_at(t) {
             // RFC 4733 §2.5: the event replaces audio; one timestamp (the event's start) and
@@ -280,9 +367,12 @@ fn leg_datagrams(leg: &LegSpec, truth: &mut LegTruth) -> Result<Vec<(Time, Vec<u
         // Sent on the sender's clock: a slow clock (positive ppm) stretches every frame.
         let sent_at = leg.start.as_secs_f64() + frame as f64 * ptime * (1.0 + leg.clock_ppm * 1e-6);
         let jitter = rng.unit() * leg.impairments.jitter.as_secs_f64();
-        let arrival = CAPTURE_EPOCH + Duration::from_secs_f64(sent_at + jitter);
+        let extra = network.extra_delay(sent_at);
+        let arrival = CAPTURE_EPOCH + Duration::from_secs_f64(sent_at + jitter + extra);
         let lost = rng.unit() < leg.impairments.loss;
+        let lost = network.lost() || lost;
         fates.push((ssrc, !lost));
+        truth.delivered.push(Some(!lost));
         if lost {
             truth.lost += 1;
         } else {
@@ -379,6 +469,7 @@ pub fn fixtures() -> Vec<Fixture> {
                 ssrc_change_at: Some(Duration::from_millis(2000)),
                 dtmf: vec![(Duration::from_millis(500), 5)],
                 seed,
+                network: network::Network::default(),
             };
             leg.first_sequence = 65_500; // wraps mid-call
             leg.first_timestamp = u32::MAX - 4000; // wraps mid-call
