@@ -89,6 +89,8 @@ fn two_calls_on_the_shards_are_recorded_apart_with_a_pause() {
             input: serde_json::Value::Null,
             paused_at: None,
             exclusions: Vec::new(),
+            kind: callrec::session::CallKind::Call,
+            awaiting_start: false,
         };
         shards.control(Command::Start(Box::new(setup))).unwrap();
         packets.extend(
@@ -241,6 +243,8 @@ fn a_shard_behind_its_queue_writes_no_silence_over_what_waits_in_it() {
             input: serde_json::Value::Null,
             paused_at: None,
             exclusions: Vec::new(),
+            kind: callrec::session::CallKind::Call,
+            awaiting_start: false,
         })))
         .unwrap();
     // Everything is queued at once: the shard never finds its queue empty before the end.
