@@ -700,6 +700,25 @@ mod tests {
     }
 
     #[test]
+    fn voicemail_aors_default_to_none_and_must_be_addresses() {
+        assert!(Config::parse("")
+            .expect("valid")
+            .sip
+            .voicemail_aors
+            .is_empty());
+        let config = Config::parse(
+            "[sip]\nvoicemail_aors = [\"sip:voicemail@example.com\", \"tel:+1-555-0100\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(config.sip.voicemail_aors.len(), 2);
+        let err = Config::parse("[sip]\nvoicemail_aors = [\"voicemail\"]\n").expect_err("invalid");
+        assert!(
+            err.contains("sip.voicemail_aors") && err.contains("voicemail"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn provider_pages_default_to_the_public_sites_and_are_set_by_file_or_environment() {
         let mut config = Config::parse(
             r#"

@@ -473,6 +473,8 @@ impl Shard {
             }),
             Command::UserStart { call, at } => self.edit(call, |live| {
                 live.user_started.get_or_insert(at);
+                live.descriptor.awaiting_start = false;
+                live.descriptor_changed = true;
             }),
             Command::Exclude { call, spans } => self.edit(call, |live| {
                 for (from, to) in spans {
@@ -542,6 +544,7 @@ impl Shard {
                     began: now.to_rfc3339(),
                     call_start: None,
                     input: Some(input),
+                    awaiting_start,
                 };
                 Ok((recorder, files, descriptor, Arc::new(sync)))
             });
