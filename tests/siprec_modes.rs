@@ -725,3 +725,95 @@ fn voicemail_and_every_policy_refusal_are_answered_per_the_user() {
         "nothing else stored"
     );
 }
+
+/// Files under the spool's job folders whose name ends with `suffix`, with their sizes.
+fn spool_files(dir: &Path, suffix: &str) -> Vec<(PathBuf, u64)> {
+    spool_jobs(dir)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .map(|p| {
+            let len = std::fs::metadata(&p).map_or(0, |m| m.len());
+            (p, len)
+        })
+        .collect()
+}
+
+#[test]
+fn a_server_killed_while_an_on_demand_session_waits_stores_nothing_of_it_after_restart() {
+    let mut serve = Serve::start("modes-crash", 38000, "");
+    let dir = serve.dir.0.clone();
+    serve.organisation("acme");
+    serve.person("acme", "alice", "acme-hq", "Professional", true);
+    serve.recording(
+        "acme",
+        "alice",
+        "On Demand with User Initiated Start",
+        "Beep",
+        false,
+    );
+    serve.person("acme", "carol", "acme-hq", "Professional", true);
+    serve.recording("acme", "carol", "Always", "Beep", false);
+    serve.wait_for_policy();
+
+    // Alice's session waits for her start; Carol's (Always) records from the answer, beside.
+    let waiting = scenario(&dir, "waiting", 20.0, "inactive", &[], 20_000);
+    let recording = scenario(&dir, "recording", 20.0, "sendonly", &[], 20_000);
+    let spawn = |scenario: &Path, port: u16, aor_a: &str| {
+        Command::new("sipp")
+            .arg("-sf")
+            .arg(scenario)
+            .arg(serve.sip.to_string())
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-mp", &(port + 100).to_string()])
+            .args([
+                "-set",
+                "aor_a",
+                aor_a,
+                "-set",
+                "aor_b",
+                "sip:bob@example.com",
+            ])
+            .args(["-m", "1", "-nostdin", "-timeout", "60s"])
+            .current_dir(scenario.parent().unwrap())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sipp runs")
+    };
+    let mut clients = [
+        spawn(&waiting, 5000, "sip:alice@example.com"),
+        spawn(&recording, 5010, "sip:carol@example.com"),
+    ];
+    // Both calls are live on disk, and Carol's has audio synced.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while spool_files(&dir, "live.json").len() < 2
+        || !spool_files(&dir, ".partial")
+            .iter()
+            .any(|(_, len)| *len > 16_000)
+    {
+        assert!(Instant::now() < deadline, "{:?}", spool_jobs(&dir));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    serve.process.kill();
+    for client in &mut clients {
+        let _ = client.kill();
+        let _ = client.wait();
+    }
+
+    serve.process = common::serve::Serve::start(&dir);
+    let discarded = serve.events("spool.discarded");
+    assert_eq!(discarded.len(), 1, "Alice's waiting job: {discarded:?}");
+    assert_eq!(serve.events("call.recovered").len(), 1, "Carol's call");
+    let (_, doc) = recording_of(&serve, 1, "carol");
+    assert_eq!(doc["call"]["ended"], "recovered", "{doc}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !spool_jobs(&dir).is_empty() {
+        assert!(Instant::now() < deadline, "{:?}", spool_jobs(&dir));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        metadata_files(&dir.join("recordings")).len(),
+        1,
+        "nothing of Alice's"
+    );
+}
