@@ -275,7 +275,7 @@ fn refused_scenario(dir: &Path, name: &str, status: u16) -> PathBuf {
 }
 
 /// Runs SIPp's `scenario` from its own folder as `aor_a` calling `aor_b`; SIP on `port`,
-/// media 100 above (each test in its own thousand of 3000-12999).
+/// media 100 above (each test in its own hundreds of 8400-8999, which no other test uses).
 fn sipp(serve: &Serve, scenario: &Path, port: u16, aor_a: &str, aor_b: &str) -> Output {
     let out = Command::new("sipp")
         .arg("-sf")
@@ -340,6 +340,15 @@ fn bob_onset(ch: &[Vec<i16>], rate: u32) -> f64 {
     at as f64 / f64::from(rate)
 }
 
+/// Bob is where his first packet arrived, counted from `call.start` (the file's first sample).
+fn assert_placed_from_the_start(doc: &Value, bob_at: f64) {
+    let expected = seconds_between(&doc["call"]["start"], &doc["legs"][1]["first_packet"]);
+    assert!(
+        (bob_at - expected).abs() < 0.1,
+        "Bob at {bob_at} s in the file, his first packet {expected} s after call.start"
+    );
+}
+
 fn seconds_between(from: &Value, to: &Value) -> f64 {
     let t = |v: &Value| callrec::time::Time::parse_rfc3339(v.as_str().unwrap()).unwrap();
     (t(to).as_nanos() as f64 - t(from).as_nanos() as f64) / 1e9
@@ -372,7 +381,7 @@ fn each_recording_mode_is_honoured_on_the_live_call() {
 
     // On Demand, never started: nothing stored, a log line and the counter say so.
     let never = scenario(&dir, "never", 3.0, "inactive", &[], 2500);
-    sipp(&serve, &never, 3000, "sip:alice@example.com", bob);
+    sipp(&serve, &never, 8400, "sip:alice@example.com", bob);
     serve.wait_for_metric("callrec_calls_never_started_total", 1.0);
     let logged = serve.events("call.never_started");
     assert_eq!(logged.len(), 1, "{logged:?}");
@@ -396,7 +405,7 @@ fn each_recording_mode_is_honoured_on_the_live_call() {
 
     // On Demand, started 1 s after the answer: the file begins at the start.
     let late = scenario(&dir, "late", 5.0, "inactive", &[(1000, "sendonly")], 4500);
-    sipp(&serve, &late, 3010, "sip:alice@example.com", bob);
+    sipp(&serve, &late, 8410, "sip:alice@example.com", bob);
     let (path, doc) = recording_of(&serve, 1, "alice");
     assert_eq!(doc["call"]["kind"], "call");
     let waited = &doc["call"]["waited_for_start"];
@@ -407,19 +416,20 @@ fn each_recording_mode_is_honoured_on_the_live_call() {
     );
     let first = seconds_between(&waited["started"], &doc["call"]["start"]);
     assert!(
-        (0.0..0.2).contains(&first),
+        (0.0..0.5).contains(&first),
         "call.start is the start: {first}"
     );
     let (rate, ch, seconds) = channels(&path, &doc);
     assert!(
-        (3.6..4.5).contains(&seconds),
+        (3.3..4.5).contains(&seconds),
         "5 s of media less the 1 s before the start: {seconds}"
     );
     let bob_at = bob_onset(&ch, rate);
     assert!(
-        (0.8..1.3).contains(&bob_at),
-        "Bob, 2 s into the media, is 1 s into the file: {bob_at}"
+        (0.5..1.3).contains(&bob_at),
+        "Bob, 2 s into the media, is about 1 s into the file: {bob_at}"
     );
+    assert_placed_from_the_start(&doc, bob_at);
     assert!(
         band_power(span(&ch[0], rate, 0.1, 0.7), rate, TONE_A) > 0.01,
         "Alice from the file's start"
@@ -440,7 +450,7 @@ fn each_recording_mode_is_honoured_on_the_live_call() {
         &[(1000, "sendonly"), (2000, "inactive"), (1500, "sendonly")],
         2500,
     );
-    sipp(&serve, &again, 3020, "sip:alice@example.com", bob);
+    sipp(&serve, &again, 8420, "sip:alice@example.com", bob);
     let all = serve.recordings(2);
     let (path, doc) = all
         .iter()
@@ -461,14 +471,15 @@ fn each_recording_mode_is_honoured_on_the_live_call() {
     assert!((3.2..4.1).contains(&to), "started again 1.5 s later: {to}");
     let (rate, ch, seconds) = channels(&path, &doc);
     assert!(
-        (5.5..6.6).contains(&seconds),
+        (5.2..6.6).contains(&seconds),
         "7 s of media less the 1 s before the start: {seconds}"
     );
     let bob_at = bob_onset(&ch, rate);
     assert!(
-        (0.8..1.3).contains(&bob_at),
+        (0.5..1.3).contains(&bob_at),
         "the file begins at the start: {bob_at}"
     );
+    assert_placed_from_the_start(&doc, bob_at);
     assert!(
         band_power(span(&ch[0], rate, from + 0.25, to - 0.25), rate, TONE_A) < 1e-5
             && band_power(span(&ch[1], rate, from + 0.25, to - 0.25), rate, TONE_B) < 1e-5,
@@ -520,7 +531,7 @@ fn each_recording_mode_is_honoured_on_the_live_call() {
         &[(1500, "inactive"), (1500, "sendonly")],
         2500,
     );
-    sipp(&serve, &paused, 3030, "sip:carol@example.com", bob);
+    sipp(&serve, &paused, 8430, "sip:carol@example.com", bob);
     let (path, doc) = recording_of(&serve, 3, "carol");
     assert!(doc["call"].get("waited_for_start").is_none(), "{doc}");
     assert_eq!(doc["call"]["kind"], "call");
@@ -554,7 +565,7 @@ fn each_recording_mode_is_honoured_on_the_live_call() {
 
     // Always: recorded from answer, the client's stop answered and not obeyed.
     let always = scenario(&dir, "always", 4.0, "sendonly", &[(1500, "inactive")], 2500);
-    sipp(&serve, &always, 3040, "sip:dave@example.com", bob);
+    sipp(&serve, &always, 8440, "sip:dave@example.com", bob);
     let (path, doc) = recording_of(&serve, 4, "dave");
     assert!(doc["pauses"].as_array().unwrap().is_empty());
     assert!(doc["warnings"]
@@ -642,7 +653,7 @@ fn voicemail_and_every_policy_refusal_are_answered_per_the_user() {
     // Voicemail: Erin records it, Frank does not.
     let voicemail = "sip:voicemail@example.com";
     let deposit = scenario(&dir, "deposit", 3.0, "sendonly", &[], 3000);
-    sipp(&serve, &deposit, 4000, "sip:erin@example.com", voicemail);
+    sipp(&serve, &deposit, 8600, "sip:erin@example.com", voicemail);
     let (path, doc) = recording_of(&serve, 1, "erin");
     assert_eq!(doc["call"]["kind"], "voicemail", "{doc}");
     let (rate, ch, _) = channels(&path, &doc);
@@ -665,7 +676,7 @@ fn voicemail_and_every_policy_refusal_are_answered_per_the_user() {
     // Frank's voicemail retrieval (the voicemail system by its number) is refused...
     refused(
         "retrieval",
-        4010,
+        8610,
         "sip:frank@example.com",
         "tel:+1-555-0100",
         "does not record voicemail",
@@ -675,7 +686,7 @@ fn voicemail_and_every_policy_refusal_are_answered_per_the_user() {
     sipp(
         &serve,
         &call,
-        4020,
+        8620,
         "sip:frank@example.com",
         "sip:bob@example.com",
     );
@@ -685,35 +696,35 @@ fn voicemail_and_every_policy_refusal_are_answered_per_the_user() {
     let bob = "sip:bob@example.com";
     refused(
         "never",
-        4030,
+        8630,
         "sip:never@example.com",
         bob,
         "recording mode is Never",
     );
     refused(
         "licence",
-        4040,
+        8640,
         "sip:unlicensed@example.com",
         bob,
         "licence does not include recording",
     );
     refused(
         "location",
-        4050,
+        8650,
         "sip:branchy@example.com",
         bob,
         "location's vendor is None",
     );
     refused(
         "service",
-        4060,
+        8660,
         "sip:gina@example.com",
         bob,
         "turned the call recording service off",
     );
     refused(
         "vendor",
-        4070,
+        8670,
         "sip:hank@example.com",
         bob,
         "organisation's vendor is None",
@@ -740,7 +751,11 @@ fn spool_files(dir: &Path, suffix: &str) -> Vec<(PathBuf, u64)> {
 
 #[test]
 fn a_server_killed_while_an_on_demand_session_waits_stores_nothing_of_it_after_restart() {
-    let mut serve = Serve::start("modes-crash", 38000, "");
+    let mut serve = Serve::start(
+        "modes-crash",
+        38000,
+        "voicemail_aors = [\"sip:voicemail@example.com\"]",
+    );
     let dir = serve.dir.0.clone();
     serve.organisation("acme");
     serve.person("acme", "alice", "acme-hq", "Professional", true);
@@ -752,27 +767,21 @@ fn a_server_killed_while_an_on_demand_session_waits_stores_nothing_of_it_after_r
         false,
     );
     serve.person("acme", "carol", "acme-hq", "Professional", true);
-    serve.recording("acme", "carol", "Always", "Beep", false);
+    serve.recording("acme", "carol", "Always", "Beep", true);
     serve.wait_for_policy();
 
-    // Alice's session waits for her start; Carol's (Always) records from the answer, beside.
+    // Alice's session waits for her start; Carol's voicemail deposit (Always, voicemail
+    // recorded) records from the answer, beside.
     let waiting = scenario(&dir, "waiting", 20.0, "inactive", &[], 20_000);
     let recording = scenario(&dir, "recording", 20.0, "sendonly", &[], 20_000);
-    let spawn = |scenario: &Path, port: u16, aor_a: &str| {
+    let spawn = |scenario: &Path, port: u16, aor_a: &str, aor_b: &str| {
         Command::new("sipp")
             .arg("-sf")
             .arg(scenario)
             .arg(serve.sip.to_string())
             .args(["-i", "127.0.0.1", "-p", &port.to_string()])
             .args(["-mp", &(port + 100).to_string()])
-            .args([
-                "-set",
-                "aor_a",
-                aor_a,
-                "-set",
-                "aor_b",
-                "sip:bob@example.com",
-            ])
+            .args(["-set", "aor_a", aor_a, "-set", "aor_b", aor_b])
             .args(["-m", "1", "-nostdin", "-timeout", "60s"])
             .current_dir(scenario.parent().unwrap())
             .stdout(std::process::Stdio::null())
@@ -781,8 +790,18 @@ fn a_server_killed_while_an_on_demand_session_waits_stores_nothing_of_it_after_r
             .expect("sipp runs")
     };
     let mut clients = [
-        spawn(&waiting, 5000, "sip:alice@example.com"),
-        spawn(&recording, 5010, "sip:carol@example.com"),
+        spawn(
+            &waiting,
+            8800,
+            "sip:alice@example.com",
+            "sip:bob@example.com",
+        ),
+        spawn(
+            &recording,
+            8810,
+            "sip:carol@example.com",
+            "sip:voicemail@example.com",
+        ),
     ];
     // Both calls are live on disk, and Carol's has audio synced.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -791,7 +810,12 @@ fn a_server_killed_while_an_on_demand_session_waits_stores_nothing_of_it_after_r
             .iter()
             .any(|(_, len)| *len > 16_000)
     {
-        assert!(Instant::now() < deadline, "{:?}", spool_jobs(&dir));
+        assert!(
+            Instant::now() < deadline,
+            "calls not live: {:?}\n{:#?}",
+            spool_jobs(&dir),
+            serve.log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     serve.process.kill();
@@ -806,6 +830,7 @@ fn a_server_killed_while_an_on_demand_session_waits_stores_nothing_of_it_after_r
     assert_eq!(serve.events("call.recovered").len(), 1, "Carol's call");
     let (_, doc) = recording_of(&serve, 1, "carol");
     assert_eq!(doc["call"]["ended"], "recovered", "{doc}");
+    assert_eq!(doc["call"]["kind"], "voicemail", "kept through the crash");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !spool_jobs(&dir).is_empty() {
         assert!(Instant::now() < deadline, "{:?}", spool_jobs(&dir));

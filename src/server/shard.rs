@@ -545,6 +545,7 @@ impl Shard {
                     call_start: None,
                     input: Some(input),
                     awaiting_start,
+                    kind: Some(kind.as_str().into()),
                 };
                 Ok((recorder, files, descriptor, Arc::new(sync)))
             });

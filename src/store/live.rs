@@ -62,6 +62,10 @@ pub struct LiveDescriptor {
     /// files, so recovery drops the job rather than store an empty recording.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub awaiting_start: bool,
+    /// The sidecar's `call.kind` (`"call"`, `"voicemail"`); none for older descriptors
+    /// (a call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// Writes (or replaces) a job's descriptor durably: write, fsync, rename, fsync the
@@ -159,6 +163,7 @@ pub fn salvage(job: JobWriter, now: Time) -> Result<Salvaged, StoreError> {
         "call": {
             "id": descriptor.name,
             "sip_call_id": descriptor.sip_call_id,
+            "kind": descriptor.kind.as_deref().unwrap_or("call"),
             "start": call_start.map(Time::to_rfc3339),
             "end": call_start
                 .map(|s| (s + std::time::Duration::from_secs_f64(duration_secs)).to_rfc3339()),

@@ -738,6 +738,7 @@ mod tests {
             call_start: None,
             input: None,
             awaiting_start: true,
+            kind: None,
         };
         super::live::write_descriptor(&dir, &descriptor).expect("descriptor");
         assert!(super::live::awaits_start(&dir));
