@@ -40,6 +40,7 @@ Configuration file (--config), with the defaults:
   shards = 0                    media threads; 0 = one per core
   max_message_bytes = 65536
   tls_listen = (off)            SIP over TLS, with tls_certificate and tls_key (PEM)
+  voicemail_aors = []           voicemail systems' AORs: their sessions are voicemail
   [recording]
   format = opus                 or wav
   layout = stereo               or mono, separate
@@ -260,6 +261,8 @@ impl Recording {
             let (wake, storing) = (Arc::clone(&wake), Arc::clone(&storing));
             let finished = move |finished: Finished| {
                 match &finished.result {
+                    // Signalling logged `call.never_started`: nothing to store, by design.
+                    Err(_) if finished.never_started => {}
                     Ok(job) => log::info(
                         "call.spooled",
                         json!({ "call": finished.name, "metadata": job.manifest.metadata.key }),

@@ -36,6 +36,8 @@
 //! tls_listen = "0.0.0.0:5061"            # SIP over TLS; default: off
 //! tls_certificate = "srs.pem"            # PEM chain, leaf first (required with tls_listen)
 //! tls_key = "srs-key.pem"                # PEM private key (required with tls_listen)
+//! voicemail_aors = ["sip:voicemail@example.com"]  # sessions with such a participant are
+//!                                        # voicemail (recorded per the user's setting); default: none
 //!
 //! [recording]
 //! format = "opus"                        # or "wav"
@@ -105,6 +107,10 @@ pub struct SipConfig {
     pub tls_certificate: Option<PathBuf>,
     /// The certificate's private key (PEM), for `tls_listen`.
     pub tls_key: Option<PathBuf>,
+    /// Voicemail systems' AORs: a session with a participant at one of them is a voicemail
+    /// deposit or retrieval, recorded only for users who record voicemail. Compared as policy
+    /// compares AORs (see [`crate::session::call_kind`]).
+    pub voicemail_aors: Vec<String>,
 }
 
 impl Default for SipConfig {
@@ -123,6 +129,7 @@ impl Default for SipConfig {
             tls_listen: None,
             tls_certificate: None,
             tls_key: None,
+            voicemail_aors: Vec::new(),
         }
     }
 }
@@ -401,6 +408,15 @@ impl Config {
         }
         if sip.connection_idle_secs == 0 {
             return Err("sip.connection_idle_secs: must be above 0".into());
+        }
+        if let Some(aor) = sip
+            .voicemail_aors
+            .iter()
+            .find(|aor| crate::policy::cache::normalise_aor(aor).is_none())
+        {
+            return Err(format!(
+                "sip.voicemail_aors: {aor:?} is not a sip:, sips: or tel: address"
+            ));
         }
         if sip.max_message_bytes < 1024 {
             return Err("sip.max_message_bytes: must be at least 1024".into());
@@ -681,6 +697,25 @@ mod tests {
             Some("s3://acme-own".into())
         );
         assert_eq!(config.store.spool_limit_bytes, Spool::DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn voicemail_aors_default_to_none_and_must_be_addresses() {
+        assert!(Config::parse("")
+            .expect("valid")
+            .sip
+            .voicemail_aors
+            .is_empty());
+        let config = Config::parse(
+            "[sip]\nvoicemail_aors = [\"sip:voicemail@example.com\", \"tel:+1-555-0100\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(config.sip.voicemail_aors.len(), 2);
+        let err = Config::parse("[sip]\nvoicemail_aors = [\"voicemail\"]\n").expect_err("invalid");
+        assert!(
+            err.contains("sip.voicemail_aors") && err.contains("voicemail"),
+            "{err}"
+        );
     }
 
     #[test]

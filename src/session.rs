@@ -237,6 +237,126 @@ pub fn allows_pause(policy: Option<&RecordingPolicy>) -> bool {
     policy.is_none_or(|p| p.pause_resume)
 }
 
+/// Where a session's recording stands, as the client's SDP direction has said so far.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RecordingState {
+    /// On Demand: nothing is recorded until the user's first start; the file begins there.
+    AwaitingStart,
+    Recording,
+    /// Paused (or stopped, for On Demand): media is kept out of the file.
+    Paused,
+}
+
+/// What a new offer's direction changes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DirectionChange {
+    Unchanged,
+    /// The user's first start (On Demand): the recording begins now, with no resume tone.
+    FirstStart,
+    Pause,
+    Resume,
+    /// A pause or resume the policy does not allow: ignored and noted.
+    NotAllowed,
+}
+
+/// Whether the session waits for the user's start: On Demand with User Initiated Start
+/// (the policy does not record from answer and lets the user start and stop).
+pub fn waits_for_user_start(policy: Option<&RecordingPolicy>) -> bool {
+    policy.is_some_and(|p| !p.record_from_answer && p.user_start_stop)
+}
+
+/// The state a session begins in. On Demand says start and stop with the SDP direction as
+/// it says pause and resume (RFC 7866 §7.1.2: `a=inactive` means no media is being
+/// recorded): an inactive first offer waits for the user's start, a sending one is the start.
+/// The Always modes record from answer; an inactive first offer is paused from the start.
+pub fn initial_state(waits_for_user_start: bool, sends: bool) -> RecordingState {
+    match (sends, waits_for_user_start) {
+        (true, _) => RecordingState::Recording,
+        (false, true) => RecordingState::AwaitingStart,
+        (false, false) => RecordingState::Paused,
+    }
+}
+
+/// The next state after an offer that `sends` (or not): the first sending offer of a session
+/// awaiting its start is the user's start; after it, stops and starts are pauses and resumes,
+/// honoured when `allows_pause`.
+pub fn on_direction(
+    state: RecordingState,
+    sends: bool,
+    allows_pause: bool,
+) -> (RecordingState, DirectionChange) {
+    use DirectionChange as C;
+    use RecordingState as S;
+    match (state, sends) {
+        (S::AwaitingStart, true) => (S::Recording, C::FirstStart),
+        (S::AwaitingStart, false) | (S::Recording, true) | (S::Paused, false) => {
+            (state, C::Unchanged)
+        }
+        (S::Recording, false) if allows_pause => (S::Paused, C::Pause),
+        (S::Paused, true) if allows_pause => (S::Recording, C::Resume),
+        (S::Recording | S::Paused, _) => (state, C::NotAllowed),
+    }
+}
+
+/// What a session is, for the sidecar's `call.kind`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    Call,
+    /// A voicemail deposit or retrieval: a participant is a voicemail system.
+    Voicemail,
+}
+
+impl CallKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallKind::Call => "call",
+            CallKind::Voicemail => "voicemail",
+        }
+    }
+}
+
+/// A voicemail session is one with a participant whose AOR is one of `voicemail_aors`,
+/// compared as the policy compares AORs (the key [`normalise_aor`] gives: `sips` read as
+/// `sip`, display name, port and parameters dropped, the host's case ignored, the user part
+/// as written). No SIPREC client we know of marks
+/// voicemail in its metadata in a documented way, so the configured addresses decide.
+pub fn call_kind(metadata: Option<&Metadata>, voicemail_aors: &[String]) -> CallKind {
+    let voicemail: Vec<String> = voicemail_aors
+        .iter()
+        .filter_map(|a| normalise_aor(a))
+        .collect();
+    let is_voicemail = metadata
+        .into_iter()
+        .flat_map(|m| &m.participants)
+        .flat_map(|p| &p.aors)
+        .filter_map(|aor| normalise_aor(aor))
+        .any(|aor| voicemail.contains(&aor));
+    match is_voicemail {
+        true => CallKind::Voicemail,
+        false => CallKind::Call,
+    }
+}
+
+/// A voicemail session is recorded only when the recorded user's `record_voicemail` is on
+/// (`None`: no policy configured, everything is recorded); otherwise refused as other policy
+/// refusals are (403, with the reason).
+pub fn check_voicemail(
+    kind: CallKind,
+    record_voicemail: Option<bool>,
+    recorded_aor: Option<&str>,
+) -> Result<(), Refusal> {
+    match (kind, record_voicemail) {
+        (CallKind::Voicemail, Some(false)) => Err((
+            403,
+            format!(
+                "Forbidden: not recorded: {}: the user does not record voicemail",
+                recorded_aor.unwrap_or("the call")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Announcements one call takes in; later ones are noted and not left out.
 pub const MAX_ANNOUNCEMENTS: usize = 256;
 
@@ -273,6 +393,90 @@ pub fn new_announcements(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn on_demand_waits_for_the_first_sending_offer_then_pauses_like_the_always_modes() {
+        use DirectionChange as C;
+        use RecordingState as S;
+        assert_eq!(initial_state(true, false), S::AwaitingStart);
+        assert_eq!(
+            initial_state(true, true),
+            S::Recording,
+            "a sending offer is the start"
+        );
+        assert_eq!(
+            initial_state(false, false),
+            S::Paused,
+            "Always: paused from the start"
+        );
+        assert_eq!(initial_state(false, true), S::Recording);
+
+        let mut state = S::AwaitingStart;
+        let mut changes = Vec::new();
+        for sends in [false, true, true, false, false, true] {
+            let (next, change) = on_direction(state, sends, true);
+            state = next;
+            changes.push(change);
+        }
+        assert_eq!(
+            changes,
+            [
+                C::Unchanged,
+                C::FirstStart,
+                C::Unchanged,
+                C::Pause,
+                C::Unchanged,
+                C::Resume
+            ]
+        );
+        assert_eq!(state, S::Recording);
+        // Always without pause: stops and starts are ignored, and the first start of an
+        // On Demand session is never refused.
+        assert_eq!(
+            on_direction(S::Recording, false, false),
+            (S::Recording, C::NotAllowed)
+        );
+        assert_eq!(
+            on_direction(S::Paused, true, false),
+            (S::Paused, C::NotAllowed)
+        );
+        assert_eq!(
+            on_direction(S::AwaitingStart, true, false),
+            (S::Recording, C::FirstStart)
+        );
+    }
+
+    #[test]
+    fn a_voicemail_participant_makes_the_session_voicemail_refused_unless_the_user_records_it() {
+        let participant = |aor: &str| metadata::Participant {
+            participant_id: aor.into(),
+            aors: vec![aor.into()],
+            names: Vec::new(),
+        };
+        let metadata = Metadata {
+            participants: vec![
+                participant("sip:alice@example.com"),
+                participant("sips:voicemail@Example.COM:5061;transport=tls"),
+            ],
+            ..Metadata::default()
+        };
+        let configured = vec!["<sip:voicemail@example.com>".to_string()];
+        assert_eq!(call_kind(Some(&metadata), &configured), CallKind::Voicemail);
+        assert_eq!(call_kind(Some(&metadata), &[]), CallKind::Call);
+        assert_eq!(call_kind(None, &configured), CallKind::Call);
+        let other = vec!["sip:voicemail@other.example.com".to_string()];
+        assert_eq!(call_kind(Some(&metadata), &other), CallKind::Call);
+
+        let alice = Some("sip:alice@example.com");
+        let (status, reason) =
+            check_voicemail(CallKind::Voicemail, Some(false), alice).unwrap_err();
+        assert_eq!(status, 403);
+        assert!(reason.contains("sip:alice@example.com"), "{reason}");
+        assert!(reason.contains("does not record voicemail"), "{reason}");
+        assert!(check_voicemail(CallKind::Voicemail, Some(true), alice).is_ok());
+        assert!(check_voicemail(CallKind::Voicemail, None, alice).is_ok());
+        assert!(check_voicemail(CallKind::Call, Some(false), alice).is_ok());
+    }
 
     #[test]
     fn each_announcement_is_reported_once_and_bad_ones_become_notes() {

@@ -411,6 +411,8 @@ fn live_job(spool: &Path, store: &Path, name: &str, format: Format, media: Optio
         began: "2026-12-06T10:00:00Z".into(),
         call_start: Some("2026-12-06T10:00:01.000Z".into()),
         input: None,
+        awaiting_start: false,
+        kind: None,
     };
     live::write_descriptor(job.dir(), &descriptor).unwrap();
 }

@@ -1,6 +1,6 @@
 //! The live server's media shards: calls started, fed packets, paused and ended through the
 //! shards' queues are recorded into the spool with each party in its channel, one call's
-//! audio never in another's file, and a pause silent.
+//! audio never in another's file, a pause silent, and an On Demand call from the user's start.
 
 mod common;
 
@@ -89,6 +89,8 @@ fn two_calls_on_the_shards_are_recorded_apart_with_a_pause() {
             input: serde_json::Value::Null,
             paused_at: None,
             exclusions: Vec::new(),
+            kind: callrec::session::CallKind::Call,
+            awaiting_start: false,
         };
         shards.control(Command::Start(Box::new(setup))).unwrap();
         packets.extend(
@@ -241,6 +243,8 @@ fn a_shard_behind_its_queue_writes_no_silence_over_what_waits_in_it() {
             input: serde_json::Value::Null,
             paused_at: None,
             exclusions: Vec::new(),
+            kind: callrec::session::CallKind::Call,
+            awaiting_start: false,
         })))
         .unwrap();
     // Everything is queued at once: the shard never finds its queue empty before the end.
@@ -273,4 +277,102 @@ fn a_shard_behind_its_queue_writes_no_silence_over_what_waits_in_it() {
         assert!(band_power(&window(&ch[0], from, to), rate, 400.0) > 0.01);
         assert!(band_power(&window(&ch[1], from, to), rate, 1000.0) > 0.01);
     }
+}
+
+/// On Demand: signalling holds media back until the user's start, so the shard sees the
+/// start, then packets; the file begins with them. A session never started stores nothing.
+#[test]
+fn an_on_demand_call_begins_at_the_users_start_and_one_never_started_stores_nothing() {
+    let dir = TempDir::new("shards-on-demand");
+    let spool = Spool::open(dir.0.join("spool"), Spool::DEFAULT_LIMIT).unwrap();
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<Finished>();
+    let shards = Shards::start(2, clock, move |f| done_tx.send(f).unwrap());
+    let mut jobs = Vec::new();
+    for (number, kind) in [
+        (1u64, callrec::session::CallKind::Voicemail),
+        (2, callrec::session::CallKind::Call),
+    ] {
+        let name = format!("call-{number}");
+        let job = spool.begin("file:///unused", &name).unwrap();
+        jobs.push(job.dir().to_path_buf());
+        let setup = CallSetup {
+            call: number,
+            name: name.clone(),
+            config: RecorderConfig {
+                format: Format::Wav,
+                ..RecorderConfig::default()
+            },
+            payloads: [pcmu(), pcmu()],
+            job,
+            destination: "file:///unused".into(),
+            storage: storage(),
+            sip_call_id: name,
+            input: serde_json::Value::Null,
+            paused_at: None,
+            exclusions: Vec::new(),
+            kind,
+            awaiting_start: true,
+        };
+        shards.control(Command::Start(Box::new(setup))).unwrap();
+    }
+    let packets = call(400.0, 1000.0);
+    let started = packets[0].0 + Duration::from_millis(1000);
+    shards
+        .control(Command::UserStart {
+            call: 1,
+            at: started,
+        })
+        .unwrap();
+    for (at, leg, datagram) in packets.into_iter().filter(|p| p.0 >= started) {
+        shards.packet(1, leg, at, datagram);
+    }
+    for number in [1, 2] {
+        shards
+            .control(Command::End {
+                call: number,
+                input: serde_json::Value::Null,
+                warnings: vec![],
+            })
+            .unwrap();
+    }
+    let mut finished: Vec<Finished> = (0..2)
+        .map(|_| done_rx.recv_timeout(Duration::from_secs(30)).unwrap())
+        .collect();
+    finished.sort_by_key(|f| f.call);
+    assert_eq!(shards.metrics.calls_stored.load(Ordering::SeqCst), 1);
+    assert_eq!(shards.metrics.calls_failed.load(Ordering::SeqCst), 0);
+    shards.stop();
+
+    let never = &finished[1];
+    assert!(never.never_started && never.result.is_err());
+    assert!(!jobs[1].exists(), "its spool job is gone");
+
+    let job = finished[0].result.as_ref().expect("stored");
+    assert!(!finished[0].never_started);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(job.dir.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(doc["call"]["kind"], "voicemail");
+    assert_eq!(
+        doc["call"]["waited_for_start"]["started"],
+        started.to_rfc3339()
+    );
+    let start = Time::parse_rfc3339(doc["call"]["start"].as_str().unwrap()).unwrap();
+    assert!(
+        start >= started && start.saturating_since(started) < Duration::from_millis(20),
+        "call.start is the first packet from the start on"
+    );
+    assert!(
+        doc["tones"].as_array().unwrap().is_empty(),
+        "no beep at the start"
+    );
+    let wav = std::fs::read(job.path(&job.manifest.media[0])).unwrap();
+    let (rate, ch) = wav_channels(&wav);
+    // 3 s of call, the first second before the start: 2 s in the file.
+    assert!(
+        (ch[0].len() as i64 - 2 * i64::from(rate)).abs() <= 160,
+        "{}",
+        ch[0].len()
+    );
+    assert!(band_power(&ch[0][800..8000], rate, 400.0) > 0.01);
+    assert!(band_power(&ch[1][800..8000], rate, 1000.0) > 0.01);
 }

@@ -33,10 +33,26 @@ pub struct CallInfo {
     /// The SIP Call-ID, for people looking for a call (several recordings may share one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sip_call_id: Option<String>,
-    /// UTC, RFC 3339; absent when no packet ever arrived.
+    /// `"call"`, or `"voicemail"` for a voicemail deposit or retrieval.
+    pub kind: &'static str,
+    /// UTC, RFC 3339; absent when no packet ever arrived. For an On Demand session, the
+    /// first packet after the user's start: the file begins there.
     pub start: Option<String>,
     pub end: Option<String>,
     pub duration_secs: f64,
+    /// An On Demand session began waiting for the user's start: nothing before it is in the
+    /// file. Absent for sessions recorded from answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waited_for_start: Option<WaitedForStart>,
+}
+
+/// When an On Demand session was answered and when the user started recording it.
+#[derive(Debug, Serialize)]
+pub struct WaitedForStart {
+    /// UTC, RFC 3339: the session was answered, waiting for the user's start.
+    pub answered: String,
+    /// UTC, RFC 3339: the user's first start (the offer that first sent media).
+    pub started: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -125,9 +141,11 @@ impl Sidecar {
             call: CallInfo {
                 id: call_id.to_string(),
                 sip_call_id: None,
+                kind: "call",
                 start: stamp(summary.call_start),
                 end: stamp(end),
                 duration_secs: summary.call_duration_secs,
+                waited_for_start: None,
             },
             legs,
             encoder: summary.encoder,

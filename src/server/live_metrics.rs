@@ -178,6 +178,12 @@ impl LiveMetrics {
                 &sip.calls_recording_failed,
             ),
             (
+                "callrec_calls_never_started_total",
+                "counter",
+                "On Demand sessions that ended without the user's start: nothing was stored.",
+                &sip.calls_never_started,
+            ),
+            (
                 "callrec_sip_connections_idle_closed_total",
                 "counter",
                 "TCP or TLS connections closed after sip.connection_idle_secs with no message and no call.",

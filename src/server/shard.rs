@@ -15,10 +15,11 @@
 //! A restart makes the job a recording of what was synced.
 
 use super::latency::LatencyHistogram;
-use crate::recorder::metadata::Sidecar;
+use crate::recorder::metadata::{Sidecar, WaitedForStart};
 use crate::recorder::payload::PayloadMap;
 use crate::recorder::summary::EncoderSummary;
 use crate::recorder::{Leg, Recorder, RecorderConfig};
+use crate::session::CallKind;
 use crate::store::job::{self, FinishedFile};
 use crate::store::key::RecordingKey;
 use crate::store::live::{self, LiveDescriptor};
@@ -60,6 +61,11 @@ pub struct CallSetup {
     pub paused_at: Option<Time>,
     /// Announcements the offer already reported, to keep out of the file.
     pub exclusions: Vec<(Time, Time)>,
+    /// A call, or a voicemail deposit or retrieval (the sidecar's `call.kind`).
+    pub kind: CallKind,
+    /// On Demand: the session waits for the user's start ([`Command::UserStart`]); media is
+    /// held back until then, and a session that never starts stores nothing.
+    pub awaiting_start: bool,
 }
 
 /// What a shard is told.
@@ -77,6 +83,12 @@ pub enum Command {
         at: Time,
     },
     Resume {
+        call: u64,
+        at: Time,
+    },
+    /// The user's first start of an On Demand session, at `at`: the recording begins with the
+    /// media that follows (no resume tone; the file starts there).
+    UserStart {
         call: u64,
         at: Time,
     },
@@ -101,6 +113,9 @@ pub struct Finished {
     pub name: String,
     /// The committed spool job, or why the recording failed.
     pub result: Result<SpoolJob, String>,
+    /// An On Demand session the user never started: nothing was stored, by design (the job
+    /// was abandoned; `result` says so).
+    pub never_started: bool,
 }
 
 /// Counters the shards keep, read by `/metrics`.
@@ -303,6 +318,7 @@ impl Shards {
             Command::Packet { call, .. }
             | Command::Pause { call, .. }
             | Command::Resume { call, .. }
+            | Command::UserStart { call, .. }
             | Command::Exclude { call, .. }
             | Command::End { call, .. } => *call,
         };
@@ -338,6 +354,10 @@ struct LiveCall {
     failed: Option<String>,
     /// Signalling has been told of `failed` (it ends the call with a BYE).
     failure_told: bool,
+    kind: CallKind,
+    /// Answered waiting for the user's start (On Demand), and when; and the start, once made.
+    awaiting_start: Option<Time>,
+    user_started: Option<Time>,
     /// What recovery needs to make a recording of the job if the process dies.
     descriptor: LiveDescriptor,
     /// The descriptor changed since it was last handed to the syncer.
@@ -451,6 +471,11 @@ impl Shard {
                 let offset = live.offset(at);
                 live.recorder.resume_at(offset)
             }),
+            Command::UserStart { call, at } => self.edit(call, |live| {
+                live.user_started.get_or_insert(at);
+                live.descriptor.awaiting_start = false;
+                live.descriptor_changed = true;
+            }),
             Command::Exclude { call, spans } => self.edit(call, |live| {
                 for (from, to) in spans {
                     live.exclude_or_keep(from, to);
@@ -483,6 +508,8 @@ impl Shard {
             storage,
             paused_at,
             exclusions,
+            kind,
+            awaiting_start,
         } = setup;
         let extension = config.format.extension();
         let names: Vec<String> = match config.layout.files() {
@@ -517,6 +544,8 @@ impl Shard {
                     began: now.to_rfc3339(),
                     call_start: None,
                     input: Some(input),
+                    awaiting_start,
+                    kind: Some(kind.as_str().into()),
                 };
                 Ok((recorder, files, descriptor, Arc::new(sync)))
             });
@@ -536,6 +565,9 @@ impl Shard {
                     notes: Vec::new(),
                     failed: None,
                     failure_told: false,
+                    kind,
+                    awaiting_start: awaiting_start.then_some(now),
+                    user_started: None,
                     descriptor,
                     descriptor_changed: true,
                     sync,
@@ -559,6 +591,7 @@ impl Shard {
                     call,
                     name,
                     result: Err(reason),
+                    never_started: false,
                 });
             }
         }
@@ -659,12 +692,28 @@ impl Shard {
             ));
         }
         let name = live.name.clone();
+        if live.awaiting_start.is_some() && live.user_started.is_none() {
+            // Nothing was recorded, by the user's choice: no empty file is stored.
+            live.files.discard();
+            let _ = live.job.abandon();
+            return finished(Finished {
+                call,
+                name,
+                result: Err("the user never started recording".into()),
+                never_started: true,
+            });
+        }
         let result = live.store((self.clock)(), input, warnings, &self.metrics);
         match &result {
             Ok(_) => self.metrics.calls_stored.fetch_add(1, Relaxed),
             Err(_) => self.metrics.calls_failed.fetch_add(1, Relaxed),
         };
-        finished(Finished { call, name, result });
+        finished(Finished {
+            call,
+            name,
+            result,
+            never_started: false,
+        });
     }
 }
 
@@ -739,6 +788,9 @@ impl LiveCall {
             storage,
             failed,
             notes,
+            kind,
+            awaiting_start,
+            user_started,
             ..
         } = self;
         let mut warnings = warnings;
@@ -801,6 +853,14 @@ impl LiveCall {
             warnings,
         );
         sidecar.call.sip_call_id = Some(sip_call_id);
+        sidecar.call.kind = kind.as_str();
+        sidecar.call.waited_for_start =
+            awaiting_start
+                .zip(user_started)
+                .map(|(answered, started)| WaitedForStart {
+                    answered: answered.to_rfc3339(),
+                    started: started.to_rfc3339(),
+                });
         sidecar.input = (!input.is_null()).then_some(input);
         let json = serde_json::to_vec_pretty(&sidecar).map_err(|e| e.to_string())?;
         let storage = StorageInfo {

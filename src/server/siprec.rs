@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::policy::cache::PolicyCache;
 use crate::policy::effective::{RecordingPolicy, Storage};
 use crate::recorder::RecorderConfig;
-use crate::session::{self, StreamPlan};
+use crate::session::{self, DirectionChange, RecordingState, StreamPlan};
 use crate::sip::framing::{Frame, Framer};
 use crate::sip::message::Limits;
 use crate::sip::metadata::{self, Announcement, Metadata};
@@ -92,6 +92,8 @@ pub struct SipMetrics {
     pub byes_unanswered: AtomicU64,
     /// Answered calls we ended because their recording failed.
     pub calls_recording_failed: AtomicU64,
+    /// On Demand sessions that ended without the user's start: nothing stored.
+    pub calls_never_started: AtomicU64,
     /// TCP or TLS connections closed after `sip.connection_idle_secs` without a byte.
     pub connections_idle_closed: AtomicU64,
     pub draining: AtomicU64,
@@ -127,7 +129,9 @@ struct Call {
     plans: Vec<Option<StreamPlan>>,
     streams: Vec<StreamRuntime>,
     stop: watch::Sender<bool>,
+    /// Whether media is held back from the recorder (paused, or awaiting the user's start).
     paused: watch::Sender<bool>,
+    state: RecordingState,
     allows_pause: bool,
     heard: Arc<AtomicU64>,
     last_signal: Time,
@@ -405,6 +409,12 @@ impl Server {
             }
             _ => session::choose_policy(&candidates, false, |_| unreachable!())?,
         };
+        let kind = session::call_kind(metadata.as_ref(), &self.services.config.sip.voicemail_aors);
+        session::check_voicemail(
+            kind,
+            policy.as_ref().map(|p| p.record_voicemail),
+            recorded_aor.as_deref(),
+        )?;
         let plans =
             session::plan_streams(&description, metadata.as_ref(), recorded_aor.as_deref())?;
         let received: Vec<&StreamPlan> = plans.iter().flatten().collect();
@@ -460,6 +470,7 @@ impl Server {
         let config =
             session::recorder_config(&self.settings.recorder, policy.as_ref(), recorded_legs);
         let sends = session::offer_sends(&description);
+        let state = session::initial_state(session::waits_for_user_start(policy.as_ref()), sends);
         let mut announcements = Vec::new();
         let (exclusions, notes) = match &metadata {
             Some(metadata) => session::new_announcements(metadata, &mut announcements),
@@ -494,8 +505,10 @@ impl Server {
             job,
             destination,
             storage,
-            paused_at: (!sends).then_some(now),
+            paused_at: (state == RecordingState::Paused).then_some(now),
             exclusions: exclusions.clone(),
+            kind,
+            awaiting_start: state == RecordingState::AwaitingStart,
         };
         if let Err(QueueFull(command)) = self
             .services
@@ -556,6 +569,7 @@ impl Server {
             streams,
             stop,
             paused,
+            state,
             allows_pause: session::allows_pause(policy.as_ref()),
             heard,
             last_signal: now,
@@ -682,40 +696,46 @@ impl Server {
             }
         };
         let sends = session::offer_sends(&description);
-        let paused = *call.paused.borrow();
-        if sends == paused {
-            if call.allows_pause {
-                let command = match sends {
-                    true => Command::Resume {
-                        call: offer.session,
-                        at: now,
-                    },
-                    false => Command::Pause {
-                        call: offer.session,
-                        at: now,
-                    },
-                };
-                if self.services.shards.control(command).is_err() {
-                    let (status, reason) = RECORDER_BUSY;
-                    return self.uas.reject(now, offer.session, status, reason);
-                }
-                call.paused.send_replace(!sends);
-                log::info(
-                    if sends { "call.resume" } else { "call.pause" },
-                    json!({ "call_id": call.call_id }),
-                );
-            } else {
-                let note = format!(
-                    "{} requested at {} but the recording policy does not allow pausing: ignored",
-                    if sends { "resume" } else { "pause" },
-                    now.to_rfc3339()
-                );
-                log::info(
-                    "call.pause_ignored",
-                    json!({ "call_id": call.call_id, "note": note }),
-                );
-                push_note(&mut call.warnings, note);
+        let (state, change) = session::on_direction(call.state, sends, call.allows_pause);
+        let command = match change {
+            DirectionChange::FirstStart => Some(Command::UserStart {
+                call: offer.session,
+                at: now,
+            }),
+            DirectionChange::Pause => Some(Command::Pause {
+                call: offer.session,
+                at: now,
+            }),
+            DirectionChange::Resume => Some(Command::Resume {
+                call: offer.session,
+                at: now,
+            }),
+            DirectionChange::Unchanged | DirectionChange::NotAllowed => None,
+        };
+        if let Some(command) = command {
+            if self.services.shards.control(command).is_err() {
+                let (status, reason) = RECORDER_BUSY;
+                return self.uas.reject(now, offer.session, status, reason);
             }
+            call.state = state;
+            call.paused.send_replace(state != RecordingState::Recording);
+            let event = match change {
+                DirectionChange::FirstStart => "call.user_start",
+                DirectionChange::Pause => "call.pause",
+                _ => "call.resume",
+            };
+            log::info(event, json!({ "call_id": call.call_id }));
+        } else if change == DirectionChange::NotAllowed {
+            let note = format!(
+                "{} requested at {} but the recording policy does not allow pausing: ignored",
+                if sends { "resume" } else { "pause" },
+                now.to_rfc3339()
+            );
+            log::info(
+                "call.pause_ignored",
+                json!({ "call_id": call.call_id, "note": note }),
+            );
+            push_note(&mut call.warnings, note);
         }
         // The same streams on the same ports; media sections the first offer did not have are
         // refused.
@@ -808,6 +828,16 @@ impl Server {
             "call.end",
             json!({ "call_id": call.call_id, "reason": reason }),
         );
+        if call.state == RecordingState::AwaitingStart {
+            self.services
+                .metrics
+                .calls_never_started
+                .fetch_add(1, Relaxed);
+            log::info(
+                "call.never_started",
+                json!({ "call_id": call.call_id, "recording": call.name, "user": call.recorded_aor }),
+            );
+        }
         let _ = call.stop.send(true);
         let reason = reason.to_owned();
         let shards = Arc::clone(&self.services.shards);

@@ -58,6 +58,14 @@ pub struct LiveDescriptor {
     /// leg): the recovered sidecar's `input`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<serde_json::Value>,
+    /// An On Demand session still waiting for the user's start: nothing of the call is in the
+    /// files, so recovery drops the job rather than store an empty recording.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub awaiting_start: bool,
+    /// The sidecar's `call.kind` (`"call"`, `"voicemail"`); none for older descriptors
+    /// (a call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// Writes (or replaces) a job's descriptor durably: write, fsync, rename, fsync the
@@ -155,6 +163,7 @@ pub fn salvage(job: JobWriter, now: Time) -> Result<Salvaged, StoreError> {
         "call": {
             "id": descriptor.name,
             "sip_call_id": descriptor.sip_call_id,
+            "kind": descriptor.kind.as_deref().unwrap_or("call"),
             "start": call_start.map(Time::to_rfc3339),
             "end": call_start
                 .map(|s| (s + std::time::Duration::from_secs_f64(duration_secs)).to_rfc3339()),
@@ -277,6 +286,15 @@ fn repair_file(
 /// Whether `dir` is a live job: it has a descriptor.
 pub fn is_live(dir: &Path) -> bool {
     dir.join(DESCRIPTOR).exists()
+}
+
+/// Whether the live job in `dir` is an On Demand session the user never started (its
+/// descriptor says so; an unreadable one does not).
+pub fn awaits_start(dir: &Path) -> bool {
+    std::fs::read(dir.join(DESCRIPTOR))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<LiveDescriptor>(&bytes).ok())
+        .is_some_and(|d| d.awaiting_start)
 }
 
 /// Removes the descriptor of a job just committed: its manifest now says what it is, and a

@@ -242,6 +242,12 @@ impl Spool {
             let Writer::Gone(lock) = writer_of(&dir)? else {
                 continue;
             };
+            if live::awaits_start(&dir) {
+                // On Demand, never started: nothing to store. Without its descriptor it is an
+                // incomplete job, which the scan that follows discards.
+                live::forget(&dir);
+                continue;
+            }
             // Counted at open; `recover` counts the spool again once salvage has changed it.
             let writer = JobWriter {
                 dir: dir.clone(),
@@ -698,6 +704,52 @@ mod tests {
         assert_eq!(recovered.discarded, vec![writing_dir]);
         assert_eq!(recovered.unsalvaged.len(), 1, "the live job is tried");
         assert_eq!(recovered.unsalvaged[0].0, live_dir);
+    }
+
+    /// An On Demand session the user never started holds nothing of the call: a crash while
+    /// it waits leaves no recording, empty or not, and its job is discarded.
+    #[test]
+    fn recovery_drops_a_live_job_still_waiting_for_the_users_start() {
+        let tmp = TempDir::new("awaiting-start");
+        let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
+        let waiting = spool.begin("memory://t", "waiting").expect("begin");
+        let dir = waiting.dir().to_path_buf();
+        std::fs::write(dir.join("c.wav.partial"), b"").expect("write");
+        let descriptor = super::live::LiveDescriptor {
+            destination: "memory://t".into(),
+            storage: crate::store::metadata::StorageInfo {
+                org: "acme".into(),
+                user: Some("alice".into()),
+                provider: "dubber".into(),
+                plan: "dubber-go".into(),
+                retention: crate::store::key::RetentionClass::Days(30),
+                retained_since: String::new(),
+            },
+            name: "waiting".into(),
+            sip_call_id: None,
+            files: vec!["c.wav".into()],
+            format: crate::encode::Format::Wav,
+            sample_rate: 8000,
+            channels: 2,
+            opus: Default::default(),
+            stream_serial: 1,
+            encoder: serde_json::Value::Null,
+            began: "2026-12-06T10:00:00Z".into(),
+            call_start: None,
+            input: None,
+            awaiting_start: true,
+            kind: None,
+        };
+        super::live::write_descriptor(&dir, &descriptor).expect("descriptor");
+        assert!(super::live::awaits_start(&dir));
+        drop(waiting); // its process died
+
+        let recovered = spool.recover(&spool.own().expect("own")).expect("recover");
+        assert!(recovered.salvaged.is_empty() && recovered.unsalvaged.is_empty());
+        assert!(recovered.jobs.is_empty(), "no recording of it");
+        assert_eq!(recovered.discarded, vec![dir.clone()]);
+        assert!(!dir.exists());
+        assert_eq!(spool.usage(), 0);
     }
 
     /// One owner at a time: the second is told the spool is in use, until the first is gone.
