@@ -278,8 +278,10 @@ pub fn initial_state(waits_for_user_start: bool, sends: bool) -> RecordingState 
 }
 
 /// The next state after an offer that `sends` (or not): the first sending offer of a session
-/// awaiting its start is the user's start; after it, stops and starts are pauses and resumes,
-/// honoured when `allows_pause`.
+/// awaiting its start is the user's start; after it, stops and starts are pauses and resumes.
+/// Without `allows_pause` only the stop is refused: a mode without pausing wants the call
+/// recorded, so a resume (after an inactive first offer, an Always call on hold at set-up)
+/// is always honoured.
 pub fn on_direction(
     state: RecordingState,
     sends: bool,
@@ -293,8 +295,8 @@ pub fn on_direction(
             (state, C::Unchanged)
         }
         (S::Recording, false) if allows_pause => (S::Paused, C::Pause),
-        (S::Paused, true) if allows_pause => (S::Recording, C::Resume),
-        (S::Recording | S::Paused, _) => (state, C::NotAllowed),
+        (S::Recording, false) => (state, C::NotAllowed),
+        (S::Paused, true) => (S::Recording, C::Resume),
     }
 }
 
@@ -430,15 +432,16 @@ mod tests {
             ]
         );
         assert_eq!(state, S::Recording);
-        // Always without pause: stops and starts are ignored, and the first start of an
-        // On Demand session is never refused.
+        // Always without pause: stops are ignored, and the first start of an On Demand
+        // session is never refused.
         assert_eq!(
             on_direction(S::Recording, false, false),
             (S::Recording, C::NotAllowed)
         );
+        // An Always call whose first offer was inactive is recorded from the resume on.
         assert_eq!(
             on_direction(S::Paused, true, false),
-            (S::Paused, C::NotAllowed)
+            (S::Recording, C::Resume)
         );
         assert_eq!(
             on_direction(S::AwaitingStart, true, false),

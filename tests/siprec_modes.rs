@@ -372,6 +372,7 @@ fn each_recording_mode_is_honoured_on_the_live_call() {
         ("alice", "On Demand with User Initiated Start", "Beep"),
         ("carol", "Always with Pause/Resume", "Play Announcement"),
         ("dave", "Always", "Beep"),
+        ("erin", "Always", "Beep"),
     ] {
         serve.person("acme", id, "acme-hq", "Professional", true);
         serve.recording("acme", id, mode, notification, false);
@@ -576,6 +577,40 @@ fn each_recording_mode_is_honoured_on_the_live_call() {
     assert!(
         band_power(span(&ch[0], rate, 2.0, 3.5), rate, TONE_A) > 0.01,
         "recorded through the stop"
+    );
+
+    // Always, on hold at set-up: the inactive first offer pauses it, and the first sending
+    // re-offer resumes it (only a stop is refused in Always, never the resumption).
+    let held = scenario(&dir, "held", 4.0, "inactive", &[(1000, "sendonly")], 2500);
+    sipp(&serve, &held, 8450, "sip:erin@example.com", bob);
+    let (path, doc) = recording_of(&serve, 5, "erin");
+    assert!(
+        !doc["warnings"]
+            .to_string()
+            .contains("does not allow pausing"),
+        "{doc}"
+    );
+    // Held from the answer, so the file begins at the resume: its one pause ends at 0 s.
+    let pauses = doc["pauses"].as_array().unwrap();
+    assert_eq!(pauses.len(), 1, "{doc}");
+    assert_eq!(pauses[0]["to"].as_f64(), Some(0.0), "{doc}");
+    let (rate, ch, seconds) = channels(&path, &doc);
+    assert!(
+        (2.2..3.0).contains(&seconds),
+        "from the resume on: {seconds}"
+    );
+    let bob_at = bob_onset(&ch, rate);
+    assert!(
+        (0.6..1.6).contains(&bob_at),
+        "Bob (2 s after the ACK) about 1 s after the resume: {bob_at}"
+    );
+    assert!(
+        band_power(span(&ch[0], rate, 0.1, seconds - 0.2), rate, TONE_A) > 0.01,
+        "Alice recorded from the resume on"
+    );
+    assert!(
+        tone_kinds(&doc).is_empty(),
+        "Always has no pause beeps: {doc}"
     );
 
     assert_eq!(serve.metric("callrec_calls_never_started_total"), 1.0);
