@@ -1,4 +1,4 @@
-//! Criterion benchmarks for `policy::cache`: how long a call set-up waits for its policy
+//! Criterion benchmarks for `policy::index` and `policydb::cache`: how long a call set-up waits for its policy
 //! (target: never more than 1 ms) and what keeping the cache fresh costs.
 //!
 //! The population: 10 organisations × 10 locations × 1,000 users per location = 100,000
@@ -20,9 +20,8 @@
 //! Under `cargo test --benches` each runs once on a population a hundred times smaller.
 
 use callrec::policy::account::ProviderAccount;
-use callrec::policy::cache::{
-    AorTarget, Lookup, PolicyCache, PolicyIndex, Update, KIND_AOR, KIND_LOCATION,
-    KIND_ORGANISATION, KIND_USER,
+use callrec::policy::index::{
+    AorTarget, Lookup, PolicyIndex, Update, KIND_AOR, KIND_LOCATION, KIND_ORGANISATION, KIND_USER,
 };
 use callrec::policy::location::Location;
 use callrec::policy::model::{
@@ -35,6 +34,7 @@ use callrec::policy::settings::{Mode, PlatformInfo};
 use callrec::policy::terms::TermsAcceptance;
 use callrec::policy::user::{Licence, Person, User};
 use callrec::policy::Decision;
+use callrec::policydb::cache::PolicyCache;
 use callrec::policydb::{Change, DbError, PolicyDb};
 use callrec::time::Time;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};

@@ -4,7 +4,7 @@
 use callrec::config::Config;
 use callrec::encode::{Format, OpusSettings};
 use callrec::media::jitter::JitterConfig;
-use callrec::policy::cache::{PolicyCache, REFRESH_INTERVAL};
+use callrec::policydb::cache::{PolicyCache, REFRESH_INTERVAL};
 use callrec::policydb::PolicyDb;
 use callrec::recorder::RecorderConfig;
 use callrec::server::admin::{self, AdminState};

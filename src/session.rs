@@ -6,8 +6,8 @@
 use crate::media::codec::PayloadKind;
 use crate::media::mix::Layout;
 use crate::media::tones::ToneSpec;
-use crate::policy::cache::{normalise_aor, Lookup};
 use crate::policy::effective::{Decision, Reason, RecordingPolicy};
+use crate::policy::index::{normalise_aor, Lookup};
 use crate::policy::settings::NotificationType;
 use crate::recorder::payload::{PayloadMap, PayloadType};
 use crate::recorder::{Leg, RecorderConfig, Reminder};

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use callrec::policy::account::ProviderAccount;
-use callrec::policy::cache::{
-    normalise_aor, AorTarget, IndexError, IndexStats, Lookup, PolicyCache, PolicyIndex, Update,
-    KIND_AOR, KIND_LOCATION, KIND_ORGANISATION, KIND_USER,
+use callrec::policy::index::{
+    normalise_aor, AorTarget, IndexError, IndexStats, Lookup, PolicyIndex, Update, KIND_AOR,
+    KIND_LOCATION, KIND_ORGANISATION, KIND_USER,
 };
 use callrec::policy::location::Location;
 use callrec::policy::model::{
@@ -29,6 +29,7 @@ use callrec::policy::settings::{
 use callrec::policy::terms::TermsAcceptance;
 use callrec::policy::user::{Licence, Person, User};
 use callrec::policy::{effective_policy, Decision, Reason};
+use callrec::policydb::cache::PolicyCache;
 use callrec::policydb::{Change, DbError, PolicyDb};
 use callrec::time::Time;
 use serde::Serialize;

@@ -4,7 +4,7 @@
 #![no_main]
 
 use callrec::policy::api_json::UserRecordingSettings;
-use callrec::policy::cache::{normalise_aor, PolicyIndex, KIND_AOR, KIND_LOCATION, KIND_ORGANISATION, KIND_USER};
+use callrec::policy::index::{normalise_aor, PolicyIndex, KIND_AOR, KIND_LOCATION, KIND_ORGANISATION, KIND_USER};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

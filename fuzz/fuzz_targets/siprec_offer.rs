@@ -12,7 +12,7 @@
 //! as leg A.
 #![no_main]
 
-use callrec::policy::cache::normalise_aor;
+use callrec::policy::index::normalise_aor;
 use callrec::recorder::Leg;
 use callrec::session;
 use callrec::sip::framing::{Frame, Framer};

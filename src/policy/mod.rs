@@ -12,10 +12,10 @@
 
 pub mod account;
 pub mod api_json;
-pub mod cache;
 pub mod change;
 pub mod effective;
 pub mod error;
+pub mod index;
 pub mod location;
 pub mod model;
 pub mod organisation;

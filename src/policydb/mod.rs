@@ -22,6 +22,7 @@
 //!   an `org_id` filter on it in SQL.
 //! - **Time is an input** ([`Change::at`]); this module reads no clock.
 
+pub mod cache;
 pub mod schema;
 pub mod token;
 

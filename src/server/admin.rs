@@ -73,7 +73,7 @@ pub struct Metrics {
     /// The recording server's counters, when `serve` runs one.
     pub live: std::sync::OnceLock<Arc<super::live_metrics::LiveMetrics>>,
     /// The recording server's policy cache, when `serve` runs one: how fresh it is.
-    pub policy: std::sync::OnceLock<Arc<crate::policy::cache::PolicyCache>>,
+    pub policy: std::sync::OnceLock<Arc<crate::policydb::cache::PolicyCache>>,
 }
 
 pub fn router(state: AdminState) -> Router {

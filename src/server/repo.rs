@@ -87,7 +87,7 @@ impl From<DbError> for RepoError {
     }
 }
 
-/// A user's SIP address as the `aor` documents key it: [`crate::policy::cache::normalise_aor`]
+/// A user's SIP address as the `aor` documents key it: [`crate::policy::index::normalise_aor`]
 /// (the key the recorder's policy lookups use too), with errors naming the field.
 pub fn normalise_aor(input: &str) -> Result<String, String> {
     if input.len() > MAX_AOR {
@@ -96,7 +96,7 @@ pub fn normalise_aor(input: &str) -> Result<String, String> {
             input.len()
         ));
     }
-    crate::policy::cache::normalise_aor(input).ok_or_else(|| {
+    crate::policy::index::normalise_aor(input).ok_or_else(|| {
         format!("sipAddresses: '{input}' is not a SIP address (sip:user@host or a global tel:)")
     })
 }

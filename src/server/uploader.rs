@@ -7,8 +7,9 @@
 //! changed since the call re-classes the job (keys, tags, metadata) first.
 
 use crate::config::{Config, Target};
-use crate::policy::cache::{Lookup, PolicyCache};
+use crate::policy::index::Lookup;
 use crate::policy::Decision;
+use crate::policydb::cache::PolicyCache;
 use crate::server::log;
 use crate::store::backoff::BackoffConfig;
 use crate::store::destination::Destination;
