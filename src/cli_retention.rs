@@ -3,7 +3,7 @@
 
 use crate::cli_store::{self, StoreArgs};
 use callrec::policy::plan::Plan;
-use callrec::store::migrate::{self, MigrationEvent};
+use callrec::store::migrate::{self, MigrationEvent, PlanTarget};
 
 #[derive(clap::Parser)]
 pub struct RetentionArgs {
@@ -49,12 +49,17 @@ fn run_migrate(args: MigrateArgs) -> Result<(), String> {
     let now = cli_store::now();
     let runtime = cli_store::runtime()?;
     let print = |event: &MigrationEvent| println!("{}", json_line(event));
+    let plan = PlanTarget {
+        retention: args.plan.retention(),
+        plan: args.plan.to_string(),
+        provider: args.plan.provider().as_str().into(),
+    };
     let report = runtime
         .block_on(migrate::migrate(
             &dest,
             &args.org,
             args.user.as_deref(),
-            args.plan,
+            &plan,
             now,
             print,
         ))

@@ -196,6 +196,15 @@ async fn run_sweep(dest: &Destination, now: Time, dry_run: bool) -> (SweepReport
     (report, events)
 }
 
+/// The plan as the store sees it.
+fn target(plan: Plan) -> migrate::PlanTarget {
+    migrate::PlanTarget {
+        retention: plan.retention(),
+        plan: plan.to_string(),
+        provider: plan.provider().as_str().into(),
+    }
+}
+
 async fn run_migrate(
     dest: &Destination,
     user: Option<&str>,
@@ -203,9 +212,11 @@ async fn run_migrate(
     now: Time,
 ) -> (MigrationReport, Vec<MigrationEvent>) {
     let mut events = Vec::new();
-    let report = migrate::migrate(dest, "acme", user, plan, now, |e| events.push(e.clone()))
-        .await
-        .expect("migrate");
+    let report = migrate::migrate(dest, "acme", user, &target(plan), now, |e| {
+        events.push(e.clone())
+    })
+    .await
+    .expect("migrate");
     (report, events)
 }
 
@@ -949,7 +960,8 @@ async fn migration_interrupted_at_any_write_is_finished_by_a_rerun(dest: Destina
             let context = format!("{plan} crashed at write {crash_at}");
             setup().await;
             let crashing = Crashing::wrap(&dest, crash_at);
-            let result = migrate::migrate(&crashing, "acme", None, plan, now, |_| {}).await;
+            let result =
+                migrate::migrate(&crashing, "acme", None, &target(plan), now, |_| {}).await;
             assert!(result.is_err(), "{context}: {result:?}");
             assert_no_metadata_without_media(&dest, &context).await;
             run_migrate(&dest, None, plan, now).await;
@@ -963,7 +975,7 @@ async fn migration_interrupted_at_any_write_is_finished_by_a_rerun(dest: Destina
         }
         let crashing = Crashing::wrap(&dest, writes);
         setup().await;
-        let result = migrate::migrate(&crashing, "acme", None, plan, now, |_| {}).await;
+        let result = migrate::migrate(&crashing, "acme", None, &target(plan), now, |_| {}).await;
         assert!(result.is_ok(), "{plan}: {writes} writes are enough");
     }
 }

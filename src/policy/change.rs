@@ -28,7 +28,7 @@ pub struct Change {
 }
 
 /// A user's recordings move to another plan: run `store::migrate::migrate(dest, org,
-/// Some(user), plan, now)`. `from` and `to` differ when the retention class changes (free ↔
+/// Some(user), target, now)` with the plan's retention, name and provider. `from` and `to` differ when the retention class changes (free ↔
 /// paid); equal when only the plan tag does (Standard ↔ AI).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -14,7 +14,7 @@ use crate::policy::user::User;
 use crate::policy::{effective_policy, Decision, RetentionMigration};
 use crate::policydb::Change as By;
 use crate::store::destination::Destination;
-use crate::store::migrate::{migrate, MigrationEvent};
+use crate::store::migrate::{migrate, MigrationEvent, PlanTarget};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -186,7 +186,12 @@ async fn run_migration(
     let options: Vec<(String, String)> = target.options.clone().into_iter().collect();
     let dest = Destination::open(&target.url, &options).map_err(|e| failed(e.to_string()))?;
     let mut events: Vec<MigrationEvent> = Vec::new();
-    let report = migrate(&dest, org, Some(user), plan, state.now(), |event| {
+    let to = PlanTarget {
+        retention: plan.retention(),
+        plan: plan.to_string(),
+        provider: plan.provider().as_str().into(),
+    };
+    let report = migrate(&dest, org, Some(user), &to, state.now(), |event| {
         if events.len() < MAX_REPORTED_EVENTS {
             events.push(event.clone());
         }

@@ -32,3 +32,19 @@ pub fn server_config(certificate: &Path, key: &Path) -> Result<Arc<ServerConfig>
         .map_err(|e| format!("sip.tls_key: does not match sip.tls_certificate: {e}"))?;
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files the configuration accepts (they exist) but that hold no PEM are refused when the
+    /// server reads them, naming the setting.
+    #[test]
+    fn files_without_pem_are_refused_naming_the_setting() {
+        let err = server_config(Path::new("Cargo.toml"), Path::new("Cargo.toml")).unwrap_err();
+        assert!(
+            err.starts_with("sip.tls_certificate: Cargo.toml holds no certificate"),
+            "{err}"
+        );
+    }
+}

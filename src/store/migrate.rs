@@ -24,7 +24,6 @@ use super::key::{RecordingDir, RetentionClass};
 use super::metadata::{self, StorageInfo, StoredMetadata};
 use super::sweep::delete;
 use super::tagging;
-use crate::policy::plan::Plan;
 use crate::time::Time;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt, PutPayload};
@@ -77,6 +76,18 @@ pub struct MigrationReport {
     pub incomplete: usize,
 }
 
+/// The plan recordings move to, as the store sees it: the class of its keys and what its
+/// metadata and tags say. Data, so the store needs nothing of the policy model (the caller
+/// reads it off `policy::plan::Plan`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanTarget {
+    pub retention: RetentionClass,
+    /// The plan's name, e.g. `dubber-go`.
+    pub plan: String,
+    /// The provider's name, e.g. `dubber`.
+    pub provider: String,
+}
+
 /// Puts every recording of `org` (only `user`'s, by `storage.user`, when given) on `plan`,
 /// then deletes what earlier interrupted moves left behind. `now` becomes `retained_since` of
 /// every moved recording.
@@ -84,11 +95,11 @@ pub async fn migrate(
     dest: &Destination,
     org: &str,
     user: Option<&str>,
-    plan: Plan,
+    plan: &PlanTarget,
     now: Time,
     mut log: impl FnMut(&MigrationEvent),
 ) -> Result<MigrationReport, StoreError> {
-    let target = plan.retention();
+    let target = plan.retention;
     let mut report = MigrationReport::default();
     let listed = catalog::list(dest, Some(org)).await?;
     // Moves first: a recording complete in both classes (a move interrupted before it deleted
@@ -109,8 +120,8 @@ pub async fn migrate(
             continue;
         }
         let mut storage = StorageInfo {
-            plan: plan.to_string(),
-            provider: plan.provider().as_str().into(),
+            plan: plan.plan.clone(),
+            provider: plan.provider.clone(),
             retention: target,
             ..parsed.storage.clone()
         };
