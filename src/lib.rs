@@ -1,9 +1,17 @@
-//! callrec: the recorder core. Two RTP legs in, one faithful recording out.
+//! callrec: two RTP legs in, one faithful recording out, stored with its retention.
 //!
-//! Everything in this crate but `main.rs` is sans-IO: no sockets, no files, no clock. Every
-//! input carries its own `now` ([`time::Time`]) and every output is returned, so the same code
-//! runs live, offline (pcap), in tests, in benches and under the fuzzer, and gives the same
-//! bytes for the same input.
+//! **The pure core** ([`rtp`], [`pcap`], [`media`], [`encode`], [`recorder`], [`offline`],
+//! [`sip`], [`session`], [`policy`], [`synth`], [`time`], `store::key`) is sans-IO: no
+//! sockets, no files, no threads, no clock, no runtime, no database. Every input carries its
+//! own `now` ([`time::Time`]) and every output is returned, so the same code runs live, offline
+//! (pcap), in tests, in benches and under the fuzzer, and gives the same bytes for the same
+//! input. `tests/core_is_pure.rs` reads the core's source and fails on any IO or any import of
+//! the shell.
+//!
+//! **The IO shell** around it: [`server`] (the SIPREC server, media shards, uploads, the admin
+//! API), [`store`] (destinations, the spool, uploads, listing, sweeps, migration),
+//! [`policydb`] (the policy store and the cache refreshed from it), [`config`], and the CLI
+//! (`main.rs`, `cli_*.rs`).
 
 pub mod config;
 pub mod encode;
