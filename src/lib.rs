@@ -13,6 +13,8 @@
 //! [`policydb`] (the policy store and the cache refreshed from it), [`config`], and the CLI
 //! (`main.rs`, `cli_*.rs`).
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod encode;
 pub mod media;

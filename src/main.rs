@@ -1,6 +1,8 @@
 //! The `callrec` command: the IO shell around the sans-IO library. Files, the terminal and
 //! exit codes live here and nowhere else.
 
+#![forbid(unsafe_code)]
+
 use bytes::Bytes;
 use callrec::encode::{Format, OpusSettings};
 use callrec::media::jitter::JitterConfig;
