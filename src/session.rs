@@ -13,11 +13,9 @@ use crate::recorder::payload::{PayloadMap, PayloadType};
 use crate::recorder::{Leg, RecorderConfig, Reminder};
 use crate::sip::metadata::{self, Announcement, Metadata};
 use crate::sip::sdp::{self, Direction, MediaDescription, SessionDescription};
+use crate::sip::Refusal;
 use crate::time::Time;
 use std::net::IpAddr;
-
-/// A refusal: the SIP status and a reason phrase naming what was wrong.
-pub type Refusal = (u16, String);
 
 /// One offered media section the session receives.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,17 +41,17 @@ pub fn read_offer(
     sdp: &[u8],
     metadata: Option<&[u8]>,
 ) -> Result<(SessionDescription, Option<Metadata>), Refusal> {
-    let sdp = std::str::from_utf8(sdp).map_err(|_| (400, "SDP is not UTF-8".to_string()))?;
+    let sdp = std::str::from_utf8(sdp).map_err(|_| Refusal::new(400, "SDP is not UTF-8"))?;
     let description = SessionDescription::parse(sdp, &sdp::Limits::default())
-        .map_err(|e| (400, format!("Bad SDP: {e}")))?;
+        .map_err(|e| Refusal::new(400, format!("Bad SDP: {e}")))?;
     let metadata = match metadata {
         None => None,
         Some(xml) => {
             let xml =
-                std::str::from_utf8(xml).map_err(|_| (400, "metadata is not UTF-8".to_string()))?;
+                std::str::from_utf8(xml).map_err(|_| Refusal::new(400, "metadata is not UTF-8"))?;
             Some(
                 Metadata::parse(xml, &metadata::Limits::default())
-                    .map_err(|e| (400, format!("Bad recording metadata: {e}")))?,
+                    .map_err(|e| Refusal::new(400, format!("Bad recording metadata: {e}")))?,
             )
         }
     };
@@ -82,9 +80,9 @@ pub fn plan_streams(
     };
     let mut order: Vec<usize> = plans.iter().flatten().map(|p| p.index).collect();
     if order.is_empty() {
-        return Err((
+        return Err(Refusal::new(
             488,
-            "Not Acceptable Here (no RTP audio stream callrec decodes)".into(),
+            "Not Acceptable Here (no RTP audio stream callrec decodes)",
         ));
     }
     // The recorded party's stream first; the rest keep the offer's order (stable sort).
@@ -193,7 +191,10 @@ pub fn choose_policy(
         }
     }
     let (who, reason) = refusal.unwrap_or_else(|| ("the call".into(), Reason::UnknownUser));
-    Err((403, format!("Forbidden: not recorded: {who}: {reason}")))
+    Err(Refusal::new(
+        403,
+        format!("Forbidden: not recorded: {who}: {reason}"),
+    ))
 }
 
 /// The recorder's settings for a call under `policy` (`None`: no policy configured), on top
@@ -348,7 +349,7 @@ pub fn check_voicemail(
     recorded_aor: Option<&str>,
 ) -> Result<(), Refusal> {
     match (kind, record_voicemail) {
-        (CallKind::Voicemail, Some(false)) => Err((
+        (CallKind::Voicemail, Some(false)) => Err(Refusal::new(
             403,
             format!(
                 "Forbidden: not recorded: {}: the user does not record voicemail",
@@ -471,7 +472,7 @@ mod tests {
         assert_eq!(call_kind(Some(&metadata), &other), CallKind::Call);
 
         let alice = Some("sip:alice@example.com");
-        let (status, reason) =
+        let Refusal { status, reason } =
             check_voicemail(CallKind::Voicemail, Some(false), alice).unwrap_err();
         assert_eq!(status, 403);
         assert!(reason.contains("sip:alice@example.com"), "{reason}");

@@ -701,6 +701,9 @@ fn a_body_cut_short_is_refused_with_what_is_wrong() {
     let offer = offer_of(&cube_cut_short(100));
     let error = session::read_offer(offer.sdp.as_deref().unwrap(), offer.metadata.as_deref())
         .expect_err("the XML is cut");
-    assert_eq!(error.0, 400);
-    assert!(error.1.starts_with("Bad recording metadata"), "{error:?}");
+    assert_eq!(error.status, 400);
+    assert!(
+        error.reason.starts_with("Bad recording metadata"),
+        "{error:?}"
+    );
 }

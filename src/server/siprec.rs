@@ -18,7 +18,7 @@ use crate::sip::message::Limits;
 use crate::sip::metadata::{self, Announcement, Metadata};
 use crate::sip::sdp::{self, Answer, LocalOrigin, SessionDescription, StreamAnswer};
 use crate::sip::uas::{EndReason, Event, Offer, SessionId, Uas, UasConfig};
-use crate::sip::{Peer, Transmit, Transport};
+use crate::sip::{Peer, Refusal, Transmit, Transport};
 use crate::store::key::{self, RetentionClass};
 use crate::store::metadata::StorageInfo;
 use crate::store::spool::{self, Spool};
@@ -390,14 +390,14 @@ impl Server {
                 }
                 self.calls.insert(offer.session, call);
             }
-            Err((status, reason)) => self.refuse(now, &offer, status, &reason),
+            Err(Refusal { status, reason }) => self.refuse(now, &offer, status, &reason),
         }
     }
 
     /// Everything a new call needs, or the refusal: the decisions first (nothing to undo),
     /// then ports and the answer, the spool job and the shard (each undone if a later one is
     /// refused), then the sockets' tasks and the accept.
-    fn prepare(&mut self, now: Time, offer: &Offer) -> Result<Call, (u16, String)> {
+    fn prepare(&mut self, now: Time, offer: &Offer) -> Result<Call, Refusal> {
         let (description, metadata) = session::read_offer(
             offer.sdp.as_deref().unwrap_or_default(),
             offer.metadata.as_deref(),
@@ -435,7 +435,7 @@ impl Server {
             Ok(answer) => answer,
             Err(e) => {
                 self.pool.lock().expect("port pool lock").release(ports);
-                return Err((500, format!("Server Internal Error ({e})")));
+                return Err(Refusal::new(500, format!("Server Internal Error ({e})")));
             }
         };
 
@@ -453,7 +453,7 @@ impl Server {
             Ok(job) => job,
             Err(e) => {
                 self.pool.lock().expect("port pool lock").release(ports);
-                return Err((503, format!("Service Unavailable ({e})")));
+                return Err(Refusal::new(503, format!("Service Unavailable ({e})")));
             }
         };
         let mut payloads = [
@@ -519,7 +519,7 @@ impl Server {
                 let _ = setup.job.abandon();
             }
             self.pool.lock().expect("port pool lock").release(ports);
-            return Err((RECORDER_BUSY.0, RECORDER_BUSY.1.into()));
+            return Err(Refusal::new(RECORDER_BUSY.0, RECORDER_BUSY.1));
         }
         self.services.storing.fetch_add(1, Relaxed);
         for (from, to) in &exclusions {
@@ -587,7 +587,7 @@ impl Server {
     fn bind_streams(
         &mut self,
         received: &[&StreamPlan],
-    ) -> Result<(PortBlock, StreamSockets), (u16, String)> {
+    ) -> Result<(PortBlock, StreamSockets), Refusal> {
         let ip = self.settings.listen.ip();
         for _ in 0..BIND_ATTEMPTS {
             let Some(block) = self
@@ -596,7 +596,7 @@ impl Server {
                 .expect("port pool lock")
                 .allocate(received.len() as u32)
             else {
-                return Err((503, "Service Unavailable (no RTP ports free)".into()));
+                return Err(Refusal::new(503, "Service Unavailable (no RTP ports free)"));
             };
             let bound: Result<Vec<Vec<UdpSocket>>, std::io::Error> = received
                 .iter()
@@ -631,7 +631,7 @@ impl Server {
                 }
             }
         }
-        Err((503, "Service Unavailable (RTP ports busy)".into()))
+        Err(Refusal::new(503, "Service Unavailable (RTP ports busy)"))
     }
 
     /// A re-INVITE or UPDATE: pause or resume, new metadata, the same ports.

@@ -13,7 +13,7 @@ use super::bye::{Bye, ByeClients, ByeStats};
 use super::message::{Limits, Message, Method, ParseError, Request, Response};
 use super::multipart::{self, Part};
 use super::transaction::{Seen, ServerTransactions, Timers, TxKey};
-use super::{Peer, Transmit, Transport};
+use super::{Peer, Refusal, Transmit, Transport};
 use crate::time::Time;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -153,9 +153,6 @@ pub struct Uas {
     byes: ByeClients,
 }
 
-/// A refusal: the status and a reason phrase naming what was wrong.
-type Refusal = (u16, String);
-
 /// Call-ID, the client's tag, ours.
 type DialogId = (String, String, String);
 
@@ -277,7 +274,7 @@ impl Uas {
         if self.txs.begin(key.clone(), peer).is_err() {
             return self.stateless(&request, peer, 503, "Too many transactions", &[]);
         }
-        if let Err((status, reason)) = self.dispatch(now, peer, &key, request.clone()) {
+        if let Err(Refusal { status, reason }) = self.dispatch(now, peer, &key, request.clone()) {
             self.stats.refused(status);
             let mut extra: Vec<(&str, String)> = Vec::new();
             match status {
@@ -326,19 +323,22 @@ impl Uas {
                 self.respond(now, key, None, &request, status, None, &extra, None);
                 return Ok(());
             }
-            _ if max_forwards == Some(0) => return Err((483, "Too Many Hops".into())),
+            _ if max_forwards == Some(0) => return Err(Refusal::new(483, "Too Many Hops")),
             Method::Invite | Method::Update | Method::Bye | Method::Cancel => {}
-            _ => return Err((405, "Method Not Allowed".into())),
+            _ => return Err(Refusal::new(405, "Method Not Allowed")),
         }
         let unknown = unsupported(&request);
         if !unknown.is_empty() {
-            return Err((420, format!("Bad Extension: {}", unknown.join(", "))));
+            return Err(Refusal::new(
+                420,
+                format!("Bad Extension: {}", unknown.join(", ")),
+            ));
         }
         let to_tag = headers.to().map_err(bad)?.tag().map(str::to_string);
         match (request.method(), to_tag) {
             (Method::Invite, None) => self.initial_invite(now, peer, key, request),
             (Method::Cancel, _) => self.cancel(now, key, &request),
-            (_, None) => Err((481, "Call/Transaction Does Not Exist".into())),
+            (_, None) => Err(Refusal::new(481, "Call/Transaction Does Not Exist")),
             (_, Some(tag)) => self.in_dialog(now, key, request, &tag),
         }
     }
@@ -351,15 +351,15 @@ impl Uas {
         request: Request,
     ) -> Result<(), Refusal> {
         if self.draining {
-            return Err((503, "Draining".into()));
+            return Err(Refusal::new(503, "Draining"));
         }
         if self.full() {
-            return Err((503, "Recorder Full".into()));
+            return Err(Refusal::new(503, "Recorder Full"));
         }
         let headers = request.headers();
         let requires = headers.require().map_err(bad)?;
         if !requires.iter().any(|t| t.eq_ignore_ascii_case(SIPREC)) {
-            return Err((421, "Extension Required (siprec, RFC 7866)".into()));
+            return Err(Refusal::new(421, "Extension Required (siprec, RFC 7866)"));
         }
         let contacts = headers.contacts().map_err(bad)?;
         // `src` without `+sip.` is the drafts' feature tag, which AudioCodes and BroadWorks
@@ -368,7 +368,10 @@ impl Uas {
             .iter()
             .find(|c| c.has_param("+sip.src") || c.has_param("src"))
         else {
-            return Err((400, "Contact lacks +sip.src (RFC 7866 §6.1.1)".into()));
+            return Err(Refusal::new(
+                400,
+                "Contact lacks +sip.src (RFC 7866 §6.1.1)",
+            ));
         };
         let remote_target = remote_target.uri.to_string();
         let routes = headers
@@ -379,7 +382,7 @@ impl Uas {
             .collect();
         let (sdp, metadata, notes) = offer_body(&request)?;
         let Some(sdp) = sdp else {
-            return Err((400, "INVITE carries no SDP offer".into()));
+            return Err(Refusal::new(400, "INVITE carries no SDP offer"));
         };
         let call_id = headers.call_id().map_err(bad)?.to_string();
         let from = headers.from().map_err(bad)?;
@@ -433,7 +436,7 @@ impl Uas {
         let invite_key = key.cancelled_invite();
         if !self.txs.is_proceeding(&invite_key) {
             // Already answered (or never seen): nothing to cancel (§9.2).
-            return Err((481, "Call/Transaction Does Not Exist".into()));
+            return Err(Refusal::new(481, "Call/Transaction Does Not Exist"));
         }
         self.respond(now, key, None, request, 200, None, &[], None);
         let session = self
@@ -480,14 +483,14 @@ impl Uas {
             .by_dialog_id
             .get(&(call_id.to_string(), from_tag, to_tag.to_string()))
             .copied()
-            .ok_or((481, "Call/Transaction Does Not Exist".to_string()))?;
+            .ok_or_else(|| Refusal::new(481, "Call/Transaction Does Not Exist"))?;
         let cseq = request.cseq().map_err(bad)?.seq;
         let dialog = self
             .dialogs
             .get_mut(&session)
             .expect("indexed dialogs exist");
         if cseq <= dialog.remote_cseq {
-            return Err((500, "CSeq Out of Order".into()));
+            return Err(Refusal::new(500, "CSeq Out of Order"));
         }
         dialog.remote_cseq = cseq;
         match request.method() {
@@ -518,7 +521,7 @@ impl Uas {
             }
             Method::Invite | Method::Update => {
                 if dialog.pending.is_some() {
-                    return Err((491, "Request Pending".into()));
+                    return Err(Refusal::new(491, "Request Pending"));
                 }
                 let call_id = dialog.call_id.clone();
                 let peer = dialog.peer;
@@ -543,7 +546,7 @@ impl Uas {
                 }));
                 Ok(())
             }
-            _ => Err((405, "Method Not Allowed".into())),
+            _ => Err(Refusal::new(405, "Method Not Allowed")),
         }
     }
 
@@ -820,7 +823,7 @@ fn unsupported(request: &Request) -> Vec<String> {
 }
 
 fn bad(e: super::message::HeaderError) -> Refusal {
-    (400, format!("Bad Request ({e})"))
+    Refusal::new(400, format!("Bad Request ({e})"))
 }
 
 /// An offer's body: its SDP, its metadata and notes on what was accepted.
@@ -837,7 +840,7 @@ pub fn offer_body(request: &Request) -> Result<OfferBody, Refusal> {
     }
     let content_type = request.headers().content_type().map_err(bad)?;
     let Some(content_type) = content_type else {
-        return Err((400, "Content-Type missing for a body".into()));
+        return Err(Refusal::new(400, "Content-Type missing for a body"));
     };
     let (mut sdp, mut metadata, mut notes) = (None, None, Vec::new());
     let mut take = |mime: &str, bytes: Bytes| match mime {
@@ -849,15 +852,15 @@ pub fn offer_body(request: &Request) -> Result<OfferBody, Refusal> {
             metadata.get_or_insert(bytes);
             Ok(())
         }
-        other => Err((415, format!("Unsupported Media Type {other}"))),
+        other => Err(Refusal::new(415, format!("Unsupported Media Type {other}"))),
     };
     match &*content_type.mime {
         "multipart/mixed" => {
             let boundary = content_type
                 .param("boundary")
-                .ok_or((400, "multipart/mixed without a boundary".to_string()))?;
+                .ok_or_else(|| Refusal::new(400, "multipart/mixed without a boundary"))?;
             let split = multipart::split(body, boundary, &multipart::Limits::default())
-                .map_err(|e| (400, format!("Bad multipart body: {e}")))?;
+                .map_err(|e| Refusal::new(400, format!("Bad multipart body: {e}")))?;
             let last = split.parts.len();
             for (index, Part { headers, body }) in split.parts.into_iter().enumerate() {
                 let mime = headers
