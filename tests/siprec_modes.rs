@@ -8,8 +8,8 @@ mod common;
 use callrec::media::codec::Codec;
 use callrec::pcap::{CaptureFormat, LinkType};
 use callrec::synth::{generate, LegSpec};
-use common::serve::metadata_files;
-use common::{band_power, onset, wav_channels, TempDir};
+use common::serve::{metadata_files, Serve};
+use common::{band_power, onset, wav_channels};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -24,47 +24,28 @@ const BOB_STARTS: f64 = 2.0;
 const PAUSE_BEEP: f64 = 660.0;
 const RESUME_BEEP: f64 = 990.0;
 
-/// A running `callrec serve` with its own folder, RTP ports from `rtp_base`.
-struct Serve {
-    process: common::serve::Serve,
-    dir: TempDir,
+/// Starts `callrec serve` in a folder of its own, RTP ports from `rtp_base`.
+fn start_serve(test: &str, rtp_base: u16, extra_sip: &str) -> Serve {
+    let config = format!(
+        "[sip]\nlisten = \"127.0.0.1:0\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
+         idle_timeout_secs = 5\n{extra_sip}\n[recording]\nformat = \"wav\"\njitter_ms = 60\n",
+        rtp_base + 999
+    );
+    Serve::start_in_temp(test, &config)
 }
 
-impl std::ops::Deref for Serve {
-    type Target = common::serve::Serve;
-    fn deref(&self) -> &Self::Target {
-        &self.process
-    }
+/// What these tests do to a running server as an administrator would.
+trait Administer {
+    fn wait_for_metric(&self, sample: &str, value: f64);
+    fn policy(&self, args: &[&str]);
+    fn post(&self, org: &str, path: &str, body: Value);
+    fn put(&self, org: &str, path: &str, body: Value);
+    fn organisation(&self, org: &str);
+    fn person(&self, org: &str, id: &str, location: &str, licence: &str, post: bool);
+    fn recording(&self, org: &str, id: &str, mode: &str, notification: &str, voicemail: bool);
 }
 
-impl Serve {
-    fn start(test: &str, rtp_base: u16, extra_sip: &str) -> Serve {
-        let dir = TempDir::new(test);
-        let config = format!(
-            "[sip]\nlisten = \"127.0.0.1:0\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
-             idle_timeout_secs = 5\n{extra_sip}\n[recording]\nformat = \"wav\"\njitter_ms = 60\n",
-            rtp_base + 999
-        );
-        std::fs::write(dir.0.join("callrec.toml"), config).unwrap();
-        Serve {
-            process: common::serve::Serve::start(&dir.0),
-            dir,
-        }
-    }
-
-    /// Waits until the policy cache holds what was written before: two refreshes end.
-    fn wait_for_policy(&self) {
-        let before = self.metric("callrec_policy_refreshes_total");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.metric("callrec_policy_refreshes_total") < before + 2.0 {
-            assert!(
-                Instant::now() < deadline,
-                "the policy cache never refreshed"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
+impl Administer for Serve {
     /// Waits for a metric to reach `value`.
     fn wait_for_metric(&self, sample: &str, value: f64) {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -81,7 +62,7 @@ impl Serve {
     /// Runs `callrec policy ARGS` against the server's policy store.
     fn policy(&self, args: &[&str]) {
         let out = Command::new(env!("CARGO_BIN_EXE_callrec"))
-            .current_dir(&self.dir.0)
+            .current_dir(&self.dir)
             .arg("policy")
             .args(args)
             .output()
@@ -365,8 +346,8 @@ fn tone_kinds(doc: &Value) -> Vec<String> {
 
 #[test]
 fn each_recording_mode_is_honoured_on_the_live_call() {
-    let serve = Serve::start("modes", 36000, "");
-    let dir = serve.dir.0.clone();
+    let serve = start_serve("modes", 36000, "");
+    let dir = serve.dir.clone();
     serve.organisation("acme");
     for (id, mode, notification) in [
         ("alice", "On Demand with User Initiated Start", "Beep"),
@@ -636,12 +617,12 @@ fn spool_jobs(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn voicemail_and_every_policy_refusal_are_answered_per_the_user() {
-    let serve = Serve::start(
+    let serve = start_serve(
         "modes-refusals",
         37000,
         "voicemail_aors = [\"sip:voicemail@example.com\", \"tel:+15550100\"]",
     );
-    let dir = serve.dir.0.clone();
+    let dir = serve.dir.clone();
     serve.organisation("acme");
     serve.post(
         "acme",
@@ -786,12 +767,12 @@ fn spool_files(dir: &Path, suffix: &str) -> Vec<(PathBuf, u64)> {
 
 #[test]
 fn a_server_killed_while_an_on_demand_session_waits_stores_nothing_of_it_after_restart() {
-    let mut serve = Serve::start(
+    let mut serve = start_serve(
         "modes-crash",
         38000,
         "voicemail_aors = [\"sip:voicemail@example.com\"]",
     );
-    let dir = serve.dir.0.clone();
+    let dir = serve.dir.clone();
     serve.organisation("acme");
     serve.person("acme", "alice", "acme-hq", "Professional", true);
     serve.recording(
@@ -853,13 +834,13 @@ fn a_server_killed_while_an_on_demand_session_waits_stores_nothing_of_it_after_r
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    serve.process.kill();
+    serve.kill();
     for client in &mut clients {
         let _ = client.kill();
         let _ = client.wait();
     }
 
-    serve.process = common::serve::Serve::start(&dir);
+    serve.restart();
     let discarded = serve.events("spool.discarded");
     assert_eq!(discarded.len(), 1, "Alice's waiting job: {discarded:?}");
     assert_eq!(serve.events("call.recovered").len(), 1, "Carol's call");

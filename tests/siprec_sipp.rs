@@ -8,7 +8,7 @@ mod common;
 use callrec::media::codec::Codec;
 use callrec::pcap::{CaptureFormat, LinkType};
 use callrec::synth::{generate, LegSpec};
-use common::serve::metadata_files;
+use common::serve::{metadata_files, Serve};
 use common::{band_power, wav_channels, TempDir};
 use serde_json::Value;
 use std::net::{SocketAddr, UdpSocket};
@@ -23,56 +23,15 @@ const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
 const TONE_A: f64 = 400.0;
 const TONE_B: f64 = 1000.0;
 
-/// A running `callrec serve` in a folder of its own (removed after the server is killed).
-struct Serve {
-    process: common::serve::Serve,
-    dir: TempDir,
-}
-
-impl std::ops::Deref for Serve {
-    type Target = common::serve::Serve;
-    fn deref(&self) -> &Self::Target {
-        &self.process
-    }
-}
-
-impl std::ops::DerefMut for Serve {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.process
-    }
-}
-
-impl Serve {
-    /// Starts the server with RTP ports from `rtp_base` (each test its own range) and `extra`
-    /// TOML appended to the configuration.
-    fn start(test: &str, rtp_base: u16, extra: &str) -> Serve {
-        let dir = TempDir::new(test);
-        let config = format!(
-            "[sip]\nlisten = \"127.0.0.1:0\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
-             idle_timeout_secs = 3\n{extra}\n[recording]\nformat = \"wav\"\njitter_ms = 60\n",
-            rtp_base + 999
-        );
-        std::fs::write(dir.0.join("callrec.toml"), config).unwrap();
-        Serve {
-            process: common::serve::Serve::start(&dir.0),
-            dir,
-        }
-    }
-
-    /// Waits until the server's policy cache holds what was written before this call: two
-    /// refreshes end, so one began after the write (it refreshes each second; a busy machine
-    /// may take longer).
-    fn wait_for_policy(&self) {
-        let before = self.metric("callrec_policy_refreshes_total");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.metric("callrec_policy_refreshes_total") < before + 2.0 {
-            assert!(
-                Instant::now() < deadline,
-                "the policy cache never refreshed"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+/// Starts `callrec serve` in a folder of its own with RTP ports from `rtp_base` (each test its
+/// own range) and `extra` TOML appended to the configuration.
+fn start_serve(test: &str, rtp_base: u16, extra: &str) -> Serve {
+    let config = format!(
+        "[sip]\nlisten = \"127.0.0.1:0\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
+         idle_timeout_secs = 3\n{extra}\n[recording]\nformat = \"wav\"\njitter_ms = 60\n",
+        rtp_base + 999
+    );
+    Serve::start_in_temp(test, &config)
 }
 
 /// Writes the two-leg capture SIPp plays (`seconds` long) next to a copy of `scenario`.
@@ -172,10 +131,10 @@ fn span(channel: &[i16], rate: u32, from: f64, to: f64) -> &[i16] {
 
 #[test]
 fn a_call_is_recorded_with_each_party_in_its_channel() {
-    let serve = Serve::start("sipp-basic", 21000, "");
-    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 3);
+    let serve = start_serve("sipp-basic", 21000, "");
+    let scenario = prepare(&serve.dir, "siprec_call.xml", 3);
     let out = sipp(&serve, &scenario, 4000, &["-m", "1", "-d", "3500"]);
-    assert_success(&out, &serve.dir.0);
+    assert_success(&out, &serve.dir);
     let recordings = serve.recordings(1);
     let (path, doc) = &recordings[0];
     assert!(
@@ -215,10 +174,10 @@ fn a_call_is_recorded_with_each_party_in_its_channel() {
 
 #[test]
 fn pause_and_resume_leave_a_gap_marked_by_beeps() {
-    let serve = Serve::start("sipp-pause", 22000, "");
-    let scenario = prepare(&serve.dir.0, "siprec_pause.xml", 6);
+    let serve = start_serve("sipp-pause", 22000, "");
+    let scenario = prepare(&serve.dir, "siprec_pause.xml", 6);
     let out = sipp(&serve, &scenario, 5000, &["-m", "1", "-d", "3000"]);
-    assert_success(&out, &serve.dir.0);
+    assert_success(&out, &serve.dir);
     let recordings = serve.recordings(1);
     let (path, doc) = &recordings[0];
     let pauses = doc["pauses"].as_array().unwrap();
@@ -272,8 +231,8 @@ fn wall_clock(now: std::time::SystemTime, offset: f64) -> String {
 
 #[test]
 fn announcements_the_client_reports_are_left_out() {
-    let serve = Serve::start("sipp-announce", 20000, "");
-    let scenario = prepare(&serve.dir.0, "siprec_announce.xml", 6);
+    let serve = start_serve("sipp-announce", 20000, "");
+    let scenario = prepare(&serve.dir, "siprec_announce.xml", 6);
     // The start announcement began before the call reached us; the UPDATE, 2.5 s into the
     // media, reports one still to come and one already over.
     let now = std::time::SystemTime::now();
@@ -291,7 +250,7 @@ fn announcements_the_client_reports_are_left_out() {
         args.extend(["-set", name, time]);
     }
     let out = sipp(&serve, &scenario, 3000, &args);
-    assert_success(&out, &serve.dir.0);
+    assert_success(&out, &serve.dir);
     let recordings = serve.recordings(1);
     let (path, doc) = &recordings[0];
     let exclusions: Vec<(f64, f64)> = doc["exclusions"]
@@ -341,16 +300,16 @@ fn announcements_the_client_reports_are_left_out() {
 
 #[test]
 fn a_client_that_vanishes_is_ended_after_the_idle_timeout_and_stored() {
-    let serve = Serve::start("sipp-vanish", 23000, "");
-    let scenario = prepare(&serve.dir.0, "siprec_vanish.xml", 2);
+    let serve = start_serve("sipp-vanish", 23000, "");
+    let scenario = prepare(&serve.dir, "siprec_vanish.xml", 2);
     let out = sipp(
         &serve,
         &scenario,
         6000,
         &["-m", "1", "-d", "2500", "-trace_msg"],
     );
-    assert_success(&out, &serve.dir.0);
-    let messages = sipp_messages(&serve.dir.0);
+    assert_success(&out, &serve.dir);
+    let messages = sipp_messages(&serve.dir);
     assert!(
         messages.contains("BYE sip:src@127.0.0.1:6000 SIP/2.0")
             && messages.contains(
@@ -377,8 +336,8 @@ fn a_client_that_vanishes_is_ended_after_the_idle_timeout_and_stored() {
 
 #[test]
 fn garbage_and_a_foreign_flood_do_not_touch_the_recording() {
-    let serve = Serve::start("sipp-flood", 24000, "");
-    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 4);
+    let serve = start_serve("sipp-flood", 24000, "");
+    let scenario = prepare(&serve.dir, "siprec_call.xml", 4);
     let sip = serve.sip;
     let log_path = serve.path("serve.log");
     let attacker = std::thread::spawn(move || {
@@ -410,7 +369,7 @@ fn garbage_and_a_foreign_flood_do_not_touch_the_recording() {
     });
     let out = sipp(&serve, &scenario, 7000, &["-m", "1", "-d", "4500"]);
     let flooded = attacker.join().unwrap();
-    assert_success(&out, &serve.dir.0);
+    assert_success(&out, &serve.dir);
     let recordings = serve.recordings(1);
     let (path, doc) = &recordings[0];
     let streams = doc["input"]["siprec"]["streams"].as_array().unwrap();
@@ -507,8 +466,8 @@ const SDP: &str = "v=0\no=- 1 1 IN IP4 [local_ip]\ns=-\nc=IN IP4 [local_ip]\nt=0
 
 #[test]
 fn malformed_and_unwanted_requests_get_the_right_answer() {
-    let serve = Serve::start("sipp-refusals", 25000, "");
-    let dir = &serve.dir.0;
+    let serve = start_serve("sipp-refusals", 25000, "");
+    let dir = &serve.dir;
     let siprec = "Require: siprec\n";
     let src = ";+sip.src";
     let no_codec = SDP.replace("RTP/AVP 0", "RTP/AVP 18");
@@ -572,8 +531,8 @@ fn malformed_and_unwanted_requests_get_the_right_answer() {
 
 #[test]
 fn sigterm_drains_calls_in_flight_then_exits_cleanly() {
-    let serve = Serve::start("sipp-drain", 26000, "");
-    let dir = serve.dir.0.clone();
+    let serve = start_serve("sipp-drain", 26000, "");
+    let dir = serve.dir.clone();
     let scenario = prepare(&dir, "siprec_call.xml", 4);
     let sip = serve.sip;
     let calls = std::thread::spawn({
@@ -671,15 +630,15 @@ fn started(log: &Path) -> usize {
 
 #[test]
 fn a_hundred_concurrent_calls_are_all_recorded() {
-    let serve = Serve::start("sipp-hundred", 27000, "");
-    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 3);
+    let serve = start_serve("sipp-hundred", 27000, "");
+    let scenario = prepare(&serve.dir, "siprec_call.xml", 3);
     let out = sipp(
         &serve,
         &scenario,
         10000,
         &["-m", "100", "-l", "100", "-r", "100", "-d", "3500"],
     );
-    assert_success(&out, &serve.dir.0);
+    assert_success(&out, &serve.dir);
     let recordings = serve.recordings(100);
     for (path, doc) in &recordings {
         let (rate, ch) = channels(path, doc);
@@ -722,8 +681,8 @@ fn policy(dir: &Path, args: &[&str]) {
 #[test]
 fn policy_decides_who_is_recorded_how_and_for_how_long() {
     // Acme has Alice (recording disabled, the default); Bob is nobody's.
-    let serve = Serve::start("sipp-policy", 28000, "");
-    let dir = serve.dir.0.clone();
+    let serve = start_serve("sipp-policy", 28000, "");
+    let dir = serve.dir.clone();
     let body = |v: Value| v.to_string();
     policy(
         &dir,
@@ -837,15 +796,15 @@ fn policy_decides_who_is_recorded_how_and_for_how_long() {
 fn a_call_over_tcp_is_recorded_too() {
     // Connections idle for a second are closed, but not this one: a call's dialog uses it
     // (SIPp sends nothing on it for 3.5 s between its ACK and its BYE).
-    let serve = Serve::start("sipp-tcp", 29000, "connection_idle_secs = 1\n");
-    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 3);
+    let serve = start_serve("sipp-tcp", 29000, "connection_idle_secs = 1\n");
+    let scenario = prepare(&serve.dir, "siprec_call.xml", 3);
     let out = sipp(
         &serve,
         &scenario,
         12000,
         &["-t", "t1", "-m", "1", "-d", "3500"],
     );
-    assert_success(&out, &serve.dir.0);
+    assert_success(&out, &serve.dir);
     assert_call_came_over(&serve, "tcp");
     assert_eq!(
         serve.metric("callrec_sip_connections_idle_closed_total"),
@@ -858,7 +817,7 @@ fn a_call_over_tcp_is_recorded_too() {
 #[test]
 fn an_idle_tcp_connection_is_closed() {
     use std::io::Read;
-    let serve = Serve::start("sipp-tcp-idle", 15000, "connection_idle_secs = 1\n");
+    let serve = start_serve("sipp-tcp-idle", 15000, "connection_idle_secs = 1\n");
     let mut idle = std::net::TcpStream::connect(serve.sip).unwrap();
     idle.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
@@ -977,7 +936,7 @@ fn a_call_over_tls_is_recorded_with_our_contact_for_tls() {
         cert.display(),
         key.display()
     );
-    let serve = Serve::start("sipp-tls", 19000, &extra);
+    let serve = start_serve("sipp-tls", 19000, &extra);
     let tls = serve.sip_tls.expect("serve listens for TLS");
     // SIPp speaks TCP to stunnel, which carries it over TLS to callrec and checks our
     // certificate on the way.
@@ -985,16 +944,16 @@ fn a_call_over_tls_is_recorded_with_our_contact_for_tls() {
         .and_then(|l| l.local_addr())
         .unwrap();
     let _stunnel = Stunnel::start(&certs.0, plain, tls, &cert);
-    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 3);
+    let scenario = prepare(&serve.dir, "siprec_call.xml", 3);
     let out = sipp_to(
         plain,
         &scenario,
         12600,
         &["-t", "t1", "-m", "1", "-d", "3500", "-trace_msg"],
     );
-    assert_success(&out, &serve.dir.0);
+    assert_success(&out, &serve.dir);
     assert_call_came_over(&serve, "tls");
-    let messages = sipp_messages(&serve.dir.0);
+    let messages = sipp_messages(&serve.dir);
     let contact = format!("Contact: <sip:callrec@{tls};transport=tls>;+sip.srs");
     assert!(
         messages.contains(&contact),
@@ -1057,7 +1016,7 @@ async fn segment(
 #[test]
 fn clients_that_restart_rtp_change_ssrc_or_send_from_other_ports_make_one_recording() {
     use callrec::server::src_client::SrcSession;
-    let serve = Serve::start("src-differ", 18000, "");
+    let serve = start_serve("src-differ", 18000, "");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let senders: [SocketAddr; 2] = runtime.block_on(async {
         let bind = || tokio::net::UdpSocket::bind("127.0.0.1:0");
@@ -1170,8 +1129,8 @@ fn clients_that_restart_rtp_change_ssrc_or_send_from_other_ports_make_one_record
 /// own, whole, and the sidecar keeps the Call-ID it came with.
 #[test]
 fn colliding_call_ids_are_each_recorded_whole() {
-    let serve = Serve::start("sipp-collide", 17000, "");
-    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 3);
+    let serve = start_serve("sipp-collide", 17000, "");
+    let scenario = prepare(&serve.dir, "siprec_call.xml", 3);
     // The same scenario with the From tag given on the command line (and the Call-ID by
     // SIPp's -cid_str).
     let text = std::fs::read_to_string(&scenario)
@@ -1207,7 +1166,7 @@ fn colliding_call_ids_are_each_recorded_whole() {
             })
             .collect();
         for run in runs {
-            assert_success(&run.join().unwrap(), &serve.dir.0);
+            assert_success(&run.join().unwrap(), &serve.dir);
         }
     });
     let recordings = serve.recordings(sessions.len());
@@ -1281,8 +1240,8 @@ fn a_call_whose_recording_fails_is_ended_with_a_bye_saying_why() {
     let mounts = TempDir::new("sipp-disk-full-mount");
     let disk = SmallDisk::mount(&mounts.0, "4m");
     let extra = format!("[store]\nspool = \"{}\"\n", disk.0.join("spool").display());
-    let serve = Serve::start("sipp-disk-full", 16000, &extra);
-    let scenario = prepare(&serve.dir.0, "siprec_vanish.xml", 20);
+    let serve = start_serve("sipp-disk-full", 16000, &extra);
+    let scenario = prepare(&serve.dir, "siprec_vanish.xml", 20);
     std::thread::scope(|scope| {
         let client = scope.spawn(|| {
             sipp(
@@ -1300,9 +1259,9 @@ fn a_call_whose_recording_fails_is_ended_with_a_bye_saying_why() {
             std::thread::sleep(Duration::from_millis(50));
         }
         disk.fill();
-        assert_success(&client.join().unwrap(), &serve.dir.0);
+        assert_success(&client.join().unwrap(), &serve.dir);
     });
-    let messages = sipp_messages(&serve.dir.0);
+    let messages = sipp_messages(&serve.dir);
     assert!(
         messages.contains("BYE sip:src@127.0.0.1:12200 SIP/2.0")
             && messages.contains(
@@ -1332,18 +1291,18 @@ fn a_call_whose_recording_fails_is_ended_with_a_bye_saying_why() {
 fn a_full_spool_refuses_new_calls_and_keeps_what_it_holds() {
     // The store cannot be written, so the first recording stays in the spool.
     let extra = "[store]\nurl = \"file:///dev/null/store\"\nspool_limit_bytes = 1\n";
-    let serve = Serve::start("sipp-spool-full", 14000, extra);
-    let scenario = prepare(&serve.dir.0, "siprec_call.xml", 2);
+    let serve = start_serve("sipp-spool-full", 14000, extra);
+    let scenario = prepare(&serve.dir, "siprec_call.xml", 2);
     let out = sipp(&serve, &scenario, 6600, &["-m", "1", "-d", "2500"]);
-    assert_success(&out, &serve.dir.0);
+    assert_success(&out, &serve.dir);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !serve.log().iter().any(|l| l["event"] == "call.spooled") {
         assert!(Instant::now() < deadline, "{:#?}", serve.log());
         std::thread::sleep(Duration::from_millis(50));
     }
-    let refused = request_scenario(&serve.dir.0, "siprec_full", &siprec_invite(), 503);
+    let refused = request_scenario(&serve.dir, "siprec_full", &siprec_invite(), 503);
     let out = sipp(&serve, &refused, 6610, &["-m", "1"]);
-    assert_success(&out, &serve.dir.0);
+    assert_success(&out, &serve.dir);
     let log = serve.log();
     let refusal = log
         .iter()
@@ -1555,7 +1514,7 @@ async fn play_client_shape(sip: SocketAddr, fixture: &str, label_a: &str, label_
 /// without the close delimiter; their sidecars say so, the others' do not.
 #[test]
 fn every_real_client_shape_is_answered_and_recorded_in_the_right_legs() {
-    let serve = Serve::start("client-shapes", 33000, "");
+    let serve = start_serve("client-shapes", 33000, "");
     // (fixture, label of leg A, label of leg B, ends without the close delimiter)
     let cases = [
         ("invite-siprec-cube.sip", "1", "2", false),

@@ -11,6 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Serve {
+    /// A temporary folder the server owns (see [`Serve::start_in_temp`]), removed after it
+    /// is killed.
+    temp: Option<super::TempDir>,
     pub child: Child,
     pub sip: SocketAddr,
     /// Where SIP over TLS is received, when configured.
@@ -53,11 +56,37 @@ impl Serve {
         });
         let address = |name: &str| ready[name].as_str().map(|a| a.parse().expect(name));
         Serve {
+            temp: None,
             child,
             sip: address("sip").expect("sip"),
             sip_tls: address("sip_tls"),
             admin: address("admin").expect("admin"),
             dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Starts `callrec serve` with `config` as its `callrec.toml` in a temporary folder of its
+    /// own, named after `test`, removed once the server is killed.
+    pub fn start_in_temp(test: &str, config: &str) -> Serve {
+        let temp = super::TempDir::new(test);
+        std::fs::write(temp.0.join("callrec.toml"), config).expect("config");
+        let mut serve = Serve::start(&temp.0);
+        serve.temp = Some(temp);
+        serve
+    }
+
+    /// Waits until the server's policy cache holds what was written before this call: two
+    /// refreshes end, so one began after the write (it refreshes each second; a busy machine
+    /// may take longer).
+    pub fn wait_for_policy(&self) {
+        let before = self.metric("callrec_policy_refreshes_total");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.metric("callrec_policy_refreshes_total") < before + 2.0 {
+            assert!(
+                Instant::now() < deadline,
+                "the policy cache never refreshed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -137,6 +166,14 @@ impl Serve {
     /// The exit status, once the server has exited.
     pub fn wait(&mut self) -> std::process::ExitStatus {
         self.child.wait().expect("wait")
+    }
+
+    /// Kills the server (if it still runs) and starts it again on the same folder, keeping it.
+    pub fn restart(&mut self) {
+        self.kill();
+        let mut fresh = Serve::start(&self.dir);
+        fresh.temp = self.temp.take();
+        *self = fresh;
     }
 
     /// SIGKILL: the server dies at once, as in a crash.
