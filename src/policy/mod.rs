@@ -8,7 +8,9 @@
 //! `model` (ids, administrators, vendor choices), `settings` (a user's recording settings),
 //! `organisation`, `location`, `user` (each entity and its operations), `terms` (acceptance
 //! and disclosure), `account` (provider accounts and sync listings), `effective` (the
-//! decision), `api_json` (the platform's JSON for a user's settings), `change`, `error`.
+//! decision), `index` (every document in memory, looked up by AOR at call set-up; kept
+//! current by `policydb::cache`), `api_json` (the platform's JSON for a user's settings),
+//! `change`, `error`.
 
 pub mod account;
 pub mod api_json;

@@ -1,7 +1,15 @@
-//! The IO shell of `callrec serve`: sockets, the tokio runtime, HTTP. So far the admin API
-//! (roles and bearer tokens, health, metrics, and the recording policy's routes); SIP and the
-//! media shards come with the SIPREC server. Decides nothing itself: policy decisions live in
-//! `policy`, storage in `policydb` (through `repo`, which owns the document conventions).
+//! The IO shell of `callrec serve`: sockets, the tokio runtime, threads, HTTP. Two servers and
+//! what they share:
+//! - **The SIPREC server**: `siprec` (SIP over UDP, TCP and TLS driving the sans-IO
+//!   `sip::uas`, each call's life), `ports`, `media_socket` and `latch` (RTP in), `shard`
+//!   (media threads running the recorders, writing the spool), `uploader` and `sweeper`
+//!   (storage), `latency`, `live_metrics`, `clock`, `log`, `tls`; `src_client` is callrec's
+//!   own recording client for tests and `callrec loadtest`.
+//! - **The admin API**: `admin` (router and state), `auth` (roles, bearer tokens), `http`,
+//!   `repo` (the policy documents' conventions over `policydb`), `routes_*`.
+//!
+//! Decides nothing itself: who is recorded and how is `policy` and `session`, what a call
+//! sounds like is `recorder`, where it is kept is `store`.
 
 pub mod admin;
 pub mod auth;
