@@ -265,8 +265,15 @@ fn killed_mid_call_the_restart_stores_the_call_up_to_the_kill(
         );
         from = to;
     }
-    let spool_jobs = std::fs::read_dir(dir.path("spool/jobs")).unwrap().count();
-    assert_eq!(spool_jobs, 0, "the recovered job was uploaded and removed");
+    // The metadata document goes up last; the job leaves the spool just after.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_dir(dir.path("spool/jobs")).unwrap().count() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the recovered job was uploaded and removed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// `storage flush` beside a running server is refused (both would upload the same jobs),
