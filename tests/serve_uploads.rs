@@ -12,11 +12,12 @@ mod common;
 use callrec::media::codec::Codec;
 use callrec::pcap::{CaptureFormat, LinkType};
 use callrec::synth::{generate, LegSpec};
+use common::s3::S3;
 use common::serve::Serve;
 use common::TempDir;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
@@ -96,54 +97,6 @@ fn spooled_jobs(dir: &Path) -> usize {
                 .count()
         })
         .unwrap_or(0)
-}
-
-/// The test S3 server (scripts/radosgw, started by ./scripts/test): a unique prefix in its
-/// bucket, and a way to stop and restart the gateway. Tests here that stop it take the lock.
-struct S3 {
-    url: String,
-    ceph_dir: String,
-    _exclusive: std::sync::MutexGuard<'static, ()>,
-}
-
-impl S3 {
-    fn new(test: &str) -> S3 {
-        static EXCLUSIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let exclusive = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
-        let missing = |name: &str| -> String {
-            std::env::var(name).unwrap_or_else(|_| {
-                panic!("{name} is not set: run ./scripts/test, which starts the S3 server")
-            })
-        };
-        let unique = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let s3 = S3 {
-            url: format!("{}/{test}-{unique}", missing("CALLREC_TEST_S3")),
-            ceph_dir: missing("CALLREC_TEST_CEPH_DIR"),
-            _exclusive: exclusive,
-        };
-        s3.gateway("gateway-start");
-        s3
-    }
-
-    /// `scripts/radosgw gateway-stop|gateway-start DIR`: the gateway process only.
-    fn gateway(&self, action: &str) {
-        let script = format!("{}/scripts/radosgw", env!("CARGO_MANIFEST_DIR"));
-        let status = Command::new(script)
-            .args([action, &self.ceph_dir])
-            .stdout(Stdio::null())
-            .status()
-            .expect("run scripts/radosgw");
-        assert!(status.success(), "scripts/radosgw {action} failed");
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        self.gateway("gateway-start");
-    }
 }
 
 /// `storage ls` of `store`: one line per recording.
