@@ -5,7 +5,7 @@
 //! sockets, no files, no threads, no clock, no runtime, no database. Every input carries its
 //! own `now` ([`time::Time`]) and every output is returned, so the same code runs live, offline
 //! (pcap), in tests, in benches and under the fuzzer, and gives the same bytes for the same
-//! input. `tests/core_is_pure.rs` reads the core's source and fails on any IO or any import of
+//! input. `tests/architecture.rs` reads the core's source and fails on any IO or any import of
 //! the shell.
 //!
 //! **The IO shell** around it: [`server`] (the SIPREC server, media shards, uploads, the admin
