@@ -444,7 +444,7 @@ pub fn token(args: TokenArgs) -> Result<(), String> {
                 args.role.as_str(),
                 &args.orgs,
                 &args.label,
-                crate::cli_store::now(),
+                crate::store::now(),
             )
             .await
             .map_err(|e| e.to_string())?;

@@ -2,7 +2,7 @@
 //! verify recordings, sweep expired ones, and the lifecycle configuration that enforces
 //! retention on S3.
 
-use crate::cli_store::{self, StoreArgs};
+use crate::store::{self, StoreArgs};
 use callrec::store::key::RetentionClass;
 use callrec::store::spool::Spool;
 use callrec::store::sweep::{self, SweepEvent};
@@ -93,7 +93,7 @@ fn lifecycle(args: LifecycleArgs) -> Result<(), String> {
         return Ok(());
     }
     let config = args.store.config()?;
-    let dest = cli_store::open(&args.store.target(&config, None))?;
+    let dest = store::open(&args.store.target(&config, None))?;
     let root = match dest.prefix.as_str() {
         "" => String::new(),
         prefix => format!("{prefix}/"),
@@ -109,7 +109,7 @@ fn lifecycle(args: LifecycleArgs) -> Result<(), String> {
             dest.url
         ));
     };
-    cli_store::runtime()?
+    store::runtime()?
         .block_on(lifecycle::apply(s3, &xml))
         .map_err(|e| e.to_string())?;
     let line = serde_json::json!({
@@ -132,10 +132,10 @@ fn sweep(args: SweepArgs) -> Result<(), String> {
             }
         }
     }
-    let now = cli_store::now();
-    let runtime = cli_store::runtime()?;
+    let now = store::now();
+    let runtime = store::runtime()?;
     for target in targets {
-        let dest = cli_store::open(&target)?;
+        let dest = store::open(&target)?;
         let log = |event: &SweepEvent| {
             let line = match event {
                 SweepEvent::Expired {
@@ -183,7 +183,7 @@ fn flush(args: FlushArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let owner = spool.own().map_err(|e| e.to_string())?;
     let give_up_after = args.give_up_after.map(Duration::from_secs);
-    let report = cli_store::drain(&config, &spool, &owner, give_up_after)?;
+    let report = store::drain(&config, &spool, &owner, give_up_after)?;
     match report.pending {
         0 => Ok(()),
         n => Err(format!("{n} recording(s) still in the spool")),
@@ -192,8 +192,8 @@ fn flush(args: FlushArgs) -> Result<(), String> {
 
 fn list(args: ListArgs) -> Result<(), String> {
     let config = args.store.config()?;
-    let dest = cli_store::open(&args.store.target(&config, args.org.as_deref()))?;
-    cli_store::runtime()?.block_on(async {
+    let dest = store::open(&args.store.target(&config, args.org.as_deref()))?;
+    store::runtime()?.block_on(async {
         for recording in catalog::list(&dest, args.org.as_deref())
             .await
             .map_err(|e| e.to_string())?
@@ -225,9 +225,9 @@ fn list(args: ListArgs) -> Result<(), String> {
 
 fn verify(args: ListArgs) -> Result<(), String> {
     let config = args.store.config()?;
-    let dest = cli_store::open(&args.store.target(&config, args.org.as_deref()))?;
+    let dest = store::open(&args.store.target(&config, args.org.as_deref()))?;
     let (mut good, mut bad) = (0, 0);
-    cli_store::runtime()?.block_on(async {
+    store::runtime()?.block_on(async {
         for recording in catalog::list(&dest, args.org.as_deref())
             .await
             .map_err(|e| e.to_string())?

@@ -4,7 +4,7 @@
 //! named `cli`: like any, it administers the provider accounts of one customer at most, so
 //! people of other customers are enabled with their own administrators' tokens.
 
-use crate::cli_serve::PolicyArgs;
+use crate::serve::PolicyArgs;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use callrec::server::admin::{self, AdminState};
@@ -62,7 +62,7 @@ pub fn run(args: PolicyCliArgs) -> Result<(), String> {
             db,
             metrics: Arc::default(),
             config: Arc::new(config),
-            clock: crate::cli_store::now,
+            clock: crate::store::now,
         };
         let mut request = Request::builder()
             .method(method)

@@ -10,7 +10,7 @@
 //! shares the machine with the server, so the figures are a floor for a server with the
 //! machine to itself.
 
-use crate::cli_serve::{sip_settings, Recording};
+use crate::serve::{sip_settings, Recording};
 use callrec::config::Config;
 use callrec::media::codec::{Codec, Encoder};
 use callrec::server::siprec;

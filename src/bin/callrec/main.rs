@@ -22,14 +22,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-mod cli_bench;
-mod cli_loadtest;
-mod cli_policy;
-mod cli_retention;
-mod cli_serve;
-mod cli_storage;
-mod cli_store;
-mod cli_synth;
+mod bench;
+mod loadtest;
+mod policy;
+mod retention;
+mod serve;
+mod storage;
+mod store;
+mod synth;
 
 #[derive(Parser)]
 #[command(
@@ -47,22 +47,22 @@ enum Command {
     /// Record the call in a packet capture (pcap or pcapng).
     Record(Box<RecordArgs>),
     /// Write two-leg test captures with known audio and impairments.
-    Synth(cli_synth::SynthArgs),
+    Synth(synth::SynthArgs),
     /// Measure how many concurrent calls one core records.
-    Bench(cli_bench::BenchArgs),
+    Bench(bench::BenchArgs),
     /// Load the SIPREC server with live calls over loopback: calls per core sustained with
     /// under 0.1% packet loss, memory per call, p99 arrival-to-recorder time.
-    Loadtest(cli_loadtest::LoadArgs),
+    Loadtest(loadtest::LoadArgs),
     /// Object storage: drain the spool, list, verify, sweep, lifecycle rules.
-    Storage(cli_storage::StorageArgs),
+    Storage(storage::StorageArgs),
     /// Stored recordings' retention: plan migration.
-    Retention(cli_retention::RetentionArgs),
+    Retention(retention::RetentionArgs),
     /// Run the recording server: SIPREC over SIP (UDP, TCP, TLS), uploads, and the admin API.
-    Serve(cli_serve::ServeArgs),
+    Serve(serve::ServeArgs),
     /// Bearer tokens for the admin API.
-    Token(cli_serve::TokenArgs),
+    Token(serve::TokenArgs),
     /// The admin API without HTTP: `callrec policy GET|PUT|POST|DELETE /v1/... --org ID`.
-    Policy(cli_policy::PolicyCliArgs),
+    Policy(policy::PolicyCliArgs),
 }
 
 #[derive(Parser)]
@@ -74,9 +74,9 @@ struct RecordArgs {
     #[arg(long, default_value = "recordings", conflicts_with_all = ["store", "config"])]
     out: PathBuf,
     #[command(flatten)]
-    store: cli_store::StoreArgs,
+    store: store::StoreArgs,
     #[command(flatten)]
-    owner: cli_store::Owner,
+    owner: store::Owner,
     /// With a store: keep retrying the upload this long before leaving the recording in the
     /// spool (it is uploaded on the next start, or by `callrec storage flush`).
     #[arg(long, value_name = "SECS", default_value_t = 600)]
@@ -194,14 +194,14 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Record(args) => record(*args),
-        Command::Synth(args) => cli_synth::run(args),
-        Command::Bench(args) => cli_bench::run(args),
-        Command::Loadtest(args) => cli_loadtest::run(args),
-        Command::Storage(args) => cli_storage::run(args),
-        Command::Retention(args) => cli_retention::run(args),
-        Command::Serve(args) => cli_serve::serve(args),
-        Command::Token(args) => cli_serve::token(args),
-        Command::Policy(args) => cli_policy::run(args),
+        Command::Synth(args) => synth::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Loadtest(args) => loadtest::run(args),
+        Command::Storage(args) => storage::run(args),
+        Command::Retention(args) => retention::run(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Token(args) => serve::token(args),
+        Command::Policy(args) => policy::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -254,7 +254,7 @@ fn record(args: RecordArgs) -> Result<(), String> {
     let call_id = callrec::store::key::safe_file_name(&call_id);
     let stored = match args.store.given() {
         false => None,
-        true => Some(cli_store::StoreContext::start(
+        true => Some(store::StoreContext::start(
             &args.store,
             &args.owner,
             args.upload_timeout,

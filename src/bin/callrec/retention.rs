@@ -1,7 +1,7 @@
 //! `callrec retention ...`: putting stored recordings on a customer's plan. So far, `migrate`:
 //! one JSON line per recording changed, then a JSON summary line.
 
-use crate::cli_store::{self, StoreArgs};
+use crate::store::{self, StoreArgs};
 use callrec::policy::plan::Plan;
 use callrec::store::migrate::{self, MigrationEvent, PlanTarget};
 
@@ -45,9 +45,9 @@ pub fn run(args: RetentionArgs) -> Result<(), String> {
 fn run_migrate(args: MigrateArgs) -> Result<(), String> {
     let config = args.store.config()?;
     let target = args.store.target(&config, Some(&args.org));
-    let dest = cli_store::open(&target)?;
-    let now = cli_store::now();
-    let runtime = cli_store::runtime()?;
+    let dest = store::open(&target)?;
+    let now = store::now();
+    let runtime = store::runtime()?;
     let print = |event: &MigrationEvent| println!("{}", json_line(event));
     let plan = PlanTarget {
         retention: args.plan.retention(),
