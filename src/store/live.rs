@@ -5,10 +5,11 @@
 //! (`encode::repair`: the longest valid prefix), writes a sidecar marked
 //! `call.ended: "recovered"`, and commits the job, which is then uploaded like any other.
 
+use super::atomic::{sync_parent, write_atomically};
 use super::error::StoreError;
 use super::job::{self, FinishedFile};
 use super::key::RecordingKey;
-use super::media_files::{sha256_file, sync_parent};
+use super::media_files::sha256_file;
 use super::metadata::StorageInfo;
 use super::spool::{JobWriter, SpoolJob};
 use crate::encode::repair::{self, Repair};
@@ -74,13 +75,7 @@ pub struct LiveDescriptor {
 /// one, never a torn one.
 pub fn write_descriptor(dir: &Path, descriptor: &LiveDescriptor) -> std::io::Result<()> {
     let json = serde_json::to_vec_pretty(descriptor).map_err(std::io::Error::other)?;
-    let partial = dir.join(format!("{DESCRIPTOR}.partial"));
-    let mut file = File::create(&partial)?;
-    file.write_all(&json)?;
-    file.sync_all()?;
-    let path = dir.join(DESCRIPTOR);
-    std::fs::rename(&partial, &path)?;
-    sync_parent(&path)?;
+    write_atomically(&dir.join(DESCRIPTOR), &json)?;
     sync_parent(dir)
 }
 

@@ -2,6 +2,7 @@
 //! recording is complete, then synced, hashed and renamed. Shared by `callrec record` (into
 //! a folder or a spool job) and the live server's media shards (into spool jobs).
 
+use super::atomic::{named, sync_parent};
 use crate::encode::Chunk;
 use crate::recorder::FileChunk;
 use sha2::{Digest, Sha256};
@@ -104,10 +105,6 @@ impl MediaFiles {
     }
 }
 
-fn named(path: &Path, e: std::io::Error) -> std::io::Error {
-    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-}
-
 /// A file's length and SHA-256 (hex).
 pub(crate) fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
     let mut file = File::open(path).map_err(|e| named(path, e))?;
@@ -128,15 +125,4 @@ pub(crate) fn sha256_file(path: &Path) -> std::io::Result<(u64, String)> {
         .map(|b| format!("{b:02x}"))
         .collect();
     Ok((bytes, hex))
-}
-
-/// A rename is durable only once its directory is synced.
-pub fn sync_parent(path: &Path) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| named(dir, e))
 }

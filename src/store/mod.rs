@@ -2,6 +2,7 @@
 //! durable spool, then verified uploads), where they live (the key layout) and how long
 //! (retention tags, lifecycle rules, the sweeper, plan migration). Knows nothing of RTP.
 
+pub mod atomic;
 pub mod backoff;
 pub mod catalog;
 pub mod destination;

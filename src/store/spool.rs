@@ -18,6 +18,7 @@
 //! what jobs write, commit, abandon and finish), so checking the limit at a call's start costs
 //! no disk access.
 
+use super::atomic::write_atomically;
 use super::error::StoreError;
 use super::live::{self, Salvaged};
 use crate::time::Time;
@@ -468,11 +469,8 @@ impl JobWriter {
             reason: e.to_string(),
         })?;
         self.count(media + (metadata.len() + json.len()) as u64);
-        let partial = self.dir.join("job.json.partial");
-        write_synced(&partial, &json)?;
         let manifest_path = self.dir.join(MANIFEST);
-        std::fs::rename(&partial, &manifest_path).map_err(StoreError::spool(&manifest_path))?;
-        sync_dir(&self.dir)?;
+        write_atomically(&manifest_path, &json).map_err(StoreError::spool(&manifest_path))?;
         if let Some(jobs) = self.dir.parent() {
             sync_dir(jobs)?;
         }

@@ -1,30 +1,17 @@
-//! The `callrec` command: the IO shell around the sans-IO library. Files, the terminal and
-//! exit codes live here and nowhere else.
+//! The `callrec` command, the outermost layer of the IO shell: files, the terminal and exit
+//! codes live in this folder and nowhere else (the library never prints). This file only
+//! parses the command line and hands it to one file per subcommand; a refusal from any of
+//! them becomes one line on stderr and exit code 2.
 
 #![forbid(unsafe_code)]
 
-use bytes::Bytes;
-use callrec::encode::{Format, OpusSettings};
-use callrec::media::jitter::JitterConfig;
-use callrec::media::mix::Layout;
-use callrec::media::spans::PauseMode;
-use callrec::media::tones::ToneSpec;
-use callrec::offline::{record_capture, CaptureOptions};
-use callrec::pcap::flows::LegSelector;
-use callrec::recorder::metadata::Sidecar;
-use callrec::recorder::payload::{PayloadMap, PayloadType};
-use callrec::recorder::{RecorderConfig, Reminder};
-use callrec::store::media_files::{sync_parent, MediaFiles};
 use clap::{Parser, Subcommand};
-use std::fs::File;
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 mod bench;
 mod loadtest;
 mod policy;
+mod record;
 mod retention;
 mod serve;
 mod storage;
@@ -45,7 +32,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Record the call in a packet capture (pcap or pcapng).
-    Record(Box<RecordArgs>),
+    Record(Box<record::RecordArgs>),
     /// Write two-leg test captures with known audio and impairments.
     Synth(synth::SynthArgs),
     /// Measure how many concurrent calls one core records.
@@ -63,114 +50,6 @@ enum Command {
     Token(serve::TokenArgs),
     /// The admin API without HTTP: `callrec policy GET|PUT|POST|DELETE /v1/... --org ID`.
     Policy(policy::PolicyCliArgs),
-}
-
-#[derive(Parser)]
-struct RecordArgs {
-    /// The capture file.
-    capture: PathBuf,
-    /// Directory the recording and its metadata are written to, as plain files, when no
-    /// --store or --config is given.
-    #[arg(long, default_value = "recordings", conflicts_with_all = ["store", "config"])]
-    out: PathBuf,
-    #[command(flatten)]
-    store: store::StoreArgs,
-    #[command(flatten)]
-    owner: store::Owner,
-    /// With a store: keep retrying the upload this long before leaving the recording in the
-    /// spool (it is uploaded on the next start, or by `callrec storage flush`).
-    #[arg(long, value_name = "SECS", default_value_t = 600)]
-    upload_timeout: u64,
-    /// Media format.
-    #[arg(long, default_value = "opus", value_parser = ["opus", "wav"])]
-    format: String,
-    /// stereo (leg A left, leg B right), mono (summed) or separate (one file per leg).
-    #[arg(long, default_value = "stereo")]
-    layout: Layout,
-    /// Play the reminder tone that the call is recorded (every 20 s unless
-    /// --reminder-interval says otherwise).
-    #[arg(long)]
-    reminder: bool,
-    /// Reminder tone every SECS seconds of call time (10-90); implies --reminder.
-    #[arg(long, value_name = "SECS")]
-    reminder_interval: Option<u32>,
-    /// Reminder tone frequency in Hz.
-    #[arg(long, default_value_t = ToneSpec::REMINDER.frequency_hz)]
-    reminder_frequency: f64,
-    /// Reminder tone length in milliseconds.
-    #[arg(long, default_value_t = ToneSpec::REMINDER.length_ms)]
-    reminder_length_ms: u32,
-    /// Reminder tone level in dBFS.
-    #[arg(long, default_value_t = ToneSpec::REMINDER.level_dbfs, allow_hyphen_values = true)]
-    reminder_level: f64,
-    /// A paused span, seconds from the call's start (repeatable).
-    #[arg(long, value_name = "FROM:TO", value_parser = parse_span)]
-    pause: Vec<(Duration, Duration)>,
-    /// What a pause leaves in the file: silence (aligned with the call) or cut.
-    #[arg(long, default_value = "silence", value_parser = parse_pause_mode)]
-    pause_mode: PauseMode,
-    /// Beep at each pause and resume.
-    #[arg(long)]
-    notify_pause: bool,
-    /// An excluded span (an announcement), seconds from the call's start (repeatable).
-    #[arg(long, value_name = "FROM:TO", value_parser = parse_span)]
-    exclude: Vec<(Duration, Duration)>,
-    /// Leg A (left channel): an SSRC in hex or a UDP port. Default: the stream that starts first.
-    #[arg(long)]
-    leg_a: Option<LegSelector>,
-    /// Leg B (right channel): an SSRC in hex or a UDP port.
-    #[arg(long)]
-    leg_b: Option<LegSelector>,
-    /// Dynamic payload type mapping, e.g. 111=opus/48000 (repeatable).
-    #[arg(long = "pt", value_name = "N=CODEC/RATE", value_parser = parse_pt)]
-    payload_types: Vec<(u8, PayloadType)>,
-    /// Opus bitrate in bits per second.
-    #[arg(long, default_value_t = OpusSettings::default().bitrate)]
-    bitrate: u32,
-    /// Opus encoder complexity, 0-10.
-    #[arg(long, default_value_t = OpusSettings::default().complexity)]
-    complexity: u8,
-    /// How long the jitter buffer waits for a missing packet, in milliseconds (0-10000).
-    #[arg(long, default_value_t = JitterConfig::default().latency.as_millis() as u64,
-          value_parser = clap::value_parser!(u64).range(0..=10_000))]
-    jitter_ms: u64,
-    /// Name of the recording; default: the capture's file name without extension.
-    #[arg(long)]
-    call_id: Option<String>,
-}
-
-/// The reminder cadence when policy enables it without choosing one.
-const DEFAULT_REMINDER_SECS: u32 = 20;
-
-fn parse_span(text: &str) -> Result<(Duration, Duration), String> {
-    let (from, to) = text
-        .split_once(':')
-        .ok_or_else(|| format!("'{text}' is not FROM:TO in seconds"))?;
-    let secs = |s: &str| {
-        s.trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e9)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| format!("'{s}' is not a number of seconds"))
-    };
-    let (from, to) = (secs(from)?, secs(to)?);
-    if to <= from {
-        return Err(format!("'{text}' ends before it starts"));
-    }
-    Ok((from, to))
-}
-
-fn parse_pause_mode(text: &str) -> Result<PauseMode, String> {
-    match text {
-        "silence" => Ok(PauseMode::Silence),
-        "cut" => Ok(PauseMode::Cut),
-        other => Err(format!("'{other}' is not silence or cut")),
-    }
-}
-
-fn parse_pt(text: &str) -> Result<(u8, PayloadType), String> {
-    PayloadMap::parse_mapping(text).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -193,7 +72,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Record(args) => record(*args),
+        Command::Record(args) => record::run(*args),
         Command::Synth(args) => synth::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Loadtest(args) => loadtest::run(args),
@@ -210,149 +89,4 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-fn record(args: RecordArgs) -> Result<(), String> {
-    let format: Format = args.format.parse().map_err(|e| format!("--format: {e}"))?;
-    let opus = OpusSettings::new(args.bitrate, args.complexity).map_err(|e| e.to_string())?;
-    let config = RecorderConfig {
-        layout: args.layout,
-        format,
-        opus,
-        jitter: JitterConfig {
-            latency: Duration::from_millis(args.jitter_ms),
-            ..JitterConfig::default()
-        },
-        reminder: (args.reminder || args.reminder_interval.is_some()).then(|| Reminder {
-            interval_secs: args.reminder_interval.unwrap_or(DEFAULT_REMINDER_SECS),
-            tone: ToneSpec {
-                frequency_hz: args.reminder_frequency,
-                length_ms: args.reminder_length_ms,
-                level_dbfs: args.reminder_level,
-            },
-        }),
-        notification: args
-            .notify_pause
-            .then_some((ToneSpec::PAUSE, ToneSpec::RESUME)),
-        pause_mode: args.pause_mode,
-        ..RecorderConfig::default()
-    };
-    let options = CaptureOptions {
-        leg_a: args.leg_a,
-        leg_b: args.leg_b,
-        payload_types: args.payload_types,
-        pauses: args.pause,
-        exclusions: args.exclude,
-    };
-    let capture = std::fs::read(&args.capture)
-        .map_err(|e| format!("cannot read {}: {e}", args.capture.display()))?;
-    let call_id = args.call_id.clone().unwrap_or_else(|| {
-        args.capture
-            .file_stem()
-            .map_or_else(|| "call".into(), |s| s.to_string_lossy().into_owned())
-    });
-    let call_id = callrec::store::key::safe_file_name(&call_id);
-    let stored = match args.store.given() {
-        false => None,
-        true => Some(store::StoreContext::start(
-            &args.store,
-            &args.owner,
-            args.upload_timeout,
-            &call_id,
-        )?),
-    };
-    let out = match &stored {
-        Some(ctx) => ctx.job.dir().to_path_buf(),
-        None => args.out.clone(),
-    };
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-
-    let names: Vec<String> = match args.layout.files() {
-        1 => vec![format!("{call_id}.{}", format.extension())],
-        _ => ["a", "b"]
-            .iter()
-            .map(|leg| format!("{call_id}-{leg}.{}", format.extension()))
-            .collect(),
-    };
-    let mut files = MediaFiles::create(&out, &names).map_err(|e| format!("cannot create: {e}"))?;
-    let show_progress = std::io::stderr().is_terminal();
-    let replay = record_capture(
-        Bytes::from(capture),
-        config,
-        &options,
-        |chunk| files.write(chunk),
-        |done, total| {
-            if show_progress && total > 0 {
-                eprint!("\rrecording {:3}%", done * 100 / total);
-            }
-        },
-    );
-    if show_progress {
-        eprintln!();
-    }
-    let replay = match replay {
-        Ok(replay) => replay,
-        Err(e) => {
-            files.discard();
-            if let Some(ctx) = stored {
-                let _ = ctx.job.abandon();
-            }
-            return Err(e.to_string());
-        }
-    };
-    for warning in &replay.warnings {
-        eprintln!("callrec: warning: {warning}");
-    }
-    let written = files
-        .commit()
-        .map_err(|e| format!("cannot finish the recording: {e}"))?;
-    let hashes = written.into_iter().map(|f| f.sha256);
-    let endpoints = replay
-        .legs
-        .clone()
-        .map(|flow| flow.map(|f| (f.src.to_string(), f.dst.to_string())));
-    let call_start = replay.summary.call_start;
-    let mut sidecar = Sidecar::new(
-        &call_id,
-        replay.summary,
-        endpoints,
-        names.iter().cloned().zip(hashes).collect(),
-        replay.warnings,
-    );
-    sidecar.input = serde_json::to_value(&replay.capture).ok();
-    let json = serde_json::to_vec_pretty(&sidecar).map_err(|e| e.to_string())?;
-    if let Some(ctx) = stored {
-        let media = sidecar
-            .files
-            .iter()
-            .map(|f| callrec::store::job::FinishedFile {
-                name: f.name.clone(),
-                bytes: f.bytes,
-                sha256: f.sha256.clone(),
-            })
-            .collect();
-        return ctx.finish(&args.owner, &call_id, call_start, &json, media);
-    }
-    let metadata = args.out.join(format!("{call_id}.json"));
-    write_atomically(&metadata, &json)?;
-    for name in &names {
-        let line = serde_json::json!({
-            "recording": args.out.join(name),
-            "metadata": metadata,
-        });
-        println!("{line}");
-    }
-    Ok(())
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let partial = path.with_extension("json.partial");
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&partial)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&partial, path)
-    };
-    write().map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    sync_parent(path).map_err(|e| format!("cannot sync: {e}"))
 }
