@@ -10,6 +10,7 @@
 //! shares the machine with the server, so the figures are a floor for a server with the
 //! machine to itself.
 
+use crate::runtime::runtime;
 use crate::serve::{sip_settings, Recording};
 use callrec::config::Config;
 use callrec::media::codec::{Codec, Encoder};
@@ -79,10 +80,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = runtime()?;
     let result = runtime.block_on(async {
         let config = Arc::new(config);
         let mut recording = Recording::start(Arc::clone(&config), None)?;

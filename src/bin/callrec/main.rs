@@ -13,6 +13,7 @@ mod loadtest;
 mod policy;
 mod record;
 mod retention;
+mod runtime;
 mod serve;
 mod storage;
 mod store;

@@ -4,11 +4,13 @@
 //! named `cli`: like any, it administers the provider accounts of one customer at most, so
 //! people of other customers are enabled with their own administrators' tokens.
 
+use crate::runtime;
 use crate::serve::PolicyArgs;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use callrec::server::admin::{self, AdminState};
 use callrec::server::auth::{Caller, Role};
+use callrec::server::clock;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,17 +54,14 @@ pub fn run(args: PolicyCliArgs) -> Result<(), String> {
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?,
         (None, None) => String::new(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the IO runtime: {e}"))?;
+    let runtime = runtime::current_thread()?;
     let (status, text) = runtime.block_on(async {
         let (db, config) = args.policy.open().await?;
         let state = AdminState {
             db,
             metrics: Arc::default(),
             config: Arc::new(config),
-            clock: crate::store::now,
+            clock: clock::now,
         };
         let mut request = Request::builder()
             .method(method)

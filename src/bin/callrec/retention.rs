@@ -1,8 +1,10 @@
 //! `callrec retention ...`: putting stored recordings on a customer's plan. So far, `migrate`:
 //! one JSON line per recording changed, then a JSON summary line.
 
+use crate::runtime;
 use crate::store::{self, StoreArgs};
 use callrec::policy::plan::Plan;
+use callrec::server::clock;
 use callrec::store::migrate::{self, MigrationEvent, PlanTarget};
 
 #[derive(clap::Parser)]
@@ -46,8 +48,8 @@ fn run_migrate(args: MigrateArgs) -> Result<(), String> {
     let config = args.store.config()?;
     let target = args.store.target(&config, Some(&args.org));
     let dest = store::open(&target)?;
-    let now = store::now();
-    let runtime = store::runtime()?;
+    let now = clock::now();
+    let runtime = runtime::current_thread()?;
     let print = |event: &MigrationEvent| println!("{}", json_line(event));
     let plan = PlanTarget {
         retention: args.plan.retention(),

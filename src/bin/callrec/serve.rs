@@ -1,6 +1,7 @@
 //! `callrec serve` (the SIPREC recording server, its uploads and the admin API) and
 //! `callrec token create`.
 
+use crate::runtime::runtime;
 use callrec::config::Config;
 use callrec::encode::{Format, OpusSettings};
 use callrec::media::jitter::JitterConfig;
@@ -118,13 +119,6 @@ struct CreateTokenArgs {
     label: String,
     #[command(flatten)]
     policy: PolicyArgs,
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the IO runtime: {e}"))
 }
 
 pub fn serve(args: ServeArgs) -> Result<(), String> {
@@ -440,12 +434,7 @@ pub fn token(args: TokenArgs) -> Result<(), String> {
     runtime()?.block_on(async {
         let (db, _) = args.policy.open().await?;
         let token = db
-            .create_token(
-                args.role.as_str(),
-                &args.orgs,
-                &args.label,
-                crate::store::now(),
-            )
+            .create_token(args.role.as_str(), &args.orgs, &args.label, clock::now())
             .await
             .map_err(|e| e.to_string())?;
         println!("{token}");

@@ -2,7 +2,9 @@
 //! verify recordings, sweep expired ones, and the lifecycle configuration that enforces
 //! retention on S3.
 
+use crate::runtime;
 use crate::store::{self, StoreArgs};
+use callrec::server::clock;
 use callrec::store::key::RetentionClass;
 use callrec::store::spool::Spool;
 use callrec::store::sweep::{self, SweepEvent};
@@ -109,7 +111,7 @@ fn lifecycle(args: LifecycleArgs) -> Result<(), String> {
             dest.url
         ));
     };
-    store::runtime()?
+    runtime::current_thread()?
         .block_on(lifecycle::apply(s3, &xml))
         .map_err(|e| e.to_string())?;
     let line = serde_json::json!({
@@ -132,8 +134,8 @@ fn sweep(args: SweepArgs) -> Result<(), String> {
             }
         }
     }
-    let now = store::now();
-    let runtime = store::runtime()?;
+    let now = clock::now();
+    let runtime = runtime::current_thread()?;
     for target in targets {
         let dest = store::open(&target)?;
         let log = |event: &SweepEvent| {
@@ -193,7 +195,7 @@ fn flush(args: FlushArgs) -> Result<(), String> {
 fn list(args: ListArgs) -> Result<(), String> {
     let config = args.store.config()?;
     let dest = store::open(&args.store.target(&config, args.org.as_deref()))?;
-    store::runtime()?.block_on(async {
+    runtime::current_thread()?.block_on(async {
         for recording in catalog::list(&dest, args.org.as_deref())
             .await
             .map_err(|e| e.to_string())?
@@ -227,7 +229,7 @@ fn verify(args: ListArgs) -> Result<(), String> {
     let config = args.store.config()?;
     let dest = store::open(&args.store.target(&config, args.org.as_deref()))?;
     let (mut good, mut bad) = (0, 0);
-    store::runtime()?.block_on(async {
+    runtime::current_thread()?.block_on(async {
         for recording in catalog::list(&dest, args.org.as_deref())
             .await
             .map_err(|e| e.to_string())?

@@ -1,8 +1,10 @@
 //! The store side of the CLI: which destination and spool a command uses, putting a finished
 //! recording into the spool, and draining the spool into the store.
 
+use crate::runtime;
 use callrec::config::{Config, Target};
 use callrec::policy::plan::Plan;
+use callrec::server::clock;
 use callrec::store::job::{self, FinishedFile};
 use callrec::store::key::RecordingKey;
 use callrec::store::metadata::StorageInfo;
@@ -61,20 +63,6 @@ pub fn open(target: &Target) -> Result<Destination, String> {
     Destination::open(&target.url, &options).map_err(|e| e.to_string())
 }
 
-pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the IO runtime: {e}"))
-}
-
-pub fn now() -> Time {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Time::from_nanos(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
-}
-
 /// Whose recording this is, and under which plan.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Owner {
@@ -100,7 +88,7 @@ pub fn commit(
     sidecar: &[u8],
     media: Vec<FinishedFile>,
 ) -> Result<SpoolJob, String> {
-    let now = now();
+    let now = clock::now();
     let storage = StorageInfo {
         org: owner.org.clone(),
         user: owner.user.clone(),
@@ -158,7 +146,7 @@ fn upload_jobs(
     jobs: Vec<SpoolJob>,
     give_up_after: Option<Duration>,
 ) -> Result<DrainReport, String> {
-    let runtime = runtime()?;
+    let runtime = runtime::current_thread()?;
     let mut report = DrainReport::default();
     let mut opened: HashMap<String, Destination> = HashMap::new();
     for job in jobs {
