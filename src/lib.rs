@@ -11,7 +11,7 @@
 //! **The IO shell** around it: [`server`] (the SIPREC server, media shards, uploads, the admin
 //! API), [`store`] (destinations, the spool, uploads, listing, sweeps, migration),
 //! [`policydb`] (the policy store and the cache refreshed from it), [`config`], and the CLI
-//! (`main.rs`, `cli_*.rs`).
+//! (the binary, `src/bin/callrec/`).
 
 #![forbid(unsafe_code)]
 
