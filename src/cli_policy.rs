@@ -7,8 +7,7 @@
 use crate::cli_serve::PolicyArgs;
 use axum::body::Body;
 use axum::http::{Method, Request};
-use callrec::server::admin::{self, AdminState};
-use callrec::server::auth::{Caller, Role};
+use callrec::server::admin::{self, AdminState, Caller, Role};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -151,16 +151,26 @@ fn check(schema: &Value, value: &Value, doc: &Value, path: &str, problems: &mut 
     }
 }
 
-/// The first argument of every `.route(...)` call in src/server/*.rs: a string literal, a
+/// Every `.rs` file under `dir`, at any depth.
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The first argument of every `.route(...)` call under src/server/: a string literal, a
 /// `const` of the same file, or `&format!("{CONST}/...")` (with `{{`/`}}` for braces).
 fn routed_paths() -> BTreeSet<String> {
     let dir = format!("{}/src/server", env!("CARGO_MANIFEST_DIR"));
     let mut paths = BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).expect("src/server") {
-        let file = entry.expect("entry").path();
-        if file.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
+    for file in rust_files(Path::new(&dir)) {
         let source = std::fs::read_to_string(&file).expect("read source");
         let consts = string_consts(&source);
         for (at, _) in source.match_indices(".route(") {
