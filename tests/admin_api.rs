@@ -26,35 +26,9 @@ enum Db {
 
 impl Db {
     fn postgres(test: &str) -> Db {
-        let base = std::env::var("CALLREC_TEST_POSTGRES").unwrap_or_else(|_| {
-            panic!(
-                "CALLREC_TEST_POSTGRES is not set: run ./scripts/test, which starts a throwaway \
-                 PostgreSQL for these tests (or scripts/postgres start DIR and export its line)"
-            )
-        });
-        // PostgreSQL cuts identifiers at 63 bytes; the process id stays in what is kept.
-        let mut schema = format!("api_{}_{test}", std::process::id());
-        schema.truncate(63);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        runtime.block_on(async {
-            sqlx::any::install_default_drivers();
-            let admin = sqlx::AnyPool::connect(&base)
-                .await
-                .expect("connect to the test PostgreSQL");
-            for sql in [
-                format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-                format!("CREATE SCHEMA {schema}"),
-            ] {
-                sqlx::query(&sql).execute(&admin).await.expect("schema");
-            }
-            admin.close().await;
-        });
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        Db::Postgres { url }
+        Db::Postgres {
+            url: common::postgres::fresh_schema_blocking("api", test),
+        }
     }
 
     /// `callrec` run in `dir`, with no policy database inherited from the environment.
