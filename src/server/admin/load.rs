@@ -228,3 +228,177 @@ where
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::policy::model::OrgId;
+    use crate::policy::region::Region;
+    use crate::policydb::PolicyDb;
+    use crate::server::admin::auth::{Caller, Role};
+    use crate::server::admin::state::Metrics;
+    use axum::http::StatusCode;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    fn now() -> Time {
+        Time::parse_rfc3339("2026-12-01T10:00:00Z").expect("valid")
+    }
+
+    /// A SQLite file, removed with its write-ahead log when dropped.
+    struct SqliteFile(std::path::PathBuf);
+
+    impl Drop for SqliteFile {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = self.0.clone().into_os_string();
+                path.push(suffix);
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
+    /// A policy store of its own holding organisation `acme`, and a customer administrator's
+    /// request to change it.
+    async fn acme(test: &str) -> (AdminState, Writing, SqliteFile) {
+        let name = format!("callrec-admin-load-{test}-{}.sqlite", std::process::id());
+        let file = SqliteFile(std::env::temp_dir().join(name));
+        // Whatever an earlier run left goes first.
+        drop(SqliteFile(file.0.clone()));
+        let path = &file.0;
+        let db = PolicyDb::open(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open");
+        db.migrate().await.expect("migrate");
+        let org = Organisation::new(OrgId("acme".into()), "Acme", Region::Eu);
+        let by = By {
+            actor: "setup",
+            at: now(),
+        };
+        repo::insert_organisation(&db, by, &org)
+            .await
+            .expect("insert");
+        let state = AdminState {
+            db,
+            metrics: Arc::new(Metrics::default()),
+            config: Arc::new(Config::default()),
+            clock: now,
+        };
+        let caller = Caller {
+            token_id: "t1".into(),
+            role: Role::CustomerAdmin,
+            orgs: vec!["acme".into()],
+        };
+        let scope = Writing {
+            caller,
+            org: "acme".into(),
+        };
+        (state, scope, file)
+    }
+
+    /// Renames `acme` behind the operation's back, as another request would.
+    async fn rename_elsewhere(state: &AdminState, name: &str) -> Result<(), ApiError> {
+        let org = load_org(state, "acme").await?;
+        let after = Organisation {
+            name: name.into(),
+            ..org.value.clone()
+        };
+        let by = By {
+            actor: "other",
+            at: now(),
+        };
+        let change = Change {
+            organisation: Some(after),
+            ..Change::default()
+        };
+        let read = Read {
+            organisation: Some(&org),
+            ..Read::default()
+        };
+        Ok(repo::save(&state.db, by, &read, &change).await?)
+    }
+
+    /// Sets `acme`'s customer storage to `url` (a change that keeps its name).
+    fn store_in(read: &Documents, url: &str) -> Result<Change, ApiError> {
+        let org = read.organisation();
+        Ok(org.set_customer_storage(Some(url)).expect("a valid url"))
+    }
+
+    #[tokio::test]
+    async fn a_change_that_raced_another_is_recomputed_and_both_are_kept() {
+        let (state, scope, _file) = acme("raced").await;
+        let attempts = AtomicUsize::new(0);
+        let also = || async {
+            // The first attempt's documents go stale once they are read.
+            if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                rename_elsewhere(&state, "Acme Ltd").await?;
+            }
+            Ok(())
+        };
+        let operation = |read: &Documents, (), _| store_in(read, "s3://acme-calls");
+        let saved = modify_with(&state, &scope, Reads::Organisation, also, operation)
+            .await
+            .expect("saved on the second attempt");
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
+        assert_eq!(saved.organisation().name, "Acme Ltd");
+        let stored = load_org(&state, "acme").await.expect("acme").value;
+        assert_eq!(stored.name, "Acme Ltd");
+        assert_eq!(stored.customer_storage.as_deref(), Some("s3://acme-calls"));
+        let actors: Vec<String> = state
+            .db
+            .audit("acme", 0, 10)
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|r| r.actor)
+            .collect();
+        assert_eq!(actors, ["setup", "other", "customer-admin:t1"]);
+    }
+
+    #[tokio::test]
+    async fn a_change_that_loses_every_race_gives_up_after_the_bound() {
+        let (state, scope, _file) = acme("lost").await;
+        let attempts = AtomicUsize::new(0);
+        let also = || async {
+            let n = attempts.fetch_add(1, Ordering::SeqCst);
+            rename_elsewhere(&state, &format!("Acme {n}")).await
+        };
+        let operation = |read: &Documents, (), _| store_in(read, "s3://acme-calls");
+        let refused = modify_with(&state, &scope, Reads::Organisation, also, operation)
+            .await
+            .err()
+            .expect("stale every time");
+        assert!(refused.stale);
+        assert_eq!(refused.status, StatusCode::CONFLICT);
+        assert_eq!(attempts.load(Ordering::SeqCst), MAX_ATTEMPTS);
+        let stored = load_org(&state, "acme").await.expect("acme").value;
+        assert_eq!(stored.customer_storage, None);
+    }
+
+    #[tokio::test]
+    async fn a_read_only_token_and_an_unknown_id_change_nothing() {
+        let (state, mut scope, _file) = acme("refused").await;
+        let ran = AtomicUsize::new(0);
+        let operation = |read: &Documents, _| {
+            ran.fetch_add(1, Ordering::SeqCst);
+            store_in(read, "s3://acme-calls")
+        };
+        scope.caller.role = Role::ReadOnly;
+        let refused = modify(&state, &scope, Reads::Organisation, operation)
+            .await
+            .err()
+            .expect("read-only");
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        scope.caller.role = Role::CustomerAdmin;
+        let refused = modify(&state, &scope, Reads::Location("lyon"), operation)
+            .await
+            .err()
+            .expect("no such location");
+        assert_eq!(refused.status, StatusCode::NOT_FOUND);
+        assert_eq!(refused.message, "no location lyon in organisation acme");
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
+        let audit = state.db.audit("acme", 0, 10).await.expect("audit");
+        assert_eq!(audit.len(), 1, "only the set-up wrote");
+    }
+}
