@@ -15,7 +15,7 @@ use serde::Deserialize;
 use std::sync::atomic::Ordering;
 
 /// Items a listing returns when its size is not given.
-pub const DEFAULT_PAGE: usize = 100;
+pub(crate) const DEFAULT_PAGE: usize = 100;
 
 /// The caller of a request: a bearer token the policy store knows (counted), or a 401.
 impl FromRequestParts<AdminState> for Caller {
@@ -51,7 +51,7 @@ impl FromRequestParts<AdminState> for Caller {
 }
 
 /// A JSON request body; anything else is a 400 saying what is wrong with it.
-pub struct Body<T>(pub T);
+pub(crate) struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
@@ -64,11 +64,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 /// A request body read but not parsed yet: for a handler that decides whether the caller may
 /// call at all before it looks at what was sent (a malformed body from a caller who may not
 /// is a 403, not a 400).
-pub struct RawBody(Bytes);
+pub(crate) struct RawBody(Bytes);
 
 impl RawBody {
     /// The body as `T`, or a 400 saying what is wrong with it.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         serde_json::from_slice(&self.0).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
     }
 }
@@ -85,7 +85,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 /// A request's query parameters; a malformed one is a 400 naming it.
-pub struct Params<T>(pub T);
+pub(crate) struct Params<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
@@ -105,13 +105,13 @@ struct OrgParam {
 
 /// A request that reads one organisation (`orgId`, or the token's only one) its token may
 /// see.
-pub struct Reading {
+pub(crate) struct Reading {
     pub caller: Caller,
     pub org: String,
 }
 
 /// A request that changes one organisation its token may change.
-pub struct Writing {
+pub(crate) struct Writing {
     pub caller: Caller,
     pub org: String,
 }
@@ -150,7 +150,7 @@ fn org_of(caller: &Caller, asked: Option<String>) -> Result<String, ApiError> {
     }
 }
 
-pub fn check_read(caller: &Caller, org: &str) -> Result<(), ApiError> {
+pub(crate) fn check_read(caller: &Caller, org: &str) -> Result<(), ApiError> {
     if caller.can_read(org) {
         Ok(())
     } else {
@@ -160,13 +160,13 @@ pub fn check_read(caller: &Caller, org: &str) -> Result<(), ApiError> {
     }
 }
 
-pub fn check_write(caller: &Caller, org: &str) -> Result<(), ApiError> {
+pub(crate) fn check_write(caller: &Caller, org: &str) -> Result<(), ApiError> {
     check_read(caller, org)?;
     check_writer(caller)
 }
 
 /// Refuses a read-only token, whatever it would change.
-pub fn check_writer(caller: &Caller) -> Result<(), ApiError> {
+pub(crate) fn check_writer(caller: &Caller) -> Result<(), ApiError> {
     if caller.can_write() {
         Ok(())
     } else {
@@ -178,7 +178,7 @@ pub fn check_writer(caller: &Caller) -> Result<(), ApiError> {
 
 /// The size of a listing's page asked for as `field` ([`DEFAULT_PAGE`] when not given), or a
 /// 400 naming the field when it is outside 1-[`MAX_PAGE`].
-pub fn page_size(field: &str, asked: Option<usize>) -> Result<usize, ApiError> {
+pub(crate) fn page_size(field: &str, asked: Option<usize>) -> Result<usize, ApiError> {
     match asked.unwrap_or(DEFAULT_PAGE) {
         n @ 1..=MAX_PAGE => Ok(n),
         n => Err(bad_request(format!("{field}: {n} is outside 1-{MAX_PAGE}"))),

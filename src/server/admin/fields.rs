@@ -8,13 +8,13 @@ use crate::policy::model::{LocationProvider, ProviderChoice};
 use crate::policy::plan::Provider;
 
 /// Longest id (organisation, location, user) accepted.
-pub const MAX_ID: usize = 128;
+pub(crate) const MAX_ID: usize = 128;
 
 /// Longest name or other free text accepted.
-pub const MAX_TEXT: usize = 256;
+pub(crate) const MAX_TEXT: usize = 256;
 
 /// An id in a body: 1-[`MAX_ID`] characters that need no escaping in a URL path.
-pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
+pub(crate) fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
     let fine = |c: char| c.is_ascii_alphanumeric() || "-_.~".contains(c);
     if id.is_empty() || id.len() > MAX_ID || !id.chars().all(fine) {
         return Err(bad_request(format!(
@@ -25,7 +25,7 @@ pub fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
 }
 
 /// Free text: 1-[`MAX_TEXT`] characters, no control characters.
-pub fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
+pub(crate) fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
     let len = text.chars().count();
     if len == 0 || len > MAX_TEXT {
         return Err(bad_request(format!(
@@ -41,18 +41,18 @@ pub fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
 }
 
 /// A vendor's id in JSON: `dubber`, `imagicle`, `callcabinet`, or `none` (recording off).
-pub fn vendor_id(choice: ProviderChoice) -> &'static str {
+pub(crate) fn vendor_id(choice: ProviderChoice) -> &'static str {
     choice.provider().map_or("none", Provider::as_str)
 }
 
 /// A vendor's name as the platform shows it: `Dubber`, ..., `None`.
-pub fn vendor_name(choice: ProviderChoice) -> &'static str {
+pub(crate) fn vendor_name(choice: ProviderChoice) -> &'static str {
     choice.provider().map_or("None", Provider::name)
 }
 
 const VENDOR_IDS: &str = "dubber, imagicle, callcabinet, none";
 
-pub fn parse_vendor(field: &str, id: &str) -> Result<ProviderChoice, ApiError> {
+pub(crate) fn parse_vendor(field: &str, id: &str) -> Result<ProviderChoice, ApiError> {
     ProviderChoice::ALL
         .into_iter()
         .find(|c| vendor_id(*c) == id)
@@ -60,7 +60,7 @@ pub fn parse_vendor(field: &str, id: &str) -> Result<ProviderChoice, ApiError> {
 }
 
 /// A vendor that is a provider (terms, accounts, sync listings).
-pub fn parse_provider(field: &str, id: &str) -> Result<Provider, ApiError> {
+pub(crate) fn parse_provider(field: &str, id: &str) -> Result<Provider, ApiError> {
     Provider::ALL
         .into_iter()
         .find(|p| p.as_str() == id)
@@ -71,7 +71,7 @@ pub fn parse_provider(field: &str, id: &str) -> Result<Provider, ApiError> {
         })
 }
 
-pub fn location_vendor(field: &str, id: Option<&str>) -> Result<LocationProvider, ApiError> {
+pub(crate) fn location_vendor(field: &str, id: Option<&str>) -> Result<LocationProvider, ApiError> {
     match id {
         None => Ok(LocationProvider::OrganisationDefault),
         Some(id) => parse_vendor(field, id).map(LocationProvider::from),

@@ -22,11 +22,11 @@ use crate::time::Time;
 use std::future::Future;
 
 /// Times an operation is re-run after another write changed its documents under it.
-pub const MAX_ATTEMPTS: usize = 8;
+pub(crate) const MAX_ATTEMPTS: usize = 8;
 
 /// Runs `attempt` until it is not refused for a stale document, at most [`MAX_ATTEMPTS`]
 /// times: concurrent changes apply one after the other, none is lost.
-pub async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
+pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
@@ -41,14 +41,17 @@ where
 }
 
 /// The organisation, or 404.
-pub async fn load_org(state: &AdminState, org: &str) -> Result<Versioned<Organisation>, ApiError> {
+pub(crate) async fn load_org(
+    state: &AdminState,
+    org: &str,
+) -> Result<Versioned<Organisation>, ApiError> {
     repo::organisation(&state.db, org)
         .await?
         .ok_or_else(|| not_found(format!("no organisation {org}")))
 }
 
 /// The location of the request's organisation, or 404.
-pub async fn load_location(
+pub(crate) async fn load_location(
     state: &AdminState,
     org: &str,
     id: &str,
@@ -59,7 +62,7 @@ pub async fn load_location(
 }
 
 /// The person of the request's organisation, or 404.
-pub async fn load_user(
+pub(crate) async fn load_user(
     state: &AdminState,
     org: &str,
     id: &str,
@@ -72,7 +75,7 @@ pub async fn load_user(
 /// The documents of the request's organisation an operation starts from (each a 404 when it
 /// is missing, in this order).
 #[derive(Clone, Copy, Debug)]
-pub enum Reads<'a> {
+pub(crate) enum Reads<'a> {
     /// The organisation.
     Organisation,
     /// The organisation and one location of it.
@@ -87,7 +90,7 @@ pub enum Reads<'a> {
 const LOADED: &str = "an operation reads only the documents its Reads loads";
 
 /// The documents [`Reads`] loaded, each at the version it was read at.
-pub struct Documents {
+pub(crate) struct Documents {
     organisation: Option<Versioned<Organisation>>,
     location: Option<Versioned<Location>>,
     user: Option<Versioned<User>>,
@@ -122,15 +125,15 @@ impl Documents {
         Ok(documents)
     }
 
-    pub fn organisation(&self) -> &Organisation {
+    pub(crate) fn organisation(&self) -> &Organisation {
         &self.organisation.as_ref().expect(LOADED).value
     }
 
-    pub fn location(&self) -> &Location {
+    pub(crate) fn location(&self) -> &Location {
         &self.location.as_ref().expect(LOADED).value
     }
 
-    pub fn user(&self) -> &User {
+    pub(crate) fn user(&self) -> &User {
         &self.user.as_ref().expect(LOADED).value
     }
 
@@ -145,7 +148,7 @@ impl Documents {
 
 /// The documents an operation read, as it left them (changed or not), and the retention
 /// migration it asks for.
-pub struct Saved {
+pub(crate) struct Saved {
     organisation: Option<Organisation>,
     location: Option<Location>,
     user: Option<User>,
@@ -165,15 +168,15 @@ impl Saved {
         }
     }
 
-    pub fn organisation(&self) -> &Organisation {
+    pub(crate) fn organisation(&self) -> &Organisation {
         self.organisation.as_ref().expect(LOADED)
     }
 
-    pub fn location(&self) -> &Location {
+    pub(crate) fn location(&self) -> &Location {
         self.location.as_ref().expect(LOADED)
     }
 
-    pub fn user(&self) -> &User {
+    pub(crate) fn user(&self) -> &User {
         self.user.as_ref().expect(LOADED)
     }
 }
@@ -183,7 +186,7 @@ impl Saved {
 /// document against the version it was read at, as the caller's change. A document changed
 /// meanwhile re-runs the whole on fresh documents (at most [`MAX_ATTEMPTS`] times); a refusal
 /// or an unknown id is answered at once.
-pub async fn modify<Op>(
+pub(crate) async fn modify<Op>(
     state: &AdminState,
     scope: &Writing,
     reads: Reads<'_>,
@@ -202,7 +205,7 @@ where
 /// [`modify`] for an operation whose rule reads more than the documents (every location of
 /// the organisation, the organisations whose accounts a partner administers): `also` reads
 /// it, afresh on each attempt, after the documents.
-pub async fn modify_with<X, Also, Fut, Op>(
+pub(crate) async fn modify_with<X, Also, Fut, Op>(
     state: &AdminState,
     scope: &Writing,
     reads: Reads<'_>,

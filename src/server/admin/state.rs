@@ -108,15 +108,15 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub fn bad_request(message: impl Into<String>) -> ApiError {
+pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, message)
 }
 
-pub fn not_found(message: impl Into<String>) -> ApiError {
+pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, message)
 }
 
-pub fn forbidden(message: impl Into<String>) -> ApiError {
+pub(crate) fn forbidden(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, message)
 }
 
@@ -152,7 +152,7 @@ fn refusal_status(e: &PolicyError) -> StatusCode {
 /// A model refusal as an HTTP error, with fields for scripts: a 409 for terms not accepted
 /// names the provider and the terms page `providers` configures (the message too); a 400 for
 /// a region names the regions the provider serves.
-pub fn refusal(e: PolicyError, providers: &ProvidersConfig) -> ApiError {
+pub(crate) fn refusal(e: PolicyError, providers: &ProvidersConfig) -> ApiError {
     use PolicyError as P;
     let status = refusal_status(&e);
     let mut message = e.to_string();

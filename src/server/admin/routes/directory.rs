@@ -36,9 +36,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Most SIP addresses one person has.
-pub const MAX_SIP_ADDRESSES: usize = 16;
+pub(crate) const MAX_SIP_ADDRESSES: usize = 16;
 
-pub fn routes() -> Router<AdminState> {
+pub(crate) fn routes() -> Router<AdminState> {
     Router::new()
         .route("/v1/organizations", get(list_orgs).post(create_org))
         .route(
@@ -59,7 +59,7 @@ pub fn routes() -> Router<AdminState> {
 
 // --- Organisations ---
 
-pub fn org_view(org: &Organisation) -> Value {
+pub(crate) fn org_view(org: &Organisation) -> Value {
     json!({
         "id": org.id,
         "displayName": org.name,
@@ -240,7 +240,7 @@ impl PageParams {
 
 // --- Locations ---
 
-pub fn location_view(location: &Location, org: &Organisation) -> Value {
+pub(crate) fn location_view(location: &Location, org: &Organisation) -> Value {
     json!({
         "id": location.id,
         "orgId": location.org,
@@ -343,7 +343,7 @@ async fn delete_location(
 
 // --- People ---
 
-pub fn person_view(user: &User) -> Value {
+pub(crate) fn person_view(user: &User) -> Value {
     json!({
         "id": user.id,
         "orgId": user.org,

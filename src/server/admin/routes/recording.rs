@@ -23,9 +23,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Most migration events a response lists (the report counts all of them).
-pub const MAX_REPORTED_EVENTS: usize = 100;
+pub(crate) const MAX_REPORTED_EVENTS: usize = 100;
 
-pub fn routes() -> Router<AdminState> {
+pub(crate) fn routes() -> Router<AdminState> {
     Router::new()
         .route(
             "/v1/people/{personId}/features/callRecording",

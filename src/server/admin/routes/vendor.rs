@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 
 const BASE: &str = "/v1/telephony/config/callRecording";
 
-pub fn routes() -> Router<AdminState> {
+pub(crate) fn routes() -> Router<AdminState> {
     Router::new()
         .route(BASE, get(get_recording).put(put_recording))
         .route(&format!("{BASE}/vendors"), get(get_vendors))
