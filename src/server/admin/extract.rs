@@ -184,3 +184,51 @@ pub(crate) fn page_size(field: &str, asked: Option<usize>) -> Result<usize, ApiE
         n => Err(bad_request(format!("{field}: {n} is outside 1-{MAX_PAGE}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::admin::auth::Role;
+
+    fn partner(orgs: &[&str]) -> Caller {
+        Caller {
+            token_id: "t1".into(),
+            role: Role::PartnerAdmin,
+            orgs: orgs.iter().map(|o| o.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_request_acts_on_the_organisation_asked_for_or_the_tokens_only_one() {
+        let one = partner(&["acme"]);
+        assert_eq!(org_of(&one, None).ok().as_deref(), Some("acme"));
+        assert_eq!(
+            org_of(&one, Some("globex".into())).ok().as_deref(),
+            Some("globex")
+        );
+        let two = partner(&["acme", "globex"]);
+        let refused = org_of(&two, None).expect_err("ambiguous");
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            refused.message,
+            "orgId: required, this token acts for several organisations (acme, globex)"
+        );
+        // Asking is not being allowed: that is check_read's to say.
+        let elsewhere = check_read(&one, "globex").expect_err("not the token's");
+        assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn page_sizes_default_and_stay_within_the_stores_page() {
+        assert_eq!(page_size("max", None).ok(), Some(DEFAULT_PAGE));
+        assert_eq!(page_size("max", Some(1)).ok(), Some(1));
+        assert_eq!(page_size("max", Some(MAX_PAGE)).ok(), Some(MAX_PAGE));
+        for n in [0, MAX_PAGE + 1] {
+            let refused = page_size("limit", Some(n)).expect_err("out of range");
+            assert_eq!(
+                refused.message,
+                format!("limit: {n} is outside 1-{MAX_PAGE}")
+            );
+        }
+    }
+}

@@ -34,6 +34,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::atomic::Ordering;
 
+/// The whole admin API over `state`: every route, with the 403s it answers counted.
 pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
