@@ -9,12 +9,11 @@
 mod common;
 
 use callrec::policydb::schema::MIGRATIONS;
+use common::admin::{create_token, AdminServer};
 use common::TempDir;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 /// The policy database a scenario runs on.
 enum Db {
@@ -26,35 +25,9 @@ enum Db {
 
 impl Db {
     fn postgres(test: &str) -> Db {
-        let base = std::env::var("CALLREC_TEST_POSTGRES").unwrap_or_else(|_| {
-            panic!(
-                "CALLREC_TEST_POSTGRES is not set: run ./scripts/test, which starts a throwaway \
-                 PostgreSQL for these tests (or scripts/postgres start DIR and export its line)"
-            )
-        });
-        // PostgreSQL cuts identifiers at 63 bytes; the process id stays in what is kept.
-        let mut schema = format!("api_{}_{test}", std::process::id());
-        schema.truncate(63);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        runtime.block_on(async {
-            sqlx::any::install_default_drivers();
-            let admin = sqlx::AnyPool::connect(&base)
-                .await
-                .expect("connect to the test PostgreSQL");
-            for sql in [
-                format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-                format!("CREATE SCHEMA {schema}"),
-            ] {
-                sqlx::query(&sql).execute(&admin).await.expect("schema");
-            }
-            admin.close().await;
-        });
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        Db::Postgres { url }
+        Db::Postgres {
+            url: common::postgres::fresh_schema_blocking("api", test),
+        }
     }
 
     /// `callrec` run in `dir`, with no policy database inherited from the environment.
@@ -138,11 +111,8 @@ on_both!(
     a_first_release_database_is_upgraded_and_served,
 );
 
-/// A running `callrec serve`; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
+/// A running `callrec serve` on the scenario's database; killed when dropped.
+struct Server(AdminServer);
 
 impl Server {
     fn start(db: &Db, dir: &Path) -> Server {
@@ -150,22 +120,8 @@ impl Server {
     }
 
     fn start_with(db: &Db, dir: &Path, args: &[&str]) -> Server {
-        let mut child = db
-            .command(dir)
-            .args(["serve", "--admin", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
-            .args(db.args())
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start callrec serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().expect("stdout"))
-            .read_line(&mut line)
-            .expect("serve prints its address");
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
-        let addr = v["admin"].as_str().expect("admin address").to_string();
-        Server { child, addr }
+        let args: Vec<&str> = db.args().into_iter().chain(args.iter().copied()).collect();
+        Server(AdminServer::start(db.command(dir), &args))
     }
 
     /// One request; returns the status and the body (JSON when it is JSON).
@@ -176,26 +132,7 @@ impl Server {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> (u16, Value) {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect");
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read");
-        let (head, body) = response.split_once("\r\n\r\n").expect("a whole response");
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status");
-        let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+        let (status, _, body) = self.0.request(method, path, token, body);
         (status, body)
     }
 
@@ -236,40 +173,19 @@ impl Server {
 
     /// SIGTERM; the server must exit 0.
     fn terminate(mut self) {
-        let pid = self.child.id().to_string();
+        let pid = self.0.child.id().to_string();
         let status = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill");
         assert!(status.success());
-        let exit = self.child.wait().expect("wait");
+        let exit = self.0.child.wait().expect("wait");
         assert!(exit.success(), "serve exited with {exit} on SIGTERM");
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn token(db: &Db, dir: &Path, role: &str, orgs: &[&str]) -> String {
-    let mut args = vec!["token", "create", "--role", role];
-    for org in orgs {
-        args.extend(["--org", org]);
-    }
-    args.extend(db.args());
-    let output = db.command(dir).args(&args).output().expect("token create");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string()
+    create_token(db.command(dir), role, orgs, &db.args())
 }
 
 fn tokens_name_their_caller_and_anything_else_is_refused(db: &Db) {

@@ -6,14 +6,13 @@
 
 mod common;
 
+use common::admin::{create_token, AdminServer};
 use common::TempDir;
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 const METHODS: [&str; 4] = ["get", "put", "post", "delete"];
 const RECORDING: &str = "/v1/telephony/config/callRecording";
@@ -151,16 +150,26 @@ fn check(schema: &Value, value: &Value, doc: &Value, path: &str, problems: &mut 
     }
 }
 
-/// The first argument of every `.route(...)` call in src/server/*.rs: a string literal, a
+/// Every `.rs` file under `dir`, at any depth.
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The first argument of every `.route(...)` call under src/server/: a string literal, a
 /// `const` of the same file, or `&format!("{CONST}/...")` (with `{{`/`}}` for braces).
 fn routed_paths() -> BTreeSet<String> {
     let dir = format!("{}/src/server", env!("CARGO_MANIFEST_DIR"));
     let mut paths = BTreeSet::new();
-    for entry in std::fs::read_dir(&dir).expect("src/server") {
-        let file = entry.expect("entry").path();
-        if file.extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
+    for file in rust_files(Path::new(&dir)) {
         let source = std::fs::read_to_string(&file).expect("read source");
         let consts = string_consts(&source);
         for (at, _) in source.match_indices(".route(") {
@@ -209,105 +218,18 @@ fn string_consts(source: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A running `callrec serve`; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        std::fs::write(dir.join("callrec.toml"), "[store]\nurl = \"store\"\n").expect("config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_callrec"))
-            .current_dir(dir)
-            .args([
-                "serve",
-                "--admin",
-                "127.0.0.1:0",
-                "--sip",
-                "127.0.0.1:0",
-                "--config",
-                "callrec.toml",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start callrec serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().expect("stdout"))
-            .read_line(&mut line)
-            .expect("serve prints its address");
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
-        let addr = v["admin"].as_str().expect("admin address").to_string();
-        Server { child, addr }
-    }
-
-    /// One request; the status, the Content-Type and the body (JSON when it is JSON).
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> (u16, String, Value) {
-        let mut stream = TcpStream::connect(&self.addr).expect("connect");
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read");
-        let (head, body) = response.split_once("\r\n\r\n").expect("a whole response");
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .expect("status");
-        let content_type = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-type: ")
-                    .map(String::from)
-            })
-            .unwrap_or_default();
-        let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
-        (status, content_type, body)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `callrec serve` in `dir`, storing in `dir/store`.
+fn start(dir: &Path) -> AdminServer {
+    std::fs::write(dir.join("callrec.toml"), "[store]\nurl = \"store\"\n").expect("config");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_callrec"));
+    command.current_dir(dir);
+    AdminServer::start(command, &["--config", "callrec.toml"])
 }
 
 fn token(dir: &Path, role: &str, orgs: &[&str]) -> String {
-    let mut args = vec!["token", "create", "--role", role];
-    for org in orgs {
-        args.extend(["--org", org]);
-    }
-    let output = Command::new(env!("CARGO_BIN_EXE_callrec"))
-        .current_dir(dir)
-        .args(&args)
-        .output()
-        .expect("token create");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string()
+    let mut command = Command::new(env!("CARGO_BIN_EXE_callrec"));
+    command.current_dir(dir);
+    create_token(command, role, orgs, &[])
 }
 
 /// The documented path a concrete path (query left out) is an instance of; literal segments
@@ -333,7 +255,7 @@ fn template_of(doc: &Value, path: &str) -> String {
 
 /// A live server whose every exchange is checked against the document.
 struct Api {
-    server: Server,
+    server: AdminServer,
     doc: Value,
     problems: RefCell<Vec<String>>,
     /// (operationId, status) of every checked response.
@@ -341,7 +263,7 @@ struct Api {
 }
 
 impl Api {
-    fn new(server: Server) -> Api {
+    fn new(server: AdminServer) -> Api {
         Api {
             server,
             doc: document(),
@@ -565,7 +487,7 @@ fn acme(dir: &Path) -> (Api, [String; 3]) {
     let partner = token(dir, "partner-admin", &["acme", "scratch"]);
     let customer = token(dir, "customer-admin", &["acme"]);
     let reader = token(dir, "read-only", &["acme"]);
-    let api = Api::new(Server::start(dir));
+    let api = Api::new(start(dir));
     let new_org = json!({ "id": "acme", "displayName": "ACME Ltd", "region": "EU" });
     api.call(
         Some(&partner),

@@ -5,8 +5,9 @@
 //! that `scripts/test` starts (CALLREC_TEST_POSTGRES). The store methods the cache reads by are
 //! tested here too.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ use callrec::policy::{effective_policy, Decision, Reason};
 use callrec::policydb::cache::PolicyCache;
 use callrec::policydb::{Change, DbError, PolicyDb};
 use callrec::time::Time;
+use common::sqlite::SqliteFile;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sqlx::AnyPool;
@@ -611,55 +613,27 @@ fn updates_decode_kind_by_kind() {
 struct TestDb {
     url: String,
     db: PolicyDb,
-    sqlite_file: Option<PathBuf>,
+    _sqlite_file: Option<SqliteFile>,
 }
 
 impl TestDb {
     async fn sqlite(test: &str) -> TestDb {
-        let path = std::env::temp_dir().join(format!(
-            "callrec-policy-cache-{test}-{}.sqlite",
-            std::process::id()
-        ));
-        remove_sqlite(&path);
-        let url = format!("sqlite://{}", path.display());
-        TestDb::open(url, Some(path)).await
+        let file = SqliteFile::new("policy-cache", test);
+        TestDb::open(file.url(), Some(file)).await
     }
 
     /// A schema of its own in the test PostgreSQL, so tests running side by side do not meet.
     async fn postgres(test: &str) -> TestDb {
-        let base = std::env::var("CALLREC_TEST_POSTGRES").unwrap_or_else(|_| {
-            panic!(
-                "CALLREC_TEST_POSTGRES is not set: run ./scripts/test, which starts a throwaway \
-                 PostgreSQL for these tests (or scripts/postgres start DIR and export its line)"
-            )
-        });
-        let schema = format!("c_{test}_{}", std::process::id());
-        sqlx::any::install_default_drivers();
-        let admin = AnyPool::connect(&base)
-            .await
-            .expect("connect to the test PostgreSQL");
-        for sql in [
-            format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-            format!("CREATE SCHEMA {schema}"),
-        ] {
-            sqlx::query(&sql).execute(&admin).await.expect("schema");
-        }
-        admin.close().await;
-        let sep = if base.contains('?') { '&' } else { '?' };
-        TestDb::open(
-            format!("{base}{sep}options=-c%20search_path%3D{schema}"),
-            None,
-        )
-        .await
+        TestDb::open(common::postgres::fresh_schema("c", test).await, None).await
     }
 
-    async fn open(url: String, sqlite_file: Option<PathBuf>) -> TestDb {
+    async fn open(url: String, sqlite_file: Option<SqliteFile>) -> TestDb {
         let db = PolicyDb::open(&url).await.expect("open");
         db.migrate().await.expect("migrate");
         TestDb {
             url,
             db,
-            sqlite_file,
+            _sqlite_file: sqlite_file,
         }
     }
 
@@ -669,45 +643,7 @@ impl TestDb {
     }
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(path) = &self.sqlite_file {
-            remove_sqlite(path);
-        }
-    }
-}
-
-fn remove_sqlite(path: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(p);
-    }
-}
-
-/// Runs each named test body on SQLite and on PostgreSQL.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::TestDb::sqlite(stringify!($name)).await).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::TestDb::postgres(stringify!($name)).await).await
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+common::postgres::on_both!(
     store_lists_every_organisation_and_replays_changes_in_order,
     cache_sees_its_own_and_other_workers_changes_after_refresh,
     cache_pages_through_large_loads_and_backlogs,

@@ -1,11 +1,12 @@
 //! The policy store, each test run twice with the same body: on a fresh SQLite file, and on a
 //! fresh schema of the real PostgreSQL that `scripts/test` starts (CALLREC_TEST_POSTGRES).
 
-use std::path::PathBuf;
+mod common;
 
 use callrec::policydb::schema::MIGRATIONS;
 use callrec::policydb::{AuditRecord, Change, DbError, PolicyDb, Versioned, Write, TOKEN_PREFIX};
 use callrec::time::Time;
+use common::sqlite::SqliteFile;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -41,52 +42,29 @@ fn by(actor: &str, secs: u64) -> Change<'_> {
 struct TestDb {
     url: String,
     db: PolicyDb,
-    sqlite_file: Option<PathBuf>,
+    _sqlite_file: Option<SqliteFile>,
 }
 
 impl TestDb {
     async fn sqlite(test: &str) -> TestDb {
-        let path = std::env::temp_dir().join(format!(
-            "callrec-policydb-{test}-{}.sqlite",
-            std::process::id()
-        ));
-        remove_sqlite(&path);
-        let url = format!("sqlite://{}", path.display());
+        let file = SqliteFile::new("policydb", test);
+        let url = file.url();
         let db = PolicyDb::open(&url).await.expect("open sqlite");
         TestDb {
             url,
             db,
-            sqlite_file: Some(path),
+            _sqlite_file: Some(file),
         }
     }
 
     /// A schema of its own in the test PostgreSQL, so tests running side by side do not meet.
     async fn postgres(test: &str) -> TestDb {
-        let base = std::env::var("CALLREC_TEST_POSTGRES").unwrap_or_else(|_| {
-            panic!(
-                "CALLREC_TEST_POSTGRES is not set: run ./scripts/test, which starts a throwaway \
-                 PostgreSQL for these tests (or scripts/postgres start DIR and export its line)"
-            )
-        });
-        let schema = format!("t_{test}_{}", std::process::id());
-        sqlx::any::install_default_drivers();
-        let admin = AnyPool::connect(&base)
-            .await
-            .expect("connect to the test PostgreSQL");
-        for sql in [
-            format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-            format!("CREATE SCHEMA {schema}"),
-        ] {
-            sqlx::query(&sql).execute(&admin).await.expect("schema");
-        }
-        admin.close().await;
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        let url = common::postgres::fresh_schema("t", test).await;
         let db = PolicyDb::open(&url).await.expect("open postgres");
         TestDb {
             url,
             db,
-            sqlite_file: None,
+            _sqlite_file: None,
         }
     }
 
@@ -105,45 +83,7 @@ impl TestDb {
     }
 }
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(path) = &self.sqlite_file {
-            remove_sqlite(path);
-        }
-    }
-}
-
-fn remove_sqlite(path: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(p);
-    }
-}
-
-/// Runs each named test body on SQLite and on PostgreSQL.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::TestDb::sqlite(stringify!($name)).await).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() {
-                    super::$name(super::TestDb::postgres(stringify!($name)).await).await
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+common::postgres::on_both!(
     round_trip,
     tenant_filtering,
     audit_rows_are_exact,
@@ -977,12 +917,8 @@ async fn a_version_1_database_upgrades_and_keeps_its_data(t: TestDb) {
 
 #[tokio::test]
 async fn sqlite_file_is_created_in_wal_mode() {
-    let path = std::env::temp_dir().join(format!(
-        "callrec-policydb-wal-{}.sqlite",
-        std::process::id()
-    ));
-    remove_sqlite(&path);
-    let url = format!("sqlite://{}", path.display());
+    let file = SqliteFile::new("policydb", "wal");
+    let (path, url) = (&file.path, file.url());
     let db = PolicyDb::open(&url).await.expect("open");
     db.migrate().await.expect("migrate");
     assert!(path.exists());
@@ -992,7 +928,6 @@ async fn sqlite_file_is_created_in_wal_mode() {
         .await
         .expect("pragma");
     assert_eq!(mode, "wal");
-    remove_sqlite(&path);
 }
 
 #[tokio::test]
@@ -1009,4 +944,20 @@ async fn unsupported_urls_are_refused() {
             "{url}: {result:?}"
         );
     }
+}
+
+/// The shared PostgreSQL harness names a schema per test that PostgreSQL keeps whole.
+#[test]
+fn schema_names_fit_postgresql_and_stay_apart() {
+    let short = common::postgres::schema_name("t", "round_trip");
+    assert_eq!(short, format!("t_{}_round_trip", std::process::id()));
+    let long =
+        |end: &str| common::postgres::schema_name("api", &format!("{}_{end}", "x".repeat(80)));
+    let (a, b) = (long("a"), long("b"));
+    assert_eq!(a.len(), 63);
+    assert_ne!(a, b);
+    assert!(a.starts_with(&format!("api_{}_xxx", std::process::id())));
+    assert!(a
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
 }

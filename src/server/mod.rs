@@ -5,27 +5,21 @@
 //!   (media threads running the recorders, writing the spool), `uploader` and `sweeper`
 //!   (storage), `latency`, `live_metrics`, `clock`, `log`, `tls`; `src_client` is callrec's
 //!   own recording client for tests and `callrec loadtest`.
-//! - **The admin API**: `admin` (router and state), `auth` (roles, bearer tokens), `http`,
-//!   `repo` (the policy documents' conventions over `policydb`), `routes_*`.
+//! - **The admin API**: `admin/` (its router, state and errors, extractors, the one
+//!   load-check-modify-save-retry helper, bearer-token roles, the policy documents'
+//!   conventions over `policydb`, and `routes/` one file a resource).
 //!
 //! Decides nothing itself: who is recorded and how is `policy` and `session`, what a call
 //! sounds like is `recorder`, where it is kept is `store`.
 
 pub mod admin;
-pub mod auth;
 pub mod clock;
-pub mod http;
 pub mod latch;
 pub mod latency;
 pub mod live_metrics;
 pub mod log;
 pub mod media_socket;
 pub mod ports;
-pub mod repo;
-pub mod routes_audit;
-pub mod routes_directory;
-pub mod routes_recording;
-pub mod routes_vendor;
 pub mod shard;
 pub mod siprec;
 pub mod src_client;

@@ -7,8 +7,11 @@ use callrec::encode::Chunk;
 use callrec::offline::{record_capture, CaptureOptions, Replay};
 use callrec::recorder::RecorderConfig;
 use std::io::Cursor;
+pub mod admin;
+pub mod postgres;
 pub mod s3;
 pub mod serve;
+pub mod sqlite;
 
 /// Records `capture` and returns each output file's bytes and the replay.
 pub fn record(

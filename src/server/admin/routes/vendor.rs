@@ -8,13 +8,6 @@
 //! `confirmDisableForAllUsers: true`. Turning it on again (`enabled: true`) chooses Dubber,
 //! the default vendor.
 
-use super::admin::{AdminState, ApiError};
-use super::http::{
-    admin_of, bad_request, location_vendor, parse_provider, parse_vendor, retrying, vendor_id,
-    vendor_name, Body, Reading, Writing,
-};
-use super::repo::{self, Read};
-use super::routes_directory::{load_location, load_org};
 use crate::config::ProvidersConfig;
 use crate::policy::account::sync_listing;
 use crate::policy::location::Location;
@@ -22,7 +15,15 @@ use crate::policy::model::{LocationProvider, ProviderChoice};
 use crate::policy::organisation::Organisation;
 use crate::policy::plan::Provider;
 use crate::policy::terms::disclosure;
-use crate::policydb::Change as By;
+use crate::server::admin::extract::{Body, Reading, Writing};
+use crate::server::admin::fields::{
+    location_vendor, parse_provider, parse_vendor, vendor_id, vendor_name,
+};
+use crate::server::admin::load::{
+    load_location, load_org, modify, modify_with, Documents, Reads, Saved,
+};
+use crate::server::admin::repo;
+use crate::server::admin::state::{bad_request, AdminState, ApiError};
 use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -31,7 +32,7 @@ use serde_json::{json, Value};
 
 const BASE: &str = "/v1/telephony/config/callRecording";
 
-pub fn routes() -> Router<AdminState> {
+pub(crate) fn routes() -> Router<AdminState> {
     Router::new()
         .route(BASE, get(get_recording).put(put_recording))
         .route(&format!("{BASE}/vendors"), get(get_vendors))
@@ -52,13 +53,6 @@ pub fn routes() -> Router<AdminState> {
             "/v1/telephony/config/locations/{locationId}/callRecording/vendor",
             get(get_location_vendor).put(put_location_vendor),
         )
-}
-
-fn by<'a>(actor: &'a str, state: &AdminState) -> By<'a> {
-    By {
-        actor,
-        at: state.now(),
-    }
 }
 
 /// What the platform's portal says about each provider; its pages are the configuration's.
@@ -127,7 +121,10 @@ async fn put_recording(
         (true, chosen) => chosen,
     };
     let saved = select(&state, &scope, choose, body.confirm_disable_for_all_users).await?;
-    Ok(Json(recording_view(&saved, &state.config.providers)))
+    Ok(Json(recording_view(
+        saved.organisation(),
+        &state.config.providers,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -151,7 +148,10 @@ async fn put_vendor(
         body.confirm_disable_for_all_users,
     )
     .await?;
-    Ok(Json(recording_view(&saved, &state.config.providers)))
+    Ok(Json(recording_view(
+        saved.organisation(),
+        &state.config.providers,
+    )))
 }
 
 /// Chooses the organisation's vendor (`choose` maps the current one to the new one).
@@ -160,24 +160,14 @@ async fn select(
     scope: &Writing,
     choose: impl Fn(ProviderChoice) -> ProviderChoice,
     confirm_off: bool,
-) -> Result<Organisation, ApiError> {
-    let actor = &scope.caller.actor();
-    let choose = &choose;
-    retrying(|| async move {
-        let org = load_org(state, &scope.org).await?;
-        let locations = repo::locations(&state.db, &scope.org).await?;
-        let change = org
-            .value
-            .select_provider(&locations, choose(org.value.provider), confirm_off)
-            .map_err(|e| state.refused(e))?;
-        let read = Read {
-            organisation: Some(&org),
-            ..Read::default()
-        };
-        repo::save(&state.db, by(actor, state), &read, &change).await?;
-        Ok(change.organisation.unwrap_or(org.value))
-    })
-    .await
+) -> Result<Saved, ApiError> {
+    let locations = || async { Ok(repo::locations(&state.db, &scope.org).await?) };
+    let select = |read: &Documents, locations: Vec<Location>, _| {
+        let org = read.organisation();
+        org.select_provider(&locations, choose(org.provider), confirm_off)
+            .map_err(|e| state.refused(e))
+    };
+    modify_with(state, scope, Reads::Organisation, locations, select).await
 }
 
 async fn get_vendors(
@@ -256,22 +246,17 @@ async fn put_terms(
              choose another vendor instead",
         ));
     }
-    let admin = &admin_of(&scope.caller);
-    let actor = &scope.caller.actor();
-    let state = &state;
-    let org_id = &scope.org;
-    let saved = retrying(|| async move {
-        let org = load_org(state, org_id).await?;
-        let change = org.value.accept_terms(provider, admin, state.now());
-        let read = Read {
-            organisation: Some(&org),
-            ..Read::default()
-        };
-        repo::save(&state.db, by(actor, state), &read, &change).await?;
-        Ok(change.organisation.unwrap_or(org.value))
-    })
+    let admin = &scope.caller.admin();
+    let saved = modify(
+        &state,
+        &scope,
+        Reads::Organisation,
+        |read: &Documents, now| Ok(read.organisation().accept_terms(provider, admin, now)),
+    )
     .await?;
-    Ok(Json(terms_view(state, &saved, provider).await?))
+    Ok(Json(
+        terms_view(&state, saved.organisation(), provider).await?,
+    ))
 }
 
 /// The account the customer holds with Imagicle or CallCabinet.
@@ -288,24 +273,19 @@ async fn put_account(
     Body(body): Body<AccountBody>,
 ) -> Result<Json<Value>, ApiError> {
     let provider = parse_provider("vendorId", &vendor)?;
-    let admin = &admin_of(&scope.caller);
-    let actor = &scope.caller.actor();
-    let (state, org_id, body) = (&state, &scope.org, &body);
-    let saved = retrying(|| async move {
-        let org = load_org(state, org_id).await?;
-        let change = org
-            .value
-            .register_account(provider, &body.account_id, admin, state.now())
-            .map_err(|e| state.refused(e))?;
-        let read = Read {
-            organisation: Some(&org),
-            ..Read::default()
-        };
-        repo::save(&state.db, by(actor, state), &read, &change).await?;
-        Ok(change.organisation.unwrap_or(org.value))
-    })
+    let admin = &scope.caller.admin();
+    let saved = modify(
+        &state,
+        &scope,
+        Reads::Organisation,
+        |read: &Documents, now| {
+            read.organisation()
+                .register_account(provider, &body.account_id, admin, now)
+                .map_err(|e| state.refused(e))
+        },
+    )
     .await?;
-    Ok(Json(json!(saved.account(provider))))
+    Ok(Json(json!(saved.organisation().account(provider))))
 }
 
 /// What Imagicle's or CallCabinet's sync tools provision: enabled, provisioned users at
@@ -389,22 +369,19 @@ async fn put_location_vendor(
     Body(body): Body<LocationVendorUpdate>,
 ) -> Result<Json<Value>, ApiError> {
     let setting = body.setting()?;
-    let actor = &scope.caller.actor();
-    let (state, org_id, id) = (&state, &scope.org, &id);
-    let (location, org) = retrying(|| async move {
-        let org = load_org(state, org_id).await?;
-        let location = load_location(state, org_id, id).await?;
-        let change = location
-            .value
-            .set_provider(&org.value, setting)
-            .map_err(|e| state.refused(e))?;
-        let read = Read {
-            location: Some(&location),
-            ..Read::default()
-        };
-        repo::save(&state.db, by(actor, state), &read, &change).await?;
-        Ok((change.location.unwrap_or(location.value), org.value))
-    })
+    let saved = modify(
+        &state,
+        &scope,
+        Reads::Location(&id),
+        |read: &Documents, _| {
+            read.location()
+                .set_provider(read.organisation(), setting)
+                .map_err(|e| state.refused(e))
+        },
+    )
     .await?;
-    Ok(Json(location_vendor_view(&location, &org)))
+    Ok(Json(location_vendor_view(
+        saved.location(),
+        saved.organisation(),
+    )))
 }

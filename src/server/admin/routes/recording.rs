@@ -4,15 +4,15 @@
 //! never decide policy (the model does) and never touch recordings except through the store's
 //! migration.
 
-use super::admin::{AdminState, ApiError};
-use super::http::{admin_of, bad_request, not_found, retrying, Body, Params, Reading, Writing};
-use super::repo::{self, Read};
-use super::routes_directory::{load_location, load_org, load_user};
 use crate::policy::api_json::{put_user_settings, UserRecordingSettings};
+use crate::policy::model::OrgId;
 use crate::policy::plan::DubberEntitlement;
 use crate::policy::user::User;
 use crate::policy::{effective_policy, Decision, RetentionMigration};
-use crate::policydb::Change as By;
+use crate::server::admin::extract::{Body, Params, Reading, Writing};
+use crate::server::admin::load::{load_org, load_user, modify, modify_with, Documents, Reads};
+use crate::server::admin::repo;
+use crate::server::admin::state::{bad_request, not_found, AdminState, ApiError};
 use crate::store::destination::Destination;
 use crate::store::migrate::{migrate, MigrationEvent, PlanTarget};
 use axum::extract::{Path, State};
@@ -23,9 +23,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Most migration events a response lists (the report counts all of them).
-pub const MAX_REPORTED_EVENTS: usize = 100;
+pub(crate) const MAX_REPORTED_EVENTS: usize = 100;
 
-pub fn routes() -> Router<AdminState> {
+pub(crate) fn routes() -> Router<AdminState> {
     Router::new()
         .route(
             "/v1/people/{personId}/features/callRecording",
@@ -58,36 +58,23 @@ async fn put_settings(
     Path(id): Path<String>,
     Body(body): Body<UserRecordingSettings>,
 ) -> Result<Json<UserRecordingSettings>, ApiError> {
-    let admin = &admin_of(&scope.caller);
-    let actor = &scope.caller.actor();
-    let (state, scope, id, body) = (&state, &scope, &id, &body);
-    let saved = retrying(|| async move {
-        let org = load_org(state, &scope.org).await?;
-        let user = load_user(state, &scope.org, id).await?;
-        let location = load_location(state, &scope.org, &user.value.location.0).await?;
-        let account_orgs = repo::admin_account_orgs(&state.db, admin).await?;
-        let now = state.now();
-        let change = put_user_settings(
-            &org.value,
-            &location.value,
-            &user.value,
-            body,
+    let admin = &scope.caller.admin();
+    let reads = Reads::PersonInContext(&id);
+    let account_orgs = || async { Ok(repo::admin_account_orgs(&state.db, admin).await?) };
+    let put = |read: &Documents, account_orgs: Vec<OrgId>, now| {
+        put_user_settings(
+            read.organisation(),
+            read.location(),
+            read.user(),
+            &body,
             admin,
             &account_orgs,
             now,
         )
-        .map_err(|e| state.refused(e))?;
-        let read = Read {
-            organisation: Some(&org),
-            location: Some(&location),
-            user: Some(&user),
-        };
-        let by = By { actor, at: now };
-        repo::save(&state.db, by, &read, &change).await?;
-        Ok(change.user.unwrap_or(user.value))
-    })
-    .await?;
-    Ok(Json(UserRecordingSettings::from(&saved)))
+        .map_err(|e| state.refused(e))
+    };
+    let saved = modify_with(&state, &scope, reads, account_orgs, put).await?;
+    Ok(Json(UserRecordingSettings::from(saved.user())))
 }
 
 fn entitlement_name(entitlement: DubberEntitlement) -> &'static str {
@@ -135,32 +122,17 @@ async fn put_entitlement(
                 body.entitlement
             ))
         })?;
-    let actor = &scope.caller.actor();
-    let (state, org_id, id) = (&state, &scope.org, &id);
-    let (user, migration) = retrying(|| async move {
-        let org = load_org(state, org_id).await?;
-        let user = load_user(state, org_id, id).await?;
-        let location = load_location(state, org_id, &user.value.location.0).await?;
-        let change = user
-            .value
-            .set_entitlement(&org.value, &location.value, entitlement)
-            .map_err(|e| state.refused(e))?;
-        let read = Read {
-            user: Some(&user),
-            ..Read::default()
-        };
-        let by = By {
-            actor,
-            at: state.now(),
-        };
-        repo::save(&state.db, by, &read, &change).await?;
-        Ok((change.user.unwrap_or(user.value), change.migration))
+    let reads = Reads::PersonInContext(&id);
+    let saved = modify(&state, &scope, reads, |read: &Documents, _| {
+        read.user()
+            .set_entitlement(read.organisation(), read.location(), entitlement)
+            .map_err(|e| state.refused(e))
     })
     .await?;
-    let mut view = entitlement_view(&user);
-    view["migration"] = json!(migration);
-    if let Some(migration) = migration {
-        view["storage"] = run_migration(state, &migration).await?;
+    let mut view = entitlement_view(saved.user());
+    view["migration"] = json!(saved.migration);
+    if let Some(migration) = &saved.migration {
+        view["storage"] = run_migration(&state, migration).await?;
     }
     Ok(Json(view))
 }

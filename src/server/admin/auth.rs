@@ -2,6 +2,7 @@
 //! organisations it may act on. Every handler takes a [`Caller`] and asks it before touching an
 //! organisation's data, so no request reads or changes another organisation's.
 
+use crate::policy::model::{Admin, AdminId, AdminRole};
 use crate::policydb::TokenInfo;
 use std::fmt;
 
@@ -87,6 +88,18 @@ impl Caller {
     /// The actor recorded in the audit trail: role and token id, never the token.
     pub fn actor(&self) -> String {
         format!("{}:{}", self.role, self.token_id)
+    }
+
+    /// The administrator this caller acts as in the model: the token itself (named by its
+    /// id), a partner's or a customer's.
+    pub fn admin(&self) -> Admin {
+        Admin {
+            id: AdminId(self.token_id.clone()),
+            role: match self.role {
+                Role::PartnerAdmin => AdminRole::Partner,
+                Role::CustomerAdmin | Role::ReadOnly => AdminRole::Customer,
+            },
+        }
     }
 }
 

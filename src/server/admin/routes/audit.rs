@@ -2,17 +2,15 @@
 //! when, and the document before and after. Read-only; must never show another
 //! organisation's changes.
 
-use super::admin::{AdminState, ApiError};
-use super::http::{bad_request, Params, Reading};
-use super::routes_directory::DEFAULT_PAGE;
-use crate::policydb::MAX_PAGE;
+use crate::server::admin::extract::{page_size, Params, Reading};
+use crate::server::admin::state::{bad_request, AdminState, ApiError};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-pub fn routes() -> Router<AdminState> {
+pub(crate) fn routes() -> Router<AdminState> {
     Router::new().route("/v1/audit", get(get_audit))
 }
 
@@ -32,10 +30,7 @@ async fn get_audit(
     let since = params.since.unwrap_or(0);
     let since = i64::try_from(since)
         .map_err(|_| bad_request(format!("since: {since} is not a sequence number")))?;
-    let limit = match params.limit.unwrap_or(DEFAULT_PAGE) {
-        n @ 1..=MAX_PAGE => n,
-        n => return Err(bad_request(format!("limit: {n} is outside 1-{MAX_PAGE}"))),
-    };
+    let limit = page_size("limit", params.limit)?;
     let records = state.db.audit(&scope.org, since, limit).await?;
     let next = records.last().map_or(since, |r| r.seq);
     let items: Vec<Value> = records

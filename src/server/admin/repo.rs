@@ -31,22 +31,22 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-pub const ORGANISATION: &str = "organisation";
-pub const LOCATION: &str = "location";
-pub const USER: &str = "user";
-pub const AOR: &str = "aor";
-pub const PARTNER_ADMIN: &str = "partnerAdmin";
+pub(crate) const ORGANISATION: &str = "organisation";
+pub(crate) const LOCATION: &str = "location";
+pub(crate) const USER: &str = "user";
+pub(crate) const AOR: &str = "aor";
+pub(crate) const PARTNER_ADMIN: &str = "partnerAdmin";
 
 /// Most documents of one kind that an organisation-wide rule (a vendor choice, a disclosure,
 /// a sync listing) reads at once.
-pub const MAX_ORG_DOCUMENTS: usize = 100_000;
+pub(crate) const MAX_ORG_DOCUMENTS: usize = 100_000;
 
 /// Longest SIP address accepted, normalised or not.
-pub const MAX_AOR: usize = 256;
+pub(crate) const MAX_AOR: usize = 256;
 
 /// The body of an `aor` document: whose address it is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AorDoc {
+pub(crate) struct AorDoc {
     pub user: UserId,
 }
 
@@ -54,7 +54,7 @@ pub struct AorDoc {
 /// administrator administers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PartnerAdminDoc {
+pub(crate) struct PartnerAdminDoc {
     pub org_id: OrgId,
 }
 
@@ -89,7 +89,7 @@ impl From<DbError> for RepoError {
 
 /// A user's SIP address as the `aor` documents key it: [`crate::policy::index::normalise_aor`]
 /// (the key the recorder's policy lookups use too), with errors naming the field.
-pub fn normalise_aor(input: &str) -> Result<String, String> {
+pub(crate) fn normalise_aor(input: &str) -> Result<String, String> {
     if input.len() > MAX_AOR {
         return Err(format!(
             "sipAddresses: must be 1-{MAX_AOR} characters, not {}",
@@ -101,14 +101,14 @@ pub fn normalise_aor(input: &str) -> Result<String, String> {
     })
 }
 
-pub async fn organisation(
+pub(crate) async fn organisation(
     db: &PolicyDb,
     org: &str,
 ) -> Result<Option<Versioned<Organisation>>, RepoError> {
     Ok(db.get_in(org, ORGANISATION, org).await?)
 }
 
-pub async fn location(
+pub(crate) async fn location(
     db: &PolicyDb,
     org: &str,
     id: &str,
@@ -116,7 +116,7 @@ pub async fn location(
     Ok(db.get_in(org, LOCATION, id).await?)
 }
 
-pub async fn user(
+pub(crate) async fn user(
     db: &PolicyDb,
     org: &str,
     id: &str,
@@ -125,7 +125,7 @@ pub async fn user(
 }
 
 /// The user of `org` with this (normalised) SIP address.
-pub async fn user_by_aor(
+pub(crate) async fn user_by_aor(
     db: &PolicyDb,
     org: &str,
     aor: &str,
@@ -137,7 +137,7 @@ pub async fn user_by_aor(
 }
 
 /// One page of `org`'s documents of `kind`, by id, after `after`.
-pub async fn page<T: DeserializeOwned>(
+pub(crate) async fn page<T: DeserializeOwned>(
     db: &PolicyDb,
     kind: &str,
     org: &str,
@@ -176,17 +176,20 @@ fn values<T>(documents: Vec<Versioned<T>>) -> Vec<T> {
     documents.into_iter().map(|d| d.value).collect()
 }
 
-pub async fn locations(db: &PolicyDb, org: &str) -> Result<Vec<Location>, RepoError> {
+pub(crate) async fn locations(db: &PolicyDb, org: &str) -> Result<Vec<Location>, RepoError> {
     all(db, LOCATION, org).await.map(values)
 }
 
-pub async fn users(db: &PolicyDb, org: &str) -> Result<Vec<User>, RepoError> {
+pub(crate) async fn users(db: &PolicyDb, org: &str) -> Result<Vec<User>, RepoError> {
     all(db, USER, org).await.map(values)
 }
 
 /// The organisation whose provider accounts list `admin`, if `admin` is a partner
 /// administrator (the partner rule's `admin_account_orgs`): its `partnerAdmin` document's.
-pub async fn admin_account_orgs(db: &PolicyDb, admin: &Admin) -> Result<Vec<OrgId>, RepoError> {
+pub(crate) async fn admin_account_orgs(
+    db: &PolicyDb,
+    admin: &Admin,
+) -> Result<Vec<OrgId>, RepoError> {
     if admin.role != AdminRole::Partner {
         return Ok(Vec::new());
     }
@@ -252,7 +255,7 @@ async fn save_organisation(
 
 /// Removes an organisation (still at the version read) and releases the partner
 /// administrators of its accounts, in one transaction.
-pub async fn delete_organisation(
+pub(crate) async fn delete_organisation(
     db: &PolicyDb,
     by: By<'_>,
     org: &Versioned<Organisation>,
@@ -271,7 +274,7 @@ pub async fn delete_organisation(
     Ok(db.write_all(&writes, by).await?)
 }
 
-pub async fn insert_organisation(
+pub(crate) async fn insert_organisation(
     db: &PolicyDb,
     by: By<'_>,
     org: &Organisation,
@@ -281,7 +284,7 @@ pub async fn insert_organisation(
     Ok(())
 }
 
-pub async fn insert_location(
+pub(crate) async fn insert_location(
     db: &PolicyDb,
     by: By<'_>,
     location: &Location,
@@ -292,7 +295,7 @@ pub async fn insert_location(
 }
 
 /// Stores a new user and claims its SIP addresses (all or none).
-pub async fn insert_user(db: &PolicyDb, by: By<'_>, user: &User) -> Result<(), RepoError> {
+pub(crate) async fn insert_user(db: &PolicyDb, by: By<'_>, user: &User) -> Result<(), RepoError> {
     if db.get::<User>(USER, &user.id.0).await?.is_some() {
         return Err(RepoError::Db(DbError::Exists {
             kind: USER.into(),
@@ -309,14 +312,14 @@ pub async fn insert_user(db: &PolicyDb, by: By<'_>, user: &User) -> Result<(), R
 
 /// The documents a model operation started from, with the versions they were read at.
 #[derive(Default)]
-pub struct Read<'a> {
+pub(crate) struct Read<'a> {
     pub organisation: Option<&'a Versioned<Organisation>>,
     pub location: Option<&'a Versioned<Location>>,
     pub user: Option<&'a Versioned<User>>,
 }
 
 /// Saves what a model operation changed, each document against the version it was read at.
-pub async fn save(
+pub(crate) async fn save(
     db: &PolicyDb,
     by: By<'_>,
     read: &Read<'_>,
@@ -346,7 +349,7 @@ pub async fn save(
 
 /// Saves `after` over `before` and keeps its SIP addresses' `aor` documents in step: new ones
 /// are claimed first (a clash changes nothing), dropped ones released once the user is saved.
-pub async fn save_user(
+pub(crate) async fn save_user(
     db: &PolicyDb,
     by: By<'_>,
     before: &Versioned<User>,
@@ -369,13 +372,18 @@ pub async fn save_user(
 
 /// Removes a user and releases its SIP addresses (first, so no address ever names a user
 /// that is gone while the user still holds it).
-pub async fn delete_user(db: &PolicyDb, by: By<'_>, user: &User) -> Result<(), RepoError> {
+pub(crate) async fn delete_user(db: &PolicyDb, by: By<'_>, user: &User) -> Result<(), RepoError> {
     release_aors(db, by, &user.id, &user.aors).await?;
     db.delete(USER, &user.id.0, by).await?;
     Ok(())
 }
 
-pub async fn delete(db: &PolicyDb, by: By<'_>, kind: &str, id: &str) -> Result<(), RepoError> {
+pub(crate) async fn delete(
+    db: &PolicyDb,
+    by: By<'_>,
+    kind: &str,
+    id: &str,
+) -> Result<(), RepoError> {
     db.delete(kind, id, by).await?;
     Ok(())
 }

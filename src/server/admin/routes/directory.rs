@@ -8,20 +8,25 @@
 //! deleted while people are at it. A person's location is fixed (delete and re-create them to
 //! move them); their SIP addresses change with a PUT.
 
-use super::admin::{AdminState, ApiError};
-use super::auth::{Caller, Role};
-use super::http::{
-    admin_of, bad_request, check_id, check_read, check_text, check_write, check_writer, forbidden,
-    location_vendor, not_found, retrying, vendor_id, vendor_name, Body, Params, RawBody, Reading,
-    Writing, MAX_TEXT,
-};
-use super::repo::{self, Read, LOCATION, USER};
 use crate::policy::location::Location;
 use crate::policy::model::{LocationId, OrgId, UserId};
 use crate::policy::organisation::Organisation;
 use crate::policy::region::Region;
 use crate::policy::user::{Licence, Person, User};
-use crate::policydb::{Change as By, Versioned, MAX_PAGE};
+use crate::policy::Change;
+use crate::policydb::Versioned;
+use crate::server::admin::auth::{Caller, Role};
+use crate::server::admin::extract::{
+    check_read, check_write, check_writer, page_size, Body, Params, RawBody, Reading, Writing,
+};
+use crate::server::admin::fields::{
+    check_id, check_text, location_vendor, vendor_id, vendor_name, MAX_TEXT,
+};
+use crate::server::admin::load::{
+    load_location, load_org, load_user, modify, retrying, Documents, Reads,
+};
+use crate::server::admin::repo::{self, LOCATION, USER};
+use crate::server::admin::state::{bad_request, forbidden, AdminState, ApiError};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -31,12 +36,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Most SIP addresses one person has.
-pub const MAX_SIP_ADDRESSES: usize = 16;
+pub(crate) const MAX_SIP_ADDRESSES: usize = 16;
 
-/// Items a listing returns when `max` is not given.
-pub const DEFAULT_PAGE: usize = 100;
-
-pub fn routes() -> Router<AdminState> {
+pub(crate) fn routes() -> Router<AdminState> {
     Router::new()
         .route("/v1/organizations", get(list_orgs).post(create_org))
         .route(
@@ -55,16 +57,9 @@ pub fn routes() -> Router<AdminState> {
         )
 }
 
-fn by<'a>(actor: &'a str, state: &AdminState) -> By<'a> {
-    By {
-        actor,
-        at: state.now(),
-    }
-}
-
 // --- Organisations ---
 
-pub fn org_view(org: &Organisation) -> Value {
+pub(crate) fn org_view(org: &Organisation) -> Value {
     json!({
         "id": org.id,
         "displayName": org.name,
@@ -76,13 +71,6 @@ pub fn org_view(org: &Organisation) -> Value {
         "termsOfService": org.terms,
         "accounts": org.accounts,
     })
-}
-
-/// The organisation, or 404.
-pub async fn load_org(state: &AdminState, org: &str) -> Result<Versioned<Organisation>, ApiError> {
-    repo::organisation(&state.db, org)
-        .await?
-        .ok_or_else(|| not_found(format!("no organisation {org}")))
 }
 
 async fn list_orgs(
@@ -137,7 +125,7 @@ async fn create_org(
         .map_err(|e| bad_request(format!("region: {e}")))?;
     let org = Organisation::new(OrgId(body.id), &body.display_name, region);
     let actor = caller.actor();
-    repo::insert_organisation(&state.db, by(&actor, &state), &org).await?;
+    repo::insert_organisation(&state.db, state.by(&actor), &org).await?;
     Ok((StatusCode::CREATED, Json(org_view(&org))).into_response())
 }
 
@@ -177,12 +165,14 @@ async fn put_org(
     if let Some(name) = &body.display_name {
         check_text("displayName", name)?;
     }
-    let admin = &admin_of(&caller);
-    let actor = &caller.actor();
-    let (state, org_id, body) = (&state, &org_id, &body);
-    let saved = retrying(|| async move {
-        let org = load_org(state, org_id).await?;
-        let mut after = org.value.clone();
+    let admin = &caller.admin();
+    let scope = Writing {
+        caller,
+        org: org_id,
+    };
+    let update = |read: &Documents, _| {
+        let org = read.organisation();
+        let mut after = org.clone();
         if let Some(name) = &body.display_name {
             // The model has no rename: a name is no rule's business.
             after.name = name.clone();
@@ -199,19 +189,13 @@ async fn put_org(
                 .map_err(|e| state.refused(e))?;
             after = change.organisation.unwrap_or(after);
         }
-        let change = crate::policy::Change {
-            organisation: (after != org.value).then(|| after.clone()),
-            ..Default::default()
-        };
-        let read = Read {
-            organisation: Some(&org),
-            ..Read::default()
-        };
-        repo::save(&state.db, by(actor, state), &read, &change).await?;
-        Ok(after)
-    })
-    .await?;
-    Ok(Json(org_view(&saved)))
+        Ok(Change {
+            organisation: (after != *org).then_some(after),
+            ..Change::default()
+        })
+    };
+    let saved = modify(&state, &scope, Reads::Organisation, update).await?;
+    Ok(Json(org_view(saved.organisation())))
 }
 
 async fn delete_org(
@@ -233,7 +217,7 @@ async fn delete_org(
                 format!("organisation {org} still has locations or people: delete them first"),
             ));
         }
-        repo::delete_organisation(&state.db, by(actor, state), &found).await?;
+        repo::delete_organisation(&state.db, state.by(actor), &found).await?;
         Ok(())
     })
     .await?;
@@ -250,33 +234,19 @@ struct PageParams {
 
 impl PageParams {
     fn max(&self) -> Result<usize, ApiError> {
-        match self.max.unwrap_or(DEFAULT_PAGE) {
-            n @ 1..=MAX_PAGE => Ok(n),
-            n => Err(bad_request(format!("max: {n} is outside 1-{MAX_PAGE}"))),
-        }
+        page_size("max", self.max)
     }
 }
 
 // --- Locations ---
 
-pub fn location_view(location: &Location, org: &Organisation) -> Value {
+pub(crate) fn location_view(location: &Location, org: &Organisation) -> Value {
     json!({
         "id": location.id,
         "orgId": location.org,
         "name": location.name,
         "region": location.region_in(org),
     })
-}
-
-/// The location of the request's organisation, or 404.
-pub async fn load_location(
-    state: &AdminState,
-    org: &str,
-    id: &str,
-) -> Result<Versioned<Location>, ApiError> {
-    repo::location(&state.db, org, id)
-        .await?
-        .ok_or_else(|| not_found(format!("no location {id} in organisation {org}")))
 }
 
 async fn list_locations(
@@ -330,7 +300,7 @@ async fn create_location(
         .location
         .expect("creating a location returns the location");
     let actor = scope.caller.actor();
-    repo::insert_location(&state.db, by(&actor, &state), &location).await?;
+    repo::insert_location(&state.db, state.by(&actor), &location).await?;
     Ok((StatusCode::CREATED, Json(location_view(&location, &org))).into_response())
 }
 
@@ -367,13 +337,13 @@ async fn delete_location(
         ));
     }
     let actor = scope.caller.actor();
-    repo::delete(&state.db, by(&actor, &state), LOCATION, &id).await?;
+    repo::delete(&state.db, state.by(&actor), LOCATION, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 // --- People ---
 
-pub fn person_view(user: &User) -> Value {
+pub(crate) fn person_view(user: &User) -> Value {
     json!({
         "id": user.id,
         "orgId": user.org,
@@ -385,17 +355,6 @@ pub fn person_view(user: &User) -> Value {
         "callingLicense": user.licence,
         "sipAddresses": user.aors,
     })
-}
-
-/// The person of the request's organisation, or 404.
-pub async fn load_user(
-    state: &AdminState,
-    org: &str,
-    id: &str,
-) -> Result<Versioned<User>, ApiError> {
-    repo::user(&state.db, org, id)
-        .await?
-        .ok_or_else(|| not_found(format!("no person {id} in organisation {org}")))
 }
 
 async fn list_people(
@@ -517,7 +476,7 @@ async fn create_person(
     );
     user.aors = aors;
     let actor = scope.caller.actor();
-    repo::insert_user(&state.db, by(&actor, &state), &user).await?;
+    repo::insert_user(&state.db, state.by(&actor), &user).await?;
     Ok((StatusCode::CREATED, Json(person_view(&user))).into_response())
 }
 
@@ -544,29 +503,28 @@ async fn put_person(
         )));
     }
     let (person, licence, aors) = body.parts()?;
-    let actor = &scope.caller.actor();
-    let (state, org, id, body) = (&state, &scope.org, &id, &body);
-    let (person, aors) = (&person, &aors);
-    let saved = retrying(|| async move {
-        let user = load_user(state, org, id).await?;
-        if user.value.location.0 != body.location_id {
+    let saved = modify(&state, &scope, Reads::Person(&id), |read: &Documents, _| {
+        let user = read.user();
+        if user.location.0 != body.location_id {
             return Err(bad_request(format!(
                 "locationId: a person's location is fixed ({}, not '{}'): delete and re-create \
                  them to move them",
-                user.value.location, body.location_id
+                user.location, body.location_id
             )));
         }
         let after = User {
             person: person.clone(),
             licence,
             aors: aors.clone(),
-            ..user.value.clone()
+            ..user.clone()
         };
-        repo::save_user(&state.db, by(actor, state), &user, &after).await?;
-        Ok(after)
+        Ok(Change {
+            user: Some(after),
+            ..Change::default()
+        })
     })
     .await?;
-    Ok(Json(person_view(&saved)))
+    Ok(Json(person_view(saved.user())))
 }
 
 async fn delete_person(
@@ -576,7 +534,7 @@ async fn delete_person(
 ) -> Result<StatusCode, ApiError> {
     let user = load_user(&state, &scope.org, &id).await?;
     let actor = scope.caller.actor();
-    repo::delete_user(&state.db, by(&actor, &state), &user.value).await?;
+    repo::delete_user(&state.db, state.by(&actor), &user.value).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -592,12 +550,5 @@ mod tests {
             let json = serde_json::to_value(licence).expect("json");
             assert_eq!(json, licence.to_string());
         }
-    }
-
-    #[test]
-    fn max_text_bounds_names() {
-        assert!(check_text("name", &"x".repeat(MAX_TEXT)).is_ok());
-        let err = check_text("name", &"x".repeat(MAX_TEXT + 1)).unwrap_err();
-        assert_eq!(err.message, "name: must be 1-256 characters, not 257");
     }
 }

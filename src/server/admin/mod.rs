@@ -1,0 +1,19 @@
+//! The admin HTTP API (axum): health, metrics, and, behind a bearer token, the recording policy
+//! of the caller's organisations. Arrows point down only: `router` names the `routes` (one
+//! file a resource, handlers only, never importing each other); they take their requests
+//! through `extract`, check and name their fields with `fields`, change documents through
+//! `load`, read them through `repo`, and answer with `state`'s errors; `auth` says who is
+//! calling. None of these imports `routes` or `router`.
+
+mod auth;
+mod extract;
+mod fields;
+mod load;
+mod repo;
+mod router;
+mod routes;
+mod state;
+
+pub use auth::{Caller, Role};
+pub use router::router;
+pub use state::{AdminState, ApiError, Metrics};

@@ -1,0 +1,7 @@
+//! The admin API's handlers, one file a resource. A route file imports only the plumbing below
+//! it (`extract`, `load`, `state`, `repo`, `auth`, `fields`), never another route file.
+
+pub(super) mod audit;
+pub(super) mod directory;
+pub(super) mod recording;
+pub(super) mod vendor;

@@ -1,0 +1,100 @@
+//! The admin API as the tests' clients see it: a `callrec serve` whose admin API listens on a
+//! free loopback port (its address read from the line `serve` prints when ready), and requests
+//! sent over plain TCP, one HTTP/1.1 connection each; killed when dropped. Tokens are made
+//! as an operator makes them, with `callrec token create`.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+pub struct AdminServer {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl AdminServer {
+    /// Runs `callrec` (`command`, its folder and database already chosen) as `serve --admin
+    /// 127.0.0.1:0 --sip 127.0.0.1:0`, then `args`.
+    pub fn start(mut command: Command, args: &[&str]) -> AdminServer {
+        let mut child = command
+            .args(["serve", "--admin", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start callrec serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("serve prints its address");
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let addr = v["admin"].as_str().expect("admin address").to_string();
+        AdminServer { child, addr }
+    }
+
+    /// One request; the status, the Content-Type and the body (JSON when it is JSON).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, String, Value) {
+        let mut stream = TcpStream::connect(&self.addr).expect("connect");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let (head, body) = response.split_once("\r\n\r\n").expect("a whole response");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status");
+        let content_type = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-type: ")
+                    .map(String::from)
+            })
+            .unwrap_or_default();
+        let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+        (status, content_type, body)
+    }
+}
+
+impl Drop for AdminServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A new bearer token of `role` for `orgs`, made by `callrec token create` (`command`, its
+/// folder chosen, then `args`: the database).
+pub fn create_token(mut command: Command, role: &str, orgs: &[&str], args: &[&str]) -> String {
+    command.args(["token", "create", "--role", role]);
+    for org in orgs {
+        command.args(["--org", org]);
+    }
+    let output = command.args(args).output().expect("token create");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string()
+}
