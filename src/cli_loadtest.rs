@@ -10,11 +10,10 @@
 //! shares the machine with the server, so the figures are a floor for a server with the
 //! machine to itself.
 
-use crate::cli_serve::{sip_settings, Recording};
 use callrec::config::Config;
 use callrec::media::codec::{Codec, Encoder};
-use callrec::server::siprec;
-use callrec::server::src_client::SrcSession;
+use callrec::server::serve::{sip_settings, Recording};
+use callrec::server::siprec::{self, client::SrcSession};
 use callrec::synth::rtp_packet;
 use serde_json::json;
 use std::net::SocketAddr;

@@ -71,7 +71,7 @@ pub struct Metrics {
     pub unauthorized: AtomicU64,
     pub forbidden: AtomicU64,
     /// The recording server's counters, when `serve` runs one.
-    pub live: std::sync::OnceLock<Arc<super::live_metrics::LiveMetrics>>,
+    pub live: std::sync::OnceLock<Arc<super::siprec::LiveMetrics>>,
     /// The recording server's policy cache, when `serve` runs one: how fresh it is.
     pub policy: std::sync::OnceLock<Arc<crate::policydb::cache::PolicyCache>>,
 }

@@ -7,6 +7,7 @@ use callrec::encode::Chunk;
 use callrec::offline::{record_capture, CaptureOptions, Replay};
 use callrec::recorder::RecorderConfig;
 use std::io::Cursor;
+pub mod in_process;
 pub mod s3;
 pub mod serve;
 
