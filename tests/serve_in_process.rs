@@ -9,7 +9,7 @@ mod common;
 use callrec::media::codec::{Codec, Encoder};
 use callrec::server::siprec::client::SrcSession;
 use common::in_process::InProcess;
-use common::wav_channels;
+use common::{band_power, wav_channels};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -63,7 +63,7 @@ async fn play(senders: &[UdpSocket; 2], to: [SocketAddr; 2], packets: u16) {
 }
 
 /// The stored audio of the recording whose sidecar is at `metadata`: two channels of about
-/// `seconds` each.
+/// `seconds` each, leg A's tone in the first and leg B's in the second.
 fn assert_audio(metadata: &Path, doc: &Value, seconds: f64) {
     let name = doc["files"][0]["name"].as_str().expect("a file");
     let bytes = std::fs::read(metadata.with_file_name(name)).expect("the audio is stored");
@@ -73,6 +73,23 @@ fn assert_audio(metadata: &Path, doc: &Value, seconds: f64) {
     assert!(
         (length - seconds).abs() < 0.5,
         "{length} s stored for a {seconds} s call"
+    );
+    let (a, b) = (&channels[0], &channels[1]);
+    assert!(
+        band_power(a, rate, 400.0) > 0.01,
+        "leg A in the first channel"
+    );
+    assert!(
+        band_power(b, rate, 1000.0) > 0.01,
+        "leg B in the second channel"
+    );
+    assert!(
+        band_power(a, rate, 1000.0) < 1e-3,
+        "nothing of leg B in the first"
+    );
+    assert!(
+        band_power(b, rate, 400.0) < 1e-3,
+        "nothing of leg A in the second"
     );
 }
 
