@@ -227,3 +227,36 @@ async fn a_call_without_rtp_ports_is_refused_and_leaks_nothing() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_server_refuses_new_calls_and_stores_the_one_up() {
+    let mut server = InProcess::start("in-process-drain", config_wav).await;
+    assert_eq!(server.get("/readyz").await.0, 200);
+    let up = senders().await;
+    let (mut src, to) = SrcSession::open(server.sip, "in-process-drain-1", ports(&up), None)
+        .await
+        .expect("the call is answered");
+
+    server.drain();
+    // The driver turns to draining on its next turn: /readyz says so once it has.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.get("/readyz").await.0 != 503 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz never said draining"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let late = senders().await;
+    let answer = SrcSession::open(server.sip, "in-process-drain-2", ports(&late), None).await;
+    assert_eq!(answer.err().as_deref(), Some("answered 503"));
+
+    play(&up, to, 50).await;
+    src.bye().await.expect("the BYE is answered");
+    let stored = server.recordings(1).await;
+    assert_eq!(stored[0].1["call"]["sip_call_id"], "in-process-drain-1");
+    assert_audio(&stored[0].0, &stored[0].1, 1.0);
+    tokio::time::timeout(Duration::from_secs(60), server.stop())
+        .await
+        .expect("the server stops once its call has ended");
+}

@@ -53,6 +53,11 @@ impl InProcess {
         }
     }
 
+    /// Starts the drain (as SIGTERM does): new calls are refused, the ones up go on.
+    pub fn drain(&self) {
+        self.running.as_ref().expect("still running").drain();
+    }
+
     /// Drains the server and waits until it has stopped (every call ended, uploads done).
     pub async fn stop(&mut self) {
         if let Some(running) = self.running.take() {
