@@ -4,7 +4,7 @@
 //! what a call leaves behind can be read back as files. The end-to-end tests that start the
 //! binary stay in `serve.rs`; this is for server behaviour.
 
-use super::serve::metadata_files;
+use super::serve::{metadata_files, parse_metrics, read_documents};
 use super::TempDir;
 use callrec::config::Config;
 use callrec::policydb::PolicyDb;
@@ -93,13 +93,7 @@ impl InProcess {
     pub async fn metrics(&self) -> HashMap<String, f64> {
         let (status, body) = self.get("/metrics").await;
         assert_eq!(status, 200, "{body}");
-        body.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let (name, value) = l.rsplit_once(' ')?;
-                Some((name.to_string(), value.parse().ok()?))
-            })
-            .collect()
+        parse_metrics(&body)
     }
 
     /// One sample of `/metrics`; -1 while it is absent.
@@ -115,14 +109,7 @@ impl InProcess {
             let found = metadata_files(&self.path("recordings"));
             if found.len() >= count || tokio::time::Instant::now() > deadline {
                 assert_eq!(found.len(), count, "recordings stored");
-                return found
-                    .into_iter()
-                    .map(|p| {
-                        let doc = serde_json::from_slice(&std::fs::read(&p).expect("read"))
-                            .expect("metadata is JSON");
-                        (p, doc)
-                    })
-                    .collect();
+                return read_documents(found);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
