@@ -1,6 +1,6 @@
 //! Criterion benchmark of how fast `serve`'s uploader drains a backlog: a spool holding
 //! small recordings (a 64 KiB media file, about 16 s of Ogg Opus at 32 kbit/s, and its
-//! metadata document each), uploaded by `server::uploader::run` exactly as `serve` runs it
+//! metadata document each), uploaded by `server::siprec::uploader::run` exactly as `serve` runs it
 //! (scheduler, the integrity check of every object, tags on S3, the job removed from the spool
 //! with its fsyncs) until the spool is empty. Seeding the spool is not timed. Throughput is
 //! in recordings; `drain/*_c1` is one upload at a time (what serve did before), `_c16` the
@@ -11,7 +11,7 @@
 //! recording on stderr: `cargo bench --bench drain 2>/dev/null`.
 
 use callrec::config::Config;
-use callrec::server::uploader::{self, UploadMetrics};
+use callrec::server::siprec::uploader::{self, UploadMetrics};
 use callrec::store::job::{self, FinishedFile};
 use callrec::store::key::{RecordingKey, RetentionClass};
 use callrec::store::metadata::StorageInfo;

@@ -12,7 +12,7 @@ mod common;
 use callrec::encode::repair::{repair_ogg_opus, repair_wav};
 use callrec::encode::{Chunk, Format, MediaEncoder, OpusSettings};
 use callrec::media::codec::{Codec, Encoder};
-use callrec::server::src_client::SrcSession;
+use callrec::server::siprec::client::SrcSession;
 use callrec::store::key::RetentionClass;
 use callrec::store::live::{self, LiveDescriptor};
 use callrec::store::metadata::StorageInfo;

@@ -10,7 +10,7 @@ use callrec::pcap::CaptureReader;
 use callrec::pcap::{CaptureFormat, LinkType};
 use callrec::recorder::payload::PayloadMap;
 use callrec::recorder::{Leg, RecorderConfig};
-use callrec::server::shard::{CallSetup, Command, Finished, Shards};
+use callrec::server::siprec::shard::{CallSetup, Command, Finished, Shards};
 use callrec::store::key::RetentionClass;
 use callrec::store::metadata::StorageInfo;
 use callrec::store::spool::Spool;

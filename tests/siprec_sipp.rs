@@ -1015,7 +1015,7 @@ async fn segment(
 /// comes back with a new SSRC (and sequence numbers that wrap). One recording, whole.
 #[test]
 fn clients_that_restart_rtp_change_ssrc_or_send_from_other_ports_make_one_recording() {
-    use callrec::server::src_client::SrcSession;
+    use callrec::server::siprec::client::SrcSession;
     let serve = start_serve("src-differ", 18000, "");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let senders: [SocketAddr; 2] = runtime.block_on(async {

@@ -8,6 +8,7 @@ use callrec::offline::{record_capture, CaptureOptions, Replay};
 use callrec::recorder::RecorderConfig;
 use std::io::Cursor;
 pub mod admin;
+pub mod in_process;
 pub mod postgres;
 pub mod s3;
 pub mod serve;

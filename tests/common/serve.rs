@@ -121,14 +121,7 @@ impl Serve {
         .expect("request");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("response");
-        let body = response.split_once("\r\n\r\n").expect("body").1;
-        body.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let (name, value) = l.rsplit_once(' ')?;
-                Some((name.to_string(), value.parse().ok()?))
-            })
-            .collect()
+        parse_metrics(response.split_once("\r\n\r\n").expect("body").1)
     }
 
     /// One sample of `/metrics`, e.g. `callrec_calls_total`; -1 while it is absent (below
@@ -150,14 +143,7 @@ impl Serve {
                     "recordings stored; log:\n{:#?}",
                     self.log()
                 );
-                return found
-                    .into_iter()
-                    .map(|p| {
-                        let doc = serde_json::from_slice(&std::fs::read(&p).expect("read"))
-                            .expect("metadata is JSON");
-                        (p, doc)
-                    })
-                    .collect();
+                return read_documents(found);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -187,6 +173,29 @@ impl Drop for Serve {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Prometheus text as `name{labels}` → value.
+pub fn parse_metrics(body: &str) -> HashMap<String, f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Each metadata document at `paths`, read, with its path.
+pub fn read_documents(paths: Vec<PathBuf>) -> Vec<(PathBuf, Value)> {
+    paths
+        .into_iter()
+        .map(|p| {
+            let doc = serde_json::from_slice(&std::fs::read(&p).expect("read"))
+                .expect("metadata is JSON");
+            (p, doc)
+        })
+        .collect()
 }
 
 /// Every metadata document (`*.json`) under `dir`, in path order.

@@ -11,11 +11,10 @@
 //! machine to itself.
 
 use crate::runtime::runtime;
-use crate::serve::{sip_settings, Recording};
 use callrec::config::Config;
 use callrec::media::codec::{Codec, Encoder};
-use callrec::server::siprec;
-use callrec::server::src_client::SrcSession;
+use callrec::server::serve::{sip_settings, Recording};
+use callrec::server::siprec::{self, client::SrcSession};
 use callrec::synth::rtp_packet;
 use serde_json::json;
 use std::net::SocketAddr;

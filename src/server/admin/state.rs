@@ -14,7 +14,7 @@ use crate::config::{Config, ProvidersConfig};
 use crate::policy::PolicyError;
 use crate::policydb::cache::PolicyCache;
 use crate::policydb::{Change as By, DbError, PolicyDb};
-use crate::server::live_metrics::LiveMetrics;
+use crate::server::siprec::LiveMetrics;
 use crate::time::Time;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -5,9 +5,9 @@
 //! where a bucket has no rules (S3-compatible servers without lifecycle) it is what enforces
 //! retention.
 
+use super::uploader::public_url;
 use crate::config::{Config, Target};
 use crate::server::log;
-use crate::server::uploader::public_url;
 use crate::store::destination::Destination;
 use crate::store::sweep::{self, SweepEvent};
 use crate::time::Time;

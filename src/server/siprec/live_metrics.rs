@@ -4,13 +4,40 @@
 //! one place that names them for the outside.
 
 use super::shard::ShardMetrics;
-use super::siprec::SipMetrics;
 use super::uploader::UploadMetrics;
 use crate::store::upload_schedule::DestinationBacklog;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+
+/// Counters `/metrics` shows for signalling and media sockets (kept by the driver, the call
+/// table and the transports).
+#[derive(Debug, Default)]
+pub struct SipMetrics {
+    pub calls_active: AtomicU64,
+    pub calls_total: AtomicU64,
+    pub calls_rejected: AtomicU64,
+    pub calls_idle_ended: AtomicU64,
+    pub packets_kept: AtomicU64,
+    pub packets_foreign: AtomicU64,
+    pub packets_not_latchable: AtomicU64,
+    pub sip_requests: AtomicU64,
+    pub sip_unanswerable: AtomicU64,
+    /// TCP or TLS connections closed at once: `MAX_CONNECTIONS` were open.
+    pub connections_refused: AtomicU64,
+    /// BYEs we sent to end calls ourselves, and those never answered.
+    pub byes_sent: AtomicU64,
+    pub byes_unanswered: AtomicU64,
+    /// Answered calls we ended because their recording failed.
+    pub calls_recording_failed: AtomicU64,
+    /// On Demand sessions that ended without the user's start: nothing stored.
+    pub calls_never_started: AtomicU64,
+    /// TCP or TLS connections closed after `sip.connection_idle_secs` without a byte.
+    pub connections_idle_closed: AtomicU64,
+    pub draining: AtomicU64,
+}
 
 /// Everything `serve` counts besides the admin API.
 #[derive(Debug, Default)]

@@ -1,18 +1,54 @@
-//! The recording client's side of a SIPREC session over UDP, as `callrec loadtest` and the
-//! tests play a calling platform: INVITE with a two-stream SDP offer (and metadata when
-//! given), ACK, re-INVITEs that pause or resume, BYE. Requests are sent again every 500 ms
-//! until a final response, as UDP needs. Plain enough to read the wire in a test; not a SIP
+//! The recording client's side of a SIPREC session over UDP or TCP, as `callrec loadtest`
+//! and the tests play a calling platform: INVITE with a two-stream SDP offer (and metadata
+//! when given), ACK, re-INVITEs that pause or resume, BYE. Over UDP requests are sent again
+//! every 500 ms until a final response, as UDP needs; over TCP once, the responses cut from
+//! the stream by the server's own framer. Plain enough to read the wire in a test; not a SIP
 //! stack.
 
+use crate::sip::framing::{Frame, Framer};
+use crate::sip::message::Limits;
 use crate::sip::sdp::{self, SessionDescription};
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+
+/// How a session's signalling travels.
+enum Channel {
+    Udp(UdpSocket),
+    /// One connection for the whole session, and the bytes read from it not yet a message.
+    Tcp(TcpStream, Framer),
+}
+
+impl Channel {
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Channel::Udp(socket) => socket.local_addr(),
+            Channel::Tcp(stream, _) => stream.local_addr(),
+        }
+    }
+
+    /// The Via header's transport.
+    fn via(&self) -> &'static str {
+        match self {
+            Channel::Udp(_) => "UDP",
+            Channel::Tcp(..) => "TCP",
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8], to: SocketAddr) -> Result<(), String> {
+        match self {
+            Channel::Udp(socket) => socket.send_to(bytes, to).await.map(|_| ()),
+            Channel::Tcp(stream, _) => stream.write_all(bytes).await,
+        }
+        .map_err(|e| e.to_string())
+    }
+}
 
 /// One session of a recording client.
 pub struct SrcSession {
-    sip: UdpSocket,
+    sip: Channel,
     server: SocketAddr,
     call_id: String,
     to_tag: String,
@@ -35,6 +71,37 @@ impl SrcSession {
         let sip = UdpSocket::bind("127.0.0.1:0")
             .await
             .map_err(|e| e.to_string())?;
+        SrcSession::open_over(Channel::Udp(sip), server, call_id, offered, metadata).await
+    }
+
+    /// As [`SrcSession::open`], over one TCP connection to `server`.
+    pub async fn open_tcp(
+        server: SocketAddr,
+        call_id: &str,
+        offered: [u16; 2],
+        metadata: Option<&str>,
+    ) -> Result<(SrcSession, [SocketAddr; 2]), String> {
+        let stream = TcpStream::connect(server)
+            .await
+            .map_err(|e| e.to_string())?;
+        let framer = Framer::new(&Limits::default());
+        SrcSession::open_over(
+            Channel::Tcp(stream, framer),
+            server,
+            call_id,
+            offered,
+            metadata,
+        )
+        .await
+    }
+
+    async fn open_over(
+        sip: Channel,
+        server: SocketAddr,
+        call_id: &str,
+        offered: [u16; 2],
+        metadata: Option<&str>,
+    ) -> Result<(SrcSession, [SocketAddr; 2]), String> {
         let mut session = SrcSession {
             sip,
             server,
@@ -70,7 +137,7 @@ impl SrcSession {
     pub async fn bye(&mut self) -> Result<(), String> {
         self.cseq += 1;
         let bye = self.request("BYE", "", "");
-        exchange(&self.sip, self.server, bye.as_bytes(), 200)
+        exchange(&mut self.sip, self.server, bye.as_bytes(), 200)
             .await
             .map(|_| ())
     }
@@ -102,16 +169,12 @@ impl SrcSession {
             "Contact: <sip:src@{local}>;+sip.src\r\nRequire: siprec\r\nContent-Type: {content_type}\r\n"
         );
         let invite = self.request("INVITE", &extra, &body);
-        exchange(&self.sip, self.server, invite.as_bytes(), 200).await
+        exchange(&mut self.sip, self.server, invite.as_bytes(), 200).await
     }
 
-    async fn ack(&self) -> Result<(), String> {
+    async fn ack(&mut self) -> Result<(), String> {
         let ack = self.request("ACK", "", "");
-        self.sip
-            .send_to(ack.as_bytes(), self.server)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.sip.send(ack.as_bytes(), self.server).await
     }
 
     /// A request in this session; `extra` headers end with CRLF.
@@ -121,6 +184,7 @@ impl SrcSession {
             .local_addr()
             .map_or_else(|_| "127.0.0.1".into(), |a| a.to_string());
         let (server, call_id, cseq) = (self.server, &self.call_id, self.cseq);
+        let via = self.sip.via();
         let to_tag = match self.to_tag.as_str() {
             "" => String::new(),
             tag => format!(";tag={tag}"),
@@ -128,7 +192,7 @@ impl SrcSession {
         // An ACK of a 2xx is a transaction of its own (RFC 3261 §17.1.1.3).
         let branch = format!("z9hG4bK-{call_id}-{cseq}-{}", method.to_lowercase());
         format!(
-            "{method} sip:srs@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch={branch}\r\n\
+            "{method} sip:srs@{server} SIP/2.0\r\nVia: SIP/2.0/{via} {local};branch={branch}\r\n\
              From: <sip:src@{local}>;tag=src\r\nTo: <sip:srs@{server}>{to_tag}\r\nCall-ID: {call_id}\r\n\
              CSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n{extra}Content-Length: {}\r\n\r\n{body}",
             body.len()
@@ -136,31 +200,55 @@ impl SrcSession {
     }
 }
 
-/// Sends `request` (again every 500 ms) until a final response arrives; `Ok` with it when it
-/// is `status`.
+/// Sends `request` (over UDP again every 500 ms) until a final response arrives; `Ok` with it
+/// when it is `status`.
 async fn exchange(
-    socket: &UdpSocket,
+    channel: &mut Channel,
     to: SocketAddr,
     request: &[u8],
     status: u16,
 ) -> Result<Bytes, String> {
     let mut buf = vec![0u8; 65_536];
     for _ in 0..10 {
-        socket
-            .send_to(request, to)
-            .await
-            .map_err(|e| e.to_string())?;
+        channel.send(request, to).await?;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
-        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
-            if !buf[..n].starts_with(b"SIP/2.0 ") {
+        loop {
+            let message = match channel {
+                Channel::Udp(socket) => {
+                    match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
+                        Ok(Ok(n)) => Bytes::copy_from_slice(&buf[..n]),
+                        _ => break,
+                    }
+                }
+                // Sent once: a reliable transport is not retried (RFC 3261 §17.1.1.2).
+                Channel::Tcp(stream, framer) => match framer.next() {
+                    Some(Ok(Frame::Message(message))) => message,
+                    Some(Ok(Frame::Ping)) => continue,
+                    Some(Err(e)) => return Err(e.to_string()),
+                    None => {
+                        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+                            .await
+                        {
+                            Ok(Ok(n)) if n > 0 => {
+                                framer.push(&buf[..n]);
+                                continue;
+                            }
+                            Ok(_) => return Err("the server closed the connection".into()),
+                            Err(_) => return Err("no answer".into()),
+                        }
+                    }
+                },
+            };
+            if !message.starts_with(b"SIP/2.0 ") {
                 continue; // a request of the server's (its BYE): not what we wait for
             }
-            let code: u16 = String::from_utf8_lossy(&buf[8.min(n)..n.min(11)])
+            let n = message.len();
+            let code: u16 = String::from_utf8_lossy(&message[8.min(n)..n.min(11)])
                 .parse()
                 .unwrap_or(0);
             match code {
                 100..=199 => continue,
-                c if c == status => return Ok(Bytes::copy_from_slice(&buf[..n])),
+                c if c == status => return Ok(message),
                 c => return Err(format!("answered {c}")),
             }
         }

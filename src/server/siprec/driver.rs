@@ -1,0 +1,196 @@
+//! The SIPREC server's driver: one task owns the sans-IO user agent ([`crate::sip::uas`]) and
+//! the call table, feeds the agent what the transports receive and the timers it asks for,
+//! hands its offers and endings to the call table, and sends what it transmits. Signalling
+//! needs no locks; media never passes through it.
+
+use super::call::Calls;
+use super::ports::PortPool;
+use super::settings::{Services, SipSettings};
+use super::transport::{accept_connections, bind_sip, Connection, Connections, Inbound};
+use crate::server::{clock, log};
+use crate::sip::uas::{EndReason, Event, Uas, UasConfig};
+use crate::sip::{Peer, Transmit, Transport};
+use crate::time::Time;
+use bytes::BytesMut;
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+
+/// Bytes one UDP read takes: a SIP message is bounded by `Limits::max_message_bytes`.
+const UDP_READ: usize = 65_536;
+
+/// Runs the SIPREC server until `shutdown` turns true and the drain is over. `bound` hears the
+/// SIP address (UDP and TCP) and the TLS one, once listening.
+pub async fn run(
+    settings: SipSettings,
+    services: Services,
+    bound: impl FnOnce(SocketAddr, Option<SocketAddr>),
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let (udp, tcp) = bind_sip(settings.listen).await?;
+    let local = udp.local_addr().map_err(|e| e.to_string())?;
+    let tls = match &settings.tls {
+        None => None,
+        Some((listen, config)) => {
+            let listener = TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("sip.tls_listen {listen}: {e}"))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            Some((listener, local, TlsAcceptor::from(Arc::clone(config))))
+        }
+    };
+    bound(local, tls.as_ref().map(|(_, local, _)| *local));
+    let pool =
+        PortPool::new(settings.rtp_ports.clone()).map_err(|e| format!("sip.rtp_ports: {e}"))?;
+    let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(1024);
+    let connections = Arc::new(Connections::new(
+        inbound_tx,
+        settings.limits.clone(),
+        settings.connection_idle,
+        Arc::clone(&services.metrics),
+    ));
+    tokio::spawn(accept_connections(tcp, None, Arc::clone(&connections)));
+    let tls_contact = tls.map(|(listener, local, acceptor)| {
+        tokio::spawn(accept_connections(listener, Some(acceptor), connections));
+        format!(
+            "sip:callrec@{}",
+            SocketAddr::new(settings.media_address, local.port())
+        )
+    });
+
+    let contact = format!(
+        "sip:callrec@{}",
+        SocketAddr::new(settings.media_address, local.port())
+    );
+    let mut server = Server {
+        uas: Uas::new(UasConfig {
+            limits: settings.limits.clone(),
+            timers: Default::default(),
+            max_sessions: settings.max_calls,
+            contact,
+            tls_contact,
+            server: format!("callrec/{}", env!("CARGO_PKG_VERSION")),
+        }),
+        calls: Calls::new(settings, services, pool),
+        connections: HashMap::new(),
+        udp,
+    };
+    let mut buf = BytesMut::with_capacity(UDP_READ);
+    let mut drain_deadline: Option<Time> = None;
+    let mut housekeeping = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        let timeout = server
+            .uas
+            .poll_timeout()
+            .map(|at| at.saturating_since(clock::now()))
+            .unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            received = server.udp.recv_buf_from(&mut buf) => {
+                if let Ok((_, from)) = received {
+                    let bytes = buf.split().freeze();
+                    let peer = Peer { addr: from, transport: Transport::Udp };
+                    server.uas.receive(clock::now(), peer, bytes);
+                }
+                buf.clear();
+                if buf.capacity() < UDP_READ {
+                    buf.reserve(UDP_READ);
+                }
+            }
+            Some(input) = inbound.recv() => match input {
+                Inbound::Message(peer, bytes) => server.uas.receive(clock::now(), peer, bytes),
+                Inbound::Connected(id, connection) => { server.connections.insert(id, connection); }
+                Inbound::Closed(id) => { server.connections.remove(&id); }
+            },
+            _ = tokio::time::sleep(timeout) => server.uas.handle_timeout(clock::now()),
+            Some((session, reason)) = server.calls.services.failures.recv() => {
+                server.calls.recording_failed(&mut server.uas, clock::now(), session, reason);
+            }
+            _ = housekeeping.tick() => {
+                let now = clock::now();
+                server.calls.end_idle(&mut server.uas, now);
+                if drain_deadline.is_some_and(|at| now >= at) {
+                    server.calls.end_all(&mut server.uas, "the drain deadline passed");
+                }
+            }
+            changed = shutdown.changed(), if drain_deadline.is_none() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    server.uas.set_draining(true);
+                    server.calls.services.metrics.draining.store(1, Relaxed);
+                    drain_deadline = Some(clock::now() + server.calls.settings.drain_deadline);
+                    log::info("drain.start", json!({ "calls": server.calls.len() }));
+                }
+            }
+        }
+        server.act().await;
+        if drain_deadline.is_some() && server.calls.is_empty() {
+            break;
+        }
+    }
+    log::info("drain.signalling_done", json!({}));
+    Ok(())
+}
+
+/// What the driver task owns.
+struct Server {
+    uas: Uas,
+    calls: Calls,
+    /// The TCP and TLS connections open now, by id: where their responses go.
+    connections: HashMap<u64, Connection>,
+    udp: UdpSocket,
+}
+
+impl Server {
+    /// Handles the user agent's events, then sends what it has to send.
+    async fn act(&mut self) {
+        while let Some(event) = self.uas.poll_event() {
+            let now = clock::now();
+            match event {
+                Event::Offer(offer) if offer.initial => {
+                    let connection_calls = match offer.peer.transport {
+                        Transport::Tcp(id) | Transport::Tls(id) => {
+                            self.connections.get(&id).map(|c| &c.calls)
+                        }
+                        Transport::Udp => None,
+                    };
+                    self.calls
+                        .start(&mut self.uas, now, offer, connection_calls)
+                }
+                Event::Offer(offer) => self.calls.update(&mut self.uas, now, offer),
+                Event::Ended { session, why } => {
+                    let reason = match why {
+                        EndReason::Bye => "bye",
+                        EndReason::Cancelled => "cancelled",
+                        EndReason::NotAcknowledged => "not acknowledged",
+                    };
+                    self.calls.finish(session, reason, None);
+                }
+            }
+        }
+        let stats = self.uas.stats();
+        let metrics = &self.calls.services.metrics;
+        metrics.sip_requests.store(stats.requests, Relaxed);
+        metrics.sip_unanswerable.store(stats.unanswerable, Relaxed);
+        let byes = self.uas.bye_stats();
+        metrics.byes_sent.store(byes.sent, Relaxed);
+        metrics.byes_unanswered.store(byes.unanswered, Relaxed);
+        metrics.calls_active.store(self.calls.len() as u64, Relaxed);
+        while let Some(Transmit { to, bytes }) = self.uas.poll_transmit() {
+            match to.transport {
+                Transport::Udp => {
+                    let _ = self.udp.send_to(&bytes, to.addr).await;
+                }
+                Transport::Tcp(id) | Transport::Tls(id) => {
+                    if let Some(connection) = self.connections.get(&id) {
+                        let _ = connection.writer.try_send(bytes);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! SIP's transports: the UDP and TCP listeners on one address, TLS, and each TCP or TLS
+//! connection's life (framing, the idle close, its bounded writer queue). Messages go to the
+//! driver as [`Inbound`]; this file never reads one, and knows nothing of calls but how many
+//! use a connection.
+
+use super::live_metrics::SipMetrics;
+use crate::server::log;
+use crate::sip::framing::{Frame, Framer};
+use crate::sip::message::Limits;
+use crate::sip::{Peer, Transport};
+use bytes::Bytes;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_rustls::TlsAcceptor;
+
+/// Transport-level inputs, from the UDP socket and the TCP connections.
+pub(super) enum Inbound {
+    Message(Peer, Bytes),
+    /// A TCP connection's writer, to send its responses through.
+    Connected(u64, Connection),
+    Closed(u64),
+}
+
+/// What signalling keeps of a TCP or TLS connection.
+pub(super) struct Connection {
+    pub(super) writer: mpsc::Sender<Bytes>,
+    /// Calls whose dialog came over it: while any is up, the connection is never closed as
+    /// idle (our BYE may still have to go through it).
+    pub(super) calls: Arc<AtomicU64>,
+}
+
+/// UDP and TCP on one address. With port 0 the system picks the UDP port, which TCP may
+/// find taken: then both are tried again on another.
+pub(super) async fn bind_sip(listen: SocketAddr) -> Result<(UdpSocket, TcpListener), String> {
+    let mut attempts = if listen.port() == 0 { 16 } else { 1 };
+    loop {
+        let udp = UdpSocket::bind(listen)
+            .await
+            .map_err(|e| format!("sip.listen {listen}: {e}"))?;
+        let local = udp.local_addr().map_err(|e| e.to_string())?;
+        match TcpListener::bind(local).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(_) if attempts > 1 => attempts -= 1,
+            Err(e) => return Err(format!("sip.listen {local} (TCP): {e}")),
+        }
+    }
+}
+
+/// A call's media socket, bound at once (no await: the call table binds while it decides).
+pub(super) fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = std::net::UdpSocket::bind(addr)?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
+}
+
+/// TCP and TLS connections held at once; one more is closed as soon as it is accepted.
+const MAX_CONNECTIONS: usize = 1024;
+/// How long a TLS client has to finish its handshake.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// What every SIP connection shares: its numbering, the slots, where messages go.
+pub(super) struct Connections {
+    next_id: AtomicU64,
+    slots: Arc<Semaphore>,
+    inbound: mpsc::Sender<Inbound>,
+    limits: Limits,
+    /// Silence after which a connection is closed.
+    idle: Duration,
+    metrics: Arc<SipMetrics>,
+}
+
+impl Connections {
+    /// Connections whose messages go to `inbound`, cut within `limits`, closed after `idle`.
+    pub(super) fn new(
+        inbound: mpsc::Sender<Inbound>,
+        limits: Limits,
+        idle: Duration,
+        metrics: Arc<SipMetrics>,
+    ) -> Connections {
+        Connections {
+            next_id: AtomicU64::new(0),
+            slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
+            inbound,
+            limits,
+            idle,
+            metrics,
+        }
+    }
+}
+
+/// Accepts SIP over TCP, or over TLS with `tls`: each connection is served on its own task
+/// (after the TLS handshake, bounded in time), within [`MAX_CONNECTIONS`].
+pub(super) async fn accept_connections(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    connections: Arc<Connections>,
+) {
+    while let Ok((stream, addr)) = listener.accept().await {
+        let Ok(slot) = Arc::clone(&connections.slots).try_acquire_owned() else {
+            connections
+                .metrics
+                .connections_refused
+                .fetch_add(1, Relaxed);
+            continue;
+        };
+        let id = connections.next_id.fetch_add(1, Relaxed) + 1;
+        let connections = Arc::clone(&connections);
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let Some(tls) = tls else {
+                return serve_connection(stream, addr, id, false, &connections).await;
+            };
+            match tokio::time::timeout(TLS_HANDSHAKE, tls.accept(stream)).await {
+                Ok(Ok(stream)) => serve_connection(stream, addr, id, true, &connections).await,
+                Ok(Err(e)) => log::warn(
+                    "sip.tls_handshake_failed",
+                    json!({ "peer": addr.to_string(), "error": e.to_string() }),
+                ),
+                Err(_) => log::warn(
+                    "sip.tls_handshake_failed",
+                    json!({ "peer": addr.to_string(), "error": "timed out" }),
+                ),
+            }
+        });
+    }
+}
+
+/// One connection's life (connection `id`, TLS or plain TCP): its messages are cut by the
+/// framer and handed to the signalling task; its responses come back through a bounded
+/// writer queue.
+async fn serve_connection<S>(
+    stream: S,
+    addr: SocketAddr,
+    id: u64,
+    tls: bool,
+    connections: &Connections,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let transport = match tls {
+        true => Transport::Tls(id),
+        false => Transport::Tcp(id),
+    };
+    let inbound = &connections.inbound;
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(64);
+    let calls = Arc::new(AtomicU64::new(0));
+    let connection = Connection {
+        writer: tx.clone(),
+        calls: Arc::clone(&calls),
+    };
+    if inbound
+        .send(Inbound::Connected(id, connection))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let write = tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    let peer = Peer { addr, transport };
+    let mut framer = Framer::new(&connections.limits);
+    let mut buf = vec![0u8; 16 * 1024];
+    'read: loop {
+        let n = match tokio::time::timeout(connections.idle, reader.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            Ok(_) => break,
+            Err(_) if calls.load(Relaxed) > 0 => continue,
+            Err(_) => {
+                connections
+                    .metrics
+                    .connections_idle_closed
+                    .fetch_add(1, Relaxed);
+                log::info(
+                    "sip.connection_idle_closed",
+                    json!({ "peer": addr.to_string(), "idle_secs": connections.idle.as_secs() }),
+                );
+                break;
+            }
+        };
+        framer.push(&buf[..n]);
+        for frame in framer.by_ref() {
+            match frame {
+                Ok(Frame::Message(bytes)) => {
+                    if inbound.send(Inbound::Message(peer, bytes)).await.is_err() {
+                        break 'read;
+                    }
+                }
+                // RFC 5626 §3.5.1: a double-CRLF ping is answered with one CRLF.
+                Ok(Frame::Ping) => {
+                    let _ = tx.try_send(Bytes::from_static(b"\r\n"));
+                }
+                Err(e) => {
+                    log::warn(
+                        "sip.connection_closed",
+                        json!({ "peer": addr.to_string(), "error": e.to_string() }),
+                    );
+                    break 'read;
+                }
+            }
+        }
+    }
+    drop(tx);
+    let _ = inbound.send(Inbound::Closed(id)).await;
+    let _ = write.await;
+}
