@@ -506,7 +506,7 @@ fn absolute(path: &[String], module: &ModPath) -> Option<ModPath> {
 /// of its children's imports of each other.
 fn sibling_graphs(sources: &Sources, not_checked: &[&str]) -> BTreeMap<String, Graph> {
     let files = module_files(sources);
-    let directory = |module: &ModPath| {
+    let directory = |module: &[String]| {
         files
             .iter()
             .any(|(file, m)| m == module && (file.ends_with("/mod.rs") || file == "lib.rs"))
@@ -565,7 +565,7 @@ fn sibling_graphs(sources: &Sources, not_checked: &[&str]) -> BTreeMap<String, G
                 for depth in 1..from.len() {
                     let parent = &from[..depth];
                     let name = parent.join("/");
-                    if !directory(&parent.to_vec())
+                    if !directory(parent)
                         || not_checked
                             .iter()
                             .any(|n| name == *n || name.starts_with(&format!("{n}/")))
@@ -574,11 +574,11 @@ fn sibling_graphs(sources: &Sources, not_checked: &[&str]) -> BTreeMap<String, G
                     {
                         continue;
                     }
-                    let kids = &children[&parent.to_vec()];
+                    let kids = &children[parent];
                     let target = match kids.contains(&to[depth]) {
                         true => Some(to[depth].clone()),
                         false => reexports
-                            .get(&parent.to_vec())
+                            .get(parent)
                             .and_then(|names| names.get(&to[depth]))
                             .cloned(),
                     };
