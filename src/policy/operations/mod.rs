@@ -3,7 +3,8 @@
 //! the documents and `Change` (which holds the documents), so nothing below imports them; each
 //! reads its inputs, checks the rules (refusing with a
 //! [`PolicyError`](super::error::PolicyError) that names what to fix) and never mutates them.
-//! Only `impl` blocks live here: the methods are reached through their types.
+//! Only `impl` blocks (and their private helpers) live here: the methods are reached through
+//! their types.
 
 mod location;
 mod organisation;
