@@ -14,6 +14,7 @@ use super::grammar::{
     parse_via, CSeq, ContentDisposition, ContentType, Cursor, NameAddr, Via,
 };
 
+// The long names of the headers the accessors read, the parser counts and responses copy.
 pub(super) const VIA: &str = "Via";
 pub(super) const FROM: &str = "From";
 pub(super) const TO: &str = "To";
