@@ -1,10 +1,9 @@
 //! Why a policy change is refused. Every message names the field or the rule, and the values
 //! that would be accepted, so an administrator can fix the request without reading our code.
 
-use super::model::{AdminId, LocationId, OrgId, UserId};
+use super::model::{AdminId, Licence, LocationId, OrgId, UserId};
 use super::plan::Provider;
 use super::region::{self, Region};
-use super::user::Licence;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {

@@ -8,11 +8,11 @@
 //! (`DoNotRecord(UnknownUser)`). A store with no policy at all is the server's case to decide
 //! ([`PolicyIndex::is_empty`]).
 
+use super::effective::{effective_policy, Decision, Reason};
 use super::location::Location;
 use super::model::{LocationId, OrgId, UserId};
 use super::organisation::Organisation;
 use super::user::User;
-use super::{effective_policy, Decision, Reason};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

@@ -1,8 +1,9 @@
-//! A location (site) of an organisation and its vendor override. Owns how a location's
-//! region and vendor follow the organisation's unless it sets its own; must never decide for
-//! a single user.
+//! A location (site) of an organisation: the document, and how its region and vendor follow
+//! the organisation's unless it sets its own. Owns the checks a location's vendor must pass
+//! (it serves the location's region; a vendor the location chose has its terms accepted).
+//! Must never decide for a single user, nor produce a [`Change`](super::change::Change): the
+//! operations that do are in `operations/`.
 
-use super::change::Change;
 use super::error::PolicyError;
 use super::model::{LocationId, LocationProvider, OrgId, ProviderChoice};
 use super::organisation::Organisation;
@@ -40,26 +41,11 @@ impl Location {
         }
     }
 
-    /// Chooses the location's vendor (see [`Location::check_provider`] for what is refused).
-    pub fn set_provider(
-        &self,
-        org: &Organisation,
-        setting: LocationProvider,
-    ) -> Result<Change, PolicyError> {
-        self.check_org(org)?;
-        let after = Location {
-            provider: setting,
-            ..self.clone()
-        };
-        after.check_provider(org)?;
-        Ok(Change::location(self, after))
-    }
-
     /// A provider the location chose itself must serve its region and have its terms
     /// accepted; following the organisation needs the organisation's provider to serve the
     /// location's region (its terms are the organisation's affair: a new organisation has
     /// Dubber before anyone accepted Dubber's terms).
-    fn check_provider(&self, org: &Organisation) -> Result<(), PolicyError> {
+    pub(crate) fn check_provider(&self, org: &Organisation) -> Result<(), PolicyError> {
         match self.provider.choice() {
             Some(own) => {
                 if let Some(provider) = own.provider() {
@@ -85,7 +71,6 @@ impl Location {
         }
         Ok(())
     }
-
     /// Refuses a provider that does not record in this location's region.
     pub(crate) fn check_region(
         &self,
@@ -104,31 +89,5 @@ impl Location {
             });
         }
         Ok(())
-    }
-}
-
-impl Organisation {
-    /// A new location. It follows the organisation's vendor unless `provider` says otherwise;
-    /// the vendor it ends up with must serve its region (a location in a region the
-    /// organisation's vendor does not serve is created with a vendor that does, or `None`).
-    pub fn create_location(
-        &self,
-        id: LocationId,
-        name: &str,
-        region: Option<Region>,
-        provider: LocationProvider,
-    ) -> Result<Change, PolicyError> {
-        let location = Location {
-            id,
-            org: self.id.clone(),
-            name: name.to_string(),
-            region,
-            provider,
-        };
-        location.check_provider(self)?;
-        Ok(Change {
-            location: Some(location),
-            ..Change::default()
-        })
     }
 }

@@ -1,5 +1,6 @@
-//! The names the policy uses: identifiers, administrators, and a provider choice (which may be
-//! None: recording off). Plain data; the rules live with the organisation, location and user.
+//! The names the policy uses: identifiers, administrators, a provider choice (which may be
+//! None: recording off) and a user's calling licence. Plain data; the rules live with the
+//! organisation, location and user.
 
 use super::plan::Provider;
 use serde::{Deserialize, Serialize};
@@ -144,6 +145,27 @@ impl From<ProviderChoice> for LocationProvider {
             ProviderChoice::CallCabinet => LocationProvider::CallCabinet,
             ProviderChoice::None => LocationProvider::None,
         }
+    }
+}
+
+/// The user's calling licence: only Professional and Basic include call recording.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Licence {
+    Professional,
+    Basic,
+    /// Any other calling licence (a common-area phone's, a workspace's).
+    Other,
+}
+
+impl Licence {
+    pub fn includes_recording(self) -> bool {
+        matches!(self, Licence::Professional | Licence::Basic)
+    }
+}
+
+impl fmt::Display for Licence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
     }
 }
 

@@ -1,18 +1,23 @@
-//! An organisation and the choices made for all of it: vendor, the partner's service switch,
-//! customer-owned storage. Owns the rule that turning recording off needs confirmation; must
-//! never reach into users (the effective policy applies the organisation's choice to them).
+//! An organisation: the document holding the choices made for all of it (vendor, the
+//! partner's service switch, customer-owned storage), the providers' terms its administrators
+//! accepted and the provider accounts it holds, and what can be read from it. Owns the rules
+//! that read only the organisation: no provider is used before its terms are accepted, who
+//! administers its Dubber account. Must never reach into locations or users, nor produce a
+//! [`Change`](super::change::Change): the operations that do are in `operations/`.
 
-use super::account::ProviderAccount;
-use super::change::Change;
 use super::error::PolicyError;
-use super::location::Location;
-use super::model::{Admin, AdminRole, LocationProvider, OrgId, ProviderChoice};
+use super::model::{Admin, AdminRole, OrgId, ProviderChoice};
+use super::plan::Provider;
 use super::region::Region;
-use super::terms::TermsAcceptance;
+use super::serde_as;
+use crate::time::Time;
 use serde::{Deserialize, Serialize};
 
 /// Longest customer storage URL accepted (S3 keys are at most 1024 bytes; the URL is less).
 pub const MAX_STORAGE_URL: usize = 1024;
+
+/// Longest provider account id accepted at registration.
+pub const MAX_ACCOUNT_ID: usize = 128;
 
 /// A customer organisation, with the terms its administrators accepted and the provider
 /// accounts it holds (one document: every rule about them reads the organisation anyway).
@@ -42,6 +47,33 @@ fn on() -> bool {
     true
 }
 
+/// One acceptance, made once per provider on the customer's behalf.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TermsAcceptance {
+    pub provider: Provider,
+    pub accepted_by: Admin,
+    #[serde(with = "serde_as::rfc3339")]
+    pub accepted_at: Time,
+}
+
+/// An account the organisation holds with a provider, and who administers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderAccount {
+    pub provider: Provider,
+    /// How the provider knows the customer: for Dubber the organisation's id (the service
+    /// provider in each user's platform information), else the id the administrator
+    /// registered.
+    pub external_id: String,
+    pub created_by: Admin,
+    #[serde(with = "serde_as::rfc3339")]
+    pub created_at: Time,
+    /// The account's administrators we made (Dubber: every administrator who enabled a user).
+    #[serde(default)]
+    pub admins: Vec<Admin>,
+}
+
 impl Organisation {
     /// A new organisation: Dubber, service on, nothing accepted, no accounts.
     pub fn new(id: OrgId, name: &str, region: Region) -> Organisation {
@@ -57,85 +89,63 @@ impl Organisation {
         }
     }
 
-    /// Chooses the organisation's vendor. `None` needs `confirm_off`: it removes recording for
-    /// every user, whatever their location chose. A provider must serve the organisation's
-    /// region and that of each of its `locations` that follows the organisation, and its terms
-    /// must have been accepted.
-    pub fn select_provider(
+    /// The organisation's account with `provider`, if it holds one.
+    pub fn account(&self, provider: Provider) -> Option<&ProviderAccount> {
+        self.accounts.iter().find(|a| a.provider == provider)
+    }
+
+    /// The acceptance of `provider`'s terms on record, if any.
+    pub fn terms_for(&self, provider: Provider) -> Option<&TermsAcceptance> {
+        self.terms.iter().find(|t| t.provider == provider)
+    }
+
+    /// Refuses a provider whose terms nobody accepted for this customer yet.
+    pub(crate) fn check_terms(&self, provider: Provider) -> Result<(), PolicyError> {
+        match self.terms_for(provider) {
+            Some(_) => Ok(()),
+            None => Err(PolicyError::TermsNotAccepted { provider }),
+        }
+    }
+
+    /// The organisation with a Dubber account that `admin` administers: created with Dubber
+    /// Go if there is none. `admin_account_orgs` are the organisations whose provider
+    /// accounts already list `admin`; a partner administrator listed in another
+    /// organisation's is refused.
+    pub(crate) fn with_dubber_admin(
         &self,
-        locations: &[Location],
-        choice: ProviderChoice,
-        confirm_off: bool,
-    ) -> Result<Change, PolicyError> {
-        if let Some(provider) = choice.provider() {
-            if !provider.serves(self.region) {
-                return Err(PolicyError::RegionNotServed {
-                    provider,
-                    region: self.region,
+        admin: &Admin,
+        admin_account_orgs: &[OrgId],
+        now: Time,
+    ) -> Result<Organisation, PolicyError> {
+        let mut after = self.clone();
+        let listed = after
+            .account(Provider::Dubber)
+            .is_some_and(|a| a.admins.contains(admin));
+        if listed {
+            return Ok(after);
+        }
+        if admin.role == AdminRole::Partner {
+            if let Some(other) = admin_account_orgs.iter().find(|&o| *o != self.id) {
+                return Err(PolicyError::PartnerAdminElsewhere {
+                    admin: admin.id.clone(),
+                    other: other.clone(),
                 });
             }
-            let following = locations.iter().filter(|l| {
-                l.org == self.id && l.provider == LocationProvider::OrganisationDefault
-            });
-            for location in following {
-                location.check_region(self, provider)?;
-            }
-            self.check_terms(provider)?;
-        } else if !confirm_off && self.provider != ProviderChoice::None {
-            return Err(PolicyError::ConfirmationRequired);
         }
-        let after = Organisation {
-            provider: choice,
-            ..self.clone()
-        };
-        Ok(Change::organisation(self, after))
-    }
-
-    /// Turns the whole call recording service on or off: the partner's decision only.
-    pub fn set_service(&self, enabled: bool, admin: &Admin) -> Result<Change, PolicyError> {
-        if admin.role != AdminRole::Partner {
-            return Err(PolicyError::PartnerOnly);
+        match after
+            .accounts
+            .iter_mut()
+            .find(|a| a.provider == Provider::Dubber)
+        {
+            Some(account) => account.admins.push(admin.clone()),
+            None => after.accounts.push(ProviderAccount {
+                provider: Provider::Dubber,
+                external_id: self.id.0.clone(),
+                created_by: admin.clone(),
+                created_at: now,
+                admins: vec![admin.clone()],
+            }),
         }
-        let after = Organisation {
-            service_enabled: enabled,
-            ..self.clone()
-        };
-        Ok(Change::organisation(self, after))
-    }
-
-    /// Sets (or clears) the customer's own storage. Only remote object storage is accepted:
-    /// a path on the recorder's host is not the customer's.
-    pub fn set_customer_storage(&self, url: Option<&str>) -> Result<Change, PolicyError> {
-        if let Some(url) = url {
-            check_storage_url(url)?;
-        }
-        let after = Organisation {
-            customer_storage: url.map(str::to_string),
-            ..self.clone()
-        };
-        Ok(Change::organisation(self, after))
-    }
-}
-
-fn check_storage_url(url: &str) -> Result<(), PolicyError> {
-    if url.is_empty() || url.len() > MAX_STORAGE_URL {
-        return Err(PolicyError::Length {
-            field: "customerStorage",
-            len: url.len(),
-            max: MAX_STORAGE_URL,
-        });
-    }
-    let bucket = url
-        .split_once("://")
-        .filter(|(scheme, _)| ["s3", "gs", "az"].contains(scheme))
-        .map(|(_, rest)| rest.split('/').next().unwrap_or_default());
-    match bucket {
-        // A bucket name, never credentials (`key:secret@bucket`).
-        Some(bucket) if !bucket.is_empty() && !bucket.contains(['@', ':']) => Ok(()),
-        _ => Err(PolicyError::NotAllowed {
-            field: "customerStorage",
-            value: url.to_string(),
-            allowed: "an s3://, gs:// or az:// URL naming a bucket".into(),
-        }),
+        Ok(after)
     }
 }

@@ -14,6 +14,7 @@ pub mod live;
 pub mod media_files;
 pub mod metadata;
 pub mod migrate;
+pub mod recovery;
 pub mod s3;
 pub mod spool;
 pub mod sweep;

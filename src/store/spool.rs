@@ -5,10 +5,11 @@
 //! complete, `job.json` (the manifest). `job.json` is written last, atomically (write, fsync,
 //! rename, fsync the directory), so a job either has a manifest and every file it names, or is
 //! an interrupted write: a live job (a call being recorded, with its `live.json` descriptor,
-//! see [`super::live`]) that [`Spool::recover`] makes into a recording of what was written, or
-//! anything else, which it discards. Every job gets a directory of its own (a hash of
-//! destination and keys, and a random suffix): starting a job never touches another, even one
-//! for the same keys.
+//! see [`super::live`]) that [`Spool::recover`] (in [`super::recovery`]) makes into a
+//! recording of what was written, or anything else, which it discards. The spool itself knows
+//! nothing of live jobs but what recovery tells it. Every job gets a directory of its own (a
+//! hash of destination and keys, and a random suffix): starting a job never touches another,
+//! even one for the same keys.
 //!
 //! Processes sharing a spool: each job is locked (`flock`, released however its process
 //! dies) by its writer until committed, and recovery leaves a locked job alone; one process
@@ -20,8 +21,6 @@
 
 use super::atomic::write_atomically;
 use super::error::StoreError;
-use super::live::{self, Salvaged};
-use crate::time::Time;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -79,19 +78,6 @@ impl SpoolJob {
     pub fn still_spooled(&self) -> bool {
         self.dir.join(MANIFEST).exists()
     }
-}
-
-/// What a restart found: jobs to upload, and interrupted writes it removed.
-#[derive(Debug, Default)]
-pub struct Recovered {
-    pub jobs: Vec<SpoolJob>,
-    pub discarded: Vec<PathBuf>,
-    /// Live jobs (calls being recorded when the process died) made into recordings; their
-    /// jobs are among `jobs`.
-    pub salvaged: Vec<Salvaged>,
-    /// Live jobs that could not be made into recordings, and why; they stay in the spool and
-    /// are tried again on the next start.
-    pub unsalvaged: Vec<(PathBuf, String)>,
 }
 
 #[derive(Clone, Debug)]
@@ -211,61 +197,49 @@ impl Spool {
     /// Every complete job, oldest first, leaving jobs still being written alone: what a
     /// running server uploads while its shards write new recordings.
     pub fn pending(&self) -> Result<Vec<SpoolJob>, StoreError> {
-        Ok(self.scan(false)?.jobs)
+        Ok(self.scan(None)?.0)
     }
 
-    /// Every complete job, oldest first. Live jobs (a call being recorded when the process
-    /// died: a descriptor, no manifest) are first made into recordings of what was written;
-    /// other interrupted writes (no manifest) are removed. Only for the spool's owner, and a
-    /// job whose writer (in any process) is still alive is left alone.
-    pub fn recover(&self, _owner: &SpoolOwner) -> Result<Recovered, StoreError> {
-        let (salvaged, unsalvaged) = self.salvage_live_jobs()?;
-        let mut recovered = self.scan(true)?;
-        recovered.salvaged = salvaged;
-        recovered.unsalvaged = unsalvaged;
-        self.used.store(spool_bytes(&self.jobs)?, Relaxed);
-        Ok(recovered)
-    }
-
-    /// Commits every live job without a manifest as a recovered recording.
-    #[allow(clippy::type_complexity)]
-    fn salvage_live_jobs(&self) -> Result<(Vec<Salvaged>, Vec<(PathBuf, String)>), StoreError> {
-        let now = Time::from_nanos(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        );
-        let (mut salvaged, mut unsalvaged) = (Vec::new(), Vec::new());
+    /// The live jobs (no manifest, and `is_live` says they are one) whose writer is gone,
+    /// each with a writer over it that now holds its lock: what recovery salvages. Their bytes
+    /// were counted at open.
+    pub(super) fn orphaned_live_jobs(
+        &self,
+        is_live: fn(&Path) -> bool,
+    ) -> Result<Vec<JobWriter>, StoreError> {
+        let mut orphans = Vec::new();
         for dir in read_dir(&self.jobs)? {
-            if dir.join(MANIFEST).exists() || !live::is_live(&dir) {
+            if dir.join(MANIFEST).exists() || !is_live(&dir) {
                 continue;
             }
             let Writer::Gone(lock) = writer_of(&dir)? else {
                 continue;
             };
-            if live::awaits_start(&dir) {
-                // On Demand, never started: nothing to store. Without its descriptor it is an
-                // incomplete job, which the scan that follows discards.
-                live::forget(&dir);
-                continue;
-            }
-            // Counted at open; `recover` counts the spool again once salvage has changed it.
-            let writer = JobWriter {
-                dir: dir.clone(),
+            // Counted at open; `recount` counts the spool again once recovery has changed it.
+            orphans.push(JobWriter {
+                dir,
                 used: Arc::clone(&self.used),
                 counted: u64::MAX,
                 _lock: lock,
-            };
-            match live::salvage(writer, now) {
-                Ok(job) => salvaged.push(job),
-                Err(e) => unsalvaged.push((dir, e.to_string())),
-            }
+            });
         }
-        Ok((salvaged, unsalvaged))
+        Ok(orphans)
     }
 
-    fn scan(&self, discard_incomplete: bool) -> Result<Recovered, StoreError> {
-        let mut recovered = Recovered::default();
+    /// Counts the bytes the spool holds again, from the disk.
+    pub(super) fn recount(&self) -> Result<(), StoreError> {
+        self.used.store(spool_bytes(&self.jobs)?, Relaxed);
+        Ok(())
+    }
+
+    /// Every complete job, oldest first, and (with `discard_unless`) the interrupted writes it
+    /// removed: jobs without a manifest whose writer is gone, unless `discard_unless` keeps
+    /// them (a live job that could not be salvaged stays for the next start).
+    pub(super) fn scan(
+        &self,
+        discard_unless: Option<fn(&Path) -> bool>,
+    ) -> Result<(Vec<SpoolJob>, Vec<PathBuf>), StoreError> {
+        let mut discarded = Vec::new();
         let mut jobs = Vec::new();
         for dir in read_dir(&self.jobs)? {
             let manifest_path = dir.join(MANIFEST);
@@ -286,24 +260,21 @@ impl Spool {
                     jobs.push((modified, SpoolJob { dir, manifest }));
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound => {
-                    // A live job that could not be salvaged stays for the next start; a job
-                    // another process is writing is its writer's.
-                    if discard_incomplete
-                        && !live::is_live(&dir)
+                    // A job another process is writing is its writer's.
+                    if discard_unless.is_some_and(|keep| !keep(&dir))
                         && matches!(writer_of(&dir)?, Writer::Gone(_))
                     {
                         let bytes = dir_bytes(&dir)?;
                         remove_job(&dir)?;
                         release(&self.used, bytes);
-                        recovered.discarded.push(dir);
+                        discarded.push(dir);
                     }
                 }
                 Err(e) => return Err(StoreError::spool(&manifest_path)(e)),
             }
         }
         jobs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.dir.cmp(&b.1.dir)));
-        recovered.jobs = jobs.into_iter().map(|(_, job)| job).collect();
-        Ok(recovered)
+        Ok((jobs.into_iter().map(|(_, job)| job).collect(), discarded))
     }
 
     /// Removes an uploaded job: the manifest first, so a crash half-way leaves an incomplete
@@ -605,12 +576,13 @@ fn remove_job(dir: &Path) -> Result<(), StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    struct TempDir(PathBuf);
+    /// A directory of its own for one test, removed after it.
+    pub(in crate::store) struct TempDir(pub(in crate::store) PathBuf);
     impl TempDir {
-        fn new(name: &str) -> TempDir {
+        pub(in crate::store) fn new(name: &str) -> TempDir {
             let dir =
                 std::env::temp_dir().join(format!("callrec-spool-{name}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
@@ -678,76 +650,6 @@ mod tests {
             .jobs
             .is_empty());
         assert_eq!(reopened.usage(), 0);
-    }
-
-    /// Recovery run by one process never touches a job another process is still writing
-    /// (a `storage flush` beside a running `serve`); once that writer is gone, it does.
-    #[test]
-    fn recovery_leaves_a_job_alone_while_its_writer_lives() {
-        let tmp = TempDir::new("writer-alive");
-        let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
-        let live = spool.begin("memory://t", "live").expect("begin");
-        std::fs::write(live.dir().join(super::live::DESCRIPTOR), b"not json").expect("write");
-        let writing = spool.begin("memory://t", "writing").expect("begin");
-        let (live_dir, writing_dir) = (live.dir().to_path_buf(), writing.dir().to_path_buf());
-
-        let other = Spool::open(&tmp.0, 1 << 20).expect("reopen");
-        let recovered = other.recover(&other.own().expect("own")).expect("recover");
-        assert!(recovered.discarded.is_empty(), "{:?}", recovered.discarded);
-        assert!(recovered.salvaged.is_empty() && recovered.unsalvaged.is_empty());
-        assert!(live_dir.join(super::live::DESCRIPTOR).exists() && writing_dir.exists());
-
-        drop((live, writing)); // their process died
-        let recovered = other.recover(&other.own().expect("own")).expect("recover");
-        assert_eq!(recovered.discarded, vec![writing_dir]);
-        assert_eq!(recovered.unsalvaged.len(), 1, "the live job is tried");
-        assert_eq!(recovered.unsalvaged[0].0, live_dir);
-    }
-
-    /// An On Demand session the user never started holds nothing of the call: a crash while
-    /// it waits leaves no recording, empty or not, and its job is discarded.
-    #[test]
-    fn recovery_drops_a_live_job_still_waiting_for_the_users_start() {
-        let tmp = TempDir::new("awaiting-start");
-        let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
-        let waiting = spool.begin("memory://t", "waiting").expect("begin");
-        let dir = waiting.dir().to_path_buf();
-        std::fs::write(dir.join("c.wav.partial"), b"").expect("write");
-        let descriptor = super::live::LiveDescriptor {
-            destination: "memory://t".into(),
-            storage: crate::store::metadata::StorageInfo {
-                org: "acme".into(),
-                user: Some("alice".into()),
-                provider: "dubber".into(),
-                plan: "dubber-go".into(),
-                retention: crate::store::key::RetentionClass::Days(30),
-                retained_since: String::new(),
-            },
-            name: "waiting".into(),
-            sip_call_id: None,
-            files: vec!["c.wav".into()],
-            format: crate::encode::Format::Wav,
-            sample_rate: 8000,
-            channels: 2,
-            opus: Default::default(),
-            stream_serial: 1,
-            encoder: serde_json::Value::Null,
-            began: "2026-12-06T10:00:00Z".into(),
-            call_start: None,
-            input: None,
-            awaiting_start: true,
-            kind: None,
-        };
-        super::live::write_descriptor(&dir, &descriptor).expect("descriptor");
-        assert!(super::live::awaits_start(&dir));
-        drop(waiting); // its process died
-
-        let recovered = spool.recover(&spool.own().expect("own")).expect("recover");
-        assert!(recovered.salvaged.is_empty() && recovered.unsalvaged.is_empty());
-        assert!(recovered.jobs.is_empty(), "no recording of it");
-        assert_eq!(recovered.discarded, vec![dir.clone()]);
-        assert!(!dir.exists());
-        assert_eq!(spool.usage(), 0);
     }
 
     /// One owner at a time: the second is told the spool is in use, until the first is gone.

@@ -2,11 +2,13 @@
 //! 4475 expects and what we do), every limit, and responses that reparse.
 
 use super::*;
+use bytes::Bytes;
 
-const CUBE_INVITE: &[u8] = include_bytes!("../../fixtures/sip/invite-siprec-cube.sip");
-const BROADWORKS_INVITE: &[u8] = include_bytes!("../../fixtures/sip/invite-siprec-broadworks.sip");
-const CUBE_OPTIONS: &[u8] = include_bytes!("../../fixtures/sip/options-cube.sip");
-const CUBE_BYE: &[u8] = include_bytes!("../../fixtures/sip/bye-cube.sip");
+const CUBE_INVITE: &[u8] = include_bytes!("../../../fixtures/sip/invite-siprec-cube.sip");
+const BROADWORKS_INVITE: &[u8] =
+    include_bytes!("../../../fixtures/sip/invite-siprec-broadworks.sip");
+const CUBE_OPTIONS: &[u8] = include_bytes!("../../../fixtures/sip/options-cube.sip");
+const CUBE_BYE: &[u8] = include_bytes!("../../../fixtures/sip/bye-cube.sip");
 
 /// A message written with `\n` line ends, sent with CRLF (RFC 4475 counts its bodies so).
 fn sip(text: &str) -> Bytes {
