@@ -38,6 +38,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -64,7 +71,7 @@ impl AdminState {
     }
 }
 
-/// Counters `/metrics` exposes (Prometheus text format).
+/// Counters `/metrics` exposes (OpenMetrics text, see [`router`]).
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub requests: AtomicU64,
@@ -76,11 +83,72 @@ pub struct Metrics {
     pub policy: std::sync::OnceLock<Arc<crate::policydb::cache::PolicyCache>>,
 }
 
+/// Read at each scrape: the admin API's counters, the policy cache's and, last, the recording
+/// server's ([`LiveMetrics`](super::live_metrics::LiveMetrics)). The last two are looked up
+/// at each scrape too, so the registry built once in [`router`] shows them whenever `serve`
+/// sets them. Counters are named without `_total`, which the encoder appends to their samples.
+impl Collector for Metrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let admin = [
+            (
+                "callrec_admin_requests",
+                "Admin API requests that carried a token.",
+                load(&self.requests),
+            ),
+            (
+                "callrec_admin_unauthorized",
+                "Admin API requests refused for a missing or unknown token.",
+                load(&self.unauthorized),
+            ),
+            (
+                "callrec_admin_forbidden",
+                "Admin API requests refused for another organisation or a read-only token.",
+                load(&self.forbidden),
+            ),
+        ];
+        let policy = self.policy.get().map(|cache| cache.stats());
+        let refreshes = policy.iter().flat_map(|stats| {
+            [
+                (
+                    "callrec_policy_refreshes",
+                    "Refreshes of the SIPREC server's policy cache that reached the store.",
+                    stats.refreshes,
+                ),
+                (
+                    "callrec_policy_refresh_failures",
+                    "Refreshes that failed; calls were decided on the last state.",
+                    stats.failed_refreshes,
+                ),
+            ]
+        });
+        for (name, help, value) in admin.into_iter().chain(refreshes) {
+            let descriptor = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(value).encode(descriptor)?;
+        }
+        if let Some(stats) = &policy {
+            ConstGauge::new(stats.seq).encode(encoder.encode_descriptor(
+                "callrec_policy_seq",
+                "The policy store's audit number the cache holds.",
+                None,
+                MetricType::Gauge,
+            )?)?;
+        }
+        match self.live.get() {
+            Some(live) => live.encode(encoder),
+            None => Ok(()),
+        }
+    }
+}
+
 pub fn router(state: AdminState) -> Router {
+    // Built once; its collector reads the counters at each scrape.
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Arc::clone(&state.metrics)));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics).with_state(Arc::new(registry)))
         .route("/v1/whoami", get(whoami))
         .merge(routes_directory::routes())
         .merge(routes_vendor::routes())
@@ -119,41 +187,14 @@ async fn readyz(State(state): State<AdminState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AdminState>) -> Response {
-    let m = &state.metrics;
-    let mut body = format!(
-        "# HELP callrec_admin_requests_total Admin API requests that carried a token.\n\
-         # TYPE callrec_admin_requests_total counter\n\
-         callrec_admin_requests_total {}\n\
-         # HELP callrec_admin_unauthorized_total Admin API requests refused for a missing or unknown token.\n\
-         # TYPE callrec_admin_unauthorized_total counter\n\
-         callrec_admin_unauthorized_total {}\n\
-         # HELP callrec_admin_forbidden_total Admin API requests refused for another organisation or a read-only token.\n\
-         # TYPE callrec_admin_forbidden_total counter\n\
-         callrec_admin_forbidden_total {}\n",
-        m.requests.load(Ordering::Relaxed),
-        m.unauthorized.load(Ordering::Relaxed),
-        m.forbidden.load(Ordering::Relaxed),
-    );
-    if let Some(live) = m.live.get() {
-        body.push_str(&live.render());
-    }
-    if let Some(policy) = m.policy.get() {
-        let stats = policy.stats();
-        body.push_str(&format!(
-            "# HELP callrec_policy_refreshes_total Refreshes of the SIPREC server's policy cache that reached the store.\n\
-             # TYPE callrec_policy_refreshes_total counter\n\
-             callrec_policy_refreshes_total {}\n\
-             # HELP callrec_policy_refresh_failures_total Refreshes that failed; calls were decided on the last state.\n\
-             # TYPE callrec_policy_refresh_failures_total counter\n\
-             callrec_policy_refresh_failures_total {}\n\
-             # HELP callrec_policy_seq The policy store's audit number the cache holds.\n\
-             # TYPE callrec_policy_seq gauge\n\
-             callrec_policy_seq {}\n",
-            stats.refreshes, stats.failed_refreshes, stats.seq
-        ));
-    }
-    let content_type = HeaderValue::from_static("text/plain; version=0.0.4");
+/// `/metrics`: the registry as OpenMetrics text, with the content type the standard gives it
+/// (Prometheus asks for it and reads it).
+async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
+    let mut body = String::new();
+    encode(&mut body, &registry)
+        .expect("the collectors only fail when their writer does, and a String never does");
+    let content_type =
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8");
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
@@ -237,5 +278,53 @@ impl FromRequestParts<AdminState> for Caller {
             Caller::from_token(info).ok_or_else(|| unauthorized("token has an unknown role"))?;
         state.metrics.requests.fetch_add(1, Ordering::Relaxed);
         Ok(caller)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::live_metrics::LiveMetrics;
+
+    fn scrape(registry: &Registry) -> String {
+        let mut text = String::new();
+        encode(&mut text, registry).expect("encodes");
+        text
+    }
+
+    #[test]
+    fn metrics_reads_the_counters_and_the_recording_server_at_each_scrape() {
+        let metrics = Arc::new(Metrics::default());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Arc::clone(&metrics)));
+        metrics.requests.store(3, Ordering::Relaxed);
+        metrics.forbidden.store(1, Ordering::Relaxed);
+        assert_eq!(
+            scrape(&registry),
+            "# HELP callrec_admin_requests Admin API requests that carried a token.\n\
+             # TYPE callrec_admin_requests counter\n\
+             callrec_admin_requests_total 3\n\
+             # HELP callrec_admin_unauthorized Admin API requests refused for a missing or unknown token.\n\
+             # TYPE callrec_admin_unauthorized counter\n\
+             callrec_admin_unauthorized_total 0\n\
+             # HELP callrec_admin_forbidden Admin API requests refused for another organisation or a read-only token.\n\
+             # TYPE callrec_admin_forbidden counter\n\
+             callrec_admin_forbidden_total 1\n\
+             # EOF\n"
+        );
+
+        // Set after the registry was built, as `serve` may: shown from the next scrape on.
+        let live = Arc::new(LiveMetrics::default());
+        live.sip.calls_total.store(2, Ordering::Relaxed);
+        metrics.live.set(Arc::clone(&live)).expect("set once");
+        let text = scrape(&registry);
+        assert!(text.starts_with("# HELP callrec_admin_requests "), "{text}");
+        assert!(text.contains("callrec_admin_requests_total 3\n"), "{text}");
+        assert!(
+            text.contains("# TYPE callrec_calls counter\ncallrec_calls_total 2\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("# EOF").count(), 1, "{text}");
+        assert!(text.ends_with("\n# EOF\n"), "{text}");
     }
 }
