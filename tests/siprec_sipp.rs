@@ -11,6 +11,7 @@ use callrec::synth::{generate, LegSpec};
 use common::serve::{metadata_files, Serve};
 use common::{band_power, wav_channels, TempDir};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -57,7 +58,7 @@ fn prepare(dir: &Path, scenario: &str, seconds: u64) -> PathBuf {
 /// Tests run in parallel: each keeps its SIPp ports in a hundred of its own, from 3000 to
 /// 12999 (below the system's ephemeral range, 32768 and up, where ports that uploads, clients
 /// and servers bind at random would now and then take one), and its server's RTP ports in a
-/// thousand of its own, from 14000 to 29999.
+/// thousand of its own, from 14000 to 30999.
 fn sipp(serve: &Serve, scenario: &Path, port: u16, args: &[&str]) -> Output {
     sipp_to(serve.sip, scenario, port, args)
 }
@@ -170,6 +171,252 @@ fn a_call_is_recorded_with_each_party_in_its_channel() {
     for leg in legs {
         assert_eq!(leg["counts"]["lost"], 0, "{leg}");
     }
+}
+
+#[test]
+fn metrics_are_openmetrics_text_every_line_of_it() {
+    let serve = start_serve("sipp-metrics", 30000, "");
+    let scenario = prepare(&serve.dir, "siprec_call.xml", 1);
+    let out = sipp(&serve, &scenario, 3700, &["-m", "1", "-d", "1500"]);
+    assert_success(&out, &serve.dir);
+    serve.recordings(1);
+    // The upload is counted once the store has confirmed it, just after its files appear.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while serve.metric("callrec_uploads_total") < 1.0 {
+        assert!(Instant::now() < deadline, "{:?}", serve.metrics());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let (content_type, text) = scrape(serve.admin);
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let (families, samples) = parse_openmetrics(&text);
+    // The admin API's 3, the policy cache's 3 and the recording server's 29.
+    assert_eq!(families.len(), 35, "{families:?}");
+    for (family, kind) in [
+        ("callrec_admin_requests", "counter"),
+        ("callrec_policy_refreshes", "counter"),
+        ("callrec_policy_seq", "gauge"),
+        ("callrec_calls", "counter"),
+        ("callrec_calls_active", "gauge"),
+        ("callrec_packet_delay_seconds", "gauge"),
+        ("callrec_upload_destination_errors", "counter"),
+    ] {
+        assert_eq!(
+            families.get(family).map(String::as_str),
+            Some(kind),
+            "{family}"
+        );
+    }
+    let value = |name: &str, labels: &[(&str, &str)]| {
+        samples
+            .iter()
+            .find(|s| {
+                s.name == name
+                    && s.labels
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .eq(labels.iter().copied())
+            })
+            .unwrap_or_else(|| panic!("{name}{labels:?}\n{text}"))
+            .value
+    };
+    assert_eq!(value("callrec_calls_total", &[]), 1.0);
+    assert_eq!(value("callrec_calls_active", &[]), 0.0);
+    assert_eq!(
+        value("callrec_recordings_total", &[("outcome", "stored")]),
+        1.0
+    );
+    assert_eq!(value("callrec_uploads_total", &[]), 1.0);
+    // A second of both legs at 20 ms a packet.
+    let recorded = value("callrec_packets_total", &[("outcome", "recorded")]);
+    assert!(recorded >= 90.0, "{recorded}");
+    assert!(value("callrec_packet_delay_seconds", &[("quantile", "0.99")]) > 0.0);
+    let destinations: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.name == "callrec_upload_destination_backlog")
+        .collect();
+    assert_eq!(destinations.len(), 1, "{text}");
+    assert_eq!(destinations[0].labels[0].0, "destination");
+    assert_eq!(destinations[0].value, 0.0);
+}
+
+/// `/metrics` as it comes: the response's Content-Type and its body.
+fn scrape(admin: SocketAddr) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(admin).expect("admin");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: callrec\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_string())
+        })
+        .expect("a Content-Type");
+    (content_type, body.to_string())
+}
+
+/// One sample line of OpenMetrics text, its label values unescaped.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: Vec<(String, String)>,
+    value: f64,
+}
+
+/// Reads OpenMetrics text (OpenMetrics 1.0, the text format) line by line and panics naming
+/// the first line that breaks a rule: every family has one `# HELP` and one `# TYPE` (a
+/// counter or a gauge here) before its samples, and no family comes back after another began;
+/// each sample is `name{label="value",...} value`, named after the family declared last (a
+/// counter's with `_total`), with valid names, each label once, values quoted with only `\\`,
+/// `\"` and `\n` escaped, and the number a float; no sample twice; the text ends with `# EOF`
+/// and nothing follows it. Returns each family's type and the samples.
+fn parse_openmetrics(text: &str) -> (HashMap<String, String>, Vec<Sample>) {
+    use std::collections::HashSet;
+    let body = text
+        .strip_suffix("# EOF\n")
+        .unwrap_or_else(|| panic!("ends with # EOF:\n{text}"));
+    let metric_name = |name: &str| {
+        !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    };
+    let label_name = |name: &str| metric_name(name) && !name.contains(':');
+    let mut families: HashMap<String, String> = HashMap::new();
+    let mut helped: HashSet<String> = HashSet::new();
+    let mut current: Option<String> = None;
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut samples = Vec::new();
+    let mut keys = HashSet::new();
+    for (n, line) in body.lines().enumerate() {
+        let at = format!("line {}: {line:?}", n + 1);
+        if let Some(meta) = line.strip_prefix("# ") {
+            let (keyword, rest) = meta.split_once(' ').unwrap_or_else(|| panic!("{at}"));
+            let (family, detail) = rest.split_once(' ').unwrap_or_else(|| panic!("{at}"));
+            assert!(metric_name(family), "{at}");
+            if current.as_deref() != Some(family) {
+                assert!(
+                    seen.insert(family.to_string()),
+                    "family declared twice, {at}"
+                );
+                current = Some(family.to_string());
+            }
+            match keyword {
+                "HELP" => {
+                    assert!(!detail.is_empty(), "{at}");
+                    assert!(helped.insert(family.to_string()), "second HELP, {at}");
+                }
+                "TYPE" => {
+                    assert!(matches!(detail, "counter" | "gauge"), "{at}");
+                    let first = families.insert(family.to_string(), detail.to_string());
+                    assert!(first.is_none(), "second TYPE, {at}");
+                }
+                _ => panic!("unknown metadata, {at}"),
+            }
+            continue;
+        }
+        assert!(!line.starts_with('#'), "{at}");
+        let family = current
+            .as_deref()
+            .unwrap_or_else(|| panic!("no family, {at}"));
+        let kind = families
+            .get(family)
+            .unwrap_or_else(|| panic!("a sample before its TYPE, {at}"));
+        let end = line
+            .find(['{', ' '])
+            .unwrap_or_else(|| panic!("no value, {at}"));
+        let name = &line[..end];
+        let expected = match kind.as_str() {
+            "counter" => format!("{family}_total"),
+            _ => family.to_string(),
+        };
+        assert_eq!(name, expected, "a sample of {family}, {at}");
+        let mut rest = &line[end..];
+        let mut labels = Vec::new();
+        if let Some(inside) = rest.strip_prefix('{') {
+            let mut chars = inside.char_indices();
+            loop {
+                let key_start = chars.clone().next().map(|(i, _)| i).expect("a label");
+                let key_end = loop {
+                    match chars.next() {
+                        Some((i, '=')) => break i,
+                        Some(_) => {}
+                        None => panic!("a label without =, {at}"),
+                    }
+                };
+                let key = &inside[key_start..key_end];
+                assert!(label_name(key), "label name {key:?}, {at}");
+                assert!(
+                    matches!(chars.next(), Some((_, '"'))),
+                    "unquoted value, {at}"
+                );
+                let mut value = String::new();
+                loop {
+                    match chars.next() {
+                        Some((_, '"')) => break,
+                        Some((_, '\\')) => match chars.next() {
+                            Some((_, '\\')) => value.push('\\'),
+                            Some((_, '"')) => value.push('"'),
+                            Some((_, 'n')) => value.push('\n'),
+                            other => panic!("escape {other:?}, {at}"),
+                        },
+                        Some((_, '\n')) | None => panic!("an unterminated value, {at}"),
+                        Some((_, c)) => value.push(c),
+                    }
+                }
+                assert!(
+                    labels.iter().all(|(k, _): &(String, String)| k != key),
+                    "label twice, {at}"
+                );
+                labels.push((key.to_string(), value));
+                match chars.next() {
+                    Some((_, ',')) => {}
+                    Some((i, '}')) => {
+                        rest = &inside[i + 1..];
+                        break;
+                    }
+                    other => panic!("after a label: {other:?}, {at}"),
+                }
+            }
+        }
+        let number = rest
+            .strip_prefix(' ')
+            .unwrap_or_else(|| panic!("one space before the value, {at}"));
+        assert!(!number.contains(' '), "no timestamp or exemplar here, {at}");
+        let value: f64 = match number {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            "NaN" => f64::NAN,
+            _ => number.parse().unwrap_or_else(|_| panic!("a number, {at}")),
+        };
+        assert!(
+            keys.insert(line[..line.len() - number.len()].to_string()),
+            "the same sample twice, {at}"
+        );
+        samples.push(Sample {
+            name: name.to_string(),
+            labels,
+            value,
+        });
+    }
+    for family in families.keys() {
+        assert!(helped.contains(family), "{family} has no HELP");
+    }
+    assert_eq!(helped.len(), families.len(), "a HELP without TYPE");
+    (families, samples)
 }
 
 #[test]

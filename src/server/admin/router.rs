@@ -32,14 +32,20 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::registry::Registry;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// The whole admin API over `state`: every route, with the 403s it answers counted.
 pub fn router(state: AdminState) -> Router {
+    // Built once; its collector reads the counters at each scrape.
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Arc::clone(&state.metrics)));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics).with_state(Arc::new(registry)))
         .route("/v1/whoami", get(whoami))
         .merge(directory::routes())
         .merge(vendor::routes())
@@ -78,41 +84,16 @@ async fn readyz(State(state): State<AdminState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AdminState>) -> Response {
-    let m = &state.metrics;
-    let mut body = format!(
-        "# HELP callrec_admin_requests_total Admin API requests that carried a token.\n\
-         # TYPE callrec_admin_requests_total counter\n\
-         callrec_admin_requests_total {}\n\
-         # HELP callrec_admin_unauthorized_total Admin API requests refused for a missing or unknown token.\n\
-         # TYPE callrec_admin_unauthorized_total counter\n\
-         callrec_admin_unauthorized_total {}\n\
-         # HELP callrec_admin_forbidden_total Admin API requests refused for another organisation or a read-only token.\n\
-         # TYPE callrec_admin_forbidden_total counter\n\
-         callrec_admin_forbidden_total {}\n",
-        m.requests.load(Ordering::Relaxed),
-        m.unauthorized.load(Ordering::Relaxed),
-        m.forbidden.load(Ordering::Relaxed),
-    );
-    if let Some(live) = m.live.get() {
-        body.push_str(&live.render());
+/// `/metrics`: the registry as OpenMetrics text, with the content type the standard gives it
+/// (Prometheus asks for it and reads it).
+async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
+    let mut body = String::new();
+    if let Err(e) = encode(&mut body, &registry) {
+        // The collectors fail only when their writer does, and a String's never does.
+        return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response();
     }
-    if let Some(policy) = m.policy.get() {
-        let stats = policy.stats();
-        body.push_str(&format!(
-            "# HELP callrec_policy_refreshes_total Refreshes of the SIPREC server's policy cache that reached the store.\n\
-             # TYPE callrec_policy_refreshes_total counter\n\
-             callrec_policy_refreshes_total {}\n\
-             # HELP callrec_policy_refresh_failures_total Refreshes that failed; calls were decided on the last state.\n\
-             # TYPE callrec_policy_refresh_failures_total counter\n\
-             callrec_policy_refresh_failures_total {}\n\
-             # HELP callrec_policy_seq The policy store's audit number the cache holds.\n\
-             # TYPE callrec_policy_seq gauge\n\
-             callrec_policy_seq {}\n",
-            stats.refreshes, stats.failed_refreshes, stats.seq
-        ));
-    }
-    let content_type = HeaderValue::from_static("text/plain; version=0.0.4");
+    let content_type =
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8");
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 

@@ -19,8 +19,13 @@ use crate::time::Time;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 use serde_json::json;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Everything a handler needs.
@@ -208,5 +213,112 @@ impl From<RepoError> for ApiError {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
             }
         }
+    }
+}
+
+/// Read at each scrape: the admin API's counters, the policy cache's and, last, the recording
+/// server's ([`LiveMetrics`](LiveMetrics)). The last two are looked up
+/// at each scrape too, so the registry built once in [`router`] shows them whenever `serve`
+/// sets them. Counters are named without `_total`, which the encoder appends to their samples.
+impl Collector for Metrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let admin = [
+            (
+                "callrec_admin_requests",
+                "Admin API requests that carried a token.",
+                load(&self.requests),
+            ),
+            (
+                "callrec_admin_unauthorized",
+                "Admin API requests refused for a missing or unknown token.",
+                load(&self.unauthorized),
+            ),
+            (
+                "callrec_admin_forbidden",
+                "Admin API requests refused for another organisation or a read-only token.",
+                load(&self.forbidden),
+            ),
+        ];
+        let policy = self.policy.get().map(|cache| cache.stats());
+        let refreshes = policy.iter().flat_map(|stats| {
+            [
+                (
+                    "callrec_policy_refreshes",
+                    "Refreshes of the SIPREC server's policy cache that reached the store.",
+                    stats.refreshes,
+                ),
+                (
+                    "callrec_policy_refresh_failures",
+                    "Refreshes that failed; calls were decided on the last state.",
+                    stats.failed_refreshes,
+                ),
+            ]
+        });
+        for (name, help, value) in admin.into_iter().chain(refreshes) {
+            let descriptor = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(value).encode(descriptor)?;
+        }
+        if let Some(stats) = &policy {
+            ConstGauge::new(stats.seq).encode(encoder.encode_descriptor(
+                "callrec_policy_seq",
+                "The policy store's audit number the cache holds.",
+                None,
+                MetricType::Gauge,
+            )?)?;
+        }
+        match self.live.get() {
+            Some(live) => live.encode(encoder),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::encoding::text::encode;
+    use prometheus_client::registry::Registry;
+
+    fn scrape(registry: &Registry) -> String {
+        let mut text = String::new();
+        encode(&mut text, registry).expect("encodes");
+        text
+    }
+
+    #[test]
+    fn metrics_reads_the_counters_and_the_recording_server_at_each_scrape() {
+        let metrics = Arc::new(Metrics::default());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Arc::clone(&metrics)));
+        metrics.requests.store(3, Ordering::Relaxed);
+        metrics.forbidden.store(1, Ordering::Relaxed);
+        assert_eq!(
+            scrape(&registry),
+            "# HELP callrec_admin_requests Admin API requests that carried a token.\n\
+             # TYPE callrec_admin_requests counter\n\
+             callrec_admin_requests_total 3\n\
+             # HELP callrec_admin_unauthorized Admin API requests refused for a missing or unknown token.\n\
+             # TYPE callrec_admin_unauthorized counter\n\
+             callrec_admin_unauthorized_total 0\n\
+             # HELP callrec_admin_forbidden Admin API requests refused for another organisation or a read-only token.\n\
+             # TYPE callrec_admin_forbidden counter\n\
+             callrec_admin_forbidden_total 1\n\
+             # EOF\n"
+        );
+
+        // Set after the registry was built, as `serve` may: shown from the next scrape on.
+        let live = Arc::new(LiveMetrics::default());
+        live.sip.calls_total.store(2, Ordering::Relaxed);
+        metrics.live.set(Arc::clone(&live)).expect("set once");
+        let text = scrape(&registry);
+        assert!(text.starts_with("# HELP callrec_admin_requests "), "{text}");
+        assert!(text.contains("callrec_admin_requests_total 3\n"), "{text}");
+        assert!(
+            text.contains("# TYPE callrec_calls counter\ncallrec_calls_total 2\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("# EOF").count(), 1, "{text}");
+        assert!(text.ends_with("\n# EOF\n"), "{text}");
     }
 }
