@@ -14,6 +14,7 @@
 //! (the binary, `src/bin/callrec/`).
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod config;
 pub mod encode;

@@ -12,7 +12,7 @@ const MAX_TRANSIT_STEP_SECS: f64 = 3.0;
 
 /// The running estimate for one leg.
 #[derive(Clone, Debug, Default)]
-pub struct InterarrivalJitter {
+pub(crate) struct InterarrivalJitter {
     last: Option<Last>,
     /// The estimate, in seconds.
     jitter: f64,
@@ -30,7 +30,7 @@ struct Last {
 
 impl InterarrivalJitter {
     /// One audio packet of source `ssrc`, RTP `timestamp` at `clock_rate`, seen at `arrival`.
-    pub fn observe(&mut self, arrival: Time, ssrc: u32, timestamp: u32, clock_rate: u32) {
+    pub(crate) fn observe(&mut self, arrival: Time, ssrc: u32, timestamp: u32, clock_rate: u32) {
         let now = Last {
             ssrc,
             clock_rate,
@@ -55,12 +55,12 @@ impl InterarrivalJitter {
     }
 
     /// The current estimate, in milliseconds.
-    pub fn millis(&self) -> f64 {
+    pub(crate) fn millis(&self) -> f64 {
         self.jitter * 1000.0
     }
 
     /// The largest the estimate has been, in milliseconds.
-    pub fn max_millis(&self) -> f64 {
+    pub(crate) fn max_millis(&self) -> f64 {
         self.max * 1000.0
     }
 }

@@ -3,7 +3,7 @@
 //! files, network or policy.
 
 pub mod codec;
-pub mod interarrival;
+pub(crate) mod interarrival;
 pub mod jitter;
 pub mod mix;
 pub mod resample;

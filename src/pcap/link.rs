@@ -29,7 +29,7 @@ const IPV6_DESTINATION_OPTIONS: u8 = 60;
 
 /// The link layers callrec decodes, by the capture's link type (tcpdump.org link-type list).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Link {
+pub(super) enum Link {
     /// BSD loopback (`LINKTYPE_NULL`, 0): a 4-byte address family in the capturing host's
     /// byte order.
     Null,
@@ -50,7 +50,7 @@ pub enum Link {
 
 impl Link {
     /// The decoder for a capture's link type, `None` when callrec does not decode it.
-    pub fn from_link_type(link_type: u32) -> Option<Link> {
+    pub(super) fn from_link_type(link_type: u32) -> Option<Link> {
         Some(match link_type {
             0 => Link::Null,
             1 => Link::Ethernet,
@@ -66,7 +66,7 @@ impl Link {
 
 /// A UDP datagram found in a frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Udp {
+pub(super) struct Udp {
     pub src: SocketAddr,
     pub dst: SocketAddr,
     /// Where the UDP payload lies in the frame.
@@ -75,7 +75,7 @@ pub struct Udp {
 
 /// Why a frame yields no datagram.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Skip {
+pub(super) enum Skip {
     /// Not IP, or IP carrying something other than UDP.
     NotUdp,
     /// A piece of a fragmented IP datagram. Fragments are not reassembled: RTP packets are
@@ -90,7 +90,7 @@ pub enum Skip {
 }
 
 /// Finds the UDP datagram in `frame`, captured on `link`.
-pub fn decode(link: Link, frame: &[u8]) -> Result<Udp, Skip> {
+pub(super) fn decode(link: Link, frame: &[u8]) -> Result<Udp, Skip> {
     match link {
         Link::Null => {
             // The family is in the capturing host's byte order, not the file's; families are

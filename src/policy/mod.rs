@@ -20,9 +20,9 @@
 
 pub mod account;
 pub mod api_json;
-pub mod change;
-pub mod effective;
-pub mod error;
+pub(crate) mod change;
+pub(crate) mod effective;
+pub(crate) mod error;
 pub mod index;
 pub mod location;
 pub mod model;

@@ -3,18 +3,20 @@
 
 /// [`Time`] as RFC 3339 UTC with nanoseconds (`2026-11-25T15:52:20.123456789Z`): readable in
 /// an audit trail, and exact.
-pub mod rfc3339 {
+pub(super) mod rfc3339 {
     use crate::time::Time;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(time: &Time, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(time: &Time, serializer: S) -> Result<S::Ok, S::Error> {
         let millis = time.to_rfc3339();
         let seconds = millis.split_once('.').map_or(millis.as_str(), |(s, _)| s);
         let nanos = time.as_nanos() % 1_000_000_000;
         serializer.collect_str(&format_args!("{seconds}.{nanos:09}Z"))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Time, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Time, D::Error> {
         let text = String::deserialize(deserializer)?;
         Time::parse_rfc3339(&text).ok_or_else(|| {
             serde::de::Error::custom(format!("'{text}' is not an RFC 3339 UTC time"))
@@ -24,18 +26,18 @@ pub mod rfc3339 {
 
 /// [`RetentionClass`](crate::store::key::RetentionClass) as its tag value (`30d`,
 /// `unlimited`).
-pub mod retention {
+pub(super) mod retention {
     use crate::store::key::RetentionClass;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(
+    pub(crate) fn serialize<S: Serializer>(
         class: &RetentionClass,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         serializer.collect_str(class)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<RetentionClass, D::Error> {
         String::deserialize(deserializer)?

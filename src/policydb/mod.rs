@@ -24,7 +24,7 @@
 
 pub mod cache;
 pub mod schema;
-pub mod token;
+pub(crate) mod token;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -40,7 +40,7 @@ fn generate() -> Result<String, DbError> {
 }
 
 /// The stored form of a token: SHA-256 of its text, lower-case hex.
-pub fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))

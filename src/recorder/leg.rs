@@ -66,7 +66,7 @@ pub(crate) struct LegState {
 }
 
 impl LegState {
-    pub fn new(payloads: PayloadMap, jitter: JitterConfig) -> Self {
+    pub(super) fn new(payloads: PayloadMap, jitter: JitterConfig) -> Self {
         LegState {
             payloads,
             jitter: JitterBuffer::new(jitter),
@@ -86,21 +86,21 @@ impl LegState {
         }
     }
 
-    pub fn start_timeline(&mut self, rate: u32, call_start: Time, config: TimelineConfig) {
+    pub(super) fn start_timeline(&mut self, rate: u32, call_start: Time, config: TimelineConfig) {
         self.timeline = Some(LegTimeline::new(rate, call_start, config));
     }
 
-    pub fn timeline(&mut self) -> Option<&mut LegTimeline> {
+    pub(super) fn timeline(&mut self) -> Option<&mut LegTimeline> {
         self.timeline.as_mut()
     }
 
-    pub fn end(&self) -> u64 {
+    pub(super) fn end(&self) -> u64 {
         self.timeline.as_ref().map_or(0, LegTimeline::end)
     }
 
     /// Takes one datagram. Returns true when it was RTP the jitter buffer accepted for
     /// consideration (the call's clock starts at the first such packet).
-    pub fn push(&mut self, now: Time, datagram: Bytes) -> bool {
+    pub(super) fn push(&mut self, now: Time, datagram: Bytes) -> bool {
         if looks_like_rtcp(&datagram) {
             match RtcpCompound::parse(datagram) {
                 Ok(_) => self.counts.rtcp += 1,
@@ -143,7 +143,7 @@ impl LegState {
     /// was a loss may still come (the jitter buffer waits on a gap, or the leg went quiet in
     /// sound less than [`LOSS_WAIT`] ago), not past what could still change. `None` when
     /// nothing holds it.
-    pub fn hold(&self, now: Time) -> Option<u64> {
+    pub(super) fn hold(&self, now: Time) -> Option<u64> {
         let timeline = self.timeline.as_ref()?;
         if let Some(hold) = timeline.hold().or_else(|| self.first_stream_hold(now)) {
             return Some(hold);
@@ -156,7 +156,7 @@ impl LegState {
 
     /// Whether the leg's first stream is arriving but not anchored yet (in the jitter buffer,
     /// or in the timeline's anchor window): the call's start cannot be fixed before it.
-    pub fn anchoring(&self, now: Time) -> bool {
+    pub(super) fn anchoring(&self, now: Time) -> bool {
         self.timeline
             .as_ref()
             .is_some_and(|t| t.hold().is_some() || self.first_stream_hold(now).is_some())
@@ -173,18 +173,18 @@ impl LegState {
     }
 
     /// RFC 3550 interarrival jitter of the leg's audio.
-    pub fn interarrival(&self) -> &InterarrivalJitter {
+    pub(super) fn interarrival(&self) -> &InterarrivalJitter {
         &self.interarrival
     }
 
     /// Hands over the arrival time of every packet decoded since the last call.
-    pub fn take_decoded_arrivals(&mut self, each: &mut impl FnMut(Time)) {
+    pub(super) fn take_decoded_arrivals(&mut self, each: &mut impl FnMut(Time)) {
         self.decoded_arrivals.drain(..).for_each(each);
     }
 
     /// Plays every packet the jitter buffer releases by `now`; with `now = None`, everything
     /// it holds (end of call).
-    pub fn play_until(&mut self, now: Option<Time>, max_conceal: Duration) {
+    pub(super) fn play_until(&mut self, now: Option<Time>, max_conceal: Duration) {
         loop {
             let poll = match now {
                 Some(now) => self.jitter.poll(now),
@@ -332,7 +332,7 @@ impl LegState {
     }
 
     /// The leg's counters, with the jitter buffer's and timeline's folded in.
-    pub fn counts(&self) -> LegCounts {
+    pub(super) fn counts(&self) -> LegCounts {
         let jitter = self.jitter.stats();
         let mut counts = self.counts.clone();
         counts.lost = jitter.lost;
@@ -354,19 +354,19 @@ impl LegState {
         counts
     }
 
-    pub fn ssrcs(&self) -> &[u32] {
+    pub(super) fn ssrcs(&self) -> &[u32] {
         &self.ssrcs
     }
 
-    pub fn codecs(&self) -> &[Codec] {
+    pub(super) fn codecs(&self) -> &[Codec] {
         &self.codecs
     }
 
-    pub fn events(&self) -> &[TelephoneEvent] {
+    pub(super) fn events(&self) -> &[TelephoneEvent] {
         &self.events
     }
 
-    pub fn packet_times(&self) -> (Option<Time>, Option<Time>) {
+    pub(super) fn packet_times(&self) -> (Option<Time>, Option<Time>) {
         (self.first_packet, self.last_packet)
     }
 }

@@ -4,9 +4,9 @@
 //! views whose payloads are slices of the original buffer. It must never copy payloads, keep
 //! state across packets, or interpret sequence numbers and timestamps beyond reading them.
 
-pub mod packet;
-pub mod rtcp;
-pub mod seq;
+pub(crate) mod packet;
+pub(crate) mod rtcp;
+pub(crate) mod seq;
 
 pub use packet::{looks_like_rtcp, HeaderExtension, RtpError, RtpPacket};
 pub use rtcp::{

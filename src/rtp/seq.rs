@@ -20,17 +20,17 @@ pub struct ExtTimestamp(pub u64);
 
 /// Extends 16-bit sequence numbers against the highest one seen.
 #[derive(Clone, Debug, Default)]
-pub struct SeqUnwrapper {
+pub(crate) struct SeqUnwrapper {
     highest: Option<u64>,
 }
 
 impl SeqUnwrapper {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Extends `seq` and raises the reference if it is the new highest.
-    pub fn unwrap(&mut self, seq: u16) -> ExtSeq {
+    pub(crate) fn unwrap(&mut self, seq: u16) -> ExtSeq {
         let ext = self.peek(seq);
         self.highest = Some(self.highest.map_or(ext.0, |h| h.max(ext.0)));
         ext
@@ -38,29 +38,29 @@ impl SeqUnwrapper {
 
     /// What [`unwrap`](Self::unwrap) would return, without moving the reference (for packets
     /// that may yet be rejected).
-    pub fn peek(&self, seq: u16) -> ExtSeq {
+    pub(crate) fn peek(&self, seq: u16) -> ExtSeq {
         ExtSeq(extend(self.highest, u64::from(seq), 16))
     }
 
     /// The highest extended value so far, `None` before the first.
-    pub fn highest(&self) -> Option<ExtSeq> {
+    pub(crate) fn highest(&self) -> Option<ExtSeq> {
         self.highest.map(ExtSeq)
     }
 }
 
 /// Extends 32-bit RTP timestamps against the highest one seen.
 #[derive(Clone, Debug, Default)]
-pub struct TimestampUnwrapper {
+pub(crate) struct TimestampUnwrapper {
     highest: Option<u64>,
 }
 
 impl TimestampUnwrapper {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Extends `timestamp` and raises the reference if it is the new highest.
-    pub fn unwrap(&mut self, timestamp: u32) -> ExtTimestamp {
+    pub(crate) fn unwrap(&mut self, timestamp: u32) -> ExtTimestamp {
         let ext = extend(self.highest, u64::from(timestamp), 32);
         self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
         ExtTimestamp(ext)

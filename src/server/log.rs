@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 /// Writes one log line: `event` names what happened, `fields` (an object) says the rest.
-pub fn log(level: &str, event: &str, fields: Value) {
+pub(crate) fn log(level: &str, event: &str, fields: Value) {
     let mut line = json!({
         "ts": crate::server::clock::now().to_rfc3339(),
         "level": level,
@@ -16,10 +16,10 @@ pub fn log(level: &str, event: &str, fields: Value) {
     eprintln!("{line}");
 }
 
-pub fn info(event: &str, fields: Value) {
+pub(crate) fn info(event: &str, fields: Value) {
     log("info", event, fields);
 }
 
-pub fn warn(event: &str, fields: Value) {
+pub(crate) fn warn(event: &str, fields: Value) {
     log("warn", event, fields);
 }

@@ -14,7 +14,7 @@
 
 pub mod admin;
 pub mod clock;
-pub mod log;
+pub(crate) mod log;
 pub mod serve;
 pub mod siprec;
-pub mod tls;
+pub(crate) mod tls;

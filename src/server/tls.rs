@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 /// The TLS configuration for certificate chain `certificate` (leaf first) and its `key`.
 /// Errors name the configuration field at fault.
-pub fn server_config(certificate: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+pub(crate) fn server_config(certificate: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
     let chain = CertificateDer::pem_file_iter(certificate)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("sip.tls_certificate: {}: {e}", certificate.display()))?;

@@ -12,12 +12,12 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 /// BYEs waiting for their answer at once; the oldest is given up for a new one.
-pub const MAX_PENDING: usize = 4096;
+pub(crate) const MAX_PENDING: usize = 4096;
 
 /// What a BYE in an existing dialog says (§12.2.1.1): we are the dialog's UAS, so From is the
 /// INVITE's To with our tag, To its From with the client's.
 #[derive(Debug, Clone, Copy)]
-pub struct Bye<'a> {
+pub(crate) struct Bye<'a> {
     /// The client's Contact: the dialog's remote target.
     pub remote_target: &'a str,
     /// The dialog's route set: the INVITE's Record-Route URIs, in order.
@@ -39,7 +39,7 @@ pub struct Bye<'a> {
 }
 
 impl Bye<'_> {
-    pub fn encode(&self) -> Bytes {
+    pub(crate) fn encode(&self) -> Bytes {
         let mut text = format!(
             "BYE {} SIP/2.0\r\nVia: SIP/2.0/{} {};branch={};rport\r\nMax-Forwards: 70\r\n",
             self.remote_target, self.transport, self.sent_by, self.branch
@@ -84,14 +84,14 @@ struct Pending {
 }
 
 /// The BYE client transactions in flight.
-pub struct ByeClients {
+pub(crate) struct ByeClients {
     timers: Timers,
     pending: VecDeque<Pending>,
     stats: ByeStats,
 }
 
 impl ByeClients {
-    pub fn new(timers: Timers) -> ByeClients {
+    pub(crate) fn new(timers: Timers) -> ByeClients {
         ByeClients {
             timers,
             pending: VecDeque::new(),
@@ -99,12 +99,12 @@ impl ByeClients {
         }
     }
 
-    pub fn stats(&self) -> &ByeStats {
+    pub(crate) fn stats(&self) -> &ByeStats {
         &self.stats
     }
 
     /// Sends `bytes` (a BYE with Via branch `branch`) to `to`, and keeps it until answered.
-    pub fn send(&mut self, now: Time, to: Peer, branch: String, bytes: Bytes) -> Transmit {
+    pub(crate) fn send(&mut self, now: Time, to: Peer, branch: String, bytes: Bytes) -> Transmit {
         if self.pending.len() == MAX_PENDING {
             self.pending.pop_front();
             self.stats.unanswered += 1;
@@ -123,7 +123,7 @@ impl ByeClients {
 
     /// A response whose top Via has `branch`: a final one ends its BYE. Returns whether it
     /// answered one of ours.
-    pub fn receive_response(&mut self, branch: &str, status: u16) -> bool {
+    pub(crate) fn receive_response(&mut self, branch: &str, status: u16) -> bool {
         let Some(index) = self.pending.iter().position(|p| p.branch == branch) else {
             return false;
         };
@@ -134,12 +134,12 @@ impl ByeClients {
         true
     }
 
-    pub fn poll_timeout(&self) -> Option<Time> {
+    pub(crate) fn poll_timeout(&self) -> Option<Time> {
         self.pending.iter().map(|p| p.next.min(p.give_up)).min()
     }
 
     /// Retransmits what is due over UDP and gives up on BYEs past 64·T1.
-    pub fn handle_timeout(&mut self, now: Time, out: &mut Vec<Transmit>) {
+    pub(crate) fn handle_timeout(&mut self, now: Time, out: &mut Vec<Transmit>) {
         let before = self.pending.len();
         self.pending.retain(|p| p.give_up > now);
         self.stats.unanswered += (before - self.pending.len()) as u64;

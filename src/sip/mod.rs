@@ -7,7 +7,7 @@
 //! must never open a socket, read a clock or spawn a task, and imports nothing else of
 //! callrec's but `time`.
 
-pub mod bye;
+pub(crate) mod bye;
 pub mod framing;
 pub mod message;
 pub mod metadata;

@@ -24,7 +24,7 @@ impl Default for BackoffConfig {
 /// Delay `n` (from 0) is uniform in `[ceiling/2, ceiling]` with `ceiling = min(max,
 /// initial * 2^n)`: never zero (a dead store is not retried in a tight loop), never above the cap.
 #[derive(Clone, Debug)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     config: BackoffConfig,
     attempt: u32,
     rng: u64,
@@ -32,7 +32,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// `seed` decorrelates workers (any value; zero is fine).
-    pub fn new(config: BackoffConfig, seed: u64) -> Self {
+    pub(crate) fn new(config: BackoffConfig, seed: u64) -> Self {
         Backoff {
             config,
             attempt: 0,
@@ -40,7 +40,7 @@ impl Backoff {
         }
     }
 
-    pub fn next_delay(&mut self) -> Duration {
+    pub(crate) fn next_delay(&mut self) -> Duration {
         let ceiling = self
             .config
             .initial
@@ -53,7 +53,7 @@ impl Backoff {
     }
 
     /// How many delays were handed out (failed attempts so far).
-    pub fn attempts(&self) -> u32 {
+    pub(crate) fn attempts(&self) -> u32 {
         self.attempt
     }
 

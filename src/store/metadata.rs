@@ -85,11 +85,14 @@ mod class_text {
     use super::RetentionClass;
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(class: &RetentionClass, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        class: &RetentionClass,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.collect_str(class)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RetentionClass, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<RetentionClass, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(serde::de::Error::custom)
     }

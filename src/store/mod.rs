@@ -3,10 +3,10 @@
 //! (retention tags, lifecycle rules, the sweeper, plan migration). Knows nothing of RTP.
 
 pub mod atomic;
-pub mod backoff;
+pub(crate) mod backoff;
 pub mod catalog;
-pub mod destination;
-pub mod error;
+pub(crate) mod destination;
+pub(crate) mod error;
 pub mod job;
 pub mod key;
 pub mod lifecycle;
@@ -14,13 +14,13 @@ pub mod live;
 pub mod media_files;
 pub mod metadata;
 pub mod migrate;
-pub mod recovery;
+pub(crate) mod recovery;
 pub mod s3;
 pub mod spool;
 pub mod sweep;
 pub mod tagging;
 pub mod upload;
-pub mod upload_schedule;
+pub(crate) mod upload_schedule;
 pub mod verify;
 
 pub use destination::{Backend, Destination};

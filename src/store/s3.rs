@@ -414,7 +414,7 @@ pub(crate) struct Element {
 
 impl Element {
     /// The root element of document `xml`.
-    pub fn parse(xml: &str) -> Result<Element, String> {
+    pub(crate) fn parse(xml: &str) -> Result<Element, String> {
         let mut reader = quick_xml::Reader::from_str(xml);
         reader.config_mut().expand_empty_elements = true;
         let mut open: Vec<Element> = Vec::new();
@@ -486,12 +486,12 @@ impl Element {
     }
 
     /// The first child named `name`.
-    pub fn child(&self, name: &str) -> Option<&Element> {
+    pub(crate) fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|c| c.name == name)
     }
 
     /// Every child named `name`.
-    pub fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
+    pub(crate) fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
         self.children.iter().filter(move |c| c.name == name)
     }
 }

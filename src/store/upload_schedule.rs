@@ -17,7 +17,7 @@ use std::time::Instant;
 
 /// How an upload ended, as far as scheduling cares.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Stored and verified, and out of the spool.
     Stored,
     /// The destination failed (unreachable, refused, broken bucket): it backs off.
@@ -56,7 +56,7 @@ struct Queue<J> {
 
 /// The upload scheduler; `J` names a job (its spool directory).
 #[derive(Debug)]
-pub struct UploadScheduler<J> {
+pub(crate) struct UploadScheduler<J> {
     concurrency: usize,
     backoff: BackoffConfig,
     queues: BTreeMap<String, Queue<J>>,
@@ -70,7 +70,7 @@ pub struct UploadScheduler<J> {
 
 impl<J: Clone + Eq + Hash> UploadScheduler<J> {
     /// At most `concurrency` uploads at once (at least one).
-    pub fn new(concurrency: usize, backoff: BackoffConfig, seed: u64) -> Self {
+    pub(crate) fn new(concurrency: usize, backoff: BackoffConfig, seed: u64) -> Self {
         UploadScheduler {
             concurrency: concurrency.max(1),
             backoff,
@@ -83,7 +83,7 @@ impl<J: Clone + Eq + Hash> UploadScheduler<J> {
     }
 
     /// Queues `job` for `destination`; a job already known is left where it is.
-    pub fn add(&mut self, job: J, destination: &str) {
+    pub(crate) fn add(&mut self, job: J, destination: &str) {
         if self.jobs.contains_key(&job) {
             return;
         }
@@ -93,7 +93,7 @@ impl<J: Clone + Eq + Hash> UploadScheduler<J> {
 
     /// Forgets queued jobs for which `present` is false (gone from the spool); running jobs
     /// are kept until they finish.
-    pub fn retain(&mut self, mut present: impl FnMut(&J) -> bool) {
+    pub(crate) fn retain(&mut self, mut present: impl FnMut(&J) -> bool) {
         let mut gone = Vec::new();
         for queue in self.queues.values_mut() {
             queue
@@ -113,7 +113,7 @@ impl<J: Clone + Eq + Hash> UploadScheduler<J> {
     /// The next job to start and its destination, if a slot is free and some destination may
     /// go; the job counts as running until [`UploadScheduler::finished`].
     #[must_use]
-    pub fn next(&mut self, now: Instant) -> Option<(J, String)> {
+    pub(crate) fn next(&mut self, now: Instant) -> Option<(J, String)> {
         if self.running >= self.concurrency {
             return None;
         }
@@ -157,7 +157,7 @@ impl<J: Clone + Eq + Hash> UploadScheduler<J> {
     }
 
     /// Records how `job` (returned by [`UploadScheduler::next`]) ended.
-    pub fn finished(&mut self, job: &J, outcome: Outcome, now: Instant) {
+    pub(crate) fn finished(&mut self, job: &J, outcome: Outcome, now: Instant) {
         let Some(destination) = self.jobs.get(job).cloned() else {
             return;
         };
@@ -199,7 +199,7 @@ impl<J: Clone + Eq + Hash> UploadScheduler<J> {
     }
 
     /// Ends every destination's and job's backoff now (a last attempt before stopping).
-    pub fn retry_all(&mut self, now: Instant) {
+    pub(crate) fn retry_all(&mut self, now: Instant) {
         for queue in self.queues.values_mut() {
             if queue.retry_at.is_some() {
                 queue.retry_at = Some(now);
@@ -214,7 +214,7 @@ impl<J: Clone + Eq + Hash> UploadScheduler<J> {
     /// `None` when only a finished upload or a new job can change its answer (every slot
     /// taken, or nothing backing off).
     #[must_use]
-    pub fn next_wake(&self) -> Option<Instant> {
+    pub(crate) fn next_wake(&self) -> Option<Instant> {
         if self.running >= self.concurrency {
             return None;
         }
@@ -230,17 +230,17 @@ impl<J: Clone + Eq + Hash> UploadScheduler<J> {
     }
 
     /// Jobs known and not yet stored.
-    pub fn backlog(&self) -> usize {
+    pub(crate) fn backlog(&self) -> usize {
         self.jobs.len()
     }
 
     /// Uploads running.
-    pub fn running(&self) -> usize {
+    pub(crate) fn running(&self) -> usize {
         self.running
     }
 
     /// Each destination's backlog, by destination.
-    pub fn destinations(&self) -> BTreeMap<String, DestinationBacklog> {
+    pub(crate) fn destinations(&self) -> BTreeMap<String, DestinationBacklog> {
         self.queues
             .iter()
             .map(|(name, q)| {

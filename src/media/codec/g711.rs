@@ -30,18 +30,18 @@ enum Law {
 }
 
 /// Decodes one µ-law byte.
-pub fn ulaw_to_linear(code: u8) -> i16 {
+pub(super) fn ulaw_to_linear(code: u8) -> i16 {
     ULAW_TABLE[usize::from(code)]
 }
 
 /// Decodes one A-law byte.
-pub fn alaw_to_linear(code: u8) -> i16 {
+pub(super) fn alaw_to_linear(code: u8) -> i16 {
     ALAW_TABLE[usize::from(code)]
 }
 
 /// Encodes one sample to µ-law: 14-bit magnitude plus bias, segment = position of the top bit,
 /// four mantissa bits below it; all bits inverted on the wire (G.711 Table 2a).
-pub fn linear_to_ulaw(sample: i16) -> u8 {
+pub(super) fn linear_to_ulaw(sample: i16) -> u8 {
     let (magnitude, mask) = sign_magnitude(sample, 0xFF, 0x7F);
     let biased = (i32::from(magnitude) >> 2).min(ULAW_CLIP) + (ULAW_BIAS >> 2);
     let code = match segment(biased, &ULAW_SEGMENT_END) {
@@ -53,7 +53,7 @@ pub fn linear_to_ulaw(sample: i16) -> u8 {
 
 /// Encodes one sample to A-law: 13-bit magnitude, segment and four mantissa bits, even bits
 /// inverted on the wire (G.711 Table 1a).
-pub fn linear_to_alaw(sample: i16) -> u8 {
+pub(super) fn linear_to_alaw(sample: i16) -> u8 {
     let (magnitude, mask) = sign_magnitude(sample, 0xD5, 0x55);
     let magnitude = i32::from(magnitude) >> 3;
     let code = match segment(magnitude, &ALAW_SEGMENT_END) {

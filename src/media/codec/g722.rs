@@ -71,14 +71,14 @@ fn negative(value: i32) -> bool {
 
 /// G.722 encoder state.
 #[derive(Clone, Debug)]
-pub struct Encoder {
+pub(super) struct Encoder {
     qmf: Qmf,
     low: Band,
     high: Band,
 }
 
 impl Encoder {
-    pub fn new() -> Encoder {
+    pub(super) fn new() -> Encoder {
         Encoder {
             qmf: Qmf::default(),
             low: Band::new(Band::LOW_DET),
@@ -88,7 +88,7 @@ impl Encoder {
 
     /// Encodes pairs of 16 kHz samples, one byte per pair, appended to `out`. A trailing odd
     /// sample is ignored; the caller checks the count.
-    pub fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) {
+    pub(super) fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) {
         out.reserve(pcm.len() / 2);
         for pair in pcm.chunks_exact(2) {
             // Transmit QMF (§3.1): sum and difference of the two polyphase branches.
@@ -104,14 +104,14 @@ impl Encoder {
 
 /// G.722 decoder state (64 kbit/s mode).
 #[derive(Clone, Debug)]
-pub struct Decoder {
+pub(super) struct Decoder {
     qmf: Qmf,
     low: Band,
     high: Band,
 }
 
 impl Decoder {
-    pub fn new() -> Decoder {
+    pub(super) fn new() -> Decoder {
         Decoder {
             qmf: Qmf::default(),
             low: Band::new(Band::LOW_DET),
@@ -120,7 +120,7 @@ impl Decoder {
     }
 
     /// Decodes every byte of `payload` into two 16 kHz samples appended to `out`.
-    pub fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) {
+    pub(super) fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) {
         out.reserve(payload.len() * 2);
         for &byte in payload {
             let ilow = usize::from(byte & 0x3F);

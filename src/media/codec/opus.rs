@@ -18,7 +18,7 @@ const EXPECTED_LOSS_PERCENT: i32 = 10;
 /// Largest encoded frame libopus writes (RFC 6716 §3.4, R2 for one frame: 1275 bytes).
 const MAX_FRAME_BYTES: usize = 1275;
 
-pub const SAMPLE_RATES: [u32; 5] = [8000, 12000, 16000, 24000, 48000];
+pub(super) const SAMPLE_RATES: [u32; 5] = [8000, 12000, 16000, 24000, 48000];
 
 impl From<opus::Error> for CodecError {
     fn from(error: opus::Error) -> CodecError {
@@ -30,7 +30,7 @@ impl From<opus::Error> for CodecError {
 }
 
 /// libopus decoder for one leg.
-pub struct Decoder {
+pub(super) struct Decoder {
     inner: opus::Decoder,
     /// 2.5 ms at the output rate.
     quantum: usize,
@@ -40,7 +40,7 @@ pub struct Decoder {
 
 impl Decoder {
     /// `sample_rate` is one of [`SAMPLE_RATES`] (checked by the caller).
-    pub fn new(sample_rate: u32) -> Result<Decoder, CodecError> {
+    pub(super) fn new(sample_rate: u32) -> Result<Decoder, CodecError> {
         Ok(Decoder {
             inner: opus::Decoder::new(sample_rate, opus::Channels::Mono)?,
             quantum: (sample_rate / QUANTUM_PER_SECOND) as usize,
@@ -49,7 +49,11 @@ impl Decoder {
     }
 
     /// Decodes one packet; on error nothing is appended.
-    pub fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) -> Result<usize, CodecError> {
+    pub(super) fn decode(
+        &mut self,
+        payload: &[u8],
+        out: &mut Vec<i16>,
+    ) -> Result<usize, CodecError> {
         // libopus reads an empty packet as "lost" (RFC 6716 §3.4 R1: packets have ≥ 1 byte).
         if payload.is_empty() {
             return Err(CodecError::EmptyOpusPacket);
@@ -70,7 +74,7 @@ impl Decoder {
 
     /// libopus packet loss concealment, exactly `samples`. libopus works in 2.5 ms steps, so a
     /// count that is not a multiple is rounded up and the excess dropped.
-    pub fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
+    pub(super) fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
         let mut left = samples;
         while left > 0 {
             let chunk = left.min(self.max_packet);
@@ -88,7 +92,7 @@ impl Decoder {
     /// The packet before `next_payload` was lost: rebuild its last `samples` from the in-band
     /// FEC data in `next_payload` (libopus conceals what FEC does not cover). Counts that are
     /// not whole 2.5 ms steps are concealed instead. On error nothing is appended.
-    pub fn recover(
+    pub(super) fn recover(
         &mut self,
         next_payload: &[u8],
         samples: usize,
@@ -116,14 +120,14 @@ impl Decoder {
 }
 
 /// libopus encoder: VoIP application, mono, in-band FEC on, 20 ms frames.
-pub struct Encoder {
+pub(super) struct Encoder {
     inner: opus::Encoder,
     frame: usize,
 }
 
 impl Encoder {
     /// `sample_rate` is one of [`SAMPLE_RATES`] (checked by the caller).
-    pub fn new(sample_rate: u32) -> Result<Encoder, CodecError> {
+    pub(super) fn new(sample_rate: u32) -> Result<Encoder, CodecError> {
         let mut inner =
             opus::Encoder::new(sample_rate, opus::Channels::Mono, opus::Application::Voip)?;
         inner.set_bitrate(opus::Bitrate::Bits(BITRATE))?;
@@ -136,12 +140,12 @@ impl Encoder {
     }
 
     /// Samples in one 20 ms frame.
-    pub fn frame_samples(&self) -> usize {
+    pub(super) fn frame_samples(&self) -> usize {
         self.frame
     }
 
     /// Encodes exactly one frame (checked by the caller); on error nothing is appended.
-    pub fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<usize, CodecError> {
+    pub(super) fn encode(&mut self, pcm: &[i16], out: &mut Vec<u8>) -> Result<usize, CodecError> {
         let start = out.len();
         out.resize(start + MAX_FRAME_BYTES, 0);
         match self.inner.encode(pcm, &mut out[start..]) {

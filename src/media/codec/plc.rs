@@ -17,7 +17,7 @@ pub const FADE_MS: usize = 60;
 
 /// Remembers recent audio and makes up audio for lost packets.
 #[derive(Clone, Debug)]
-pub struct Concealer {
+pub(super) struct Concealer {
     /// The most recent real audio, oldest first, at most `capacity` samples.
     history: Vec<i16>,
     capacity: usize,
@@ -32,7 +32,7 @@ pub struct Concealer {
 }
 
 impl Concealer {
-    pub fn new(sample_rate: u32) -> Concealer {
+    pub(super) fn new(sample_rate: u32) -> Concealer {
         let samples = |us: usize| us * sample_rate as usize / 1_000_000;
         let max_period = samples(MAX_PERIOD_US);
         let window = samples(WINDOW_US);
@@ -50,7 +50,7 @@ impl Concealer {
 
     /// Records real decoded audio; the next loss starts from its end. An empty payload is no
     /// audio and does not restart the fade.
-    pub fn remember(&mut self, pcm: &[i16]) {
+    pub(super) fn remember(&mut self, pcm: &[i16]) {
         if pcm.is_empty() {
             return;
         }
@@ -62,7 +62,7 @@ impl Concealer {
     }
 
     /// Appends exactly `samples` concealment samples to `out`.
-    pub fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
+    pub(super) fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
         if self.elapsed == 0 {
             self.period = self.pitch_period();
         }

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 /// What happened to a datagram arriving on a stream's port.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// From the latched source: record it.
     Keep,
     /// From another source, or not RTP before the latch was made.
@@ -16,7 +16,7 @@ pub enum Verdict {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum DropReason {
+pub(crate) enum DropReason {
     /// The stream is latched to another source.
     ForeignSource,
     /// Nothing latched yet, and this datagram is not RTP from the offered address.
@@ -25,7 +25,7 @@ pub enum DropReason {
 
 /// Counts of a stream's datagrams by outcome.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LatchStats {
+pub(crate) struct LatchStats {
     pub kept: u64,
     pub foreign: u64,
     pub not_latchable: u64,
@@ -33,7 +33,7 @@ pub struct LatchStats {
 
 /// One stream's latch.
 #[derive(Clone, Debug)]
-pub struct Latch {
+pub(crate) struct Latch {
     /// The address the SDP offer gave (`None`: it gave none usable, e.g. `0.0.0.0`, so the
     /// first RTP source from anywhere is taken).
     offered: Option<IpAddr>,
@@ -42,7 +42,7 @@ pub struct Latch {
 }
 
 impl Latch {
-    pub fn new(offered: Option<IpAddr>) -> Latch {
+    pub(crate) fn new(offered: Option<IpAddr>) -> Latch {
         Latch {
             offered: offered.filter(|ip| !ip.is_unspecified()),
             latched: None,
@@ -51,13 +51,13 @@ impl Latch {
     }
 
     /// The source this stream is latched to, once one is.
-    pub fn source(&self) -> Option<SocketAddr> {
+    pub(crate) fn source(&self) -> Option<SocketAddr> {
         self.latched
     }
 
     /// Judges one datagram from `source`. The first RTP packet from the offered address
     /// makes the latch; RTCP (on a muxed port) from the latched source is kept too.
-    pub fn judge(&mut self, source: SocketAddr, datagram: &[u8]) -> Verdict {
+    pub(crate) fn judge(&mut self, source: SocketAddr, datagram: &[u8]) -> Verdict {
         let verdict = match self.latched {
             Some(latched) if latched == source => Verdict::Keep,
             Some(_) => Verdict::Drop(DropReason::ForeignSource),

@@ -21,7 +21,7 @@ const DRAIN_AT_END: usize = 1024;
 
 /// Where a stream's kept datagrams go.
 #[derive(Clone)]
-pub struct StreamRoute {
+pub(crate) struct StreamRoute {
     pub call: u64,
     /// The recording channel; `None` for a stream the recording does not use (its packets
     /// are received, so the sender sees no ICMP errors, and dropped).
@@ -36,7 +36,7 @@ pub struct StreamRoute {
 
 /// Receives on `socket` until `stop` changes; returns what the latch counted and the source
 /// it latched to.
-pub async fn receive(
+pub(crate) async fn receive(
     socket: UdpSocket,
     mut latch: Latch,
     route: StreamRoute,

@@ -9,7 +9,7 @@ use std::ops::RangeInclusive;
 
 /// The ports a configured range offers, and which blocks of it are taken.
 #[derive(Debug)]
-pub struct PortPool {
+pub(crate) struct PortPool {
     /// First even port of the range.
     first: u16,
     /// Pairs (even + odd port) in the range.
@@ -23,7 +23,7 @@ pub struct PortPool {
 
 /// Consecutive pairs handed to one call.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct PortBlock {
+pub(crate) struct PortBlock {
     first_pair: u32,
     /// Streams in the block.
     pub streams: u32,
@@ -33,7 +33,7 @@ pub struct PortBlock {
 
 impl PortBlock {
     /// The RTP port of stream `i` (its RTCP port is one higher).
-    pub fn rtp_port(&self, i: u32) -> u16 {
+    pub(crate) fn rtp_port(&self, i: u32) -> u16 {
         debug_assert!(i < self.streams);
         self.base + (2 * i) as u16
     }
@@ -42,10 +42,10 @@ impl PortBlock {
 /// A range that holds no pair of ports.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("RTP port range {0}-{1} holds no even/odd pair of ports")]
-pub struct EmptyRange(pub u16, pub u16);
+pub(crate) struct EmptyRange(pub u16, pub u16);
 
 impl PortPool {
-    pub fn new(range: RangeInclusive<u16>) -> Result<PortPool, EmptyRange> {
+    pub(crate) fn new(range: RangeInclusive<u16>) -> Result<PortPool, EmptyRange> {
         let first = range.start().saturating_add(range.start() % 2);
         let last = *range.end();
         if first >= last || first == 0 {
@@ -61,17 +61,19 @@ impl PortPool {
     }
 
     /// Pairs the range holds: at most this many streams at once.
-    pub fn capacity(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> u32 {
         self.pairs
     }
 
     /// Pairs in use.
-    pub fn in_use(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn in_use(&self) -> u32 {
         self.used.iter().map(|&(_, len)| len).sum()
     }
 
     /// A free block of `streams` consecutive pairs, or `None` when no such block is left.
-    pub fn allocate(&mut self, streams: u32) -> Option<PortBlock> {
+    pub(crate) fn allocate(&mut self, streams: u32) -> Option<PortBlock> {
         if streams == 0 || streams > self.pairs {
             return None;
         }
@@ -91,7 +93,7 @@ impl PortPool {
     }
 
     /// Returns `block`'s ports to the pool.
-    pub fn release(&mut self, block: PortBlock) {
+    pub(crate) fn release(&mut self, block: PortBlock) {
         self.used.remove(&(block.first_pair, block.streams));
     }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Every destination recordings may go to: the default and each organisation's own.
-pub fn destinations(config: &Config) -> Vec<Target> {
+pub(crate) fn destinations(config: &Config) -> Vec<Target> {
     let mut targets = vec![config.destination_for(None)];
     for org in config.orgs.values() {
         if let Some(own) = org.store.clone().filter(|t| !targets.contains(t)) {
@@ -28,7 +28,7 @@ pub fn destinations(config: &Config) -> Vec<Target> {
 }
 
 /// Sweeps every destination now and then every `interval`, until `stop` turns true.
-pub async fn run(
+pub(crate) async fn run(
     config: Arc<Config>,
     interval: Duration,
     clock: fn() -> Time,
