@@ -11,14 +11,13 @@ mod common;
 
 use callrec::encode::repair::{repair_ogg_opus, repair_wav};
 use callrec::encode::{Chunk, Format, MediaEncoder, OpusSettings};
-use callrec::media::codec::{Codec, Encoder};
 use callrec::server::siprec::client::SrcSession;
 use callrec::store::key::RetentionClass;
 use callrec::store::live::{self, LiveDescriptor};
 use callrec::store::metadata::StorageInfo;
 use callrec::store::spool::Spool;
 use common::serve::{metadata_files, Serve};
-use common::{band_power, playback_length, run, wav_channels, TempDir};
+use common::{band_power, pcmu_frame, playback_length, run, wav_channels, TempDir};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -45,20 +44,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// 20 ms of PCMU tone at `freq`: a whole number of cycles, so frames repeat seamlessly.
-fn pcmu_frame(freq: f64) -> Vec<u8> {
-    let pcm: Vec<i16> = (0..160)
-        .map(|i| {
-            (8000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(i) / 8000.0).sin()) as i16
-        })
-        .collect();
-    let mut out = Vec::new();
-    Encoder::new(Codec::Pcmu, 8000)
-        .and_then(|mut e| e.encode(&pcm, &mut out))
-        .unwrap();
-    out
 }
 
 /// Plays a 20 s call into `serve` and kills the server `kill_at` after the first RTP packet;

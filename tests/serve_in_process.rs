@@ -6,29 +6,14 @@
 
 mod common;
 
-use callrec::media::codec::{Codec, Encoder};
 use callrec::server::siprec::client::SrcSession;
 use common::in_process::InProcess;
-use common::{band_power, wav_channels};
+use common::{band_power, pcmu_frame, wav_channels};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use tokio::net::UdpSocket;
-
-/// 20 ms of PCMU tone at `freq`.
-fn pcmu_frame(freq: f64) -> Vec<u8> {
-    let pcm: Vec<i16> = (0..160)
-        .map(|i| {
-            (8000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(i) / 8000.0).sin()) as i16
-        })
-        .collect();
-    let mut out = Vec::new();
-    Encoder::new(Codec::Pcmu, 8000)
-        .and_then(|mut e| e.encode(&pcm, &mut out))
-        .expect("PCMU encodes");
-    out
-}
 
 /// The two sockets a call's legs are sent from (and offered as).
 async fn senders() -> [UdpSocket; 2] {

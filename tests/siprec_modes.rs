@@ -24,14 +24,10 @@ const BOB_STARTS: f64 = 2.0;
 const PAUSE_BEEP: f64 = 660.0;
 const RESUME_BEEP: f64 = 990.0;
 
-/// Starts `callrec serve` in a folder of its own, RTP ports from `rtp_base`.
+/// `callrec serve` as these tests run it (calls silent 5 s ended; see
+/// [`Serve::start_wav_in_temp`]).
 fn start_serve(test: &str, rtp_base: u16, extra_sip: &str) -> Serve {
-    let config = format!(
-        "[sip]\nlisten = \"127.0.0.1:0\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
-         idle_timeout_secs = 5\n{extra_sip}\n[recording]\nformat = \"wav\"\njitter_ms = 60\n",
-        rtp_base + 999
-    );
-    Serve::start_in_temp(test, &config)
+    Serve::start_wav_in_temp(test, rtp_base, 5, extra_sip)
 }
 
 /// What these tests do to a running server as an administrator would.

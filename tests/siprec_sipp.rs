@@ -9,7 +9,7 @@ use callrec::media::codec::Codec;
 use callrec::pcap::{CaptureFormat, LinkType};
 use callrec::synth::{generate, LegSpec};
 use common::serve::{metadata_files, Serve};
-use common::{band_power, wav_channels, TempDir};
+use common::{band_power, g711_frame, pcmu_frame, wav_channels, TempDir};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -24,15 +24,10 @@ const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
 const TONE_A: f64 = 400.0;
 const TONE_B: f64 = 1000.0;
 
-/// Starts `callrec serve` in a folder of its own with RTP ports from `rtp_base` (each test its
-/// own range) and `extra` TOML appended to the configuration.
+/// `callrec serve` as these tests run it (calls silent 3 s ended; see
+/// [`Serve::start_wav_in_temp`]).
 fn start_serve(test: &str, rtp_base: u16, extra: &str) -> Serve {
-    let config = format!(
-        "[sip]\nlisten = \"127.0.0.1:0\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
-         idle_timeout_secs = 3\n{extra}\n[recording]\nformat = \"wav\"\njitter_ms = 60\n",
-        rtp_base + 999
-    );
-    Serve::start_in_temp(test, &config)
+    Serve::start_wav_in_temp(test, rtp_base, 3, extra)
 }
 
 /// Writes the two-leg capture SIPp plays (`seconds` long) next to a copy of `scenario`.
@@ -1208,21 +1203,6 @@ fn a_call_over_tls_is_recorded_with_our_contact_for_tls() {
     );
 }
 
-/// 20 ms of PCMU tone at `freq`: a whole number of cycles, so frames repeat seamlessly.
-fn pcmu_frame(freq: f64) -> Vec<u8> {
-    use callrec::media::codec::Encoder;
-    let pcm: Vec<i16> = (0..160)
-        .map(|i| {
-            (8000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(i) / 8000.0).sin()) as i16
-        })
-        .collect();
-    let mut out = Vec::new();
-    Encoder::new(Codec::Pcmu, 8000)
-        .and_then(|mut e| e.encode(&pcm, &mut out))
-        .unwrap();
-    out
-}
-
 /// How one leg numbers a segment of RTP: SSRC, first sequence number, first timestamp.
 #[derive(Clone, Copy)]
 struct Numbering {
@@ -1569,21 +1549,6 @@ fn a_full_spool_refuses_new_calls_and_keeps_what_it_holds() {
         jobs[0].join("job.json").exists(),
         "the first recording kept"
     );
-}
-
-/// 20 ms of tone at `freq` in G.711 `codec`.
-fn g711_frame(codec: Codec, freq: f64) -> Vec<u8> {
-    use callrec::media::codec::Encoder;
-    let pcm: Vec<i16> = (0..160)
-        .map(|i| {
-            (8000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(i) / 8000.0).sin()) as i16
-        })
-        .collect();
-    let mut out = Vec::new();
-    Encoder::new(codec, 8000)
-        .and_then(|mut e| e.encode(&pcm, &mut out))
-        .unwrap();
-    out
 }
 
 /// A real client's INVITE from fixtures/sip, adapted to reach this machine: its Via names

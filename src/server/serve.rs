@@ -173,7 +173,9 @@ impl Recording {
         let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
             .map_err(|e| e.to_string())?;
         let owner = spool.own().map_err(|e| e.to_string())?;
-        let recovered = spool.recover(&owner).map_err(|e| e.to_string())?;
+        let recovered = spool
+            .recover(&owner, clock::now())
+            .map_err(|e| e.to_string())?;
         for dir in recovered.discarded {
             log::warn(
                 "spool.discarded",

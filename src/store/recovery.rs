@@ -24,12 +24,13 @@ pub struct Recovered {
 }
 
 impl Spool {
-    /// Every complete job, oldest first. Live jobs (a call being recorded when the process
+    /// Every complete job, oldest first. `now` (the caller's wall clock: the store reads
+    /// none) stamps what is salvaged. Live jobs (a call being recorded when the process
     /// died: a descriptor, no manifest) are first made into recordings of what was written;
     /// other interrupted writes (no manifest) are removed. Only for the spool's owner, and a
     /// job whose writer (in any process) is still alive is left alone.
-    pub fn recover(&self, _owner: &SpoolOwner) -> Result<Recovered, StoreError> {
-        let (salvaged, unsalvaged) = self.salvage_live_jobs()?;
+    pub fn recover(&self, _owner: &SpoolOwner, now: Time) -> Result<Recovered, StoreError> {
+        let (salvaged, unsalvaged) = self.salvage_live_jobs(now)?;
         let (jobs, discarded) = self.scan(Some(live::is_live))?;
         self.recount()?;
         Ok(Recovered {
@@ -42,12 +43,10 @@ impl Spool {
 
     /// Commits every live job without a manifest as a recovered recording.
     #[allow(clippy::type_complexity)]
-    fn salvage_live_jobs(&self) -> Result<(Vec<Salvaged>, Vec<(PathBuf, String)>), StoreError> {
-        let now = Time::from_nanos(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        );
+    fn salvage_live_jobs(
+        &self,
+        now: Time,
+    ) -> Result<(Vec<Salvaged>, Vec<(PathBuf, String)>), StoreError> {
         let (mut salvaged, mut unsalvaged) = (Vec::new(), Vec::new());
         for writer in self.orphaned_live_jobs(live::is_live)? {
             let dir = writer.dir().to_path_buf();
@@ -69,7 +68,7 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::spool::tests::TempDir;
+    use crate::store::spool::tests::{TempDir, SALVAGED_AT};
 
     /// Recovery run by one process never touches a job another process is still writing
     /// (a `storage flush` beside a running `serve`); once that writer is gone, it does.
@@ -83,13 +82,17 @@ mod tests {
         let (live_dir, writing_dir) = (live.dir().to_path_buf(), writing.dir().to_path_buf());
 
         let other = Spool::open(&tmp.0, 1 << 20).expect("reopen");
-        let recovered = other.recover(&other.own().expect("own")).expect("recover");
+        let recovered = other
+            .recover(&other.own().expect("own"), SALVAGED_AT)
+            .expect("recover");
         assert!(recovered.discarded.is_empty(), "{:?}", recovered.discarded);
         assert!(recovered.salvaged.is_empty() && recovered.unsalvaged.is_empty());
         assert!(live_dir.join(live::DESCRIPTOR).exists() && writing_dir.exists());
 
         drop((live, writing)); // their process died
-        let recovered = other.recover(&other.own().expect("own")).expect("recover");
+        let recovered = other
+            .recover(&other.own().expect("own"), SALVAGED_AT)
+            .expect("recover");
         assert_eq!(recovered.discarded, vec![writing_dir]);
         assert_eq!(recovered.unsalvaged.len(), 1, "the live job is tried");
         assert_eq!(recovered.unsalvaged[0].0, live_dir);
@@ -133,7 +136,9 @@ mod tests {
         assert!(live::awaits_start(&dir));
         drop(waiting); // its process died
 
-        let recovered = spool.recover(&spool.own().expect("own")).expect("recover");
+        let recovered = spool
+            .recover(&spool.own().expect("own"), SALVAGED_AT)
+            .expect("recover");
         assert!(recovered.salvaged.is_empty() && recovered.unsalvaged.is_empty());
         assert!(recovered.jobs.is_empty(), "no recording of it");
         assert_eq!(recovered.discarded, vec![dir.clone()]);

@@ -579,6 +579,10 @@ fn remove_job(dir: &Path) -> Result<(), StoreError> {
 pub(super) mod tests {
     use super::*;
 
+    /// The wall clock a recovery is told, in these tests: 2027-01-15 08:00 UTC.
+    pub(in crate::store) const SALVAGED_AT: crate::time::Time =
+        crate::time::Time::from_nanos(1_800_000_000_000_000_000);
+
     /// A directory of its own for one test, removed after it.
     pub(in crate::store) struct TempDir(pub(in crate::store) PathBuf);
     impl TempDir {
@@ -628,7 +632,7 @@ pub(super) mod tests {
 
         let reopened = Spool::open(&tmp.0, 1 << 20).expect("reopen");
         let recovered = reopened
-            .recover(&reopened.own().expect("own"))
+            .recover(&reopened.own().expect("own"), SALVAGED_AT)
             .expect("recover");
         assert_eq!(recovered.discarded, vec![half_dir.clone()]);
         assert!(!half_dir.exists());
@@ -645,7 +649,7 @@ pub(super) mod tests {
 
         reopened.finish(&recovered.jobs[0]).expect("finish");
         assert!(reopened
-            .recover(&reopened.own().expect("own"))
+            .recover(&reopened.own().expect("own"), SALVAGED_AT)
             .expect("recover")
             .jobs
             .is_empty());
@@ -732,7 +736,7 @@ pub(super) mod tests {
         );
         assert!(err.to_string().contains("nothing spooled is lost"), "{err}");
         let jobs = spool
-            .recover(&spool.own().expect("own"))
+            .recover(&spool.own().expect("own"), SALVAGED_AT)
             .expect("recover")
             .jobs;
         assert_eq!(jobs.len(), 1);
@@ -784,7 +788,7 @@ pub(super) mod tests {
         assert!(!spool.mark_tried(&job).expect("mark"));
         let reopened = Spool::open(&tmp.0, 1 << 20).expect("reopen");
         let jobs = reopened
-            .recover(&reopened.own().expect("own"))
+            .recover(&reopened.own().expect("own"), SALVAGED_AT)
             .expect("recover")
             .jobs;
         assert!(
@@ -816,7 +820,7 @@ pub(super) mod tests {
             "old document removed"
         );
         let jobs = spool
-            .recover(&spool.own().expect("own"))
+            .recover(&spool.own().expect("own"), SALVAGED_AT)
             .expect("recover")
             .jobs;
         assert_eq!(jobs.len(), 1);

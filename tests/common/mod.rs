@@ -166,3 +166,23 @@ pub fn playback_length(info: &str) -> f64 {
         .expect("MMm:SS.sss");
     minutes.parse::<f64>().expect("minutes") * 60.0 + seconds.parse::<f64>().expect("seconds")
 }
+
+/// 20 ms of tone at `freq` in G.711 `codec` (a whole number of cycles for multiples of 50 Hz,
+/// so frames repeat seamlessly): what the live tests send as RTP payload.
+pub fn g711_frame(codec: callrec::media::codec::Codec, freq: f64) -> Vec<u8> {
+    let pcm: Vec<i16> = (0..160)
+        .map(|i| {
+            (8000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(i) / 8000.0).sin()) as i16
+        })
+        .collect();
+    let mut out = Vec::new();
+    callrec::media::codec::Encoder::new(codec, 8000)
+        .and_then(|mut e| e.encode(&pcm, &mut out))
+        .expect("G.711 encodes");
+    out
+}
+
+/// 20 ms of PCMU tone at `freq` ([`g711_frame`]).
+pub fn pcmu_frame(freq: f64) -> Vec<u8> {
+    g711_frame(callrec::media::codec::Codec::Pcmu, freq)
+}

@@ -75,6 +75,19 @@ impl Serve {
         serve
     }
 
+    /// Starts `callrec serve` in a temporary folder as the live tests use it: WAV recordings
+    /// with a 60 ms jitter buffer, SIP on a loopback port the system picks, a thousand RTP
+    /// ports from `rtp_base` (each test its own range), calls silent for `idle_secs` ended,
+    /// and `extra_sip` TOML lines added to `[sip]`.
+    pub fn start_wav_in_temp(test: &str, rtp_base: u16, idle_secs: u32, extra_sip: &str) -> Serve {
+        let config = format!(
+            "[sip]\nlisten = \"127.0.0.1:0\"\nrtp_port_min = {rtp_base}\nrtp_port_max = {}\n\
+             idle_timeout_secs = {idle_secs}\n{extra_sip}\n[recording]\nformat = \"wav\"\njitter_ms = 60\n",
+            rtp_base + 999
+        );
+        Serve::start_in_temp(test, &config)
+    }
+
     /// Waits until the server's policy cache holds what was written before this call: two
     /// refreshes end, so one began after the write (it refreshes each second; a busy machine
     /// may take longer).

@@ -115,7 +115,9 @@ pub fn drain(
     owner: &SpoolOwner,
     give_up_after: Option<Duration>,
 ) -> Result<DrainReport, String> {
-    let recovered = spool.recover(owner).map_err(|e| e.to_string())?;
+    let recovered = spool
+        .recover(owner, clock::now())
+        .map_err(|e| e.to_string())?;
     for dir in &recovered.discarded {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
         eprintln!(
