@@ -78,6 +78,15 @@ fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Each line of `text` that is code, by index, its indent trimmed: comment lines are skipped
+/// (doc links may name anything).
+fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .map(str::trim_start)
+        .enumerate()
+        .filter(|(_, code)| !code.starts_with("//"))
+}
+
 /// Every line of the core that names something forbidden, as `file:line: what (why)`.
 fn violations() -> Vec<String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -90,11 +99,7 @@ fn violations() -> Vec<String> {
     let mut found = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("read source");
-        for (n, line) in text.lines().enumerate() {
-            let code = line.trim_start();
-            if code.starts_with("//") {
-                continue;
-            }
+        for (n, code) in code_lines(&text) {
             let code = code.split(" //").next().unwrap_or(code);
             for (name, why) in FORBIDDEN {
                 if names(code, name) {
@@ -166,11 +171,7 @@ fn module_graph() -> BTreeMap<String, BTreeMap<String, String>> {
         let mut edges = BTreeMap::new();
         for file in &files {
             let text = std::fs::read_to_string(file).expect("read source");
-            for (n, line) in text.lines().enumerate() {
-                let code = line.trim_start();
-                if code.starts_with("//") {
-                    continue;
-                }
+            for (n, code) in code_lines(&text) {
                 for other in &modules {
                     if other != module && names(code, &format!("crate::{other}")) {
                         let at = file.strip_prefix(&src).unwrap_or(file).display();
