@@ -1,7 +1,8 @@
 //! The `callrec` command, the outermost layer of the IO shell: files, the terminal and exit
 //! codes live in this folder and nowhere else (the library never prints). This file only
 //! parses the command line and hands it to one file per subcommand; a refusal from any of
-//! them becomes one line on stderr and exit code 2.
+//! them becomes one line on stderr and the exit status `failure` documents. What goes to
+//! stdout follows `output`'s contract.
 
 #![forbid(unsafe_code)]
 
@@ -9,7 +10,9 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod failure;
 mod loadtest;
+mod output;
 mod policy;
 mod record;
 mod retention;
@@ -26,6 +29,10 @@ mod synth;
     about = "Call recorder: two RTP legs in, one faithful recording out"
 )]
 struct Cli {
+    /// How results are printed on stdout: JSON lines (default when stdout is not a terminal)
+    /// or text for a person (default on a terminal).
+    #[arg(long, global = true, value_enum)]
+    format: Option<output::Format>,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,22 +79,23 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command {
-        Command::Record(args) => record::run(*args),
-        Command::Synth(args) => synth::run(args),
-        Command::Bench(args) => bench::run(args),
-        Command::Loadtest(args) => loadtest::run(args),
-        Command::Storage(args) => storage::run(args),
-        Command::Retention(args) => retention::run(args),
-        Command::Serve(args) => serve::serve(args),
-        Command::Token(args) => serve::token(args),
-        Command::Policy(args) => policy::run(args),
+    output::choose(cli.format);
+    let result: Result<(), failure::Failure> = match cli.command {
+        Command::Record(args) => record::run(*args).map_err(Into::into),
+        Command::Synth(args) => synth::run(args).map_err(Into::into),
+        Command::Bench(args) => bench::run(args).map_err(Into::into),
+        Command::Loadtest(args) => loadtest::run(args).map_err(Into::into),
+        Command::Storage(args) => storage::run(args).map_err(Into::into),
+        Command::Retention(args) => retention::run(args).map_err(Into::into),
+        Command::Serve(args) => serve::serve(args).map_err(Into::into),
+        Command::Token(args) => serve::token(args).map_err(Into::into),
+        Command::Policy(args) => policy::run(args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(reason) => {
-            eprintln!("callrec: {reason}");
-            ExitCode::from(2)
+        Err(failure) => {
+            eprintln!("callrec: {}", failure.reason());
+            failure.exit_code()
         }
     }
 }

@@ -2,6 +2,8 @@
 //! verify recordings, sweep expired ones, and the lifecycle configuration that enforces
 //! retention on S3.
 
+use crate::failure::Failure;
+use crate::output::{Line, Output};
 use crate::runtime;
 use crate::store::{self, StoreArgs};
 use callrec::server::clock;
@@ -78,21 +80,20 @@ struct ListArgs {
     org: Option<String>,
 }
 
-pub fn run(args: StorageArgs) -> Result<(), String> {
+pub fn run(args: StorageArgs) -> Result<(), Failure> {
     match args.command {
-        StorageCommand::Lifecycle(args) => lifecycle(args),
-        StorageCommand::Sweep(args) => sweep(args),
+        StorageCommand::Lifecycle(args) => Ok(lifecycle(args)?),
+        StorageCommand::Sweep(args) => Ok(sweep(args)?),
         StorageCommand::Flush(args) => flush(args),
-        StorageCommand::Ls(args) => list(args),
-        StorageCommand::Verify(args) => verify(args),
+        StorageCommand::Ls(args) => Ok(list(args)?),
+        StorageCommand::Verify(args) => Ok(verify(args)?),
     }
 }
 
 fn lifecycle(args: LifecycleArgs) -> Result<(), String> {
     if args.print && !args.store.given() {
         let xml = lifecycle::configuration(&args.classes, args.prefix_rules);
-        print!("{xml}");
-        return Ok(());
+        return Output::stdout().raw(xml.trim_end());
     }
     let config = args.store.config()?;
     let dest = store::open(&args.store.target(&config, None))?;
@@ -102,8 +103,7 @@ fn lifecycle(args: LifecycleArgs) -> Result<(), String> {
     };
     let xml = lifecycle::configuration_under(&root, &args.classes, args.prefix_rules);
     if args.print {
-        print!("{xml}");
-        return Ok(());
+        return Output::stdout().raw(xml.trim_end());
     }
     let Some(s3) = dest.s3() else {
         return Err(format!(
@@ -114,13 +114,29 @@ fn lifecycle(args: LifecycleArgs) -> Result<(), String> {
     runtime::current_thread()?
         .block_on(lifecycle::apply(s3, &xml))
         .map_err(|e| e.to_string())?;
-    let line = serde_json::json!({
-        "applied": dest.url,
-        "rules": lifecycle::parse(&xml).map(|r| r.len()).unwrap_or(0),
-        "verified": true,
-    });
-    println!("{line}");
-    Ok(())
+    Output::stdout().line(&LifecycleApplied {
+        kind: "lifecycle_applied",
+        store: &dest.url,
+        rules: lifecycle::parse(&xml).map(|r| r.len()).unwrap_or(0),
+    })
+}
+
+/// `lifecycle --apply`'s result: the bucket kept every rule (read back and compared).
+#[derive(serde::Serialize)]
+struct LifecycleApplied<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    store: &'a str,
+    rules: usize,
+}
+
+impl Line for LifecycleApplied<'_> {
+    fn text(&self) -> String {
+        format!(
+            "{}: {} lifecycle rule(s) set, read back and verified",
+            self.store, self.rules
+        )
+    }
 }
 
 /// Sweeps the default store, and every organisation's own, unless --store names one.
@@ -179,7 +195,8 @@ fn sweep(args: SweepArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn flush(args: FlushArgs) -> Result<(), String> {
+/// A job left in the spool is postponed, not lost: exit 75, so a script retries later.
+fn flush(args: FlushArgs) -> Result<(), Failure> {
     let config = args.store.config()?;
     let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
         .map_err(|e| e.to_string())?;
@@ -188,7 +205,9 @@ fn flush(args: FlushArgs) -> Result<(), String> {
     let report = store::drain(&config, &spool, &owner, give_up_after)?;
     match report.pending {
         0 => Ok(()),
-        n => Err(format!("{n} recording(s) still in the spool")),
+        n => Err(Failure::Postponed(format!(
+            "{n} recording(s) still in the spool; run `callrec storage flush` again later"
+        ))),
     }
 }
 
