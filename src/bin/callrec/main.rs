@@ -1,6 +1,7 @@
 //! The `callrec` command, the outermost layer of the IO shell: files, the terminal and exit
 //! codes live in this folder and nowhere else (the library never prints). This file only
-//! parses the command line and hands it to one file per subcommand; a refusal from any of
+//! parses the command line, installs the log subscriber at the level the global `-q`/`-v`
+//! flags ask (`logging.rs`), and hands it to one file per subcommand; a refusal from any of
 //! them becomes one line on stderr and exit code 2.
 
 #![forbid(unsafe_code)]
@@ -10,6 +11,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod loadtest;
+mod logging;
 mod policy;
 mod record;
 mod retention;
@@ -28,6 +30,8 @@ mod synth;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    verbosity: logging::Verbosity,
 }
 
 #[derive(Subcommand)]
@@ -72,6 +76,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The load test prints its own summary: the server's per-call lines wait for -v.
+    let default_level = match cli.command {
+        Command::Loadtest(_) => "warn",
+        _ => "info",
+    };
+    if let Err(reason) = logging::install(cli.verbosity, default_level) {
+        eprintln!("callrec: {reason}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Record(args) => record::run(*args),
         Command::Synth(args) => synth::run(args),
