@@ -1,18 +1,22 @@
 //! The server's logs as an operator reads them: one JSON object per line on stderr, the
 //! level chosen by `-q`/`-v` (which win) or `CALLREC_LOG` (which wins over the default), and
 //! every line about a call carrying its Call-ID at the top level, including the lines its
-//! shard thread writes long after signalling has let go of it. The last test runs the server
-//! in-process with a subscriber of its own, writing into a buffer, to see the call's span.
+//! shard thread writes long after signalling has let go of it. The last two run the server's
+//! parts in-process under a subscriber of the test's own, writing into a buffer: the call's
+//! span as tracing sees it, and the policy cache's failures logged once.
 
 mod common;
 
+use callrec::policydb::cache::PolicyCache;
+use callrec::policydb::PolicyDb;
 use callrec::server::siprec::client::SrcSession;
 use common::in_process::InProcess;
 use common::serve::Serve;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
 /// SIP on a loopback port the system picks, RTP from `rtp_base` (this file's own range).
@@ -177,6 +181,39 @@ async fn every_line_of_a_call_carries_its_call_id() {
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
 
+impl Buffer {
+    /// Every line written so far, parsed.
+    fn lines(&self) -> Vec<Value> {
+        let bytes = self.0.lock().expect("the buffer").clone();
+        String::from_utf8(bytes)
+            .expect("UTF-8")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+            .collect()
+    }
+}
+
+/// The test process's subscriber, installed by the first test that asks: tracing-subscriber's
+/// own JSON format (span list and thread names on), into a buffer. Tests tell their lines
+/// apart by what they hold (a Call-ID, an event only they cause).
+fn captured() -> &'static Buffer {
+    static CAPTURED: OnceLock<Buffer> = OnceLock::new();
+    CAPTURED.get_or_init(|| {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_span_list(true)
+            .with_current_span(false)
+            .with_thread_names(true)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+        buffer
+    })
+}
+
 impl std::io::Write for Buffer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0.lock().expect("the buffer").extend_from_slice(bytes);
@@ -188,23 +225,12 @@ impl std::io::Write for Buffer {
     }
 }
 
-/// The server inside the test, its events caught by tracing-subscriber's own JSON format
-/// (span list and thread names on): the call's span, made by signalling, and the shard's
-/// span of the same call reach `call.spooled`, an event the media shard's thread emits with
-/// nothing of the call but the recording's name.
+/// The server inside the test, its events caught by [`captured`]: the call's span reaches
+/// `call.spooled`, an event the media shard's thread emits with nothing of the call but the
+/// recording's name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_call_span_reaches_an_event_the_media_shard_emits() {
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_span_list(true)
-        .with_current_span(false)
-        .with_thread_names(true)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the test's only subscriber");
+    let buffer = captured();
 
     let mut server = InProcess::start("logs-in-process", |config| {
         config.recording.format = "wav".into();
@@ -217,14 +243,11 @@ async fn the_call_span_reaches_an_event_the_media_shard_emits() {
     server.recordings(1).await;
     server.stop().await;
 
-    let text = String::from_utf8(buffer.0.lock().expect("the buffer").clone()).expect("UTF-8");
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
-        .collect();
+    let lines = buffer.lines();
     let spooled: Vec<&Value> = lines
         .iter()
         .filter(|l| l["fields"]["message"] == "call.spooled")
+        .filter(|l| l["spans"][0]["call_id"] == call_id)
         .collect();
     assert_eq!(spooled.len(), 1, "{lines:#?}");
     let spooled = spooled[0];
@@ -242,8 +265,50 @@ async fn the_call_span_reaches_an_event_the_media_shard_emits() {
     // Signalling's lines of the call are in its span too.
     let start = lines
         .iter()
-        .find(|l| l["fields"]["message"] == "call.start")
+        .find(|l| l["fields"]["message"] == "call.start" && l["spans"][0]["call_id"] == call_id)
         .expect("call.start");
     assert_eq!(start["spans"][0]["call_id"], call_id, "{start}");
     assert_eq!(start["spans"][0]["recording"], span["recording"], "{start}");
+}
+
+/// A policy store that stops answering is logged once when refreshes start failing, not at
+/// every tick (the failures are counted in `/metrics`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_policy_refreshes_are_logged_once() {
+    let buffer = captured();
+    let file = common::sqlite::SqliteFile::new("logs", "policy-refresh");
+    let db = PolicyDb::open(&file.url())
+        .await
+        .expect("the policy store opens");
+    db.migrate().await.expect("the policy schema");
+    let cache = Arc::new(PolicyCache::load(db).await.expect("the cache loads"));
+    let refresher = cache.spawn_refresher(Duration::from_millis(10));
+    let raw = sqlx::AnyPool::connect(&file.url())
+        .await
+        .expect("a second connection");
+    sqlx::query("DROP TABLE audit")
+        .execute(&raw)
+        .await
+        .expect("the audit table dropped behind the cache's back");
+    raw.close().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Waiting on the counter, a few ticks past the first failure.
+    while cache.stats().failed_refreshes < 5 {
+        assert!(Instant::now() < deadline, "refreshes never failed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    refresher.abort();
+    let failed: Vec<Value> = buffer
+        .lines()
+        .into_iter()
+        .filter(|l| l["fields"]["message"] == "policy.refresh_failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0]["level"], "WARN");
+    assert!(
+        failed[0]["fields"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("audit")),
+        "{failed:#?}"
+    );
 }

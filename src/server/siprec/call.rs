@@ -620,50 +620,49 @@ impl Calls {
         let shards = Arc::clone(&self.services.shards);
         let pool = Arc::clone(&self.pool);
         let metrics = Arc::clone(&self.services.metrics);
-        tokio::spawn(
-            async move {
-                let mut streams = Vec::new();
-                for (plan, runtime) in call.plans.iter().flatten().zip(call.streams) {
-                    let mut sources = Vec::new();
-                    for task in runtime.tasks {
-                        if let Ok((stats, source)) = task.await {
-                            metrics.packets_kept.fetch_add(stats.kept, Relaxed);
-                            metrics.packets_foreign.fetch_add(stats.foreign, Relaxed);
-                            metrics
-                                .packets_not_latchable
-                                .fetch_add(stats.not_latchable, Relaxed);
-                            sources.push(facts::socket(&stats, source));
-                        }
+        // The store task runs in the call's span: whatever it logs is the call's.
+        let store = async move {
+            let mut streams = Vec::new();
+            for (plan, runtime) in call.plans.iter().flatten().zip(call.streams) {
+                let mut sources = Vec::new();
+                for task in runtime.tasks {
+                    if let Ok((stats, source)) = task.await {
+                        metrics.packets_kept.fetch_add(stats.kept, Relaxed);
+                        metrics.packets_foreign.fetch_add(stats.foreign, Relaxed);
+                        metrics
+                            .packets_not_latchable
+                            .fetch_add(stats.not_latchable, Relaxed);
+                        sources.push(facts::socket(&stats, source));
                     }
-                    let mut stream = facts::stream(plan);
-                    stream["sockets"] = sources.into();
-                    streams.push(stream);
                 }
-                pool.lock().expect("port pool lock").release(call.ports);
-                let input = json!({
-                    "siprec": {
-                        "call_id": call.call_id,
-                        "transport": call.transport,
-                        "recorded": call.recorded_aor,
-                        "end": reason,
-                        "streams": streams,
-                        "participants": call.metadata.as_ref().map(facts::participants),
-                    }
-                });
-                let mut command = Command::End {
-                    call: session,
-                    input,
-                    warnings: call.warnings,
-                };
-                // The end must reach the shard, behind the call's last packets: while its queue is
-                // full this task (never the signalling one) tries again.
-                while let Err(QueueFull(back)) = shards.control(command) {
-                    command = back;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
+                let mut stream = facts::stream(plan);
+                stream["sockets"] = sources.into();
+                streams.push(stream);
             }
-            .instrument(span.clone()),
-        );
+            pool.lock().expect("port pool lock").release(call.ports);
+            let input = json!({
+                "siprec": {
+                    "call_id": call.call_id,
+                    "transport": call.transport,
+                    "recorded": call.recorded_aor,
+                    "end": reason,
+                    "streams": streams,
+                    "participants": call.metadata.as_ref().map(facts::participants),
+                }
+            });
+            let mut command = Command::End {
+                call: session,
+                input,
+                warnings: call.warnings,
+            };
+            // The end must reach the shard, behind the call's last packets: while its queue is
+            // full this task (never the signalling one) tries again.
+            while let Err(QueueFull(back)) = shards.control(command) {
+                command = back;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::spawn(store.instrument(span.clone()));
     }
 }
 
