@@ -37,8 +37,10 @@ pub struct Verbosity {
     /// Log errors only (wins over CALLREC_LOG).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
-    /// Log more of callrec's own events: -v debug, -vv trace (wins over CALLREC_LOG, whose
-    /// EnvFilter directives otherwise choose, e.g. CALLREC_LOG=callrec::server::siprec=debug).
+    /// Log more of callrec's own events: -v debug, -vv trace (wins over CALLREC_LOG)
+    ///
+    /// Without -q or -v, CALLREC_LOG's EnvFilter directives choose (e.g.
+    /// CALLREC_LOG=warn,callrec::server::siprec=debug); without either, info (loadtest: warn).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 }
