@@ -11,8 +11,10 @@
 //! about 0.1 ms idle and 0.2 ms for one change on SQLite, `refresh/*` in benches/policy.rs).
 //! A worker that writes can call [`PolicyCache::refresh`] right after, to serve its own
 //! change at once. While the store cannot be reached, lookups keep answering from the last
-//! state and [`CacheStats::failed_refreshes`] counts; a call set-up never waits on the store
-//! (a lookup is about a microsecond: a read lock, a few hash-map reads, `effective_policy`).
+//! state, [`CacheStats::failed_refreshes`] counts, and the log says when refreshes start
+//! failing and when they work again (`policy.refresh_failed`, `policy.refresh_recovered`); a
+//! call set-up never waits on the store (a lookup is about a microsecond: a read lock, a few
+//! hash-map reads, `effective_policy`).
 
 use super::{DbError, PolicyDb, MAX_PAGE};
 use crate::policy::index::{
@@ -155,11 +157,23 @@ impl PolicyCache {
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Logged when refreshes start failing and when they work again, not once a tick.
+            let mut failing = false;
             loop {
                 ticks.tick().await;
                 let Some(cache) = cache.upgrade() else { return };
                 // Counted in the stats; lookups go on from the last state.
-                let _ = cache.refresh().await;
+                match cache.refresh().await {
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!(error = %e, "policy.refresh_failed");
+                    }
+                    Ok(_) if failing => {
+                        failing = false;
+                        tracing::info!("policy.refresh_recovered");
+                    }
+                    _ => {}
+                }
             }
         })
     }

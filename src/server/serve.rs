@@ -7,7 +7,7 @@
 use super::admin::{self, AdminState};
 use super::siprec::shard::{Finished, Shards};
 use super::siprec::{self, sweeper, uploader, LiveMetrics, Services, SipSettings};
-use super::{clock, log, tls};
+use super::{clock, tls};
 use crate::config::Config;
 use crate::encode::{Format, OpusSettings};
 use crate::media::jitter::JitterConfig;
@@ -16,7 +16,6 @@ use crate::policydb::PolicyDb;
 use crate::recorder::RecorderConfig;
 use crate::sip::message::Limits;
 use crate::store::spool::{Spool, SpoolOwner};
-use serde_json::json;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -107,6 +106,12 @@ impl Running {
                 })
             }
         };
+        tracing::info!(
+            sip = %sip,
+            sip_tls = sip_tls.map(|a| a.to_string()),
+            admin = %admin_addr,
+            "serve.ready"
+        );
         Ok(Running {
             sip,
             sip_tls,
@@ -177,28 +182,22 @@ impl Recording {
             .recover(&owner, clock::now())
             .map_err(|e| e.to_string())?;
         for dir in recovered.discarded {
-            log::warn(
-                "spool.discarded",
-                json!({ "job": dir.file_name().map(|n| n.to_string_lossy().into_owned()) }),
+            tracing::warn!(
+                job = dir.file_name().map(|n| n.to_string_lossy().into_owned()),
+                "spool.discarded"
             );
         }
         for salvaged in &recovered.salvaged {
-            log::warn(
-                "call.recovered",
-                json!({
-                    "call": salvaged.name,
-                    "metadata": salvaged.job.manifest.metadata.key,
-                    "duration_secs": salvaged.duration_secs,
-                    "bytes": salvaged.bytes,
-                }),
+            tracing::warn!(
+                call = salvaged.name,
+                metadata = salvaged.job.manifest.metadata.key,
+                duration_secs = salvaged.duration_secs,
+                bytes = salvaged.bytes,
+                "call.recovered"
             );
         }
         for (dir, error) in &recovered.unsalvaged {
-            log::log(
-                "error",
-                "call.not_recovered",
-                json!({ "job": dir.display().to_string(), "error": error }),
-            );
+            tracing::error!(job = %dir.display(), error = %error, "call.not_recovered");
         }
         let wake = Arc::new(Notify::new());
         let storing = Arc::new(AtomicU64::new(0));
@@ -206,6 +205,12 @@ impl Recording {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        tracing::debug!(
+            spool = %config.store.spool.display(),
+            spool_limit_bytes = config.store.spool_limit_bytes,
+            shards = shard_count,
+            "recording.started"
+        );
         // A call fails at most once, and at most max_calls are up: the queue never fills.
         let (failing, failures) = tokio::sync::mpsc::channel(config.sip.max_calls.max(1));
         let shards = {
@@ -214,21 +219,19 @@ impl Recording {
                 match &finished.result {
                     // Signalling logged `call.never_started`: nothing to store, by design.
                     Err(_) if finished.never_started => {}
-                    Ok(job) => log::info(
-                        "call.spooled",
-                        json!({ "call": finished.name, "metadata": job.manifest.metadata.key }),
+                    Ok(job) => tracing::info!(
+                        call = finished.name,
+                        metadata = job.manifest.metadata.key,
+                        "call.spooled"
                     ),
-                    Err(e) => log::warn(
-                        "call.not_recorded",
-                        json!({ "call": finished.name, "error": e }),
-                    ),
+                    Err(e) => tracing::warn!(call = finished.name, error = e, "call.not_recorded"),
                 }
                 storing.fetch_sub(1, Relaxed);
                 wake.notify_one();
             };
-            let failing = move |call, reason| {
+            let failing = move |call: u64, reason: String| {
                 if failing.try_send((call, reason)).is_err() {
-                    log::warn("call.failure_unreported", json!({ "call": call }));
+                    tracing::warn!(call, "call.failure_unreported");
                 }
             };
             Arc::new(Shards::start_with_failing(
@@ -316,9 +319,9 @@ impl Recording {
             sweeps.abort();
             let _ = sweeps.await;
         }
-        log::info(
-            "drain.done",
-            json!({ "left_in_spool": self.live.uploads.backlog.load(Relaxed) }),
+        tracing::info!(
+            left_in_spool = self.live.uploads.backlog.load(Relaxed),
+            "drain.done"
         );
         Ok(())
     }

@@ -28,6 +28,12 @@ pub struct Serve {
 impl Serve {
     /// Starts `callrec serve --config callrec.toml --admin 127.0.0.1:0` in `dir`.
     pub fn start(dir: &Path) -> Serve {
+        Serve::start_with(dir, &[], &[])
+    }
+
+    /// [`Serve::start`] with `flags` added to the command line and `env` set (the log level's
+    /// `-q`/`-v`, `CALLREC_LOG`).
+    pub fn start_with(dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> Serve {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -41,6 +47,8 @@ impl Serve {
                 "--admin",
                 "127.0.0.1:0",
             ])
+            .args(flags)
+            .envs(env.iter().copied())
             .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(log)
@@ -68,9 +76,19 @@ impl Serve {
     /// Starts `callrec serve` with `config` as its `callrec.toml` in a temporary folder of its
     /// own, named after `test`, removed once the server is killed.
     pub fn start_in_temp(test: &str, config: &str) -> Serve {
+        Serve::start_in_temp_with(test, config, &[], &[])
+    }
+
+    /// [`Serve::start_in_temp`] with [`Serve::start_with`]'s `flags` and `env`.
+    pub fn start_in_temp_with(
+        test: &str,
+        config: &str,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Serve {
         let temp = super::TempDir::new(test);
         std::fs::write(temp.0.join("callrec.toml"), config).expect("config");
-        let mut serve = Serve::start(&temp.0);
+        let mut serve = Serve::start_with(&temp.0, flags, env);
         serve.temp = Some(temp);
         serve
     }

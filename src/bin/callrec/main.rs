@@ -1,6 +1,7 @@
 //! The `callrec` command, the outermost layer of the IO shell: files, the terminal and exit
 //! codes live in this folder and nowhere else (the library never prints). This file only
-//! parses the command line and hands it to one file per subcommand; a refusal from any of
+//! parses the command line, installs the log subscriber at the level the global `-q`/`-v`
+//! flags ask (`logging.rs`), and hands it to one file per subcommand; a refusal from any of
 //! them becomes one line on stderr and the exit status `failure` documents. What goes to
 //! stdout follows `output`'s contract.
 
@@ -12,6 +13,7 @@ use std::process::ExitCode;
 mod bench;
 mod failure;
 mod loadtest;
+mod logging;
 mod output;
 mod policy;
 mod record;
@@ -35,6 +37,8 @@ struct Cli {
     format: Option<output::Format>,
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    verbosity: logging::Verbosity,
 }
 
 #[derive(Subcommand)]
@@ -79,6 +83,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The load test prints its own summary: the server's per-call lines wait for -v.
+    let default_level = match cli.command {
+        Command::Loadtest(_) => "warn",
+        _ => "info",
+    };
+    if let Err(reason) = logging::install(cli.verbosity, default_level) {
+        eprintln!("callrec: {reason}");
+        return ExitCode::from(2);
+    }
     output::choose(cli.format);
     let result: Result<(), failure::Failure> = match cli.command {
         Command::Record(args) => record::run(*args).map_err(Into::into),

@@ -32,6 +32,7 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 /// One stream's receiving side.
 struct StreamRuntime {
@@ -43,7 +44,6 @@ struct Call {
     call_id: String,
     /// How the client reached us: `udp`, `tcp` or `tls`.
     transport: &'static str,
-    name: String,
     ports: PortBlock,
     plans: Vec<Option<StreamPlan>>,
     streams: Vec<StreamRuntime>,
@@ -62,6 +62,8 @@ struct Call {
     warnings: Vec<String>,
     /// The call count of the TCP or TLS connection its dialog came over.
     connection_calls: Option<Arc<AtomicU64>>,
+    /// Its Call-ID and recording name, around every event about it ([`log::call_span`]).
+    span: tracing::Span,
 }
 
 impl Call {
@@ -85,9 +87,10 @@ impl Call {
             })?;
         }
         for (from, to) in spans {
-            log::info(
-                "call.announcement",
-                json!({ "call_id": self.call_id, "from": from.to_rfc3339(), "to": to.to_rfc3339() }),
+            tracing::info!(
+                from = %from.to_rfc3339(),
+                to = %to.to_rfc3339(),
+                "call.announcement"
             );
         }
         self.announcements = reported;
@@ -137,10 +140,7 @@ impl Calls {
 
     fn refuse(&mut self, uas: &mut Uas, now: Time, offer: &Offer, status: u16, reason: &str) {
         self.services.metrics.calls_rejected.fetch_add(1, Relaxed);
-        log::info(
-            "call.refused",
-            json!({ "call_id": offer.call_id, "status": status, "reason": reason }),
-        );
+        tracing::info!(status, reason, "call.refused");
         uas.reject(now, offer.session, status, reason);
     }
 
@@ -153,21 +153,19 @@ impl Calls {
         offer: Offer,
         connection_calls: Option<&Arc<AtomicU64>>,
     ) {
-        match self.prepare(now, &offer) {
+        let span = log::call_span(&offer.call_id);
+        let _in_call = span.enter();
+        match self.prepare(now, &offer, &span) {
             Ok((mut call, answer)) => {
                 uas.accept(now, offer.session, Some(Bytes::from(answer)));
                 self.services.metrics.calls_total.fetch_add(1, Relaxed);
-                log::info(
-                    "call.start",
-                    json!({
-                        "call_id": call.call_id,
-                        "peer": offer.peer.addr.to_string(),
-                        "transport": call.transport,
-                        "recording": call.name,
-                        "recorded": call.recorded_aor,
-                        "first_port": call.ports.base,
-                        "streams": call.plans.iter().flatten().count(),
-                    }),
+                tracing::info!(
+                    peer = %offer.peer.addr,
+                    transport = call.transport,
+                    recorded = call.recorded_aor.as_deref(),
+                    first_port = call.ports.base,
+                    streams = call.plans.iter().flatten().count(),
+                    "call.start"
                 );
                 call.connection_calls = connection_calls.map(|calls| {
                     calls.fetch_add(1, Relaxed);
@@ -181,8 +179,14 @@ impl Calls {
 
     /// Everything a new call needs, or the refusal: the decisions first (nothing to undo),
     /// then ports and the answer, the spool job and the shard (each undone if a later one is
-    /// refused), then the sockets' tasks and the accept.
-    fn prepare(&mut self, now: Time, offer: &Offer) -> Result<(Call, String), Refusal> {
+    /// refused), then the sockets' tasks and the accept. `span` is the call's; it learns the
+    /// recording's name here.
+    fn prepare(
+        &mut self,
+        now: Time,
+        offer: &Offer,
+        span: &tracing::Span,
+    ) -> Result<(Call, String), Refusal> {
         let (description, metadata) = session::read_offer(
             offer.sdp.as_deref().unwrap_or_default(),
             offer.metadata.as_deref(),
@@ -230,6 +234,7 @@ impl Calls {
             _ => self.services.config.destination_for(Some(&storage.org)).url,
         };
         let name = key::recording_name(&offer.call_id, spool::random_u64());
+        span.record("recording", name.as_str());
         let job = match self
             .services
             .spool
@@ -274,7 +279,7 @@ impl Calls {
         });
         let setup = CallSetup {
             call: offer.session,
-            name: name.clone(),
+            name,
             sip_call_id: offer.call_id.clone(),
             input,
             config,
@@ -300,9 +305,10 @@ impl Calls {
         }
         self.services.storing.fetch_add(1, Relaxed);
         for (from, to) in &exclusions {
-            log::info(
-                "call.announcement",
-                json!({ "call_id": offer.call_id, "from": from.to_rfc3339(), "to": to.to_rfc3339() }),
+            tracing::info!(
+                from = %from.to_rfc3339(),
+                to = %to.to_rfc3339(),
+                "call.announcement"
             );
         }
         let (stop, stop_rx) = watch::channel(false);
@@ -338,7 +344,6 @@ impl Calls {
         let call = Call {
             call_id: offer.call_id.clone(),
             transport,
-            name,
             ports,
             plans,
             streams,
@@ -354,6 +359,7 @@ impl Calls {
             recorded_aor,
             warnings,
             connection_calls: None,
+            span: span.clone(),
         };
         Ok((call, answer))
     }
@@ -393,10 +399,7 @@ impl Calls {
             match bound {
                 Ok(sockets) => return Ok((block, sockets)),
                 Err(e) => {
-                    log::warn(
-                        "ports.busy",
-                        json!({ "first_port": block.base, "error": e.to_string() }),
-                    );
+                    tracing::warn!(first_port = block.base, error = %e, "ports.busy");
                     // Keep the busy block out of the pool while trying the next one; it goes
                     // back when this call's attempt is over.
                     let pool = Arc::clone(&self.pool);
@@ -415,6 +418,13 @@ impl Calls {
         let Some(call) = self.table.get_mut(&offer.session) else {
             return uas.reject(now, offer.session, 481, "Call/Transaction Does Not Exist");
         };
+        let span = call.span.clone();
+        let _in_call = span.enter();
+        tracing::debug!(
+            sdp = offer.sdp.is_some(),
+            metadata = offer.metadata.is_some(),
+            "call.reoffer"
+        );
         call.last_signal = now;
         for note in &offer.notes {
             if !call.warnings.contains(note) {
@@ -494,17 +504,14 @@ impl Calls {
                 DirectionChange::Pause => "call.pause",
                 _ => "call.resume",
             };
-            log::info(event, json!({ "call_id": call.call_id }));
+            tracing::info!("{event}");
         } else if change == DirectionChange::NotAllowed {
             let note = format!(
                 "{} requested at {} but the recording policy does not allow pausing: ignored",
                 if sends { "resume" } else { "pause" },
                 now.to_rfc3339()
             );
-            log::info(
-                "call.pause_ignored",
-                json!({ "call_id": call.call_id, "note": note }),
-            );
+            tracing::info!(note, "call.pause_ignored");
             push_note(&mut call.warnings, note);
         }
         // The same streams on the same ports; media sections the first offer did not have are
@@ -565,14 +572,13 @@ impl Calls {
         let Some(call) = self.table.get(&session) else {
             return;
         };
+        let span = call.span.clone();
+        let _in_call = span.enter();
         self.services
             .metrics
             .calls_recording_failed
             .fetch_add(1, Relaxed);
-        log::warn(
-            "call.recording_failed",
-            json!({ "call_id": call.call_id, "recording": call.name, "error": reason }),
-        );
+        tracing::warn!(error = reason, "call.recording_failed");
         let note = format!("recording failed: {reason}");
         uas.end(now, session, 503, &note);
         self.finish(session, "recording failed", Some(note));
@@ -593,32 +599,29 @@ impl Calls {
         let Some(mut call) = self.table.remove(&session) else {
             return;
         };
+        let span = call.span.clone();
+        let _in_call = span.enter();
         if let Some(warning) = warning {
             push_note(&mut call.warnings, warning);
         }
         if let Some(calls) = call.connection_calls.take() {
             calls.fetch_sub(1, Relaxed);
         }
-        log::info(
-            "call.end",
-            json!({ "call_id": call.call_id, "reason": reason }),
-        );
+        tracing::info!(reason, "call.end");
         if call.state == RecordingState::AwaitingStart {
             self.services
                 .metrics
                 .calls_never_started
                 .fetch_add(1, Relaxed);
-            log::info(
-                "call.never_started",
-                json!({ "call_id": call.call_id, "recording": call.name, "user": call.recorded_aor }),
-            );
+            tracing::info!(user = call.recorded_aor.as_deref(), "call.never_started");
         }
         let _ = call.stop.send(true);
         let reason = reason.to_owned();
         let shards = Arc::clone(&self.services.shards);
         let pool = Arc::clone(&self.pool);
         let metrics = Arc::clone(&self.services.metrics);
-        tokio::spawn(async move {
+        // The store task runs in the call's span: whatever it logs is the call's.
+        let store = async move {
             let mut streams = Vec::new();
             for (plan, runtime) in call.plans.iter().flatten().zip(call.streams) {
                 let mut sources = Vec::new();
@@ -658,7 +661,8 @@ impl Calls {
                 command = back;
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-        });
+        };
+        tokio::spawn(store.instrument(span.clone()));
     }
 }
 
@@ -740,7 +744,7 @@ mod tests {
         // A limit of nothing: every new job is refused as "spool full".
         let spool = Spool::open(&dir, 0).expect("the spool opens");
         let mut calls = calls(spool);
-        let refusal = match calls.prepare(clock::now(), &offer()) {
+        let refusal = match calls.prepare(clock::now(), &offer(), &tracing::Span::none()) {
             Ok(_) => panic!("a full spool takes no call"),
             Err(refusal) => refusal,
         };

@@ -7,12 +7,11 @@ use super::call::Calls;
 use super::ports::PortPool;
 use super::settings::{Services, SipSettings};
 use super::transport::{accept_connections, bind_sip, Connection, Connections, Inbound};
-use crate::server::{clock, log};
+use crate::server::clock;
 use crate::sip::uas::{EndReason, Event, Uas, UasConfig};
 use crate::sip::{Peer, Transmit, Transport};
 use crate::time::Time;
 use bytes::BytesMut;
-use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -94,6 +93,7 @@ pub async fn run(
             received = server.udp.recv_buf_from(&mut buf) => {
                 if let Ok((_, from)) = received {
                     let bytes = buf.split().freeze();
+                    tracing::trace!(peer = %from, bytes = bytes.len(), "sip.received");
                     let peer = Peer { addr: from, transport: Transport::Udp };
                     server.uas.receive(clock::now(), peer, bytes);
                 }
@@ -103,7 +103,10 @@ pub async fn run(
                 }
             }
             Some(input) = inbound.recv() => match input {
-                Inbound::Message(peer, bytes) => server.uas.receive(clock::now(), peer, bytes),
+                Inbound::Message(peer, bytes) => {
+                    tracing::trace!(peer = %peer.addr, bytes = bytes.len(), "sip.received");
+                    server.uas.receive(clock::now(), peer, bytes)
+                }
                 Inbound::Connected(id, connection) => { server.connections.insert(id, connection); }
                 Inbound::Closed(id) => { server.connections.remove(&id); }
             },
@@ -123,7 +126,7 @@ pub async fn run(
                     server.uas.set_draining(true);
                     server.calls.services.metrics.draining.store(1, Relaxed);
                     drain_deadline = Some(clock::now() + server.calls.settings.drain_deadline);
-                    log::info("drain.start", json!({ "calls": server.calls.len() }));
+                    tracing::info!(calls = server.calls.len(), "drain.start");
                 }
             }
         }
@@ -132,7 +135,7 @@ pub async fn run(
             break;
         }
     }
-    log::info("drain.signalling_done", json!({}));
+    tracing::info!("drain.signalling_done");
     Ok(())
 }
 

@@ -19,6 +19,7 @@ use crate::recorder::metadata::{Sidecar, WaitedForStart};
 use crate::recorder::payload::PayloadMap;
 use crate::recorder::summary::EncoderSummary;
 use crate::recorder::{Leg, Recorder, RecorderConfig};
+use crate::server::log;
 use crate::session::CallKind;
 use crate::store::job::{self, FinishedFile};
 use crate::store::key::RecordingKey;
@@ -364,6 +365,8 @@ struct LiveCall {
     descriptor_changed: bool,
     /// What the syncer holds of the call.
     sync: Arc<LiveSync>,
+    /// The call's span, entered only to report its failure or its end (never per packet).
+    span: tracing::Span,
     /// When the files are next handed to the syncer.
     next_sync: Time,
     /// Bytes written when they were last handed over.
@@ -520,6 +523,7 @@ impl Shard {
             ],
         };
         let now = (self.clock)();
+        let span = log::recording_span(&sip_call_id, &name);
         let started = Recorder::new(config.clone(), payloads)
             .map_err(|e| e.to_string())
             .and_then(|recorder| {
@@ -573,6 +577,7 @@ impl Shard {
                     sync,
                     next_sync: now + SYNC_INTERVAL,
                     synced: 0,
+                    span,
                 };
                 if let Some(at) = paused_at {
                     live.recorder.pause_at(live.offset(at));
@@ -586,6 +591,7 @@ impl Shard {
             Err(reason) => {
                 let _ = job.abandon();
                 self.metrics.calls_failed.fetch_add(1, Relaxed);
+                let _in_call = span.enter();
                 (self.failing)(call, reason.clone());
                 finished(Finished {
                     call,
@@ -626,7 +632,7 @@ impl Shard {
         live.job.count(live.files.written());
         if let Some(reason) = live.failed.as_ref().filter(|_| !live.failure_told) {
             live.failure_told = true;
-            (self.failing)(call, reason.clone());
+            live.span.in_scope(|| (self.failing)(call, reason.clone()));
         }
         let decoded = (self.clock)();
         let delays = &self.metrics.decode_delay;
@@ -692,6 +698,8 @@ impl Shard {
             ));
         }
         let name = live.name.clone();
+        let span = live.span.clone();
+        let _in_call = span.enter();
         if live.awaiting_start.is_some() && live.user_started.is_none() {
             // Nothing was recorded, by the user's choice: no empty file is stored.
             live.files.discard();

@@ -7,11 +7,9 @@
 
 use super::uploader::public_url;
 use crate::config::{Config, Target};
-use crate::server::log;
 use crate::store::destination::Destination;
 use crate::store::sweep::{self, SweepEvent};
 use crate::time::Time;
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -54,10 +52,7 @@ async fn sweep_one(target: &Target, now: Time) {
     let dest = match Destination::open(&target.url, &options) {
         Ok(dest) => dest,
         Err(e) => {
-            log::warn(
-                "sweep.failed",
-                json!({ "destination": shown, "error": e.to_string() }),
-            );
+            tracing::warn!(destination = shown, error = %e, "sweep.failed");
             return;
         }
     };
@@ -67,28 +62,28 @@ async fn sweep_one(target: &Target, now: Time) {
             expiry,
             bytes,
             ..
-        } => log::info(
-            "sweep.deleted",
-            json!({ "destination": shown, "recording": prefix, "expired": expiry.to_rfc3339(), "bytes": bytes }),
+        } => tracing::info!(
+            destination = shown,
+            recording = prefix,
+            expired = %expiry.to_rfc3339(),
+            bytes,
+            "sweep.deleted"
         ),
-        SweepEvent::Skipped { prefix, reason } => log::warn(
-            "sweep.skipped",
-            json!({ "destination": shown, "recording": prefix, "reason": reason }),
+        SweepEvent::Skipped { prefix, reason } => tracing::warn!(
+            destination = shown,
+            recording = prefix,
+            reason,
+            "sweep.skipped"
         ),
     };
     match sweep::sweep(&dest, now, false, on_event).await {
-        Ok(report) => log::info(
-            "sweep.done",
-            json!({
-                "destination": shown,
-                "deleted": report.deleted,
-                "kept": report.kept,
-                "skipped": report.skipped,
-            }),
+        Ok(report) => tracing::info!(
+            destination = shown,
+            deleted = report.deleted,
+            kept = report.kept,
+            skipped = report.skipped,
+            "sweep.done"
         ),
-        Err(e) => log::warn(
-            "sweep.failed",
-            json!({ "destination": shown, "error": e.to_string() }),
-        ),
+        Err(e) => tracing::warn!(destination = shown, error = %e, "sweep.failed"),
     }
 }

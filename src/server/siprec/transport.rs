@@ -4,12 +4,10 @@
 //! use a connection.
 
 use super::live_metrics::SipMetrics;
-use crate::server::log;
 use crate::sip::framing::{Frame, Framer};
 use crate::sip::message::Limits;
 use crate::sip::{Peer, Transport};
 use bytes::Bytes;
-use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -119,14 +117,12 @@ pub(super) async fn accept_connections(
             };
             match tokio::time::timeout(TLS_HANDSHAKE, tls.accept(stream)).await {
                 Ok(Ok(stream)) => serve_connection(stream, addr, id, true, &connections).await,
-                Ok(Err(e)) => log::warn(
-                    "sip.tls_handshake_failed",
-                    json!({ "peer": addr.to_string(), "error": e.to_string() }),
-                ),
-                Err(_) => log::warn(
-                    "sip.tls_handshake_failed",
-                    json!({ "peer": addr.to_string(), "error": "timed out" }),
-                ),
+                Ok(Err(e)) => {
+                    tracing::warn!(peer = %addr, error = %e, "sip.tls_handshake_failed")
+                }
+                Err(_) => {
+                    tracing::warn!(peer = %addr, error = "timed out", "sip.tls_handshake_failed")
+                }
             }
         });
     }
@@ -184,9 +180,10 @@ async fn serve_connection<S>(
                     .metrics
                     .connections_idle_closed
                     .fetch_add(1, Relaxed);
-                log::info(
-                    "sip.connection_idle_closed",
-                    json!({ "peer": addr.to_string(), "idle_secs": connections.idle.as_secs() }),
+                tracing::info!(
+                    peer = %addr,
+                    idle_secs = connections.idle.as_secs(),
+                    "sip.connection_idle_closed"
                 );
                 break;
             }
@@ -204,10 +201,7 @@ async fn serve_connection<S>(
                     let _ = tx.try_send(Bytes::from_static(b"\r\n"));
                 }
                 Err(e) => {
-                    log::warn(
-                        "sip.connection_closed",
-                        json!({ "peer": addr.to_string(), "error": e.to_string() }),
-                    );
+                    tracing::warn!(peer = %addr, error = %e, "sip.connection_closed");
                     break 'read;
                 }
             }

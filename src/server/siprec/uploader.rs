@@ -10,7 +10,6 @@ use crate::config::{Config, Target};
 use crate::policy::index::Lookup;
 use crate::policy::Decision;
 use crate::policydb::cache::PolicyCache;
-use crate::server::log;
 use crate::store::backoff::BackoffConfig;
 use crate::store::destination::Destination;
 use crate::store::error::StoreError;
@@ -21,7 +20,6 @@ use crate::store::sweep;
 use crate::store::upload::{self, UploadConfig};
 use crate::store::upload_schedule::{DestinationBacklog, Outcome, UploadScheduler};
 use object_store::path::Path as KeyPath;
-use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -110,10 +108,7 @@ pub async fn run(
                 }
                 Err(e) => {
                     metrics.failures.fetch_add(1, Relaxed);
-                    log::warn(
-                        "upload.failed",
-                        json!({ "destination": public_url(&url), "error": e.to_string() }),
-                    );
+                    tracing::warn!(destination = %public_url(&url), error = %e, "upload.failed");
                     scheduler.finished(&dir, Outcome::DestinationFailed, now);
                 }
             }
@@ -126,10 +121,7 @@ pub async fn run(
                     .is_none_or(|at| at > since + FINAL_GRACE);
             if nothing_more {
                 if scheduler.backlog() > 0 {
-                    log::warn(
-                        "upload.left_in_spool",
-                        json!({ "pending": scheduler.backlog() }),
-                    );
+                    tracing::warn!(pending = scheduler.backlog(), "upload.left_in_spool");
                 }
                 return;
             }
@@ -154,7 +146,7 @@ pub async fn run(
                         scheduler.finished(&done.dir, done.outcome, now);
                     }
                     // A panic inside an upload: its job is looked at again on the next scan.
-                    Err(e) => log::warn("upload.crashed", json!({ "error": e.to_string() })),
+                    Err(e) => tracing::warn!(error = %e, "upload.crashed"),
                 }
             }
             _ = wake.notified() => rescan = true,
@@ -183,16 +175,17 @@ async fn scan(
     let found = match found {
         Ok(Ok(found)) => found,
         Ok(Err(e)) => {
-            log::warn("upload.spool_unreadable", json!({ "error": e.to_string() }));
+            tracing::warn!(error = %e, "upload.spool_unreadable");
             return;
         }
         Err(_) => return,
     };
     for (dir, reason) in found.unreadable {
         if reported.insert(dir.clone()) {
-            log::warn(
-                "upload.job_unreadable",
-                json!({ "job": dir.file_name().map(|n| n.to_string_lossy().into_owned()), "error": reason }),
+            tracing::warn!(
+                job = dir.file_name().map(|n| n.to_string_lossy().into_owned()),
+                error = reason,
+                "upload.job_unreadable"
             );
         }
     }
@@ -263,10 +256,7 @@ async fn upload_job(
     let destination = public_url(&dest.url);
     let fail = |e: StoreError, key: &str, job: Option<SpoolJob>| {
         metrics.failures.fetch_add(1, Relaxed);
-        log::warn(
-            "upload.failed",
-            json!({ "key": key, "destination": destination, "error": e.to_string() }),
-        );
+        tracing::warn!(key, destination, error = %e, "upload.failed");
         Finished {
             dir: dir.clone(),
             outcome: blame(&e),
@@ -277,9 +267,10 @@ async fn upload_job(
     let job = match policy {
         Some(policy) => match reclass(&dest, &spool, &job, &policy).await {
             Ok(Some(new)) => {
-                log::info(
-                    "upload.reclassed",
-                    json!({ "from": job.manifest.metadata.key, "to": new.manifest.metadata.key }),
+                tracing::info!(
+                    from = job.manifest.metadata.key,
+                    to = new.manifest.metadata.key,
+                    "upload.reclassed"
                 );
                 rewritten = Some(new.clone());
                 new
@@ -304,10 +295,7 @@ async fn upload_job(
     match finish {
         Ok(Ok(())) => {
             metrics.stored.fetch_add(1, Relaxed);
-            log::info(
-                "upload.stored",
-                json!({ "key": key, "destination": destination }),
-            );
+            tracing::info!(key, destination, "upload.stored");
             Finished {
                 dir,
                 outcome: Outcome::Stored,
