@@ -4,13 +4,13 @@
 //! named `cli`: like any, it administers the provider accounts of one customer at most, so
 //! people of other customers are enabled with their own administrators' tokens.
 
+use crate::output::{Format, Output};
 use crate::runtime;
 use crate::serve::PolicyArgs;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use callrec::server::admin::{self, AdminState, Caller, Role};
 use callrec::server::clock;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -84,11 +84,20 @@ pub fn run(args: PolicyCliArgs) -> Result<(), String> {
         Ok::<_, String>((status, String::from_utf8_lossy(&bytes).into_owned()))
     })?;
     if status.is_success() {
-        if !text.is_empty() {
-            // A closed pipe (`| head`) is the reader's choice, not a failure.
-            let _ = writeln!(std::io::stdout(), "{text}");
+        if text.is_empty() {
+            return Ok(());
         }
-        return Ok(());
+        // The API's own document (the output contract's one exception to the `type` key),
+        // on one line for scripts, indented for a person.
+        let mut out = Output::stdout();
+        let shown = match out.format() {
+            Format::Json => text,
+            Format::Text => serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or(text),
+        };
+        return Ok(out.raw(&shown)?);
     }
     let message = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
