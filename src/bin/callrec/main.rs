@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         Command::Retention(args) => retention::run(args),
         Command::Serve(args) => serve::serve(args),
         Command::Token(args) => serve::token(args),
-        Command::Policy(args) => policy::run(args).map_err(Into::into),
+        Command::Policy(args) => policy::run(args),
         Command::Completions(args) => completions::run(args, Cli::command()),
     };
     match result {

@@ -4,6 +4,7 @@
 //! named `cli`: like any, it administers the provider accounts of one customer at most, so
 //! people of other customers are enabled with their own administrators' tokens.
 
+use crate::failure::Failure;
 use crate::output::{Format, Output};
 use crate::runtime;
 use crate::serve::PolicyArgs;
@@ -38,14 +39,17 @@ pub struct PolicyCliArgs {
     policy: PolicyArgs,
 }
 
-pub fn run(args: PolicyCliArgs) -> Result<(), String> {
+pub fn run(args: PolicyCliArgs) -> Result<(), Failure> {
     let method: Method = args
         .method
         .to_ascii_uppercase()
         .parse()
         .map_err(|_| format!("unknown method {}", args.method))?;
     if !args.path.starts_with("/v1/") {
-        return Err(format!("{}: API paths start with /v1/", args.path));
+        return Err(Failure::BadInput(format!(
+            "{}: API paths start with /v1/",
+            args.path
+        )));
     }
     let body = match (&args.body, &args.body_file) {
         (Some(text), _) => text.clone(),
@@ -103,5 +107,10 @@ pub fn run(args: PolicyCliArgs) -> Result<(), String> {
         .ok()
         .and_then(|v| v["message"].as_str().map(String::from))
         .unwrap_or(text);
-    Err(format!("{} {}", status.as_u16(), message))
+    let reason = format!("{} {}", status.as_u16(), message);
+    // A refused request (4xx) is the caller's to fix; a server error is the database's.
+    match status.is_server_error() {
+        true => Err(Failure::Failed(reason)),
+        false => Err(Failure::BadInput(reason)),
+    }
 }
