@@ -1,21 +1,24 @@
 //! What a command prints on stdout, and how: the output contract every subcommand keeps.
 //!
 //! - **stdout carries results only**; logs, warnings and progress go to stderr.
-//! - **JSON lines** when stdout is not a terminal (a pipe, a file) or with `--output-format json`: one
-//!   object per line, its first key `"type"` naming what the line is (`"recording"`,
-//!   `"stored"`, `"deleted"`, ...), its keys in a fixed order (a struct's or a
-//!   `#[serde(tag = "type")]` enum's, never a sorted map's).
-//! - **Human text** on a terminal or with `--output-format text`: a line or a table a person reads.
-//!   Tables ([`Output::row`]) are held back until the walk ends so their columns line up.
+//! - **JSON lines** when stdout is not a terminal (a pipe, a file) or with
+//!   `--output-format json`: one object per line, its first key `"type"` naming what the line
+//!   is (`"recording"`, `"stored"`, `"deleted"`, ...), its keys in a fixed order (a struct's or
+//!   a `#[serde(tag = "type")]` enum's, never a sorted map's).
+//! - **Human text** on a terminal or with `--output-format text`: a line or a table a person
+//!   reads. Tables ([`Output::row`]) are held back until the walk ends so their columns line
+//!   up.
 //! - **A summary line** (`"type": "summary"`, [`Output::summary`]) ends every command that
 //!   walks many things, so a script knows the walk finished and what it found.
 //! - **A reader that goes away is not an error.** Once a write fails with a broken pipe,
 //!   nothing more is printed by this process and [`Output::is_closed`] says so: a command that
-//!   only reads stops there, one that changes things (sweep, migrate, flush) finishes its work,
-//!   and the exit status is the work's, never a panic.
+//!   only reads stops there, one that changes things (sweep, migrate, flush, synth) finishes
+//!   its work, and the exit status is the work's, never a panic. Any other write failure
+//!   ([`Unwritable`]) exits 1.
 //!
-//! `callrec policy` is the one deliberate exception to the `type` key: it prints the admin
-//! API's answer as the API documents it (docs/openapi.json), so `jq` reads it the same way
+//! Documents are printed as they are ([`Output::raw`]): lifecycle XML, completion scripts, and
+//! `callrec policy`'s answer, the one deliberate exception to the `type` key: it is the admin
+//! API's document as the API describes it (docs/openapi.json), so `jq` reads it the same way
 //! from the CLI and from HTTP.
 
 use crate::failure::Failure;
