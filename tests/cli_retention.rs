@@ -118,7 +118,7 @@ fn each_organisation_lands_in_its_own_storage_and_sweep_deletes_only_what_expire
     );
     let would: Vec<&str> = dry
         .iter()
-        .filter(|e| e["event"] == "would_delete")
+        .filter(|e| e["type"] == "would_delete")
         .map(|e| e["recording"].as_str().expect("prefix"))
         .collect();
     assert_eq!(would.len(), 2, "{dry:?}");
@@ -134,7 +134,7 @@ fn each_organisation_lands_in_its_own_storage_and_sweep_deletes_only_what_expire
     );
 
     let swept = callrec(&["storage", "sweep", "--config", "callrec.toml"], &tmp.0);
-    let deleted: Vec<&Value> = swept.iter().filter(|e| e["event"] == "deleted").collect();
+    let deleted: Vec<&Value> = swept.iter().filter(|e| e["type"] == "deleted").collect();
     assert_eq!(deleted.len(), 2, "{swept:?}");
     for event in &deleted {
         let keys = event["keys"].as_array().expect("keys");
@@ -156,12 +156,14 @@ fn each_organisation_lands_in_its_own_storage_and_sweep_deletes_only_what_expire
     );
 
     let again = callrec(&["storage", "sweep", "--config", "callrec.toml"], &tmp.0);
-    assert!(
-        again
-            .iter()
-            .all(|e| e["event"] == "summary" && e["deleted"] == 0),
-        "{again:?}"
-    );
+    // One `swept` line per store (acme's own and the shared one), then the summary.
+    let types: Vec<&str> = again
+        .iter()
+        .map(|e| e["type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(types, ["swept", "swept", "summary"], "{again:?}");
+    assert!(again.iter().all(|e| e["deleted"] == 0), "{again:?}");
+    assert_eq!(again[2]["stores"], 2, "{again:?}");
 
     // acme upgrades: its remaining recording moves to unlimited in acme's own store.
     let migrated = callrec(
@@ -177,9 +179,10 @@ fn each_organisation_lands_in_its_own_storage_and_sweep_deletes_only_what_expire
         ],
         &tmp.0,
     );
+    let summary = migrated.last().expect("summary");
     assert_eq!(
-        migrated.last().expect("summary")["moved"],
-        1,
+        (&summary["type"], &summary["moved"]),
+        (&"summary".into(), &1.into()),
         "{migrated:?}"
     );
     let acme = files(&tmp.path("acme-own"));
@@ -200,6 +203,14 @@ fn each_organisation_lands_in_its_own_storage_and_sweep_deletes_only_what_expire
         ],
         &tmp.0,
     );
-    assert_eq!(verified.len(), 1);
+    assert_eq!(
+        verified.len(),
+        2,
+        "a line for the recording, then the summary"
+    );
     assert_eq!(verified[0]["ok"], true);
+    assert_eq!(
+        verified[1],
+        serde_json::json!({"type": "summary", "recordings": 1, "ok": 1, "failed": 0})
+    );
 }

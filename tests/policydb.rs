@@ -793,6 +793,16 @@ async fn tokens(t: TestDb) {
             "{wrong}"
         );
     }
+
+    // Revoked: refused from then on, the other token untouched; a second revoke finds nothing.
+    assert!(db.revoke_token(&reader).await.expect("revoke"));
+    assert_eq!(db.authenticate(&reader).await.expect("authenticate"), None);
+    assert!(!db.revoke_token(&reader).await.expect("revoke"));
+    assert!(db
+        .authenticate(&partner)
+        .await
+        .expect("authenticate")
+        .is_some());
 }
 
 async fn migrate_is_idempotent_and_concurrent(t: TestDb) {

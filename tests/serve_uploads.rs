@@ -99,14 +99,25 @@ fn spooled_jobs(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// `storage ls` of `store`: one line per recording.
+/// `storage ls` of `store`: one line per recording (the summary that ends it left out).
 fn listed(dir: &Path, store: &str) -> Vec<Value> {
-    json_lines(&ok(callrec(dir, &["storage", "ls", "--store", store])))
+    let mut lines = json_lines(&ok(callrec(dir, &["storage", "ls", "--store", store])));
+    let summary = lines.pop().expect("a summary line");
+    assert_eq!(summary["type"], "summary", "{summary}");
+    assert_eq!(summary["recordings"], lines.len(), "{summary}");
+    assert!(lines.iter().all(|r| r["type"] == "recording"), "{lines:?}");
+    lines
 }
 
 /// `storage verify` of `store`: every recording complete and intact; returns how many.
 fn verified(dir: &Path, store: &str) -> usize {
-    let lines = json_lines(&ok(callrec(dir, &["storage", "verify", "--store", store])));
+    let mut lines = json_lines(&ok(callrec(dir, &["storage", "verify", "--store", store])));
+    let summary = lines.pop().expect("a summary line");
+    assert_eq!(
+        (&summary["type"], &summary["failed"]),
+        (&"summary".into(), &0.into()),
+        "{summary}"
+    );
     assert!(lines.iter().all(|r| r["ok"] == true), "{lines:?}");
     lines.len()
 }
@@ -347,9 +358,9 @@ fn serve_sweeps_an_expired_recording_with_nobody_running_a_command() {
             "--plan",
             plan,
         ];
-        json_lines(&ok(callrec(&tmp.0, &args)))[0]["stored"]
+        json_lines(&ok(callrec(&tmp.0, &args)))[0]["metadata"]
             .as_str()
-            .expect("stored")
+            .expect("the stored metadata's key")
             .to_string()
     };
     let expired = record("old-go", "dubber-go");

@@ -83,10 +83,26 @@ fn spool_files(spool: &Path) -> Vec<PathBuf> {
 /// `storage ls` and `storage verify` agree the store holds exactly `expected` complete,
 /// intact recordings; returns the ls lines.
 fn assert_stored(store: &str, dir: &Path, env: &[(&str, &str)], expected: usize) -> Vec<Value> {
-    let listed = json_lines(&ok(run(&["storage", "ls", "--store", store], dir, env)));
+    let mut listed = json_lines(&ok(run(&["storage", "ls", "--store", store], dir, env)));
+    let summary = listed.pop().expect("a summary line");
+    assert_eq!(
+        (
+            &summary["type"],
+            &summary["complete"],
+            &summary["incomplete"]
+        ),
+        (&"summary".into(), &expected.into(), &0.into()),
+        "{summary}"
+    );
     assert_eq!(listed.len(), expected, "{listed:?}");
     assert!(listed.iter().all(|r| r["complete"] == true), "{listed:?}");
-    let verified = json_lines(&ok(run(&["storage", "verify", "--store", store], dir, env)));
+    let mut verified = json_lines(&ok(run(&["storage", "verify", "--store", store], dir, env)));
+    let summary = verified.pop().expect("a summary line");
+    assert_eq!(
+        (&summary["type"], &summary["ok"], &summary["failed"]),
+        (&"summary".into(), &expected.into(), &0.into()),
+        "{summary}"
+    );
     assert_eq!(verified.len(), expected);
     assert!(verified.iter().all(|r| r["ok"] == true), "{verified:?}");
     listed
@@ -116,7 +132,8 @@ fn record_to_a_local_store_keeps_the_exact_recording_with_its_retention() {
     ));
     let lines = json_lines(&stdout);
     assert_eq!(lines.len(), 1);
-    let metadata_key = lines[0]["stored"].as_str().expect("stored");
+    assert_eq!(lines[0]["type"], "stored");
+    let metadata_key = lines[0]["metadata"].as_str().expect("the metadata's key");
     assert!(
         metadata_key.starts_with("recordings/30d/acme/"),
         "{metadata_key}"
@@ -163,7 +180,7 @@ fn record_to_a_local_store_keeps_the_exact_recording_with_its_retention() {
         &tmp.0,
         &[],
     ));
-    assert!(json_lines(&paid)[0]["stored"]
+    assert!(json_lines(&paid)[0]["metadata"]
         .as_str()
         .expect("key")
         .starts_with("recordings/unlimited/acme/"));
@@ -301,8 +318,14 @@ fn store_stopped_mid_upload_and_restarted_every_recording_arrives_once_intact() 
     s3.gateway("gateway-start");
     let stdout = wait_ok(flush, Duration::from_secs(180));
 
-    let jobs = json_lines(&stdout);
+    let mut jobs = json_lines(&stdout);
+    let summary = jobs.pop().expect("a summary line");
+    assert_eq!(
+        summary,
+        serde_json::json!({"type": "summary", "stored": 3, "pending": 0})
+    );
     assert_eq!(jobs.len(), 3);
+    assert!(jobs.iter().all(|j| j["type"] == "stored"), "{jobs:?}");
     let retries: u64 = jobs
         .iter()
         .map(|j| j["retries"].as_u64().expect("retries"))

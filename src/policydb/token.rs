@@ -71,6 +71,16 @@ impl PolicyDb {
         Ok(token)
     }
 
+    /// Makes `token` invalid from now on; true if it existed. For a token that was never
+    /// shown (its printing failed): nobody could use it, so it must not stay valid either.
+    pub async fn revoke_token(&self, token: &str) -> Result<bool, DbError> {
+        let deleted = sqlx::query("DELETE FROM tokens WHERE hash = $1")
+            .bind(token_hash(token))
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
     /// What `token` grants, or `None` if it was never issued.
     pub async fn authenticate(&self, token: &str) -> Result<Option<TokenInfo>, DbError> {
         if !token.starts_with(TOKEN_PREFIX) {

@@ -32,6 +32,21 @@ impl StoredRecording {
             .map(Time::from_nanos)
     }
 
+    /// The media files `metadata` names that the listing does not hold: empty when the
+    /// recording is complete (its metadata and every media object it names are there).
+    pub fn missing_media<'m>(&self, metadata: &'m StoredMetadata) -> Vec<&'m str> {
+        let prefix = self.dir.prefix();
+        metadata
+            .files
+            .iter()
+            .filter(|file| {
+                let key = format!("{prefix}{}", segment(&file.name));
+                !self.media.iter().any(|o| o.location.as_ref() == key)
+            })
+            .map(|file| file.name.as_str())
+            .collect()
+    }
+
     pub fn bytes(&self) -> u64 {
         self.media
             .iter()
@@ -100,7 +115,9 @@ pub fn group(objects: Vec<ObjectMeta>) -> Vec<StoredRecording> {
     list
 }
 
-/// The recording's metadata document, raw and parsed.
+/// The recording's metadata document, raw and parsed. `BadMetadata` (unparsable) and a
+/// document gone since the listing (`Object(NotFound)`) concern this recording alone: a walk
+/// reports them and goes on (see [`is_about_this_recording`]).
 pub async fn read_metadata(
     dest: &Destination,
     recording: &StoredRecording,
@@ -114,4 +131,14 @@ pub async fn read_metadata(
         reason: e.to_string(),
     })?;
     Ok(Some((bytes.to_vec(), parsed)))
+}
+
+/// True for the errors of [`read_metadata`] that concern one recording (its document is
+/// unreadable, or went away since the listing) rather than the store: a walk over many
+/// recordings reports them for that one and carries on.
+pub fn is_about_this_recording(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::BadMetadata { .. } | StoreError::Object(object_store::Error::NotFound { .. })
+    )
 }

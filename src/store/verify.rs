@@ -1,5 +1,6 @@
 //! Re-reads stored recordings and checks every media file against the size and SHA-256 its
-//! metadata recorded when it was made.
+//! metadata recorded when it was made. A recording's own trouble (unreadable metadata, a
+//! missing or altered file) is a problem in the answer; only the store failing is an error.
 
 use super::catalog::{self, StoredRecording};
 use super::destination::Destination;
@@ -14,18 +15,25 @@ pub async fn check(
     dest: &Destination,
     recording: &StoredRecording,
 ) -> Result<Vec<String>, StoreError> {
-    let Some((_, metadata)) = catalog::read_metadata(dest, recording).await? else {
-        return Ok(vec!["no metadata (upload or move incomplete)".into()]);
+    let metadata = match catalog::read_metadata(dest, recording).await {
+        Ok(Some((_, metadata))) => metadata,
+        Ok(None) => return Ok(vec!["no metadata (upload or move incomplete)".into()]),
+        // One unreadable document is this recording's problem, not the walk's end.
+        Err(e) if catalog::is_about_this_recording(&e) => return Ok(vec![e.to_string()]),
+        Err(e) => return Err(e),
     };
     let mut problems = Vec::new();
     let prefix = recording.dir.prefix();
     let mut listed = Vec::new();
     for file in &metadata.files {
         let key = format!("{prefix}{}", segment(&file.name));
-        let path = Path::parse(&key).map_err(|e| StoreError::BadMetadata {
-            key: key.clone(),
-            reason: e.to_string(),
-        })?;
+        let path = match Path::parse(&key) {
+            Ok(path) => path,
+            Err(e) => {
+                problems.push(format!("{}: not a valid key: {e}", file.name));
+                continue;
+            }
+        };
         listed.push(path.clone());
         let meta = match dest.store.head(&path).await {
             Ok(meta) => meta,

@@ -93,8 +93,8 @@ pub fn create_token(mut command: Command, role: &str, orgs: &[&str], args: &[&st
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string()
+    let line: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("token create prints one JSON line");
+    assert_eq!(line["type"], "token", "{line}");
+    line["token"].as_str().expect("the token").to_string()
 }

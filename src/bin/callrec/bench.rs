@@ -8,6 +8,7 @@
 //! core skews none of them. Every run does the same work: the same synthetic call (two PCMU
 //! legs of -12 dBFS tones), a fresh recorder or encoder, every chunk produced and dropped.
 
+use crate::output::{Line, Output};
 use bytes::Bytes;
 use callrec::encode::{Chunk, Format, MediaEncoder, OpusSettings};
 use callrec::media::codec::Codec;
@@ -16,21 +17,22 @@ use callrec::recorder::payload::PayloadMap;
 use callrec::recorder::{FileChunk, Leg, Recorder, RecorderConfig};
 use callrec::synth::{generate, LegSpec, FREQ_A, FREQ_B};
 use callrec::time::Time;
+use serde::Serialize;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Parser)]
 pub struct BenchArgs {
     /// Length of the synthetic call, in seconds.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
     call_secs: u64,
     /// How many times the call is recorded per format.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20)]
     calls: u32,
-    /// Opus bitrate.
-    #[arg(long, default_value_t = OpusSettings::default().bitrate)]
+    /// Opus bitrate in bits per second.
+    #[arg(long, value_name = "BPS", default_value_t = OpusSettings::default().bitrate)]
     bitrate: u32,
-    /// Opus complexity.
-    #[arg(long, default_value_t = OpusSettings::default().complexity)]
+    /// Opus encoder complexity.
+    #[arg(long, value_name = "0-10", default_value_t = OpusSettings::default().complexity)]
     complexity: u8,
 }
 
@@ -171,29 +173,77 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     // the same load on the core, so their ratio is steadier than a ratio of medians.
     let ratios = record_runs[1].0.iter().zip(&encode_runs.0);
     let recorder_over_encoder = median(ratios.map(|(record, encode)| record / encode).collect());
+    let mut out = Output::stdout();
     for ((format, runs), bytes) in formats.iter().zip(&record_runs).zip(bytes) {
-        println!(
-            "{}",
-            serde_json::json!({
-                "format": format,
-                "layout": "stereo",
-                "codec_in": "pcmu",
-                "calls": args.calls,
-                "call_secs": args.call_secs,
-                "wall_secs": runs.total(),
-                "median_call_secs": runs.median(),
-                "concurrent_calls_per_core": call_secs / runs.median(),
-                "bytes_per_call": bytes,
-            })
-        );
+        out.line(&Measured {
+            kind: "bench",
+            format: *format,
+            layout: "stereo",
+            codec_in: "pcmu",
+            calls: args.calls,
+            call_secs: args.call_secs,
+            wall_secs: runs.total(),
+            median_call_secs: runs.median(),
+            concurrent_calls_per_core: call_secs / runs.median(),
+            bytes_per_call: bytes,
+        })?;
     }
-    println!(
-        "{}",
-        serde_json::json!({
-            "libopus_encode_only_wall_secs": encode_runs.total(),
-            "libopus_encode_only_median_call_secs": encode_runs.median(),
-            "recorder_over_encoder": recorder_over_encoder,
-        })
-    );
+    out.line(&EncoderOnly {
+        kind: "encoder_only",
+        libopus_encode_only_wall_secs: encode_runs.total(),
+        libopus_encode_only_median_call_secs: encode_runs.median(),
+        recorder_over_encoder,
+    })?;
     Ok(())
+}
+
+/// One format's figures.
+#[derive(Serialize)]
+struct Measured {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    format: Format,
+    layout: &'static str,
+    codec_in: &'static str,
+    calls: u32,
+    call_secs: u64,
+    wall_secs: f64,
+    median_call_secs: f64,
+    concurrent_calls_per_core: f64,
+    bytes_per_call: u64,
+}
+
+impl Line for Measured {
+    fn text(&self) -> String {
+        format!(
+            "{}: {:.0} concurrent calls per core (median {:.4} s per {} s call, {} bytes)",
+            serde_json::to_value(self.format)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            self.concurrent_calls_per_core,
+            self.median_call_secs,
+            self.call_secs,
+            self.bytes_per_call
+        )
+    }
+}
+
+/// libopus alone on the same audio, and what the whole recorder costs next to it.
+#[derive(Serialize)]
+struct EncoderOnly {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    libopus_encode_only_wall_secs: f64,
+    libopus_encode_only_median_call_secs: f64,
+    recorder_over_encoder: f64,
+}
+
+impl Line for EncoderOnly {
+    fn text(&self) -> String {
+        format!(
+            "libopus alone: median {:.4} s per call; the recorder takes {:.2}x that",
+            self.libopus_encode_only_median_call_secs, self.recorder_over_encoder
+        )
+    }
 }

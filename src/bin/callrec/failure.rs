@@ -10,7 +10,6 @@
 use std::process::ExitCode;
 
 #[derive(Debug)]
-#[allow(dead_code)] // `Failed` is for the commands that tell the world's failures apart
 pub enum Failure {
     /// The command line, a setting or an input is wrong: exit 2.
     BadInput(String),
@@ -27,6 +26,12 @@ impl Failure {
             Failure::BadInput(_) => 2,
             Failure::Postponed(_) => 75,
         })
+    }
+
+    /// The world failed: `.map_err(Failure::failed)` on a store's, a database's or a disk's
+    /// error.
+    pub fn failed(error: impl std::fmt::Display) -> Self {
+        Failure::Failed(error.to_string())
     }
 
     pub fn reason(&self) -> &str {

@@ -10,13 +10,14 @@
 //! shares the machine with the server, so the figures are a floor for a server with the
 //! machine to itself.
 
+use crate::output::{Line, Output};
 use crate::runtime::runtime;
 use callrec::config::Config;
 use callrec::media::codec::{Codec, Encoder};
 use callrec::server::serve::{sip_settings, Recording};
 use callrec::server::siprec::{self, client::SrcSession};
 use callrec::synth::rtp_packet;
-use serde_json::json;
+use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -30,18 +31,19 @@ pub struct LoadArgs {
     /// 0.1% or more of its packets, or of its audio to lateness.
     #[arg(
         long,
+        value_name = "N,N,...",
         value_delimiter = ',',
         default_value = "100,250,500,1000,1500,2000"
     )]
     calls: Vec<usize>,
     /// How long each step's calls last, in seconds.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, value_name = "SECS", default_value_t = 20)]
     seconds: u64,
-    /// Media shard threads (default: one per core).
-    #[arg(long, default_value_t = 0)]
+    /// Media shard threads; 0 is one per core.
+    #[arg(long, value_name = "N", default_value_t = 0)]
     shards: usize,
-    /// What the recordings are written as: `opus` (the server's default) or `wav`.
-    #[arg(long, default_value = "opus")]
+    /// What the recordings are written as (the server's default is opus).
+    #[arg(long, default_value = "opus", value_parser = ["opus", "wav"])]
     format: String,
 }
 
@@ -80,6 +82,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
         n => n,
     };
     let runtime = runtime()?;
+    let mut out = Output::stdout();
     let result = runtime.block_on(async {
         let config = Arc::new(config);
         let mut recording = Recording::start(Arc::clone(&config), None)?;
@@ -137,27 +140,28 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
                 memory_per_call: peak_rss.saturating_sub(base_rss) as f64 / calls as f64,
             };
             let loss = step.loss();
-            println!(
-                "{}",
-                json!({
-                    "calls": step.calls,
-                    "packets_sent": step.sent,
-                    "packets_lost": step.lost,
-                    "audio_dropped_ms": step.audio_dropped_ms,
-                    "loss_percent": loss * 100.0,
-                    "p99_arrival_to_recorder_us": step.p99_to_recorder.map(|d| d.as_micros() as u64),
-                    "p99_arrival_to_decode_us": step.p99_to_decode.map(|d| d.as_micros() as u64),
-                    "packets_timed": { "to_recorder": step.measured.0, "to_decode": step.measured.1 },
-                    "memory_per_call_kib": step.memory_per_call / 1024.0,
-                    "generator_max_behind_ms": generator_behind.as_millis() as u64,
-                    "live_file_syncs": {
-                        "count": syncs.count(),
-                        "deferred": syncs_deferred,
-                        "p50_us": syncs.quantile(0.5).map(|d| d.as_micros() as u64),
-                        "p99_us": syncs.quantile(0.99).map(|d| d.as_micros() as u64),
-                    },
-                })
-            );
+            out.line(&StepLine {
+                kind: "step",
+                calls: step.calls,
+                packets_sent: step.sent,
+                packets_lost: step.lost,
+                audio_dropped_ms: step.audio_dropped_ms,
+                loss_percent: loss * 100.0,
+                p99_arrival_to_recorder_us: step.p99_to_recorder.map(micros),
+                p99_arrival_to_decode_us: step.p99_to_decode.map(micros),
+                packets_timed: PacketsTimed {
+                    to_recorder: step.measured.0,
+                    to_decode: step.measured.1,
+                },
+                memory_per_call_kib: step.memory_per_call / 1024.0,
+                generator_max_behind_ms: generator_behind.as_millis() as u64,
+                live_file_syncs: Syncs {
+                    count: syncs.count(),
+                    deferred: syncs_deferred,
+                    p50_us: syncs.quantile(0.5).map(micros),
+                    p99_us: syncs.quantile(0.99).map(micros),
+                },
+            })?;
             let failed = loss >= 0.001;
             steps.push(step);
             if failed {
@@ -177,18 +181,89 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
         .map(|s| s.calls)
         .max()
         .unwrap_or(0);
-    println!(
-        "{}",
-        json!({
-            "sustained_calls": sustained,
-            "media_shards": shards,
-            "calls_per_core": sustained as f64 / shards as f64,
-            "jitter_ms": jitter_ms,
-            "format": args.format,
-            "note": "generator and server share the machine",
-        })
-    );
+    out.summary(&Summary {
+        kind: "summary",
+        sustained_calls: sustained,
+        media_shards: shards,
+        calls_per_core: sustained as f64 / shards as f64,
+        jitter_ms,
+        format: &args.format,
+        note: "generator and server share the machine",
+    })?;
     Ok(())
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros() as u64
+}
+
+/// One step of the ramp: what was sent, what was lost, how long packets waited.
+#[derive(Serialize)]
+struct StepLine {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    calls: usize,
+    packets_sent: u64,
+    packets_lost: u64,
+    audio_dropped_ms: u64,
+    loss_percent: f64,
+    p99_arrival_to_recorder_us: Option<u64>,
+    p99_arrival_to_decode_us: Option<u64>,
+    packets_timed: PacketsTimed,
+    memory_per_call_kib: f64,
+    generator_max_behind_ms: u64,
+    live_file_syncs: Syncs,
+}
+
+#[derive(Serialize)]
+struct PacketsTimed {
+    to_recorder: u64,
+    to_decode: u64,
+}
+
+#[derive(Serialize)]
+struct Syncs {
+    count: u64,
+    deferred: u64,
+    p50_us: Option<u64>,
+    p99_us: Option<u64>,
+}
+
+impl Line for StepLine {
+    fn text(&self) -> String {
+        let p99 =
+            |us: Option<u64>| us.map_or("-".into(), |us| format!("{:.1} ms", us as f64 / 1e3));
+        format!(
+            "{} calls: {:.3}% lost, p99 to recorder {}, to decode {}, {:.0} KiB per call",
+            self.calls,
+            self.loss_percent,
+            p99(self.p99_arrival_to_recorder_us),
+            p99(self.p99_arrival_to_decode_us),
+            self.memory_per_call_kib
+        )
+    }
+}
+
+/// The ramp's result: the most calls sustained, per media shard (core).
+#[derive(Serialize)]
+struct Summary<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    sustained_calls: usize,
+    media_shards: usize,
+    calls_per_core: f64,
+    jitter_ms: u64,
+    format: &'a str,
+    note: &'static str,
+}
+
+impl Line for Summary<'_> {
+    fn text(&self) -> String {
+        format!(
+            "sustained {} calls on {} media shard(s): {:.0} per core ({}; {})",
+            self.sustained_calls, self.media_shards, self.calls_per_core, self.format, self.note
+        )
+    }
 }
 
 impl Step {

@@ -7,10 +7,11 @@
 
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod completions;
 mod failure;
 mod loadtest;
 mod logging;
@@ -31,10 +32,16 @@ mod synth;
     about = "Call recorder: two RTP legs in, one faithful recording out"
 )]
 struct Cli {
-    /// How results are printed on stdout: JSON lines (default when stdout is not a terminal)
-    /// or text for a person (default on a terminal).
-    #[arg(long, global = true, value_enum)]
-    format: Option<output::Format>,
+    /// How results are printed on stdout [default: json when stdout is not a terminal, text
+    /// on a terminal].
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        hide_possible_values = false
+    )]
+    output_format: Option<output::Format>,
     #[command(subcommand)]
     command: Command,
     #[command(flatten)]
@@ -62,27 +69,14 @@ enum Command {
     Token(serve::TokenArgs),
     /// The admin API without HTTP: `callrec policy GET|PUT|POST|DELETE /v1/... --org ID`.
     Policy(policy::PolicyCliArgs),
+    /// Print the shell completion script for bash, zsh or fish.
+    Completions(completions::CompletionsArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
-        Err(e) => {
-            // One line, like every other refusal: clap's first paragraph, joined.
-            let text = e.render().to_string();
-            let reason: Vec<&str> = text
-                .lines()
-                .map(str::trim)
-                .take_while(|l| !l.is_empty())
-                .collect();
-            eprintln!(
-                "callrec: {}",
-                reason.join(" ").trim_start_matches("error: ")
-            );
-            return ExitCode::from(2);
-        }
-    };
+    // clap's own help, suggestions ("did you mean") and `Usage:` line, as clap prints them:
+    // help and version on stdout with status 0, errors on stderr with status 2.
+    let cli = Cli::parse();
     // The load test prints its own summary: the server's per-call lines wait for -v.
     let default_level = match cli.command {
         Command::Loadtest(_) => "warn",
@@ -92,17 +86,18 @@ fn main() -> ExitCode {
         eprintln!("callrec: {reason}");
         return ExitCode::from(2);
     }
-    output::choose(cli.format);
+    output::choose(cli.output_format);
     let result: Result<(), failure::Failure> = match cli.command {
         Command::Record(args) => record::run(*args).map_err(Into::into),
-        Command::Synth(args) => synth::run(args).map_err(Into::into),
+        Command::Synth(args) => synth::run(args),
         Command::Bench(args) => bench::run(args).map_err(Into::into),
         Command::Loadtest(args) => loadtest::run(args).map_err(Into::into),
-        Command::Storage(args) => storage::run(args).map_err(Into::into),
-        Command::Retention(args) => retention::run(args).map_err(Into::into),
-        Command::Serve(args) => serve::serve(args).map_err(Into::into),
-        Command::Token(args) => serve::token(args).map_err(Into::into),
-        Command::Policy(args) => policy::run(args).map_err(Into::into),
+        Command::Storage(args) => storage::run(args),
+        Command::Retention(args) => retention::run(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Token(args) => serve::token(args),
+        Command::Policy(args) => policy::run(args),
+        Command::Completions(args) => completions::run(args, Cli::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

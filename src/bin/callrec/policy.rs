@@ -4,13 +4,14 @@
 //! named `cli`: like any, it administers the provider accounts of one customer at most, so
 //! people of other customers are enabled with their own administrators' tokens.
 
+use crate::failure::Failure;
+use crate::output::{Format, Output};
 use crate::runtime;
 use crate::serve::PolicyArgs;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use callrec::server::admin::{self, AdminState, Caller, Role};
 use callrec::server::clock;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -38,14 +39,17 @@ pub struct PolicyCliArgs {
     policy: PolicyArgs,
 }
 
-pub fn run(args: PolicyCliArgs) -> Result<(), String> {
+pub fn run(args: PolicyCliArgs) -> Result<(), Failure> {
     let method: Method = args
         .method
         .to_ascii_uppercase()
         .parse()
         .map_err(|_| format!("unknown method {}", args.method))?;
     if !args.path.starts_with("/v1/") {
-        return Err(format!("{}: API paths start with /v1/", args.path));
+        return Err(Failure::BadInput(format!(
+            "{}: API paths start with /v1/",
+            args.path
+        )));
     }
     let body = match (&args.body, &args.body_file) {
         (Some(text), _) => text.clone(),
@@ -84,15 +88,29 @@ pub fn run(args: PolicyCliArgs) -> Result<(), String> {
         Ok::<_, String>((status, String::from_utf8_lossy(&bytes).into_owned()))
     })?;
     if status.is_success() {
-        if !text.is_empty() {
-            // A closed pipe (`| head`) is the reader's choice, not a failure.
-            let _ = writeln!(std::io::stdout(), "{text}");
+        if text.is_empty() {
+            return Ok(());
         }
-        return Ok(());
+        // The API's own document (the output contract's one exception to the `type` key),
+        // on one line for scripts, indented for a person.
+        let mut out = Output::stdout();
+        let shown = match out.format() {
+            Format::Json => text,
+            Format::Text => serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or(text),
+        };
+        return Ok(out.raw(&shown)?);
     }
     let message = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| v["message"].as_str().map(String::from))
         .unwrap_or(text);
-    Err(format!("{} {}", status.as_u16(), message))
+    let reason = format!("{} {}", status.as_u16(), message);
+    // A refused request (4xx) is the caller's to fix; a server error is the database's.
+    match status.is_server_error() {
+        true => Err(Failure::Failed(reason)),
+        false => Err(Failure::BadInput(reason)),
+    }
 }

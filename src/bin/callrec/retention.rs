@@ -1,11 +1,15 @@
 //! `callrec retention ...`: putting stored recordings on a customer's plan. So far, `migrate`:
-//! one JSON line per recording changed, then a JSON summary line.
+//! one line per recording changed, then the summary. A migration changes the store, so a reader
+//! that goes away does not stop it half-way.
 
+use crate::failure::Failure;
+use crate::output::{Line, Output};
 use crate::runtime;
-use crate::store::{self, StoreArgs};
+use crate::store::{self, plan_parser, StoreOnlyArgs};
 use callrec::policy::plan::Plan;
 use callrec::server::clock;
-use callrec::store::migrate::{self, MigrationEvent, PlanTarget};
+use callrec::store::migrate::{self, MigrationEvent, MigrationReport, PlanTarget};
+use serde::Serialize;
 
 #[derive(clap::Parser)]
 pub struct RetentionArgs {
@@ -28,29 +32,36 @@ struct MigrateArgs {
     /// The organisation whose recordings change plan.
     #[arg(long)]
     org: String,
-    /// The new plan: dubber-go, dubber-standard, dubber-ai, imagicle or callcabinet.
-    #[arg(long)]
+    /// The new plan.
+    #[arg(long, value_name = "PLAN", value_parser = plan_parser())]
     plan: Plan,
     /// Only this user's recordings (as the metadata's storage.user names them).
     #[arg(long)]
     user: Option<String>,
     #[command(flatten)]
-    store: StoreArgs,
+    store: StoreOnlyArgs,
 }
 
-pub fn run(args: RetentionArgs) -> Result<(), String> {
+pub fn run(args: RetentionArgs) -> Result<(), Failure> {
     match args.command {
         RetentionCommand::Migrate(args) => run_migrate(args),
     }
 }
 
-fn run_migrate(args: MigrateArgs) -> Result<(), String> {
-    let config = args.store.config()?;
-    let target = args.store.target(&config, Some(&args.org));
+fn run_migrate(args: MigrateArgs) -> Result<(), Failure> {
+    let store = args.store.full();
+    let config = store.config()?;
+    let target = store.target(&config, Some(&args.org));
     let dest = store::open(&target)?;
     let now = clock::now();
     let runtime = runtime::current_thread()?;
-    let print = |event: &MigrationEvent| println!("{}", json_line(event));
+    let mut out = Output::stdout();
+    let mut printed = Ok(());
+    let print = |event: &MigrationEvent| {
+        if printed.is_ok() {
+            printed = out.line(&Migrated::from(event));
+        }
+    };
     let plan = PlanTarget {
         retention: args.plan.retention(),
         plan: args.plan.to_string(),
@@ -65,23 +76,136 @@ fn run_migrate(args: MigrateArgs) -> Result<(), String> {
             now,
             print,
         ))
-        .map_err(|e| e.to_string())?;
-    let mut summary = serde_json::json!({
-        "event": "summary",
-        "org": args.org,
-        "user": args.user,
-        "plan": args.plan.to_string(),
-        "store": target.url,
-    });
-    if let (Some(line), serde_json::Value::Object(counts)) =
-        (summary.as_object_mut(), serde_json::json!(report))
-    {
-        line.extend(counts);
-    }
-    println!("{}", json_line(&summary));
-    Ok(())
+        .map_err(Failure::failed)?;
+    printed?;
+    Ok(out.summary(&MigrateSummary {
+        kind: "summary",
+        org: &args.org,
+        user: args.user.as_deref(),
+        plan: args.plan.to_string(),
+        store: &target.url,
+        report,
+    })?)
 }
 
-fn json_line(value: &impl serde::Serialize) -> String {
-    serde_json::to_string(value).expect("events and reports are plain JSON values")
+/// One recording the migration changed or left alone (the library's event, its `event` tag
+/// become the contract's leading `type`).
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Migrated<'a> {
+    Moved {
+        from: &'a str,
+        to: &'a str,
+        plan: &'a str,
+        retention: &'a str,
+        retained_since: &'a str,
+        media: usize,
+        bytes: u64,
+    },
+    Retagged {
+        recording: &'a str,
+        plan: &'a str,
+        provider: &'a str,
+    },
+    LeftoversCleaned {
+        recording: &'a str,
+        complete_at: &'a str,
+        keys: &'a [String],
+    },
+    Skipped {
+        recording: &'a str,
+        reason: &'a str,
+    },
+}
+
+impl<'a> From<&'a MigrationEvent> for Migrated<'a> {
+    fn from(event: &'a MigrationEvent) -> Self {
+        match event {
+            MigrationEvent::Moved {
+                from,
+                to,
+                plan,
+                retention,
+                retained_since,
+                media,
+                bytes,
+            } => Migrated::Moved {
+                from,
+                to,
+                plan,
+                retention,
+                retained_since,
+                media: *media,
+                bytes: *bytes,
+            },
+            MigrationEvent::Retagged {
+                prefix,
+                plan,
+                provider,
+            } => Migrated::Retagged {
+                recording: prefix,
+                plan,
+                provider,
+            },
+            MigrationEvent::LeftoversCleaned {
+                prefix,
+                complete_at,
+                keys,
+            } => Migrated::LeftoversCleaned {
+                recording: prefix,
+                complete_at,
+                keys,
+            },
+            MigrationEvent::Skipped { prefix, reason } => Migrated::Skipped {
+                recording: prefix,
+                reason,
+            },
+        }
+    }
+}
+
+impl Line for Migrated<'_> {
+    fn text(&self) -> String {
+        match self {
+            Migrated::Moved { from, to, .. } => format!("moved {from} to {to}"),
+            Migrated::Retagged {
+                recording, plan, ..
+            } => format!("retagged {recording} for {plan}"),
+            Migrated::LeftoversCleaned {
+                recording,
+                complete_at,
+                ..
+            } => format!("cleaned {recording} (complete at {complete_at})"),
+            Migrated::Skipped { recording, reason } => format!("skipped {recording}: {reason}"),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MigrateSummary<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    org: &'a str,
+    user: Option<&'a str>,
+    plan: String,
+    store: &'a str,
+    #[serde(flatten)]
+    report: MigrationReport,
+}
+
+impl Line for MigrateSummary<'_> {
+    fn text(&self) -> String {
+        let r = &self.report;
+        format!(
+            "{} on {}: {} moved, {} retagged, {} unchanged, {} cleaned, {} skipped, {} incomplete",
+            self.org,
+            self.plan,
+            r.moved,
+            r.retagged,
+            r.unchanged,
+            r.leftovers_cleaned,
+            r.skipped,
+            r.incomplete
+        )
+    }
 }

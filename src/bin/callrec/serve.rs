@@ -1,13 +1,15 @@
 //! `callrec serve` (the SIPREC recording server, its uploads and the admin API) and
 //! `callrec token create`.
 
+use crate::failure::Failure;
+use crate::output::{Line, Output};
 use crate::runtime::runtime;
 use callrec::config::Config;
 use callrec::policydb::PolicyDb;
 use callrec::server::admin::Role;
 use callrec::server::clock;
 use callrec::server::serve::Running;
-use serde_json::json;
+use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -94,20 +96,20 @@ enum TokenCommand {
 #[derive(clap::Parser)]
 struct CreateTokenArgs {
     /// customer-admin (one organisation), partner-admin (its customers' organisations) or
-    /// read-only.
-    #[arg(long)]
+    /// read-only (reads its organisations, changes nothing).
+    #[arg(long, value_name = "ROLE", value_parser = role_parser())]
     role: Role,
     /// An organisation the token may act on (repeatable).
     #[arg(long = "org", value_name = "ID")]
     orgs: Vec<String>,
     /// Who or what the token is for, shown in listings.
-    #[arg(long, default_value = "")]
+    #[arg(long, value_name = "TEXT", default_value = "")]
     label: String,
     #[command(flatten)]
     policy: PolicyArgs,
 }
 
-pub fn serve(args: ServeArgs) -> Result<(), String> {
+pub fn serve(args: ServeArgs) -> Result<(), Failure> {
     runtime()?.block_on(async {
         let (db, mut config) = args.policy.open().await?;
         if let Some(sip) = args.sip {
@@ -117,16 +119,50 @@ pub fn serve(args: ServeArgs) -> Result<(), String> {
             config.store.url = url;
         }
         let running = Running::start(config, db, args.admin).await?;
-        println!(
-            "{}",
-            json!({
-                "sip": running.sip.to_string(),
-                "sip_tls": running.sip_tls.map(|a| a.to_string()),
-                "admin": running.admin.to_string(),
-            })
-        );
-        running.run_until(shutdown_signal()).await
+        // The start line a supervisor or a test waits for; a reader gone away does not stop
+        // the server (its logs go to stderr).
+        Output::stdout().line(&Listening {
+            kind: "listening",
+            sip: running.sip.to_string(),
+            sip_tls: running.sip_tls.map(|a| a.to_string()),
+            admin: running.admin.to_string(),
+        })?;
+        running
+            .run_until(shutdown_signal())
+            .await
+            .map_err(Failure::Failed)
     })
+}
+
+/// `serve`'s first line: where it listens (the ports it was given, or those it was lent for
+/// `:0`).
+#[derive(Serialize)]
+struct Listening {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    sip: String,
+    sip_tls: Option<String>,
+    admin: String,
+}
+
+impl Line for Listening {
+    fn text(&self) -> String {
+        let tls = match &self.sip_tls {
+            Some(tls) => format!(", SIP over TLS on {tls}"),
+            None => String::new(),
+        };
+        format!(
+            "listening: SIP on {} (UDP, TCP){tls}, admin API on http://{}",
+            self.sip, self.admin
+        )
+    }
+}
+
+/// `--role`'s parser: clap lists the roles in the help and suggests one for a typo.
+fn role_parser() -> impl clap::builder::TypedValueParser<Value = Role> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Role::ALL.map(Role::as_str))
+        .map(|name| name.parse::<Role>().expect("every listed role parses"))
 }
 
 /// SIGTERM or SIGINT: stop taking requests, finish the ones in flight, exit 0.
@@ -145,7 +181,9 @@ async fn shutdown_signal() {
     }
 }
 
-pub fn token(args: TokenArgs) -> Result<(), String> {
+/// Issues the token and prints it. A token that cannot be printed (the reader went away) is
+/// revoked: it was never shown, so nobody could use it, and it must not stay valid unseen.
+pub fn token(args: TokenArgs) -> Result<(), Failure> {
     let TokenCommand::Create(args) = args.command;
     args.role.check_orgs(&args.orgs)?;
     runtime()?.block_on(async {
@@ -153,8 +191,47 @@ pub fn token(args: TokenArgs) -> Result<(), String> {
         let token = db
             .create_token(args.role.as_str(), &args.orgs, &args.label, clock::now())
             .await
-            .map_err(|e| e.to_string())?;
-        println!("{token}");
-        Ok(())
+            .map_err(Failure::failed)?;
+        let mut out = Output::stdout();
+        let printed = out.line(&Token {
+            kind: "token",
+            token: &token,
+            role: args.role.as_str(),
+            orgs: &args.orgs,
+            label: &args.label,
+        });
+        let why = match printed {
+            Ok(()) if !out.is_closed() => return Ok(()),
+            Ok(()) => "stdout was closed".to_string(),
+            Err(e) => e.to_string(),
+        };
+        match db.revoke_token(&token).await {
+            Ok(_) => Err(Failure::Failed(format!(
+                "the token could not be printed ({why}), so it was revoked; run the command \
+                 again with a reader for its output"
+            ))),
+            Err(e) => Err(Failure::Failed(format!(
+                "the token could not be printed ({why}) and revoking it failed: {e}; it was \
+                 never shown, so nobody holds it"
+            ))),
+        }
     })
+}
+
+/// The new token, shown this once (the database keeps only its hash). As text, the token
+/// alone, so `--format text` gives a script the bare token.
+#[derive(Serialize)]
+struct Token<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    token: &'a str,
+    role: &'a str,
+    orgs: &'a [String],
+    label: &'a str,
+}
+
+impl Line for Token<'_> {
+    fn text(&self) -> String {
+        self.token.to_string()
+    }
 }

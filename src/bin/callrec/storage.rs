@@ -3,14 +3,16 @@
 //! retention on S3.
 
 use crate::failure::Failure;
-use crate::output::{Line, Output};
+use crate::output::{Line, Output, Row};
 use crate::runtime;
-use crate::store::{self, StoreArgs};
+use crate::store::{self, StoreArgs, StoreOnlyArgs};
 use callrec::server::clock;
+use callrec::store::catalog::{self, StoredRecording};
 use callrec::store::key::RetentionClass;
+use callrec::store::metadata::StoredMetadata;
 use callrec::store::spool::Spool;
 use callrec::store::sweep::{self, SweepEvent};
-use callrec::store::{catalog, lifecycle, verify};
+use callrec::store::{lifecycle, verify, Destination};
 use std::time::Duration;
 
 #[derive(clap::Parser)]
@@ -25,7 +27,7 @@ enum StorageCommand {
     Lifecycle(LifecycleArgs),
     /// Upload everything waiting in the spool (what an interrupted run left behind).
     Flush(FlushArgs),
-    /// List stored recordings with their retention and expiry (one JSON line each).
+    /// List stored recordings with their retention, expiry and completeness.
     Ls(ListArgs),
     /// Re-read stored recordings and check them against their metadata's SHA-256.
     Verify(ListArgs),
@@ -36,7 +38,7 @@ enum StorageCommand {
 #[derive(clap::Parser)]
 struct SweepArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: StoreOnlyArgs,
     /// Report what would be deleted, delete nothing.
     #[arg(long)]
     dry_run: bool,
@@ -53,8 +55,8 @@ struct LifecycleArgs {
     #[arg(long)]
     apply: bool,
     #[command(flatten)]
-    store: StoreArgs,
-    /// Retention classes to enforce (repeatable); default: 30d, the free plan's.
+    store: StoreOnlyArgs,
+    /// Retention classes to enforce (repeatable), e.g. 7d, 30d, 365d.
     #[arg(long = "class", value_name = "CLASS", default_value = "30d")]
     classes: Vec<RetentionClass>,
     /// Add prefix-filtered rules for stores that honour no tag filters.
@@ -74,7 +76,7 @@ struct FlushArgs {
 #[derive(clap::Parser)]
 struct ListArgs {
     #[command(flatten)]
-    store: StoreArgs,
+    store: StoreOnlyArgs,
     /// Only this organisation's recordings (in its own storage, if it has one).
     #[arg(long)]
     org: Option<String>,
@@ -82,43 +84,44 @@ struct ListArgs {
 
 pub fn run(args: StorageArgs) -> Result<(), Failure> {
     match args.command {
-        StorageCommand::Lifecycle(args) => Ok(lifecycle(args)?),
-        StorageCommand::Sweep(args) => Ok(sweep(args)?),
+        StorageCommand::Lifecycle(args) => lifecycle(args),
+        StorageCommand::Sweep(args) => sweep(args),
         StorageCommand::Flush(args) => flush(args),
-        StorageCommand::Ls(args) => Ok(list(args)?),
-        StorageCommand::Verify(args) => Ok(verify(args)?),
+        StorageCommand::Ls(args) => list(args),
+        StorageCommand::Verify(args) => verify(args),
     }
 }
 
-fn lifecycle(args: LifecycleArgs) -> Result<(), String> {
-    if args.print && !args.store.given() {
+fn lifecycle(args: LifecycleArgs) -> Result<(), Failure> {
+    let store = args.store.full();
+    if args.print && !store.given() {
         let xml = lifecycle::configuration(&args.classes, args.prefix_rules);
-        return Output::stdout().raw(xml.trim_end());
+        return Ok(Output::stdout().raw(xml.trim_end())?);
     }
-    let config = args.store.config()?;
-    let dest = store::open(&args.store.target(&config, None))?;
+    let config = store.config()?;
+    let dest = store::open(&store.target(&config, None))?;
     let root = match dest.prefix.as_str() {
         "" => String::new(),
         prefix => format!("{prefix}/"),
     };
     let xml = lifecycle::configuration_under(&root, &args.classes, args.prefix_rules);
     if args.print {
-        return Output::stdout().raw(xml.trim_end());
+        return Ok(Output::stdout().raw(xml.trim_end())?);
     }
     let Some(s3) = dest.s3() else {
-        return Err(format!(
+        return Err(Failure::BadInput(format!(
             "{}: lifecycle rules need an S3 store; run `callrec storage sweep` periodically instead",
             dest.url
-        ));
+        )));
     };
     runtime::current_thread()?
         .block_on(lifecycle::apply(s3, &xml))
-        .map_err(|e| e.to_string())?;
-    Output::stdout().line(&LifecycleApplied {
+        .map_err(Failure::failed)?;
+    Ok(Output::stdout().line(&LifecycleApplied {
         kind: "lifecycle_applied",
         store: &dest.url,
         rules: lifecycle::parse(&xml).map(|r| r.len()).unwrap_or(0),
-    })
+    })?)
 }
 
 /// `lifecycle --apply`'s result: the bucket kept every rule (read back and compared).
@@ -139,11 +142,13 @@ impl Line for LifecycleApplied<'_> {
     }
 }
 
-/// Sweeps the default store, and every organisation's own, unless --store names one.
-fn sweep(args: SweepArgs) -> Result<(), String> {
-    let config = args.store.config()?;
-    let mut targets = vec![args.store.target(&config, None)];
-    if args.store.store.is_none() {
+/// Sweeps the default store, and every organisation's own, unless --store names one. A sweep
+/// changes the store, so a reader that goes away does not stop it.
+fn sweep(args: SweepArgs) -> Result<(), Failure> {
+    let store = args.store.full();
+    let config = store.config()?;
+    let mut targets = vec![store.target(&config, None)];
+    if store.store.is_none() {
         for org in config.orgs.values() {
             if let Some(own) = org.store.clone().filter(|t| !targets.contains(t)) {
                 targets.push(own);
@@ -152,8 +157,14 @@ fn sweep(args: SweepArgs) -> Result<(), String> {
     }
     let now = clock::now();
     let runtime = runtime::current_thread()?;
-    for target in targets {
-        let dest = store::open(&target)?;
+    let mut out = Output::stdout();
+    let mut total = SweepCounts {
+        dry_run: args.dry_run,
+        ..SweepCounts::default()
+    };
+    for target in &targets {
+        let dest = store::open(target)?;
+        let mut printed = Ok(());
         let log = |event: &SweepEvent| {
             let line = match event {
                 SweepEvent::Expired {
@@ -162,47 +173,171 @@ fn sweep(args: SweepArgs) -> Result<(), String> {
                     expiry,
                     bytes,
                     dry_run,
-                } => serde_json::json!({
-                    "event": if *dry_run { "would_delete" } else { "deleted" },
-                    "recording": prefix,
-                    "keys": keys,
-                    "expired": expiry.to_rfc3339(),
-                    "bytes": bytes,
-                }),
-                SweepEvent::Skipped { prefix, reason } => serde_json::json!({
-                    "event": "skipped",
-                    "recording": prefix,
-                    "reason": reason,
-                }),
+                } => SweepLine::Expired {
+                    kind: if *dry_run { "would_delete" } else { "deleted" },
+                    recording: prefix,
+                    keys,
+                    expired: expiry.to_rfc3339(),
+                    bytes: *bytes,
+                },
+                SweepEvent::Skipped { prefix, reason } => SweepLine::Skipped {
+                    kind: "skipped",
+                    recording: prefix,
+                    reason,
+                },
             };
-            println!("{line}");
+            if printed.is_ok() {
+                printed = out.line(&line);
+            }
         };
         let report = runtime
             .block_on(sweep::sweep(&dest, now, args.dry_run, log))
-            .map_err(|e| e.to_string())?;
-        let line = serde_json::json!({
-            "event": "summary",
-            "store": target.url,
-            "dry_run": args.dry_run,
-            "deleted": report.deleted,
-            "kept": report.kept,
-            "skipped": report.skipped,
-            "objects_deleted": report.objects_deleted,
-            "bytes_deleted": report.bytes_deleted,
-        });
-        println!("{line}");
+            .map_err(Failure::failed)?;
+        printed?;
+        let mut counts = SweepCounts {
+            dry_run: args.dry_run,
+            ..SweepCounts::default()
+        };
+        counts.add(&report);
+        total.add(&report);
+        out.line(&Swept {
+            kind: "swept",
+            store: &target.url,
+            counts,
+        })?;
     }
-    Ok(())
+    Ok(out.summary(&SweepSummary {
+        kind: "summary",
+        stores: targets.len(),
+        counts: total,
+    })?)
 }
 
-/// A job left in the spool is postponed, not lost: exit 75, so a script retries later.
+/// One recording the sweep deleted (or, in a dry run, would delete) or left alone.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum SweepLine<'a> {
+    Expired {
+        /// `deleted`, or `would_delete` in a dry run.
+        #[serde(rename = "type")]
+        kind: &'static str,
+        recording: &'a str,
+        keys: &'a [String],
+        expired: String,
+        bytes: u64,
+    },
+    Skipped {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        recording: &'a str,
+        reason: &'a str,
+    },
+}
+
+impl Line for SweepLine<'_> {
+    fn text(&self) -> String {
+        match self {
+            SweepLine::Expired {
+                kind,
+                recording,
+                expired,
+                bytes,
+                ..
+            } => format!(
+                "{} {recording} (expired {expired}, {bytes} bytes)",
+                kind.replace('_', " ")
+            ),
+            SweepLine::Skipped {
+                recording, reason, ..
+            } => format!("skipped {recording}: {reason}"),
+        }
+    }
+}
+
+/// One store swept: its counts (a sweep covers the default store and each organisation's).
+#[derive(serde::Serialize)]
+struct Swept<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    store: &'a str,
+    #[serde(flatten)]
+    counts: SweepCounts,
+}
+
+/// The sweep's end: every store's counts added up.
+#[derive(serde::Serialize)]
+struct SweepSummary {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    stores: usize,
+    #[serde(flatten)]
+    counts: SweepCounts,
+}
+
+/// What a sweep did (in a dry run: would have done), in the order the lines show it.
+#[derive(serde::Serialize, Default)]
+struct SweepCounts {
+    dry_run: bool,
+    deleted: usize,
+    kept: usize,
+    skipped: usize,
+    objects_deleted: usize,
+    bytes_deleted: u64,
+}
+
+impl SweepCounts {
+    fn add(&mut self, report: &sweep::SweepReport) {
+        self.deleted += report.deleted;
+        self.kept += report.kept;
+        self.skipped += report.skipped;
+        self.objects_deleted += report.objects_deleted;
+        self.bytes_deleted += report.bytes_deleted;
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "{} recording(s) {}, {} kept, {} skipped ({} objects, {} bytes)",
+            self.deleted,
+            if self.dry_run {
+                "would be deleted"
+            } else {
+                "deleted"
+            },
+            self.kept,
+            self.skipped,
+            self.objects_deleted,
+            self.bytes_deleted
+        )
+    }
+}
+
+impl Line for Swept<'_> {
+    fn text(&self) -> String {
+        format!("{}: {}", self.store, self.counts.text())
+    }
+}
+
+impl Line for SweepSummary {
+    fn text(&self) -> String {
+        format!("{} store(s) swept: {}", self.stores, self.counts.text())
+    }
+}
+
+/// Uploads what waits in the spool, one `stored` line per job, then the summary. A job left
+/// in the spool is postponed, not lost: exit 75, so a script retries later. A reader that goes
+/// away does not stop the uploads.
 fn flush(args: FlushArgs) -> Result<(), Failure> {
     let config = args.store.config()?;
     let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
-        .map_err(|e| e.to_string())?;
-    let owner = spool.own().map_err(|e| e.to_string())?;
+        .map_err(Failure::failed)?;
+    let owner = spool.own().map_err(Failure::failed)?;
     let give_up_after = args.give_up_after.map(Duration::from_secs);
-    let report = store::drain(&config, &spool, &owner, give_up_after)?;
+    let report = store::drain(&config, &spool, &owner, give_up_after).map_err(Failure::Failed)?;
+    Output::stdout().summary(&FlushSummary {
+        kind: "summary",
+        stored: report.stored,
+        pending: report.pending,
+    })?;
     match report.pending {
         0 => Ok(()),
         n => Err(Failure::Postponed(format!(
@@ -211,69 +346,263 @@ fn flush(args: FlushArgs) -> Result<(), Failure> {
     }
 }
 
-fn list(args: ListArgs) -> Result<(), String> {
-    let config = args.store.config()?;
-    let dest = store::open(&args.store.target(&config, args.org.as_deref()))?;
-    runtime::current_thread()?.block_on(async {
-        for recording in catalog::list(&dest, args.org.as_deref())
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            let metadata = catalog::read_metadata(&dest, &recording)
-                .await
-                .map_err(|e| e.to_string())?
-                .map(|(_, m)| m);
-            let storage = metadata.as_ref().map(|m| &m.storage);
-            let line = serde_json::json!({
-                "recording": recording.dir.prefix(),
-                "call": metadata.as_ref().map(|m| &m.call.id),
-                "sip_call_id": metadata.as_ref().and_then(|m| m.call.sip_call_id.as_ref()),
-                "org": storage.map(|s| &s.org),
-                "user": storage.and_then(|s| s.user.as_ref()),
-                "plan": storage.map(|s| &s.plan),
-                "retention": recording.dir.class.to_string(),
-                "retained_since": storage.map(|s| &s.retained_since),
-                "expires": storage.and_then(|s| s.expiry()).map(|t| t.to_rfc3339()),
-                "objects": recording.media.len() + usize::from(recording.metadata.is_some()),
-                "bytes": recording.bytes(),
-                "complete": metadata.is_some(),
-            });
-            println!("{line}");
+#[derive(serde::Serialize)]
+struct FlushSummary {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    stored: usize,
+    /// Still in the spool (the store failed them): the command exits 75.
+    pending: usize,
+}
+
+impl Line for FlushSummary {
+    fn text(&self) -> String {
+        format!(
+            "{} recording(s) stored, {} still in the spool",
+            self.stored, self.pending
+        )
+    }
+}
+
+/// Opens the store `ls` and `verify` walk and lists its recordings.
+fn walk(args: &ListArgs) -> Result<(Destination, tokio::runtime::Runtime), Failure> {
+    let store = args.store.full();
+    let config = store.config()?;
+    let dest = store::open(&store.target(&config, args.org.as_deref()))?;
+    Ok((dest, runtime::current_thread()?))
+}
+
+async fn listed(dest: &Destination, org: Option<&str>) -> Result<Vec<StoredRecording>, Failure> {
+    catalog::list(dest, org).await.map_err(Failure::failed)
+}
+
+/// One line per recording, then the summary. Read-only: stops when the reader goes away.
+/// One recording's unreadable metadata is that recording's `"complete": false`, never the
+/// end of the listing.
+fn list(args: ListArgs) -> Result<(), Failure> {
+    let (dest, runtime) = walk(&args)?;
+    let mut out = Output::stdout();
+    let mut summary = ListSummary::default();
+    runtime.block_on(async {
+        for recording in listed(&dest, args.org.as_deref()).await? {
+            if out.is_closed() {
+                return Ok(());
+            }
+            let (metadata, reason) = match catalog::read_metadata(&dest, &recording).await {
+                Ok(Some((_, metadata))) => {
+                    let reason = missing(&recording, &metadata);
+                    (Some(metadata), reason)
+                }
+                Ok(None) => (None, Some("no metadata (upload or move incomplete)".into())),
+                Err(e) if catalog::is_about_this_recording(&e) => (None, Some(e.to_string())),
+                Err(e) => return Err(Failure::failed(e)),
+            };
+            let listed = Listed::new(&recording, metadata.as_ref(), reason);
+            summary.count(&listed);
+            out.row(&listed)?;
         }
-        Ok(())
+        Ok(out.summary(&summary)?)
     })
 }
 
-fn verify(args: ListArgs) -> Result<(), String> {
-    let config = args.store.config()?;
-    let dest = store::open(&args.store.target(&config, args.org.as_deref()))?;
-    let (mut good, mut bad) = (0, 0);
-    runtime::current_thread()?.block_on(async {
-        for recording in catalog::list(&dest, args.org.as_deref())
-            .await
-            .map_err(|e| e.to_string())?
-        {
+/// Why a recording whose metadata reads well is still incomplete: media it names are gone.
+fn missing(recording: &StoredRecording, metadata: &StoredMetadata) -> Option<String> {
+    let missing = recording.missing_media(metadata);
+    (!missing.is_empty()).then(|| format!("missing: {}", missing.join(", ")))
+}
+
+/// `storage ls`'s line for one recording.
+#[derive(serde::Serialize)]
+struct Listed<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    recording: String,
+    call: Option<&'a str>,
+    sip_call_id: Option<&'a str>,
+    org: Option<&'a str>,
+    user: Option<&'a str>,
+    plan: Option<&'a str>,
+    retention: String,
+    retained_since: Option<&'a str>,
+    expires: Option<String>,
+    objects: usize,
+    bytes: u64,
+    /// The metadata and every media object it names are in the store.
+    complete: bool,
+    /// Why not, when not complete.
+    reason: Option<String>,
+}
+
+impl<'a> Listed<'a> {
+    fn new(
+        recording: &StoredRecording,
+        metadata: Option<&'a StoredMetadata>,
+        reason: Option<String>,
+    ) -> Self {
+        let storage = metadata.map(|m| &m.storage);
+        Listed {
+            kind: "recording",
+            recording: recording.dir.prefix(),
+            call: metadata.map(|m| m.call.id.as_str()),
+            sip_call_id: metadata.and_then(|m| m.call.sip_call_id.as_deref()),
+            org: storage.map(|s| s.org.as_str()),
+            user: storage.and_then(|s| s.user.as_deref()),
+            plan: storage.map(|s| s.plan.as_str()),
+            retention: recording.dir.class.to_string(),
+            retained_since: storage.map(|s| s.retained_since.as_str()),
+            expires: storage.and_then(|s| s.expiry()).map(|t| t.to_rfc3339()),
+            objects: recording.media.len() + usize::from(recording.metadata.is_some()),
+            bytes: recording.bytes(),
+            complete: reason.is_none(),
+            reason,
+        }
+    }
+}
+
+impl Row for Listed<'_> {
+    const HEADER: &'static [&'static str] = &[
+        "RECORDING",
+        "PLAN",
+        "EXPIRES",
+        "OBJECTS",
+        "BYTES",
+        "COMPLETE",
+    ];
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.recording.clone(),
+            self.plan.unwrap_or("-").to_string(),
+            self.expires.clone().unwrap_or_else(|| "never".into()),
+            self.objects.to_string(),
+            self.bytes.to_string(),
+            match &self.reason {
+                None => "yes".into(),
+                Some(reason) => format!("no: {reason}"),
+            },
+        ]
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ListSummary {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    recordings: usize,
+    complete: usize,
+    incomplete: usize,
+    bytes: u64,
+}
+
+impl Default for ListSummary {
+    fn default() -> Self {
+        ListSummary {
+            kind: "summary",
+            recordings: 0,
+            complete: 0,
+            incomplete: 0,
+            bytes: 0,
+        }
+    }
+}
+
+impl ListSummary {
+    fn count(&mut self, listed: &Listed) {
+        self.recordings += 1;
+        match listed.complete {
+            true => self.complete += 1,
+            false => self.incomplete += 1,
+        }
+        self.bytes += listed.bytes;
+    }
+}
+
+impl Line for ListSummary {
+    fn text(&self) -> String {
+        format!(
+            "{} recording(s): {} complete, {} incomplete, {} bytes",
+            self.recordings, self.complete, self.incomplete, self.bytes
+        )
+    }
+}
+
+/// One line per recording, then the summary; exit 1 when any has a problem. Read-only: stops
+/// when the reader goes away. An unreadable metadata document is that recording's problem.
+fn verify(args: ListArgs) -> Result<(), Failure> {
+    let (dest, runtime) = walk(&args)?;
+    let mut out = Output::stdout();
+    let mut summary = VerifySummary {
+        kind: "summary",
+        recordings: 0,
+        ok: 0,
+        failed: 0,
+    };
+    runtime.block_on(async {
+        for recording in listed(&dest, args.org.as_deref()).await? {
+            if out.is_closed() {
+                return Ok(());
+            }
             let problems = verify::check(&dest, &recording)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(Failure::failed)?;
+            summary.recordings += 1;
             match problems.is_empty() {
-                true => good += 1,
-                false => bad += 1,
+                true => summary.ok += 1,
+                false => summary.failed += 1,
             }
-            let line = serde_json::json!({
-                "recording": recording.dir.prefix(),
-                "ok": problems.is_empty(),
-                "problems": problems,
-            });
-            println!("{line}");
+            out.row(&Verified {
+                kind: "verified",
+                recording: recording.dir.prefix(),
+                ok: problems.is_empty(),
+                problems,
+            })?;
         }
-        Ok::<_, String>(())
+        out.summary(&summary)?;
+        Ok::<_, Failure>(())
     })?;
-    match bad {
+    match summary.failed {
         0 => Ok(()),
-        _ => Err(format!(
+        bad => Err(Failure::Failed(format!(
             "{bad} of {} recording(s) failed verification",
-            good + bad
-        )),
+            summary.recordings
+        ))),
+    }
+}
+
+/// `storage verify`'s line for one recording: intact, or what is wrong with it.
+#[derive(serde::Serialize)]
+struct Verified {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    recording: String,
+    ok: bool,
+    problems: Vec<String>,
+}
+
+impl Row for Verified {
+    const HEADER: &'static [&'static str] = &["RECORDING", "OK", "PROBLEMS"];
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.recording.clone(),
+            if self.ok { "yes" } else { "no" }.into(),
+            self.problems.join("; "),
+        ]
+    }
+}
+
+#[derive(serde::Serialize)]
+struct VerifySummary {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    recordings: usize,
+    ok: usize,
+    failed: usize,
+}
+
+impl Line for VerifySummary {
+    fn text(&self) -> String {
+        format!(
+            "{} recording(s) verified: {} intact, {} with problems",
+            self.recordings, self.ok, self.failed
+        )
     }
 }

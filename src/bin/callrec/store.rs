@@ -1,6 +1,7 @@
 //! The store side of the CLI: which destination and spool a command uses, putting a finished
 //! recording into the spool, and draining the spool into the store.
 
+use crate::output::{Line, Output};
 use crate::runtime;
 use callrec::config::{Config, Target};
 use callrec::policy::plan::Plan;
@@ -29,6 +30,30 @@ pub struct StoreArgs {
     /// Spool directory (default: the config's store.spool, else ./spool).
     #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
+}
+
+/// Which store a command reads or changes, for the commands that use no spool (`storage ls`,
+/// `verify`, `sweep`, `lifecycle`, `retention migrate`): they offer no `--spool` to ignore.
+#[derive(clap::Args, Clone, Debug)]
+pub struct StoreOnlyArgs {
+    /// Store URL: a directory, file:///dir, s3://bucket/prefix, gs://..., az://..., memory://name.
+    /// Default: the config file's store.url, else CALLREC_STORE, else "." (recordings/...).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The TOML configuration file (store, per-organisation storage).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl StoreOnlyArgs {
+    /// The same choice as the spool-using commands make, without a spool of its own.
+    pub fn full(&self) -> StoreArgs {
+        StoreArgs {
+            store: self.store.clone(),
+            config: self.config.clone(),
+            spool: None,
+        }
+    }
 }
 
 impl StoreArgs {
@@ -72,10 +97,28 @@ pub struct Owner {
     /// The recorded user (AOR or id).
     #[arg(long)]
     pub user: Option<String>,
-    /// The plan that decides retention: dubber-go (30 days), dubber-standard, dubber-ai,
-    /// imagicle, callcabinet (unlimited).
-    #[arg(long, default_value = "dubber-go")]
+    /// The plan that decides retention: dubber-go keeps recordings 30 days, the others
+    /// without limit.
+    #[arg(long, value_name = "PLAN", default_value = "dubber-go", value_parser = plan_parser())]
     pub plan: Plan,
+}
+
+/// The plans' names as users type them (`Plan`'s `Display`; a test keeps the two in step).
+const PLAN_NAMES: [&str; 5] = [
+    "dubber-go",
+    "dubber-standard",
+    "dubber-ai",
+    "imagicle",
+    "callcabinet",
+];
+
+/// `--plan`'s parser: clap lists the plans in the help and suggests one for a typo.
+pub fn plan_parser() -> impl clap::builder::TypedValueParser<Value = Plan> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(PLAN_NAMES).map(|name| {
+        name.parse::<Plan>()
+            .expect("PLAN_NAMES are Plan::ALL's names")
+    })
 }
 
 /// Writes the metadata document and the manifest: the recording is now safe on local disk.
@@ -171,15 +214,15 @@ fn upload_jobs(
         match result {
             Ok(done) => {
                 spool.finish(&job).map_err(|e| e.to_string())?;
-                let line = serde_json::json!({
-                    "stored": job.manifest.metadata.key,
-                    "destination": job.manifest.destination,
-                    "media": job.manifest.media.iter().map(|m| &m.key).collect::<Vec<_>>(),
-                    "objects_sent": done.objects_sent,
-                    "bytes_sent": done.bytes_sent,
-                    "retries": done.retries,
-                });
-                println!("{line}");
+                Output::stdout().line(&Stored {
+                    kind: "stored",
+                    metadata: &job.manifest.metadata.key,
+                    destination: &job.manifest.destination,
+                    media: job.manifest.media.iter().map(|m| m.key.as_str()).collect(),
+                    objects_sent: done.objects_sent,
+                    bytes_sent: done.bytes_sent,
+                    retries: done.retries,
+                })?;
                 report.stored += 1;
             }
             // Only an owner's verified upload removes a job: another process stored it.
@@ -194,6 +237,29 @@ fn upload_jobs(
         }
     }
     Ok(report)
+}
+
+/// One job uploaded and gone from the spool (a `flush` line, and `record --store`'s).
+#[derive(serde::Serialize)]
+struct Stored<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// The metadata document's key: the recording is complete in the store once it is there.
+    metadata: &'a str,
+    destination: &'a str,
+    media: Vec<&'a str>,
+    objects_sent: usize,
+    bytes_sent: u64,
+    retries: u32,
+}
+
+impl Line for Stored<'_> {
+    fn text(&self) -> String {
+        format!(
+            "stored {} in {} ({} object(s), {} bytes)",
+            self.metadata, self.destination, self.objects_sent, self.bytes_sent
+        )
+    }
 }
 
 #[derive(Debug, Default)]
@@ -284,5 +350,16 @@ impl StoreContext {
                 job.dir.display()
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_names_are_every_plans_name() {
+        let names: Vec<String> = Plan::ALL.iter().map(Plan::to_string).collect();
+        assert_eq!(names, PLAN_NAMES);
     }
 }
