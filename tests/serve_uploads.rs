@@ -347,9 +347,9 @@ fn serve_sweeps_an_expired_recording_with_nobody_running_a_command() {
             "--plan",
             plan,
         ];
-        json_lines(&ok(callrec(&tmp.0, &args)))[0]["stored"]
+        json_lines(&ok(callrec(&tmp.0, &args)))[0]["metadata"]
             .as_str()
-            .expect("stored")
+            .expect("the stored metadata's key")
             .to_string()
     };
     let expired = record("old-go", "dubber-go");

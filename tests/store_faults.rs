@@ -116,7 +116,8 @@ fn record_to_a_local_store_keeps_the_exact_recording_with_its_retention() {
     ));
     let lines = json_lines(&stdout);
     assert_eq!(lines.len(), 1);
-    let metadata_key = lines[0]["stored"].as_str().expect("stored");
+    assert_eq!(lines[0]["type"], "stored");
+    let metadata_key = lines[0]["metadata"].as_str().expect("the metadata's key");
     assert!(
         metadata_key.starts_with("recordings/30d/acme/"),
         "{metadata_key}"
@@ -163,7 +164,7 @@ fn record_to_a_local_store_keeps_the_exact_recording_with_its_retention() {
         &tmp.0,
         &[],
     ));
-    assert!(json_lines(&paid)[0]["stored"]
+    assert!(json_lines(&paid)[0]["metadata"]
         .as_str()
         .expect("key")
         .starts_with("recordings/unlimited/acme/"));

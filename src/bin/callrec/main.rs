@@ -29,10 +29,16 @@ mod synth;
     about = "Call recorder: two RTP legs in, one faithful recording out"
 )]
 struct Cli {
-    /// How results are printed on stdout: JSON lines (default when stdout is not a terminal)
-    /// or text for a person (default on a terminal).
-    #[arg(long, global = true, value_enum)]
-    format: Option<output::Format>,
+    /// How results are printed on stdout [default: json when stdout is not a terminal, text
+    /// on a terminal].
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        hide_possible_values = false
+    )]
+    output_format: Option<output::Format>,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,9 +85,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    output::choose(cli.format);
+    output::choose(cli.output_format);
     let result: Result<(), failure::Failure> = match cli.command {
-        Command::Record(args) => record::run(*args).map_err(Into::into),
+        Command::Record(args) => record::run(*args),
         Command::Synth(args) => synth::run(args).map_err(Into::into),
         Command::Bench(args) => bench::run(args).map_err(Into::into),
         Command::Loadtest(args) => loadtest::run(args).map_err(Into::into),
