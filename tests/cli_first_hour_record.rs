@@ -470,3 +470,46 @@ fn a_stale_job_for_another_store_neither_stalls_nor_is_named_by_a_later_record()
     );
     assert!(!err.contains(&format!("job {old_job}")), "{err}");
 }
+
+/// `record` on a terminal (a pseudo-terminal through `script`), stderr as a person sees it.
+fn on_a_terminal(term: &str, out: &Path) -> Option<String> {
+    let script = Command::new("script").arg("--version").output();
+    if script.is_err() {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return None;
+    }
+    let line = format!(
+        "{} record fixtures/pcmu-impaired.pcap --out {}",
+        env!("CARGO_BIN_EXE_callrec"),
+        path_arg(out)
+    );
+    let output = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("TERM", term)
+        .output()
+        .expect("run script");
+    assert!(output.status.success(), "{output:?}");
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn the_progress_bar_names_the_file_with_an_eta_and_respects_a_dumb_terminal() {
+    let dir = TempDir::new("first-hour-progress");
+    let Some(shown) = on_a_terminal("xterm", &dir.path("a")) else {
+        return;
+    };
+    assert!(
+        shown.contains("recording fixtures/pcmu-impaired.pcap [") && shown.contains("ETA"),
+        "{shown}"
+    );
+    // Drawn once the length is known: the first bar reads 0%, not a bar of length 0's 100%.
+    let first = shown.find('%').expect("a percentage");
+    assert!(shown[..first].ends_with("   0"), "{shown}");
+    let dumb = on_a_terminal("dumb", &dir.path("b")).expect("script ran once");
+    assert!(!dumb.contains("ETA"), "{dumb}");
+    assert!(
+        dumb.contains("recorded pcmu-impaired"),
+        "text for a person: {dumb}"
+    );
+}

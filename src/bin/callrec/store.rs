@@ -303,7 +303,7 @@ impl StoreContext {
         let target = store.target(&config, Some(&owner.org));
         open(&target)?;
         let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failure::Failed(e.to_string()))?;
         let job = match spool.begin(&target.url, &format!("{}\n{call_id}", owner.org)) {
             Ok(job) => job,
             // The disk is full of recordings that wait: nothing of this one is kept.

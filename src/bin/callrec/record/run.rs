@@ -120,7 +120,7 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
     interrupt::watch(names.iter().map(|n| out.join(format!("{n}.partial"))));
     let mut files = MediaFiles::create(&out, &names)
         .map_err(|e| Failure::Failed(format!("cannot create: {e}")))?;
-    let progress = Progress::start(&capture_name);
+    let mut progress = Progress::start(&capture_name);
     let replay = record_capture(
         Bytes::from(capture),
         config,
