@@ -513,3 +513,42 @@ fn the_progress_bar_names_the_file_with_an_eta_and_respects_a_dumb_terminal() {
         "text for a person: {dumb}"
     );
 }
+
+#[test]
+fn ctrl_c_during_record_to_a_store_leaves_no_spool_job() {
+    let dir = TempDir::new("first-hour-sigint-store");
+    let capture = long_capture(&dir);
+    let mut child = command(&["record", path_arg(&capture), "--store", "local"])
+        .current_dir(&dir.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let jobs = dir.path("spool/jobs");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let partial_in_a_job = || {
+        listing(&jobs).iter().any(|job| {
+            listing(&jobs.join(job))
+                .iter()
+                .any(|n| n.ends_with(".partial"))
+        })
+    };
+    while !partial_in_a_job() {
+        assert!(Instant::now() < deadline, "no spool job appeared");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "record ended early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let output = child.wait_with_output().expect("wait");
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert_eq!(listing(&jobs), BTreeSet::new(), "the job is gone: {err}");
+    assert!(!dir.path("local/recordings").exists(), "nothing stored");
+}
