@@ -471,32 +471,40 @@ fn a_stale_job_for_another_store_neither_stalls_nor_is_named_by_a_later_record()
     assert!(!err.contains(&format!("job {old_job}")), "{err}");
 }
 
-/// `record` on a terminal (a pseudo-terminal through `script`), stderr as a person sees it.
-fn on_a_terminal(term: &str, out: &Path) -> Option<String> {
+/// `callrec ARGS` on a terminal (a pseudo-terminal through `script`, for stdin, stdout and
+/// stderr alike): its exit status and what a person sees. `None` where `script` is missing.
+fn on_a_terminal(term: &str, args: &str) -> Option<(Option<i32>, String)> {
     let script = Command::new("script").arg("--version").output();
     if script.is_err() {
         eprintln!("skipped: `script` (util-linux) is not installed");
         return None;
     }
-    let line = format!(
-        "{} record fixtures/pcmu-impaired.pcap --out {}",
-        env!("CARGO_BIN_EXE_callrec"),
-        path_arg(out)
-    );
+    let line = format!("{} {args}", env!("CARGO_BIN_EXE_callrec"));
     let output = Command::new("script")
         .args(["-qec", &line, "/dev/null"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("TERM", term)
+        .stdin(Stdio::null())
         .output()
         .expect("run script");
-    assert!(output.status.success(), "{output:?}");
-    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+    let shown = String::from_utf8_lossy(&output.stdout).into_owned();
+    Some((output.status.code(), shown))
 }
 
 #[test]
 fn the_progress_bar_names_the_file_with_an_eta_and_respects_a_dumb_terminal() {
     let dir = TempDir::new("first-hour-progress");
-    let Some(shown) = on_a_terminal("xterm", &dir.path("a")) else {
+    let record = |term: &str, out: &str| {
+        let args = format!(
+            "record fixtures/pcmu-impaired.pcap --out {}",
+            path_arg(&dir.path(out))
+        );
+        on_a_terminal(term, &args).map(|(status, shown)| {
+            assert_eq!(status, Some(0), "{shown}");
+            shown
+        })
+    };
+    let Some(shown) = record("xterm", "a") else {
         return;
     };
     assert!(
@@ -506,7 +514,7 @@ fn the_progress_bar_names_the_file_with_an_eta_and_respects_a_dumb_terminal() {
     // Drawn once the length is known: the first bar reads 0%, not a bar of length 0's 100%.
     let first = shown.find('%').expect("a percentage");
     assert!(shown[..first].ends_with("   0"), "{shown}");
-    let dumb = on_a_terminal("dumb", &dir.path("b")).expect("script ran once");
+    let dumb = record("dumb", "b").expect("script ran once");
     assert!(!dumb.contains("ETA"), "{dumb}");
     assert!(
         dumb.contains("recorded pcmu-impaired"),
@@ -551,4 +559,18 @@ fn ctrl_c_during_record_to_a_store_leaves_no_spool_job() {
     assert_eq!(output.status.code(), Some(130), "{err}");
     assert_eq!(listing(&jobs), BTreeSet::new(), "the job is gone: {err}");
     assert!(!dir.path("local/recordings").exists(), "nothing stored");
+}
+
+#[test]
+fn record_dash_on_a_terminal_says_to_pipe_a_capture_in() {
+    let dir = TempDir::new("first-hour-stdin-tty");
+    let args = format!("record - --out {}", path_arg(&dir.path("out")));
+    let Some((status, shown)) = on_a_terminal("xterm", &args) else {
+        return;
+    };
+    assert_eq!(status, Some(2), "{shown}");
+    assert!(
+        shown.contains("which is a terminal: pipe a capture in"),
+        "{shown}"
+    );
 }

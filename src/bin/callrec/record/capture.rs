@@ -3,7 +3,7 @@
 //! Parsing the capture is the library's; this only reads and names.
 
 use crate::failure::Failure;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::Path;
 
 /// gzip's first two bytes (RFC 1952 §2.3.1): `capture.pcap.gz` is common, and its bytes are
@@ -27,6 +27,14 @@ pub fn is_stdin(path: &Path) -> bool {
 pub fn read(path: &Path) -> Result<Vec<u8>, Failure> {
     let bytes = match is_stdin(path) {
         true => {
+            // A capture is never typed: waiting for one on a terminal would only look hung.
+            if std::io::stdin().is_terminal() {
+                return Err(Failure::BadInput(
+                    "`record -` reads the capture from standard input, which is a terminal: \
+                     pipe a capture in (callrec record - < call.pcap)"
+                        .into(),
+                ));
+            }
             let mut bytes = Vec::new();
             std::io::stdin()
                 .lock()
