@@ -354,7 +354,7 @@ impl StoreContext {
             .unwrap_or(0);
         if older > 0 {
             eprintln!(
-                "callrec: {older} older recording(s) wait in the spool {}: `callrec storage \
+                "callrec: {older} older recording(s) wait in the spool ({}): `callrec storage \
                  flush` uploads them",
                 self.config.store.spool.display()
             );
