@@ -38,7 +38,15 @@ fn record_ok(capture: &str, out: &Path, extra: &[&str]) -> Vec<(PathBuf, PathBuf
         .map(|line| {
             let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
             let object = v.as_object().expect("a JSON object per line");
-            assert_eq!(object.len(), 2, "{line}: recording and metadata only");
+            assert_eq!(
+                object.len(),
+                4,
+                "{line}: type, call id, recording, metadata"
+            );
+            assert!(
+                line.starts_with(r#"{"type":"recording","call_id":"#),
+                "{line}"
+            );
             let path = |key: &str| PathBuf::from(v[key].as_str().expect(key));
             (path("recording"), path("metadata"))
         })

@@ -213,7 +213,9 @@ fn killed_at_any_moment_a_rerun_stores_the_recording_exactly_once() {
     std::fs::remove_dir_all(tmp.path("store")).expect("clear store");
 
     // Kill it at moments spread over a whole run: while recording into the spool, while
-    // committing, while uploading. Each rerun must finish the job, leaving one intact copy.
+    // committing, while uploading. Each rerun stores its own recording; `storage flush` then
+    // finishes what the killed run left (a `record` never waits on another job), leaving one
+    // intact copy.
     let mut discarded = 0;
     for fraction in [0.1, 0.5, 0.8, 0.9, 0.95, 0.99] {
         let mut child = command(&args, &tmp.0)
@@ -224,10 +226,11 @@ fn killed_at_any_moment_a_rerun_stores_the_recording_exactly_once() {
         std::thread::sleep(full.mul_f64(fraction));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        let rerun = run(&args, &tmp.0, &[]);
-        let stderr = String::from_utf8_lossy(&rerun.stderr).to_string();
+        ok(run(&args, &tmp.0, &[]));
+        let flush = run(&["storage", "flush"], &tmp.0, &[]);
+        let stderr = String::from_utf8_lossy(&flush.stderr).to_string();
         discarded += usize::from(stderr.contains("discarded spool job"));
-        ok(rerun);
+        ok(flush);
         let listed = assert_stored(store, &tmp.0, &[], 1);
         assert_eq!(listed[0]["recording"], reference[0]["recording"]);
         assert_eq!(
@@ -405,15 +408,20 @@ fn a_full_spool_refuses_new_recordings_and_loses_nothing_already_spooled() {
         &limit,
     );
     let stderr = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(2), "{stderr}");
+    // Nothing of the new recording is kept: a failure (1), not bad input.
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("spool full") && stderr.contains("limit 1000 bytes"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("1 recording(s) wait in the spool") && stderr.contains("storage flush"),
+        "{stderr}"
+    );
     assert_eq!(
         stderr.lines().count(),
-        2,
-        "the failed upload retry and the refusal: {stderr}"
+        1,
+        "the refusal only: the older job is not retried: {stderr}"
     );
     for (path, bytes) in &spooled {
         assert_eq!(&std::fs::read(path).expect("still spooled"), bytes);

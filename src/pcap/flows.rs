@@ -35,18 +35,26 @@ pub struct RtpFlow {
 }
 
 impl fmt::Display for RtpFlow {
+    /// `SSRC 0xdeadbeef (3735928559), 10.0.0.1:4000 → 10.0.0.9:5000, payload type 0, 250
+    /// packets`: SSRCs in hex and decimal, as Wireshark shows them in its two views.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ssrcs: Vec<String> = self.ssrcs.iter().map(|s| format!("{s:#010x}")).collect();
+        let ssrcs: Vec<String> = self.ssrcs.iter().map(|&s| ssrc_text(s)).collect();
+        let types: Vec<String> = self.payload_types.iter().map(u8::to_string).collect();
         write!(
             f,
-            "{} -> {} ssrc {} pt {:?}, {} packets",
+            "SSRC {}, {} → {}, payload type {}, {} packets",
+            ssrcs.join(" and "),
             self.src,
             self.dst,
-            ssrcs.join(","),
-            self.payload_types,
+            types.join(","),
             self.packets
         )
     }
+}
+
+/// An SSRC as people compare it with Wireshark: `0xdeadbeef (3735928559)`.
+pub fn ssrc_text(ssrc: u32) -> String {
+    format!("{ssrc:#010x} ({ssrc})")
 }
 
 #[derive(Default)]
@@ -129,7 +137,7 @@ pub fn find_rtp_flows<'a>(datagrams: impl IntoIterator<Item = &'a Datagram>) -> 
     found
 }
 
-/// How the operator names a leg: by SSRC (hex) or by UDP port.
+/// How the operator names a leg: by SSRC or by UDP port.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum LegSelector {
     Ssrc(u32),
@@ -138,21 +146,67 @@ pub enum LegSelector {
 
 impl std::str::FromStr for LegSelector {
     type Err = String;
-    /// `0x1234abcd` is an SSRC; a plain number up to 65535 is a port; longer hex is an SSRC.
+    /// Written the way Wireshark shows them: `0xdeadbeef` is an SSRC in hex; plain digits are
+    /// decimal, a UDP port up to 65535 and an SSRC above (`ssrc:N` names a small decimal SSRC,
+    /// `port:N` a port explicitly). Hex without `0x` is refused rather than guessed: `1234`
+    /// would read differently in the two bases.
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("'{s}' is neither an SSRC (hex, e.g. 0x1a2b3c4d) nor a UDP port");
-        if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        let bad = || {
+            format!(
+                "'{s}' is neither an SSRC (0x1a2b3c4d in hex, or decimal) nor a UDP port \
+                 (ssrc:N and port:N say which)"
+            )
+        };
+        let decimal = |d: &str| d.trim().parse::<u32>().map_err(|_| bad());
+        let text = s.trim();
+        if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
             return u32::from_str_radix(hex, 16)
                 .map(LegSelector::Ssrc)
                 .map_err(|_| bad());
         }
-        if let Ok(port) = s.parse::<u16>() {
-            return Ok(LegSelector::Port(port));
+        if let Some(n) = text.strip_prefix("ssrc:") {
+            return match n.trim().strip_prefix("0x") {
+                Some(hex) => u32::from_str_radix(hex, 16).map_err(|_| bad()),
+                None => decimal(n),
+            }
+            .map(LegSelector::Ssrc);
         }
-        u32::from_str_radix(s, 16)
-            .map(LegSelector::Ssrc)
-            .map_err(|_| bad())
+        if let Some(n) = text.strip_prefix("port:") {
+            return n.trim().parse().map(LegSelector::Port).map_err(|_| bad());
+        }
+        if text.chars().all(|c| c.is_ascii_digit()) {
+            let n = decimal(text)?;
+            return Ok(match u16::try_from(n) {
+                Ok(port) => LegSelector::Port(port),
+                Err(_) => LegSelector::Ssrc(n),
+            });
+        }
+        if u32::from_str_radix(text, 16).is_ok() {
+            return Err(format!(
+                "'{s}': write a hexadecimal SSRC with 0x (0x{text}), a decimal one as digits"
+            ));
+        }
+        Err(bad())
     }
+}
+
+impl fmt::Display for LegSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            LegSelector::Ssrc(ssrc) => write!(f, "SSRC {}", ssrc_text(ssrc)),
+            LegSelector::Port(port) => write!(f, "UDP port {port}"),
+        }
+    }
+}
+
+/// The streams a capture holds, for a message: `1) SSRC ...; 2) SSRC ...`.
+fn listing(flows: &[RtpFlow]) -> String {
+    let each: Vec<String> = flows
+        .iter()
+        .enumerate()
+        .map(|(i, flow)| format!("{}) {flow}", i + 1))
+        .collect();
+    each.join("; ")
 }
 
 impl LegSelector {
@@ -181,9 +235,14 @@ pub enum LegChoiceError {
     /// Nothing in the capture looks like RTP.
     #[error("the capture holds no RTP stream")]
     NoRtp,
-    /// An operator's selector matches no RTP flow.
-    #[error("no RTP stream matches {0:?}")]
-    NoMatch(LegSelector),
+    /// An operator's selector matches no RTP flow; the flows the capture holds, to choose from.
+    #[error("no RTP stream matches {0}; the capture holds: {streams}", streams = listing(.1))]
+    NoMatch(LegSelector, Vec<RtpFlow>),
+    /// Both legs name the same stream: a call's two legs are two streams.
+    #[error(
+        "--leg-a {0} and --leg-b {1} name the same stream ({2}): a leg is one stream, name two"
+    )]
+    SameStream(LegSelector, LegSelector, Box<RtpFlow>),
     /// Leg B was named and is the only stream, which leaves nothing to be leg A.
     #[error("the stream named as leg B is the capture's only RTP stream: name it as leg A")]
     OnlyLegB,
@@ -206,12 +265,22 @@ pub fn choose_legs(
     if flows.is_empty() {
         return Err(LegChoiceError::NoRtp);
     }
-    let named = |sel: LegSelector, not| sel.pick(flows, not).ok_or(LegChoiceError::NoMatch(sel));
+    let named = |sel: LegSelector, not| {
+        sel.pick(flows, not)
+            .ok_or_else(|| LegChoiceError::NoMatch(sel, flows.to_vec()))
+    };
     let earliest_other = |not: usize| (0..flows.len()).find(|&i| i != not);
     let (a, b) = match (leg_a, leg_b) {
-        (Some(a), Some(b)) => {
-            let a = named(a, None)?;
-            (a, Some(named(b, Some(a))?))
+        (Some(sel_a), Some(sel_b)) => {
+            let a = named(sel_a, None)?;
+            match sel_b.pick(flows, Some(a)) {
+                Some(b) => (a, Some(b)),
+                None if sel_b.pick(flows, None) == Some(a) => {
+                    let flow = Box::new(flows[a].clone());
+                    return Err(LegChoiceError::SameStream(sel_a, sel_b, flow));
+                }
+                None => return Err(LegChoiceError::NoMatch(sel_b, flows.to_vec())),
+            }
         }
         (Some(a), None) => {
             let a = named(a, None)?;
@@ -351,7 +420,28 @@ mod tests {
         let missing = choose_legs(&flows, Some(LegSelector::Ssrc(0x1234)), None);
         assert_eq!(
             missing,
-            Err(LegChoiceError::NoMatch(LegSelector::Ssrc(0x1234)))
+            Err(LegChoiceError::NoMatch(
+                LegSelector::Ssrc(0x1234),
+                flows.clone()
+            ))
+        );
+        let message = missing.expect_err("no match").to_string();
+        assert!(
+            message.starts_with("no RTP stream matches SSRC 0x00001234 (4660); the capture holds: 1) SSRC 0x0000aaaa (43690), 10.0.0.1:4000 → 10.0.0.9:5000, payload type 0, 10 packets; 2) SSRC 0x0000bbbb (48059)"),
+            "{message}"
+        );
+        let same = choose_legs(
+            &flows,
+            Some(LegSelector::Ssrc(0xaaaa)),
+            Some(LegSelector::Port(5000)),
+        );
+        assert_eq!(
+            same,
+            Err(LegChoiceError::SameStream(
+                LegSelector::Ssrc(0xaaaa),
+                LegSelector::Port(5000),
+                Box::new(flows[0].clone())
+            ))
         );
     }
 
@@ -368,7 +458,14 @@ mod tests {
     fn selector_syntax() {
         assert_eq!("0x1A2b".parse(), Ok(LegSelector::Ssrc(0x1a2b)));
         assert_eq!("5004".parse(), Ok(LegSelector::Port(5004)));
-        assert_eq!("deadbeef".parse(), Ok(LegSelector::Ssrc(0xdeadbeef)));
+        // Decimal, as Wireshark's decimal view shows SSRCs: above any port, an SSRC.
+        assert_eq!("3735928559".parse(), Ok(LegSelector::Ssrc(0xdeadbeef)));
+        assert_eq!("99999".parse(), Ok(LegSelector::Ssrc(99999)));
+        assert_eq!("ssrc:42".parse(), Ok(LegSelector::Ssrc(42)));
+        assert_eq!("port:5004".parse(), Ok(LegSelector::Port(5004)));
+        let unprefixed = "deadbeef".parse::<LegSelector>().expect_err("hex needs 0x");
+        assert!(unprefixed.contains("0xdeadbeef"), "{unprefixed}");
         assert!("zz".parse::<LegSelector>().is_err());
+        assert!("4294967296".parse::<LegSelector>().is_err());
     }
 }

@@ -29,6 +29,10 @@ pub enum PayloadMapError {
     /// The clock rate is not a positive number.
     #[error("clock rate '{0}' is not a positive number")]
     Rate(String),
+    /// Opus named with a clock rate other than 48000: RTP Opus always runs at 48000 (RFC 7587
+    /// §4.1), so another rate is a mistake that would play the call at the wrong speed.
+    #[error("opus/{0}: RTP Opus always has clock rate 48000 (RFC 7587), whatever its audio bandwidth: write N=opus/48000")]
+    OpusRate(u32),
 }
 
 impl PayloadMap {
@@ -100,6 +104,11 @@ impl PayloadMap {
             .ok_or_else(|| PayloadMapError::Rate(rate.to_string()))?;
         let kind = PayloadKind::from_name(name.trim())
             .ok_or_else(|| PayloadMapError::Codec(name.to_string()))?;
+        // RFC 7587 §4.1: RTP Opus always states 48000, whatever rate the encoder ran at.
+        let opus = PayloadKind::Audio(Codec::Opus);
+        if kind == opus && clock_rate != Codec::Opus.rtp_clock_rate() {
+            return Err(PayloadMapError::OpusRate(clock_rate));
+        }
         Ok((pt, PayloadType { kind, clock_rate }))
     }
 }
@@ -169,6 +178,8 @@ mod tests {
             ("x=opus/48000", PayloadMapError::Number("x".into())),
             ("96=speex/8000", PayloadMapError::Codec("speex".into())),
             ("96=opus/0", PayloadMapError::Rate("0".into())),
+            ("111=opus/8000", PayloadMapError::OpusRate(8000)),
+            ("111=opus/16000", PayloadMapError::OpusRate(16000)),
             ("96=/8000", PayloadMapError::Syntax("96=/8000".into())),
         ];
         for (text, err) in cases {

@@ -88,7 +88,7 @@ fn main() -> ExitCode {
     }
     output::choose(cli.output_format);
     let result: Result<(), failure::Failure> = match cli.command {
-        Command::Record(args) => record::run(*args).map_err(Into::into),
+        Command::Record(args) => record::run(*args),
         Command::Synth(args) => synth::run(args),
         Command::Bench(args) => bench::run(args).map_err(Into::into),
         Command::Loadtest(args) => loadtest::run(args).map_err(Into::into),

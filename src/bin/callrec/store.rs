@@ -1,6 +1,7 @@
 //! The store side of the CLI: which destination and spool a command uses, putting a finished
 //! recording into the spool, and draining the spool into the store.
 
+use crate::failure::Failure;
 use crate::output::{Line, Output};
 use crate::runtime;
 use callrec::config::{Config, Target};
@@ -84,8 +85,56 @@ impl StoreArgs {
 }
 
 pub fn open(target: &Target) -> Result<Destination, String> {
+    if let Some(missing) = missing_s3_credentials(target, |name| std::env::var_os(name).is_some()) {
+        return Err(missing);
+    }
     let options: Vec<(String, String)> = target.options.clone().into_iter().collect();
     Destination::open(&target.url, &options).map_err(|e| e.to_string())
+}
+
+/// An S3 store with no credentials anywhere, said before any network call: left alone, the
+/// S3 client falls back to the cloud's instance metadata address and ends in an HTTP error
+/// that names neither the variables nor the options. Credentials count from the store's
+/// options (`access_key_id`, `secret_access_key`), the `AWS_*` variables, a web identity or
+/// container role, or unsigned access; an EC2 instance role is used when `AWS_METADATA_ENDPOINT`
+/// (or the option `metadata_endpoint`) says to ask it.
+fn missing_s3_credentials(target: &Target, env_has: impl Fn(&str) -> bool) -> Option<String> {
+    let scheme = target.url.split_once("://").map(|(s, _)| s);
+    if !matches!(scheme, Some("s3" | "s3a")) {
+        return None;
+    }
+    let option = |names: &[&str]| {
+        target.options.keys().any(|k| {
+            let k = k.to_ascii_lowercase();
+            names.iter().any(|n| k == *n || k == format!("aws_{n}"))
+        })
+    };
+    let key = option(&["access_key_id"]) || env_has("AWS_ACCESS_KEY_ID");
+    let secret = option(&["secret_access_key"]) || env_has("AWS_SECRET_ACCESS_KEY");
+    let other_source = option(&["skip_signature", "metadata_endpoint"])
+        || [
+            "AWS_SKIP_SIGNATURE",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_METADATA_ENDPOINT",
+        ]
+        .iter()
+        .any(|name| env_has(name));
+    if (key && secret) || other_source {
+        return None;
+    }
+    let lacking = match (key, secret) {
+        (true, false) => "secret key",
+        (false, true) => "access key id",
+        _ => "credentials",
+    };
+    Some(format!(
+        "{}: no S3 {lacking} given: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT \
+         for a server other than AWS), or the store's options access_key_id and \
+         secret_access_key in the config file (an EC2 instance role: set AWS_METADATA_ENDPOINT)",
+        target.url
+    ))
 }
 
 /// Whose recording this is, and under which plan.
@@ -214,15 +263,12 @@ fn upload_jobs(
         match result {
             Ok(done) => {
                 spool.finish(&job).map_err(|e| e.to_string())?;
-                Output::stdout().line(&Stored {
-                    kind: "stored",
-                    metadata: &job.manifest.metadata.key,
-                    destination: &job.manifest.destination,
-                    media: job.manifest.media.iter().map(|m| m.key.as_str()).collect(),
-                    objects_sent: done.objects_sent,
-                    bytes_sent: done.bytes_sent,
-                    retries: done.retries,
-                })?;
+                Output::stdout().line(&StoredLine::new(
+                    &job,
+                    done.objects_sent,
+                    done.bytes_sent,
+                    done.retries,
+                ))?;
                 report.stored += 1;
             }
             // Only an owner's verified upload removes a job: another process stored it.
@@ -239,21 +285,43 @@ fn upload_jobs(
     Ok(report)
 }
 
-/// One job uploaded and gone from the spool (a `flush` line, and `record --store`'s).
+#[derive(Debug, Default)]
+pub struct DrainReport {
+    pub stored: usize,
+    pub pending: usize,
+}
+
+/// One job uploaded and gone from the spool (`"type": "stored"`): a `storage flush` line, and
+/// `record --store`'s: the metadata document's key, where it went, the media keys, and what the
+/// upload took.
 #[derive(serde::Serialize)]
-struct Stored<'a> {
+pub struct StoredLine {
     #[serde(rename = "type")]
     kind: &'static str,
     /// The metadata document's key: the recording is complete in the store once it is there.
-    metadata: &'a str,
-    destination: &'a str,
-    media: Vec<&'a str>,
-    objects_sent: usize,
-    bytes_sent: u64,
-    retries: u32,
+    pub metadata: String,
+    pub destination: String,
+    pub media: Vec<String>,
+    pub objects_sent: usize,
+    pub bytes_sent: u64,
+    pub retries: u32,
 }
 
-impl Line for Stored<'_> {
+impl StoredLine {
+    fn new(job: &SpoolJob, objects_sent: usize, bytes_sent: u64, retries: u32) -> Self {
+        StoredLine {
+            kind: "stored",
+            metadata: job.manifest.metadata.key.clone(),
+            destination: job.manifest.destination.clone(),
+            media: job.manifest.media.iter().map(|m| m.key.clone()).collect(),
+            objects_sent,
+            bytes_sent,
+            retries,
+        }
+    }
+}
+
+impl Line for StoredLine {
     fn text(&self) -> String {
         format!(
             "stored {} in {} ({} object(s), {} bytes)",
@@ -262,62 +330,58 @@ impl Line for Stored<'_> {
     }
 }
 
-#[derive(Debug, Default)]
-pub struct DrainReport {
-    pub stored: usize,
-    pub pending: usize,
-}
-
 /// A recording on its way to the store: the spool job it is written into.
+///
+/// `record --store` uploads its own job and nothing else: what an earlier run left in the
+/// spool (perhaps for a store that is down, perhaps for another store entirely) is `storage
+/// flush`'s work, so an old job can never hold up, or be mistaken for, this recording. It
+/// only says how many wait.
 pub struct StoreContext {
     config: Config,
     target: Target,
     spool: Spool,
-    /// `None` when another process (a running `serve`, another `record`) owns the spool's
-    /// backlog: this recording then uploads only itself.
-    owner: Option<SpoolOwner>,
     pub job: JobWriter,
     upload_timeout: Duration,
 }
 
 impl StoreContext {
-    /// Opens the spool, first finishing whatever an earlier run left pending (unless another
-    /// process owns the spool's backlog), then starts this recording's job.
+    /// Opens the destination (refusing a misconfigured one before any network call) and the
+    /// spool, then starts this recording's job.
     pub fn start(
         store: &StoreArgs,
         owner: &Owner,
         upload_timeout: u64,
         call_id: &str,
-    ) -> Result<StoreContext, String> {
+    ) -> Result<StoreContext, Failure> {
         let config = store.config()?;
         let target = store.target(&config, Some(&owner.org));
         open(&target)?;
         let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
-            .map_err(|e| e.to_string())?;
-        let spool_owner = match spool.own() {
-            Ok(owner) => Some(owner),
-            Err(StoreError::SpoolInUse { .. }) => None,
-            Err(e) => return Err(e.to_string()),
+            .map_err(|e| Failure::Failed(e.to_string()))?;
+        let job = match spool.begin(&target.url, &format!("{}\n{call_id}", owner.org)) {
+            Ok(job) => job,
+            // The disk is full of recordings that wait: nothing of this one is kept.
+            Err(e @ StoreError::SpoolFull { .. }) => {
+                let waiting = spool.pending().map(|jobs| jobs.len()).unwrap_or(0);
+                return Err(Failure::Failed(format!(
+                    "{e}; {waiting} recording(s) wait in the spool for their store: `callrec \
+                     storage flush` uploads them"
+                )));
+            }
+            Err(e) => return Err(Failure::Failed(e.to_string())),
         };
-        // One attempt each for what an earlier run left: a store that is down must not hold
-        // up this recording (they are retried, with backoff, after it).
-        if let Some(spool_owner) = &spool_owner {
-            drain(&config, &spool, spool_owner, Some(Duration::ZERO))?;
-        }
-        let job = spool
-            .begin(&target.url, &format!("{}\n{call_id}", owner.org))
-            .map_err(|e| e.to_string())?;
         Ok(StoreContext {
             config,
             target,
             spool,
-            owner: spool_owner,
             job,
             upload_timeout: Duration::from_secs(upload_timeout),
         })
     }
 
-    /// Commits the recording to the spool, then uploads it (and anything else pending).
+    /// Commits the recording to the spool, then uploads it (and only it). Its upload not done
+    /// in time is [`Failure::Postponed`]: the recording is safe in the spool, under the job
+    /// named in the message.
     pub fn finish(
         self,
         owner: &Owner,
@@ -325,7 +389,7 @@ impl StoreContext {
         call_start: Option<Time>,
         sidecar: &[u8],
         media: Vec<FinishedFile>,
-    ) -> Result<(), String> {
+    ) -> Result<StoredLine, Failure> {
         let job = commit(
             self.job,
             &self.target,
@@ -334,21 +398,72 @@ impl StoreContext {
             call_start,
             sidecar,
             media,
-        )?;
-        let timeout = Some(self.upload_timeout);
-        let report = match &self.owner {
-            Some(owner) => drain(&self.config, &self.spool, owner, timeout)?,
-            // The owner may upload this job too: uploads of one job are idempotent, and
-            // whichever finishes second finds it gone from the spool.
-            None => upload_jobs(&self.config, &self.spool, vec![job.clone()], timeout)?,
-        };
-        match report.pending {
-            0 => Ok(()),
-            n => Err(format!(
-                "{n} recording(s) kept in the spool ({}) for a later upload: run `callrec \
-                 storage flush` when the store is reachable",
-                job.dir.display()
-            )),
+        )
+        .map_err(Failure::Failed)?;
+        let uploaded = upload_own(&self.config, &self.spool, &job, self.upload_timeout);
+        let older = self
+            .spool
+            .pending()
+            .map(|jobs| jobs.iter().filter(|j| j.dir != job.dir).count())
+            .unwrap_or(0);
+        if older > 0 {
+            eprintln!(
+                "callrec: {older} older recording(s) wait in the spool ({}): `callrec storage \
+                 flush` uploads them",
+                self.config.store.spool.display()
+            );
+        }
+        uploaded
+    }
+}
+
+/// Uploads one job until it is stored or `give_up_after` passes, and removes it from the
+/// spool; other jobs are not looked at.
+fn upload_own(
+    config: &Config,
+    spool: &Spool,
+    job: &SpoolJob,
+    give_up_after: Duration,
+) -> Result<StoredLine, Failure> {
+    let url = &job.manifest.destination;
+    let target = config.target_by_url(url).unwrap_or(Target {
+        url: url.clone(),
+        options: Default::default(),
+    });
+    let dest = open(&target)?;
+    let runtime = runtime::current_thread()?;
+    let result = runtime.block_on(upload::upload(
+        &dest,
+        job,
+        &UploadConfig::default(),
+        Some(give_up_after),
+        |e, delay| eprintln!("callrec: upload failed, retrying in {delay:.1?}: {e}"),
+    ));
+    let line =
+        |objects_sent, bytes_sent, retries| StoredLine::new(job, objects_sent, bytes_sent, retries);
+    match result {
+        Ok(done) => {
+            spool
+                .finish(job)
+                .map_err(|e| Failure::Failed(e.to_string()))?;
+            Ok(line(done.objects_sent, done.bytes_sent, done.retries))
+        }
+        // Only an owner's verified upload removes a job: another process (a running `serve`)
+        // stored it.
+        Err(_) if !job.still_spooled() => Ok(line(0, 0, 0)),
+        Err(e) => {
+            let id = job
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Err(Failure::Postponed(format!(
+                "recording kept in the spool as job {id} ({}) for a later upload, the store \
+                 did not take it within {} s ({e}): run `callrec storage flush` when the store \
+                 is reachable",
+                job.dir.display(),
+                give_up_after.as_secs()
+            )))
         }
     }
 }
@@ -361,5 +476,55 @@ mod tests {
     fn plan_names_are_every_plans_name() {
         let names: Vec<String> = Plan::ALL.iter().map(Plan::to_string).collect();
         assert_eq!(names, PLAN_NAMES);
+    }
+
+    fn target(url: &str, options: &[&str]) -> Target {
+        Target {
+            url: url.into(),
+            options: options
+                .iter()
+                .map(|k| (k.to_string(), "x".into()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn s3_without_credentials_is_refused_naming_what_to_set() {
+        let none = |_: &str| false;
+        let message = missing_s3_credentials(&target("s3://bucket/p", &[]), none)
+            .expect("no credentials anywhere");
+        assert!(
+            message.starts_with("s3://bucket/p: no S3 credentials given"),
+            "{message}"
+        );
+        assert!(
+            message.contains("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+            "{message}"
+        );
+        assert!(
+            message.contains("access_key_id and secret_access_key"),
+            "{message}"
+        );
+        let half = missing_s3_credentials(&target("s3://b", &["access_key_id"]), none);
+        assert!(half.expect("no secret").contains("no S3 secret key given"));
+    }
+
+    #[test]
+    fn credentials_from_any_source_or_another_scheme_pass() {
+        let env = |set: &'static [&'static str]| move |name: &str| set.contains(&name);
+        let both = env(&["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]);
+        assert_eq!(missing_s3_credentials(&target("s3://b", &[]), both), None);
+        let options = target("s3://b", &["AWS_ACCESS_KEY_ID", "secret_access_key"]);
+        assert_eq!(missing_s3_credentials(&options, env(&[])), None);
+        let role = env(&["AWS_WEB_IDENTITY_TOKEN_FILE"]);
+        assert_eq!(missing_s3_credentials(&target("s3://b", &[]), role), None);
+        assert_eq!(
+            missing_s3_credentials(&target("./local", &[]), env(&[])),
+            None
+        );
+        assert_eq!(
+            missing_s3_credentials(&target("gs://b", &[]), env(&[])),
+            None
+        );
     }
 }
