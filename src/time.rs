@@ -110,23 +110,23 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// `d` in nanoseconds, at most `u64::MAX` (585 years): arithmetic on [`Time`] saturates
+/// rather than wrapping, so a huge duration pins the result to the clock's end or start.
+fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 impl Add<Duration> for Time {
     type Output = Time;
     fn add(self, d: Duration) -> Time {
-        Time(
-            self.0
-                .saturating_add(d.as_nanos().min(u64::MAX as u128) as u64),
-        )
+        Time(self.0.saturating_add(saturating_nanos(d)))
     }
 }
 
 impl Sub<Duration> for Time {
     type Output = Time;
     fn sub(self, d: Duration) -> Time {
-        Time(
-            self.0
-                .saturating_sub(d.as_nanos().min(u64::MAX as u128) as u64),
-        )
+        Time(self.0.saturating_sub(saturating_nanos(d)))
     }
 }
 
@@ -204,6 +204,9 @@ mod tests {
             Time::from_nanos(u64::MAX) + Duration::from_secs(1),
             Time::from_nanos(u64::MAX)
         );
+        // A duration beyond u64 nanoseconds pins the result instead of wrapping.
+        assert_eq!(t + Duration::MAX, Time::from_nanos(u64::MAX));
+        assert_eq!(t - Duration::MAX, Time::ZERO);
         assert_eq!(Time::from_nanos(3).saturating_since(t), Duration::ZERO);
         assert_eq!(
             t.saturating_since(Time::from_nanos(2)),

@@ -10,6 +10,7 @@ mod common;
 
 use callrec::policydb::schema::MIGRATIONS;
 use common::admin::{create_token, AdminServer};
+use common::cli::files;
 use common::TempDir;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -1689,25 +1690,6 @@ fn each_role_reaches_only_its_organisations_on_every_route(db: &Db) {
         "{forbidden}: {metrics}"
     );
     server.terminate();
-}
-
-/// Every file under `dir`, relative, sorted.
-fn files(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let relative = path.strip_prefix(root).expect("under root");
-                out.push(relative.display().to_string());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {

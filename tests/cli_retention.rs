@@ -4,47 +4,14 @@
 
 mod common;
 
+use common::cli::{self, files};
 use common::TempDir;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 
+/// `callrec ARGS` in `dir`, which must succeed: its JSON lines.
 fn callrec(args: &[&str], dir: &Path) -> Vec<Value> {
-    let output = Command::new(env!("CARGO_BIN_EXE_callrec"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run callrec");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "callrec {args:?}: {stderr}");
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
-}
-
-/// Every file under `dir`, relative, sorted.
-fn files(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push(
-                    path.strip_prefix(root)
-                        .expect("under root")
-                        .display()
-                        .to_string(),
-                );
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
+    cli::json_lines(&cli::ok(cli::callrec(dir, args)))
 }
 
 /// Moves a stored recording's retention clock back, as if it had been stored `days` ago.

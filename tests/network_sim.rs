@@ -7,7 +7,7 @@
 mod common;
 
 use bytes::Bytes;
-use callrec::encode::{Chunk, Format};
+use callrec::encode::Format;
 use callrec::media::codec::Codec;
 use callrec::recorder::summary::Summary;
 use callrec::recorder::{Leg, Recorder, RecorderConfig};
@@ -103,12 +103,7 @@ fn record(legs: &[LegSpec], config: RecorderConfig) -> Measured {
     let summary = recorder.finish(&mut chunks).expect("finish");
     let mut file = Vec::new();
     for chunk in chunks {
-        match chunk.chunk {
-            Chunk::Append(b) => file.extend_from_slice(&b),
-            Chunk::Patch { offset, bytes } => {
-                file[offset as usize..offset as usize + bytes.len()].copy_from_slice(&bytes)
-            }
-        }
+        apply(&mut file, chunk.chunk);
     }
     let (rate, channels) = wav_channels(&file);
     assert_eq!(rate, RATE);
@@ -319,12 +314,7 @@ fn record_arrivals(arrivals: &[callrec::synth::Arrival]) -> (Vec<Vec<i16>>, Summ
     let summary = recorder.finish(&mut chunks).expect("finish");
     let mut file = Vec::new();
     for chunk in chunks {
-        match chunk.chunk {
-            Chunk::Append(b) => file.extend_from_slice(&b),
-            Chunk::Patch { offset, bytes } => {
-                file[offset as usize..offset as usize + bytes.len()].copy_from_slice(&bytes)
-            }
-        }
+        apply(&mut file, chunk.chunk);
     }
     (wav_channels(&file).1, summary)
 }

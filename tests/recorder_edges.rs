@@ -85,12 +85,7 @@ fn record_leg_a(config: RecorderConfig, packets: &[(u64, Vec<u8>)]) -> (Vec<i16>
     let summary = recorder.finish(&mut chunks).expect("finish");
     let mut file = Vec::new();
     for chunk in chunks {
-        match chunk.chunk {
-            Chunk::Append(b) => file.extend_from_slice(&b),
-            Chunk::Patch { offset, bytes } => {
-                file[offset as usize..offset as usize + bytes.len()].copy_from_slice(&bytes)
-            }
-        }
+        apply(&mut file, chunk.chunk);
     }
     let (_, channels) = wav_channels(&file);
     (channels[0].clone(), summary)

@@ -4,7 +4,10 @@
 //! after the migration, not after the recording. On the RADOS Gateway `./scripts/test` starts,
 //! where a lifecycle day lasts one second and `radosgw-admin lc process` runs the lifecycle.
 
+mod common;
+
 use callrec::store::s3::S3Admin;
+use common::cli;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -18,15 +21,9 @@ fn env(name: &str) -> String {
     })
 }
 
+/// `callrec ARGS` in `dir`, which must succeed: its stdout.
 fn callrec(args: &[&str], dir: &Path) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_callrec"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run callrec");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "callrec {args:?}: {stderr}");
-    String::from_utf8(output.stdout).expect("utf-8")
+    cli::ok(cli::callrec(dir, args))
 }
 
 /// Recording prefix -> call id, from `storage ls`.

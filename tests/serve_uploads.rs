@@ -12,38 +12,18 @@ mod common;
 use callrec::media::codec::Codec;
 use callrec::pcap::{CaptureFormat, LinkType};
 use callrec::synth::{generate, LegSpec};
+use common::cli::{callrec, files, json_lines, ok};
 use common::s3::S3;
 use common::serve::Serve;
 use common::TempDir;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
 /// A port nothing listens on: a store "endpoint" that refuses every connection.
 const DEAD_ENDPOINT: &str = "http://127.0.0.1:9";
-
-fn callrec(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_callrec"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run callrec")
-}
-
-fn ok(output: Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "callrec failed: {stderr}");
-    String::from_utf8(output.stdout).expect("utf-8")
-}
-
-fn json_lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
-}
 
 fn fixture(name: &str) -> String {
     format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
@@ -315,25 +295,6 @@ fn a_store_down_while_calls_go_on_gets_every_recording_once_it_is_back() {
     assert!(recordings.iter().all(|r| r["complete"] == true));
     assert_eq!(verified(&tmp.0, &s3.url), calls);
     assert_eq!(spooled_jobs(&tmp.0), 0);
-}
-
-/// Every file under `dir`, as paths relative to it.
-fn files(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                let relative = path.strip_prefix(dir).expect("under dir");
-                found.push(relative.to_string_lossy().into_owned());
-            }
-        }
-    }
-    found.sort();
-    found
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod common;
 use callrec::media::codec::Codec;
 use callrec::pcap::{CaptureFormat, LinkType};
 use callrec::synth::{generate, LegSpec};
-use common::serve::{metadata_files, Serve};
+use common::serve::{metadata_files, scrape, Serve};
 use common::{band_power, g711_frame, pcmu_frame, wav_channels, TempDir};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -236,30 +236,6 @@ fn metrics_are_openmetrics_text_every_line_of_it() {
     assert_eq!(destinations.len(), 1, "{text}");
     assert_eq!(destinations[0].labels[0].0, "destination");
     assert_eq!(destinations[0].value, 0.0);
-}
-
-/// `/metrics` as it comes: the response's Content-Type and its body.
-fn scrape(admin: SocketAddr) -> (String, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(admin).expect("admin");
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: callrec\r\nConnection: close\r\n\r\n"
-    )
-    .expect("request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
-    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-type")
-                .then(|| value.trim().to_string())
-        })
-        .expect("a Content-Type");
-    (content_type, body.to_string())
 }
 
 /// One sample line of OpenMetrics text, its label values unescaped.

@@ -8,6 +8,7 @@ mod common;
 use callrec::media::codec::Codec;
 use callrec::pcap::{CaptureFormat, LinkType};
 use callrec::synth::{generate, LegSpec};
+use common::cli::{json_lines, ok};
 use common::s3::S3;
 use common::TempDir;
 use serde_json::Value;
@@ -26,19 +27,6 @@ fn run(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
     let mut cmd = command(args, dir);
     cmd.envs(env.iter().copied());
     cmd.output().expect("run callrec")
-}
-
-fn ok(output: Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "callrec failed: {stderr}");
-    String::from_utf8(output.stdout).expect("utf-8")
-}
-
-fn json_lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
 }
 
 /// A 10-minute two-leg PCMU call: long enough (seconds to record as WAV) to be killed at

@@ -12,65 +12,15 @@ pub mod framing;
 pub mod message;
 pub mod metadata;
 pub mod multipart;
+mod peer;
+mod refusal;
 pub mod sdp;
 pub mod transaction;
+mod transmit;
+mod transport;
 pub mod uas;
 
-use bytes::Bytes;
-use std::fmt;
-use std::net::SocketAddr;
-
-/// A request refused: the final status and the reason phrase sent with it, which says why
-/// (`488 Not Acceptable Here (no RTP audio stream callrec decodes)`). Every refusal, from the
-/// user agent's checks to the session's decisions, is one of these.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    pub status: u16,
-    pub reason: String,
-}
-
-impl Refusal {
-    pub fn new(status: u16, reason: impl Into<String>) -> Refusal {
-        Refusal {
-            status,
-            reason: reason.into(),
-        }
-    }
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status, self.reason)
-    }
-}
-
-/// How a message reached us, and so how its answer goes back.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Udp,
-    /// A TCP connection, by the server's number for it.
-    Tcp(u64),
-    /// A TLS connection, numbered like the TCP ones.
-    Tls(u64),
-}
-
-impl Transport {
-    /// Reliable transports carry every message: nothing is retransmitted over them.
-    pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp(_) | Transport::Tls(_))
-    }
-}
-
-/// The other end of a message.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Peer {
-    pub addr: SocketAddr,
-    pub transport: Transport,
-}
-
-/// Bytes to send to a peer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Transmit {
-    pub to: Peer,
-    pub bytes: Bytes,
-}
+pub use peer::Peer;
+pub use refusal::Refusal;
+pub use transmit::Transmit;
+pub use transport::Transport;

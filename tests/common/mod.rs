@@ -8,6 +8,7 @@ use callrec::offline::{record_capture, CaptureOptions, Replay};
 use callrec::recorder::RecorderConfig;
 use std::io::Cursor;
 pub mod admin;
+pub mod cli;
 pub mod in_process;
 pub mod postgres;
 pub mod s3;
@@ -26,14 +27,7 @@ pub fn record(
         config,
         options,
         |c| {
-            let file = &mut files[c.file];
-            match c.chunk {
-                Chunk::Append(b) => file.extend_from_slice(&b),
-                Chunk::Patch { offset, bytes } => {
-                    let at = offset as usize;
-                    file[at..at + bytes.len()].copy_from_slice(&bytes);
-                }
-            }
+            apply(&mut files[c.file], c.chunk);
             Ok(())
         },
         |_, _| {},
@@ -42,6 +36,18 @@ pub fn record(
     let used = replay.summary.files.len();
     files.truncate(used);
     (files, replay)
+}
+
+/// Writes one chunk of an encoder's output into the file it builds: appended, or written over
+/// bytes already there (a header's lengths, once they are known).
+pub fn apply(file: &mut Vec<u8>, chunk: Chunk) {
+    match chunk {
+        Chunk::Append(b) => file.extend_from_slice(&b),
+        Chunk::Patch { offset, bytes } => {
+            let at = offset as usize;
+            file[at..at + bytes.len()].copy_from_slice(&bytes);
+        }
+    }
 }
 
 /// A WAV file's channels, de-interleaved, read by hound.

@@ -144,15 +144,7 @@ impl Serve {
 
     /// `/metrics`, as `name{labels}` → value.
     pub fn metrics(&self) -> HashMap<String, f64> {
-        let mut stream = TcpStream::connect(self.admin).expect("admin");
-        write!(
-            stream,
-            "GET /metrics HTTP/1.1\r\nHost: callrec\r\nConnection: close\r\n\r\n"
-        )
-        .expect("request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("response");
-        parse_metrics(response.split_once("\r\n\r\n").expect("body").1)
+        parse_metrics(&scrape(self.admin).1)
     }
 
     /// One sample of `/metrics`, e.g. `callrec_calls_total`; -1 while it is absent (below
@@ -207,6 +199,30 @@ impl Drop for Serve {
 }
 
 /// Prometheus text as `name{labels}` → value.
+/// `/metrics` from the admin API at `admin` as it comes, answered 200: the response's
+/// Content-Type and its body.
+pub fn scrape(admin: SocketAddr) -> (String, String) {
+    let mut stream = TcpStream::connect(admin).expect("admin");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: callrec\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim().to_string())
+        })
+        .expect("a Content-Type");
+    (content_type, body.to_string())
+}
+
 pub fn parse_metrics(body: &str) -> HashMap<String, f64> {
     body.lines()
         .filter(|l| !l.starts_with('#'))

@@ -7,6 +7,10 @@
 //! encoder-only run take turns, and the median call counts, so a burst of other work on the
 //! core skews none of them. Every run does the same work: the same synthetic call (two PCMU
 //! legs of -12 dBFS tones), a fresh recorder or encoder, every chunk produced and dropped.
+//!
+//! A run that would measure nothing (`--calls 0`, a call of 0 s) or run for days is refused
+//! when the command line is parsed, with the range it takes, rather than printing figures
+//! that no call produced.
 
 use crate::output::{Line, Output};
 use bytes::Bytes;
@@ -20,13 +24,22 @@ use callrec::time::Time;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
+/// The longest synthetic call: an hour, whose packets and audio (about 200 MB) are held in
+/// memory while it is recorded.
+const MAX_CALL_SECS: u64 = 3600;
+/// The most rounds: at the default 60 s call a round takes about half a second, so this is an
+/// hour or two of measuring, far past where the median stops moving.
+const MAX_CALLS: u32 = 10_000;
+
 #[derive(clap::Parser)]
 pub struct BenchArgs {
     /// Length of the synthetic call, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_CALL_SECS))]
     call_secs: u64,
     /// How many times the call is recorded per format.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_CALLS)))]
     calls: u32,
     /// Opus bitrate in bits per second.
     #[arg(long, value_name = "BPS", default_value_t = OpusSettings::default().bitrate)]
@@ -134,8 +147,9 @@ impl Runs {
         Ok(bytes)
     }
 
+    /// Summed from +0.0: std's float sum starts at -0.0, which would print as `-0.0`.
     fn total(&self) -> f64 {
-        self.0.iter().sum()
+        self.0.iter().fold(0.0, |total, secs| total + secs)
     }
 
     fn median(&self) -> f64 {
@@ -245,5 +259,45 @@ impl Line for EncoderOnly {
             "libopus alone: median {:.4} s per call; the recorder takes {:.2}x that",
             self.libopus_encode_only_median_call_secs, self.recorder_over_encoder
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<BenchArgs, String> {
+        BenchArgs::try_parse_from([&"bench"].into_iter().chain(args)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_run_that_would_measure_nothing_is_refused_with_the_range_it_takes() {
+        let zero = parse(&["--calls", "0"])
+            .err()
+            .expect("--calls 0 is refused");
+        assert!(zero.contains("'--calls <CALLS>'"), "{zero}");
+        assert!(zero.contains("0 is not in 1..=10000"), "{zero}");
+        let endless = parse(&["--calls", "4294967295"])
+            .err()
+            .expect("four billion rounds are refused");
+        assert!(endless.contains("is not in 1..=10000"), "{endless}");
+        let empty_call = parse(&["--call-secs", "0"]).err().expect("a 0 s call");
+        assert!(empty_call.contains("0 is not in 1..=3600"), "{empty_call}");
+    }
+
+    #[test]
+    fn the_bounds_themselves_are_taken() {
+        let args = parse(&["--calls", "1", "--call-secs", "3600"]).expect("in range");
+        assert_eq!((args.calls, args.call_secs), (1, 3600));
+        let args = parse(&["--calls", "10000", "--call-secs", "1"]).expect("in range");
+        assert_eq!((args.calls, args.call_secs), (10_000, 1));
+    }
+
+    #[test]
+    fn no_runs_total_plus_zero() {
+        let total = Runs(Vec::new()).total();
+        assert_eq!(total.to_bits(), 0.0f64.to_bits(), "{total}");
+        assert_eq!(Runs(vec![0.25, 0.5]).total(), 0.75);
     }
 }
