@@ -23,7 +23,8 @@ mod synth;
 #[command(
     name = "callrec",
     version,
-    about = "Call recorder: two RTP legs in, one faithful recording out"
+    about = "Call recorder: two RTP legs in, one faithful recording out",
+    after_help = callrec::config::PRECEDENCE_HELP
 )]
 struct Cli {
     #[command(subcommand)]

@@ -25,10 +25,11 @@ use std::time::Duration;
 pub struct RecordArgs {
     /// The capture file.
     capture: PathBuf,
-    /// Directory the recording and its metadata are written to, as plain files, when no
-    /// --store or --config is given.
-    #[arg(long, default_value = "recordings", conflicts_with_all = ["store", "config"])]
-    out: PathBuf,
+    /// Directory the recording and its metadata are written to, as plain files [default:
+    /// recordings, unless a store is set by --store, --config, CALLREC_CONFIG, CALLREC_STORE
+    /// or a configuration file's store.url].
+    #[arg(long, conflicts_with_all = ["store", "config"])]
+    out: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -88,7 +89,7 @@ pub struct RecordArgs {
     complexity: u8,
     /// How long the jitter buffer waits for a missing packet, in milliseconds (0-10000).
     #[arg(long, default_value_t = JitterConfig::default().latency.as_millis() as u64,
-          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+          value_parser = clap::value_parser!(u64).range(0..=callrec::config::MAX_JITTER_MS))]
     jitter_ms: u64,
     /// Name of the recording; default: the capture's file name without extension.
     #[arg(long)]
@@ -169,7 +170,13 @@ pub fn run(args: RecordArgs) -> Result<(), String> {
             .map_or_else(|| "call".into(), |s| s.to_string_lossy().into_owned())
     });
     let call_id = callrec::store::key::safe_file_name(&call_id);
-    let stored = match args.store.given() {
+    // --out (a flag) wins over a store that the environment or a configuration file sets.
+    let use_store = args.out.is_none() && args.store.given(&args.store.config()?);
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("recordings"));
+    let stored = match use_store {
         false => None,
         true => Some(StoreContext::start(
             &args.store,
@@ -180,7 +187,7 @@ pub fn run(args: RecordArgs) -> Result<(), String> {
     };
     let out = match &stored {
         Some(ctx) => ctx.job.dir().to_path_buf(),
-        None => args.out.clone(),
+        None => out_dir.clone(),
     };
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
 
@@ -250,12 +257,12 @@ pub fn run(args: RecordArgs) -> Result<(), String> {
             .collect();
         return ctx.finish(&args.owner, &call_id, call_start, &json, media);
     }
-    let metadata = args.out.join(format!("{call_id}.json"));
+    let metadata = out_dir.join(format!("{call_id}.json"));
     write_atomically(&metadata, &json)
         .map_err(|e| format!("cannot write {}: {e}", metadata.display()))?;
     for name in &names {
         let line = serde_json::json!({
-            "recording": args.out.join(name),
+            "recording": out_dir.join(name),
             "metadata": metadata,
         });
         println!("{line}");

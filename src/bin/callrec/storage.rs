@@ -89,12 +89,12 @@ pub fn run(args: StorageArgs) -> Result<(), String> {
 }
 
 fn lifecycle(args: LifecycleArgs) -> Result<(), String> {
-    if args.print && !args.store.given() {
+    let config = args.store.config()?;
+    if args.print && !args.store.given(&config) {
         let xml = lifecycle::configuration(&args.classes, args.prefix_rules);
         print!("{xml}");
         return Ok(());
     }
-    let config = args.store.config()?;
     let dest = store::open(&args.store.target(&config, None))?;
     let root = match dest.prefix.as_str() {
         "" => String::new(),
