@@ -316,3 +316,34 @@ fn the_policy_command_says_what_was_not_found_and_which_organisation_is_outside_
         "403 organisation globex is outside --org (acme): add --org globex to act for it"
     );
 }
+
+#[test]
+fn the_help_says_the_order_once() {
+    let tmp = TempDir::new("config-help");
+    let dir = &tmp.0;
+    let order = "Each setting is taken from its flag, else its environment variable, else the \
+                 configuration file, else the default.";
+    let flat = |text: String| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for args in [&["--help"][..], &["serve", "--help"]] {
+        let help = flat(ok(dir, args, &[]));
+        assert_eq!(help.matches(order).count(), 1, "{args:?}: {help}");
+        assert!(help.contains("/etc/callrec/config.toml"), "{help}");
+    }
+    // No flag's help says another order (they said the file won over the environment).
+    for args in [
+        &["storage", "ls", "--help"][..],
+        &["token", "create", "--help"],
+    ] {
+        let help = flat(ok(dir, args, &[]));
+        for wrong in [
+            "store.url, else CALLREC_STORE",
+            "policy.db, else CALLREC_POLICY_DB",
+        ] {
+            assert!(!help.contains(wrong), "{args:?}: {help}");
+        }
+        assert!(
+            help.contains("CALLREC_"),
+            "each flag names its variable: {help}"
+        );
+    }
+}
