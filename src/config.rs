@@ -54,7 +54,8 @@
 //!
 //! Environment: every field, as `CALLREC_` and its path in capitals (`CALLREC_SIP_LISTEN` for
 //! sip.listen, `CALLREC_STORE_URL` for store.url; see [`ENV`]); the short `CALLREC_STORE`,
-//! `CALLREC_SPOOL` and `CALLREC_SPOOL_LIMIT_BYTES` still work; providers' pages are
+//! `CALLREC_SPOOL` and `CALLREC_SPOOL_LIMIT_BYTES` still work (the full name wins when both
+//! are set); providers' pages are
 //! `CALLREC_{DUBBER,IMAGICLE,CALLCABINET}_{TERMS,LOGIN}_URL`.
 
 mod layers;

@@ -238,3 +238,21 @@ fn a_command_reads_only_its_own_sections() {
         "{err}"
     );
 }
+
+#[test]
+fn of_a_short_and_a_full_variable_the_full_one_wins() {
+    let sections = [Section::Store];
+    let both = [
+        ("CALLREC_STORE", "memory://short"),
+        ("CALLREC_STORE_URL", "memory://full"),
+        ("CALLREC_SPOOL", "short-spool"),
+        ("CALLREC_STORE_SPOOL", "full-spool"),
+    ];
+    let config = resolve(&Sources::new(None, &sections), &both).expect("valid");
+    assert_eq!(config.store.url, "memory://full");
+    assert_eq!(config.store.spool, Path::new("full-spool"));
+    assert_eq!(
+        *config.origins.of("store.url"),
+        Origin::Env("CALLREC_STORE_URL".into())
+    );
+}
