@@ -1,5 +1,12 @@
 //! callrec's configuration: one typed struct, read from a TOML file, overridden by environment
-//! variables, validated when loaded with errors that name the field.
+//! variables, overridden by flags, validated when loaded with errors that name the flag,
+//! variable or field the user set.
+//!
+//! **Precedence**, for every setting and every command: a flag, else an environment variable,
+//! else the configuration file, else the built-in default (`layers`). **The file**: `--config`,
+//! else `CALLREC_CONFIG`, else `$XDG_CONFIG_HOME/callrec/config.toml` (or
+//! `~/.config/callrec/config.toml`), else `/etc/callrec/config.toml`: the first that exists
+//! (`locate`). A command reads and validates only the sections it uses.
 //!
 //! ```toml
 //! [store]
@@ -47,15 +54,35 @@
 //!
 //! Environment: every field, as `CALLREC_` and its path in capitals (`CALLREC_SIP_LISTEN` for
 //! sip.listen, `CALLREC_STORE_URL` for store.url; see [`ENV`]); the short `CALLREC_STORE`,
-//! `CALLREC_SPOOL` and `CALLREC_SPOOL_LIMIT_BYTES` still work; providers' pages are
+//! `CALLREC_SPOOL` and `CALLREC_SPOOL_LIMIT_BYTES` still work (the full name wins when both
+//! are set); providers' pages are
 //! `CALLREC_{DUBBER,IMAGICLE,CALLCABINET}_{TERMS,LOGIN}_URL`.
+
+mod layers;
+mod locate;
+mod origin;
+
+pub use layers::{Flag, Section, Sources};
+pub use locate::{locate, Located, CONFIG_VAR, SYSTEM_CONFIG};
+pub use origin::{Origin, Origins};
 
 use crate::policy::plan::Provider;
 use crate::store::spool::Spool;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+/// The order, said once in `callrec --help` and `callrec serve --help`.
+pub const PRECEDENCE_HELP: &str = "\
+Each setting is taken from its flag, else its environment variable, else the configuration
+file, else the default. The configuration file is --config, else CALLREC_CONFIG, else
+$XDG_CONFIG_HOME/callrec/config.toml (or ~/.config/callrec/config.toml), else
+/etc/callrec/config.toml: the first that exists.";
+
+/// The longest jitter buffer wait accepted, for `serve` (`recording.jitter_ms`) and `record`
+/// (`--jitter-ms`) alike: beyond it a recording lags the call by more than anyone would choose.
+pub const MAX_JITTER_MS: u64 = 10_000;
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -73,13 +100,20 @@ pub struct Config {
     pub sip: SipConfig,
     #[serde(default)]
     pub recording: RecordingConfig,
+    /// Where each setting's value came from (not a field of the file).
+    #[serde(skip)]
+    pub origins: Origins,
+    /// The configuration file read, if any.
+    #[serde(skip)]
+    pub file: Option<Located>,
 }
 
 /// The SIPREC server (`callrec serve`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SipConfig {
-    /// Where SIP is received, over UDP and TCP.
+    /// Where SIP is received, over UDP and TCP (a host name is resolved).
+    #[serde(deserialize_with = "host_address")]
     pub listen: SocketAddr,
     /// The address SDP answers give for media; default: `listen`'s address (required when
     /// that is a wildcard such as 0.0.0.0).
@@ -102,6 +136,7 @@ pub struct SipConfig {
     /// Largest SIP message accepted.
     pub max_message_bytes: usize,
     /// Where SIP over TLS is received; `None`: no TLS.
+    #[serde(deserialize_with = "some_host_address")]
     pub tls_listen: Option<SocketAddr>,
     /// The server's certificate chain (PEM, leaf first), for `tls_listen`.
     pub tls_certificate: Option<PathBuf>,
@@ -326,42 +361,25 @@ fn default_sweep_interval() -> u64 {
 }
 
 impl Config {
-    /// Reads `path` (or starts from the defaults), then applies the environment.
-    pub fn load(path: Option<&Path>) -> Result<Config, String> {
-        let mut config = match path {
-            None => Config::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                Config::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?
-            }
-        };
-        config.apply_env(|name| std::env::var(name).ok())?;
-        Ok(config)
-    }
-
-    /// Parses TOML; unknown fields and wrong types are errors naming the field.
+    /// Parses TOML and validates every section; unknown fields and wrong types are errors
+    /// naming the field.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config =
-            toml::from_str(text).map_err(|e| e.message().to_string() + &span(text, e.span()))?;
+        let config = Config::parse_unchecked(text)?;
         config.validate()?;
         Ok(config)
     }
 
+    /// Parses TOML without validating the values.
+    fn parse_unchecked(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.message().to_string() + &span(text, e.span()))
+    }
+
+    /// Applies every variable `var` knows (all sections), then validates.
+    #[cfg(test)]
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
-        for (name, _, set) in ENV {
+        for (name, _, set) in ENV.iter().chain(PROVIDER_ENV) {
             if let Some(value) = var(name) {
                 set(self, &value).map_err(|e| format!("{name}: '{value}' {e}"))?;
-            }
-        }
-        for provider in Provider::ALL {
-            let prefix = format!("CALLREC_{}", provider.as_str().to_uppercase());
-            let pages = self.providers.pages_mut(provider);
-            if let Some(url) = var(&format!("{prefix}_TERMS_URL")) {
-                pages.terms_url = Some(url);
-            }
-            if let Some(url) = var(&format!("{prefix}_LOGIN_URL")) {
-                pages.login_url = Some(url);
             }
         }
         self.validate()
@@ -369,11 +387,27 @@ impl Config {
 
     /// Checks every field; errors name it.
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_sections(&Section::ALL)
+    }
+
+    /// Checks the fields of `sections` (a command's); errors name the field.
+    pub fn validate_sections(&self, sections: &[Section]) -> Result<(), String> {
+        for section in sections {
+            match section {
+                Section::Store => self.validate_store()?,
+                Section::Orgs => self.validate_orgs()?,
+                Section::Policy => self.validate_policy()?,
+                Section::Providers => self.validate_providers()?,
+                Section::Sip => self.validate_sip()?,
+                Section::Recording => self.validate_recording()?,
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_store(&self) -> Result<(), String> {
         if self.store.url.is_empty() {
             return Err("store.url: empty".into());
-        }
-        if self.policy.db.is_empty() {
-            return Err("policy.db: empty".into());
         }
         if !(1..=1024).contains(&self.store.upload_concurrency) {
             return Err("store.upload_concurrency: must be 1 to 1024".into());
@@ -381,6 +415,17 @@ impl Config {
         if self.store.spool_limit_bytes == 0 {
             return Err("store.spool_limit_bytes: must be above 0".into());
         }
+        Ok(())
+    }
+
+    fn validate_policy(&self) -> Result<(), String> {
+        if self.policy.db.is_empty() {
+            return Err("policy.db: empty".into());
+        }
+        Ok(())
+    }
+
+    fn validate_sip(&self) -> Result<(), String> {
         let sip = &self.sip;
         if sip.rtp_port_min % 2 == 1 || sip.rtp_port_min == 0 {
             return Err(format!(
@@ -437,6 +482,10 @@ impl Config {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn validate_recording(&self) -> Result<(), String> {
         let rec = &self.recording;
         rec.format
             .parse::<crate::encode::Format>()
@@ -444,11 +493,25 @@ impl Config {
         rec.layout
             .parse::<crate::media::mix::Layout>()
             .map_err(|e| format!("recording.layout: {e}"))?;
+        if rec.jitter_ms > MAX_JITTER_MS {
+            return Err(format!(
+                "recording.jitter_ms: {} is above the limit of {MAX_JITTER_MS}",
+                rec.jitter_ms
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_orgs(&self) -> Result<(), String> {
         for (org, settings) in &self.orgs {
             if settings.store.as_ref().is_some_and(|t| t.url.is_empty()) {
                 return Err(format!("orgs.{org}.store.url: empty"));
             }
         }
+        Ok(())
+    }
+
+    fn validate_providers(&self) -> Result<(), String> {
         for provider in Provider::ALL {
             let pages = self.providers.pages(provider);
             for (field, url) in [
@@ -508,6 +571,35 @@ fn address<T: std::str::FromStr>(text: &str) -> Result<T, String> {
         .map_err(|_| "is not an address".to_string())
 }
 
+/// `HOST:PORT` as a socket address: an IP address as it is, a host name resolved (its first
+/// address, as `bind` would take it), so `localhost:8080` works wherever an address is asked.
+pub fn resolve_address(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if !text.contains(':') {
+        return Err("is not HOST:PORT".into());
+    }
+    match text.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| "names a host with no address".into()),
+        Err(e) => Err(format!(
+            "is not an address nor a host name that resolves ({e})"
+        )),
+    }
+}
+
+fn host_address<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    resolve_address(&text).map_err(|e| serde::de::Error::custom(format!("'{text}' {e}")))
+}
+
+fn some_host_address<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    host_address(d).map(Some)
+}
+
 /// Every field the environment can set: `CALLREC_` and the field's path in capitals (plus
 /// the short names earlier versions read).
 pub const ENV: &[(&str, &str, Setter)] = &[
@@ -564,7 +656,7 @@ pub const ENV: &[(&str, &str, Setter)] = &[
         Ok(())
     }),
     ("CALLREC_SIP_LISTEN", "sip.listen", |c, v| {
-        c.sip.listen = address(v)?;
+        c.sip.listen = resolve_address(v)?;
         Ok(())
     }),
     ("CALLREC_SIP_MEDIA_ADDRESS", "sip.media_address", |c, v| {
@@ -620,7 +712,7 @@ pub const ENV: &[(&str, &str, Setter)] = &[
         },
     ),
     ("CALLREC_SIP_TLS_LISTEN", "sip.tls_listen", |c, v| {
-        c.sip.tls_listen = Some(address(v)?);
+        c.sip.tls_listen = Some(resolve_address(v)?);
         Ok(())
     }),
     (
@@ -648,6 +740,58 @@ pub const ENV: &[(&str, &str, Setter)] = &[
         "recording.jitter_ms",
         |c, v| {
             c.recording.jitter_ms = number(v)?;
+            Ok(())
+        },
+    ),
+];
+
+/// The providers' pages: `CALLREC_{DUBBER,IMAGICLE,CALLCABINET}_{TERMS,LOGIN}_URL`.
+pub const PROVIDER_ENV: &[(&str, &str, Setter)] = &[
+    (
+        "CALLREC_DUBBER_TERMS_URL",
+        "providers.dubber.terms_url",
+        |c, v| {
+            c.providers.pages_mut(Provider::Dubber).terms_url = Some(v.into());
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_DUBBER_LOGIN_URL",
+        "providers.dubber.login_url",
+        |c, v| {
+            c.providers.pages_mut(Provider::Dubber).login_url = Some(v.into());
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_IMAGICLE_TERMS_URL",
+        "providers.imagicle.terms_url",
+        |c, v| {
+            c.providers.pages_mut(Provider::Imagicle).terms_url = Some(v.into());
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_IMAGICLE_LOGIN_URL",
+        "providers.imagicle.login_url",
+        |c, v| {
+            c.providers.pages_mut(Provider::Imagicle).login_url = Some(v.into());
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_CALLCABINET_TERMS_URL",
+        "providers.callcabinet.terms_url",
+        |c, v| {
+            c.providers.pages_mut(Provider::CallCabinet).terms_url = Some(v.into());
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_CALLCABINET_LOGIN_URL",
+        "providers.callcabinet.login_url",
+        |c, v| {
+            c.providers.pages_mut(Provider::CallCabinet).login_url = Some(v.into());
             Ok(())
         },
     ),

@@ -1423,18 +1423,33 @@ fn the_audit_trail_shows_who_changed_what_when_before_and_after(db: &Db) {
     let customer_actor = format!("customer-admin:{}", token_id(&server, &customer));
     let enabling = &items[6];
     assert_eq!(enabling["actor"], customer_actor.as_str());
+    // Before and after speak the API's names: a person as GET /v1/people/{id} shows them,
+    // their settings as GET .../features/callRecording does.
     assert_eq!(
         (
-            &enabling["before"]["enabled"],
-            &enabling["after"]["enabled"]
+            &enabling["before"]["callRecording"]["enabled"],
+            &enabling["after"]["callRecording"]["enabled"]
         ),
         (&json!(false), &json!(true))
     );
-    assert_eq!(enabling["after"]["settings"]["mode"], "Always");
-    assert_eq!(enabling["after"]["platform"]["externalIdentifier"], "alice");
+    assert_eq!(enabling["after"]["firstName"], "ALICE");
+    assert_eq!(enabling["after"]["callRecording"]["record"], "Always");
+    assert_eq!(
+        enabling["after"]["callRecording"]["externalIdentifier"],
+        "alice"
+    );
+    // An organisation as GET /v1/organizations/{orgId} shows it.
+    let created = &items[0]["after"];
+    assert_eq!(created["displayName"], "ACME Ltd");
+    assert_eq!(created["vendorId"], "dubber");
+    assert_eq!(created["callRecordingServiceEnabled"], true);
+    assert!(created["name"].is_null() && created["serviceEnabled"].is_null());
     let terms_change = &items[4];
-    assert_eq!(terms_change["before"]["terms"], json!([]));
-    assert_eq!(terms_change["after"]["terms"][0]["provider"], "dubber");
+    assert_eq!(terms_change["before"]["termsOfService"], json!([]));
+    assert_eq!(
+        terms_change["after"]["termsOfService"][0]["provider"],
+        "dubber"
+    );
     assert!(items.iter().all(|i| {
         let at = i["at"].as_str().expect("at");
         callrec::time::Time::parse_rfc3339(at).is_some()
@@ -1988,11 +2003,13 @@ fn a_first_release_database_is_upgraded_and_served(db: &Db) {
     let items = trail["items"].as_array().expect("items");
     assert_eq!(items.len(), 5, "{trail}");
     assert_eq!(items[4]["seq"], 5);
-    assert_eq!(items[4]["before"]["name"], "ACME Ltd");
-    assert_eq!(items[4]["after"]["name"], "Acme Corp");
-    // Every stored document and audit row now spells providers by id.
-    assert_eq!(items[0]["after"]["terms"][0]["provider"], "dubber");
-    assert_eq!(items[0]["after"]["provider"], "dubber");
+    // The audit trail speaks the API's names (an organisation as GET shows it).
+    assert_eq!(items[4]["before"]["displayName"], "ACME Ltd");
+    assert_eq!(items[4]["after"]["displayName"], "Acme Corp");
+    // Every stored document and audit row now spells providers by id (an old spelling would
+    // not decode, and would be shown as stored, without `vendorId`).
+    assert_eq!(items[0]["after"]["termsOfService"][0]["provider"], "dubber");
+    assert_eq!(items[0]["after"]["vendorId"], "dubber");
     assert_eq!(items[1]["after"]["provider"], "orgDefault");
     server.terminate();
 }

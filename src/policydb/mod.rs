@@ -23,20 +23,20 @@
 //! - **Time is an input** ([`Change::at`]); this module reads no clock.
 
 pub mod cache;
+mod connect;
 pub mod schema;
 pub(crate) mod token;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
+use std::path::PathBuf;
 
 use crate::time::Time;
 
+pub use connect::{Create, MAX_CONNECTIONS};
 pub use token::{TokenInfo, TOKEN_PREFIX};
-
-/// Connections each process keeps to the database.
-pub const MAX_CONNECTIONS: u32 = 8;
 
 /// The most rows one [`PolicyDb::list`] or [`PolicyDb::audit`] call returns; page on from the
 /// last one for more.
@@ -51,6 +51,19 @@ pub enum DbError {
     /// The database refused a statement or could not be reached.
     #[error("policy database: {0}")]
     Sql(#[from] sqlx::Error),
+    /// The PostgreSQL server (host:port) refused or did not answer.
+    #[error("cannot connect to the policy database at {server}: {reason}")]
+    Unreachable { server: String, reason: String },
+    /// A read found no SQLite database at this path (it creates none).
+    #[error(
+        "no policy database at {}: reading creates none (`callrec serve`, `callrec token \
+         create` or a `callrec policy POST|PUT` creates it; is the path right?)",
+        path.display()
+    )]
+    NoDatabase { path: PathBuf },
+    /// The SQLite database file could not be opened (or created).
+    #[error("cannot open the policy database file {}: {reason}", path.display())]
+    CannotOpen { path: PathBuf, reason: String },
     /// The database was migrated by a newer callrec; this one does not know its schema.
     #[error("policy database schema version {found} is newer than this build knows ({known})")]
     SchemaTooNew { found: i64, known: i64 },
@@ -246,33 +259,12 @@ impl PolicyDb {
     /// readers never wait for a writer) or `postgres://USER@HOST:PORT/DB`. Run
     /// [`PolicyDb::migrate`] before use.
     pub async fn open(url: &str) -> Result<Self, DbError> {
-        sqlx::any::install_default_drivers();
-        let sqlite = if url.starts_with("sqlite:") {
-            // Each pooled connection would get its own empty in-memory database.
-            if url.contains(":memory:") || url.contains("mode=memory") {
-                return Err(DbError::UnsupportedUrl(url.to_owned()));
-            }
-            true
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            false
-        } else {
-            return Err(DbError::UnsupportedUrl(url.to_owned()));
-        };
-        let url = match (sqlite, url.contains("mode=")) {
-            (true, false) if url.contains('?') => format!("{url}&mode=rwc"),
-            (true, false) => format!("{url}?mode=rwc"),
-            _ => url.to_owned(),
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect(&url)
-            .await?;
-        if sqlite {
-            // Persistent in the file; SQLite's busy timeout (sqlx sets 5 s) covers writers.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
-        }
+        PolicyDb::open_with(url, Create::IfMissing).await
+    }
+
+    /// [`PolicyDb::open`], creating a missing SQLite file only if `create` says so.
+    pub async fn open_with(url: &str, create: Create) -> Result<Self, DbError> {
+        let pool = connect::connect(url, create).await?;
         Ok(PolicyDb { pool })
     }
 

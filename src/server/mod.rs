@@ -6,13 +6,14 @@
 //! - **The admin API**: `admin/` (its router, state and errors, extractors, the one
 //!   load-check-modify-save-retry helper, bearer-token roles, the policy documents'
 //!   conventions over `policydb`, and `routes/` one file a resource).
-//! - **What both stand on**: `clock`, `log`, `tls`; and above both, `serve`, which starts
+//! - **What both stand on**: `bind`, `clock`, `log`, `tls`; and above both, `serve`, which starts
 //!   them together (the binary's `callrec serve`, and the tests' in-process server).
 //!
 //! Decides nothing itself: who is recorded and how is `policy` and `session`, what a call
 //! sounds like is `recorder`, where it is kept is `store`.
 
 pub mod admin;
+mod bind;
 pub mod clock;
 pub(crate) mod log;
 pub mod serve;

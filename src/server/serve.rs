@@ -5,6 +5,7 @@
 //! Prints nothing: the caller says what it wants said.
 
 use super::admin::{self, AdminState};
+use super::bind::refusal;
 use super::siprec::shard::{Finished, Shards};
 use super::siprec::{self, sweeper, uploader, LiveMetrics, Services, SipSettings};
 use super::{clock, tls};
@@ -71,7 +72,7 @@ impl Running {
         };
         let listener = tokio::net::TcpListener::bind(admin_listen)
             .await
-            .map_err(|e| format!("--admin {admin_listen}: {e}"))?;
+            .map_err(|e| format!("--admin {}", refusal(admin_listen, &e)))?;
         let admin_addr = listener.local_addr().map_err(|e| e.to_string())?;
         let mut admin_stop = recording.stopped();
         let admin = tokio::spawn(async move {
@@ -100,10 +101,11 @@ impl Running {
             // The server stopped before it listened: its error says why.
             Err(_) => {
                 return Err(match (&mut task).await {
-                    Ok(Err(e)) => e,
+                    // Named as the user set it: `--sip`, `CALLREC_SIP_LISTEN`, the file.
+                    Ok(Err(e)) => config.origins.rename(e),
                     Ok(Ok(())) => "the SIPREC server stopped before it listened".into(),
                     Err(e) => e.to_string(),
-                })
+                });
             }
         };
         tracing::info!(

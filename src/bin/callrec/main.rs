@@ -29,7 +29,8 @@ mod synth;
 #[command(
     name = "callrec",
     version,
-    about = "Call recorder: two RTP legs in, one faithful recording out"
+    about = "Call recorder: two RTP legs in, one faithful recording out",
+    after_help = callrec::config::PRECEDENCE_HELP
 )]
 struct Cli {
     /// How results are printed on stdout [default: json when stdout is not a terminal, text

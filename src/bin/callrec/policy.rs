@@ -10,6 +10,8 @@ use crate::runtime;
 use crate::serve::PolicyArgs;
 use axum::body::Body;
 use axum::http::{Method, Request};
+use callrec::config::Section;
+use callrec::policydb::Create;
 use callrec::server::admin::{self, AdminState, Caller, Role};
 use callrec::server::clock;
 use std::path::PathBuf;
@@ -59,7 +61,19 @@ pub fn run(args: PolicyCliArgs) -> Result<(), Failure> {
     };
     let runtime = runtime::current_thread()?;
     let (status, text) = runtime.block_on(async {
-        let (db, config) = args.policy.open().await?;
+        // The admin routes read the providers' pages, and the stores a plan change migrates.
+        let sections = [
+            Section::Policy,
+            Section::Providers,
+            Section::Store,
+            Section::Orgs,
+        ];
+        // Only a write may create the database: a read of a mistyped path must not.
+        let create = match method == Method::GET {
+            true => Create::Never,
+            false => Create::IfMissing,
+        };
+        let (db, config) = PolicyArgs::open(&args.policy.sources(&sections), create).await?;
         let state = AdminState {
             db,
             metrics: Arc::default(),
@@ -107,10 +121,34 @@ pub fn run(args: PolicyCliArgs) -> Result<(), Failure> {
         .ok()
         .and_then(|v| v["message"].as_str().map(String::from))
         .unwrap_or(text);
+    let message = match message.trim() {
+        "" => format!(
+            "{} ({} {})",
+            status.canonical_reason().unwrap_or("refused"),
+            args.method.to_ascii_uppercase(),
+            args.path
+        ),
+        _ => as_the_cli(&message, &args.orgs),
+    };
     let reason = format!("{} {}", status.as_u16(), message);
     // A refused request (4xx) is the caller's to fix; a server error is the database's.
     match status.is_server_error() {
         true => Err(Failure::Failed(reason)),
         false => Err(Failure::BadInput(reason)),
     }
+}
+
+/// The API's refusal in the CLI's terms: the CLI uses no token, it acts for the organisations
+/// named with `--org`.
+fn as_the_cli(message: &str, orgs: &[String]) -> String {
+    let named = orgs.join(", ");
+    if let Some(org) = message.strip_prefix("this token has no access to organisation ") {
+        return format!(
+            "organisation {org} is outside --org ({named}): add --org {org} to act for it"
+        );
+    }
+    message.replace(
+        "this token acts for several organisations",
+        "--org names several organisations",
+    )
 }

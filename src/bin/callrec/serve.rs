@@ -4,13 +4,12 @@
 use crate::failure::Failure;
 use crate::output::{Line, Output};
 use crate::runtime::runtime;
-use callrec::config::Config;
-use callrec::policydb::PolicyDb;
+use callrec::config::{resolve_address, Config, Section, Sources};
+use callrec::policydb::{Create, PolicyDb};
 use callrec::server::admin::Role;
 use callrec::server::clock;
 use callrec::server::serve::Running;
 use serde::Serialize;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// The configuration file's live-recording fields and their defaults (`config::SipConfig`,
@@ -41,16 +40,18 @@ Configuration file (--config), with the defaults:
 Every field can also be set as CALLREC_<SECTION>_<FIELD>, e.g. CALLREC_SIP_LISTEN.";
 
 #[derive(clap::Parser)]
-#[command(after_help = SERVE_HELP)]
+#[command(after_help = format!("{SERVE_HELP}\n{}", callrec::config::PRECEDENCE_HELP))]
 pub struct ServeArgs {
-    /// Address of the admin HTTP API (/healthz, /readyz, /metrics, /v1/...).
+    /// Address of the admin HTTP API (/healthz, /readyz, /metrics, /openapi.json, /v1/...);
+    /// HOST:PORT, a host name is resolved.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    admin: SocketAddr,
-    /// Where SIP is received, over UDP and TCP [default: sip.listen, else 127.0.0.1:5060].
-    /// SIP over TLS is set in the configuration (sip.tls_listen).
+    admin: String,
+    /// Where SIP is received, over UDP and TCP (CALLREC_SIP_LISTEN, sip.listen; default
+    /// 127.0.0.1:5060). SIP over TLS is set in the configuration (sip.tls_listen).
     #[arg(long, value_name = "ADDR")]
-    sip: Option<SocketAddr>,
-    /// Where recordings are stored [default: store.url, else "." (./recordings/...)].
+    sip: Option<String>,
+    /// Where recordings are stored (CALLREC_STORE_URL, store.url; default "." for
+    /// ./recordings/...).
     #[arg(long, value_name = "URL")]
     store: Option<String>,
     #[command(flatten)]
@@ -60,23 +61,37 @@ pub struct ServeArgs {
 /// Where the policy database is.
 #[derive(clap::Args, Clone, Debug)]
 pub struct PolicyArgs {
-    /// The TOML configuration file.
+    /// The TOML configuration file (else CALLREC_CONFIG, else
+    /// $XDG_CONFIG_HOME/callrec/config.toml, else /etc/callrec/config.toml, if one exists).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Policy database: sqlite://PATH or postgres://... (default: the config's policy.db, else
-    /// CALLREC_POLICY_DB, else sqlite://policy.sqlite).
+    /// Policy database: sqlite://PATH or postgres://... (CALLREC_POLICY_DB, policy.db;
+    /// default sqlite://policy.sqlite).
     #[arg(long, value_name = "URL")]
     policy_db: Option<String>,
 }
 
 impl PolicyArgs {
-    /// Opens the policy database and brings its schema up to date; returns it with the
-    /// configuration it was found through.
-    pub async fn open(&self) -> Result<(PolicyDb, Config), String> {
-        let config = Config::load(self.config.as_deref())?;
-        let url = self.policy_db.clone().unwrap_or(config.policy.db.clone());
-        let db = PolicyDb::open(&url).await.map_err(|e| e.to_string())?;
-        db.migrate().await.map_err(|e| e.to_string())?;
+    /// Where a command's settings come from: this `--config` and `--policy-db`, for
+    /// `sections` (which must include the policy).
+    pub fn sources<'a>(&'a self, sections: &'a [Section]) -> Sources<'a> {
+        Sources::new(self.config.as_deref(), sections).flag(
+            "--policy-db",
+            "policy.db",
+            self.policy_db.clone(),
+        )
+    }
+
+    /// Loads the settings from `sources`, opens the policy database (creating an SQLite one
+    /// only as `create` allows) and brings its schema up to date.
+    pub async fn open(sources: &Sources<'_>, create: Create) -> Result<(PolicyDb, Config), String> {
+        let config = Config::load(sources)?;
+        let url = &config.policy.db;
+        // Named as the user gave it: `--policy-db URL`, `CALLREC_POLICY_DB`, the file.
+        let named =
+            |e: callrec::policydb::DbError| format!("{}: {e}", config.origins.name("policy.db"));
+        let db = PolicyDb::open_with(url, create).await.map_err(named)?;
+        db.migrate().await.map_err(named)?;
         Ok((db, config))
     }
 }
@@ -111,14 +126,15 @@ struct CreateTokenArgs {
 
 pub fn serve(args: ServeArgs) -> Result<(), Failure> {
     runtime()?.block_on(async {
-        let (db, mut config) = args.policy.open().await?;
-        if let Some(sip) = args.sip {
-            config.sip.listen = sip;
-        }
-        if let Some(url) = args.store {
-            config.store.url = url;
-        }
-        let running = Running::start(config, db, args.admin).await?;
+        let admin =
+            resolve_address(&args.admin).map_err(|e| format!("--admin: '{}' {e}", args.admin))?;
+        let sources = args
+            .policy
+            .sources(&Section::ALL)
+            .flag("--sip", "sip.listen", args.sip.clone())
+            .flag("--store", "store.url", args.store.clone());
+        let (db, config) = PolicyArgs::open(&sources, Create::IfMissing).await?;
+        let running = Running::start(config, db, admin).await?;
         // The start line a supervisor or a test waits for; a reader gone away does not stop
         // the server (its logs go to stderr).
         Output::stdout().line(&Listening {
@@ -187,7 +203,8 @@ pub fn token(args: TokenArgs) -> Result<(), Failure> {
     let TokenCommand::Create(args) = args.command;
     args.role.check_orgs(&args.orgs)?;
     runtime()?.block_on(async {
-        let (db, _) = args.policy.open().await?;
+        let sections = [Section::Policy];
+        let (db, _) = PolicyArgs::open(&args.policy.sources(&sections), Create::IfMissing).await?;
         let token = db
             .create_token(args.role.as_str(), &args.orgs, &args.label, clock::now())
             .await

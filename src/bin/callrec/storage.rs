@@ -94,11 +94,11 @@ pub fn run(args: StorageArgs) -> Result<(), Failure> {
 
 fn lifecycle(args: LifecycleArgs) -> Result<(), Failure> {
     let store = args.store.full();
-    if args.print && !store.given() {
+    let config = store.config()?;
+    if args.print && !store.given(&config) {
         let xml = lifecycle::configuration(&args.classes, args.prefix_rules);
         return Ok(Output::stdout().raw(xml.trim_end())?);
     }
-    let config = store.config()?;
     let dest = store::open(&store.target(&config, None))?;
     let root = match dest.prefix.as_str() {
         "" => String::new(),

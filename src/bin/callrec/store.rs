@@ -4,7 +4,7 @@
 use crate::failure::Failure;
 use crate::output::{Line, Output};
 use crate::runtime;
-use callrec::config::{Config, Target};
+use callrec::config::{Config, Origin, Section, Sources, Target};
 use callrec::policy::plan::Plan;
 use callrec::server::clock;
 use callrec::store::job::{self, FinishedFile};
@@ -18,17 +18,22 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where recordings go: flags over the config file over the environment over the defaults.
+/// The configuration a store command reads: the store and the organisations' own.
+const SECTIONS: [Section; 2] = [Section::Store, Section::Orgs];
+
+/// Where recordings go: each setting from its flag, else its environment variable, else the
+/// configuration file, else the default.
 #[derive(clap::Args, Clone, Debug)]
 pub struct StoreArgs {
-    /// Store URL: a directory, file:///dir, s3://bucket/prefix, gs://..., az://..., memory://name.
-    /// Default: the config file's store.url, else CALLREC_STORE, else "." (recordings/...).
+    /// Store URL: a directory, file:///dir, s3://bucket/prefix, gs://..., az://..., memory://name
+    /// (CALLREC_STORE_URL or CALLREC_STORE, store.url; default "." for ./recordings/...).
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
-    /// The TOML configuration file (store, spool, per-organisation storage).
+    /// The TOML configuration file (else CALLREC_CONFIG, else
+    /// $XDG_CONFIG_HOME/callrec/config.toml, else /etc/callrec/config.toml, if one exists).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Spool directory (default: the config's store.spool, else ./spool).
+    /// Spool directory (CALLREC_SPOOL or CALLREC_STORE_SPOOL, store.spool; default ./spool).
     #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
 }
@@ -37,11 +42,12 @@ pub struct StoreArgs {
 /// `verify`, `sweep`, `lifecycle`, `retention migrate`): they offer no `--spool` to ignore.
 #[derive(clap::Args, Clone, Debug)]
 pub struct StoreOnlyArgs {
-    /// Store URL: a directory, file:///dir, s3://bucket/prefix, gs://..., az://..., memory://name.
-    /// Default: the config file's store.url, else CALLREC_STORE, else "." (recordings/...).
+    /// Store URL: a directory, file:///dir, s3://bucket/prefix, gs://..., az://..., memory://name
+    /// (CALLREC_STORE_URL or CALLREC_STORE, store.url; default "." for ./recordings/...).
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
-    /// The TOML configuration file (store, per-organisation storage).
+    /// The TOML configuration file (else CALLREC_CONFIG, else
+    /// $XDG_CONFIG_HOME/callrec/config.toml, else /etc/callrec/config.toml, if one exists).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -58,17 +64,25 @@ impl StoreOnlyArgs {
 }
 
 impl StoreArgs {
-    /// True when a store was asked for at all (else `record` writes plain files to --out).
-    pub fn given(&self) -> bool {
-        self.store.is_some() || self.config.is_some()
+    /// True when a store was asked for at all, so that `record` stores into it rather than
+    /// writing plain files to --out: `--store` or `--config` given, `CALLREC_CONFIG` set, or
+    /// the store URL set by the environment or by a configuration file found at a standard
+    /// place.
+    pub fn given(&self, config: &Config) -> bool {
+        self.store.is_some()
+            || config.file.as_ref().is_some_and(|f| f.named())
+            || *config.origins.of("store.url") != Origin::Default
     }
 
     pub fn config(&self) -> Result<Config, String> {
-        let mut config = Config::load(self.config.as_deref())?;
-        if let Some(spool) = &self.spool {
-            config.store.spool = spool.clone();
-        }
-        Ok(config)
+        let sources = Sources::new(self.config.as_deref(), &SECTIONS)
+            .flag("--store", "store.url", self.store.clone())
+            .flag(
+                "--spool",
+                "store.spool",
+                self.spool.as_ref().map(|p| p.display().to_string()),
+            );
+        Config::load(&sources)
     }
 
     /// The destination for `org` (its own storage if configured); `--store` overrides.

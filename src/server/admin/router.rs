@@ -1,5 +1,5 @@
-//! Which route goes to which handler, and what wraps them all: health, readiness and metrics
-//! (open), `whoami` and, behind a bearer token, the recording policy of the caller's
+//! Which route goes to which handler, and what wraps them all: health, readiness, metrics and
+//! the API's own description `/openapi.json` (open), `whoami` and, behind a bearer token, the recording policy of the caller's
 //! organisations (the handlers are in `routes`, one file a resource). Must never handle a
 //! policy request itself. Errors and their statuses are `state`'s.
 //!
@@ -22,12 +22,14 @@
 //! | `.../callRecording/effectivePolicy?aor=\|personId=` | GET R |
 //! | `/v1/telephony/config/locations/{id}/callRecording/vendor` | GET R, PUT W |
 //! | `/v1/audit?since=&limit=` | GET R |
+//!
+//! A path no route serves is answered 404 with a message naming it (never an empty body).
 
 use super::auth::Caller;
 use super::routes::{audit, directory, recording, vendor};
 use super::state::AdminState;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -46,11 +48,13 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics).with_state(Arc::new(registry)))
+        .route("/openapi.json", get(openapi))
         .route("/v1/whoami", get(whoami))
         .merge(directory::routes())
         .merge(vendor::routes())
         .merge(recording::routes())
         .merge(audit::routes())
+        .fallback(no_route)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_forbidden,
@@ -95,6 +99,29 @@ async fn metrics(State(registry): State<Arc<Registry>>) -> Response {
     let content_type =
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8");
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The OpenAPI 3.1 document of this API, the one tests/openapi.rs holds to the routes.
+const OPENAPI: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json"));
+
+/// `/openapi.json`: what the API serves, for clients and their code generators (no token:
+/// it says nothing about any organisation).
+async fn openapi() -> Response {
+    let json = HeaderValue::from_static("application/json");
+    ([(header::CONTENT_TYPE, json)], OPENAPI).into_response()
+}
+
+/// Any path no route serves: say which, and where the routes are listed.
+async fn no_route(method: Method, uri: Uri) -> Response {
+    let message = format!(
+        "no such route: {method} {} (the routes are listed at /openapi.json)",
+        uri.path()
+    );
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "message": message })),
+    )
+        .into_response()
 }
 
 /// The caller as the API sees it (for scripts checking their token).

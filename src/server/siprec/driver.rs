@@ -7,6 +7,7 @@ use super::call::Calls;
 use super::ports::PortPool;
 use super::settings::{Services, SipSettings};
 use super::transport::{accept_connections, bind_sip, Connection, Connections, Inbound};
+use crate::server::bind::refusal;
 use crate::server::clock;
 use crate::sip::uas::{EndReason, Event, Uas, UasConfig};
 use crate::sip::{Peer, Transmit, Transport};
@@ -39,7 +40,7 @@ pub async fn run(
         Some((listen, config)) => {
             let listener = TcpListener::bind(listen)
                 .await
-                .map_err(|e| format!("sip.tls_listen {listen}: {e}"))?;
+                .map_err(|e| format!("sip.tls_listen: {}", refusal(*listen, &e)))?;
             let local = listener.local_addr().map_err(|e| e.to_string())?;
             Some((listener, local, TlsAcceptor::from(Arc::clone(config))))
         }

@@ -4,6 +4,7 @@
 //! use a connection.
 
 use super::live_metrics::SipMetrics;
+use crate::server::bind::refusal;
 use crate::sip::framing::{Frame, Framer};
 use crate::sip::message::Limits;
 use crate::sip::{Peer, Transport};
@@ -38,14 +39,15 @@ pub(super) struct Connection {
 pub(super) async fn bind_sip(listen: SocketAddr) -> Result<(UdpSocket, TcpListener), String> {
     let mut attempts = if listen.port() == 0 { 16 } else { 1 };
     loop {
+        // "sip.listen: ..." so that the caller can name the flag or variable that set it.
         let udp = UdpSocket::bind(listen)
             .await
-            .map_err(|e| format!("sip.listen {listen}: {e}"))?;
+            .map_err(|e| format!("sip.listen: {} (UDP)", refusal(listen, &e)))?;
         let local = udp.local_addr().map_err(|e| e.to_string())?;
         match TcpListener::bind(local).await {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(_) if attempts > 1 => attempts -= 1,
-            Err(e) => return Err(format!("sip.listen {local} (TCP): {e}")),
+            Err(e) => return Err(format!("sip.listen: {} (TCP)", refusal(local, &e))),
         }
     }
 }

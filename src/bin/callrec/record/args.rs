@@ -17,10 +17,11 @@ use std::time::Duration;
 pub struct RecordArgs {
     /// The capture file (pcap or pcapng); `-` reads it from standard input.
     pub capture: PathBuf,
-    /// Directory the recording and its metadata are written to, as plain files, when no
-    /// --store or --config is given.
-    #[arg(long, default_value = "recordings", conflicts_with_all = ["store", "config"])]
-    pub out: PathBuf,
+    /// Directory the recording and its metadata are written to, as plain files [default:
+    /// recordings, unless a store is set by --store, --config, CALLREC_CONFIG, CALLREC_STORE
+    /// or a configuration file's store.url].
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["store", "config"])]
+    pub out: Option<PathBuf>,
     /// Replace an earlier recording of the same call id in --out: its media files (every one
     /// its sidecar names, whatever their format or layout) and its sidecar.
     #[arg(long, conflicts_with_all = ["store", "config"])]
@@ -87,7 +88,7 @@ pub struct RecordArgs {
     pub complexity: u8,
     /// How long the jitter buffer waits for a missing packet, in milliseconds (0-10000).
     #[arg(long, default_value_t = JitterConfig::default().latency.as_millis() as u64,
-          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+          value_parser = clap::value_parser!(u64).range(0..=callrec::config::MAX_JITTER_MS))]
     pub jitter_ms: u64,
     /// Name of the recording, kept as given in its metadata; default: the capture's file name
     /// without extension (`stdin` for `-`). An id that is not a plain file name gets files

@@ -93,9 +93,15 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
     });
     let stem = out_dir::file_stem(&call_id);
     interrupt::install()?;
-    let (stored, earlier) = match args.store.given() {
+    // --out (a flag) wins over a store that the environment or a configuration file sets.
+    let use_store = args.out.is_none() && args.store.given(&args.store.config()?);
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("recordings"));
+    let (stored, earlier) = match use_store {
         false => {
-            let earlier = out_dir::prepare(&args.out, &stem, &call_id, args.force)?;
+            let earlier = out_dir::prepare(&out_dir, &stem, &call_id, args.force)?;
             (None, earlier)
         }
         true => {
@@ -106,7 +112,7 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
     };
     let out = match &stored {
         Some(ctx) => ctx.job.dir().to_path_buf(),
-        None => args.out.clone(),
+        None => out_dir.clone(),
     };
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
 
@@ -159,7 +165,7 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
     for warning in &replay.warnings {
         eprintln!("callrec: warning: {warning}");
     }
-    let metadata = args.out.join(format!("{stem}.json"));
+    let metadata = out_dir.join(format!("{stem}.json"));
     let call_start = replay.summary.call_start;
     // Media made final and the sidecar written with Ctrl-C held off: an interrupt after
     // this point finds a complete recording and leaves it.
@@ -204,7 +210,7 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
         return Ok(output.line(&line)?);
     }
     if let Some(earlier) = earlier {
-        for path in earlier.remove_replaced(&args.out, &names)? {
+        for path in earlier.remove_replaced(&out_dir, &names)? {
             eprintln!(
                 "callrec: removed {} of the replaced recording",
                 path.display()
@@ -215,7 +221,7 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
         output.line(&RecordingLine {
             kind: "recording",
             call_id: &call_id,
-            recording: args.out.join(name),
+            recording: out_dir.join(name),
             metadata: &metadata,
         })?;
     }
