@@ -472,13 +472,8 @@ fn a_stale_job_for_another_store_neither_stalls_nor_is_named_by_a_later_record()
 }
 
 /// `callrec ARGS` on a terminal (a pseudo-terminal through `script`, for stdin, stdout and
-/// stderr alike): its exit status and what a person sees. `None` where `script` is missing.
-fn on_a_terminal(term: &str, args: &str) -> Option<(Option<i32>, String)> {
-    let script = Command::new("script").arg("--version").output();
-    if script.is_err() {
-        eprintln!("skipped: `script` (util-linux) is not installed");
-        return None;
-    }
+/// stderr alike): its exit status and what a person sees. `script` comes with scripts/setup.
+fn on_a_terminal(term: &str, args: &str) -> (Option<i32>, String) {
     let line = format!("{} {args}", env!("CARGO_BIN_EXE_callrec"));
     let output = Command::new("script")
         .args(["-qec", &line, "/dev/null"])
@@ -486,9 +481,9 @@ fn on_a_terminal(term: &str, args: &str) -> Option<(Option<i32>, String)> {
         .env("TERM", term)
         .stdin(Stdio::null())
         .output()
-        .expect("run script");
+        .expect("run `script` (bsdutils; scripts/setup installs it)");
     let shown = String::from_utf8_lossy(&output.stdout).into_owned();
-    Some((output.status.code(), shown))
+    (output.status.code(), shown)
 }
 
 #[test]
@@ -499,14 +494,11 @@ fn the_progress_bar_names_the_file_with_an_eta_and_respects_a_dumb_terminal() {
             "record fixtures/pcmu-impaired.pcap --out {}",
             path_arg(&dir.path(out))
         );
-        on_a_terminal(term, &args).map(|(status, shown)| {
-            assert_eq!(status, Some(0), "{shown}");
-            shown
-        })
+        let (status, shown) = on_a_terminal(term, &args);
+        assert_eq!(status, Some(0), "{shown}");
+        shown
     };
-    let Some(shown) = record("xterm", "a") else {
-        return;
-    };
+    let shown = record("xterm", "a");
     assert!(
         shown.contains("recording fixtures/pcmu-impaired.pcap [") && shown.contains("ETA"),
         "{shown}"
@@ -514,7 +506,7 @@ fn the_progress_bar_names_the_file_with_an_eta_and_respects_a_dumb_terminal() {
     // Drawn once the length is known: the first bar reads 0%, not a bar of length 0's 100%.
     let first = shown.find('%').expect("a percentage");
     assert!(shown[..first].ends_with("   0"), "{shown}");
-    let dumb = record("dumb", "b").expect("script ran once");
+    let dumb = record("dumb", "b");
     assert!(!dumb.contains("ETA"), "{dumb}");
     assert!(
         dumb.contains("recorded pcmu-impaired"),
@@ -565,9 +557,7 @@ fn ctrl_c_during_record_to_a_store_leaves_no_spool_job() {
 fn record_dash_on_a_terminal_says_to_pipe_a_capture_in() {
     let dir = TempDir::new("first-hour-stdin-tty");
     let args = format!("record - --out {}", path_arg(&dir.path("out")));
-    let Some((status, shown)) = on_a_terminal("xterm", &args) else {
-        return;
-    };
+    let (status, shown) = on_a_terminal("xterm", &args);
     assert_eq!(status, Some(2), "{shown}");
     assert!(
         shown.contains("which is a terminal: pipe a capture in"),
