@@ -276,7 +276,7 @@ mod tests {
         let zero = parse(&["--calls", "0"])
             .err()
             .expect("--calls 0 is refused");
-        assert!(zero.contains("'--calls <CALLS>'"), "{zero}");
+        assert!(zero.contains("'--calls <N>'"), "{zero}");
         assert!(zero.contains("0 is not in 1..=10000"), "{zero}");
         let endless = parse(&["--calls", "4294967295"])
             .err()
