@@ -9,7 +9,7 @@
 mod common;
 
 use callrec::policydb::schema::MIGRATIONS;
-use common::admin::{create_token, AdminServer};
+use common::admin::{create_token, create_token_for, AdminServer};
 use common::cli::files;
 use common::TempDir;
 use serde_json::{json, Value};
@@ -110,6 +110,7 @@ on_both!(
     a_dubber_entitlement_change_moves_the_persons_stored_recordings,
     concurrent_changes_to_one_organisation_are_all_kept,
     a_first_release_database_is_upgraded_and_served,
+    tokens_expire_and_a_revoked_one_is_refused_by_every_server,
 );
 
 /// A running `callrec serve` on the scenario's database; killed when dropped.
@@ -189,6 +190,10 @@ fn token(db: &Db, dir: &Path, role: &str, orgs: &[&str]) -> String {
     create_token(db.command(dir), role, orgs, &db.args())
 }
 
+fn token_for(db: &Db, dir: &Path, person: &str, role: &str, orgs: &[&str]) -> String {
+    create_token_for(db.command(dir), person, role, orgs, &db.args())
+}
+
 fn tokens_name_their_caller_and_anything_else_is_refused(db: &Db) {
     let tmp = TempDir::new("admin-auth");
     let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
@@ -244,6 +249,12 @@ const RECORDING: &str = "/v1/telephony/config/callRecording";
 fn token_id(server: &Server, token: &str) -> String {
     let who = server.ok(token, "GET", "/v1/whoami", None);
     who["token"].as_str().expect("token id").to_string()
+}
+
+/// The person a token was issued to: the administrator the policy's rules bind.
+fn person_of(server: &Server, token: &str) -> String {
+    let who = server.ok(token, "GET", "/v1/whoami", None);
+    who["person"].as_str().expect("person").to_string()
 }
 
 fn new_org(id: &str, region: &str) -> Value {
@@ -798,7 +809,7 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
         &terms,
         Some(json!({ "termsOfServiceEnabled": true })),
     );
-    let customer_id = token_id(&server, &customer);
+    let customer_id = person_of(&server, &customer);
     assert_eq!(accepted["termsOfServiceEnabled"], true);
     assert_eq!(
         accepted["acceptedBy"],
@@ -1227,7 +1238,7 @@ fn a_partner_administrator_administers_one_customers_dubber_account_at_most(db: 
         &format!("{}?orgId=acme", recording_of("user-acme")),
         enable.clone(),
     );
-    let partner_id = token_id(&server, &partner);
+    let partner_id = person_of(&server, &partner);
     let path = format!("{}?orgId=globex", recording_of("user-globex"));
     let message = server.refused(&partner, "PUT", &path, enable.clone(), 409);
     assert_eq!(
@@ -1238,12 +1249,23 @@ fn a_partner_administrator_administers_one_customers_dubber_account_at_most(db: 
              customer"
         )
     );
+    // The rule binds the person: another token of theirs is refused the same way.
+    let second = token_for(
+        db,
+        &tmp.0,
+        &partner_id,
+        "partner-admin",
+        &["acme", "globex"],
+    );
+    assert_ne!(second, partner);
+    let again = server.refused(&second, "PUT", &path, enable.clone(), 409);
+    assert_eq!(again, message, "a second token of the same person");
     // globex's own administrator enables the user, and administers globex's account.
     server.ok(&globex, "PUT", &recording_of("user-globex"), enable.clone());
     let org = server.ok(&globex, "GET", "/v1/organizations/globex", None);
     assert_eq!(
         org["accounts"][0]["admins"],
-        json!([{ "id": token_id(&server, &globex), "role": "customer" }])
+        json!([{ "id": person_of(&server, &globex), "role": "customer" }])
     );
     // The partner still manages acme's users it administers.
     server.ok(
@@ -1282,7 +1304,7 @@ fn a_partner_administrator_administers_one_customers_dubber_account_at_most(db: 
     assert_eq!(
         org["accounts"][0]["admins"],
         json!([
-            { "id": token_id(&server, &globex), "role": "customer" },
+            { "id": person_of(&server, &globex), "role": "customer" },
             { "id": partner_id, "role": "partner" },
         ])
     );
@@ -1345,7 +1367,7 @@ fn a_partner_enabling_in_two_organisations_at_once_becomes_an_administrator_of_o
                 "partner administrator {} already administers a provider account of \
                  organisation {won}: a partner administrator may administer accounts of at most \
                  one customer",
-                token_id(&server, partner)
+                person_of(&server, partner)
             )
         );
         let admins = |org: &str| {
@@ -2012,4 +2034,181 @@ fn a_first_release_database_is_upgraded_and_served(db: &Db) {
     assert_eq!(items[0]["after"]["vendorId"], "dubber");
     assert_eq!(items[1]["after"]["provider"], "orgDefault");
     server.terminate();
+}
+
+/// `callrec token ARGS` on the scenario's database: its JSON lines.
+fn token_command(db: &Db, dir: &Path, args: &[&str]) -> Vec<Value> {
+    let output = db
+        .command(dir)
+        .arg("token")
+        .args(args)
+        .args(db.args())
+        .output()
+        .expect("callrec token");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "token {args:?}: {stderr}");
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+fn tokens_expire_and_a_revoked_one_is_refused_by_every_server(db: &Db) {
+    let tmp = TempDir::new("admin-token-life");
+    let dir = &tmp.0;
+    let partner = token_for(
+        db,
+        dir,
+        "pat@example.com",
+        "partner-admin",
+        &["acme", "globex"],
+    );
+    let customer = token_for(db, dir, "cat@example.com", "customer-admin", &["acme"]);
+    let other = token_for(db, dir, "oz@example.com", "customer-admin", &["initech"]);
+    let issued = token_command(
+        db,
+        dir,
+        &[
+            "create",
+            "--person",
+            "sam@example.com",
+            "--role",
+            "read-only",
+            "--org",
+            "acme",
+            "--expires-in",
+            "2s",
+        ],
+    );
+    let short = issued[0]["token"].as_str().expect("token").to_string();
+    // Two servers on one policy store, as a fleet runs (each with a spool of its own).
+    let first = Server::start(db, dir);
+    let mut command = db.command(dir);
+    command.env("CALLREC_STORE_SPOOL", "second-spool");
+    let second = Server(AdminServer::start(command, &db.args()));
+    for server in [&first, &second] {
+        assert_eq!(person_of(server, &customer), "cat@example.com");
+    }
+
+    // The partner sees the tokens within its organisations, never the token itself.
+    let listed = first.ok(&partner, "GET", "/v1/tokens", None);
+    let people: Vec<&str> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|t| t["person"].as_str().expect("person"))
+        .collect();
+    assert_eq!(
+        people,
+        ["pat@example.com", "cat@example.com", "sam@example.com"]
+    );
+    assert!(!listed.to_string().contains(&customer), "{listed}");
+    // The other organisation's administrator sees only its own.
+    let theirs = first.ok(&other, "GET", "/v1/tokens", None);
+    assert_eq!(
+        theirs["items"].as_array().map(Vec::len),
+        Some(1),
+        "{theirs}"
+    );
+    let customer_id = token_id(&first, &customer);
+    let path = format!("/v1/tokens/{customer_id}");
+    assert_eq!(
+        first.refused(&other, "DELETE", &path, None, 404),
+        format!("no token {customer_id} within this token's organisations")
+    );
+
+    // Revoked through one server: the other refuses it at its next request.
+    let revoked = first.ok(&partner, "DELETE", &path, None);
+    assert_eq!(
+        (revoked["state"].as_str(), revoked["person"].as_str()),
+        (Some("revoked"), Some("cat@example.com"))
+    );
+    let message = second.refused(&customer, "GET", "/v1/whoami", None, 401);
+    assert!(message.starts_with("token revoked at "), "{message}");
+    assert!(first
+        .refused(&customer, "GET", "/v1/whoami", None, 401)
+        .starts_with("token revoked"));
+
+    // Expired: refused, and said so, once its life is over.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let expired = loop {
+        let (status, body) = second.request("GET", "/v1/whoami", Some(&short), None);
+        if status == 401 {
+            break body["message"].as_str().expect("message").to_string();
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the 2 s token never expired"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(expired.starts_with("token expired at "), "{expired}");
+
+    // The command line lists and revokes by id, as the API does.
+    let list = token_command(db, dir, &["list"]);
+    let states: Vec<(&str, &str)> = list
+        .iter()
+        .filter(|l| l["type"] == "token_info")
+        .map(|l| (l["person"].as_str().unwrap(), l["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("pat@example.com", "active"),
+            ("cat@example.com", "revoked"),
+            ("oz@example.com", "active"),
+            ("sam@example.com", "expired"),
+        ]
+    );
+    assert_eq!(
+        list.last().expect("summary"),
+        &json!({"type": "summary", "tokens": 4, "active": 2, "expired": 1, "revoked": 1})
+    );
+    let partner_id = token_id(&second, &partner);
+    let out = token_command(db, dir, &["revoke", &partner_id]);
+    assert_eq!(
+        (out[0]["type"].as_str(), out[0]["already"].as_bool()),
+        (Some("revoked"), Some(false))
+    );
+    assert!(second
+        .refused(&partner, "GET", "/v1/tokens", None, 401)
+        .starts_with("token revoked"));
+    let again = token_command(db, dir, &["revoke", &partner_id]);
+    assert_eq!(again[0]["already"], true);
+
+    // Guessing is slowed down: ten failures in a row from one source (the revoked partner
+    // token's refusal just now was the first; a success forgets earlier ones) and even a
+    // good token from it is refused unread until the window ends.
+    let mut guesses = 0;
+    loop {
+        let bogus = format!("crt_guess{guesses}");
+        match second.request("GET", "/v1/whoami", Some(&bogus), None).0 {
+            401 => guesses += 1,
+            429 => break,
+            other => panic!("guess {guesses}: {other}"),
+        }
+        assert!(guesses < 100, "never slowed down");
+    }
+    assert_eq!(
+        guesses, 9,
+        "refused at the eleventh attempt after the tenth failure"
+    );
+    let (status, body) = second.request("GET", "/v1/whoami", Some(&other), None);
+    assert_eq!(status, 429, "{body}");
+    let wait = body["retryAfterSeconds"]
+        .as_u64()
+        .expect("retryAfterSeconds");
+    assert!((1..=60).contains(&wait), "{body}");
+    let (_, metrics) = second.request("GET", "/metrics", None, None);
+    let metrics = metrics.as_str().expect("text");
+    assert!(
+        metrics.contains("callrec_admin_throttled_total 2\n"),
+        "{metrics}"
+    );
+    // The other server keeps its own count: the source is only slowed down where it failed.
+    assert_eq!(person_of(&first, &other), "oz@example.com");
+    first.terminate();
+    second.terminate();
 }

@@ -65,7 +65,13 @@ fn refused(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> String {
 fn lifecycle_prefix(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> String {
     let mut full = vec!["storage", "lifecycle", "--print"];
     full.extend(args);
-    let xml = ok(dir, &full, vars);
+    // Any credentials do: printing touches no store, but an S3 store without any is refused.
+    let mut vars = vars.to_vec();
+    vars.extend([
+        ("AWS_ACCESS_KEY_ID", "print"),
+        ("AWS_SECRET_ACCESS_KEY", "print"),
+    ]);
+    let xml = ok(dir, &full, &vars);
     let at = xml.find("/recordings/").unwrap_or_else(|| panic!("{xml}"));
     let start = xml[..at].rfind('>').expect("a filter element") + 1;
     xml[start..at].to_string()
@@ -127,11 +133,8 @@ fn a_named_configuration_file_that_does_not_exist_is_an_error_naming_it() {
 fn record_reads_no_sip_setting_and_stores_where_the_environment_says() {
     let tmp = TempDir::new("config-record");
     let dir = &tmp.0;
-    // A broken SIP or live-recording setting is not record's business.
-    let broken = [
-        ("CALLREC_SIP_LISTEN", "garbage"),
-        ("CALLREC_RECORDING_JITTER_MS", "lots"),
-    ];
+    // A broken SIP setting is not record's business.
+    let broken = [("CALLREC_SIP_LISTEN", "garbage")];
     let plain = ok(dir, &["record", CAPTURE, "--out", "plain"], &broken);
     assert!(plain.contains("plain/pcmu-clean.opus"), "{plain}");
     // CALLREC_STORE alone sends the recording to that store, through the spool.
@@ -149,6 +152,68 @@ fn record_reads_no_sip_setting_and_stores_where_the_environment_says() {
     // --out, a flag, wins over the environment's store.
     let out = ok(dir, &["record", CAPTURE, "--out", "again"], &env);
     assert!(out.contains("again/pcmu-clean.opus"), "{out}");
+}
+
+/// The media files `record --out DIR` wrote, by name.
+fn media_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("out dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn record_shapes_the_recording_as_its_flags_else_the_environment_else_the_file_say() {
+    let tmp = TempDir::new("config-record-shape");
+    let dir = &tmp.0;
+    std::fs::write(
+        dir.join("callrec.toml"),
+        "[recording]\nformat = \"wav\"\nlayout = \"separate\"\n",
+    )
+    .expect("config");
+    let named = [("CALLREC_CONFIG", "callrec.toml")];
+    let record = |out: &str, flags: &[&str], vars: &[(&str, &str)]| {
+        let args: Vec<&str> = ["record", CAPTURE, "--out", out]
+            .into_iter()
+            .chain(flags.iter().copied())
+            .collect();
+        ok(dir, &args, vars);
+        media_in(&dir.join(out))
+    };
+    let legs = |ext: &str| vec![format!("pcmu-clean-a.{ext}"), format!("pcmu-clean-b.{ext}")];
+    assert_eq!(record("default", &[], &[]), ["pcmu-clean.opus"]);
+    assert_eq!(record("file", &[], &named), legs("wav"));
+    let env = [
+        named[0],
+        ("CALLREC_RECORDING_FORMAT", "opus"),
+        ("CALLREC_RECORDING_LAYOUT", "mono"),
+    ];
+    assert_eq!(record("env", &[], &env), ["pcmu-clean.opus"]);
+    let flags = ["--format", "wav", "--layout", "stereo"];
+    assert_eq!(record("flag", &flags, &env), ["pcmu-clean.wav"]);
+    // A bad value is named by where it came from.
+    let bad = refused(
+        dir,
+        &["record", CAPTURE, "--out", "bad"],
+        &[("CALLREC_RECORDING_JITTER_MS", "lots")],
+    );
+    assert!(
+        bad.starts_with("CALLREC_RECORDING_JITTER_MS: 'lots'"),
+        "{bad}"
+    );
+    std::fs::write(dir.join("slow.toml"), "[recording]\njitter_ms = 99999\n").expect("config");
+    let slow = refused(
+        dir,
+        &["record", CAPTURE, "--out", "bad", "--config", "slow.toml"],
+        &[],
+    );
+    assert!(
+        slow.contains("jitter_ms") && slow.contains("10000"),
+        "{slow}"
+    );
 }
 
 #[test]
@@ -174,7 +239,16 @@ fn policy_database_errors_say_the_real_cause_and_name_it() {
         "{err}"
     );
     // A file that cannot be opened is named, with why.
-    let token = ["token", "create", "--role", "read-only", "--org", "acme"];
+    let token = [
+        "token",
+        "create",
+        "--person",
+        "ann",
+        "--role",
+        "read-only",
+        "--org",
+        "acme",
+    ];
     let mut args = token.to_vec();
     args.extend(["--policy-db", "sqlite://missing-dir/p.sqlite"]);
     assert_eq!(

@@ -144,6 +144,8 @@ fn cases() -> Vec<Case> {
         &[
             "token",
             "create",
+            "--person",
+            "ann@example.com",
             "--role",
             "read-only",
             "--org",
@@ -300,6 +302,8 @@ fn a_token_nobody_saw_is_revoked() {
     let args = [
         "token",
         "create",
+        "--person",
+        "ann@example.com",
         "--role",
         "read-only",
         "--org",
@@ -645,4 +649,77 @@ fn completions_for_each_shell() {
     }
     let bad = run(&tmp.0, &["completions", "tcsh"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+/// The usage lines in the README's code blocks: each `callrec ...` line with its indented
+/// continuation lines, joined.
+fn readme_synopses() -> Vec<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let (mut in_block, mut synopses) = (false, Vec::<String>::new());
+    let mut continues = false;
+    for line in readme.lines() {
+        if line.starts_with("```") {
+            (in_block, continues) = (!in_block, false);
+        } else if in_block && line.starts_with("callrec ") {
+            synopses.push(line.to_string());
+            continues = true;
+        } else if in_block && continues && line.starts_with("  ") {
+            let last = synopses.last_mut().expect("a usage line before");
+            last.push(' ');
+            last.push_str(line.trim());
+        } else {
+            continues = false;
+        }
+    }
+    synopses
+}
+
+/// A word that stands for a value (`DIR`, `FROM:TO`, `opus|wav`, `0-10`), not an example
+/// value (`30d`) or another flag.
+fn is_placeholder(word: &str) -> bool {
+    let first = word.chars().next().unwrap_or(' ');
+    !word.starts_with('-')
+        && (first.is_ascii_uppercase()
+            || (word.contains('|') && !word.contains("--"))
+            || word.split_once('-').is_some_and(|(a, b)| {
+                [a, b]
+                    .iter()
+                    .all(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+            }))
+}
+
+#[test]
+fn the_readme_and_the_help_name_each_value_alike() {
+    let tmp = TempDir::new("contract-placeholders");
+    let mut checked = 0;
+    for synopsis in readme_synopses() {
+        let words: Vec<&str> = synopsis
+            .split_whitespace()
+            .map(|w| w.trim_start_matches('[').trim_end_matches("..."))
+            .map(|w| w.trim_end_matches(']'))
+            .collect();
+        let command: Vec<&str> = words[1..]
+            .iter()
+            .copied()
+            .take_while(|w| !w.is_empty() && w.bytes().all(|c| c.is_ascii_lowercase()))
+            .collect();
+        let help_args: Vec<&str> = command.iter().copied().chain(["--help"]).collect();
+        let help = String::from_utf8(run(&tmp.0, &help_args).stdout).expect("utf-8");
+        for pair in words.windows(2) {
+            let (flag, value) = (pair[0], pair[1]);
+            if flag.starts_with("--") && is_placeholder(value) {
+                let shown = format!("{flag} <{value}>");
+                assert!(
+                    help.contains(&shown),
+                    "{command:?} --help lacks {shown}:\n{help}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 40,
+        "only {checked} placeholders found in the README's usage lines"
+    );
 }

@@ -359,6 +359,19 @@ fn a_pause_after_the_call_is_a_warning() {
         err.contains("warning: --pause 100:200 starts after the call ends (3.0 s)"),
         "{err}"
     );
+    // -q keeps the results and drops the notice.
+    let quiet = callrec(&[
+        "record",
+        CLEAN,
+        "--out",
+        path_arg(&dir.path("quiet")),
+        "--pause",
+        "100:200",
+        "-q",
+    ]);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert_eq!(stderr(&quiet), "", "-q prints no notice");
+    assert!(!quiet.stdout.is_empty(), "-q still prints the result");
 }
 
 #[test]

@@ -457,7 +457,7 @@ fn the_document_is_well_formed() {
         }
         assert!(operations > 0, "{path} has no operation");
     }
-    assert_eq!(ids.len(), 35, "{ids:?}");
+    assert_eq!(ids.len(), 37, "{ids:?}");
 }
 
 #[test]
@@ -475,7 +475,7 @@ fn every_routed_path_is_documented_and_every_documented_path_routed() {
         routed.contains("/openapi.json"),
         "serve serves its description"
     );
-    assert_eq!(routed.len(), 22, "{routed:#?}");
+    assert_eq!(routed.len(), 24, "{routed:#?}");
     let undocumented: Vec<_> = routed.difference(&documented).collect();
     let unrouted: Vec<_> = documented.difference(&routed).collect();
     assert!(
@@ -517,6 +517,7 @@ fn each_path_accepts_exactly_its_documented_methods() {
         ("{locationId}", "paris"),
         ("{personId}", "alice"),
         ("{vendorId}", "imagicle"),
+        ("{tokenId}", "0123456789abcdef"),
     ];
     let mut probed = 0;
     for (template, item) in doc["paths"].as_object().expect("paths") {
@@ -549,7 +550,7 @@ fn each_path_accepts_exactly_its_documented_methods() {
             }
         }
     }
-    assert_eq!(probed, 35);
+    assert_eq!(probed, 37);
     api.assert_conforms();
 }
 
@@ -834,6 +835,19 @@ fn responses_and_requests_conform_to_the_document() {
     );
     api.call(c, "GET", "/v1/audit?limit=0", None, 400);
     api.call(Some(&globex), "GET", "/v1/audit?orgId=acme", None, 403);
+
+    // Tokens: listed within the caller's organisations, revoked by id.
+    let listed = api.call(Some(&partner), "GET", "/v1/tokens", None, 200);
+    let reader_id = api.call(Some(&reader), "GET", "/v1/whoami", None, 200)["token"]
+        .as_str()
+        .expect("token id")
+        .to_string();
+    assert!(listed.to_string().contains(&reader_id), "{listed}");
+    let path = format!("/v1/tokens/{reader_id}");
+    api.call(Some(&globex), "DELETE", &path, None, 404);
+    let revoked = api.call(Some(&partner), "DELETE", &path, None, 200);
+    assert_eq!(revoked["state"], "revoked", "{revoked}");
+    api.call(Some(&reader), "GET", "/v1/whoami", None, 401);
 
     api.assert_conforms();
     // Every documented operation's success was seen and checked.

@@ -4,7 +4,9 @@
 mod common;
 
 use callrec::policydb::schema::MIGRATIONS;
-use callrec::policydb::{AuditRecord, Change, DbError, PolicyDb, Versioned, Write, TOKEN_PREFIX};
+use callrec::policydb::{
+    AuditRecord, Change, DbError, NewToken, PolicyDb, Revoked, Versioned, Write, TOKEN_PREFIX,
+};
 use callrec::time::Time;
 use common::sqlite::SqliteFile;
 use serde::{Deserialize, Serialize};
@@ -710,11 +712,25 @@ async fn tokens(t: TestDb) {
     let db = &t.db;
     let orgs = ["org-a".to_string(), "org-b".to_string()];
     let partner = db
-        .create_token("partner_admin", &orgs, "partner ci", at(1))
+        .create_token(&NewToken {
+            person: "pat@example.com",
+            role: "partner_admin",
+            orgs: &orgs,
+            label: "partner ci",
+            created_at: at(1),
+            expires_at: at(100),
+        })
         .await
         .expect("create");
     let reader = db
-        .create_token("read_only", &orgs[..1], "dashboard", at(2))
+        .create_token(&NewToken {
+            person: "rita@example.com",
+            role: "read_only",
+            orgs: &orgs[..1],
+            label: "dashboard",
+            created_at: at(2),
+            expires_at: at(100),
+        })
         .await
         .expect("create");
     assert!(partner.starts_with(TOKEN_PREFIX) && partner.len() == TOKEN_PREFIX.len() + 43);
@@ -798,11 +814,54 @@ async fn tokens(t: TestDb) {
     assert!(db.revoke_token(&reader).await.expect("revoke"));
     assert_eq!(db.authenticate(&reader).await.expect("authenticate"), None);
     assert!(!db.revoke_token(&reader).await.expect("revoke"));
-    assert!(db
+    let partner_info = db
         .authenticate(&partner)
         .await
         .expect("authenticate")
-        .is_some());
+        .expect("the other token stays");
+    assert_eq!(partner_info.person, "pat@example.com");
+    assert_eq!(partner_info.expires_at, Some(at(100)));
+    assert_eq!(partner_info.refusal(at(99)), None);
+    assert_eq!(
+        partner_info.refusal(at(100)).as_deref(),
+        Some("token expired at 2026-11-25T10:01:40.000Z")
+    );
+
+    // Listed (never the token itself), revoked by id: kept and shown as revoked, refused.
+    let listed = db.tokens().await.expect("tokens");
+    assert_eq!(
+        listed,
+        vec![partner_info.clone()],
+        "the deleted token is gone"
+    );
+    assert_eq!(
+        db.revoke_token_id("0123456789abcdef", at(5))
+            .await
+            .expect("revoke"),
+        Revoked::Unknown
+    );
+    let Revoked::Now(revoked) = db
+        .revoke_token_id(&partner_info.id, at(5))
+        .await
+        .expect("revoke")
+    else {
+        panic!("revoked now")
+    };
+    assert_eq!(revoked.revoked_at, Some(at(5)));
+    assert_eq!(
+        revoked.refusal(at(6)).as_deref(),
+        Some("token revoked at 2026-11-25T10:00:05.000Z")
+    );
+    let again = db
+        .revoke_token_id(&partner_info.id, at(9))
+        .await
+        .expect("revoke");
+    assert_eq!(
+        again,
+        Revoked::Already(revoked.clone()),
+        "the first revocation stands"
+    );
+    assert_eq!(db.tokens().await.expect("tokens"), vec![revoked]);
 }
 
 async fn migrate_is_idempotent_and_concurrent(t: TestDb) {

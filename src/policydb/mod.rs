@@ -36,7 +36,7 @@ use std::path::PathBuf;
 use crate::time::Time;
 
 pub use connect::{Create, MAX_CONNECTIONS};
-pub use token::{TokenInfo, TOKEN_PREFIX};
+pub use token::{NewToken, Revoked, TokenInfo, TOKEN_PREFIX};
 
 /// The most rows one [`PolicyDb::list`] or [`PolicyDb::audit`] call returns; page on from the
 /// last one for more.

@@ -4,7 +4,7 @@
 
 /// Migration `n` (counting from 1) is `MIGRATIONS[n - 1]`: single statements, run in one
 /// transaction together with the `schema_version` row that records it.
-pub const MIGRATIONS: &[&[&str]] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4];
 
 /// The first schema.
 const V1: &[&str] = &[
@@ -85,4 +85,14 @@ const V3: &[&str] = &[
         ", after = ",
         provider_ids!("after")
     ),
+];
+
+/// Tokens with a life: the person each belongs to (rules about administrators bind the
+/// person, not one of their tokens), when it expires and when it was revoked (kept, so a
+/// listing shows it). Tokens issued before have no person (their own id stands in) and no
+/// expiry: `callrec token list` shows them, and revoking them is the operator's call.
+const V4: &[&str] = &[
+    "ALTER TABLE tokens ADD COLUMN person TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE tokens ADD COLUMN expires_at TEXT",
+    "ALTER TABLE tokens ADD COLUMN revoked_at TEXT",
 ];

@@ -5,6 +5,7 @@
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{DbError, PolicyDb};
@@ -19,16 +20,56 @@ const TOKEN_BYTES: usize = 32;
 /// Hex digits of the hash that name a token in logs and audit actors.
 const TOKEN_ID_LEN: usize = 16;
 
-/// What a token grants. The role is the caller's string (the policy layer owns the roles).
+/// What a token grants, to whom, and for how long. The role is the caller's string (the
+/// policy layer owns the roles).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
     /// The first hex digits of the token's hash: names it without revealing it.
     pub id: String,
+    /// The person it was issued to; for a token issued before tokens had one, `token:` and
+    /// its id (it binds no one else).
+    pub person: String,
     pub role: String,
     /// The organisations it may act on.
     pub orgs: Vec<String>,
     pub label: String,
     pub created_at: Time,
+    /// `None` only for a token issued before tokens expired.
+    pub expires_at: Option<Time>,
+    pub revoked_at: Option<Time>,
+}
+
+impl TokenInfo {
+    /// Why the token may not be used at `now`, if it may not.
+    pub fn refusal(&self, now: Time) -> Option<String> {
+        match (self.revoked_at, self.expires_at) {
+            (Some(at), _) => Some(format!("token revoked at {}", at.to_rfc3339())),
+            (None, Some(at)) if now >= at => Some(format!("token expired at {}", at.to_rfc3339())),
+            _ => None,
+        }
+    }
+}
+
+/// A token to issue.
+#[derive(Debug, Clone)]
+pub struct NewToken<'a> {
+    pub person: &'a str,
+    pub role: &'a str,
+    pub orgs: &'a [String],
+    pub label: &'a str,
+    pub created_at: Time,
+    pub expires_at: Time,
+}
+
+/// What revoking a token by its id found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// Revoked now.
+    Now(TokenInfo),
+    /// It was already, at its `revoked_at`.
+    Already(TokenInfo),
+    /// No token has that id.
+    Unknown,
 }
 
 /// A new token, from the operating system's generator.
@@ -47,32 +88,63 @@ pub(crate) fn token_hash(token: &str) -> String {
         .collect()
 }
 
+const TOKEN_COLUMNS: &str = "hash, person, role, orgs, label, created_at, expires_at, revoked_at";
+
+/// A `tokens` row as what it grants.
+fn token_info(row: &AnyRow) -> Result<TokenInfo, DbError> {
+    let hash: String = row.try_get("hash")?;
+    let id = hash[..TOKEN_ID_LEN.min(hash.len())].to_owned();
+    let corrupt = |reason: String| DbError::Corrupt {
+        kind: "token".into(),
+        id: id.clone(),
+        reason,
+    };
+    let time = |column: &str| -> Result<Option<Time>, DbError> {
+        let text: Option<String> = row.try_get(column)?;
+        text.map(|t| Time::parse_rfc3339(&t).ok_or_else(|| corrupt(format!("{column} {t:?}"))))
+            .transpose()
+    };
+    let orgs: String = row.try_get("orgs")?;
+    let orgs = serde_json::from_str(&orgs).map_err(|e| corrupt(format!("orgs: {e}")))?;
+    let person: String = row.try_get("person")?;
+    Ok(TokenInfo {
+        person: match person.is_empty() {
+            true => format!("token:{id}"),
+            false => person,
+        },
+        role: row.try_get("role")?,
+        orgs,
+        label: row.try_get("label")?,
+        created_at: time("created_at")?.ok_or_else(|| corrupt("no created_at".into()))?,
+        expires_at: time("expires_at")?,
+        revoked_at: time("revoked_at")?,
+        id,
+    })
+}
+
 impl PolicyDb {
-    /// Issues a token for `role` over `orgs` and returns it: the only time it is ever seen.
-    pub async fn create_token(
-        &self,
-        role: &str,
-        orgs: &[String],
-        label: &str,
-        at: Time,
-    ) -> Result<String, DbError> {
+    /// Issues a token and returns it: the only time it is ever seen.
+    pub async fn create_token(&self, new: &NewToken<'_>) -> Result<String, DbError> {
         let token = generate()?;
-        let orgs = serde_json::to_string(orgs).map_err(DbError::Encode)?;
+        let orgs = serde_json::to_string(new.orgs).map_err(DbError::Encode)?;
         sqlx::query(
-            "INSERT INTO tokens (hash, role, orgs, label, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO tokens (hash, person, role, orgs, label, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(token_hash(&token))
-        .bind(role)
+        .bind(new.person)
+        .bind(new.role)
         .bind(orgs)
-        .bind(label)
-        .bind(at.to_rfc3339())
+        .bind(new.label)
+        .bind(new.created_at.to_rfc3339())
+        .bind(new.expires_at.to_rfc3339())
         .execute(&self.pool)
         .await?;
         Ok(token)
     }
 
-    /// Makes `token` invalid from now on; true if it existed. For a token that was never
-    /// shown (its printing failed): nobody could use it, so it must not stay valid either.
+    /// Removes `token` altogether; true if it existed. For a token that was never shown (its
+    /// printing failed): nobody could use it, so it must not stay valid, nor be listed.
     pub async fn revoke_token(&self, token: &str) -> Result<bool, DbError> {
         let deleted = sqlx::query("DELETE FROM tokens WHERE hash = $1")
             .bind(token_hash(token))
@@ -81,35 +153,63 @@ impl PolicyDb {
         Ok(deleted.rows_affected() > 0)
     }
 
-    /// What `token` grants, or `None` if it was never issued.
+    /// Revokes the token named by `id` (the first hex digits of its hash, as listed) at `at`.
+    /// Every worker reads tokens from this database on each request, so it is refused
+    /// everywhere from the next request on.
+    pub async fn revoke_token_id(&self, id: &str, at: Time) -> Result<Revoked, DbError> {
+        let Some(info) = self.token_by_id(id).await? else {
+            return Ok(Revoked::Unknown);
+        };
+        if info.revoked_at.is_some() {
+            return Ok(Revoked::Already(info));
+        }
+        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE hash LIKE $2 AND revoked_at IS NULL")
+            .bind(at.to_rfc3339())
+            .bind(format!("{id}%"))
+            .execute(&self.pool)
+            .await?;
+        Ok(match self.token_by_id(id).await? {
+            Some(revoked) => Revoked::Now(revoked),
+            None => Revoked::Unknown,
+        })
+    }
+
+    /// The token an id names, if exactly one does (ids are listed in full, 16 hex digits).
+    async fn token_by_id(&self, id: &str) -> Result<Option<TokenInfo>, DbError> {
+        if id.len() != TOKEN_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        let query = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash LIKE $1");
+        let rows = sqlx::query(&query)
+            .bind(format!("{}%", id.to_ascii_lowercase()))
+            .fetch_all(&self.pool)
+            .await?;
+        match rows.as_slice() {
+            [row] => Ok(Some(token_info(row)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Every token ever issued and not deleted, oldest first: expired and revoked ones too.
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, DbError> {
+        let query = format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY created_at, hash");
+        let rows = sqlx::query(&query).fetch_all(&self.pool).await?;
+        rows.iter().map(token_info).collect()
+    }
+
+    /// What `token` grants, or `None` if it was never issued. Expired and revoked tokens are
+    /// returned too ([`TokenInfo::refusal`] says why they may not be used), so that a caller
+    /// is told which it was.
     pub async fn authenticate(&self, token: &str) -> Result<Option<TokenInfo>, DbError> {
         if !token.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
-        let hash = token_hash(token);
-        let row = sqlx::query("SELECT role, orgs, label, created_at FROM tokens WHERE hash = $1")
-            .bind(&hash)
+        let query = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = $1");
+        let row = sqlx::query(&query)
+            .bind(token_hash(token))
             .fetch_optional(&self.pool)
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        let id = hash[..TOKEN_ID_LEN].to_owned();
-        let corrupt = |reason: String| DbError::Corrupt {
-            kind: "token".into(),
-            id: id.clone(),
-            reason,
-        };
-        let orgs: String = row.try_get("orgs")?;
-        let orgs = serde_json::from_str(&orgs).map_err(|e| corrupt(format!("orgs: {e}")))?;
-        let created_at: String = row.try_get("created_at")?;
-        let created_at = Time::parse_rfc3339(&created_at)
-            .ok_or_else(|| corrupt(format!("created_at {created_at:?}")))?;
-        Ok(Some(TokenInfo {
-            role: row.try_get("role")?,
-            orgs,
-            label: row.try_get("label")?,
-            created_at,
-            id,
-        }))
+        row.as_ref().map(token_info).transpose()
     }
 }
 

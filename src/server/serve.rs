@@ -69,6 +69,7 @@ impl Running {
             metrics,
             config: Arc::clone(&config),
             clock: clock::now,
+            throttle: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind(admin_listen)
             .await
@@ -76,7 +77,9 @@ impl Running {
         let admin_addr = listener.local_addr().map_err(|e| e.to_string())?;
         let mut admin_stop = recording.stopped();
         let admin = tokio::spawn(async move {
-            axum::serve(listener, admin::router(state))
+            // Each request knows its source, for slowing down failed authentication.
+            let app = admin::router(state).into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = admin_stop.wait_for(|stopped| *stopped).await;
                 })

@@ -81,9 +81,28 @@ impl Drop for AdminServer {
 }
 
 /// A new bearer token of `role` for `orgs`, made by `callrec token create` (`command`, its
-/// folder chosen, then `args`: the database).
-pub fn create_token(mut command: Command, role: &str, orgs: &[&str], args: &[&str]) -> String {
-    command.args(["token", "create", "--role", role]);
+/// folder chosen, then `args`: the database), issued to a person of its own.
+pub fn create_token(command: Command, role: &str, orgs: &[&str], args: &[&str]) -> String {
+    static PEOPLE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = PEOPLE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    create_token_for(
+        command,
+        &format!("person-{n}@example.com"),
+        role,
+        orgs,
+        args,
+    )
+}
+
+/// [`create_token`] issued to `person`.
+pub fn create_token_for(
+    mut command: Command,
+    person: &str,
+    role: &str,
+    orgs: &[&str],
+    args: &[&str],
+) -> String {
+    command.args(["token", "create", "--person", person, "--role", role]);
     for org in orgs {
         command.args(["--org", org]);
     }

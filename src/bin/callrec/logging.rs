@@ -34,7 +34,7 @@ pub const ENV: &str = "CALLREC_LOG";
 /// How much to log, from the global flags.
 #[derive(clap::Args, Clone, Copy, Debug, Default)]
 pub struct Verbosity {
-    /// Log errors only (wins over CALLREC_LOG).
+    /// Errors only: no log events below error and no notices (wins over CALLREC_LOG).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
     /// Log more of callrec's own events: -v debug, -vv trace (wins over CALLREC_LOG)
@@ -43,6 +43,13 @@ pub struct Verbosity {
     /// CALLREC_LOG=warn,callrec::server::siprec=debug); without either, info (loadtest: warn).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+impl Verbosity {
+    /// `-q`: errors only, in the logs and from the command itself.
+    pub fn is_quiet(self) -> bool {
+        self.quiet
+    }
 }
 
 /// The directives in force: the flags, else `env` (when set and not blank), else `default`.

@@ -24,6 +24,7 @@ mod serve;
 mod storage;
 mod store;
 mod synth;
+mod token;
 
 #[derive(Parser)]
 #[command(
@@ -67,7 +68,7 @@ enum Command {
     /// Run the recording server: SIPREC over SIP (UDP, TCP, TLS), uploads, and the admin API.
     Serve(serve::ServeArgs),
     /// Bearer tokens for the admin API.
-    Token(serve::TokenArgs),
+    Token(token::TokenArgs),
     /// The admin API without HTTP: `callrec policy GET|PUT|POST|DELETE /v1/... --org ID`.
     Policy(policy::PolicyCliArgs),
     /// Print the shell completion script for bash, zsh or fish.
@@ -88,6 +89,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     output::choose(cli.output_format);
+    if cli.verbosity.is_quiet() {
+        output::quiet();
+    }
     let result: Result<(), failure::Failure> = match cli.command {
         Command::Record(args) => record::run(*args),
         Command::Synth(args) => synth::run(args),
@@ -96,7 +100,7 @@ fn main() -> ExitCode {
         Command::Storage(args) => storage::run(args),
         Command::Retention(args) => retention::run(args),
         Command::Serve(args) => serve::serve(args),
-        Command::Token(args) => serve::token(args),
+        Command::Token(args) => token::run(args),
         Command::Policy(args) => policy::run(args),
         Command::Completions(args) => completions::run(args, Cli::command()),
     };

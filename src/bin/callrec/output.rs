@@ -44,6 +44,32 @@ static CHOSEN: OnceLock<Format> = OnceLock::new();
 /// write would meet it too (a command may print from more than one place).
 static CLOSED: AtomicBool = AtomicBool::new(false);
 
+/// Set by `-q`: notices are not printed.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silences [`notice`] for this process (main calls it for `-q`).
+pub fn quiet() {
+    QUIET.store(true, Ordering::Relaxed);
+}
+
+/// Tells the person running the command something on stderr, as `callrec: TEXT`: a warning
+/// about their input, what a run removed or left behind, an upload being retried. Plain text
+/// (these are for a person, beside the results on stdout); `-q` silences them. Errors are not
+/// notices: they end the command with its exit status and are always printed.
+pub fn write_notice(text: std::fmt::Arguments) {
+    if !QUIET.load(Ordering::Relaxed) {
+        eprintln!("callrec: {text}");
+    }
+}
+
+/// `notice!("...", args)`: [`write_notice`] with `format!`'s arguments.
+macro_rules! notice {
+    ($($arg:tt)*) => {
+        $crate::output::write_notice(format_args!($($arg)*))
+    };
+}
+pub(crate) use notice;
+
 /// Sets the format for this process (main calls it once, from `--output-format`).
 pub fn choose(format: Option<Format>) {
     let format = format.unwrap_or_else(|| match std::io::stdout().is_terminal() {

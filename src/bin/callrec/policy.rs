@@ -79,6 +79,7 @@ pub fn run(args: PolicyCliArgs) -> Result<(), Failure> {
             metrics: Arc::default(),
             config: Arc::new(config),
             clock: clock::now,
+            throttle: Default::default(),
         };
         let mut request = Request::builder()
             .method(method)
@@ -88,6 +89,8 @@ pub fn run(args: PolicyCliArgs) -> Result<(), Failure> {
             .map_err(|e| format!("{}: {e}", args.path))?;
         request.extensions_mut().insert(Caller {
             token_id: "cli".into(),
+            // The operator at the server's own command line, one person whatever they run.
+            person: "operator".into(),
             role: Role::PartnerAdmin,
             orgs: args.orgs.clone(),
         });

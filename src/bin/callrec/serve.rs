@@ -1,13 +1,11 @@
-//! `callrec serve` (the SIPREC recording server, its uploads and the admin API) and
-//! `callrec token create`.
+//! `callrec serve` (the SIPREC recording server, its uploads and the admin API), and where
+//! the policy database is (`PolicyArgs`, shared with `token` and `policy`).
 
 use crate::failure::Failure;
 use crate::output::{Line, Output};
 use crate::runtime::runtime;
 use callrec::config::{resolve_address, Config, Section, Sources};
 use callrec::policydb::{Create, PolicyDb};
-use callrec::server::admin::Role;
-use callrec::server::clock;
 use callrec::server::serve::Running;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -96,34 +94,6 @@ impl PolicyArgs {
     }
 }
 
-#[derive(clap::Parser)]
-pub struct TokenArgs {
-    #[command(subcommand)]
-    command: TokenCommand,
-}
-
-#[derive(clap::Subcommand)]
-enum TokenCommand {
-    /// Issue a bearer token for the admin API; it is printed once and stored only hashed.
-    Create(CreateTokenArgs),
-}
-
-#[derive(clap::Parser)]
-struct CreateTokenArgs {
-    /// customer-admin (one organisation), partner-admin (its customers' organisations) or
-    /// read-only (reads its organisations, changes nothing).
-    #[arg(long, value_name = "ROLE", value_parser = role_parser())]
-    role: Role,
-    /// An organisation the token may act on (repeatable).
-    #[arg(long = "org", value_name = "ID")]
-    orgs: Vec<String>,
-    /// Who or what the token is for, shown in listings.
-    #[arg(long, value_name = "TEXT", default_value = "")]
-    label: String,
-    #[command(flatten)]
-    policy: PolicyArgs,
-}
-
 pub fn serve(args: ServeArgs) -> Result<(), Failure> {
     runtime()?.block_on(async {
         let admin =
@@ -174,13 +144,6 @@ impl Line for Listening {
     }
 }
 
-/// `--role`'s parser: clap lists the roles in the help and suggests one for a typo.
-fn role_parser() -> impl clap::builder::TypedValueParser<Value = Role> {
-    use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(Role::ALL.map(Role::as_str))
-        .map(|name| name.parse::<Role>().expect("every listed role parses"))
-}
-
 /// SIGTERM or SIGINT: stop taking requests, finish the ones in flight, exit 0.
 async fn shutdown_signal() {
     let term = async {
@@ -194,61 +157,5 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term => {}
         _ = tokio::signal::ctrl_c() => {}
-    }
-}
-
-/// Issues the token and prints it. A token that cannot be printed (the reader went away) is
-/// revoked: it was never shown, so nobody could use it, and it must not stay valid unseen.
-pub fn token(args: TokenArgs) -> Result<(), Failure> {
-    let TokenCommand::Create(args) = args.command;
-    args.role.check_orgs(&args.orgs)?;
-    runtime()?.block_on(async {
-        let sections = [Section::Policy];
-        let (db, _) = PolicyArgs::open(&args.policy.sources(&sections), Create::IfMissing).await?;
-        let token = db
-            .create_token(args.role.as_str(), &args.orgs, &args.label, clock::now())
-            .await
-            .map_err(Failure::failed)?;
-        let mut out = Output::stdout();
-        let printed = out.line(&Token {
-            kind: "token",
-            token: &token,
-            role: args.role.as_str(),
-            orgs: &args.orgs,
-            label: &args.label,
-        });
-        let why = match printed {
-            Ok(()) if !out.is_closed() => return Ok(()),
-            Ok(()) => "stdout was closed".to_string(),
-            Err(e) => e.to_string(),
-        };
-        match db.revoke_token(&token).await {
-            Ok(_) => Err(Failure::Failed(format!(
-                "the token could not be printed ({why}), so it was revoked; run the command \
-                 again with a reader for its output"
-            ))),
-            Err(e) => Err(Failure::Failed(format!(
-                "the token could not be printed ({why}) and revoking it failed: {e}; it was \
-                 never shown, so nobody holds it"
-            ))),
-        }
-    })
-}
-
-/// The new token, shown this once (the database keeps only its hash). As text, the token
-/// alone, so `--format text` gives a script the bare token.
-#[derive(Serialize)]
-struct Token<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    token: &'a str,
-    role: &'a str,
-    orgs: &'a [String],
-    label: &'a str,
-}
-
-impl Line for Token<'_> {
-    fn text(&self) -> String {
-        self.token.to_string()
     }
 }

@@ -12,7 +12,7 @@ use callrec::store::key::RetentionClass;
 use callrec::store::metadata::StoredMetadata;
 use callrec::store::spool::Spool;
 use callrec::store::sweep::{self, SweepEvent};
-use callrec::store::{lifecycle, verify, Destination};
+use callrec::store::{lifecycle, verify, Destination, StoreError};
 use std::time::Duration;
 
 #[derive(clap::Parser)]
@@ -330,7 +330,12 @@ fn flush(args: FlushArgs) -> Result<(), Failure> {
     let config = args.store.config()?;
     let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
         .map_err(Failure::failed)?;
-    let owner = spool.own().map_err(Failure::failed)?;
+    // A running server owns the spool and uploads its jobs itself: nothing failed, the
+    // flush is only not this process's to do now (75, as for an upload postponed).
+    let owner = spool.own().map_err(|e| match e {
+        StoreError::SpoolInUse { .. } => Failure::Postponed(e.to_string()),
+        e => Failure::failed(e),
+    })?;
     let give_up_after = args.give_up_after.map(Duration::from_secs);
     let report = store::drain(&config, &spool, &owner, give_up_after).map_err(Failure::Failed)?;
     Output::stdout().summary(&FlushSummary {

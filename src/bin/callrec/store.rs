@@ -2,6 +2,7 @@
 //! recording into the spool, and draining the spool into the store.
 
 use crate::failure::Failure;
+use crate::output::notice;
 use crate::output::{Line, Output};
 use crate::runtime;
 use callrec::config::{Config, Origin, Section, Sources, Target};
@@ -75,14 +76,19 @@ impl StoreArgs {
     }
 
     pub fn config(&self) -> Result<Config, String> {
-        let sources = Sources::new(self.config.as_deref(), &SECTIONS)
+        Config::load(&self.sources(&SECTIONS))
+    }
+
+    /// The store's settings from their flags, within `sections` (which must include the
+    /// store's), for a command that reads more sections than the store's.
+    pub fn sources<'a>(&'a self, sections: &'a [Section]) -> Sources<'a> {
+        Sources::new(self.config.as_deref(), sections)
             .flag("--store", "store.url", self.store.clone())
             .flag(
                 "--spool",
                 "store.spool",
                 self.spool.as_ref().map(|p| p.display().to_string()),
-            );
-        Config::load(&sources)
+            )
     }
 
     /// The destination for `org` (its own storage if configured); `--store` overrides.
@@ -226,20 +232,22 @@ pub fn drain(
         .map_err(|e| e.to_string())?;
     for dir in &recovered.discarded {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-        eprintln!(
-            "callrec: discarded spool job {} (interrupted while being written; record it again)",
+        notice!(
+            "discarded spool job {} (interrupted while being written; record it again)",
             name.unwrap_or_default()
         );
     }
     for salvaged in &recovered.salvaged {
-        eprintln!(
-            "callrec: recovered {} ({:.1} s, {} bytes): its recorder stopped during the call",
-            salvaged.job.manifest.metadata.key, salvaged.duration_secs, salvaged.bytes
+        notice!(
+            "recovered {} ({:.1} s, {} bytes): its recorder stopped during the call",
+            salvaged.job.manifest.metadata.key,
+            salvaged.duration_secs,
+            salvaged.bytes
         );
     }
     for (dir, error) in &recovered.unsalvaged {
-        eprintln!(
-            "callrec: could not recover the live recording in {} (kept for the next start): {error}",
+        notice!(
+            "could not recover the live recording in {} (kept for the next start): {error}",
             dir.display()
         );
     }
@@ -272,7 +280,7 @@ fn upload_jobs(
             &job,
             &UploadConfig::default(),
             give_up_after,
-            |e, delay| eprintln!("callrec: upload failed, retrying in {delay:.1?}: {e}"),
+            |e, delay| notice!("upload failed, retrying in {delay:.1?}: {e}"),
         ));
         match result {
             Ok(done) => {
@@ -288,8 +296,8 @@ fn upload_jobs(
             // Only an owner's verified upload removes a job: another process stored it.
             Err(_) if !job.still_spooled() => report.stored += 1,
             Err(e) => {
-                eprintln!(
-                    "callrec: {} stays in the spool, upload failed: {e}",
+                notice!(
+                    "{} stays in the spool, upload failed: {e}",
                     job.manifest.metadata.key
                 );
                 report.pending += 1;
@@ -421,8 +429,8 @@ impl StoreContext {
             .map(|jobs| jobs.iter().filter(|j| j.dir != job.dir).count())
             .unwrap_or(0);
         if older > 0 {
-            eprintln!(
-                "callrec: {older} older recording(s) wait in the spool ({}): `callrec storage \
+            notice!(
+                "{older} older recording(s) wait in the spool ({}): `callrec storage \
                  flush` uploads them",
                 self.config.store.spool.display()
             );
@@ -451,7 +459,7 @@ fn upload_own(
         job,
         &UploadConfig::default(),
         Some(give_up_after),
-        |e, delay| eprintln!("callrec: upload failed, retrying in {delay:.1?}: {e}"),
+        |e, delay| notice!("upload failed, retrying in {delay:.1?}: {e}"),
     ));
     let line =
         |objects_sent, bytes_sent, retries| StoredLine::new(job, objects_sent, bytes_sent, retries);

@@ -95,6 +95,34 @@ const SETTINGS: &[Setting] = &[
         default: "127.0.0.1:5060",
         read: |c| c.sip.listen.to_string(),
     },
+    // `record`'s own flags over the settings `serve` records calls with.
+    Setting {
+        flag: "--format",
+        field: "recording.format",
+        var: "CALLREC_RECORDING_FORMAT",
+        section: Section::Recording,
+        values: ["wav", "opus", "wav"],
+        default: "opus",
+        read: |c| c.recording.format.clone(),
+    },
+    Setting {
+        flag: "--layout",
+        field: "recording.layout",
+        var: "CALLREC_RECORDING_LAYOUT",
+        section: Section::Recording,
+        values: ["mono", "separate", "mono"],
+        default: "stereo",
+        read: |c| c.recording.layout.clone(),
+    },
+    Setting {
+        flag: "--jitter-ms",
+        field: "recording.jitter_ms",
+        var: "CALLREC_RECORDING_JITTER_MS",
+        section: Section::Recording,
+        values: ["100", "150", "250"],
+        default: "200",
+        read: |c| c.recording.jitter_ms.to_string(),
+    },
 ];
 
 #[test]
@@ -104,7 +132,10 @@ fn a_flag_beats_the_environment_which_beats_the_file_which_beats_the_default() {
         let (section, key) = setting.field.split_once('.').expect("section.key");
         let path = file(
             &format!("order-{i}"),
-            &format!("[{section}]\n{key} = \"{file_value}\"\n"),
+            &match file_value.parse::<u64>() {
+                Ok(number) => format!("[{section}]\n{key} = {number}\n"),
+                Err(_) => format!("[{section}]\n{key} = \"{file_value}\"\n"),
+            },
         );
         let sections = [setting.section];
         // (flag given, variable set, file given) → the value and where it came from.

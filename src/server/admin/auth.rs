@@ -62,6 +62,8 @@ impl std::str::FromStr for Role {
 pub struct Caller {
     /// Names the token in audit records without revealing it.
     pub token_id: String,
+    /// The person the token was issued to: the administrator the policy's rules bind.
+    pub person: String,
     pub role: Role,
     pub orgs: Vec<String>,
 }
@@ -71,6 +73,7 @@ impl Caller {
         Some(Caller {
             role: info.role.parse().ok()?,
             token_id: info.id,
+            person: info.person,
             orgs: info.orgs,
         })
     }
@@ -90,11 +93,12 @@ impl Caller {
         format!("{}:{}", self.role, self.token_id)
     }
 
-    /// The administrator this caller acts as in the model: the token itself (named by its
-    /// id), a partner's or a customer's.
+    /// The administrator this caller acts as in the model: the person the token was issued
+    /// to (so a rule such as "a partner administrator is in at most one customer's provider
+    /// account" binds the person whichever of their tokens they use), a partner or a customer.
     pub fn admin(&self) -> Admin {
         Admin {
-            id: AdminId(self.token_id.clone()),
+            id: AdminId(self.person.clone()),
             role: match self.role {
                 Role::PartnerAdmin => AdminRole::Partner,
                 Role::CustomerAdmin | Role::ReadOnly => AdminRole::Customer,
@@ -110,6 +114,7 @@ mod tests {
     fn caller(role: Role, orgs: &[&str]) -> Caller {
         Caller {
             token_id: "abc".into(),
+            person: "pat@example.com".into(),
             role,
             orgs: orgs.iter().map(|o| o.to_string()).collect(),
         }

@@ -4,20 +4,24 @@
 //! read or change it. Must never decide policy nor touch a document.
 
 use super::auth::Caller;
-use super::state::{bad_request, forbidden, AdminState, ApiError};
+use super::state::{bad_request, forbidden, AdminState, ApiError, RETRY_AFTER};
 use crate::policydb::MAX_PAGE;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 /// Items a listing returns when its size is not given.
 pub(crate) const DEFAULT_PAGE: usize = 100;
 
-/// The caller of a request: a bearer token the policy store knows (counted), or a 401.
+/// The caller of a request: a bearer token the policy store knows, neither expired nor
+/// revoked (counted), or a 401 saying which; a 429 for a source that failed too often (see
+/// `throttle`). Tokens are read from the store on every request, so a revocation holds on
+/// every server sharing it from the next request on.
 impl FromRequestParts<AdminState> for Caller {
     type Rejection = ApiError;
 
@@ -27,8 +31,29 @@ impl FromRequestParts<AdminState> for Caller {
         if let Some(caller) = parts.extensions.get::<Caller>() {
             return Ok(caller.clone());
         }
-        let unauthorized = |message: &str| {
+        let now = state.now();
+        let source = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip());
+        if let Some(source) = source {
+            let throttle = state.throttle.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(wait) = throttle.check(source, now) {
+                state.metrics.throttled.fetch_add(1, Ordering::Relaxed);
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("too many failed authentications from {source}; try again in {secs} s"),
+                )
+                .with(RETRY_AFTER, secs));
+            }
+        }
+        let unauthorized = |message: String| {
             state.metrics.unauthorized.fetch_add(1, Ordering::Relaxed);
+            if let Some(source) = source {
+                let mut throttle = state.throttle.lock().unwrap_or_else(|e| e.into_inner());
+                throttle.failed(source, now);
+            }
             ApiError::new(StatusCode::UNAUTHORIZED, message)
         };
         let token = parts
@@ -36,15 +61,22 @@ impl FromRequestParts<AdminState> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| unauthorized("an Authorization: Bearer token is required"))?;
+            .ok_or_else(|| unauthorized("an Authorization: Bearer token is required".into()))?;
         let info = state
             .db
             .authenticate(token.trim())
             .await
             .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
-            .ok_or_else(|| unauthorized("unknown token"))?;
-        let caller =
-            Caller::from_token(info).ok_or_else(|| unauthorized("token has an unknown role"))?;
+            .ok_or_else(|| unauthorized("unknown token".into()))?;
+        if let Some(refusal) = info.refusal(now) {
+            return Err(unauthorized(refusal));
+        }
+        let caller = Caller::from_token(info)
+            .ok_or_else(|| unauthorized("token has an unknown role".into()))?;
+        if let Some(source) = source {
+            let mut throttle = state.throttle.lock().unwrap_or_else(|e| e.into_inner());
+            throttle.succeeded(source);
+        }
         state.metrics.requests.fetch_add(1, Ordering::Relaxed);
         Ok(caller)
     }
@@ -193,6 +225,7 @@ mod tests {
     fn partner(orgs: &[&str]) -> Caller {
         Caller {
             token_id: "t1".into(),
+            person: "pat@example.com".into(),
             role: Role::PartnerAdmin,
             orgs: orgs.iter().map(|o| o.to_string()).collect(),
         }

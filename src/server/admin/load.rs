@@ -287,9 +287,11 @@ mod tests {
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(Config::default()),
             clock: now,
+            throttle: Default::default(),
         };
         let caller = Caller {
             token_id: "t1".into(),
+            person: "cat@example.com".into(),
             role: Role::CustomerAdmin,
             orgs: vec!["acme".into()],
         };

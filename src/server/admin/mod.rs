@@ -3,7 +3,7 @@
 //! file a resource, handlers only, never importing each other); they take their requests
 //! through `extract`, check and name their fields with `fields`, change documents through
 //! `load`, read them through `repo`, and answer with `state`'s errors; `auth` says who is
-//! calling. None of these imports `routes` or `router`.
+//! calling, `throttle` slows down whoever keeps failing to say so. None of these imports `routes` or `router`.
 
 mod auth;
 mod extract;
@@ -13,7 +13,9 @@ mod repo;
 mod router;
 mod routes;
 mod state;
+mod throttle;
 
 pub use auth::{Caller, Role};
 pub use router::router;
 pub use state::{AdminState, ApiError, Metrics};
+pub use throttle::{AuthThrottle, FAILURES_ALLOWED};

@@ -22,11 +22,12 @@
 //! | `.../callRecording/effectivePolicy?aor=\|personId=` | GET R |
 //! | `/v1/telephony/config/locations/{id}/callRecording/vendor` | GET R, PUT W |
 //! | `/v1/audit?since=&limit=` | GET R |
+//! | `/v1/tokens`, `/v1/tokens/{tokenId}` | GET any token (those within its organisations), DELETE W (revoke; any token itself) |
 //!
 //! A path no route serves is answered 404 with a message naming it (never an empty body).
 
 use super::auth::Caller;
-use super::routes::{audit, directory, recording, vendor};
+use super::routes::{audit, directory, recording, token, vendor};
 use super::state::AdminState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
@@ -54,6 +55,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(vendor::routes())
         .merge(recording::routes())
         .merge(audit::routes())
+        .merge(token::routes())
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -130,5 +132,6 @@ async fn whoami(caller: Caller) -> Json<serde_json::Value> {
         "role": caller.role.as_str(),
         "orgs": caller.orgs,
         "token": caller.token_id,
+        "person": caller.person,
     }))
 }

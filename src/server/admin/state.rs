@@ -7,9 +7,11 @@
 //! Errors are JSON `{"message": ...}` with the status that says what kind: 400 invalid input
 //! (naming the field and the allowed values), 401 no or unknown token, 403 not the caller's
 //! organisation or a read-only token, 404 unknown id, 409 the organisation's state forbids it
-//! (terms not accepted: with `vendorId`, `termsOfServiceUrl`).
+//! (terms not accepted: with `vendorId`, `termsOfServiceUrl`), 429 a source that failed
+//! authentication too often (with `Retry-After`).
 
 use super::repo::RepoError;
+use super::throttle::AuthThrottle;
 use crate::config::{Config, ProvidersConfig};
 use crate::policy::PolicyError;
 use crate::policydb::cache::PolicyCache;
@@ -26,7 +28,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Everything a handler needs.
 #[derive(Clone)]
@@ -38,6 +40,8 @@ pub struct AdminState {
     pub config: Arc<Config>,
     /// The wall clock (this library reads none itself).
     pub clock: fn() -> Time,
+    /// Who failed to authenticate lately, shared by every request of this server.
+    pub throttle: Arc<Mutex<AuthThrottle>>,
 }
 
 impl AdminState {
@@ -65,6 +69,8 @@ pub struct Metrics {
     pub requests: AtomicU64,
     pub unauthorized: AtomicU64,
     pub forbidden: AtomicU64,
+    /// Requests refused unread because their source failed too often ([`AuthThrottle`]).
+    pub throttled: AtomicU64,
     /// The recording server's counters, when `serve` runs one.
     pub live: OnceLock<Arc<LiveMetrics>>,
     /// The recording server's policy cache, when `serve` runs one: how fresh it is.
@@ -103,15 +109,24 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = self.details;
         body.insert("message".into(), self.message.into());
+        let retry_after = body.get(RETRY_AFTER).and_then(|v| v.as_u64());
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
     }
 }
+
+/// The body field of a 429 that says when to come back, also sent as `Retry-After`.
+pub(crate) const RETRY_AFTER: &str = "retryAfterSeconds";
 
 pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, message)
@@ -238,6 +253,11 @@ impl Collector for Metrics {
                 "callrec_admin_forbidden",
                 "Admin API requests refused for another organisation or a read-only token.",
                 load(&self.forbidden),
+            ),
+            (
+                "callrec_admin_throttled",
+                "Admin API requests refused unread: their source failed authentication too often.",
+                load(&self.throttled),
             ),
         ];
         let policy = self.policy.get().map(|cache| cache.stats());

@@ -12,6 +12,7 @@
 //! - **Partial files** of these names that an interrupted run left are removed first.
 
 use crate::failure::Failure;
+use crate::output::notice;
 use callrec::store::key::safe_file_name;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -63,10 +64,7 @@ pub fn prepare(
     for name in possible_media(stem) {
         let partial = dir.join(format!("{name}.partial"));
         match std::fs::remove_file(&partial) {
-            Ok(()) => eprintln!(
-                "callrec: removed {} left by an interrupted run",
-                partial.display()
-            ),
+            Ok(()) => notice!("removed {} left by an interrupted run", partial.display()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(Failure::Failed(format!(

@@ -7,11 +7,13 @@ use super::args::{RecordArgs, DEFAULT_REMINDER_SECS};
 use super::progress::Progress;
 use super::{capture, interrupt, out_dir};
 use crate::failure::Failure;
+use crate::output::notice;
 use crate::output::{Line, Output};
 use crate::store::StoreContext;
 use bytes::Bytes;
 use callrec::encode::{Format, OpusSettings};
 use callrec::media::jitter::JitterConfig;
+use callrec::media::mix::Layout;
 use callrec::media::tones::ToneSpec;
 use callrec::offline::{record_capture, CaptureOptions, OfflineError};
 use callrec::recorder::metadata::Sidecar;
@@ -47,14 +49,21 @@ impl Line for RecordingLine<'_> {
 }
 
 pub fn run(args: RecordArgs) -> Result<(), Failure> {
-    let format: Format = args.format.parse().map_err(|e| format!("--format: {e}"))?;
+    let settings = args.config()?;
+    // Validated by the configuration (each error names where the value came from).
+    let format: Format = settings
+        .recording
+        .format
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let layout: Layout = settings.recording.layout.parse()?;
     let opus = OpusSettings::new(args.bitrate, args.complexity).map_err(|e| e.to_string())?;
     let config = RecorderConfig {
-        layout: args.layout,
+        layout,
         format,
         opus,
         jitter: JitterConfig {
-            latency: Duration::from_millis(args.jitter_ms),
+            latency: Duration::from_millis(settings.recording.jitter_ms),
             ..JitterConfig::default()
         },
         reminder: (args.reminder || args.reminder_interval.is_some()).then(|| Reminder {
@@ -94,7 +103,7 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
     let stem = out_dir::file_stem(&call_id);
     interrupt::install()?;
     // --out (a flag) wins over a store that the environment or a configuration file sets.
-    let use_store = args.out.is_none() && args.store.given(&args.store.config()?);
+    let use_store = args.out.is_none() && args.store.given(&settings);
     let out_dir = args
         .out
         .clone()
@@ -116,7 +125,7 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
     };
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
 
-    let names: Vec<String> = match args.layout.files() {
+    let names: Vec<String> = match layout.files() {
         1 => vec![format!("{stem}.{}", format.extension())],
         _ => ["a", "b"]
             .iter()
@@ -163,7 +172,7 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
         }
     }
     for warning in &replay.warnings {
-        eprintln!("callrec: warning: {warning}");
+        notice!("warning: {warning}");
     }
     let metadata = out_dir.join(format!("{stem}.json"));
     let call_start = replay.summary.call_start;
@@ -211,10 +220,7 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
     }
     if let Some(earlier) = earlier {
         for path in earlier.remove_replaced(&out_dir, &names)? {
-            eprintln!(
-                "callrec: removed {} of the replaced recording",
-                path.display()
-            );
+            notice!("removed {} of the replaced recording", path.display());
         }
     }
     for name in &names {

@@ -4,4 +4,5 @@
 pub(super) mod audit;
 pub(super) mod directory;
 pub(super) mod recording;
+pub(super) mod token;
 pub(super) mod vendor;
