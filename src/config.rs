@@ -43,8 +43,21 @@
 //! tls_listen = "0.0.0.0:5061"            # SIP over TLS; default: off
 //! tls_certificate = "srs.pem"            # PEM chain, leaf first (required with tls_listen)
 //! tls_key = "srs-key.pem"                # PEM private key (required with tls_listen)
+//! allow = ["10.0.0.0/8", "192.0.2.7"]    # who may record: source networks or addresses, IPv4
+//!                                        # and IPv6; others get 403; default loopback only
+//!                                        # (127.0.0.0/8, ::1); CALLREC_SIP_ALLOW=a,b
+//! tls_client_ca = "sbc-ca.pem"           # mutual TLS: clients must present a certificate
+//!                                        # from these CA(s) (PEM); default: not asked
+//! tls_client_names = ["sbc1.example.com"]  # and naming one of these (DNS SANs, else CN);
+//!                                        # default: any the CA(s) signed
 //! voicemail_aors = ["sip:voicemail@example.com"]  # sessions with such a participant are
 //!                                        # voicemail (recorded per the user's setting); default: none
+//!
+//! [admin]                                # the admin API (`callrec serve`)
+//! listen = "127.0.0.1:8080"              # --admin
+//! tls_certificate = "admin.pem"          # HTTPS with this PEM chain (may be the SIP one);
+//! tls_key = "admin-key.pem"              # default: plain HTTP, on loopback only
+//! allow_plain_http = false               # true: plain HTTP on any address (behind a TLS proxy)
 //!
 //! [recording]
 //! format = "opus"                        # or "wav"
@@ -67,6 +80,7 @@ pub use locate::{locate, Located, CONFIG_VAR, SYSTEM_CONFIG};
 pub use origin::{Origin, Origins};
 
 use crate::policy::plan::Provider;
+use crate::sip::sources::AllowedSources;
 use crate::store::spool::Spool;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -98,6 +112,8 @@ pub struct Config {
     pub providers: ProvidersConfig,
     #[serde(default)]
     pub sip: SipConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
     #[serde(default)]
     pub recording: RecordingConfig,
     /// Where each setting's value came from (not a field of the file).
@@ -146,6 +162,51 @@ pub struct SipConfig {
     /// deposit or retrieval, recorded only for users who record voicemail. Compared as policy
     /// compares AORs (see [`crate::session::call_kind`]).
     pub voicemail_aors: Vec<String>,
+    /// The recording clients' source addresses and networks: a request from anywhere else is
+    /// answered 403 (every transport, TLS too). Default: loopback only.
+    pub allow: AllowedSources,
+    /// Mutual TLS: the CA certificates (PEM) a client's certificate must chain to on
+    /// `tls_listen`; `None`: clients are not asked for one.
+    pub tls_client_ca: Option<PathBuf>,
+    /// With `tls_client_ca`, the names a client certificate must carry one of (its DNS
+    /// subject alternative names, else its common name); empty: any certificate the CAs
+    /// signed.
+    pub tls_client_names: Vec<String>,
+}
+
+/// The admin HTTP API (`callrec serve`): where, and over HTTPS or HTTP.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Where the API is served (a host name is resolved).
+    #[serde(deserialize_with = "host_address")]
+    pub listen: SocketAddr,
+    /// HTTPS: the certificate chain (PEM, leaf first) and its key. The SIP ones serve when
+    /// the same name reaches both; named here rather than taken from `[sip]`, so turning on
+    /// SIP over TLS never silently moves the API from http:// to https://.
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Plain HTTP on an address other than loopback (bearer tokens in clear): refused unless
+    /// this is true (a TLS-terminating proxy in front, on a network you trust).
+    pub allow_plain_http: bool,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls_certificate: None,
+            tls_key: None,
+            allow_plain_http: false,
+        }
+    }
+}
+
+impl AdminConfig {
+    /// Served over HTTPS.
+    pub fn tls(&self) -> bool {
+        self.tls_certificate.is_some()
+    }
 }
 
 impl Default for SipConfig {
@@ -165,6 +226,9 @@ impl Default for SipConfig {
             tls_certificate: None,
             tls_key: None,
             voicemail_aors: Vec::new(),
+            allow: AllowedSources::loopback(),
+            tls_client_ca: None,
+            tls_client_names: Vec::new(),
         }
     }
 }
@@ -399,6 +463,7 @@ impl Config {
                 Section::Policy => self.validate_policy()?,
                 Section::Providers => self.validate_providers()?,
                 Section::Sip => self.validate_sip()?,
+                Section::Admin => self.validate_admin()?,
                 Section::Recording => self.validate_recording()?,
             }
         }
@@ -474,13 +539,57 @@ impl Config {
                 let Some(path) = path else {
                     return Err(format!("{field}: required with sip.tls_listen"));
                 };
-                if !path.is_file() {
-                    return Err(format!(
-                        "{field}: {} is not a readable file",
-                        path.display()
-                    ));
-                }
+                readable(field, path)?;
             }
+        }
+        if sip.allow.networks().is_empty() {
+            return Err(
+                "sip.allow: empty: no recording client could start a session (this machine \
+                 alone is [\"127.0.0.0/8\", \"::1\"])"
+                    .into(),
+            );
+        }
+        match &sip.tls_client_ca {
+            Some(ca) => readable("sip.tls_client_ca", ca)?,
+            None if !sip.tls_client_names.is_empty() => {
+                return Err(
+                    "sip.tls_client_names: needs sip.tls_client_ca (the CAs that vouch for them)"
+                        .into(),
+                )
+            }
+            None => {}
+        }
+        if let Some(name) = sip.tls_client_names.iter().find(|n| !is_dns_name(n)) {
+            return Err(format!(
+                "sip.tls_client_names: {name:?} is not a DNS name (wildcards are not accepted)"
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_admin(&self) -> Result<(), String> {
+        let admin = &self.admin;
+        match (&admin.tls_certificate, &admin.tls_key) {
+            (Some(certificate), Some(key)) => {
+                readable("admin.tls_certificate", certificate)?;
+                readable("admin.tls_key", key)?;
+            }
+            (Some(_), None) => {
+                return Err("admin.tls_key: required with admin.tls_certificate".into())
+            }
+            (None, Some(_)) => {
+                return Err("admin.tls_certificate: required with admin.tls_key".into())
+            }
+            (None, None) if !admin.listen.ip().is_loopback() && !admin.allow_plain_http => {
+                return Err(format!(
+                    "admin.listen: {} is not a loopback address, and plain HTTP would carry \
+                     the admin API's bearer tokens in clear: set admin.tls_certificate and \
+                     admin.tls_key for HTTPS, or admin.allow_plain_http = true \
+                     (CALLREC_ADMIN_ALLOW_PLAIN_HTTP=true) behind a TLS proxy you trust",
+                    admin.listen
+                ));
+            }
+            (None, None) => {}
         }
         Ok(())
     }
@@ -544,6 +653,51 @@ impl Config {
             .chain(self.orgs.values().filter_map(|o| o.store.clone()))
             .find(|t| t.url == url)
     }
+}
+
+/// A file a setting names must be there to be read.
+fn readable(field: &str, path: &std::path::Path) -> Result<(), String> {
+    match path.is_file() {
+        true => Ok(()),
+        false => Err(format!(
+            "{field}: {} is not a readable file",
+            path.display()
+        )),
+    }
+}
+
+/// A host name as a certificate carries it: labels of letters, digits and hyphens.
+fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// `true` or `false`, as a variable gives a switch.
+fn switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err("is not true or false".into()),
+    }
+}
+
+/// A comma-separated list, its entries trimmed, empty ones left out.
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// An `http://` or `https://` URL with a host, and nothing a browser would not take literally.
@@ -727,6 +881,46 @@ pub const ENV: &[(&str, &str, Setter)] = &[
         c.sip.tls_key = Some(v.into());
         Ok(())
     }),
+    ("CALLREC_SIP_ALLOW", "sip.allow", |c, v| {
+        c.sip.allow = AllowedSources::parse_list(v)?;
+        Ok(())
+    }),
+    ("CALLREC_SIP_TLS_CLIENT_CA", "sip.tls_client_ca", |c, v| {
+        c.sip.tls_client_ca = Some(v.into());
+        Ok(())
+    }),
+    (
+        "CALLREC_SIP_TLS_CLIENT_NAMES",
+        "sip.tls_client_names",
+        |c, v| {
+            c.sip.tls_client_names = list(v);
+            Ok(())
+        },
+    ),
+    ("CALLREC_ADMIN_LISTEN", "admin.listen", |c, v| {
+        c.admin.listen = resolve_address(v)?;
+        Ok(())
+    }),
+    (
+        "CALLREC_ADMIN_TLS_CERTIFICATE",
+        "admin.tls_certificate",
+        |c, v| {
+            c.admin.tls_certificate = Some(v.into());
+            Ok(())
+        },
+    ),
+    ("CALLREC_ADMIN_TLS_KEY", "admin.tls_key", |c, v| {
+        c.admin.tls_key = Some(v.into());
+        Ok(())
+    }),
+    (
+        "CALLREC_ADMIN_ALLOW_PLAIN_HTTP",
+        "admin.allow_plain_http",
+        |c, v| {
+            c.admin.allow_plain_http = switch(v)?;
+            Ok(())
+        },
+    ),
     ("CALLREC_RECORDING_FORMAT", "recording.format", |c, v| {
         c.recording.format = v.into();
         Ok(())
@@ -976,6 +1170,119 @@ mod tests {
         assert_eq!(
             with("tls_certificate = \"Cargo.toml\"\ntls_key = \"Cargo.toml\""),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn recording_clients_default_to_loopback_and_are_networks_or_addresses() {
+        let localhost = |c: &Config, ip: &str| c.sip.allow.admits(ip.parse().expect(ip));
+        let config = Config::parse("").expect("valid");
+        assert!(localhost(&config, "127.0.0.1") && localhost(&config, "::1"));
+        assert!(!localhost(&config, "10.0.0.1"));
+        let config =
+            Config::parse("[sip]\nallow = [\"10.0.0.0/8\", \"2001:db8::7\"]\n").expect("valid");
+        assert!(localhost(&config, "10.9.9.9") && localhost(&config, "2001:db8::7"));
+        assert!(
+            !localhost(&config, "127.0.0.1"),
+            "the list replaces the default"
+        );
+        let err = Config::parse("[sip]\nallow = [\"10.0.0.0/8\", \"10.0.0.0/40\"]\n").unwrap_err();
+        assert!(
+            err.contains("'10.0.0.0/40' is not an address nor a network") && err.contains("line 2"),
+            "{err}"
+        );
+        let err = Config::parse("[sip]\nallow = []\n").unwrap_err();
+        assert!(err.starts_with("sip.allow: empty"), "{err}");
+        let mut config = Config::default();
+        config
+            .apply_env(|n| (n == "CALLREC_SIP_ALLOW").then(|| "192.0.2.0/24, ::1".into()))
+            .expect("valid");
+        assert!(localhost(&config, "192.0.2.99") && !localhost(&config, "127.0.0.1"));
+        let err = Config::default()
+            .apply_env(|n| (n == "CALLREC_SIP_ALLOW").then(|| "10.0.0.0/8,sbc".into()))
+            .unwrap_err();
+        assert!(
+            err.starts_with("CALLREC_SIP_ALLOW: '10.0.0.0/8,sbc' 'sbc' is not"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn client_certificate_names_need_their_ca_and_are_plain_dns_names() {
+        let err = Config::parse("[sip]\ntls_client_names = [\"sbc1.example.com\"]\n").unwrap_err();
+        assert!(
+            err.starts_with("sip.tls_client_names: needs sip.tls_client_ca"),
+            "{err}"
+        );
+        let err = Config::parse("[sip]\ntls_client_ca = \"no-such-ca.pem\"\n").unwrap_err();
+        assert_eq!(
+            err,
+            "sip.tls_client_ca: no-such-ca.pem is not a readable file"
+        );
+        for bad in ["*.example.com", "sbc 1", "", "-sbc.example.com", "a..b"] {
+            let text =
+                format!("[sip]\ntls_client_ca = \"Cargo.toml\"\ntls_client_names = [\"{bad}\"]\n");
+            let err = Config::parse(&text).unwrap_err();
+            assert!(err.starts_with("sip.tls_client_names: "), "{bad}: {err}");
+        }
+        let mut config = Config::parse(
+            "[sip]\ntls_client_ca = \"Cargo.toml\"\ntls_client_names = [\"SBC1.example.com.\"]\n",
+        )
+        .expect("valid");
+        config
+            .apply_env(|n| {
+                (n == "CALLREC_SIP_TLS_CLIENT_NAMES")
+                    .then(|| "sbc1.example.com, sbc2.example.com".into())
+            })
+            .expect("valid");
+        assert_eq!(
+            config.sip.tls_client_names,
+            ["sbc1.example.com", "sbc2.example.com"]
+        );
+    }
+
+    #[test]
+    fn plain_http_off_loopback_is_refused_unless_allowed_and_https_needs_both_files() {
+        let admin = |text: &str| Config::parse(&format!("[admin]\n{text}\n"));
+        assert_eq!(admin("").map(|c| c.admin), Ok(AdminConfig::default()));
+        assert!(admin("listen = \"[::1]:8080\"").is_ok());
+        let err = admin("listen = \"0.0.0.0:8080\"").unwrap_err();
+        assert!(
+            err.starts_with("admin.listen: 0.0.0.0:8080 is not a loopback address")
+                && err.contains("admin.tls_certificate")
+                && err.contains("admin.allow_plain_http = true"),
+            "{err}"
+        );
+        assert!(admin("listen = \"0.0.0.0:8080\"\nallow_plain_http = true").is_ok());
+        let https = admin(
+            "listen = \"0.0.0.0:8443\"\ntls_certificate = \"Cargo.toml\"\ntls_key = \"Cargo.toml\"",
+        )
+        .expect("HTTPS anywhere");
+        assert!(https.admin.tls());
+        let err = admin("tls_certificate = \"Cargo.toml\"").unwrap_err();
+        assert_eq!(err, "admin.tls_key: required with admin.tls_certificate");
+        let err = admin("tls_key = \"Cargo.toml\"").unwrap_err();
+        assert_eq!(err, "admin.tls_certificate: required with admin.tls_key");
+        let err = admin("tls_certificate = \"no-such.pem\"\ntls_key = \"Cargo.toml\"").unwrap_err();
+        assert_eq!(
+            err,
+            "admin.tls_certificate: no-such.pem is not a readable file"
+        );
+        let mut config = Config::default();
+        let vars = |n: &str| match n {
+            "CALLREC_ADMIN_LISTEN" => Some("0.0.0.0:9000".to_string()),
+            "CALLREC_ADMIN_ALLOW_PLAIN_HTTP" => Some("true".to_string()),
+            _ => None,
+        };
+        config.apply_env(vars).expect("valid");
+        assert!(config.admin.allow_plain_http);
+        assert_eq!(config.admin.listen.port(), 9000);
+        let err = Config::default()
+            .apply_env(|n| (n == "CALLREC_ADMIN_ALLOW_PLAIN_HTTP").then(|| "sure".into()))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "CALLREC_ADMIN_ALLOW_PLAIN_HTTP: 'sure' is not true or false"
         );
     }
 }

@@ -440,6 +440,20 @@ fn serve_help_shows_every_live_setting_with_its_default() {
         ),
         "tls_listen = (off)".to_string(),
         "media_address = (listen's)".to_string(),
+        format!(
+            "allow = [{}]",
+            sip.allow
+                .networks()
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        "tls_client_ca = (off)".to_string(),
+        "tls_client_names = []".to_string(),
+        format!("listen = {}", defaults.admin.listen),
+        "tls_certificate = (off)".to_string(),
+        format!("allow_plain_http = {}", defaults.admin.allow_plain_http),
     ] {
         assert!(
             help.contains(&format!("  {line} ")) || help.contains(&format!("  {line}\n")),
@@ -447,5 +461,10 @@ fn serve_help_shows_every_live_setting_with_its_default() {
         );
     }
     assert!(sip.tls_listen.is_none() && sip.media_address.is_none());
-    assert!(help.contains("[default: 127.0.0.1:8080]"), "{help}");
+    assert!(sip.tls_client_ca.is_none() && sip.tls_client_names.is_empty());
+    assert!(defaults.admin.tls_certificate.is_none());
+    assert!(
+        help.contains("127.0.0.1:8080)"),
+        "--admin names its default: {help}"
+    );
 }

@@ -349,7 +349,7 @@ fn serve_takes_host_names_and_names_a_taken_port_as_the_user_gave_it() {
     assert_eq!(
         serve(dir, &["--admin", &admin, "--sip", "127.0.0.1:0"], &[]),
         Err(format!(
-            "--admin {admin}: the port is in use (another callrec, or another server?)"
+            "--admin: {admin}: the port is in use (another callrec, or another server?)"
         ))
     );
     // One limit for the jitter buffer, live or offline.
@@ -420,4 +420,39 @@ fn the_help_says_the_order_once() {
             "each flag names its variable: {help}"
         );
     }
+}
+
+#[test]
+fn plain_http_admin_off_loopback_is_refused_at_start_naming_the_setting() {
+    let tmp = TempDir::new("config-admin-plain-http");
+    let dir = &tmp.0;
+    let public = ["--admin", "0.0.0.0:0", "--sip", "127.0.0.1:0"];
+    let err = serve(dir, &public, &[]).unwrap_err();
+    assert!(
+        err.starts_with("--admin: 0.0.0.0:0 is not a loopback address")
+            && err.contains("admin.tls_certificate and admin.tls_key")
+            && err.contains("admin.allow_plain_http = true"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.join("callrec.toml"),
+        "[admin]\nlisten = \"0.0.0.0:0\"\n[sip]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .expect("config");
+    let err = serve(dir, &["--config", "callrec.toml"], &[]).unwrap_err();
+    assert!(
+        err.starts_with("callrec.toml (admin.listen): 0.0.0.0:0 is not a loopback address"),
+        "{err}"
+    );
+    // Said explicitly, it serves plain HTTP there.
+    let ready = serve(dir, &public, &[("CALLREC_ADMIN_ALLOW_PLAIN_HTTP", "true")])
+        .expect("plain HTTP allowed explicitly");
+    let ready: serde_json::Value = serde_json::from_str(&ready).expect("json");
+    assert!(
+        ready["admin"]
+            .as_str()
+            .expect("admin")
+            .starts_with("0.0.0.0:"),
+        "{ready}"
+    );
 }

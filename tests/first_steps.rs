@@ -186,8 +186,13 @@ fn wait_for_recording(dir: &Path, line: &str, vars: &[(&str, String)]) -> Value 
     loop {
         let out = shell(dir, line, vars).output().expect("sh runs");
         let stdout = succeeded(line, out);
-        if let Some(first) = stdout.lines().next() {
-            return serde_json::from_str(first).unwrap_or_else(|_| panic!("{line}: {stdout}"));
+        let lines: Vec<Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("{line}: {stdout}")))
+            .collect();
+        // Every listing ends with its summary; the recording's line comes before it.
+        if let Some(recording) = lines.into_iter().find(|l| l["type"] == "recording") {
+            return recording;
         }
         let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
         assert!(Instant::now() < deadline, "nothing stored:\n{log}");

@@ -188,10 +188,11 @@ fn metrics_are_openmetrics_text_every_line_of_it() {
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
     let (families, samples) = parse_openmetrics(&text);
-    // The admin API's 4, the policy cache's 3 and the recording server's 29.
-    assert_eq!(families.len(), 36, "{families:?}");
+    // The admin API's 4, the policy cache's 3 and the recording server's 30.
+    assert_eq!(families.len(), 37, "{families:?}");
     for (family, kind) in [
         ("callrec_admin_requests", "counter"),
+        ("callrec_sip_refused_clients", "counter"),
         ("callrec_policy_refreshes", "counter"),
         ("callrec_policy_seq", "gauge"),
         ("callrec_calls", "counter"),
@@ -220,6 +221,12 @@ fn metrics_are_openmetrics_text_every_line_of_it() {
     };
     assert_eq!(value("callrec_calls_total", &[]), 1.0);
     assert_eq!(value("callrec_calls_active", &[]), 0.0);
+    for reason in ["address", "certificate"] {
+        assert_eq!(
+            value("callrec_sip_refused_clients_total", &[("reason", reason)]),
+            0.0
+        );
+    }
     assert_eq!(
         value("callrec_recordings_total", &[("outcome", "stored")]),
         1.0
@@ -1780,4 +1787,95 @@ fn every_real_client_shape_is_answered_and_recorded_in_the_right_legs() {
             "{fixture}: no leg A on the right"
         );
     }
+}
+
+/// A SIPREC INVITE as a foreign platform at `from` would send it over `transport`.
+fn foreign_invite(from: SocketAddr, transport: &str, branch: &str) -> String {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n\
+               m=audio 9000 RTP/AVP 0\r\na=label:1\r\na=sendonly\r\n";
+    format!(
+        "INVITE sip:srs@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/{transport} {from};branch=z9hG4bK{branch}\r\n\
+         From: <sip:src@127.0.0.2>;tag=foreign\r\nTo: <sip:srs@127.0.0.1>\r\n\
+         Call-ID: foreign-{branch}\r\nCSeq: 1 INVITE\r\nContact: <sip:src@{from}>;+sip.src\r\n\
+         Require: siprec\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+/// The status line of the response `read` returns.
+fn status_line(response: &[u8]) -> String {
+    let text = String::from_utf8_lossy(response);
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+/// `sip.allow` names 127.0.0.1 alone; 127.0.0.2 (loopback on Linux, yet another source) plays
+/// a platform nobody admitted. Its INVITEs get 403 over UDP (a retransmission too) and TCP,
+/// each counted, logged once for the minute; then SIPp from 127.0.0.1 records as usual.
+#[test]
+fn a_foreign_source_gets_403_counted_and_logged_once_while_an_allowed_one_records() {
+    let serve = start_serve("sipp-allow", 39000, "allow = [\"127.0.0.1\"]\n");
+    let refused = "callrec_sip_refused_clients_total{reason=\"address\"}";
+    assert_eq!(serve.metric(refused), 0.0);
+
+    let udp = UdpSocket::bind("127.0.0.2:0").expect("127.0.0.2 is loopback on Linux");
+    udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let invite = foreign_invite(udp.local_addr().unwrap(), "UDP", "f1");
+    let mut buf = [0u8; 4096];
+    for _ in 0..2 {
+        udp.send_to(invite.as_bytes(), serve.sip).unwrap();
+        let (n, _) = udp.recv_from(&mut buf).expect("an answer");
+        assert_eq!(
+            status_line(&buf[..n]),
+            "SIP/2.0 403 Forbidden (source not allowed: sip.allow)"
+        );
+    }
+    let mut tcp = tcp_from("127.0.0.2:0".parse().unwrap(), serve.sip);
+    let invite = foreign_invite(tcp.local_addr().unwrap(), "TCP", "f2");
+    std::io::Write::write_all(&mut tcp, invite.as_bytes()).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let n = std::io::Read::read(&mut tcp, &mut buf).expect("an answer over TCP");
+    assert_eq!(
+        status_line(&buf[..n]),
+        "SIP/2.0 403 Forbidden (source not allowed: sip.allow)"
+    );
+    assert_eq!(serve.metric(refused), 3.0);
+    assert_eq!(serve.metric("callrec_calls_total"), 0.0);
+    let logged = serve.events("sip.client_refused");
+    assert_eq!(logged.len(), 1, "once a minute per source: {logged:?}");
+    assert!(
+        logged[0]["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.2:")
+            && logged[0]["reason"] == "address",
+        "{logged:?}"
+    );
+
+    let scenario = prepare(&serve.dir, "siprec_call.xml", 3);
+    let out = sipp(&serve, &scenario, 9400, &["-m", "1", "-d", "3500"]);
+    assert_success(&out, &serve.dir);
+    assert_call_came_over(&serve, "udp");
+    assert_eq!(serve.metric("callrec_calls_total"), 1.0);
+    assert_eq!(
+        serve.metric(refused),
+        3.0,
+        "the allowed source is never refused"
+    );
+}
+
+/// A TCP connection from `local` (an address of this machine) to `to`.
+fn tcp_from(local: SocketAddr, to: SocketAddr) -> std::net::TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(local).unwrap();
+        let stream = socket.connect(to).await.expect("connects");
+        let stream = stream.into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream
+    })
 }

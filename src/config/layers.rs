@@ -22,16 +22,18 @@ pub enum Section {
     Policy,
     Providers,
     Sip,
+    Admin,
     Recording,
 }
 
 impl Section {
-    pub const ALL: [Section; 6] = [
+    pub const ALL: [Section; 7] = [
         Section::Store,
         Section::Orgs,
         Section::Policy,
         Section::Providers,
         Section::Sip,
+        Section::Admin,
         Section::Recording,
     ];
 
@@ -43,6 +45,7 @@ impl Section {
             Section::Policy => "policy",
             Section::Providers => "providers",
             Section::Sip => "sip",
+            Section::Admin => "admin",
             Section::Recording => "recording",
         }
     }

@@ -6,16 +6,20 @@
 //! - **The admin API**: `admin/` (its router, state and errors, extractors, the one
 //!   load-check-modify-save-retry helper, bearer-token roles, the policy documents'
 //!   conventions over `policydb`, and `routes/` one file a resource).
-//! - **What both stand on**: `bind`, `clock`, `log`, `tls`; and above both, `serve`, which starts
-//!   them together (the binary's `callrec serve`, and the tests' in-process server).
+//! - **What both stand on**: `bind`, `clock`, `log`, `tls` (rustls configurations), with
+//!   `client_cert` (SIP's mutual TLS) and `tls_listener` (the admin API's HTTPS); and above
+//!   both, `serve`, which starts them together (the binary's `callrec serve`, and the tests'
+//!   in-process server).
 //!
 //! Decides nothing itself: who is recorded and how is `policy` and `session`, what a call
 //! sounds like is `recorder`, where it is kept is `store`.
 
 pub mod admin;
 mod bind;
+pub(crate) mod client_cert;
 pub mod clock;
 pub(crate) mod log;
 pub mod serve;
 pub mod siprec;
 pub(crate) mod tls;
+pub(crate) mod tls_listener;

@@ -8,7 +8,8 @@ use super::admin::{self, AdminState};
 use super::bind::refusal;
 use super::siprec::shard::{Finished, Shards};
 use super::siprec::{self, sweeper, uploader, LiveMetrics, Services, SipSettings};
-use super::{clock, tls};
+use super::tls_listener::TlsListener;
+use super::{client_cert, clock, tls};
 use crate::config::Config;
 use crate::encode::{Format, OpusSettings};
 use crate::media::jitter::JitterConfig;
@@ -43,14 +44,14 @@ pub struct Running {
 
 impl Running {
     /// Validates `config`, loads the policy cache from `db` (and keeps it fresh), starts the
-    /// recording side, the admin API on `admin_listen` and the SIPREC server on
-    /// `config.sip.listen`. Returns once both listen. Call inside a multi-thread runtime.
-    pub async fn start(
-        config: Config,
-        db: PolicyDb,
-        admin_listen: SocketAddr,
-    ) -> Result<Running, String> {
+    /// recording side, the admin API on `config.admin.listen` (HTTPS with its certificate)
+    /// and the SIPREC server on `config.sip.listen`. Returns once both listen. Call inside a
+    /// multi-thread runtime.
+    pub async fn start(config: Config, db: PolicyDb) -> Result<Running, String> {
         config.validate()?;
+        // Read before anything starts: a bad certificate stops nothing half-started.
+        let admin_tls = admin_tls(&config)?;
+        let settings = sip_settings(&config)?;
         let config = Arc::new(config);
         let policy = Arc::new(
             PolicyCache::load(db.clone())
@@ -71,22 +72,37 @@ impl Running {
             clock: clock::now,
             throttle: Default::default(),
         };
+        let admin_listen = config.admin.listen;
         let listener = tokio::net::TcpListener::bind(admin_listen)
             .await
-            .map_err(|e| format!("--admin {}", refusal(admin_listen, &e)))?;
+            .map_err(|e| {
+                // Named as the user set it: `--admin`, `CALLREC_ADMIN_LISTEN`, the file.
+                config
+                    .origins
+                    .rename(format!("admin.listen: {}", refusal(admin_listen, &e)))
+            })?;
         let admin_addr = listener.local_addr().map_err(|e| e.to_string())?;
         let mut admin_stop = recording.stopped();
-        let admin = tokio::spawn(async move {
-            // Each request knows its source, for slowing down failed authentication.
-            let app = admin::router(state).into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = admin_stop.wait_for(|stopped| *stopped).await;
+        let stopped = async move {
+            let _ = admin_stop.wait_for(|stopped| *stopped).await;
+        };
+        // Each request knows its source, for slowing down failed authentication.
+        let app = admin::router(state).into_make_service_with_connect_info::<admin::Peer>();
+        let admin = match admin_tls {
+            Some(tls) => {
+                let listener = TlsListener::new(listener, tls).map_err(|e| e.to_string())?;
+                tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await
                 })
-                .await
-        });
-
-        let settings = sip_settings(&config)?;
+            }
+            None => tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }),
+        };
         let (drain, draining) = watch::channel(false);
         let (bound_tx, bound) = oneshot::channel();
         let services = recording.services();
@@ -332,6 +348,18 @@ impl Recording {
     }
 }
 
+/// The admin API's TLS configuration, when it is served over HTTPS (HTTP/1.1, as the router
+/// speaks it).
+fn admin_tls(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+    let admin = &config.admin;
+    let (Some(certificate), Some(key)) = (&admin.tls_certificate, &admin.tls_key) else {
+        return Ok(None);
+    };
+    let mut tls = tls::server_config("admin", certificate, key, None)?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(Arc::new(tls)))
+}
+
 /// The SIPREC server's settings from the configuration.
 pub fn sip_settings(config: &Config) -> Result<SipSettings, String> {
     let sip = &config.sip;
@@ -352,9 +380,19 @@ pub fn sip_settings(config: &Config) -> Result<SipSettings, String> {
             max_message_bytes: sip.max_message_bytes,
             ..Limits::default()
         },
+        allow: sip.allow.clone(),
         tls: match (sip.tls_listen, &sip.tls_certificate, &sip.tls_key) {
             (Some(listen), Some(certificate), Some(key)) => {
-                Some((listen, tls::server_config(certificate, key)?))
+                let clients = match &sip.tls_client_ca {
+                    Some(ca) => Some(client_cert::client_verifier(
+                        ca,
+                        &sip.tls_client_names,
+                        tls::provider(),
+                    )?),
+                    None => None,
+                };
+                let config = tls::server_config("sip", certificate, key, clients)?;
+                Some((listen, Arc::new(config)))
             }
             (Some(_), _, _) => {
                 return Err("sip.tls_listen: needs sip.tls_certificate and sip.tls_key".into())

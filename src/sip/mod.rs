@@ -15,6 +15,7 @@ pub mod multipart;
 mod peer;
 mod refusal;
 pub mod sdp;
+pub mod sources;
 pub mod transaction;
 mod transmit;
 mod transport;

@@ -298,6 +298,45 @@ impl Uas {
         }
     }
 
+    /// One datagram or message from a source not allowed to record (`sip.allow`): every
+    /// request but an ACK (never answered) is answered 403 without a transaction, and nothing
+    /// else happens: no session, no dialog, no event. Answering every method alike tells the
+    /// client plainly that it is not admitted, and keeps a refused source from probing what
+    /// the recorder would have answered. Returns whether a request was refused.
+    pub fn forbid(&mut self, peer: Peer, bytes: Bytes) -> bool {
+        let request = match Message::parse(bytes.clone(), &self.config.limits) {
+            Ok(Message::Request(request)) => request,
+            Ok(Message::Response(_)) => {
+                self.stats.responses_ignored += 1;
+                return false;
+            }
+            // Too broken to parse in full: its head may still be answerable.
+            Err(_) => match Request::parse_head(bytes, &self.config.limits) {
+                Some(request) => request,
+                None => {
+                    self.stats.unanswerable += 1;
+                    return false;
+                }
+            },
+        };
+        self.stats.requests += 1;
+        if *request.method() == Method::Ack {
+            return false;
+        }
+        if !request.answerable() {
+            self.stats.unanswerable += 1;
+            return false;
+        }
+        self.stateless(
+            &request,
+            peer,
+            403,
+            "Forbidden (source not allowed: sip.allow)",
+            &[],
+        );
+        true
+    }
+
     /// Routes a new request; `Err` is answered by the caller.
     fn dispatch(
         &mut self,

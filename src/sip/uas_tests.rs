@@ -588,3 +588,45 @@ fn a_body_without_its_close_delimiter_is_offered_with_a_note_in_and_out_of_dialo
     );
     assert_eq!(uas.sessions(), 1);
 }
+
+#[test]
+fn a_source_not_allowed_gets_403_for_every_request_but_ack_and_never_a_session() {
+    let mut uas = Uas::new(config());
+    let requests = [
+        invite("f1"),
+        request("OPTIONS", "f2", 1, None, "", ""),
+        request("BYE", "f3", 2, Some("callrec-1"), "", ""),
+        request("UPDATE", "f4", 3, Some("callrec-1"), "", SDP),
+        request("CANCEL", "f1", 1, None, "", ""),
+        request("REGISTER", "f5", 1, None, "", ""),
+    ];
+    for bytes in requests {
+        assert!(uas.forbid(udp(), bytes));
+    }
+    let answers: Vec<String> = std::iter::from_fn(|| uas.poll_transmit())
+        .map(|t| String::from_utf8_lossy(&t.bytes).into_owned())
+        .collect();
+    assert_eq!(answers.len(), 6);
+    for answer in &answers {
+        assert!(
+            answer.starts_with("SIP/2.0 403 Forbidden (source not allowed: sip.allow)\r\n"),
+            "{answer}"
+        );
+    }
+    assert!(answers[0].contains("CSeq: 1 INVITE") && answers[0].contains("branch=z9hG4bKf1"));
+    // An ACK is never answered; a response or garbage is not a request.
+    assert!(!uas.forbid(udp(), request("ACK", "f1", 1, Some("x"), "", "")));
+    assert!(!uas.forbid(
+        udp(),
+        Bytes::from_static(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+    ));
+    assert!(!uas.forbid(udp(), Bytes::from_static(b"\x00\x01junk")));
+    assert_eq!(sent(&mut uas), Vec::<u16>::new());
+    assert_eq!(uas.poll_event(), None, "no offer, no session");
+    assert_eq!(uas.sessions(), 0);
+    assert_eq!(uas.stats().refused, [(403, 6)]);
+    // The same INVITE from an allowed source is an offer as usual: nothing was remembered.
+    uas.receive(at(0), udp(), invite("f1"));
+    assert_eq!(sent(&mut uas), [100]);
+    assert!(offer(&mut uas).initial);
+}

@@ -33,6 +33,7 @@ impl InProcess {
         let dir = TempDir::new(test);
         let mut config = Config::default();
         config.sip.listen = "127.0.0.1:0".parse().expect("an address");
+        config.admin.listen = "127.0.0.1:0".parse().expect("an address");
         config.store.url = dir.0.to_str().expect("a UTF-8 temp path").to_string();
         config.store.spool = dir.path("spool");
         config.policy.db = format!("sqlite://{}", dir.path("policy.sqlite").display());
@@ -41,10 +42,7 @@ impl InProcess {
             .await
             .expect("the policy store opens");
         db.migrate().await.expect("the policy schema");
-        let admin = "127.0.0.1:0".parse().expect("an address");
-        let running = Running::start(config, db, admin)
-            .await
-            .expect("the server starts");
+        let running = Running::start(config, db).await.expect("the server starts");
         InProcess {
             sip: running.sip,
             admin: running.admin,

@@ -4,7 +4,7 @@
 use crate::failure::Failure;
 use crate::output::{Line, Output};
 use crate::runtime::runtime;
-use callrec::config::{resolve_address, Config, Section, Sources};
+use callrec::config::{Config, Section, Sources};
 use callrec::policydb::{Create, PolicyDb};
 use callrec::server::serve::Running;
 use serde::Serialize;
@@ -26,7 +26,14 @@ Configuration file (--config), with the defaults:
   shards = 0                    media threads; 0 = one per core
   max_message_bytes = 65536
   tls_listen = (off)            SIP over TLS, with tls_certificate and tls_key (PEM)
+  allow = [127.0.0.0/8, ::1]    who may record (networks, addresses); others get 403
+  tls_client_ca = (off)         mutual TLS: client certificates from these CA(s) (PEM)
+  tls_client_names = []         ... naming one of these (DNS SANs, else CN); [] = any
   voicemail_aors = []           voicemail systems' AORs: their sessions are voicemail
+  [admin]
+  listen = 127.0.0.1:8080       --admin
+  tls_certificate = (off)       HTTPS, with tls_key (PEM; may be the SIP ones)
+  allow_plain_http = false      plain HTTP off loopback is refused unless true
   [recording]
   format = opus                 or wav
   layout = stereo               or mono, separate
@@ -41,9 +48,11 @@ Every field can also be set as CALLREC_<SECTION>_<FIELD>, e.g. CALLREC_SIP_LISTE
 #[command(after_help = format!("{SERVE_HELP}\n{}", callrec::config::PRECEDENCE_HELP))]
 pub struct ServeArgs {
     /// Address of the admin HTTP API (/healthz, /readyz, /metrics, /openapi.json, /v1/...);
-    /// HOST:PORT, a host name is resolved.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    admin: String,
+    /// HOST:PORT, a host name is resolved (CALLREC_ADMIN_LISTEN, admin.listen; default
+    /// 127.0.0.1:8080). Off loopback it needs HTTPS (admin.tls_certificate) or
+    /// admin.allow_plain_http.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<String>,
     /// Where SIP is received, over UDP and TCP (CALLREC_SIP_LISTEN, sip.listen; default
     /// 127.0.0.1:5060). SIP over TLS is set in the configuration (sip.tls_listen).
     #[arg(long, value_name = "ADDR")]
@@ -96,15 +105,15 @@ impl PolicyArgs {
 
 pub fn serve(args: ServeArgs) -> Result<(), Failure> {
     runtime()?.block_on(async {
-        let admin =
-            resolve_address(&args.admin).map_err(|e| format!("--admin: '{}' {e}", args.admin))?;
         let sources = args
             .policy
             .sources(&Section::ALL)
+            .flag("--admin", "admin.listen", args.admin.clone())
             .flag("--sip", "sip.listen", args.sip.clone())
             .flag("--store", "store.url", args.store.clone());
         let (db, config) = PolicyArgs::open(&sources, Create::IfMissing).await?;
-        let running = Running::start(config, db, admin).await?;
+        let admin_tls = config.admin.tls();
+        let running = Running::start(config, db).await?;
         // The start line a supervisor or a test waits for; a reader gone away does not stop
         // the server (its logs go to stderr).
         Output::stdout().line(&Listening {
@@ -112,6 +121,7 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
             sip: running.sip.to_string(),
             sip_tls: running.sip_tls.map(|a| a.to_string()),
             admin: running.admin.to_string(),
+            admin_tls,
         })?;
         running
             .run_until(shutdown_signal())
@@ -129,6 +139,9 @@ struct Listening {
     sip: String,
     sip_tls: Option<String>,
     admin: String,
+    /// The admin API is served over HTTPS.
+    #[serde(skip)]
+    admin_tls: bool,
 }
 
 impl Line for Listening {
@@ -137,8 +150,12 @@ impl Line for Listening {
             Some(tls) => format!(", SIP over TLS on {tls}"),
             None => String::new(),
         };
+        let scheme = match self.admin_tls {
+            true => "https",
+            false => "http",
+        };
         format!(
-            "listening: SIP on {} (UDP, TCP){tls}, admin API on http://{}",
+            "listening: SIP on {} (UDP, TCP){tls}, admin API on {scheme}://{}",
             self.sip, self.admin
         )
     }

@@ -123,6 +123,15 @@ const SETTINGS: &[Setting] = &[
         default: "200",
         read: |c| c.recording.jitter_ms.to_string(),
     },
+    Setting {
+        flag: "--admin",
+        field: "admin.listen",
+        var: "CALLREC_ADMIN_LISTEN",
+        section: Section::Admin,
+        values: ["127.0.0.1:8081", "127.0.0.1:8082", "127.0.0.1:8083"],
+        default: "127.0.0.1:8080",
+        read: |c| c.admin.listen.to_string(),
+    },
 ];
 
 #[test]
@@ -285,5 +294,76 @@ fn of_a_short_and_a_full_variable_the_full_one_wins() {
     assert_eq!(
         *config.origins.of("store.url"),
         Origin::Env("CALLREC_STORE_URL".into())
+    );
+}
+
+/// The settings with a variable and a field but no flag: the variable beats the file, which
+/// beats the default; each value's origin is kept for messages.
+#[test]
+fn a_variable_beats_the_file_for_settings_without_a_flag() {
+    // (field, variable, the file's TOML line, the variable's value, read, file's, variable's)
+    type Read = fn(&Config) -> String;
+    let cases: [(&str, &str, &str, &str, Read, &str, &str); 3] = [
+        (
+            "sip.allow",
+            "CALLREC_SIP_ALLOW",
+            "[sip]\nallow = [\"10.0.0.0/8\"]\n",
+            "192.0.2.7, 2001:db8::/32",
+            |c| {
+                let nets: Vec<String> = c
+                    .sip
+                    .allow
+                    .networks()
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect();
+                nets.join(",")
+            },
+            "10.0.0.0/8",
+            "192.0.2.7,2001:db8::/32",
+        ),
+        (
+            "sip.tls_client_names",
+            "CALLREC_SIP_TLS_CLIENT_NAMES",
+            "[sip]\ntls_client_ca = \"Cargo.toml\"\ntls_client_names = [\"a.example.com\"]\n",
+            "b.example.com,c.example.com",
+            |c| c.sip.tls_client_names.join(","),
+            "a.example.com",
+            "b.example.com,c.example.com",
+        ),
+        (
+            "admin.allow_plain_http",
+            "CALLREC_ADMIN_ALLOW_PLAIN_HTTP",
+            "[admin]\nallow_plain_http = true\n",
+            "false",
+            |c| c.admin.allow_plain_http.to_string(),
+            "true",
+            "false",
+        ),
+    ];
+    for (i, (field, var, text, value, read, from_file, from_var)) in cases.into_iter().enumerate() {
+        let path = file(&format!("no-flag-{i}"), text);
+        let sections = [Section::of(field).expect("a known section")];
+        let sources = Sources::new(Some(&path), &sections);
+        let config = resolve(&sources, &[]).expect("valid");
+        assert_eq!(read(&config), from_file, "{field}");
+        assert_eq!(
+            *config.origins.of(field),
+            Origin::File(path.clone()),
+            "{field}"
+        );
+        let config = resolve(&sources, &[(var, value)]).expect("valid");
+        assert_eq!(read(&config), from_var, "{field}");
+        assert_eq!(
+            *config.origins.of(field),
+            Origin::Env(var.into()),
+            "{field}"
+        );
+    }
+    let sources = Sources::new(None, &[Section::Admin]);
+    let err = resolve(&sources, &[("CALLREC_ADMIN_LISTEN", "0.0.0.0:8080")]).unwrap_err();
+    assert!(
+        err.starts_with("CALLREC_ADMIN_LISTEN: 0.0.0.0:8080 is not a loopback address"),
+        "{err}"
     );
 }

@@ -4,7 +4,7 @@
 //! read or change it. Must never decide policy nor touch a document.
 
 use super::auth::Caller;
-use super::state::{bad_request, forbidden, AdminState, ApiError, RETRY_AFTER};
+use super::state::{bad_request, forbidden, AdminState, ApiError, Peer, RETRY_AFTER};
 use crate::policydb::MAX_PAGE;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
@@ -12,7 +12,6 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 /// Items a listing returns when its size is not given.
@@ -34,8 +33,8 @@ impl FromRequestParts<AdminState> for Caller {
         let now = state.now();
         let source = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| peer.ip());
+            .get::<ConnectInfo<Peer>>()
+            .map(|ConnectInfo(Peer(peer))| peer.ip());
         if let Some(source) = source {
             let throttle = state.throttle.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(wait) = throttle.check(source, now) {

@@ -17,5 +17,5 @@ mod throttle;
 
 pub use auth::{Caller, Role};
 pub use router::router;
-pub use state::{AdminState, ApiError, Metrics};
+pub use state::{AdminState, ApiError, Metrics, Peer};
 pub use throttle::{AuthThrottle, FAILURES_ALLOWED};

@@ -17,9 +17,12 @@ use crate::policy::PolicyError;
 use crate::policydb::cache::PolicyCache;
 use crate::policydb::{Change as By, DbError, PolicyDb};
 use crate::server::siprec::LiveMetrics;
+use crate::server::tls_listener::TlsListener;
 use crate::time::Time;
+use axum::extract::connect_info::Connected;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
 use axum::Json;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -27,8 +30,10 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use serde_json::json;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use tokio::net::TcpListener;
 
 /// Everything a handler needs.
 #[derive(Clone)]
@@ -60,6 +65,23 @@ impl AdminState {
     /// A model refusal as this server answers it (with the configured terms page).
     pub fn refused(&self, e: PolicyError) -> ApiError {
         refusal(e, &self.config.providers)
+    }
+}
+
+/// The address a request came from, over plain TCP or TLS alike (axum knows only plain
+/// TCP's): what failed authentication is counted against.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        Peer(*stream.remote_addr())
     }
 }
 
@@ -324,6 +346,9 @@ mod tests {
              # HELP callrec_admin_forbidden Admin API requests refused for another organisation or a read-only token.\n\
              # TYPE callrec_admin_forbidden counter\n\
              callrec_admin_forbidden_total 1\n\
+             # HELP callrec_admin_throttled Admin API requests refused unread: their source failed authentication too often.\n\
+             # TYPE callrec_admin_throttled counter\n\
+             callrec_admin_throttled_total 0\n\
              # EOF\n"
         );
 

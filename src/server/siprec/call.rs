@@ -714,6 +714,7 @@ mod tests {
             drain_deadline: Duration::from_secs(1),
             connection_idle: Duration::from_secs(60),
             limits: Limits::default(),
+            allow: crate::sip::sources::AllowedSources::loopback(),
             tls: None,
             recorder: RecorderConfig::default(),
         };

@@ -5,16 +5,18 @@
 
 use super::call::Calls;
 use super::ports::PortPool;
+use super::refusal_log::RefusalLog;
 use super::settings::{Services, SipSettings};
 use super::transport::{accept_connections, bind_sip, Connection, Connections, Inbound};
 use crate::server::bind::refusal;
 use crate::server::clock;
+use crate::sip::sources::AllowedSources;
 use crate::sip::uas::{EndReason, Event, Uas, UasConfig};
 use crate::sip::{Peer, Transmit, Transport};
 use crate::time::Time;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +70,7 @@ pub async fn run(
         "sip:callrec@{}",
         SocketAddr::new(settings.media_address, local.port())
     );
+    let allow = settings.allow.clone();
     let mut server = Server {
         uas: Uas::new(UasConfig {
             limits: settings.limits.clone(),
@@ -80,6 +83,8 @@ pub async fn run(
         calls: Calls::new(settings, services, pool),
         connections: HashMap::new(),
         udp,
+        allow,
+        refusals: RefusalLog::per_minute(),
     };
     let mut buf = BytesMut::with_capacity(UDP_READ);
     let mut drain_deadline: Option<Time> = None;
@@ -96,7 +101,7 @@ pub async fn run(
                     let bytes = buf.split().freeze();
                     tracing::trace!(peer = %from, bytes = bytes.len(), "sip.received");
                     let peer = Peer { addr: from, transport: Transport::Udp };
-                    server.uas.receive(clock::now(), peer, bytes);
+                    server.receive(clock::now(), peer, bytes);
                 }
                 buf.clear();
                 if buf.capacity() < UDP_READ {
@@ -106,10 +111,13 @@ pub async fn run(
             Some(input) = inbound.recv() => match input {
                 Inbound::Message(peer, bytes) => {
                     tracing::trace!(peer = %peer.addr, bytes = bytes.len(), "sip.received");
-                    server.uas.receive(clock::now(), peer, bytes)
+                    server.receive(clock::now(), peer, bytes)
                 }
                 Inbound::Connected(id, connection) => { server.connections.insert(id, connection); }
                 Inbound::Closed(id) => { server.connections.remove(&id); }
+                Inbound::CertificateRefused(addr, error) => {
+                    server.refused(clock::now(), addr, Refused::Certificate, &error);
+                }
             },
             _ = tokio::time::sleep(timeout) => server.uas.handle_timeout(clock::now()),
             Some((session, reason)) = server.calls.services.failures.recv() => {
@@ -147,9 +155,64 @@ struct Server {
     /// The TCP and TLS connections open now, by id: where their responses go.
     connections: HashMap<u64, Connection>,
     udp: UdpSocket,
+    /// Who may send requests (`sip.allow`).
+    allow: AllowedSources,
+    /// When each refused source was last logged.
+    refusals: RefusalLog,
+}
+
+/// Why a client was refused: the `reason` label of `callrec_sip_refused_clients_total`.
+#[derive(Clone, Copy, Debug)]
+enum Refused {
+    /// Its source address is not in `sip.allow`: its requests get 403.
+    Address,
+    /// Its TLS certificate failed mutual authentication: the handshake failed.
+    Certificate,
+}
+
+impl Refused {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refused::Address => "address",
+            Refused::Certificate => "certificate",
+        }
+    }
 }
 
 impl Server {
+    /// A message from `peer`: to the user agent when its source is allowed, else refused
+    /// (see [`Uas::forbid`]).
+    fn receive(&mut self, now: Time, peer: Peer, bytes: Bytes) {
+        if self.allow.admits(peer.addr.ip()) {
+            return self.uas.receive(now, peer, bytes);
+        }
+        if self.uas.forbid(peer, bytes) {
+            self.refused(now, peer.addr, Refused::Address, "source not in sip.allow");
+        }
+    }
+
+    /// Counts a refused client, and logs it unless its source was logged less than a minute
+    /// ago (then the next line says how many refusals it left out).
+    fn refused(&mut self, now: Time, peer: SocketAddr, why: Refused, detail: &str) {
+        let metrics = &self.calls.services.metrics;
+        let counter = match why {
+            Refused::Address => &metrics.refused_address,
+            Refused::Certificate => &metrics.refused_certificate,
+        };
+        counter.fetch_add(1, Relaxed);
+        let source: IpAddr = peer.ip().to_canonical();
+        if let Some(line) = self.refusals.note(now, source) {
+            tracing::warn!(
+                peer = %peer,
+                reason = why.as_str(),
+                detail,
+                suppressed = line.suppressed,
+                others = line.crowd,
+                "sip.client_refused"
+            );
+        }
+    }
+
     /// Handles the user agent's events, then sends what it has to send.
     async fn act(&mut self) {
         while let Some(event) = self.uas.poll_event() {

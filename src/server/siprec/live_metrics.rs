@@ -50,6 +50,10 @@ pub struct SipMetrics {
     pub calls_never_started: AtomicU64,
     /// TCP or TLS connections closed after `sip.connection_idle_secs` without a byte.
     pub connections_idle_closed: AtomicU64,
+    /// Requests answered 403 because their source is not in `sip.allow`.
+    pub refused_address: AtomicU64,
+    /// TLS handshakes failed on the client's certificate (mutual TLS).
+    pub refused_certificate: AtomicU64,
     pub draining: AtomicU64,
 }
 
@@ -238,6 +242,16 @@ impl Collector for LiveMetrics {
         ] {
             one(out, name, help, count(counter))?;
         }
+        by_label(
+            out,
+            "callrec_sip_refused_clients",
+            "Clients refused: requests from a source not in sip.allow (answered 403), TLS handshakes failing client certificate verification.",
+            "reason",
+            [
+                ("address", count(&sip.refused_address)),
+                ("certificate", count(&sip.refused_certificate)),
+            ],
+        )?;
         one(
             out,
             "callrec_upload_backlog",
@@ -335,7 +349,7 @@ mod tests {
 
     /// Every sample `/metrics` showed before the crate wrote it, in order, as dashboards read
     /// them: the names and labels must not change.
-    const SAMPLES: [&str; 39] = [
+    const SAMPLES: [&str; 41] = [
         "callrec_calls_active",
         "callrec_calls_total",
         "callrec_calls_rejected_total",
@@ -368,6 +382,8 @@ mod tests {
         "callrec_calls_never_started_total",
         "callrec_sip_connections_idle_closed_total",
         "callrec_sip_connections_refused_total",
+        "callrec_sip_refused_clients_total{reason=\"address\"}",
+        "callrec_sip_refused_clients_total{reason=\"certificate\"}",
         "callrec_upload_backlog",
         "callrec_uploads_total",
         "callrec_upload_errors_total",
@@ -448,7 +464,7 @@ mod tests {
             .filter_map(|l| l.strip_prefix("# TYPE "))
             .map(|l| l.split_once(' ').expect("name and type"))
             .collect();
-        assert_eq!(families.len(), 29);
+        assert_eq!(families.len(), 30);
         for (name, kind) in &families {
             assert!(text.contains(&format!("# HELP {name} ")), "{name}");
             let sample = match *kind {

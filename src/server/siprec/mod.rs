@@ -4,7 +4,7 @@
 //! From the top down (each file imports only those below it): `driver` (the task that owns
 //! the user agent) over `call` (each call's life) over `transport` (listeners, connections),
 //! `media_socket` and `latch` (RTP in), `ports`, `facts` (the answer and the sidecar's words,
-//! pure) and `settings`; beside them `shard` (media threads running the recorders, writing the
+//! pure), `refusal_log` (refused clients logged once a minute, pure) and `settings`; beside them `shard` (media threads running the recorders, writing the
 //! spool), `uploader` and `sweeper` (storage), `latency` and `live_metrics` (counters).
 //! `client` is callrec's own recording client, for tests and `callrec loadtest`.
 
@@ -17,6 +17,7 @@ pub(crate) mod latency;
 pub(crate) mod live_metrics;
 pub(crate) mod media_socket;
 pub(crate) mod ports;
+mod refusal_log;
 mod settings;
 pub mod shard;
 pub(crate) mod sweeper;

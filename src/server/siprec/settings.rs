@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::policydb::cache::PolicyCache;
 use crate::recorder::RecorderConfig;
 use crate::sip::message::Limits;
+use crate::sip::sources::AllowedSources;
 use crate::sip::uas::SessionId;
 use crate::store::spool::Spool;
 use std::net::{IpAddr, SocketAddr};
@@ -31,7 +32,10 @@ pub struct SipSettings {
     /// A TCP or TLS connection that sends nothing for this long is closed.
     pub connection_idle: Duration,
     pub limits: Limits,
-    /// SIP over TLS: where, and the server's TLS configuration.
+    /// The recording clients' sources: others are answered 403.
+    pub allow: AllowedSources,
+    /// SIP over TLS: where, and the server's TLS configuration (with mutual TLS, its client
+    /// verifier).
     pub tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
     /// Format, layout, codec and jitter settings; policy adds tones per call.
     pub recorder: RecorderConfig,

@@ -24,6 +24,9 @@ pub(super) enum Inbound {
     /// A TCP connection's writer, to send its responses through.
     Connected(u64, Connection),
     Closed(u64),
+    /// A TLS client whose certificate was refused (mutual TLS): for the driver to count and
+    /// log, as it does refused sources.
+    CertificateRefused(SocketAddr, String),
 }
 
 /// What signalling keeps of a TCP or TLS connection.
@@ -119,14 +122,33 @@ pub(super) async fn accept_connections(
             };
             match tokio::time::timeout(TLS_HANDSHAKE, tls.accept(stream)).await {
                 Ok(Ok(stream)) => serve_connection(stream, addr, id, true, &connections).await,
-                Ok(Err(e)) => {
-                    tracing::warn!(peer = %addr, error = %e, "sip.tls_handshake_failed")
-                }
+                Ok(Err(e)) => match certificate_refusal(&e) {
+                    Some(why) => {
+                        let refused = Inbound::CertificateRefused(addr, why);
+                        let _ = connections.inbound.send(refused).await;
+                    }
+                    None => tracing::warn!(peer = %addr, error = %e, "sip.tls_handshake_failed"),
+                },
                 Err(_) => {
                     tracing::warn!(peer = %addr, error = "timed out", "sip.tls_handshake_failed")
                 }
             }
         });
+    }
+}
+
+/// Why a handshake failed on the client's certificate (none, not from our CAs, not a listed
+/// name), in words for the log; `None` for any other failure. rustls reports it through
+/// tokio-rustls as an `io::Error` holding a `rustls::Error`.
+fn certificate_refusal(error: &std::io::Error) -> Option<String> {
+    use rustls::{CertificateError, Error};
+    match error.get_ref()?.downcast_ref::<Error>()? {
+        // Our own refusal (a name not listed) says itself what it is.
+        Error::InvalidCertificate(CertificateError::Other(other)) => {
+            Some(format!("invalid peer certificate: {}", other.0))
+        }
+        e @ (Error::InvalidCertificate(_) | Error::NoCertificatesPresented) => Some(e.to_string()),
+        _ => None,
     }
 }
 
