@@ -202,6 +202,7 @@ fn cases() -> Vec<Case> {
             true,
         ),
         token,
+        case(&["token", "list", "--policy-db", db], true, true),
         case(
             &[
                 "policy",
