@@ -8,13 +8,15 @@
 
 use crate::config::{Config, Target};
 use crate::policy::index::Lookup;
+use crate::policy::organisation::CustomerStorage;
 use crate::policy::Decision;
 use crate::policydb::cache::PolicyCache;
 use crate::store::backoff::BackoffConfig;
-use crate::store::destination::Destination;
+use crate::store::destination::{owned_parts, Destination, OwnCredentials};
 use crate::store::error::StoreError;
 use crate::store::job;
 use crate::store::metadata::StorageInfo;
+use crate::store::sealed;
 use crate::store::spool::{Spool, SpoolJob};
 use crate::store::sweep;
 use crate::store::upload::{self, UploadConfig};
@@ -96,7 +98,7 @@ pub async fn run(
                 scheduler.finished(&dir, Outcome::Gone, now);
                 continue;
             };
-            match open(&config, &mut opened, &url) {
+            match open(&config, policy.as_deref(), &mut opened, &url) {
                 Ok(dest) => {
                     running.spawn(upload_job(
                         dest,
@@ -200,13 +202,21 @@ async fn scan(
 }
 
 /// The destination with this URL, opened once (an open that fails is tried again next time).
+/// An organisation's own bucket (`customer:ORG:URL`) opens with the credentials that
+/// organisation supplied, read from the policy store and unsealed here, and nothing else.
 fn open(
     config: &Config,
+    policy: Option<&PolicyCache>,
     opened: &mut HashMap<String, Arc<Destination>>,
     url: &str,
 ) -> Result<Arc<Destination>, StoreError> {
     if let Some(dest) = opened.get(url) {
         return Ok(Arc::clone(dest));
+    }
+    if let Some((org, own_url)) = owned_parts(url) {
+        let dest = Arc::new(open_owned(config, policy, org, own_url)?);
+        opened.insert(url.to_string(), Arc::clone(&dest));
+        return Ok(dest);
     }
     let target = config.target_by_url(url).unwrap_or(Target {
         url: url.to_string(),
@@ -216,6 +226,43 @@ fn open(
     let dest = Arc::new(Destination::open(url, &options)?);
     opened.insert(url.to_string(), Arc::clone(&dest));
     Ok(dest)
+}
+
+/// Organisation `org`'s own bucket at `url`, with the credentials it supplied for that URL.
+fn open_owned(
+    config: &Config,
+    policy: Option<&PolicyCache>,
+    org: &str,
+    url: &str,
+) -> Result<Destination, StoreError> {
+    let fail = |reason: String| StoreError::Destination {
+        url: url.to_string(),
+        reason: format!("organisation {org}'s own storage: {reason}"),
+    };
+    let storage = policy
+        .ok_or_else(|| fail("no policy store to read its credentials from".into()))?
+        .customer_storage(org);
+    let Some(CustomerStorage::Own {
+        url: current,
+        sealed_credentials: Some(sealed),
+        options,
+    }) = storage
+    else {
+        return Err(fail("it has no credentials for this URL any more".into()));
+    };
+    if current != url {
+        return Err(fail(format!("its storage is now {current}, not this URL")));
+    }
+    let key = config
+        .secrets_key()
+        .map_err(fail)?
+        .ok_or_else(|| fail("no secrets key is configured to unseal its credentials".into()))?;
+    let credentials: OwnCredentials = key
+        .open(&sealed, &sealed::storage_owner(org, url))
+        .map_err(|e| fail(e.to_string()))
+        .and_then(|plain| serde_json::from_slice(&plain).map_err(|e| fail(e.to_string())))?;
+    let options: Vec<(String, String)> = options.into_iter().collect();
+    Destination::open_own(url, &credentials, &options)
 }
 
 /// Shows the scheduler's state in the metrics.
