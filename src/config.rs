@@ -18,6 +18,12 @@
 //! [store.options]                        # object_store keys; AWS_* variables also apply
 //! aws_endpoint = "http://127.0.0.1:7480"
 //!
+//! secrets_key_file = "/etc/callrec/secrets.key"  # seals customers' storage credentials
+//! customer_endpoints = ["https://s3.example.net"]  # S3 endpoints customers may name
+//! [store.destinations.shared-eu]         # registered: customers pick it by name (API)
+//! url = "s3://shared-eu/callrec"
+//! options = { aws_region = "eu-west-1", aws_access_key_id = "...", aws_secret_access_key = "..." }
+//!
 //! [orgs.acme.store]                      # customer-owned storage: acme's own bucket
 //! url = "s3://acme-recordings"
 //! options = { aws_region = "eu-west-1" }
@@ -1089,6 +1095,68 @@ fn span(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registered_destinations_and_the_secrets_key_are_checked_and_never_shown() {
+        let config = Config::parse(
+            r#"
+            [store]
+            customer_endpoints = ["https://s3.example.net"]
+            [store.destinations.shared-eu]
+            url = "s3://shared-eu/rec"
+            options = { aws_region = "eu-west-1" }
+            "#,
+        )
+        .expect("valid");
+        let shared = config
+            .registered_destination("shared-eu")
+            .expect("registered");
+        assert_eq!(shared.options["aws_region"], "eu-west-1");
+        assert_eq!(config.registered_destination("other"), None);
+        assert_eq!(
+            config.target_by_url("s3://shared-eu/rec").map(|t| t.url),
+            Some("s3://shared-eu/rec".into()),
+            "spooled jobs for it find its options"
+        );
+        assert_eq!(config.secrets_key(), Ok(None));
+        let bad = [
+            (
+                "[store.destinations.\"a b\"]\nurl = \"s3://x\"",
+                "store.destinations.a b: a name is 1-64 of",
+            ),
+            (
+                "[store.destinations.x]\nurl = \"\"",
+                "store.destinations.x.url: empty",
+            ),
+            (
+                "[store]\ncustomer_endpoints = [\"s3.example.net\"]",
+                "store.customer_endpoints: 's3.example.net' is not an http",
+            ),
+            (
+                "[store]\nsecrets_key_file = \"/no/such/key\"",
+                "store.secrets_key_file: /no/such/key is not a readable file",
+            ),
+        ];
+        for (text, expected) in bad {
+            let err = Config::parse(text).unwrap_err();
+            assert!(err.starts_with(expected), "{text}: {err}");
+        }
+        let hex = "00".repeat(32);
+        let mut keyed = Config::default();
+        keyed
+            .apply_env(|name| (name == "CALLREC_SECRETS_KEY").then(|| hex.clone()))
+            .expect("a key");
+        assert!(keyed.secrets_key().expect("read").is_some());
+        let mut wrong = Config::default();
+        let err = wrong
+            .apply_env(|name| (name == "CALLREC_SECRETS_KEY").then(|| "my-secret".to_string()))
+            .unwrap_err();
+        assert!(!err.contains("my-secret"), "{err}");
+        assert!(
+            err.starts_with("CALLREC_SECRETS_KEY: '(hidden)' the secrets key"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn orgs_with_their_own_storage_get_it_and_others_the_default() {

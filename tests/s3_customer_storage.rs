@@ -346,3 +346,234 @@ fn supplied_credentials_are_probed_kept_sealed_and_never_shown() {
     assert!(!trail.to_string().contains(&s.customer.secret_key));
     assert!(!trail.to_string().contains("sealedCredentials"), "{trail}");
 }
+
+/// `callrec policy METHOD PATH --org acme --body BODY` in `dir` (the operator's in-process
+/// API, with the secrets key), which must succeed.
+fn policy(dir: &Path, method: &str, path: &str, body: Value) {
+    let out = callrec(dir)
+        .args([
+            "policy",
+            method,
+            path,
+            "--org",
+            "acme",
+            "--config",
+            "callrec.toml",
+        ])
+        .args(["--body", &body.to_string()])
+        .output()
+        .expect("callrec policy runs");
+    assert!(
+        out.status.success(),
+        "policy {method} {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Writes the two-leg capture SIPp plays next to a copy of the scenario.
+fn prepare_call(dir: &Path) -> std::path::PathBuf {
+    use callrec::media::codec::Codec;
+    use callrec::pcap::{CaptureFormat, LinkType};
+    use callrec::synth::{generate, LegSpec};
+    let legs = [(400.0, 0), (1000.0, 1)].map(|(freq, i)| LegSpec {
+        duration: std::time::Duration::from_secs(1),
+        ..LegSpec::tone(Codec::Pcmu, freq, i)
+    });
+    let (capture, _) = generate(&legs, CaptureFormat::Pcap, LinkType::Ethernet).expect("synth");
+    std::fs::write(dir.join("call.pcap"), capture).expect("capture");
+    let scenarios = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
+    let target = dir.join("siprec_call.xml");
+    std::fs::copy(Path::new(scenarios).join("siprec_call.xml"), &target).expect("scenario");
+    target
+}
+
+/// Sets up organisation `acme` with Imagicle, its storage `storage` and Alice recorded
+/// always (through `callrec policy`), starts `serve` (with the server's own working `AWS_*`
+/// credentials) and makes one SIPp call of Alice's from local port `sip_port`.
+fn imagicle_call(
+    dir: &Path,
+    default_url: &str,
+    registered_url: &str,
+    storage: Value,
+    sip_port: u16,
+) -> common::serve::Serve {
+    let rtp = 16400 + (sip_port % 10) * 100;
+    let config = format!(
+        "[sip]\nlisten = \"127.0.0.1:0\"\nrtp_port_min = {rtp}\nrtp_port_max = {}\n\
+         idle_timeout_secs = 5\n[recording]\nformat = \"wav\"\n\
+         [store]\nurl = \"{default_url}\"\nsweep_interval_secs = 0\n\
+         customer_endpoints = [\"{}\"]\n\
+         [store.destinations.shared]\nurl = \"{registered_url}\"\n",
+        rtp + 98,
+        env("AWS_ENDPOINT")
+    );
+    std::fs::write(dir.join("callrec.toml"), config).expect("config");
+    let recording = "/v1/telephony/config/callRecording";
+    policy(
+        dir,
+        "post",
+        "/v1/organizations",
+        json!({"id": "acme", "displayName": "Acme", "region": "US"}),
+    );
+    policy(
+        dir,
+        "post",
+        "/v1/locations",
+        json!({"id": "hq", "name": "HQ"}),
+    );
+    policy(
+        dir,
+        "post",
+        "/v1/people",
+        json!({
+            "id": "alice", "locationId": "hq", "firstName": "Alice", "lastName": "Lee",
+            "email": "alice@example.com", "timeZone": "Europe/London",
+            "callingLicense": "Professional", "sipAddresses": ["sip:alice@example.com"]}),
+    );
+    policy(
+        dir,
+        "put",
+        &format!("{recording}/vendors/imagicle/termsOfService"),
+        json!({"termsOfServiceEnabled": true}),
+    );
+    policy(
+        dir,
+        "put",
+        &format!("{recording}/vendors/imagicle/account"),
+        json!({"accountId": "imagicle-acme"}),
+    );
+    policy(
+        dir,
+        "put",
+        &format!("{recording}/vendor"),
+        json!({"vendorId": "imagicle"}),
+    );
+    policy(
+        dir,
+        "put",
+        "/v1/organizations/acme",
+        json!({ "customerStorage": storage }),
+    );
+    policy(
+        dir,
+        "put",
+        "/v1/people/alice/features/callRecording",
+        json!({
+            "enabled": true, "record": "Always", "recordVoicemailEnabled": false,
+            "startStopAnnouncement": {"internalCallsEnabled": false, "pstnCallsEnabled": false},
+            "notification": {"type": "Beep", "enabled": true},
+            "repeat": {"interval": 20, "enabled": false}}),
+    );
+    let serve = common::serve::Serve::start_with(dir, &[], &[("CALLREC_SECRETS_KEY", SECRETS_KEY)]);
+    serve.wait_for_policy();
+    let scenario = prepare_call(dir);
+    let out = Command::new("sipp")
+        .arg("-sf")
+        .arg(&scenario)
+        .arg(serve.sip.to_string())
+        .args(["-i", "127.0.0.1", "-p", &sip_port.to_string()])
+        .args(["-mp", &(sip_port + 100).to_string()])
+        .args(["-set", "aor_a", "sip:alice@example.com"])
+        .args(["-set", "aor_b", "sip:bob@example.com"])
+        .args([
+            "-m",
+            "1",
+            "-d",
+            "1500",
+            "-trace_err",
+            "-nostdin",
+            "-timeout",
+            "60s",
+        ])
+        .current_dir(dir)
+        .output()
+        .expect("sipp runs");
+    assert!(
+        out.status.success(),
+        "sipp failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serve
+}
+
+/// Waits for a recording's metadata under `url`, read with the given keys; every key there.
+fn wait_for_recording(
+    serve: &common::serve::Serve,
+    url: &str,
+    access_key: &str,
+    secret_key: &str,
+) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let objects = listed(url, access_key, secret_key);
+        if objects.iter().any(|k| k.ends_with(".json")) {
+            return objects;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recording in {url}: {objects:?}\n{:?}",
+            serve.events("upload.failed")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_recording_lands_in_the_customers_bucket_with_the_customers_keys() {
+    let tag = unique();
+    let tmp = TempDir::new("byos-lands");
+    let customer = customer_account(&tag);
+    let server_bucket = env("CALLREC_TEST_S3");
+    let default_url = format!("{server_bucket}/default-{tag}");
+    let registered_url = format!("{server_bucket}/registered-{tag}");
+    let own_url = format!("{}/calls", customer.bucket_url);
+    let own = json!({
+        "url": own_url, "accessKeyId": customer.access_key,
+        "secretAccessKey": customer.secret_key, "endpoint": env("AWS_ENDPOINT")});
+    // The server keeps its own working AWS_* credentials, which cannot write the customer's
+    // bucket: a recording there was written with the customer's keys.
+    let serve = imagicle_call(&tmp.0, &default_url, &registered_url, own, 15710);
+    let stored = wait_for_recording(
+        &serve,
+        &customer.bucket_url,
+        &customer.access_key,
+        &customer.secret_key,
+    );
+    assert!(
+        stored
+            .iter()
+            .all(|k| k.starts_with("calls/recordings/unlimited/acme/")),
+        "{stored:?}"
+    );
+    assert!(stored.iter().any(|k| k.ends_with(".wav")), "{stored:?}");
+    let access = env("AWS_ACCESS_KEY_ID");
+    let secret = env("AWS_SECRET_ACCESS_KEY");
+    assert!(listed(&default_url, &access, &secret).is_empty());
+    let uploads = serve.events("upload.stored");
+    assert!(!uploads.is_empty());
+    assert!(
+        uploads.iter().all(|e| e["destination"] == own_url.as_str()),
+        "{uploads:?}"
+    );
+    // The backlog is shown under the organisation's name for the bucket.
+    let backlog =
+        format!("callrec_upload_destination_backlog{{destination=\"customer:acme:{own_url}\"}}");
+    assert_eq!(serve.metrics().get(&backlog), Some(&0.0), "{backlog}");
+}
+
+#[test]
+fn a_recording_lands_in_the_registered_destination_chosen_by_name() {
+    let tag = unique();
+    let tmp = TempDir::new("byos-lands-registered");
+    let server_bucket = env("CALLREC_TEST_S3");
+    let default_url = format!("{server_bucket}/default-{tag}");
+    let registered_url = format!("{server_bucket}/registered-{tag}");
+    let chosen = json!({ "destination": "shared" });
+    let serve = imagicle_call(&tmp.0, &default_url, &registered_url, chosen, 15720);
+    let access = env("AWS_ACCESS_KEY_ID");
+    let secret = env("AWS_SECRET_ACCESS_KEY");
+    let stored = wait_for_recording(&serve, &registered_url, &access, &secret);
+    let prefix = format!("registered-{tag}/recordings/unlimited/acme/");
+    assert!(stored.iter().all(|k| k.starts_with(&prefix)), "{stored:?}");
+    assert!(listed(&default_url, &access, &secret).is_empty());
+}
