@@ -18,6 +18,12 @@
 //! [store.options]                        # object_store keys; AWS_* variables also apply
 //! aws_endpoint = "http://127.0.0.1:7480"
 //!
+//! secrets_key_file = "/etc/callrec/secrets.key"  # seals customers' storage credentials
+//! customer_endpoints = ["https://s3.example.net"]  # S3 endpoints customers may name
+//! [store.destinations.shared-eu]         # registered: customers pick it by name (API)
+//! url = "s3://shared-eu/callrec"
+//! options = { aws_region = "eu-west-1", aws_access_key_id = "...", aws_secret_access_key = "..." }
+//!
 //! [orgs.acme.store]                      # customer-owned storage: acme's own bucket
 //! url = "s3://acme-recordings"
 //! options = { aws_region = "eu-west-1" }
@@ -81,6 +87,7 @@ pub use origin::{Origin, Origins};
 
 use crate::policy::plan::Provider;
 use crate::sip::sources::AllowedSources;
+use crate::store::sealed::SecretsKey;
 use crate::store::spool::Spool;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -371,6 +378,25 @@ pub struct StoreConfig {
     /// How often `serve` deletes expired recordings from every destination (0: never).
     #[serde(default = "default_sweep_interval")]
     pub sweep_interval_secs: u64,
+    /// Destinations the operator registered, by name (`[store.destinations.NAME]`), each with
+    /// its own options and credentials: a customer administrator picks one by name for the
+    /// organisation's recordings, never seeing its credentials.
+    #[serde(default)]
+    pub destinations: BTreeMap<String, Target>,
+    /// The file holding the key (32 bytes as 64 hex digits or base64) that seals the storage
+    /// credentials customers supply; `CALLREC_SECRETS_KEY` gives the key itself instead.
+    /// Without either, customers can only pick registered destinations.
+    #[serde(default)]
+    pub secrets_key_file: Option<PathBuf>,
+    /// The key from `CALLREC_SECRETS_KEY` (never read from the file: it is not configuration
+    /// to keep beside the rest).
+    #[serde(skip)]
+    pub secrets_key: Option<SecretsKey>,
+    /// S3 endpoints (`https://s3.example.net`) a customer may name for its own bucket; by
+    /// default none, so customers' buckets are AWS's (by region). Keeps the admin API from
+    /// making the server send requests to any address a customer types.
+    #[serde(default)]
+    pub customer_endpoints: Vec<String>,
 }
 
 impl Default for StoreConfig {
@@ -382,6 +408,10 @@ impl Default for StoreConfig {
             spool_limit_bytes: default_spool_limit(),
             upload_concurrency: default_upload_concurrency(),
             sweep_interval_secs: default_sweep_interval(),
+            destinations: BTreeMap::new(),
+            secrets_key_file: None,
+            secrets_key: None,
+            customer_endpoints: Vec::new(),
         }
     }
 }
@@ -443,7 +473,8 @@ impl Config {
     fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
         for (name, _, set) in ENV.iter().chain(PROVIDER_ENV) {
             if let Some(value) = var(name) {
-                set(self, &value).map_err(|e| format!("{name}: '{value}' {e}"))?;
+                set(self, &value)
+                    .map_err(|e| format!("{name}: '{}' {e}", layers::shown(name, &value)))?;
             }
         }
         self.validate()
@@ -480,7 +511,56 @@ impl Config {
         if self.store.spool_limit_bytes == 0 {
             return Err("store.spool_limit_bytes: must be above 0".into());
         }
+        for (name, target) in &self.store.destinations {
+            let fine = |c: char| c.is_ascii_alphanumeric() || "-_.~".contains(c);
+            if name.is_empty() || name.len() > 64 || !name.chars().all(fine) {
+                return Err(format!(
+                    "store.destinations.{name}: a name is 1-64 of A-Z a-z 0-9 - _ . ~"
+                ));
+            }
+            if target.url.is_empty() {
+                return Err(format!("store.destinations.{name}.url: empty"));
+            }
+        }
+        if let Some(file) = &self.store.secrets_key_file {
+            readable("store.secrets_key_file", file)?;
+        }
+        if let Some(bad) = self
+            .store
+            .customer_endpoints
+            .iter()
+            .find(|e| !is_web_page(e))
+        {
+            return Err(format!(
+                "store.customer_endpoints: '{bad}' is not an http:// or https:// URL"
+            ));
+        }
         Ok(())
+    }
+
+    /// The key that seals customers' storage credentials: `CALLREC_SECRETS_KEY`, else the
+    /// file `store.secrets_key_file` names; `None` when neither is set.
+    pub fn secrets_key(&self) -> Result<Option<SecretsKey>, String> {
+        if let Some(key) = &self.store.secrets_key {
+            return Ok(Some(key.clone()));
+        }
+        let Some(file) = &self.store.secrets_key_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            format!(
+                "store.secrets_key_file: cannot read {}: {e}",
+                file.display()
+            )
+        })?;
+        SecretsKey::parse(&text)
+            .map(Some)
+            .map_err(|e| format!("store.secrets_key_file: {}: {e}", file.display()))
+    }
+
+    /// The destination the operator registered as `name`.
+    pub fn registered_destination(&self, name: &str) -> Option<&Target> {
+        self.store.destinations.get(name)
     }
 
     fn validate_policy(&self) -> Result<(), String> {
@@ -651,6 +731,7 @@ impl Config {
     pub fn target_by_url(&self, url: &str) -> Option<Target> {
         std::iter::once(self.destination_for(None))
             .chain(self.orgs.values().filter_map(|o| o.store.clone()))
+            .chain(self.store.destinations.values().cloned())
             .find(|t| t.url == url)
     }
 }
@@ -802,6 +883,18 @@ pub const ENV: &[(&str, &str, Setter)] = &[
         "store.sweep_interval_secs",
         |c, v| {
             c.store.sweep_interval_secs = number(v)?;
+            Ok(())
+        },
+    ),
+    ("CALLREC_SECRETS_KEY", "store.secrets_key", |c, v| {
+        c.store.secrets_key = Some(SecretsKey::parse(v).map_err(|e| e.to_string())?);
+        Ok(())
+    }),
+    (
+        "CALLREC_SECRETS_KEY_FILE",
+        "store.secrets_key_file",
+        |c, v| {
+            c.store.secrets_key_file = Some(v.into());
             Ok(())
         },
     ),
@@ -1002,6 +1095,68 @@ fn span(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registered_destinations_and_the_secrets_key_are_checked_and_never_shown() {
+        let config = Config::parse(
+            r#"
+            [store]
+            customer_endpoints = ["https://s3.example.net"]
+            [store.destinations.shared-eu]
+            url = "s3://shared-eu/rec"
+            options = { aws_region = "eu-west-1" }
+            "#,
+        )
+        .expect("valid");
+        let shared = config
+            .registered_destination("shared-eu")
+            .expect("registered");
+        assert_eq!(shared.options["aws_region"], "eu-west-1");
+        assert_eq!(config.registered_destination("other"), None);
+        assert_eq!(
+            config.target_by_url("s3://shared-eu/rec").map(|t| t.url),
+            Some("s3://shared-eu/rec".into()),
+            "spooled jobs for it find its options"
+        );
+        assert_eq!(config.secrets_key(), Ok(None));
+        let bad = [
+            (
+                "[store.destinations.\"a b\"]\nurl = \"s3://x\"",
+                "store.destinations.a b: a name is 1-64 of",
+            ),
+            (
+                "[store.destinations.x]\nurl = \"\"",
+                "store.destinations.x.url: empty",
+            ),
+            (
+                "[store]\ncustomer_endpoints = [\"s3.example.net\"]",
+                "store.customer_endpoints: 's3.example.net' is not an http",
+            ),
+            (
+                "[store]\nsecrets_key_file = \"/no/such/key\"",
+                "store.secrets_key_file: /no/such/key is not a readable file",
+            ),
+        ];
+        for (text, expected) in bad {
+            let err = Config::parse(text).unwrap_err();
+            assert!(err.starts_with(expected), "{text}: {err}");
+        }
+        let hex = "00".repeat(32);
+        let mut keyed = Config::default();
+        keyed
+            .apply_env(|name| (name == "CALLREC_SECRETS_KEY").then(|| hex.clone()))
+            .expect("a key");
+        assert!(keyed.secrets_key().expect("read").is_some());
+        let mut wrong = Config::default();
+        let err = wrong
+            .apply_env(|name| (name == "CALLREC_SECRETS_KEY").then(|| "my-secret".to_string()))
+            .unwrap_err();
+        assert!(!err.contains("my-secret"), "{err}");
+        assert!(
+            err.starts_with("CALLREC_SECRETS_KEY: '(hidden)' the secrets key"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn orgs_with_their_own_storage_get_it_and_others_the_default() {

@@ -114,6 +114,17 @@ on_both!(
 );
 
 /// A running `callrec serve` on the scenario's database; killed when dropped.
+/// A configuration file registering one destination, `acme-rec` (in the server's memory).
+fn registered_destinations(dir: &Path) -> String {
+    let path = dir.join("destinations.toml");
+    std::fs::write(
+        &path,
+        "[store.destinations.acme-rec]\nurl = \"memory://acme-rec\"\n",
+    )
+    .expect("write config");
+    path.display().to_string()
+}
+
 struct Server(AdminServer);
 
 impl Server {
@@ -343,7 +354,8 @@ fn organisations_locations_and_people_are_created_changed_and_deleted(db: &Db) {
     let partner = token(db, &tmp.0, "partner-admin", &["acme", "globex"]);
     let customer = token(db, &tmp.0, "customer-admin", &["acme"]);
     let reader = token(db, &tmp.0, "read-only", &["acme"]);
-    let server = Server::start(db, &tmp.0);
+    let config = registered_destinations(&tmp.0);
+    let server = Server::start_with(db, &tmp.0, &["--config", &config]);
     let orgs = "/v1/organizations";
 
     // Who may create or change an organisation is decided before the body is read.
@@ -410,12 +422,60 @@ fn organisations_locations_and_people_are_created_changed_and_deleted(db: &Db) {
         &customer,
         "PUT",
         acme_path,
-        Some(json!({ "displayName": "Acme Corp", "customerStorage": "s3://acme-rec" })),
+        Some(
+            json!({ "displayName": "Acme Corp", "customerStorage": { "destination": "acme-rec" } }),
+        ),
     );
     assert_eq!(
         (&renamed["displayName"], &renamed["customerStorage"]),
-        (&json!("Acme Corp"), &json!("s3://acme-rec"))
+        (&json!("Acme Corp"), &json!({ "destination": "acme-rec" }))
     );
+    // Only destinations the operator registered, and never a bare URL: the server's own
+    // credentials are not for buckets a customer names.
+    let message = server.refused(
+        &customer,
+        "PUT",
+        acme_path,
+        Some(json!({ "customerStorage": { "destination": "globex-rec" } })),
+        400,
+    );
+    assert_eq!(
+        message,
+        "customerStorage.destination: 'globex-rec' is not a destination the operator \
+         registered (one of: acme-rec)"
+    );
+    let message = server.refused(
+        &customer,
+        "PUT",
+        acme_path,
+        Some(json!({ "customerStorage": "s3://acme-rec" })),
+        400,
+    );
+    assert!(
+        message.starts_with("customerStorage: give {\"destination\": NAME}"),
+        "{message}"
+    );
+    let message = server.refused(
+        &customer,
+        "PUT",
+        acme_path,
+        Some(json!({ "customerStorage": { "url": "s3://acme-rec" } })),
+        400,
+    );
+    assert!(
+        message.starts_with("customerStorage.accessKeyId: required"),
+        "{message}"
+    );
+    // Supplied credentials need a secrets key to be kept sealed; this server has none.
+    let own = json!({ "url": "s3://acme-rec", "accessKeyId": "a", "secretAccessKey": "b" });
+    let message = server.refused(
+        &customer,
+        "PUT",
+        acme_path,
+        Some(json!({ "customerStorage": own })),
+        409,
+    );
+    assert!(message.contains("no secrets key"), "{message}");
     let cleared = server.ok(
         &customer,
         "PUT",
@@ -424,11 +484,12 @@ fn organisations_locations_and_people_are_created_changed_and_deleted(db: &Db) {
     );
     assert_eq!(cleared["customerStorage"], Value::Null);
     assert_eq!(cleared["displayName"], "Acme Corp");
+    let local = json!({ "url": "/srv/acme", "accessKeyId": "a", "secretAccessKey": "b" });
     let message = server.refused(
         &customer,
         "PUT",
         acme_path,
-        Some(json!({ "customerStorage": "/srv/acme" })),
+        Some(json!({ "customerStorage": local })),
         400,
     );
     assert_eq!(
@@ -1899,7 +1960,8 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
 fn concurrent_changes_to_one_organisation_are_all_kept(db: &Db) {
     let tmp = TempDir::new("admin-concurrent");
     let partner = token(db, &tmp.0, "partner-admin", &["acme"]);
-    let server = Server::start(db, &tmp.0);
+    let config = registered_destinations(&tmp.0);
+    let server = Server::start_with(db, &tmp.0, &["--config", &config]);
     populate(&server, &partner, "acme", "US", &[]);
     let terms = |vendor: &str| format!("{RECORDING}/vendors/{vendor}/termsOfService");
     let accept = json!({ "termsOfServiceEnabled": true });
@@ -1913,7 +1975,7 @@ fn concurrent_changes_to_one_organisation_are_all_kept(db: &Db) {
         ),
         (
             "/v1/organizations/acme".into(),
-            json!({ "customerStorage": "s3://acme-rec" }),
+            json!({ "customerStorage": { "destination": "acme-rec" } }),
         ),
         (
             "/v1/organizations/acme".into(),
@@ -1949,7 +2011,7 @@ fn concurrent_changes_to_one_organisation_are_all_kept(db: &Db) {
         ),
         (
             &json!("Acme Renamed"),
-            &json!("s3://acme-rec"),
+            &json!({ "destination": "acme-rec" }),
             &json!(false)
         )
     );

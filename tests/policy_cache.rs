@@ -20,7 +20,7 @@ use callrec::policy::location::Location;
 use callrec::policy::model::{
     Admin, AdminId, AdminRole, LocationId, LocationProvider, OrgId, ProviderChoice, UserId,
 };
-use callrec::policy::organisation::Organisation;
+use callrec::policy::organisation::{CustomerStorage, Organisation};
 use callrec::policy::plan::{DubberEntitlement, Provider};
 use callrec::policy::region::Region;
 use callrec::policy::settings::{
@@ -190,7 +190,8 @@ fn organisation(o: usize) -> Organisation {
     // Mostly Dubber, as in life; each eighth None.
     org.provider = [0, 0, 0, 1, 1, 2, 2, 3].map(|n| ProviderChoice::ALL[n])[(b >> 4) as usize % 8];
     org.service_enabled = !(b >> 7).is_multiple_of(16);
-    org.customer_storage = (b >> 11 & 1 == 1).then(|| format!("s3://org{o}-recordings"));
+    org.customer_storage =
+        (b >> 11 & 1 == 1).then(|| CustomerStorage::url_only(&format!("s3://org{o}-recordings")));
     // For each provider: no terms (a quarter), terms but no account (a quarter), or both.
     for (n, provider) in Provider::ALL.into_iter().enumerate() {
         let stage = b >> (14 + 2 * n) & 3;

@@ -9,7 +9,7 @@ use callrec::policy::location::Location;
 use callrec::policy::model::{
     Admin, AdminId, AdminRole, LocationId, LocationProvider, OrgId, ProviderChoice, UserId,
 };
-use callrec::policy::organisation::Organisation;
+use callrec::policy::organisation::{CustomerStorage, Organisation};
 use callrec::policy::plan::{DubberEntitlement, Plan, Provider};
 use callrec::policy::region::Region;
 use callrec::policy::settings::{
@@ -303,7 +303,7 @@ fn documents(case: &Case) -> (Organisation, Location, User) {
     org.provider = case.org_choice;
     let knobs = case.knobs;
     if knobs.customer_storage {
-        org.customer_storage = Some("s3://acme-recordings/calls".into());
+        org.customer_storage = Some(CustomerStorage::url_only("s3://acme-recordings/calls"));
     }
     for &provider in case.terms {
         org.terms.push(TermsAcceptance {
@@ -699,8 +699,9 @@ fn customer_storage_must_be_a_bucket_url() {
         "gs://acme",
         "az://container/prefix/deeper",
     ] {
-        let change = acme.set_customer_storage(Some(good)).unwrap();
-        assert_eq!(org_of(&change).customer_storage.as_deref(), Some(good));
+        let change = acme.set_customer_storage(Some(url(good))).unwrap();
+        let stored = org_of(&change).customer_storage;
+        assert_eq!(stored.as_ref().and_then(|s| s.own_url()), Some(good));
     }
     let refused = [
         "file:///var/recordings",
@@ -712,25 +713,66 @@ fn customer_storage_must_be_a_bucket_url() {
         "ftp://host/x",
     ];
     for bad in refused {
-        let err = acme.set_customer_storage(Some(bad)).unwrap_err();
+        let err = acme.set_customer_storage(Some(url(bad))).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!("customerStorage: '{bad}' is not an s3://, gs:// or az:// URL naming a bucket")
         );
     }
-    let err = acme.set_customer_storage(Some("")).unwrap_err();
+    let err = acme.set_customer_storage(Some(url(""))).unwrap_err();
     assert_eq!(
         err.to_string(),
         "customerStorage: must be 1-1024 characters, not 0"
     );
     let long = format!("s3://b/{}", "k".repeat(1020));
     assert!(matches!(
-        acme.set_customer_storage(Some(&long)),
+        acme.set_customer_storage(Some(url(&long))),
         Err(PolicyError::Length { len: 1027, .. })
     ));
-    let with = org_of(&acme.set_customer_storage(Some("gs://acme")).unwrap());
+    let with = org_of(&acme.set_customer_storage(Some(url("gs://acme"))).unwrap());
     let cleared = org_of(&with.set_customer_storage(None).unwrap());
     assert_eq!(cleared, acme);
+    let registered = CustomerStorage::Registered {
+        destination: "shared-eu".into(),
+    };
+    let with = org_of(&acme.set_customer_storage(Some(registered.clone())).unwrap());
+    assert_eq!(with.customer_storage, Some(registered));
+    let nameless = CustomerStorage::Registered {
+        destination: String::new(),
+    };
+    assert!(matches!(
+        acme.set_customer_storage(Some(nameless)),
+        Err(PolicyError::Length { len: 0, .. })
+    ));
+}
+
+fn url(url: &str) -> CustomerStorage {
+    CustomerStorage::url_only(url)
+}
+
+#[test]
+fn customer_storage_documents_read_every_shape_they_had() {
+    let read = |json: &str| serde_json::from_str::<CustomerStorage>(json).unwrap();
+    // Before credentials: a bare URL, read as a URL without credentials (never opened).
+    assert_eq!(read(r#""s3://acme/rec""#), url("s3://acme/rec"));
+    let registered = read(r#"{"destination":"shared-eu"}"#);
+    assert_eq!(
+        registered,
+        CustomerStorage::Registered {
+            destination: "shared-eu".into()
+        }
+    );
+    let own = read(
+        r#"{"url":"s3://acme/rec","sealedCredentials":"v1:xyz","options":{"aws_region":"eu-west-1"}}"#,
+    );
+    assert_eq!(
+        serde_json::to_string(&own).unwrap(),
+        r#"{"url":"s3://acme/rec","sealedCredentials":"v1:xyz","options":{"aws_region":"eu-west-1"}}"#
+    );
+    assert_eq!(
+        serde_json::to_string(&registered).unwrap(),
+        r#"{"destination":"shared-eu"}"#
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1518,7 +1560,11 @@ fn a_put_enables_sets_and_disables() {
 #[test]
 fn organisation_and_location_documents_round_trip_exactly() {
     let (acme, paris, _) = enabled_user();
-    let acme = org_of(&acme.set_customer_storage(Some("s3://acme/rec")).unwrap());
+    let acme = org_of(
+        &acme
+            .set_customer_storage(Some(url("s3://acme/rec")))
+            .unwrap(),
+    );
     let json = serde_json::to_string_pretty(&acme).unwrap();
     assert_eq!(
         json,
@@ -1528,7 +1574,9 @@ fn organisation_and_location_documents_round_trip_exactly() {
   "region": "EU",
   "provider": "dubber",
   "serviceEnabled": true,
-  "customerStorage": "s3://acme/rec",
+  "customerStorage": {
+    "url": "s3://acme/rec"
+  },
   "terms": [
     {
       "provider": "dubber",

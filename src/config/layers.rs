@@ -137,7 +137,8 @@ impl Config {
             let Some(value) = var(name).filter(|_| used(field)) else {
                 continue;
             };
-            set(&mut config, &value).map_err(|e| format!("{name}: '{value}' {e}"))?;
+            set(&mut config, &value)
+                .map_err(|e| format!("{name}: '{}' {e}", shown(name, &value)))?;
             config.origins.set(field, Origin::Env(name.to_string()));
         }
         for flag in &sources.flags {
@@ -155,6 +156,14 @@ impl Config {
             .validate_sections(sources.sections)
             .map_err(|e| config.origins.rename(e))?;
         Ok(config)
+    }
+}
+
+/// A variable's value as an error may show it: a secret's never is.
+pub(super) fn shown<'a>(name: &str, value: &'a str) -> &'a str {
+    match name {
+        "CALLREC_SECRETS_KEY" => "(hidden)",
+        _ => value,
     }
 }
 

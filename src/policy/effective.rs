@@ -10,7 +10,7 @@
 
 use super::location::Location;
 use super::model::{OrgId, ProviderChoice, UserId};
-use super::organisation::Organisation;
+use super::organisation::{CustomerStorage, Organisation};
 use super::plan::{Plan, Provider};
 use super::region::Region;
 use super::serde_as;
@@ -68,7 +68,10 @@ pub struct RecordingPolicy {
 pub enum Storage {
     /// The recorder's configured destination.
     Default,
-    /// The customer's own bucket (Imagicle and CallCabinet only).
+    /// A destination the operator registered, by name (Imagicle and CallCabinet only).
+    Registered(String),
+    /// The customer's own bucket, opened only with the credentials it supplied (Imagicle and
+    /// CallCabinet only).
     CustomerOwned(String),
 }
 
@@ -188,7 +191,12 @@ fn decide(
     let platform = user.platform.clone().ok_or(Reason::NotProvisioned)?;
     let plan = Plan::of(provider, user.entitlement);
     let storage = match &org.customer_storage {
-        Some(url) if provider.takes_customer_storage() => Storage::CustomerOwned(url.clone()),
+        Some(CustomerStorage::Registered { destination }) if provider.takes_customer_storage() => {
+            Storage::Registered(destination.clone())
+        }
+        Some(CustomerStorage::Own { url, .. }) if provider.takes_customer_storage() => {
+            Storage::CustomerOwned(url.clone())
+        }
         _ => Storage::Default,
     };
     let notification = settings.notification;

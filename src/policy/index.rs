@@ -288,6 +288,11 @@ impl PolicyIndex {
         Ok(())
     }
 
+    /// The organisation document with this id, if known.
+    pub fn organisation(&self, id: &str) -> Option<&Organisation> {
+        self.organisations.get(&OrgId(id.to_string()))
+    }
+
     /// Applies one decoded document.
     pub fn update(&mut self, update: Update) {
         let deleted = match update {

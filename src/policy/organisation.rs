@@ -11,7 +11,8 @@ use super::plan::Provider;
 use super::region::Region;
 use super::serde_as;
 use crate::time::Time;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
 
 /// Longest customer storage URL accepted (S3 keys are at most 1024 bytes; the URL is less).
 pub const MAX_STORAGE_URL: usize = 1024;
@@ -33,10 +34,11 @@ pub struct Organisation {
     /// The partner's switch for the whole call recording service (on by default).
     #[serde(default = "on")]
     pub service_enabled: bool,
-    /// The customer's own bucket (`s3://`, `gs://`, `az://`), used for providers that deliver
-    /// to customer storage (Imagicle, CallCabinet); `None`: the default destination.
+    /// Where recordings go for providers that deliver to customer storage (Imagicle,
+    /// CallCabinet): a destination the operator registered, or the customer's own bucket with
+    /// its own (sealed) credentials; `None`: the default destination.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub customer_storage: Option<String>,
+    pub customer_storage: Option<CustomerStorage>,
     #[serde(default)]
     pub terms: Vec<TermsAcceptance>,
     #[serde(default)]
@@ -45,6 +47,90 @@ pub struct Organisation {
 
 fn on() -> bool {
     true
+}
+
+/// The customer storage an organisation chose. The server's own credentials are never used
+/// for a URL a customer gave: either the operator registered the destination (with its
+/// credentials, in configuration) or the customer supplied credentials, kept sealed here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum CustomerStorage {
+    /// A destination the operator registered (`[store.destinations.NAME]`), by name.
+    Registered { destination: String },
+    /// The customer's own bucket, opened only with the credentials it supplied.
+    Own {
+        url: String,
+        /// The credentials, sealed with the server's secrets key for this organisation and
+        /// URL (never in clear in the policy store). `None` for a URL set before credentials
+        /// were taken: such a destination is never opened.
+        #[serde(
+            rename = "sealedCredentials",
+            default,
+            skip_serializing_if = "Option::is_none"
+        )]
+        sealed_credentials: Option<String>,
+        /// Non-secret settings (endpoint, region): `store::OWN_OPTIONS`.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        options: BTreeMap<String, String>,
+    },
+}
+
+impl CustomerStorage {
+    /// A customer URL with no credentials yet (as documents from before credentials had).
+    pub fn url_only(url: &str) -> CustomerStorage {
+        CustomerStorage::Own {
+            url: url.to_string(),
+            sealed_credentials: None,
+            options: BTreeMap::new(),
+        }
+    }
+
+    /// The customer's own URL, when it gave one.
+    pub fn own_url(&self) -> Option<&str> {
+        match self {
+            CustomerStorage::Own { url, .. } => Some(url),
+            CustomerStorage::Registered { .. } => None,
+        }
+    }
+}
+
+/// Every shape a stored document has had: a bare URL (before credentials), then the two above.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredStorage {
+    Url(String),
+    #[serde(rename_all = "camelCase")]
+    Registered {
+        destination: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Own {
+        url: String,
+        #[serde(default)]
+        sealed_credentials: Option<String>,
+        #[serde(default)]
+        options: BTreeMap<String, String>,
+    },
+}
+
+impl<'de> Deserialize<'de> for CustomerStorage {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match StoredStorage::deserialize(d)? {
+            StoredStorage::Url(url) => CustomerStorage::url_only(&url),
+            StoredStorage::Registered { destination } => {
+                CustomerStorage::Registered { destination }
+            }
+            StoredStorage::Own {
+                url,
+                sealed_credentials,
+                options,
+            } => CustomerStorage::Own {
+                url,
+                sealed_credentials,
+                options,
+            },
+        })
+    }
 }
 
 /// One acceptance, made once per provider on the customer's behalf.

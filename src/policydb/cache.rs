@@ -20,6 +20,7 @@ use super::{DbError, PolicyDb, MAX_PAGE};
 use crate::policy::index::{
     IndexStats, Lookup, PolicyIndex, Update, KIND_AOR, KIND_LOCATION, KIND_ORGANISATION, KIND_USER,
 };
+use crate::policy::organisation::CustomerStorage;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -186,6 +187,15 @@ impl PolicyCache {
     /// The decision for the user with this id (see [`PolicyIndex::lookup_user`]).
     pub fn lookup_user(&self, user: &str) -> Lookup {
         self.read().index.lookup_user(user)
+    }
+
+    /// The storage organisation `org` chose (as of the last refresh), sealed credentials
+    /// included: for the uploader, which opens its own bucket with them.
+    pub fn customer_storage(&self, org: &str) -> Option<CustomerStorage> {
+        self.read()
+            .index
+            .organisation(org)
+            .and_then(|o| o.customer_storage.clone())
     }
 
     /// No policy in the store (as of the last refresh).

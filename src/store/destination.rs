@@ -40,6 +40,51 @@ pub struct Destination {
     s3: Option<Arc<S3Admin>>,
 }
 
+/// The settings a customer may give with its own credentials: where its S3 service is and how
+/// to address it, never a credential or a credential source.
+pub const OWN_OPTIONS: [&str; 4] = [
+    "aws_endpoint",
+    "aws_region",
+    "aws_allow_http",
+    "aws_virtual_hosted_style_request",
+];
+
+/// The credentials an organisation supplied for its own S3 bucket (kept sealed at rest, see
+/// [`super::sealed`]). Its `Debug` shows the access key id only.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OwnCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for OwnCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a spool job names a destination that opens only with an organisation's own
+/// credentials: `customer:ORG:URL`. No backend opens that as a URL, so a reader that does not
+/// know the form fails rather than trying the server's credentials.
+const OWNED: &str = "customer:";
+
+/// The spool's name for `url` opened with organisation `org`'s own credentials.
+pub fn owned_destination(org: &str, url: &str) -> String {
+    format!("{OWNED}{org}:{url}")
+}
+
+/// The organisation and URL of a destination named by [`owned_destination`].
+pub fn owned_parts(destination: &str) -> Option<(&str, &str)> {
+    let rest = destination.strip_prefix(OWNED)?;
+    let (org, url) = rest.split_once(':')?;
+    (!org.is_empty() && url.contains("://")).then_some((org, url))
+}
+
 /// object_store retries each request a little by itself; our upload loop does the long wait.
 fn request_retry() -> RetryConfig {
     RetryConfig {
@@ -133,6 +178,78 @@ impl Destination {
             prefix,
             options: options.to_vec(),
             s3: admin,
+        })
+    }
+
+    /// Opens an organisation's own `s3://` bucket with the credentials it supplied and nothing
+    /// else: no `AWS_*` variable, no configuration file credentials, no instance metadata or
+    /// container role (the builder starts empty; it never looks at the environment). `options`
+    /// are the few non-secret settings a customer may give (endpoint, region, ...); any
+    /// credential among them is refused. Other schemes are refused: only S3 credentials are
+    /// taken from customers (register a destination in the configuration for the others).
+    pub fn open_own(
+        url: &str,
+        credentials: &OwnCredentials,
+        options: &[(String, String)],
+    ) -> Result<Destination, StoreError> {
+        let fail = |reason: String| StoreError::Destination {
+            url: url.to_string(),
+            reason,
+        };
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| fail("only s3:// URLs are opened with supplied credentials".into()))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_matches('/').to_string();
+        if bucket.is_empty() {
+            return Err(fail("no bucket named".into()));
+        }
+        if credentials.access_key_id.is_empty() || credentials.secret_access_key.is_empty() {
+            return Err(fail("no access key id or secret access key".into()));
+        }
+        if let Some((name, _)) = options
+            .iter()
+            .find(|(name, _)| !OWN_OPTIONS.contains(&name.as_str()))
+        {
+            return Err(fail(format!(
+                "option '{name}' is not one a customer may set ({})",
+                OWN_OPTIONS.join(", ")
+            )));
+        }
+        let mut settings = options.to_vec();
+        settings.push((
+            "aws_access_key_id".into(),
+            credentials.access_key_id.clone(),
+        ));
+        settings.push((
+            "aws_secret_access_key".into(),
+            credentials.secret_access_key.clone(),
+        ));
+        if let Some(token) = &credentials.session_token {
+            settings.push(("aws_session_token".into(), token.clone()));
+        }
+        let builder = AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_retry(request_retry());
+        let s3 = configure(builder, &settings, AmazonS3Builder::with_config)
+            .map_err(fail)?
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        let admin = S3Admin::with_settings_only(url, &settings).map_err(|e| fail(e.to_string()))?;
+        let store: Arc<dyn ObjectStore> = Arc::new(s3);
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            store
+        } else {
+            let path = Path::parse(&prefix).map_err(|e| fail(e.to_string()))?;
+            Arc::new(PrefixStore::new(store, path))
+        };
+        Ok(Destination {
+            url: url.to_string(),
+            backend: Backend::S3,
+            store,
+            prefix,
+            options: settings,
+            s3: Some(Arc::new(admin)),
         })
     }
 
@@ -239,5 +356,51 @@ mod tests {
         let account = [("azure_storage_account_name".to_string(), "acct".to_string())];
         let azure = Destination::open("az://container/p", &account).expect("azure");
         assert_eq!(azure.backend, Backend::Azure);
+    }
+
+    #[test]
+    fn owned_destinations_name_their_organisation_and_open_as_nothing_else() {
+        let named = owned_destination("acme", "s3://theirs/calls");
+        assert_eq!(named, "customer:acme:s3://theirs/calls");
+        assert_eq!(owned_parts(&named), Some(("acme", "s3://theirs/calls")));
+        assert_eq!(owned_parts("s3://theirs/calls"), None);
+        let err = Destination::open(&named, &[]).unwrap_err().to_string();
+        assert!(err.contains("unknown scheme"), "{err}");
+    }
+
+    #[test]
+    fn own_buckets_take_their_credentials_and_no_others() {
+        let own = OwnCredentials {
+            access_key_id: "AKID".into(),
+            secret_access_key: "secret".into(),
+            session_token: None,
+        };
+        let region = [("aws_region".to_string(), "eu-west-1".to_string())];
+        let dest = Destination::open_own("s3://theirs/calls", &own, &region).expect("own");
+        assert_eq!((dest.backend, dest.prefix.as_str()), (Backend::S3, "calls"));
+        assert!(!format!("{own:?}").contains("secret"));
+        let refuse = |url: &str, own: &OwnCredentials, options: &[(String, String)]| {
+            Destination::open_own(url, own, options)
+                .unwrap_err()
+                .to_string()
+        };
+        let err = refuse("gs://theirs", &own, &[]);
+        assert!(err.contains("only s3://"), "{err}");
+        let err = refuse("s3://", &own, &[]);
+        assert!(err.contains("no bucket"), "{err}");
+        let keyless = OwnCredentials {
+            secret_access_key: String::new(),
+            ..own.clone()
+        };
+        let err = refuse("s3://theirs", &keyless, &[]);
+        assert!(err.contains("no access key id or secret"), "{err}");
+        for borrowed in [
+            "aws_access_key_id",
+            "aws_metadata_endpoint",
+            "aws_skip_signature",
+        ] {
+            let err = refuse("s3://theirs", &own, &[(borrowed.into(), "x".into())]);
+            assert!(err.contains(&format!("option '{borrowed}'")), "{err}");
+        }
     }
 }

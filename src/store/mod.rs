@@ -14,8 +14,10 @@ pub mod live;
 pub mod media_files;
 pub mod metadata;
 pub mod migrate;
+pub mod probe;
 pub(crate) mod recovery;
 pub mod s3;
+pub mod sealed;
 pub mod spool;
 pub mod sweep;
 pub mod tagging;
@@ -23,5 +25,7 @@ pub mod upload;
 pub(crate) mod upload_schedule;
 pub mod verify;
 
-pub use destination::{Backend, Destination};
+pub use destination::{
+    owned_destination, owned_parts, Backend, Destination, OwnCredentials, OWN_OPTIONS,
+};
 pub use error::StoreError;

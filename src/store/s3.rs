@@ -111,6 +111,20 @@ impl S3Admin {
     /// environment first, then `options` (object_store's S3 option names, e.g. `aws_endpoint`,
     /// `region`, `allow_http`), which win. Unknown option names are an error.
     pub fn new(url: &str, options: &[(String, String)]) -> Result<Self, S3Error> {
+        // The same settings object_store reads, in the same order: environment, then options.
+        let env: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| k.starts_with("AWS_"))
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .filter(|(k, _)| k.parse::<AmazonS3ConfigKey>().is_ok())
+            .collect();
+        let settings: Vec<(String, String)> = env.into_iter().chain(options.to_vec()).collect();
+        S3Admin::with_settings_only(url, &settings)
+    }
+
+    /// The admin for store `url` configured by `settings` alone: no `AWS_*` variable, no
+    /// instance metadata (an organisation's own bucket, opened with its own credentials).
+    pub fn with_settings_only(url: &str, settings: &[(String, String)]) -> Result<Self, S3Error> {
         let rest = url
             .strip_prefix("s3://")
             .or_else(|| url.strip_prefix("s3a://"))
@@ -121,16 +135,9 @@ impl S3Admin {
         }
         let prefix = Path::parse(prefix).map_err(|_| S3Error::Url(url.into()))?;
 
-        // The same settings object_store reads, in the same order: environment, then options.
-        let env: Vec<(String, String)> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .filter(|(k, _)| k.starts_with("AWS_"))
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .filter(|(k, _)| k.parse::<AmazonS3ConfigKey>().is_ok())
-            .collect();
         let mut builder = AmazonS3Builder::new();
         let mut client_options = ClientOptions::new();
-        for (name, value) in env.iter().chain(options) {
+        for (name, value) in settings {
             let key: AmazonS3ConfigKey = name
                 .parse()
                 .map_err(|_| S3Error::UnknownOption(name.clone()))?;

@@ -41,7 +41,9 @@ Configuration file (--config), with the defaults:
   [store]
   upload_concurrency = 16       uploads at once; each destination backs off on its own
   sweep_interval_secs = 3600    expired recordings deleted this often; 0 = off
-  (store.url, store.spool, [orgs.ID.store], [policy] and [providers.ID]: see the README.)
+  (store.url, store.spool, [store.destinations.NAME] that customers pick by name,
+  store.secrets_key_file or CALLREC_SECRETS_KEY sealing the credentials customers supply,
+  store.customer_endpoints, [orgs.ID.store], [policy] and [providers.ID]: see the README.)
 Every field can also be set as CALLREC_<SECTION>_<FIELD>, e.g. CALLREC_SIP_LISTEN.";
 
 #[derive(clap::Parser)]

@@ -105,6 +105,12 @@ impl StoreArgs {
 }
 
 pub fn open(target: &Target) -> Result<Destination, String> {
+    if let Some((org, url)) = callrec::store::owned_parts(&target.url) {
+        return Err(format!(
+            "{url} is organisation {org}'s own bucket: only `serve` uploads there, with the \
+             credentials {org} supplied (never this process's)"
+        ));
+    }
     if let Some(missing) = missing_s3_credentials(target, |name| std::env::var_os(name).is_some()) {
         return Err(missing);
     }

@@ -8,7 +8,8 @@ use crate::policy::error::PolicyError;
 use crate::policy::location::Location;
 use crate::policy::model::{Admin, AdminRole, LocationId, LocationProvider, ProviderChoice};
 use crate::policy::organisation::{
-    Organisation, ProviderAccount, TermsAcceptance, MAX_ACCOUNT_ID, MAX_STORAGE_URL,
+    CustomerStorage, Organisation, ProviderAccount, TermsAcceptance, MAX_ACCOUNT_ID,
+    MAX_STORAGE_URL,
 };
 use crate::policy::plan::Provider;
 use crate::policy::region::Region;
@@ -61,14 +62,18 @@ impl Organisation {
         Ok(Change::organisation(self, after))
     }
 
-    /// Sets (or clears) the customer's own storage. Only remote object storage is accepted:
-    /// a path on the recorder's host is not the customer's.
-    pub fn set_customer_storage(&self, url: Option<&str>) -> Result<Change, PolicyError> {
-        if let Some(url) = url {
-            check_storage_url(url)?;
+    /// Sets (or clears) the customer's storage. Only remote object storage is accepted: a
+    /// path on the recorder's host is not the customer's. Whether a registered name exists,
+    /// and whether the destination takes a probe, are the caller's to check (they need IO).
+    pub fn set_customer_storage(
+        &self,
+        storage: Option<CustomerStorage>,
+    ) -> Result<Change, PolicyError> {
+        if let Some(storage) = &storage {
+            storage.check()?;
         }
         let after = Organisation {
-            customer_storage: url.map(str::to_string),
+            customer_storage: storage,
             ..self.clone()
         };
         Ok(Change::organisation(self, after))
@@ -148,6 +153,26 @@ impl Organisation {
             location: Some(location),
             ..Change::default()
         })
+    }
+}
+
+impl CustomerStorage {
+    /// The model's rules on a choice of storage: a URL names remote object storage and a
+    /// bucket (never credentials in the URL); a registered name is 1-128 characters.
+    pub fn check(&self) -> Result<(), PolicyError> {
+        match self {
+            CustomerStorage::Own { url, .. } => check_storage_url(url),
+            CustomerStorage::Registered { destination } => {
+                if destination.is_empty() || destination.len() > MAX_ACCOUNT_ID {
+                    return Err(PolicyError::Length {
+                        field: "customerStorage.destination",
+                        len: destination.len(),
+                        max: MAX_ACCOUNT_ID,
+                    });
+                }
+                Ok(())
+            }
+        }
     }
 }
 

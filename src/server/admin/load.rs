@@ -327,7 +327,10 @@ mod tests {
     /// Sets `acme`'s customer storage to `url` (a change that keeps its name).
     fn store_in(read: &Documents, url: &str) -> Result<Change, ApiError> {
         let org = read.organisation();
-        Ok(org.set_customer_storage(Some(url)).expect("a valid url"))
+        let storage = crate::policy::organisation::CustomerStorage::url_only(url);
+        Ok(org
+            .set_customer_storage(Some(storage))
+            .expect("a valid url"))
     }
 
     #[tokio::test]
@@ -349,7 +352,8 @@ mod tests {
         assert_eq!(saved.organisation().name, "Acme Ltd");
         let stored = load_org(&state, "acme").await.expect("acme").value;
         assert_eq!(stored.name, "Acme Ltd");
-        assert_eq!(stored.customer_storage.as_deref(), Some("s3://acme-calls"));
+        let url = stored.customer_storage.as_ref().and_then(|s| s.own_url());
+        assert_eq!(url, Some("s3://acme-calls"));
         let actors: Vec<String> = state
             .db
             .audit("acme", 0, 10)

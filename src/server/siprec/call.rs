@@ -19,8 +19,8 @@ use crate::sip::metadata::{self, Announcement, Metadata};
 use crate::sip::sdp::{self, LocalOrigin, SessionDescription};
 use crate::sip::uas::{Offer, SessionId, Uas};
 use crate::sip::Refusal;
-use crate::store::key;
 use crate::store::spool;
+use crate::store::{self, key};
 use crate::time::Time;
 use bytes::Bytes;
 use serde_json::json;
@@ -229,9 +229,23 @@ impl Calls {
         };
 
         let storage = storage_info(policy.as_ref(), recorded_aor.clone());
+        // An organisation's own bucket is named with its organisation, so the uploader opens
+        // it with that organisation's credentials and never the server's.
+        let config = &self.services.config;
         let destination = match policy.as_ref().map(|p| &p.storage) {
-            Some(Storage::CustomerOwned(url)) => url.clone(),
-            _ => self.services.config.destination_for(Some(&storage.org)).url,
+            Some(Storage::CustomerOwned(url)) => store::owned_destination(&storage.org, url),
+            Some(Storage::Registered(name)) => match config.registered_destination(name) {
+                Some(target) => target.url.clone(),
+                None => {
+                    tracing::warn!(
+                        org = storage.org,
+                        destination = name,
+                        "recording.unregistered_destination"
+                    );
+                    config.destination_for(Some(&storage.org)).url
+                }
+            },
+            _ => config.destination_for(Some(&storage.org)).url,
         };
         let name = key::recording_name(&offer.call_id, spool::random_u64());
         span.record("recording", name.as_str());

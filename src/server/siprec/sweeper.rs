@@ -14,11 +14,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Every destination recordings may go to: the default and each organisation's own.
+/// Every configured destination recordings may go to: the default, each organisation's own
+/// and each registered one (buckets customers supplied with their own credentials are not
+/// swept by the server).
 pub(crate) fn destinations(config: &Config) -> Vec<Target> {
     let mut targets = vec![config.destination_for(None)];
-    for org in config.orgs.values() {
-        if let Some(own) = org.store.clone().filter(|t| !targets.contains(t)) {
+    let registered = config.store.destinations.values().cloned();
+    for own in config
+        .orgs
+        .values()
+        .filter_map(|o| o.store.clone())
+        .chain(registered)
+    {
+        if !targets.contains(&own) {
             targets.push(own);
         }
     }

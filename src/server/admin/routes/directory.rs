@@ -10,7 +10,7 @@
 
 use crate::policy::location::Location;
 use crate::policy::model::{LocationId, OrgId, UserId};
-use crate::policy::organisation::Organisation;
+use crate::policy::organisation::{CustomerStorage, Organisation};
 use crate::policy::region::Region;
 use crate::policy::user::{Licence, Person, User};
 use crate::policy::Change;
@@ -27,6 +27,7 @@ use crate::server::admin::load::{
 };
 use crate::server::admin::repo::{self, LOCATION, USER};
 use crate::server::admin::state::{bad_request, forbidden, AdminState, ApiError};
+use crate::store::{probe, sealed, Destination, OwnCredentials};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -65,12 +66,34 @@ pub(crate) fn org_view(org: &Organisation) -> Value {
         "displayName": org.name,
         "region": org.region,
         "callRecordingServiceEnabled": org.service_enabled,
-        "customerStorage": org.customer_storage,
+        "customerStorage": org.customer_storage.as_ref().map(storage_view),
         "vendorId": vendor_id(org.provider),
         "vendorName": vendor_name(org.provider),
         "termsOfService": org.terms,
         "accounts": org.accounts,
     })
+}
+
+/// Customer storage as the API shows it: a registered destination's name, or the customer's
+/// URL and settings and whether credentials are set (never the credentials).
+fn storage_view(storage: &CustomerStorage) -> Value {
+    match storage {
+        CustomerStorage::Registered { destination } => json!({ "destination": destination }),
+        CustomerStorage::Own {
+            url,
+            sealed_credentials,
+            options,
+        } => {
+            let mut view = json!({ "url": url, "credentialsSet": sealed_credentials.is_some() });
+            if let Some(region) = options.get("aws_region") {
+                view["region"] = json!(region);
+            }
+            if let Some(endpoint) = options.get("aws_endpoint") {
+                view["endpoint"] = json!(endpoint);
+            }
+            view
+        }
+    }
 }
 
 async fn list_orgs(
@@ -146,12 +169,166 @@ struct OrgUpdate {
     display_name: Option<String>,
     call_recording_service_enabled: Option<bool>,
     #[serde(default, deserialize_with = "present")]
-    customer_storage: Option<Option<String>>,
+    customer_storage: Option<Option<StorageChoice>>,
 }
 
 /// A field that may be given as `null`: `Some(None)`, unlike a field left out (`None`).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<StorageChoice>>, D::Error> {
+    Option::<StorageChoice>::deserialize(d).map(Some)
+}
+
+/// What a customer administrator asks for: a destination the operator registered, by name, or
+/// its own S3 bucket with its own credentials. A bare URL is refused: the server's own
+/// credentials are never used for a URL a customer gives.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StorageChoice {
+    Registered(Registered),
+    Own(OwnBucket),
+    Other(serde::de::IgnoredAny),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Registered {
+    destination: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OwnBucket {
+    url: String,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    session_token: Option<String>,
+    region: Option<String>,
+    endpoint: Option<String>,
+}
+
+const STORAGE_SHAPES: &str = "customerStorage: give {\"destination\": NAME} (a destination the \
+     operator registered) or {\"url\": \"s3://bucket/prefix\", \"accessKeyId\", \
+     \"secretAccessKey\"[, \"sessionToken\", \"region\", \"endpoint\"]} (your own bucket with \
+     its own credentials), or null";
+
+/// The storage `choice` makes for organisation `org`, once its destination took a probe
+/// object (written, read back, deleted). Supplied credentials come back sealed.
+async fn checked_storage(
+    state: &AdminState,
+    org: &str,
+    choice: &StorageChoice,
+) -> Result<CustomerStorage, ApiError> {
+    let config = &state.config;
+    let (storage, dest) = match choice {
+        StorageChoice::Other(_) => return Err(bad_request(STORAGE_SHAPES)),
+        StorageChoice::Registered(Registered { destination }) => {
+            let Some(target) = config.registered_destination(destination) else {
+                let names: Vec<&str> = config
+                    .store
+                    .destinations
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                return Err(bad_request(format!(
+                    "customerStorage.destination: '{destination}' is not a destination the \
+                     operator registered ({})",
+                    if names.is_empty() {
+                        "none are".to_string()
+                    } else {
+                        format!("one of: {}", names.join(", "))
+                    }
+                )));
+            };
+            let options: Vec<(String, String)> = target.options.clone().into_iter().collect();
+            let dest = Destination::open(&target.url, &options)
+                .map_err(|e| bad_request(format!("customerStorage.destination: {e}")))?;
+            let storage = CustomerStorage::Registered {
+                destination: destination.clone(),
+            };
+            (storage, dest)
+        }
+        StorageChoice::Own(own) => {
+            let field = |name: &str, value: &Option<String>| {
+                value.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
+                    bad_request(format!(
+                        "customerStorage.{name}: required with a url (the server's own \
+                         credentials are never used for a URL you give)"
+                    ))
+                })
+            };
+            let credentials = OwnCredentials {
+                access_key_id: field("accessKeyId", &own.access_key_id)?,
+                secret_access_key: field("secretAccessKey", &own.secret_access_key)?,
+                session_token: own.session_token.clone().filter(|t| !t.is_empty()),
+            };
+            // The model's rules on the URL first (remote, a bucket, no userinfo).
+            CustomerStorage::url_only(&own.url)
+                .check()
+                .map_err(|e| state.refused(e))?;
+            if !own.url.starts_with("s3://") {
+                return Err(bad_request(format!(
+                    "customerStorage.url: '{}' is not an s3:// URL: only S3 buckets take \
+                     supplied credentials (ask the operator to register other destinations)",
+                    own.url
+                )));
+            }
+            let mut options = std::collections::BTreeMap::new();
+            if let Some(region) = &own.region {
+                check_text("customerStorage.region", region)?;
+                options.insert("aws_region".to_string(), region.clone());
+            }
+            if let Some(endpoint) = &own.endpoint {
+                let endpoint = endpoint.trim_end_matches('/');
+                let allowed = &config.store.customer_endpoints;
+                if !allowed.iter().any(|a| a.trim_end_matches('/') == endpoint) {
+                    return Err(bad_request(format!(
+                        "customerStorage.endpoint: '{endpoint}' is not an endpoint the operator \
+                         allows ({})",
+                        if allowed.is_empty() {
+                            "none: AWS by region only".to_string()
+                        } else {
+                            allowed.join(", ")
+                        }
+                    )));
+                }
+                options.insert("aws_endpoint".to_string(), endpoint.to_string());
+                if endpoint.starts_with("http://") {
+                    options.insert("aws_allow_http".to_string(), "true".to_string());
+                }
+            }
+            let key = config
+                .secrets_key()
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::CONFLICT,
+                        "customerStorage: supplied credentials are not accepted here (the \
+                         operator set no secrets key to keep them sealed): pick a registered \
+                         destination",
+                    )
+                })?;
+            let listed: Vec<(String, String)> = options.clone().into_iter().collect();
+            let dest = Destination::open_own(&own.url, &credentials, &listed)
+                .map_err(|e| bad_request(format!("customerStorage: {e}")))?;
+            let plain = serde_json::to_vec(&credentials).expect("credentials serialise");
+            let sealed = key
+                .seal(&plain, &sealed::storage_owner(org, &own.url))
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            let storage = CustomerStorage::Own {
+                url: own.url.clone(),
+                sealed_credentials: Some(sealed),
+                options,
+            };
+            (storage, dest)
+        }
+    };
+    probe::probe(&dest).await.map_err(|e| {
+        bad_request(format!(
+            "customerStorage: the destination did not take a probe object: {e}; nothing was saved"
+        ))
+    })?;
+    Ok(storage)
 }
 
 async fn put_org(
@@ -165,6 +342,11 @@ async fn put_org(
     if let Some(name) = &body.display_name {
         check_text("displayName", name)?;
     }
+    let storage = match &body.customer_storage {
+        Some(Some(choice)) => Some(Some(checked_storage(&state, &org_id, choice).await?)),
+        Some(None) => Some(None),
+        None => None,
+    };
     let admin = &caller.admin();
     let scope = Writing {
         caller,
@@ -183,9 +365,9 @@ async fn put_org(
                 .map_err(|e| state.refused(e))?;
             after = change.organisation.unwrap_or(after);
         }
-        if let Some(storage) = &body.customer_storage {
+        if let Some(storage) = &storage {
             let change = after
-                .set_customer_storage(storage.as_deref())
+                .set_customer_storage(storage.clone())
                 .map_err(|e| state.refused(e))?;
             after = change.organisation.unwrap_or(after);
         }
