@@ -228,14 +228,17 @@ pub fn recorder_config(
         layout,
         reminder,
         notification,
+        pci: base.pci || policy.is_some_and(|p| p.pci_dtmf),
         ..base.clone()
     }
 }
 
-/// Whether the client's pause and resume are honoured: as the policy's mode says, and always
-/// when no policy is configured (then pauses are marked with a beep and there is no reminder).
+/// Whether the client's pause and resume are honoured: as the policy's mode says, always
+/// when no policy is configured (then pauses are marked with a beep and there is no reminder),
+/// and always under PCI handling (an agent pauses while the caller reads out a card number,
+/// whatever the user's mode).
 pub fn allows_pause(policy: Option<&RecordingPolicy>) -> bool {
-    policy.is_none_or(|p| p.pause_resume)
+    policy.is_none_or(|p| p.pause_resume || p.pci_dtmf)
 }
 
 /// Where a session's recording stands, as the client's SDP direction has said so far.
@@ -448,6 +451,39 @@ mod tests {
             on_direction(S::AwaitingStart, true, false),
             (S::Recording, C::FirstStart)
         );
+    }
+
+    /// An Always user's policy, with the organisation's PCI handling on or off.
+    fn always(pci: bool) -> RecordingPolicy {
+        serde_json::from_value(serde_json::json!({
+            "orgId": "acme", "personId": "alice", "mode": "Always",
+            "recordFromAnswer": true, "userStartStop": false, "pauseResume": false,
+            "pauseResumeNotification": null, "reminder": null,
+            "announcement": { "internalCalls": false, "pstnCalls": false },
+            "recordVoicemail": false, "provider": "dubber", "plan": "dubber-go",
+            "retention": "30d", "region": "EU", "storage": "default",
+            "platform": { "serviceProvider": "acme", "externalGroup": "paris",
+                          "externalIdentifier": "alice" },
+            "pciDtmfSuppression": pci,
+        }))
+        .expect("a recording policy")
+    }
+
+    #[test]
+    fn under_pci_handling_an_always_users_pause_is_honoured_and_the_recorder_suppresses_dtmf() {
+        use DirectionChange as C;
+        use RecordingState as S;
+        let (plain, pci) = (always(false), always(true));
+        assert!(!allows_pause(Some(&plain)));
+        assert!(allows_pause(Some(&pci)));
+        // The agent pauses while the caller reads out a card number, then resumes.
+        let (state, change) = on_direction(S::Recording, false, allows_pause(Some(&pci)));
+        assert_eq!((state, change), (S::Paused, C::Pause));
+        assert_eq!(on_direction(state, true, true), (S::Recording, C::Resume));
+        let base = RecorderConfig::default();
+        assert!(recorder_config(&base, Some(&pci), 2).pci);
+        assert!(!recorder_config(&base, Some(&plain), 2).pci);
+        assert!(!recorder_config(&base, None, 2).pci);
     }
 
     #[test]

@@ -402,7 +402,7 @@ fn organisations_locations_and_people_are_created_changed_and_deleted(db: &Db) {
         json!({
             "id": "acme", "displayName": "ACME Ltd", "region": "EU",
             "callRecordingServiceEnabled": true, "customerStorage": null,
-            "vendorId": "dubber", "vendorName": "Dubber", "termsOfService": [], "accounts": [],
+            "pciDtmfSuppression": false, "vendorId": "dubber", "vendorName": "Dubber", "termsOfService": [], "accounts": [],
         })
     );
     let message = server.refused(&partner, "POST", orgs, acme, 409);
@@ -930,6 +930,7 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
                 "retention": "30d", "region": "EU", "storage": "default",
                 "platform": { "serviceProvider": "acme", "externalGroup": "site-acme",
                               "externalIdentifier": "alice" },
+                "pciDtmfSuppression": false,
             },
         })
     );

@@ -628,6 +628,11 @@ fn responses_and_requests_conform_to_the_document() {
     api.call(c, "PUT", "/v1/organizations/acme", Some(renamed), 200);
     let switch = json!({ "callRecordingServiceEnabled": false });
     api.call(c, "PUT", "/v1/organizations/acme", Some(switch), 403);
+    let pci = json!({ "pciDtmfSuppression": true });
+    let org = api.call(c, "PUT", "/v1/organizations/acme", Some(pci), 200);
+    assert_eq!(org["pciDtmfSuppression"], true);
+    let not_bool = json!({ "pciDtmfSuppression": "yes" });
+    api.call(c, "PUT", "/v1/organizations/acme", Some(not_bool), 400);
     api.call(r, "PUT", "/v1/organizations/acme", Some(json!({})), 403);
     api.call(p, "DELETE", "/v1/organizations/acme", None, 409);
 

@@ -292,6 +292,7 @@ fn expected(case: &Case) -> Decision {
             external_group: "paris".into(),
             external_identifier: "u1".into(),
         },
+        pci_dtmf: false,
     })
 }
 
@@ -1651,7 +1652,7 @@ fn decisions_and_changes_are_written_as_json() {
     let json = serde_json::to_string(&decision).unwrap();
     assert_eq!(
         json,
-        r#"{"record":{"orgId":"acme","personId":"u1","mode":"Always with Pause/Resume","recordFromAnswer":true,"userStartStop":false,"pauseResume":true,"pauseResumeNotification":"Play Announcement","reminder":30,"announcement":{"internalCalls":false,"pstnCalls":true},"recordVoicemail":true,"provider":"dubber","plan":"dubber-standard","retention":"unlimited","region":"EU","storage":"default","platform":{"serviceProvider":"acme","externalGroup":"paris","externalIdentifier":"u1"}}}"#
+        r#"{"record":{"orgId":"acme","personId":"u1","mode":"Always with Pause/Resume","recordFromAnswer":true,"userStartStop":false,"pauseResume":true,"pauseResumeNotification":"Play Announcement","reminder":30,"announcement":{"internalCalls":false,"pstnCalls":true},"recordVoicemail":true,"provider":"dubber","plan":"dubber-standard","retention":"unlimited","region":"EU","storage":"default","platform":{"serviceProvider":"acme","externalGroup":"paris","externalIdentifier":"u1"},"pciDtmfSuppression":false}}"#
     );
     assert_eq!(serde_json::from_str::<Decision>(&json).unwrap(), decision);
     let refused = Decision::DoNotRecord(Reason::RegionNotServed {
@@ -1680,4 +1681,27 @@ fn decisions_and_changes_are_written_as_json() {
     );
     let back: Change = serde_json::from_str(&serde_json::to_string(&change).unwrap()).unwrap();
     assert_eq!(back, change);
+}
+
+#[test]
+fn pci_handling_is_off_by_default_written_only_when_on_and_reaches_the_decision() {
+    let (acme, paris, alice) = enabled_user();
+    let alice = user_of(&alice.update_settings(custom_settings()).unwrap());
+    assert!(!acme.pci_dtmf_suppression);
+    let off = serde_json::to_value(&acme).unwrap();
+    assert!(off.get("pciDtmfSuppression").is_none(), "{off}");
+    let on = org_of(&acme.set_pci_dtmf_suppression(true));
+    let json = serde_json::to_value(&on).unwrap();
+    assert_eq!(json["pciDtmfSuppression"], true);
+    let back: Organisation = serde_json::from_value(json).unwrap();
+    assert_eq!(back, on);
+    let pci = |org: &Organisation| match effective_policy(org, Some(&paris), Some(&alice)) {
+        Decision::Record(policy) => policy.pci_dtmf,
+        other => panic!("{other:?}"),
+    };
+    assert!(pci(&on));
+    assert!(!pci(&acme));
+    // Turning it off again is a change too (the audit trail shows both).
+    let change = on.set_pci_dtmf_suppression(false);
+    assert_eq!(org_of(&change), acme);
 }

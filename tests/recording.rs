@@ -177,7 +177,7 @@ fn impaired_call_counts_what_the_network_did() {
         assert_eq!(c.ssrc_changes, 1);
         assert_eq!(leg.ssrcs.len(), 2);
         assert_eq!(leg.telephone_events.len(), 1);
-        assert_eq!(leg.telephone_events[0].event, 5);
+        assert_eq!(leg.telephone_events[0].event, Some(5));
         assert!(c.concealed_ms >= 20 * truth.lost.min(1), "loss concealed");
     }
 }

@@ -3,6 +3,7 @@
 //! files, network or policy.
 
 pub mod codec;
+pub mod dtmf;
 pub(crate) mod interarrival;
 pub mod jitter;
 pub mod mix;

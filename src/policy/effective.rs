@@ -60,6 +60,10 @@ pub struct RecordingPolicy {
     pub region: Region,
     pub storage: Storage,
     pub platform: PlatformInfo,
+    /// The organisation's PCI handling: key presses recorded without digits, in-band DTMF
+    /// silenced, the client's pause honoured whatever the mode.
+    #[serde(rename = "pciDtmfSuppression", default)]
+    pub pci_dtmf: bool,
 }
 
 /// Where the recording is delivered.
@@ -221,5 +225,6 @@ fn decide(
         region,
         storage,
         platform,
+        pci_dtmf: org.pci_dtmf_suppression,
     })
 }

@@ -39,6 +39,11 @@ pub struct Organisation {
     /// its own (sealed) credentials; `None`: the default destination.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_storage: Option<CustomerStorage>,
+    /// PCI handling (off by default): card numbers typed on a keypad are never stored. Key
+    /// presses are recorded without their digits, in-band DTMF is silenced, and a client's
+    /// pause is honoured whatever the user's mode.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pci_dtmf_suppression: bool,
     #[serde(default)]
     pub terms: Vec<TermsAcceptance>,
     #[serde(default)]
@@ -170,6 +175,7 @@ impl Organisation {
             provider: ProviderChoice::default(),
             service_enabled: true,
             customer_storage: None,
+            pci_dtmf_suppression: false,
             terms: Vec::new(),
             accounts: Vec::new(),
         }

@@ -63,11 +63,14 @@ pub(crate) struct LegState {
     upsampled: Vec<i16>,
     decoded_arrivals: Vec<Time>,
     interarrival: InterarrivalJitter,
+    /// PCI handling: telephone events are kept without their code.
+    pci: bool,
 }
 
 impl LegState {
-    pub(super) fn new(payloads: PayloadMap, jitter: JitterConfig) -> Self {
+    pub(super) fn new(payloads: PayloadMap, jitter: JitterConfig, pci: bool) -> Self {
         LegState {
+            pci,
             payloads,
             jitter: JitterBuffer::new(jitter),
             chains: Vec::new(),
@@ -322,7 +325,7 @@ impl LegState {
                 .as_ref()
                 .and_then(|t| t.seconds_at(timestamp, clock_rate));
             self.events.push(TelephoneEvent {
-                event,
+                event: (!self.pci).then_some(event),
                 rtp_timestamp: wire_timestamp,
                 call_secs,
                 duration_ms,

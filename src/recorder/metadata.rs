@@ -2,7 +2,9 @@
 //! is, when, how it was made, what went wrong on the wire, and the media's SHA-256 so anyone
 //! can check the file is the one recorded.
 
-use super::summary::{EncoderSummary, LegCounts, SpanSecs, Summary, TelephoneEvent, ToneRecord};
+use super::summary::{
+    EncoderSummary, KeyPress, LegCounts, SpanSecs, Summary, TelephoneEvent, ToneRecord,
+};
 use crate::media::codec::Codec;
 use crate::time::Time;
 use serde::Serialize;
@@ -18,6 +20,10 @@ pub struct Sidecar {
     pub pauses: Vec<SpanSecs>,
     pub exclusions: Vec<SpanSecs>,
     pub tones: Vec<ToneRecord>,
+    /// Under PCI handling: every key pressed (RFC 4733 events and in-band tones), with its
+    /// time and length but never its digit. Absent when PCI handling is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_presses: Option<Vec<KeyPress>>,
     /// Packets dropped because they came after the longest call a recording may hold.
     pub packets_beyond_max_duration: u64,
     /// What the input stage counted (for a capture: frames, UDP datagrams, what was skipped).
@@ -153,6 +159,7 @@ impl Sidecar {
             pauses: summary.pauses,
             exclusions: summary.exclusions,
             tones: summary.tones,
+            key_presses: summary.key_presses,
             packets_beyond_max_duration: summary.packets_beyond_max_duration,
             input: None,
             warnings,

@@ -9,6 +9,12 @@
 //! (plus room for a pause beep), so each block is final when it is written: both legs are
 //! taken from their timelines, combined by the layout, tones added, excluded and paused
 //! spans silenced or cut, then encoded.
+//!
+//! Under PCI handling ([`RecorderConfig::pci`]) each leg's audio also passes a DTMF detector
+//! ([`crate::media::dtmf`]) before it is mixed, and finished blocks wait [`PCI_LOOKAHEAD`]
+//! before they are encoded, so a tone found there is silenced from a guard before its start
+//! ([`PCI_GUARD`]) to a guard after its end; the key pressed is noted without its digit,
+//! and RFC 4733 events are noted without their code.
 
 mod leg;
 pub mod metadata;
@@ -17,6 +23,7 @@ pub mod summary;
 
 use crate::encode::{Chunk, EncodeError, Format, MediaEncoder, OpusSettings};
 use crate::media::codec::Codec;
+use crate::media::dtmf::{DtmfDetector, Tone};
 use crate::media::jitter::JitterConfig;
 use crate::media::mix::{self, Layout};
 use crate::media::spans::{PauseMode, Span, Spans};
@@ -26,8 +33,12 @@ use crate::time::Time;
 use bytes::Bytes;
 use leg::LegState;
 use payload::PayloadMap;
+use std::collections::VecDeque;
 use std::time::Duration;
-use summary::{EncoderSummary, FileSummary, LegSummary, SpanSecs, Summary, ToneRecord};
+use summary::{
+    EncoderSummary, FileSummary, KeyPress, KeyPressSource, LegSummary, SpanSecs, Summary,
+    ToneRecord,
+};
 
 /// Which party's stream a datagram belongs to. Leg A is the left channel.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -57,6 +68,19 @@ pub struct Reminder {
 /// 10 s reminders) still plays them, unlogged.
 const MAX_TONE_LOG: usize = 10_000;
 
+/// Key presses listed in a recording's summary under PCI handling; more are silenced all the
+/// same.
+pub const MAX_KEY_PRESSES: usize = 4096;
+
+/// Under PCI handling, audio silenced before an in-band DTMF tone's detected start and after
+/// its end: the detector places edges within a quarter window (6.4 ms), and a key's first and
+/// last milliseconds must not survive either.
+pub const PCI_GUARD: Duration = Duration::from_millis(40);
+
+/// Under PCI handling, how long finished blocks wait before they are encoded: a tone is
+/// certain 38-45 ms after it starts, and must be silenced from [`PCI_GUARD`] before that.
+pub const PCI_LOOKAHEAD: Duration = Duration::from_millis(100);
+
 /// Most 20 ms blocks one `poll` writes: one second of audio.
 const BLOCKS_PER_POLL: usize = 50;
 
@@ -84,6 +108,11 @@ pub struct RecorderConfig {
     /// Packets arriving later than this after the call's start are dropped and counted: no
     /// input can make a recording grow without end.
     pub max_call_duration: Duration,
+    /// PCI handling (the organisation's `pciDtmfSuppression`): card numbers typed on a keypad
+    /// are never stored. RFC 4733 events are noted without their code, in-band DTMF tones
+    /// are silenced (with a guard each side), and each key press is listed without its
+    /// digit.
+    pub pci: bool,
 }
 
 impl Default for RecorderConfig {
@@ -101,6 +130,7 @@ impl Default for RecorderConfig {
             max_conceal: Duration::from_millis(200),
             stream_serial: 0x6361_6c6c, // "call"
             max_call_duration: Duration::from_secs(12 * 3600),
+            pci: false,
         }
     }
 }
@@ -176,6 +206,31 @@ pub struct Recorder {
     mixed: Vec<i16>,
     /// The parts of the block being written that stay in the file.
     kept: Vec<(u64, u64)>,
+    /// PCI handling, when on.
+    pci: Option<Pci>,
+}
+
+/// The state PCI handling adds to a recorder.
+struct Pci {
+    /// One detector per leg, fed the leg's audio at call positions.
+    detectors: [DtmfDetector; 2],
+    /// Finished blocks waiting to be encoded.
+    held: VecDeque<Held>,
+    /// Call spans to silence (tones found, guards added) not yet passed by encoding.
+    silence: Vec<(u64, u64)>,
+    key_presses: Vec<KeyPress>,
+    guard: u64,
+    lookahead: u64,
+    tones: Vec<Tone>,
+}
+
+/// A block of one file, mixed and with its tones, waiting under PCI handling.
+struct Held {
+    file: usize,
+    from: u64,
+    to: u64,
+    samples: Vec<i16>,
+    kept: Vec<(u64, u64)>,
 }
 
 impl Recorder {
@@ -236,8 +291,8 @@ impl Recorder {
             rate,
             block: u64::from(rate) / 50,
             legs: [
-                LegState::new(a, config.jitter),
-                LegState::new(b, config.jitter),
+                LegState::new(a, config.jitter, config.pci),
+                LegState::new(b, config.jitter, config.pci),
             ],
             call_start: None,
             origin: None,
@@ -256,6 +311,18 @@ impl Recorder {
             right: Vec::new(),
             mixed: Vec::new(),
             kept: Vec::new(),
+            pci: config.pci.then(|| {
+                let samples = |d: Duration| d.as_millis() as u64 * u64::from(rate) / 1000;
+                Pci {
+                    detectors: [DtmfDetector::new(rate), DtmfDetector::new(rate)],
+                    held: VecDeque::new(),
+                    silence: Vec::new(),
+                    key_presses: Vec::new(),
+                    guard: samples(PCI_GUARD),
+                    lookahead: samples(PCI_LOOKAHEAD),
+                    tones: Vec::new(),
+                }
+            }),
             config,
         })
     }
@@ -438,6 +505,13 @@ impl Recorder {
         while self.emitted < end {
             self.emit((self.emitted + self.block).min(end), out)?;
         }
+        if let Some(pci) = &mut self.pci {
+            for leg in 0..2 {
+                pci.detectors[leg].finish(&mut pci.tones);
+                pci.note_tones(leg, self.rate);
+            }
+            pci.release(u64::MAX, &mut self.encoders, out)?;
+        }
         // Tones the call's end cut short were still heard: log them too.
         self.pending_tones.retain(|tone| tone.start < end);
         self.retire_tones(u64::MAX);
@@ -467,6 +541,18 @@ impl Recorder {
         }
         if let Some(t) = b.timeline() {
             t.take(to + lead, &mut self.right);
+        }
+        if let Some(pci) = &mut self.pci {
+            for (leg, audio) in [&self.left, &self.right].into_iter().enumerate() {
+                let detector = &mut pci.detectors[leg];
+                let heard = audio.len().min((to - from) as usize);
+                detector.push(&audio[..heard], &mut pci.tones);
+                if detector.position() < to {
+                    let unheard = to - detector.position();
+                    detector.skip(unheard, &mut pci.tones);
+                }
+                pci.note_tones(leg, self.rate);
+            }
         }
         for start in self.tones.reminders_in(from, to) {
             if !self.spans.is_hidden(start) {
@@ -499,6 +585,16 @@ impl Recorder {
                 self.tones.add_into(tone, block, from, channels);
             }
             self.spans.silence(block, from, channels);
+            if let Some(pci) = &mut self.pci {
+                pci.held.push_back(Held {
+                    file,
+                    from,
+                    to,
+                    samples: block.clone(),
+                    kept: self.kept.clone(),
+                });
+                continue;
+            }
             let encoder = &mut self.encoders[file];
             let mut chunks = Vec::new();
             for &(k0, k1) in &self.kept {
@@ -506,6 +602,10 @@ impl Recorder {
                 encoder.push(&block[range], &mut chunks)?;
             }
             out.extend(chunks.into_iter().map(|chunk| FileChunk { file, chunk }));
+        }
+        if let Some(pci) = &mut self.pci {
+            let until = to.saturating_sub(pci.lookahead);
+            pci.release(until, &mut self.encoders, out)?;
         }
         self.retire_tones(to);
         self.emitted = to;
@@ -535,6 +635,7 @@ impl Recorder {
             from: secs(s.start),
             to: (s.end != u64::MAX).then(|| secs(s.end)),
         };
+        let pci = self.config.pci;
         let leg = |l: &LegState| {
             let (first_packet, last_packet) = l.packet_times();
             LegSummary {
@@ -545,9 +646,27 @@ impl Recorder {
                 counts: l.counts(),
                 jitter_ms: l.interarrival().millis(),
                 jitter_max_ms: l.interarrival().max_millis(),
-                telephone_events: l.events().to_vec(),
+                // Under PCI handling the events are listed as key presses instead.
+                telephone_events: if pci { Vec::new() } else { l.events().to_vec() },
             }
         };
+        let key_presses = self.pci.as_ref().map(|p| {
+            let mut presses = p.key_presses.clone();
+            for (name, leg) in ["a", "b"].into_iter().zip(&self.legs) {
+                presses.extend(leg.events().iter().map(|e| KeyPress {
+                    leg: name,
+                    source: KeyPressSource::TelephoneEvent,
+                    call_secs: e.call_secs,
+                    duration_ms: e.duration_ms,
+                    silenced: None,
+                }));
+            }
+            presses.sort_by(|x, y| {
+                let at = |k: &KeyPress| k.call_secs.unwrap_or(f64::MAX);
+                at(x).total_cmp(&at(y))
+            });
+            presses
+        });
         let mut tones = self.tone_log.clone();
         tones.sort_by(|a, b| a.call_secs.total_cmp(&b.call_secs));
         Summary {
@@ -566,9 +685,77 @@ impl Recorder {
             pauses: self.spans.pauses().iter().map(span).collect(),
             exclusions: self.spans.exclusions().iter().map(span).collect(),
             tones,
+            key_presses,
             spans_refused: self.spans.refused,
             packets_beyond_max_duration: self.beyond_max_duration,
         }
+    }
+}
+
+impl Pci {
+    /// Lists the tones leg `leg`'s detector found (dropping their keys) and marks their spans,
+    /// guards added, to be silenced.
+    fn note_tones(&mut self, leg: usize, rate: u32) {
+        let secs = |pos: u64| pos as f64 / f64::from(rate);
+        for tone in self.tones.drain(..) {
+            let span = (tone.start.saturating_sub(self.guard), tone.end + self.guard);
+            self.silence.push(span);
+            if self.key_presses.len() >= MAX_KEY_PRESSES {
+                continue;
+            }
+            self.key_presses.push(KeyPress {
+                leg: if leg == 0 { "a" } else { "b" },
+                source: KeyPressSource::InBand,
+                call_secs: Some(secs(tone.start)),
+                duration_ms: (tone.end - tone.start) * 1000 / u64::from(rate),
+                silenced: Some(SpanSecs {
+                    from: secs(span.0),
+                    to: Some(secs(span.1)),
+                }),
+            });
+        }
+    }
+
+    /// Silences and encodes the held blocks that end by `until` (all, with `u64::MAX`).
+    fn release(
+        &mut self,
+        until: u64,
+        encoders: &mut [MediaEncoder],
+        out: &mut Vec<FileChunk>,
+    ) -> Result<(), EncodeError> {
+        // A tone still sounding is silenced from its guard on, wherever it will end.
+        let open = self
+            .detectors
+            .iter()
+            .filter_map(DtmfDetector::active_since)
+            .map(|start| (start.saturating_sub(self.guard), u64::MAX));
+        let spans: Vec<(u64, u64)> = self.silence.iter().copied().chain(open).collect();
+        while self.held.front().is_some_and(|h| h.to <= until) {
+            let mut held = self.held.pop_front().expect("checked above");
+            let frames = (held.to - held.from) as usize;
+            let channels = held.samples.len() / frames.max(1);
+            for &(s0, s1) in &spans {
+                let (a, b) = (s0.max(held.from), s1.min(held.to));
+                if a < b {
+                    let range =
+                        (a - held.from) as usize * channels..(b - held.from) as usize * channels;
+                    held.samples[range].fill(0);
+                }
+            }
+            let encoder = &mut encoders[held.file];
+            let mut chunks = Vec::new();
+            for &(k0, k1) in &held.kept {
+                let range =
+                    (k0 - held.from) as usize * channels..(k1 - held.from) as usize * channels;
+                encoder.push(&held.samples[range], &mut chunks)?;
+            }
+            let file = held.file;
+            out.extend(chunks.into_iter().map(|chunk| FileChunk { file, chunk }));
+        }
+        // Spans wholly behind what is encoded are done with.
+        let done = self.held.front().map_or(until, |h| h.from);
+        self.silence.retain(|&(_, end)| end > done);
+        Ok(())
     }
 }
 

@@ -47,7 +47,9 @@ pub struct LegCounts {
 /// An RFC 4733 event (DTMF digit 0-15 and others), noted, never played into the file.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TelephoneEvent {
-    pub event: u8,
+    /// The event code; `None` under PCI handling, where the digit is never kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<u8>,
     /// The event's RTP timestamp as sent.
     pub rtp_timestamp: u32,
     /// When it started, in seconds from the call's start (when the leg's clock is known).
@@ -70,6 +72,32 @@ pub struct LegSummary {
     pub jitter_ms: f64,
     pub jitter_max_ms: f64,
     pub telephone_events: Vec<TelephoneEvent>,
+}
+
+/// How a key press was found.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyPressSource {
+    /// An RFC 4733 telephone-event (it never turns into audio).
+    TelephoneEvent,
+    /// DTMF tones heard in the decoded audio (silenced in the file).
+    InBand,
+}
+
+/// A key pressed on a keypad during a call recorded under PCI handling: when and how long,
+/// never which key.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KeyPress {
+    /// "a" or "b".
+    pub leg: &'static str,
+    pub source: KeyPressSource,
+    /// When it started, in seconds from the call's start (when the leg's clock is known).
+    pub call_secs: Option<f64>,
+    pub duration_ms: u64,
+    /// The span of the call silenced in the file for it (in-band tones, with a guard on
+    /// each side).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silenced: Option<SpanSecs>,
 }
 
 /// A span on the call clock, in seconds from the call's start.
@@ -121,6 +149,9 @@ pub struct Summary {
     pub pauses: Vec<SpanSecs>,
     pub exclusions: Vec<SpanSecs>,
     pub tones: Vec<ToneRecord>,
+    /// Key presses, when the call was recorded under PCI handling (`None` otherwise); at most
+    /// [`MAX_KEY_PRESSES`](super::MAX_KEY_PRESSES) are listed, all are silenced.
+    pub key_presses: Option<Vec<KeyPress>>,
     /// Pause or exclusion requests refused because a call's span limit was reached.
     pub spans_refused: u64,
     /// Packets dropped because they came after the longest call a recording may hold.

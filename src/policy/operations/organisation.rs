@@ -1,7 +1,8 @@
 //! What can be done to an organisation: choose its vendor (turning recording off needs
-//! confirmation), turn the service on or off (the partner only), set its storage, accept a
-//! provider's terms, register a provider account, create a location. Must never reach into
-//! users (the effective policy applies the organisation's choice to them).
+//! confirmation), turn the service on or off (the partner only), set its storage, turn PCI
+//! handling on or off, accept a provider's terms, register a provider account, create a
+//! location. Must never reach into users (the effective policy applies the organisation's
+//! choice to them).
 
 use crate::policy::change::Change;
 use crate::policy::error::PolicyError;
@@ -60,6 +61,16 @@ impl Organisation {
             ..self.clone()
         };
         Ok(Change::organisation(self, after))
+    }
+
+    /// Turns PCI handling on or off: any administrator of the organisation may, since it only
+    /// ever keeps more out of the recordings.
+    pub fn set_pci_dtmf_suppression(&self, on: bool) -> Change {
+        let after = Organisation {
+            pci_dtmf_suppression: on,
+            ..self.clone()
+        };
+        Change::organisation(self, after)
     }
 
     /// Sets (or clears) the customer's storage. Only remote object storage is accepted: a

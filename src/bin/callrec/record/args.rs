@@ -69,6 +69,11 @@ pub struct RecordArgs {
     /// Beep at each pause and resume.
     #[arg(long)]
     pub notify_pause: bool,
+    /// PCI handling, as for an organisation with `pciDtmfSuppression`: in-band DTMF tones are
+    /// silenced (with 40 ms either side) and every key press, in-band or RFC 4733, is listed in
+    /// the sidecar with its time and length, never its digit.
+    #[arg(long)]
+    pub pci: bool,
     /// An excluded span (an announcement), seconds from the call's start (repeatable).
     #[arg(long, value_name = "FROM:TO", value_parser = parse_span)]
     pub exclude: Vec<(Duration, Duration)>,

@@ -78,6 +78,7 @@ pub fn run(args: RecordArgs) -> Result<(), Failure> {
             .notify_pause
             .then_some((ToneSpec::PAUSE, ToneSpec::RESUME)),
         pause_mode: args.pause_mode,
+        pci: args.pci,
         ..RecorderConfig::default()
     };
     let options = CaptureOptions {

@@ -67,6 +67,7 @@ pub(crate) fn org_view(org: &Organisation) -> Value {
         "region": org.region,
         "callRecordingServiceEnabled": org.service_enabled,
         "customerStorage": org.customer_storage.as_ref().map(storage_view),
+        "pciDtmfSuppression": org.pci_dtmf_suppression,
         "vendorId": vendor_id(org.provider),
         "vendorName": vendor_name(org.provider),
         "termsOfService": org.terms,
@@ -162,12 +163,13 @@ async fn get_org(
 }
 
 /// Changes what is given: the name, the partner's service switch, customer-owned storage
-/// (`null` clears it). The region is fixed.
+/// (`null` clears it), PCI handling. The region is fixed.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OrgUpdate {
     display_name: Option<String>,
     call_recording_service_enabled: Option<bool>,
+    pci_dtmf_suppression: Option<bool>,
     #[serde(default, deserialize_with = "present")]
     customer_storage: Option<Option<StorageChoice>>,
 }
@@ -363,6 +365,10 @@ async fn put_org(
             let change = after
                 .set_service(enabled, admin)
                 .map_err(|e| state.refused(e))?;
+            after = change.organisation.unwrap_or(after);
+        }
+        if let Some(on) = body.pci_dtmf_suppression {
+            let change = after.set_pci_dtmf_suppression(on);
             after = change.organisation.unwrap_or(after);
         }
         if let Some(storage) = &storage {
