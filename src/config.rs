@@ -45,6 +45,7 @@
 //! tls_key = "srs-key.pem"                # PEM private key (required with tls_listen)
 //! voicemail_aors = ["sip:voicemail@example.com"]  # sessions with such a participant are
 //!                                        # voicemail (recorded per the user's setting); default: none
+//! srtp_over_plain_transport = false      # accept SRTP keys (a=crypto) over plain UDP/TCP SIP
 //!
 //! [recording]
 //! format = "opus"                        # or "wav"
@@ -146,6 +147,10 @@ pub struct SipConfig {
     /// deposit or retrieval, recorded only for users who record voicemail. Compared as policy
     /// compares AORs (see [`crate::session::call_kind`]).
     pub voicemail_aors: Vec<String>,
+    /// Accept SRTP offers (`RTP/SAVP`, SDES `a=crypto`) that came over plain UDP or TCP, where
+    /// anyone on the path reads the keys. Default off: such offers are answered 488, and SRTP
+    /// is accepted over TLS only.
+    pub srtp_over_plain_transport: bool,
 }
 
 impl Default for SipConfig {
@@ -165,6 +170,7 @@ impl Default for SipConfig {
             tls_certificate: None,
             tls_key: None,
             voicemail_aors: Vec::new(),
+            srtp_over_plain_transport: false,
         }
     }
 }
@@ -565,6 +571,15 @@ fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
         .map_err(|_| "is not a number".to_string())
 }
 
+/// `true` or `false` (as TOML writes them; also `1`/`0`, `yes`/`no`, `on`/`off`).
+fn boolean(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err("is not true or false".to_string()),
+    }
+}
+
 fn address<T: std::str::FromStr>(text: &str) -> Result<T, String> {
     text.trim()
         .parse()
@@ -727,6 +742,14 @@ pub const ENV: &[(&str, &str, Setter)] = &[
         c.sip.tls_key = Some(v.into());
         Ok(())
     }),
+    (
+        "CALLREC_SIP_SRTP_OVER_PLAIN_TRANSPORT",
+        "sip.srtp_over_plain_transport",
+        |c, v| {
+            c.sip.srtp_over_plain_transport = boolean(v)?;
+            Ok(())
+        },
+    ),
     ("CALLREC_RECORDING_FORMAT", "recording.format", |c, v| {
         c.recording.format = v.into();
         Ok(())

@@ -29,6 +29,7 @@ Configuration file (--config), with the defaults:
   max_message_bytes = 65536
   tls_listen = (off)            SIP over TLS, with tls_certificate and tls_key (PEM)
   voicemail_aors = []           voicemail systems' AORs: their sessions are voicemail
+  srtp_over_plain_transport = false  accept SRTP keys offered over plain UDP/TCP SIP
   [recording]
   format = opus                 or wav
   layout = stereo               or mono, separate
