@@ -384,6 +384,32 @@ async fn an_srtp_offer_over_plain_udp_is_refused_unless_configuration_allows_it(
         1,
         "{answer}"
     );
+    let ours = answer
+        .lines()
+        .find(|l| l.starts_with("a=crypto:"))
+        .unwrap()
+        .to_string();
+    // A re-offer with the same keys is answered with our same key; new keys are refused (488)
+    // and the call goes on with the old ones.
+    src.reinvite("sendonly")
+        .await
+        .expect("same keys re-offered");
+    assert!(
+        src.answer().contains(&ours),
+        "our key kept: {}",
+        src.answer()
+    );
+    src.set_crypto([
+        Some(format!(
+            "1 AES_CM_128_HMAC_SHA1_32 inline:{}",
+            offer_key("AES_CM_128_HMAC_SHA1_32", 4)
+        )),
+        None,
+    ]);
+    assert_eq!(
+        src.reinvite("sendonly").await.err().as_deref(),
+        Some("answered 488")
+    );
     let clear: [Vec<Vec<u8>>; 2] = [0, 1].map(|leg| (0..10).map(|n| rtp(leg, n)).collect());
     let key = offer_key("AES_CM_128_HMAC_SHA1_32", 3);
     let legs = [

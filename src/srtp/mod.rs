@@ -21,7 +21,10 @@
 //!   interoperability tests pit two implementations against each other instead of libsrtp
 //!   against itself.
 //!
-//! What it lacks, and how this module covers it: MKI and key derivation rates other than 0
+//! What it lacks, and how this module covers it: it keeps state for every SSRC it is shown,
+//! before the packet authenticates (a sender of forged SSRCs would grow it without bound), so
+//! a packet of an SSRC that has not yet authenticated is checked first in a probe context
+//! replaced every 64 SSRCs; MKI and key derivation rates other than 0
 //! (offers carrying them are not accepted, [`sdes`]); it reads the ROC only internally, which
 //! SDES does not need (both sides start at 0, RFC 4568 §6.4, and the estimate follows every
 //! wrap); it indexes the SRTCP trailer of a datagram too short to hold one (such datagrams are
@@ -34,6 +37,7 @@ pub mod sdes;
 
 use crate::rtp::looks_like_rtcp;
 use bytes::Bytes;
+use std::collections::HashSet;
 use std::fmt;
 use thiserror::Error;
 use webrtc_srtp::context::Context;
@@ -44,6 +48,12 @@ use webrtc_srtp::protection_profile::ProtectionProfile;
 /// packet older than the window is dropped as replayed; the jitter buffer would find it too
 /// late to play anyway.
 const REPLAY_WINDOW: usize = 128;
+
+/// SSRCs a probe context may hold before it is replaced by a fresh one: `webrtc-srtp` keeps
+/// state for every SSRC it is shown, authenticated or not, so packets of unknown SSRCs are
+/// first checked in a context of their own that is thrown away this often (see
+/// [`Inbound::unprotect`]); the stream's own context only ever holds SSRCs that authenticated.
+const MAX_PROBED: usize = 64;
 
 /// SRTCP's trailer: the E flag and the 31-bit SRTCP index (RFC 3711 §3.4).
 const SRTCP_INDEX_LEN: usize = 4;
@@ -210,15 +220,22 @@ pub struct SrtpStats {
 /// The receiving side of one stream's SRTP and SRTCP (RTCP multiplexed or not: each SSRC of
 /// each kind has its own state), for one master key.
 pub struct Inbound {
-    suite: Suite,
+    key: MasterKey,
+    /// The stream's context: rollover counters and replay windows of the SSRCs that
+    /// authenticated.
     context: Context,
+    /// SSRCs of SRTP and of SRTCP that authenticated, so `context` holds their state.
+    known: [HashSet<u32>; 2],
+    /// Where packets of other SSRCs are authenticated first, and how many it has seen.
+    probe: Context,
+    probed: usize,
     pub stats: SrtpStats,
 }
 
 impl fmt::Debug for Inbound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inbound")
-            .field("suite", &self.suite)
+            .field("suite", &self.key.suite)
             .field("stats", &self.stats)
             .finish()
     }
@@ -226,25 +243,18 @@ impl fmt::Debug for Inbound {
 
 impl Inbound {
     pub fn new(key: &MasterKey) -> Inbound {
-        let suite = key.suite;
-        let (master, salt) = key.bytes.split_at(suite.key_len());
-        let context = Context::new(
-            master,
-            salt,
-            suite.profile(),
-            Some(srtp_replay_protection(REPLAY_WINDOW)),
-            Some(srtcp_replay_protection(REPLAY_WINDOW)),
-        )
-        .expect("a MasterKey holds exactly its suite's key and salt lengths");
         Inbound {
-            suite,
-            context,
+            key: key.clone(),
+            context: context(key),
+            known: [HashSet::new(), HashSet::new()],
+            probe: context(key),
+            probed: 0,
             stats: SrtpStats::default(),
         }
     }
 
     pub fn suite(&self) -> Suite {
-        self.suite
+        self.key.suite
     }
 
     /// Authenticates and decrypts one datagram, SRTP or (by RFC 5761's rule) SRTCP: the plain
@@ -267,20 +277,43 @@ impl Inbound {
 
     fn unprotect_rtp(&mut self, datagram: &[u8]) -> Result<Bytes, SrtpError> {
         // The fixed header, version 2, and room for the tag after it.
-        if datagram.len() < 12 + self.suite.rtp_tag_len() || datagram[0] >> 6 != 2 {
+        if datagram.len() < 12 + self.suite().rtp_tag_len() || datagram[0] >> 6 != 2 {
             return Err(SrtpError::Malformed);
         }
+        let ssrc = u32::from_be_bytes([datagram[8], datagram[9], datagram[10], datagram[11]]);
+        self.admit(0, ssrc, |c| c.decrypt_rtp(datagram))?;
         self.context.decrypt_rtp(datagram).map_err(classify)
+    }
+
+    /// Lets a packet of `ssrc` reach the stream's context only once that SSRC has sent one
+    /// that authenticates (checked in the probe context), so no forged SSRC leaves state there.
+    fn admit(
+        &mut self,
+        kind: usize,
+        ssrc: u32,
+        decrypt: impl FnOnce(&mut Context) -> Result<Bytes, webrtc_srtp::Error>,
+    ) -> Result<(), SrtpError> {
+        if self.known[kind].contains(&ssrc) {
+            return Ok(());
+        }
+        if self.probed == MAX_PROBED {
+            self.probe = context(&self.key);
+            self.probed = 0;
+        }
+        self.probed += 1;
+        decrypt(&mut self.probe).map_err(classify)?;
+        self.known[kind].insert(ssrc);
+        Ok(())
     }
 
     fn unprotect_rtcp(&mut self, datagram: &[u8]) -> Result<Bytes, SrtpError> {
         // The first RTCP header with its SSRC, the E flag and index, the tag.
-        if datagram.len() < 8 + SRTCP_INDEX_LEN + self.suite.rtcp_tag_len() || datagram[0] >> 6 != 2
-        {
+        let suite = self.suite();
+        if datagram.len() < 8 + SRTCP_INDEX_LEN + suite.rtcp_tag_len() || datagram[0] >> 6 != 2 {
             return Err(SrtpError::Malformed);
         }
-        let trailer = datagram.len() - self.suite.rtcp_tag_len() - SRTCP_INDEX_LEN;
-        let trailer = match self.suite.is_aead() {
+        let trailer = datagram.len() - suite.rtcp_tag_len() - SRTCP_INDEX_LEN;
+        let trailer = match suite.is_aead() {
             // RFC 7714 §9.3: GCM's trailer follows the tag.
             true => datagram.len() - SRTCP_INDEX_LEN,
             false => trailer,
@@ -288,8 +321,24 @@ impl Inbound {
         if datagram[trailer] & 0x80 == 0 {
             return Err(SrtpError::Authentication);
         }
+        let ssrc = u32::from_be_bytes([datagram[4], datagram[5], datagram[6], datagram[7]]);
+        self.admit(1, ssrc, |c| c.decrypt_rtcp(datagram))?;
         self.context.decrypt_rtcp(datagram).map_err(classify)
     }
+}
+
+/// A receiving context for `key`, with replay windows.
+fn context(key: &MasterKey) -> Context {
+    let suite = key.suite;
+    let (master, salt) = key.bytes.split_at(suite.key_len());
+    Context::new(
+        master,
+        salt,
+        suite.profile(),
+        Some(srtp_replay_protection(REPLAY_WINDOW)),
+        Some(srtcp_replay_protection(REPLAY_WINDOW)),
+    )
+    .expect("a MasterKey holds exactly its suite's key and salt lengths")
 }
 
 fn classify(error: webrtc_srtp::Error) -> SrtpError {

@@ -191,3 +191,29 @@ fn short_and_garbage_datagrams_are_malformed_never_a_panic() {
         assert_eq!(inbound.stats.rtp + inbound.stats.rtcp, 0);
     }
 }
+
+#[test]
+fn forged_ssrcs_leave_no_state_in_the_streams_context_and_a_new_genuine_one_joins() {
+    let key = key(Suite::AesCm128HmacSha1_80, 7);
+    let mut out = sender(&key);
+    let mut inbound = Inbound::new(&key);
+    for seq in 0..1000u16 {
+        let mut forged = rtp(seq, 0);
+        forged[8..12].copy_from_slice(&(0x1000_0000 + u32::from(seq)).to_be_bytes());
+        forged.extend_from_slice(&[0; 10]);
+        assert_eq!(inbound.unprotect(&forged), Err(SrtpError::Authentication));
+        let genuine = out.encrypt_rtp(&rtp(seq, u32::from(seq) * 160)).unwrap();
+        assert!(inbound.unprotect(&genuine).is_ok(), "seq {seq}");
+    }
+    // A new SSRC from the key's holder (a sender that restarted its stream) joins.
+    let mut restarted = rtp(5, 0);
+    restarted[8..12].copy_from_slice(&0x7777_7777u32.to_be_bytes());
+    let restarted = out.encrypt_rtp(&restarted).unwrap();
+    assert!(inbound.unprotect(&restarted).is_ok());
+    assert_eq!(inbound.known[0].len(), 2, "only SSRCs that authenticated");
+    assert!(inbound.probed <= MAX_PROBED);
+    assert_eq!(
+        (inbound.stats.rtp, inbound.stats.authentication),
+        (1001, 1000)
+    );
+}

@@ -124,6 +124,11 @@ impl SrcSession {
         SrcSession::open_with(sip, server, call_id, offered, None, crypto).await
     }
 
+    /// Offers `crypto` (as [`SrcSession::open_keyed`]) from the next re-INVITE on: new keys.
+    pub fn set_crypto(&mut self, crypto: [Option<String>; 2]) {
+        self.crypto = crypto;
+    }
+
     /// The last SDP answer (of the session's set-up or its last re-INVITE).
     pub fn answer(&self) -> &str {
         &self.answer
@@ -261,6 +266,13 @@ impl SrcSession {
     }
 }
 
+/// A message's CSeq header value, as sent.
+fn cseq(message: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(message)
+        .lines()
+        .find_map(|l| l.strip_prefix("CSeq:").map(|v| v.trim().to_string()))
+}
+
 /// Sends `request` (over UDP again every 500 ms) until a final response arrives; `Ok` with it
 /// when it is `status`.
 async fn exchange(
@@ -302,6 +314,9 @@ async fn exchange(
             };
             if !message.starts_with(b"SIP/2.0 ") {
                 continue; // a request of the server's (its BYE): not what we wait for
+            }
+            if cseq(&message) != cseq(request) {
+                continue; // a retransmission answering an earlier request (a refused re-INVITE)
             }
             let n = message.len();
             let code: u16 = String::from_utf8_lossy(&message[8.min(n)..n.min(11)])
