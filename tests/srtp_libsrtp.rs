@@ -111,16 +111,15 @@ async fn send(to: [SocketAddr; 2], legs: [Vec<Vec<u8>>; 2], extra: Vec<(usize, V
         UdpSocket::bind("127.0.0.1:0").await.unwrap(),
     ];
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
-    for n in 0..legs[0].len() {
+    for (n, (a, b)) in legs[0].iter().zip(&legs[1]).enumerate() {
         ticker.tick().await;
         for (at, datagram) in &extra {
             if *at == n {
                 senders[0].send_to(datagram, to[0]).await.unwrap();
             }
         }
-        for leg in 0..2 {
-            senders[leg].send_to(&legs[leg][n], to[leg]).await.unwrap();
-        }
+        senders[0].send_to(a, to[0]).await.unwrap();
+        senders[1].send_to(b, to[1]).await.unwrap();
     }
 }
 

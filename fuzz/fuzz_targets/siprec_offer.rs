@@ -105,7 +105,10 @@ fn check(offer: &Offer) {
         // SRTP exactly when the profile is secure, with one of the section's own lines.
         assert_eq!(plan.srtp.is_some(), m.is_secure());
         if let Some(crypto) = &plan.srtp {
-            assert!(m.crypto.iter().any(|line| Crypto::parse(line).as_ref() == Ok(crypto)));
+            assert!(m
+                .crypto
+                .iter()
+                .any(|line| Crypto::parse(line).as_ref() == Ok(crypto)));
         }
         assert!(!plan.payload_types.is_empty());
         for pt in &plan.payload_types {
@@ -117,7 +120,9 @@ fn check(offer: &Offer) {
             .as_deref()
             .and_then(|label| metadata.as_ref()?.sender_of(label));
         assert_eq!(
-            plan.sender.as_ref().map(|(name, aor)| (name.clone(), aor.clone())),
+            plan.sender
+                .as_ref()
+                .map(|(name, aor)| (name.clone(), aor.clone())),
             sender.map(|p| (p.names.first().cloned(), p.aors.first().cloned()))
         );
     }

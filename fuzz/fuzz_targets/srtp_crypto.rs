@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(crypto.key.bytes().len(), suite.key_len() + suite.salt_len());
         let written = crypto.encode();
         let again = Crypto::parse(&written).unwrap_or_else(|e| panic!("{written}: {e}"));
-        assert_eq!((again.tag, &again.key, again.lifetime), (crypto.tag, &crypto.key, None));
+        assert_eq!(
+            (again.tag, &again.key, again.lifetime),
+            (crypto.tag, &crypto.key, None)
+        );
     }
     let first_ok = lines.iter().find_map(|l| Crypto::parse(l).ok());
     match (sdes::choose(lines.iter().copied()), first_ok) {
