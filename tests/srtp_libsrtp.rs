@@ -3,8 +3,9 @@
 //! offer travels over a real TLS session (stunnel carries our test client's SIP over TLS to
 //! `sip.tls_listen`, checking the server's certificate); the same call sent in clear over UDP
 //! must give the same audio samples, a tampered packet must be dropped and counted in
-//! `/metrics`, and a sequence wrap must keep decrypting (rollover counter right). An SRTP
-//! offer over plain UDP is refused 488 unless `sip.srtp_over_plain_transport` allows it.
+//! `/metrics`, a sequence wrap must keep decrypting (rollover counter right), and SRTCP on the
+//! RTP port must authenticate and decrypt. An SRTP offer over plain UDP or TCP is refused 488
+//! unless `sip.srtp_over_plain_transport` allows it.
 
 mod common;
 
@@ -63,8 +64,22 @@ fn rtp(leg: u8, n: u16) -> Vec<u8> {
     packet
 }
 
+/// A receiver report of leg A's SSRC with an SDES CNAME.
+fn receiver_report() -> Vec<u8> {
+    let mut packet = vec![0x80, 201, 0, 1, 0x0a, 0x0a, 0x0a, 0x0a];
+    packet.extend_from_slice(&[
+        0x81, 202, 0, 3, 0x0a, 0x0a, 0x0a, 0x0a, 1, 3, b's', b'r', b'c', 0, 0, 0,
+    ]);
+    packet
+}
+
 /// libsrtp's protection of `packets`, in order, with `suite` and `key` (base64).
 fn protect(suite: &str, key: &str, packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    protect_as(suite, key, packets, false)
+}
+
+/// As [`protect`], for RTCP (`rtcp`): SRTCP.
+fn protect_as(suite: &str, key: &str, packets: &[Vec<u8>], rtcp: bool) -> Vec<Vec<u8>> {
     let python = match Path::new("/usr/bin/python3").exists() {
         true => "/usr/bin/python3",
         false => "python3",
@@ -72,7 +87,7 @@ fn protect(suite: &str, key: &str, packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let request = json!({
         "suite": suite,
         "key": key,
-        "packets": packets.iter().map(|p| json!({"rtcp": false, "hex": hex(p)})).collect::<Vec<_>>(),
+        "packets": packets.iter().map(|p| json!({"rtcp": rtcp, "hex": hex(p)})).collect::<Vec<_>>(),
     });
     let mut child = Command::new(python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/srtp/protect.py"))
@@ -231,7 +246,8 @@ async fn an_srtp_call_over_tls_from_libsrtp_records_the_same_samples_as_the_call
     let (mut src, to) = SrcSession::open(serve.sip, "srtp-clear", [47_000, 47_002], None)
         .await
         .expect("the clear call is answered");
-    send(to, clear.clone(), Vec::new()).await;
+    // A receiver report on leg A's port, as a client multiplexing RTCP sends it.
+    send(to, clear.clone(), vec![(10, receiver_report())]).await;
     src.bye().await.expect("BYE");
 
     // The same call over SRTP, its offer over TLS: leg A AES_CM_128_HMAC_SHA1_80 (offered
@@ -284,7 +300,18 @@ async fn an_srtp_call_over_tls_from_libsrtp_records_the_same_samples_as_the_call
     // A tampered copy of packet 30 (after the wrap) arrives before the genuine one.
     let mut tampered = protected[0][30].clone();
     tampered[40] ^= 0x20;
-    send(to, protected, vec![(30, tampered)]).await;
+    let srtcp = protect_as(
+        "AES_CM_128_HMAC_SHA1_80",
+        &key_a,
+        &[receiver_report()],
+        true,
+    );
+    assert_eq!(
+        srtcp[0].len(),
+        receiver_report().len() + 4 + 10,
+        "E|index and tag"
+    );
+    send(to, protected, vec![(10, srtcp[0].clone()), (30, tampered)]).await;
     src.bye().await.expect("BYE");
 
     let docs = serve.recordings(2);
@@ -319,6 +346,7 @@ async fn an_srtp_call_over_tls_from_libsrtp_records_the_same_samples_as_the_call
         metric("callrec_srtp_packets_total{kind=\"rtp\"}"),
         f64::from(2 * PACKETS)
     );
+    assert_eq!(metric("callrec_srtp_packets_total{kind=\"rtcp\"}"), 1.0);
     assert_eq!(
         metric("callrec_srtp_dropped_total{reason=\"replayed\"}"),
         0.0
