@@ -12,10 +12,11 @@
 //!   RFC 3711/4568, AEAD_AES_128_GCM and AEAD_AES_256_GCM of RFC 7714), SRTCP for each, the
 //!   RFC 3711 Appendix A rollover-counter estimate per SSRC (index kept as 48 bits, updated only
 //!   after a packet authenticates) and a replay window;
-//! - it is maintained (the webrtc-rs workspace, releases through 2025) and builds with cargo
-//!   alone: the libsrtp2 bindings on crates.io (`srtp` 0.7 over `srtp2-sys` 3) were last
-//!   released years ago, need bindgen and libclang at build time, and the GCM suites only with
-//!   OpenSSL;
+//! - it is maintained with the rest of the webrtc-rs stack (0.17, released in step with
+//!   `webrtc`) and builds with cargo alone, where the libsrtp2 bindings on crates.io (`srtp`
+//!   0.7 over `srtp2-sys` 3) are stale (they still depend on `bytes` 0.6), need bindgen and
+//!   libclang at build time, and offer the GCM suites only with OpenSSL (`libsrtp` 0.1, a
+//!   pure-Rust port, calls itself experimental);
 //! - callrec keeps `#![forbid(unsafe_code)]` and no C on the media path; and
 //! - the tests' independent sender is libsrtp itself (Debian's `python3-pylibsrtp`), so the
 //!   interoperability tests pit two implementations against each other instead of libsrtp
