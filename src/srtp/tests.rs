@@ -217,3 +217,48 @@ fn forged_ssrcs_leave_no_state_in_the_streams_context_and_a_new_genuine_one_join
         (1001, 1000)
     );
 }
+
+/// Found by the `srtp_unprotect` fuzz target: an RFC 8285 element longer than what is left of
+/// the datagram made the crate's header reader panic. Such headers are malformed; well-formed
+/// extensions still decrypt.
+#[test]
+fn header_extension_elements_past_their_block_are_malformed_and_good_ones_decrypt() {
+    let key = key(Suite::AesCm128HmacSha1_80, 8);
+    let mut inbound = Inbound::new(&key);
+    let with_extension = |profile: u16, words: u16, block: &[u8]| {
+        let mut p = vec![0x90, 0, 0, 1, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78];
+        p.extend_from_slice(&profile.to_be_bytes());
+        p.extend_from_slice(&words.to_be_bytes());
+        p.extend_from_slice(block);
+        p
+    };
+    let overruns = [
+        // One-byte element of 16 bytes in a one-word block at the datagram's end.
+        with_extension(0xBEDE, 1, &[0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        // Two-byte element claiming 200 bytes.
+        with_extension(0x1000, 1, &[0x01, 200, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        // Two-byte element whose length byte lies past the block.
+        with_extension(0x1000, 1, &[0, 0, 0, 0x01, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        // A block longer than the datagram.
+        with_extension(0xBEDE, 9, &[0; 14]),
+    ];
+    for datagram in overruns {
+        assert_eq!(
+            inbound.unprotect(&datagram),
+            Err(SrtpError::Malformed),
+            "{datagram:?}"
+        );
+    }
+    let mut out = sender(&key);
+    for (seq, block) in [
+        (1u16, &[0x10u8, 0xaa, 0, 0][..]),
+        (2, &[0x01, 0x02, 0xaa, 0xbb][..]),
+    ] {
+        let profile = if seq == 1 { 0xBEDE } else { 0x1000 };
+        let mut plain = with_extension(profile, 1, block);
+        plain[2..4].copy_from_slice(&seq.to_be_bytes());
+        plain.extend_from_slice(&[0x55; 160]);
+        let protected = out.encrypt_rtp(&plain).unwrap();
+        assert_eq!(inbound.unprotect(&protected).as_deref(), Ok(&plain[..]));
+    }
+}
