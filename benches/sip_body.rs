@@ -39,6 +39,7 @@ fn build_answer(c: &mut Criterion) {
         port,
         rtcp_mux: false,
         payload_types: vec![0, 101],
+        crypto: None,
     });
     // Building and writing the answer is what a 200 OK costs on top of parsing the offer.
     c.bench_function("sdp_answer_cisco_offer", |b| {

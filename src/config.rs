@@ -58,6 +58,7 @@
 //!                                        # default: any the CA(s) signed
 //! voicemail_aors = ["sip:voicemail@example.com"]  # sessions with such a participant are
 //!                                        # voicemail (recorded per the user's setting); default: none
+//! srtp_over_plain_transport = false      # accept SRTP keys (a=crypto) over plain UDP/TCP SIP
 //!
 //! [admin]                                # the admin API (`callrec serve`)
 //! listen = "127.0.0.1:8080"              # --admin
@@ -179,6 +180,10 @@ pub struct SipConfig {
     /// subject alternative names, else its common name); empty: any certificate the CAs
     /// signed.
     pub tls_client_names: Vec<String>,
+    /// Accept SRTP offers (`RTP/SAVP`, SDES `a=crypto`) that came over plain UDP or TCP, where
+    /// anyone on the path reads the keys. Default off: such offers are answered 488, and SRTP
+    /// is accepted over TLS only.
+    pub srtp_over_plain_transport: bool,
 }
 
 /// The admin HTTP API (`callrec serve`): where, and over HTTPS or HTTP.
@@ -236,6 +241,7 @@ impl Default for SipConfig {
             allow: AllowedSources::loopback(),
             tls_client_ca: None,
             tls_client_names: Vec::new(),
+            srtp_over_plain_transport: false,
         }
     }
 }
@@ -766,8 +772,8 @@ fn is_dns_name(name: &str) -> bool {
 /// `true` or `false`, as a variable gives a switch.
 fn switch(text: &str) -> Result<bool, String> {
     match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
         _ => Err("is not true or false".into()),
     }
 }
@@ -799,7 +805,6 @@ fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
         .parse()
         .map_err(|_| "is not a number".to_string())
 }
-
 fn address<T: std::str::FromStr>(text: &str) -> Result<T, String> {
     text.trim()
         .parse()
@@ -1011,6 +1016,14 @@ pub const ENV: &[(&str, &str, Setter)] = &[
         "admin.allow_plain_http",
         |c, v| {
             c.admin.allow_plain_http = switch(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_SIP_SRTP_OVER_PLAIN_TRANSPORT",
+        "sip.srtp_over_plain_transport",
+        |c, v| {
+            c.sip.srtp_over_plain_transport = switch(v)?;
             Ok(())
         },
     ),

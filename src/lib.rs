@@ -1,7 +1,7 @@
 //! callrec: two RTP legs in, one faithful recording out, stored with its retention.
 //!
 //! **The pure core** ([`rtp`], [`pcap`], [`media`], [`encode`], [`recorder`], [`offline`],
-//! [`sip`], [`session`], [`policy`], [`synth`], [`time`], `store::key`) is sans-IO: no
+//! [`sip`], [`srtp`], [`session`], [`policy`], [`synth`], [`time`], `store::key`) is sans-IO: no
 //! sockets, no files, no threads, no clock, no runtime, no database. Every input carries its
 //! own `now` ([`time::Time`]) and every output is returned, so the same code runs live, offline
 //! (pcap), in tests, in benches and under the fuzzer, and gives the same bytes for the same
@@ -28,6 +28,7 @@ pub mod rtp;
 pub mod server;
 pub mod session;
 pub mod sip;
+pub mod srtp;
 pub mod store;
 pub mod synth;
 pub mod time;

@@ -14,6 +14,7 @@ use crate::recorder::{Leg, RecorderConfig, Reminder};
 use crate::sip::metadata::{self, Announcement, Metadata};
 use crate::sip::sdp::{self, Direction, MediaDescription, SessionDescription};
 use crate::sip::Refusal;
+use crate::srtp::sdes::{self, Crypto, CryptoError};
 use crate::time::Time;
 use std::net::IpAddr;
 
@@ -33,6 +34,9 @@ pub struct StreamPlan {
     pub rtcp_mux: bool,
     /// Who sends on it, per the metadata: (name, AOR).
     pub sender: Option<(Option<String>, Option<String>)>,
+    /// An SRTP stream's keys: the offer's first `a=crypto` line callrec supports (its tag,
+    /// suite and the sender's master key). `None`: plain RTP.
+    pub srtp: Option<Crypto>,
 }
 
 /// The offer's SDP and metadata read as a recording session needs them (the user agent's
@@ -58,20 +62,50 @@ pub fn read_offer(
     Ok((description, metadata))
 }
 
+/// Whether an offer's SRTP keys may be taken: they travel in the SDP, readable by anyone on
+/// the path unless the signalling is TLS, so an offer with an SRTP audio stream over plain UDP
+/// or TCP is refused (488, saying why) unless `allowed_in_clear` (`sip.srtp_over_plain_transport`).
+pub fn check_srtp_transport(
+    offer: &SessionDescription,
+    over_tls: bool,
+    allowed_in_clear: bool,
+) -> Result<(), Refusal> {
+    let srtp = offer
+        .media
+        .iter()
+        .any(|m| m.is_audio() && m.is_secure() && m.port != 0);
+    match srtp && !over_tls && !allowed_in_clear {
+        true => Err(Refusal::new(
+            488,
+            "Not Acceptable Here (SRTP keys offered over plain UDP or TCP: use SIP over TLS, \
+             or set sip.srtp_over_plain_transport)",
+        )),
+        false => Ok(()),
+    }
+}
+
 /// Which offered streams are received, and in which channel each is recorded: the recorded
 /// party's stream is leg A (left) when the metadata says which it is, otherwise the offer's
-/// order decides. Audio over plain RTP with at least one payload type callrec decodes is
-/// accepted; anything else is refused in the answer (port 0). No acceptable stream: 488.
+/// order decides. Audio over RTP with at least one payload type callrec decodes is accepted,
+/// over SRTP when one of its `a=crypto` lines is one callrec supports (see
+/// [`crate::srtp::sdes`]); anything else is refused in the answer (port 0). No acceptable
+/// stream: 488, naming the SRTP keys when they were the reason.
 pub fn plan_streams(
     offer: &SessionDescription,
     metadata: Option<&Metadata>,
     recorded_aor: Option<&str>,
 ) -> Result<Vec<Option<StreamPlan>>, Refusal> {
+    let mut crypto_error = None;
     let mut plans: Vec<Option<StreamPlan>> = offer
         .media
         .iter()
         .enumerate()
-        .map(|(index, m)| accept(index, m, offer.connection, metadata))
+        .map(|(index, m)| {
+            accept(index, m, offer.connection, metadata).unwrap_or_else(|e| {
+                crypto_error.get_or_insert(e);
+                None
+            })
+        })
         .collect();
     let recorded = recorded_aor.and_then(normalise_aor);
     let is_recorded = |p: &StreamPlan| {
@@ -79,6 +113,12 @@ pub fn plan_streams(
         recorded.is_some() && aor.and_then(normalise_aor) == recorded
     };
     let mut order: Vec<usize> = plans.iter().flatten().map(|p| p.index).collect();
+    if let (true, Some(e)) = (order.is_empty(), crypto_error) {
+        return Err(Refusal::new(
+            488,
+            format!("Not Acceptable Here (no SRTP keys callrec accepts: {e})"),
+        ));
+    }
     if order.is_empty() {
         return Err(Refusal::new(
             488,
@@ -98,15 +138,21 @@ pub fn plan_streams(
     Ok(plans)
 }
 
+/// The plan for one media section, `Ok(None)` when it is not received; `Err` when it is an
+/// audio stream refused only for its SRTP keys.
 fn accept(
     index: usize,
     m: &MediaDescription,
     session_address: Option<IpAddr>,
     metadata: Option<&Metadata>,
-) -> Option<StreamPlan> {
-    if !m.is_audio() || !m.is_rtp() || m.is_secure() || m.port == 0 {
-        return None;
+) -> Result<Option<StreamPlan>, CryptoError> {
+    if !m.is_audio() || !m.is_rtp() || m.port == 0 {
+        return Ok(None);
     }
+    let srtp = match m.is_secure() {
+        true => Some(sdes::choose(m.crypto.iter().map(String::as_str))?),
+        false => None,
+    };
     let mut payloads = PayloadMap::empty();
     let mut payload_types = Vec::new();
     for format in &m.rtp_formats {
@@ -125,13 +171,15 @@ fn accept(
         );
         payload_types.push(format.payload_type);
     }
-    payloads.codecs().next()?;
+    if payloads.codecs().next().is_none() {
+        return Ok(None);
+    }
     let sender = m
         .label
         .as_deref()
         .and_then(|label| metadata?.sender_of(label))
         .map(|p| (p.names.first().cloned(), p.aors.first().cloned()));
-    Some(StreamPlan {
+    Ok(Some(StreamPlan {
         index,
         leg: None,
         label: m.label.clone(),
@@ -140,7 +188,33 @@ fn accept(
         payloads,
         rtcp_mux: m.rtcp_mux,
         sender,
-    })
+        srtp,
+    }))
+}
+
+/// A re-offer's keys for a stream received over SRTP: the line (by its tag, which may have
+/// changed) that carries the very key in use. New keys mid-call are not taken (the re-offer
+/// is refused, and RFC 3264 §8 keeps the session as it was); plain RTP re-offered for an SRTP
+/// stream, or the reverse, neither.
+pub fn reoffered_crypto(
+    in_use: Option<&Crypto>,
+    m: &MediaDescription,
+) -> Result<Option<u32>, Refusal> {
+    let refuse = |why: &str| Refusal::new(488, format!("Not Acceptable Here ({why})"));
+    match (in_use, m.is_secure()) {
+        (None, false) => Ok(None),
+        (None, true) => Err(refuse("SRTP re-offered for a stream received as plain RTP")),
+        (Some(_), false) => Err(refuse(
+            "plain RTP re-offered for a stream received over SRTP",
+        )),
+        (Some(in_use), true) => m
+            .crypto
+            .iter()
+            .filter_map(|line| Crypto::parse(line).ok())
+            .find(|c| c.key == in_use.key)
+            .map(|c| Some(c.tag))
+            .ok_or_else(|| refuse("new SRTP keys mid-call are not supported")),
+    }
 }
 
 /// Whether an offer sends anything: an initial offer may already be inactive (on hold, or
@@ -573,5 +647,122 @@ mod tests {
         let (spans, notes) = new_announcements(&metadata, &mut reported);
         assert!(spans.is_empty());
         assert_eq!(notes.len(), 1, "still noted, still bounded");
+    }
+}
+
+#[cfg(test)]
+mod srtp_tests {
+    use super::*;
+    use crate::srtp::Suite;
+
+    const KEY_CM: &str = "PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR";
+    /// 28 bytes: AEAD_AES_128_GCM's key and salt.
+    const KEY_GCM: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw==";
+
+    fn offer(media: &str) -> SessionDescription {
+        let text =
+            format!("v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n{media}");
+        SessionDescription::parse(&text, &sdp::Limits::default()).expect("parses")
+    }
+
+    #[test]
+    fn srtp_keys_are_taken_over_tls_or_where_configuration_allows_them() {
+        let srtp = offer(&format!(
+            "m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_CM}\r\n"
+        ));
+        let plain = offer("m=audio 4000 RTP/AVP 0\r\n");
+        let disabled = offer("m=audio 0 RTP/SAVP 0\r\nm=audio 4002 RTP/AVP 0\r\n");
+        let cases = [
+            (&srtp, false, false, Some(488)),
+            (&srtp, true, false, None),
+            (&srtp, false, true, None),
+            (&plain, false, false, None),
+            (&disabled, false, false, None),
+        ];
+        for (offer, tls, allowed, refused) in cases {
+            let outcome = check_srtp_transport(offer, tls, allowed);
+            assert_eq!(
+                outcome.as_ref().err().map(|r| r.status),
+                refused,
+                "{tls} {allowed}"
+            );
+            if let Err(refusal) = outcome {
+                assert!(
+                    refusal.reason.contains("sip.srtp_over_plain_transport"),
+                    "{refusal}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_srtp_stream_is_planned_with_the_first_crypto_line_callrec_supports() {
+        let description = offer(&format!(
+            "m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:{KEY_CM}\r\n\
+             a=crypto:2 AEAD_AES_128_GCM inline:{KEY_GCM}\r\n\
+             a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:{KEY_CM}\r\n\
+             m=audio 4002 RTP/AVP 0\r\n"
+        ));
+        let plans = plan_streams(&description, None, None).expect("planned");
+        let srtp = plans[0]
+            .as_ref()
+            .and_then(|p| p.srtp.as_ref())
+            .expect("SRTP");
+        assert_eq!((srtp.tag, srtp.key.suite()), (2, Suite::AeadAes128Gcm));
+        assert!(plans[1].as_ref().is_some_and(|p| p.srtp.is_none()));
+    }
+
+    #[test]
+    fn srtp_streams_without_a_usable_key_are_refused_and_alone_they_are_a_488_naming_the_keys() {
+        let mixed = offer(&format!(
+            "m=audio 4000 RTP/SAVP 0\r\na=crypto:1 F8_128_HMAC_SHA1_80 inline:{KEY_CM}\r\n\
+             m=audio 4002 RTP/AVP 0\r\n"
+        ));
+        let plans = plan_streams(&mixed, None, None).expect("the plain stream");
+        assert!(plans[0].is_none() && plans[1].is_some());
+        for (media, why) in [
+            (
+                format!("m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_CM}|1:4\r\n"),
+                "MKI is not supported",
+            ),
+            ("m=audio 4000 RTP/SAVP 0\r\n".into(), "no a=crypto line"),
+            ("m=audio 4000 UDP/TLS/RTP/SAVPF 0\r\na=fingerprint:sha-256 00\r\n".into(), "no a=crypto line"),
+        ] {
+            let refusal = plan_streams(&offer(&media), None, None).expect_err("nothing to receive");
+            assert_eq!(refusal.status, 488);
+            assert!(
+                refusal.reason.contains("no SRTP keys callrec accepts") && refusal.reason.contains(why),
+                "{refusal}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_reoffer_keeps_its_keys_or_is_refused() {
+        let first = offer(&format!(
+            "m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY_CM}\r\n"
+        ));
+        let plans = plan_streams(&first, None, None).expect("planned");
+        let in_use = plans[0].as_ref().and_then(|p| p.srtp.as_ref());
+        let same_key_new_tag = offer(&format!(
+            "m=audio 4000 RTP/SAVP 0\r\na=crypto:7 AEAD_AES_128_GCM inline:{KEY_GCM}\r\n\
+             a=crypto:8 AES_CM_128_HMAC_SHA1_80 inline:{KEY_CM}\r\n"
+        ));
+        assert_eq!(
+            reoffered_crypto(in_use, &same_key_new_tag.media[0]),
+            Ok(Some(8))
+        );
+        let new_key = offer(&format!(
+            "m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AEAD_AES_128_GCM inline:{KEY_GCM}\r\n"
+        ));
+        let plain = offer("m=audio 4000 RTP/AVP 0\r\n");
+        for (in_use, m) in [
+            (in_use, &new_key.media[0]),
+            (in_use, &plain.media[0]),
+            (None, &first.media[0]),
+        ] {
+            assert_eq!(reoffered_crypto(in_use, m).map_err(|r| r.status), Err(488));
+        }
+        assert_eq!(reoffered_crypto(None, &plain.media[0]), Ok(None));
     }
 }

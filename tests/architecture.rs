@@ -27,6 +27,7 @@ const CORE: &[&str] = &[
     "encode",
     "recorder",
     "sip",
+    "srtp",
     "synth",
     "policy",
     "session.rs",

@@ -430,6 +430,10 @@ fn serve_help_shows_every_live_setting_with_its_default() {
         format!("connection_idle_secs = {}", sip.connection_idle_secs),
         format!("shards = {}", sip.shards),
         format!("max_message_bytes = {}", sip.max_message_bytes),
+        format!(
+            "srtp_over_plain_transport = {}",
+            sip.srtp_over_plain_transport
+        ),
         format!("format = {}", rec.format),
         format!("layout = {}", rec.layout),
         format!("jitter_ms = {}", rec.jitter_ms),

@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
                     port: 20000 + 2 * i as u16,
                     rtcp_mux: m.rtcp_mux,
                     payload_types: m.rtp_formats.iter().map(|f| f.payload_type).collect(),
+                    crypto: None,
                 }
             } else {
                 StreamAnswer::Reject

@@ -6,8 +6,9 @@
 //!
 //! Asserts: nothing panics; an offer's notes are there only for a multipart body; an accepted
 //! plan has one entry per media section, at most one leg A and one leg B, leg A whenever a
-//! stream is received and leg B whenever two are, each received stream plain RTP audio on a
-//! port with payload types callrec decodes, its label the SDP's and its sender the metadata's
+//! stream is received and leg B whenever two are, each received stream RTP audio on a port
+//! (over SRTP exactly when its profile is secure, keyed by one of its own `a=crypto` lines)
+//! with payload types callrec decodes, its label the SDP's and its sender the metadata's
 //! sender of that label, and the recorded party's stream (when the metadata names its sender)
 //! as leg A.
 #![no_main]
@@ -20,6 +21,7 @@ use callrec::sip::message::Limits;
 use callrec::sip::transaction::Timers;
 use callrec::sip::uas::{Event, Offer, Uas, UasConfig};
 use callrec::sip::{Peer, Transport};
+use callrec::srtp::sdes::Crypto;
 use callrec::time::Time;
 use libfuzzer_sys::fuzz_target;
 
@@ -99,7 +101,15 @@ fn check(offer: &Offer) {
         };
         let m = &description.media[index];
         assert_eq!(plan.index, index);
-        assert!(m.is_audio() && m.is_rtp() && !m.is_secure() && m.port != 0);
+        assert!(m.is_audio() && m.is_rtp() && m.port != 0);
+        // SRTP exactly when the profile is secure, with one of the section's own lines.
+        assert_eq!(plan.srtp.is_some(), m.is_secure());
+        if let Some(crypto) = &plan.srtp {
+            assert!(m
+                .crypto
+                .iter()
+                .any(|line| Crypto::parse(line).as_ref() == Ok(crypto)));
+        }
         assert!(!plan.payload_types.is_empty());
         for pt in &plan.payload_types {
             assert!(m.rtp_formats.iter().any(|f| f.payload_type == *pt));
@@ -110,7 +120,9 @@ fn check(offer: &Offer) {
             .as_deref()
             .and_then(|label| metadata.as_ref()?.sender_of(label));
         assert_eq!(
-            plan.sender.as_ref().map(|(name, aor)| (name.clone(), aor.clone())),
+            plan.sender
+                .as_ref()
+                .map(|(name, aor)| (name.clone(), aor.clone())),
             sender.map(|p| (p.names.first().cloned(), p.aors.first().cloned()))
         );
     }

@@ -173,6 +173,9 @@ pub struct MediaDescription {
     pub rtcp: Option<Rtcp>,
     /// `a=ptime` in milliseconds.
     pub ptime: Option<u32>,
+    /// Each `a=crypto` value (RFC 4568 SDES keys, the text after `crypto:`), in the offer's
+    /// order of preference; read by [`crate::srtp::sdes`], never here.
+    pub crypto: Vec<String>,
 }
 
 impl MediaDescription {
@@ -185,7 +188,7 @@ impl MediaDescription {
         is_rtp_protocol(&self.protocol)
     }
 
-    /// An SRTP profile (RFC 3711): answering it needs keys this module does not negotiate.
+    /// An SRTP profile (RFC 3711): answered only with keys ([`StreamAnswer::Accept`]'s `crypto`).
     pub fn is_secure(&self) -> bool {
         self.protocol
             .rsplit('/')
@@ -410,6 +413,7 @@ fn parse_media(value: &str, line: usize, limits: &Limits) -> Result<MediaDescrip
         rtcp_mux: false,
         rtcp: None,
         ptime: None,
+        crypto: Vec::new(),
     })
 }
 
@@ -488,6 +492,7 @@ fn media_attribute(m: &mut MediaDescription, value: &str, line: usize) -> Result
         ("rtcp-mux", None) => m.rtcp_mux = true,
         ("rtcp", Some(arg)) => m.rtcp = Some(parse_rtcp(arg).ok_or(bad("rtcp"))?),
         ("ptime", Some(arg)) => m.ptime = Some(arg.parse().map_err(|_| bad("ptime"))?),
+        ("crypto", Some(arg)) if m.is_secure() => m.crypto.push(arg.to_owned()),
         (name, None) => {
             if let Some(d) = Direction::from_attribute(name) {
                 m.direction = d;
@@ -556,11 +561,13 @@ impl LocalOrigin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamAnswer {
     /// Receive the stream on `port` with these of the offered payload types; `rtcp_mux`
-    /// accepts the offer's `a=rtcp-mux`.
+    /// accepts the offer's `a=rtcp-mux`; `crypto` is our `a=crypto` value (RFC 4568: the
+    /// chosen line's tag and suite, our key) for an SRTP stream.
     Accept {
         port: u16,
         rtcp_mux: bool,
         payload_types: Vec<u8>,
+        crypto: Option<String>,
     },
     /// Port 0 (RFC 3264 §6): the stream stays in the answer, refused.
     Reject,
@@ -578,8 +585,8 @@ pub enum AnswerError {
     /// Accept of a media section whose transport is not RTP.
     #[error("media section {index}: not RTP, cannot accept")]
     NotRtp { index: usize },
-    /// Accept of an SRTP profile: the answer would need keys this module does not negotiate.
-    #[error("media section {index}: SRTP profile, cannot accept without keys")]
+    /// Accept of an SRTP profile without our `a=crypto` (or of plain RTP with one).
+    #[error("media section {index}: SRTP profile without keys, or keys for plain RTP")]
     Secure { index: usize },
     /// Accept of a stream the offer disabled with port 0; it must stay refused (RFC 3264 §6).
     #[error("media section {index}: disabled in the offer")]
@@ -687,6 +694,7 @@ fn answer_media(
         port,
         rtcp_mux,
         payload_types,
+        crypto,
     } = answer
     else {
         // RFC 3264 §6: a refused stream keeps its media and protocol, port 0, and at least one
@@ -700,7 +708,7 @@ fn answer_media(
     if !offered.is_rtp() {
         return Err(AnswerError::NotRtp { index });
     }
-    if offered.is_secure() {
+    if offered.is_secure() != crypto.is_some() {
         return Err(AnswerError::Secure { index });
     }
     if offered.port == 0 {
@@ -749,6 +757,9 @@ fn answer_media(
     }
     if *rtcp_mux {
         attributes.push("rtcp-mux".to_owned());
+    }
+    if let Some(crypto) = crypto {
+        attributes.push(format!("crypto:{crypto}"));
     }
     // RFC 3264 §6.1: sendonly or sendrecv is answered recvonly (we never send); recvonly or
     // inactive leaves nothing to receive.
@@ -817,6 +828,7 @@ mod tests {
             port,
             rtcp_mux: false,
             payload_types: payload_types.to_vec(),
+            crypto: None,
         }
     }
 
@@ -1041,6 +1053,59 @@ mod tests {
         assert_eq!(
             (bfcp.formats.clone(), bfcp.rtp_formats.len()),
             (vec!["*".to_owned()], 0)
+        );
+    }
+
+    #[test]
+    fn srtp_offer_keeps_its_crypto_lines_in_order_and_the_answer_writes_ours() {
+        let offer = parse(
+            "v=0\no=- 1 1 IN IP4 192.0.2.1\nm=audio 4000 RTP/SAVP 0\n\
+             a=crypto:1 AEAD_AES_256_GCM inline:a\na=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:b\n\
+             a=sendonly\nm=audio 4002 RTP/AVP 0\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:c\n",
+        );
+        assert_eq!(
+            offer.media[0].crypto,
+            [
+                "1 AEAD_AES_256_GCM inline:a",
+                "2 AES_CM_128_HMAC_SHA1_80 inline:b"
+            ]
+        );
+        // Keys on a plain RTP line mean nothing (RFC 4568 §3: SRTP transports only).
+        assert!(offer.media[1].crypto.is_empty());
+        let keyed = StreamAnswer::Accept {
+            port: 6000,
+            rtcp_mux: false,
+            payload_types: vec![0],
+            crypto: Some("2 AES_CM_128_HMAC_SHA1_80 inline:ours".into()),
+        };
+        let answer = Answer::new(
+            &offer,
+            origin(),
+            ours(),
+            &[keyed.clone(), accept(6002, &[0])],
+        )
+        .expect("answer builds")
+        .encode();
+        assert!(
+            answer.contains(
+                "m=audio 6000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+                 a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:ours\r\na=recvonly\r\n"
+            ),
+            "{answer}"
+        );
+        // Keys for a plain stream, or none for an SRTP one, are refused.
+        assert_eq!(
+            Answer::new(
+                &offer,
+                origin(),
+                ours(),
+                &[accept(6000, &[0]), keyed.clone()]
+            ),
+            Err(AnswerError::Secure { index: 0 })
+        );
+        assert_eq!(
+            Answer::new(&offer, origin(), ours(), &[StreamAnswer::Reject, keyed]),
+            Err(AnswerError::Secure { index: 1 })
         );
     }
 
@@ -1284,6 +1349,7 @@ mod tests {
                 port: 50000,
                 rtcp_mux: true,
                 payload_types: vec![9, 101],
+                crypto: None,
             },
             accept(50002, &[0]),
         ];
@@ -1371,6 +1437,7 @@ mod tests {
                         port: 40000 + 2 * i as u16,
                         rtcp_mux: m.rtcp_mux,
                         payload_types: m.rtp_formats.iter().map(|f| f.payload_type).collect(),
+                        crypto: None,
                     },
                     false => StreamAnswer::Reject,
                 })
@@ -1406,6 +1473,7 @@ mod tests {
             port: 6000,
             rtcp_mux: true,
             payload_types,
+            crypto: None,
         };
         let cases = [
             (

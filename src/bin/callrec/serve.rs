@@ -30,6 +30,7 @@ Configuration file (--config), with the defaults:
   tls_client_ca = (off)         mutual TLS: client certificates from these CA(s) (PEM)
   tls_client_names = []         ... naming one of these (DNS SANs, else CN); [] = any
   voicemail_aors = []           voicemail systems' AORs: their sessions are voicemail
+  srtp_over_plain_transport = false  accept SRTP keys offered over plain UDP/TCP SIP
   [admin]
   listen = 127.0.0.1:8080       --admin
   tls_certificate = (off)       HTTPS, with tls_key (PEM; may be the SIP ones)

@@ -367,3 +367,34 @@ fn a_variable_beats_the_file_for_settings_without_a_flag() {
         "{err}"
     );
 }
+
+#[test]
+fn srtp_over_plain_transport_is_off_unless_the_file_or_the_environment_says_so() {
+    let sections = [Section::Sip];
+    let none = Sources::new(None, &sections);
+    assert!(!resolve(&none, &[]).unwrap().sip.srtp_over_plain_transport);
+    let var = "CALLREC_SIP_SRTP_OVER_PLAIN_TRANSPORT";
+    assert!(
+        resolve(&none, &[(var, "true")])
+            .unwrap()
+            .sip
+            .srtp_over_plain_transport
+    );
+    let path = file("srtp-plain", "[sip]\nsrtp_over_plain_transport = true\n");
+    let from_file = Sources::new(Some(&path), &sections);
+    assert!(
+        resolve(&from_file, &[])
+            .unwrap()
+            .sip
+            .srtp_over_plain_transport
+    );
+    // The variable beats the file.
+    assert!(
+        !resolve(&from_file, &[(var, "false")])
+            .unwrap()
+            .sip
+            .srtp_over_plain_transport
+    );
+    let err = resolve(&none, &[(var, "maybe")]).unwrap_err();
+    assert_eq!(err, format!("{var}: 'maybe' is not true or false"));
+}

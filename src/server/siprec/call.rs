@@ -18,7 +18,10 @@ use crate::session::{self, DirectionChange, RecordingState, StreamPlan};
 use crate::sip::metadata::{self, Announcement, Metadata};
 use crate::sip::sdp::{self, LocalOrigin, SessionDescription};
 use crate::sip::uas::{Offer, SessionId, Uas};
-use crate::sip::Refusal;
+use crate::sip::{Refusal, Transport};
+use crate::srtp::sdes::Crypto;
+use crate::srtp::MasterKey;
+use crate::store::key;
 use crate::store::spool;
 use crate::store::{self, key};
 use crate::time::Time;
@@ -56,6 +59,8 @@ struct Call {
     last_signal: Time,
     origin: LocalOrigin,
     metadata: Option<Metadata>,
+    /// Our `a=crypto` for each SRTP stream, by media index (the keys we answered with).
+    crypto: Vec<Option<Crypto>>,
     /// The announcements the client reported so far (each left out once).
     announcements: Vec<Announcement>,
     recorded_aor: Option<String>,
@@ -191,6 +196,11 @@ impl Calls {
             offer.sdp.as_deref().unwrap_or_default(),
             offer.metadata.as_deref(),
         )?;
+        session::check_srtp_transport(
+            &description,
+            matches!(offer.peer.transport, Transport::Tls(_)),
+            self.services.config.sip.srtp_over_plain_transport,
+        )?;
         let candidates = session::candidate_aors(metadata.as_ref(), &offer.from, &offer.to);
         let (recorded_aor, policy) = match &self.services.policy {
             Some(cache) if !cache.is_empty() => {
@@ -206,6 +216,7 @@ impl Calls {
         )?;
         let plans =
             session::plan_streams(&description, metadata.as_ref(), recorded_aor.as_deref())?;
+        let crypto = our_keys(&plans)?;
         let received: Vec<&StreamPlan> = plans.iter().flatten().collect();
         let recorded_legs = received.iter().filter(|p| p.leg.is_some()).count();
         let (ports, sockets) = self.bind_streams(&received)?;
@@ -220,6 +231,7 @@ impl Calls {
             &ports,
             &origin,
             self.settings.media_address,
+            &encode_keys(&crypto),
         ) {
             Ok(answer) => answer,
             Err(e) => {
@@ -264,12 +276,15 @@ impl Calls {
             crate::recorder::payload::PayloadMap::empty(),
             crate::recorder::payload::PayloadMap::empty(),
         ];
+        let mut srtp: [Option<MasterKey>; 2] = [None, None];
         for plan in &received {
-            match plan.leg {
-                Some(crate::recorder::Leg::A) => payloads[0] = plan.payloads.clone(),
-                Some(crate::recorder::Leg::B) => payloads[1] = plan.payloads.clone(),
-                None => {}
-            }
+            let leg = match plan.leg {
+                Some(crate::recorder::Leg::A) => 0,
+                Some(crate::recorder::Leg::B) => 1,
+                None => continue,
+            };
+            payloads[leg] = plan.payloads.clone();
+            srtp[leg] = plan.srtp.as_ref().map(|c| c.key.clone());
         }
         let config =
             session::recorder_config(&self.settings.recorder, policy.as_ref(), recorded_legs);
@@ -305,6 +320,7 @@ impl Calls {
             exclusions: exclusions.clone(),
             kind,
             awaiting_start: state == RecordingState::AwaitingStart,
+            srtp,
         };
         if let Err(QueueFull(command)) = self
             .services
@@ -369,6 +385,7 @@ impl Calls {
             last_signal: now,
             origin,
             metadata,
+            crypto,
             announcements,
             recorded_aor,
             warnings,
@@ -489,6 +506,18 @@ impl Calls {
             Ok(d) => d,
             Err(e) => return uas.reject(now, offer.session, 400, &format!("Bad SDP: {e}")),
         };
+        let crypto = match reoffered_keys(
+            &description,
+            &call.plans,
+            &call.crypto,
+            matches!(offer.peer.transport, Transport::Tls(_)),
+            self.services.config.sip.srtp_over_plain_transport,
+        ) {
+            Ok(crypto) => crypto,
+            Err(Refusal { status, reason }) => {
+                return uas.reject(now, offer.session, status, &reason)
+            }
+        };
         let sends = session::offer_sends(&description);
         let (state, change) = session::on_direction(call.state, sends, call.allows_pause);
         let command = match change {
@@ -540,6 +569,7 @@ impl Calls {
             &call.ports,
             &call.origin,
             self.settings.media_address,
+            &crypto,
         ) {
             Ok(answer) => uas.accept(now, offer.session, Some(Bytes::from(answer))),
             Err(e) => uas.reject(
@@ -678,6 +708,74 @@ impl Calls {
         };
         tokio::spawn(store.instrument(span.clone()));
     }
+}
+
+/// Our keys for each SRTP stream, by media index: fresh random ones of the suite the offer's
+/// chosen line names, under its tag (RFC 4568 §7.1.2: never the offerer's key).
+fn our_keys(plans: &[Option<StreamPlan>]) -> Result<Vec<Option<Crypto>>, Refusal> {
+    plans
+        .iter()
+        .map(|plan| {
+            let Some(theirs) = plan.as_ref().and_then(|p| p.srtp.as_ref()) else {
+                return Ok(None);
+            };
+            let suite = theirs.key.suite();
+            let mut bytes = vec![0u8; suite.key_len() + suite.salt_len()];
+            getrandom::fill(&mut bytes).map_err(|e| {
+                Refusal::new(500, format!("Server Internal Error (no random keys: {e})"))
+            })?;
+            let key = MasterKey::new(suite, bytes).expect("sized for its suite");
+            Ok(Some(Crypto {
+                tag: theirs.tag,
+                key,
+                lifetime: None,
+            }))
+        })
+        .collect()
+}
+
+fn encode_keys(crypto: &[Option<Crypto>]) -> Vec<Option<String>> {
+    crypto
+        .iter()
+        .map(|c| c.as_ref().map(Crypto::encode))
+        .collect()
+}
+
+/// A re-offer's `a=crypto` answers, by media index: our same keys under the tag of the line
+/// that still carries the sender's key in use; a refusal when a stream changed its keys or
+/// its profile, or when the re-offer brings SRTP keys over plain transport.
+fn reoffered_keys(
+    description: &SessionDescription,
+    plans: &[Option<StreamPlan>],
+    ours: &[Option<Crypto>],
+    over_tls: bool,
+    allowed_in_clear: bool,
+) -> Result<Vec<Option<String>>, Refusal> {
+    session::check_srtp_transport(description, over_tls, allowed_in_clear)?;
+    description
+        .media
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let Some(plan) = plans.get(i).and_then(Option::as_ref) else {
+                return Ok(None);
+            };
+            if m.port == 0 {
+                return Ok(None);
+            }
+            let tag = session::reoffered_crypto(plan.srtp.as_ref(), m)?;
+            Ok(tag.and_then(|tag| {
+                let ours = ours.get(i)?.as_ref()?;
+                Some(
+                    Crypto {
+                        tag,
+                        ..ours.clone()
+                    }
+                    .encode(),
+                )
+            }))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -56,6 +56,10 @@ pub struct SrcSession {
     offered: [u16; 2],
     cseq: u32,
     version: u32,
+    /// Each stream's `a=crypto` value when it is offered over SRTP (`RTP/SAVP`).
+    crypto: [Option<String>; 2],
+    /// The last 200 OK's SDP answer.
+    answer: String,
 }
 
 impl SrcSession {
@@ -95,12 +99,58 @@ impl SrcSession {
         .await
     }
 
+    /// As [`SrcSession::open`] (over TCP when `tcp`), offering each stream with a key over
+    /// SRTP (`RTP/SAVP` and `crypto`'s `a=crypto` value) or, for `None`, plain RTP.
+    pub async fn open_keyed(
+        server: SocketAddr,
+        call_id: &str,
+        offered: [u16; 2],
+        tcp: bool,
+        crypto: [Option<String>; 2],
+    ) -> Result<(SrcSession, [SocketAddr; 2]), String> {
+        let sip = match tcp {
+            true => Channel::Tcp(
+                TcpStream::connect(server)
+                    .await
+                    .map_err(|e| e.to_string())?,
+                Framer::new(&Limits::default()),
+            ),
+            false => Channel::Udp(
+                UdpSocket::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+        };
+        SrcSession::open_with(sip, server, call_id, offered, None, crypto).await
+    }
+
+    /// Offers `crypto` (as [`SrcSession::open_keyed`]) from the next re-INVITE on: new keys.
+    pub fn set_crypto(&mut self, crypto: [Option<String>; 2]) {
+        self.crypto = crypto;
+    }
+
+    /// The last SDP answer (of the session's set-up or its last re-INVITE).
+    pub fn answer(&self) -> &str {
+        &self.answer
+    }
+
     async fn open_over(
         sip: Channel,
         server: SocketAddr,
         call_id: &str,
         offered: [u16; 2],
         metadata: Option<&str>,
+    ) -> Result<(SrcSession, [SocketAddr; 2]), String> {
+        SrcSession::open_with(sip, server, call_id, offered, metadata, [None, None]).await
+    }
+
+    async fn open_with(
+        sip: Channel,
+        server: SocketAddr,
+        call_id: &str,
+        offered: [u16; 2],
+        metadata: Option<&str>,
+        crypto: [Option<String>; 2],
     ) -> Result<(SrcSession, [SocketAddr; 2]), String> {
         let mut session = SrcSession {
             sip,
@@ -110,6 +160,8 @@ impl SrcSession {
             offered,
             cseq: 0,
             version: 0,
+            crypto,
+            answer: String::new(),
         };
         let answer = session.offer("sendonly", metadata).await?;
         let text = String::from_utf8_lossy(&answer).into_owned();
@@ -120,6 +172,7 @@ impl SrcSession {
             .map(|t| t.trim().to_string())
             .ok_or("the 200 OK has no To-tag")?;
         let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        session.answer = body.to_string();
         let answer =
             SessionDescription::parse(body, &sdp::Limits::default()).map_err(|e| e.to_string())?;
         let port = |i: usize| answer.media.get(i).map_or(0, |m| m.port);
@@ -130,7 +183,13 @@ impl SrcSession {
 
     /// A re-INVITE with both streams `direction` (`inactive` pauses, `sendonly` resumes).
     pub async fn reinvite(&mut self, direction: &str) -> Result<(), String> {
-        self.offer(direction, None).await?;
+        let ok = self.offer(direction, None).await?;
+        let text = String::from_utf8_lossy(&ok);
+        self.answer = text
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
         self.ack().await
     }
 
@@ -146,13 +205,20 @@ impl SrcSession {
     async fn offer(&mut self, direction: &str, metadata: Option<&str>) -> Result<Bytes, String> {
         self.cseq += 1;
         self.version += 1;
-        let [a, b] = self.offered;
-        let sdp = format!(
-            "v=0\r\no=- 1 {} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-             m=audio {a} RTP/AVP 0\r\na=label:1\r\na={direction}\r\n\
-             m=audio {b} RTP/AVP 0\r\na=label:2\r\na={direction}\r\n",
+        let mut sdp = format!(
+            "v=0\r\no=- 1 {} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n",
             self.version
         );
+        for (i, (port, crypto)) in self.offered.iter().zip(&self.crypto).enumerate() {
+            let (profile, key) = match crypto {
+                Some(value) => ("RTP/SAVP", format!("a=crypto:{value}\r\n")),
+                None => ("RTP/AVP", String::new()),
+            };
+            sdp.push_str(&format!(
+                "m=audio {port} {profile} 0\r\na=label:{}\r\n{key}a={direction}\r\n",
+                i + 1
+            ));
+        }
         let (content_type, body) = match metadata {
             None => ("application/sdp".to_string(), sdp),
             Some(xml) => (
@@ -200,6 +266,13 @@ impl SrcSession {
     }
 }
 
+/// A message's CSeq header value, as sent.
+fn cseq(message: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(message)
+        .lines()
+        .find_map(|l| l.strip_prefix("CSeq:").map(|v| v.trim().to_string()))
+}
+
 /// Sends `request` (over UDP again every 500 ms) until a final response arrives; `Ok` with it
 /// when it is `status`.
 async fn exchange(
@@ -241,6 +314,9 @@ async fn exchange(
             };
             if !message.starts_with(b"SIP/2.0 ") {
                 continue; // a request of the server's (its BYE): not what we wait for
+            }
+            if cseq(&message) != cseq(request) {
+                continue; // a retransmission answering an earlier request (a refused re-INVITE)
             }
             let n = message.len();
             let code: u16 = String::from_utf8_lossy(&message[8.min(n)..n.min(11)])

@@ -27,11 +27,16 @@ pub(super) fn transport_name(transport: Transport) -> &'static str {
 
 /// A received stream as the sidecar describes it: its label, leg and sender.
 pub(super) fn stream(plan: &StreamPlan) -> Value {
-    json!({
+    let mut stream = json!({
         "label": plan.label,
         "leg": plan.leg.map(|l| if l == Leg::A { "a" } else { "b" }),
         "sender": plan.sender.as_ref().map(|(name, aor)| json!({ "name": name, "aor": aor })),
-    })
+    });
+    // An SRTP stream names its suite (never its keys).
+    if let Some(crypto) = &plan.srtp {
+        stream["srtp"] = crypto.key.suite().name().into();
+    }
+    stream
 }
 
 /// What one of a stream's sockets received, once it is closed.
@@ -53,13 +58,15 @@ pub(super) fn participants(metadata: &Metadata) -> serde_json::Value {
         .collect()
 }
 
-/// The SDP answer: each received stream on its port, the rest refused.
+/// The SDP answer: each received stream on its port (with our `a=crypto` value from
+/// `crypto`, by media index, for an SRTP one), the rest refused.
 pub(super) fn answer(
     offer: &SessionDescription,
     plans: &[Option<StreamPlan>],
     ports: &PortBlock,
     origin: &LocalOrigin,
     address: IpAddr,
+    crypto: &[Option<String>],
 ) -> Result<String, sdp::AnswerError> {
     let mut next = 0u32;
     let streams: Vec<StreamAnswer> = offer
@@ -83,6 +90,7 @@ pub(super) fn answer(
                     port,
                     rtcp_mux: plan.rtcp_mux && m.rtcp_mux,
                     payload_types: offered,
+                    crypto: crypto.get(i).cloned().flatten(),
                 }
             }
             Some(_) => {
@@ -159,7 +167,7 @@ mod tests {
             .allocate(2)
             .expect("ports");
         let address: IpAddr = "198.51.100.7".parse().expect("an address");
-        let text = answer(&offer, &plans, &ports, &origin(), address).expect("an answer");
+        let text = answer(&offer, &plans, &ports, &origin(), address, &[]).expect("an answer");
 
         let answer =
             SessionDescription::parse(&text, &sdp::Limits::default()).expect("the answer parses");
@@ -201,6 +209,7 @@ mod tests {
             &ports,
             &origin(),
             "127.0.0.1".parse().unwrap(),
+            &[],
         )
         .expect("an answer");
         let answer = SessionDescription::parse(&text, &sdp::Limits::default()).expect("parses");

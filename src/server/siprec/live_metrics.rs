@@ -139,6 +139,27 @@ impl Collector for LiveMetrics {
                 ("unknown_call", count(&shards.packets_unknown_call)),
             ],
         )?;
+        by_label(
+            out,
+            "callrec_srtp_packets",
+            "SRTP and SRTCP datagrams authenticated and decrypted before the recorder.",
+            "kind",
+            [
+                ("rtp", count(&shards.srtp_decrypted)),
+                ("rtcp", count(&shards.srtcp_decrypted)),
+            ],
+        )?;
+        by_label(
+            out,
+            "callrec_srtp_dropped",
+            "SRTP and SRTCP datagrams dropped, never decoded: their tag did not verify (tampered, another key), replayed, or too short for SRTP.",
+            "reason",
+            [
+                ("authentication", count(&shards.srtp_auth_failed)),
+                ("replayed", count(&shards.srtp_replayed)),
+                ("malformed", count(&shards.srtp_malformed)),
+            ],
+        )?;
         one(
             out,
             "callrec_live_syncs_deferred",
@@ -349,7 +370,7 @@ mod tests {
 
     /// Every sample `/metrics` showed before the crate wrote it, in order, as dashboards read
     /// them: the names and labels must not change.
-    const SAMPLES: [&str; 41] = [
+    const SAMPLES: [&str; 46] = [
         "callrec_calls_active",
         "callrec_calls_total",
         "callrec_calls_rejected_total",
@@ -362,6 +383,11 @@ mod tests {
         "callrec_packets_total{outcome=\"not_rtp\"}",
         "callrec_packets_total{outcome=\"queue_full\"}",
         "callrec_packets_total{outcome=\"unknown_call\"}",
+        "callrec_srtp_packets_total{kind=\"rtp\"}",
+        "callrec_srtp_packets_total{kind=\"rtcp\"}",
+        "callrec_srtp_dropped_total{reason=\"authentication\"}",
+        "callrec_srtp_dropped_total{reason=\"replayed\"}",
+        "callrec_srtp_dropped_total{reason=\"malformed\"}",
         "callrec_live_syncs_deferred_total",
         "callrec_packets_lost_total",
         "callrec_record_seconds_total",
@@ -464,7 +490,7 @@ mod tests {
             .filter_map(|l| l.strip_prefix("# TYPE "))
             .map(|l| l.split_once(' ').expect("name and type"))
             .collect();
-        assert_eq!(families.len(), 30);
+        assert_eq!(families.len(), 32);
         for (name, kind) in &families {
             assert!(text.contains(&format!("# HELP {name} ")), "{name}");
             let sample = match *kind {

@@ -21,6 +21,7 @@ use crate::recorder::summary::EncoderSummary;
 use crate::recorder::{Leg, Recorder, RecorderConfig};
 use crate::server::log;
 use crate::session::CallKind;
+use crate::srtp::{Inbound, MasterKey, SrtpError};
 use crate::store::job::{self, FinishedFile};
 use crate::store::key::RecordingKey;
 use crate::store::live::{self, LiveDescriptor};
@@ -67,6 +68,9 @@ pub struct CallSetup {
     /// On Demand: the session waits for the user's start ([`Command::UserStart`]); media is
     /// held back until then, and a session that never starts stores nothing.
     pub awaiting_start: bool,
+    /// Each leg's SRTP master key (the sender's), when it arrives over SRTP: its datagrams are
+    /// authenticated and decrypted here, before the recorder (and its jitter buffer) sees them.
+    pub srtp: [Option<MasterKey>; 2],
 }
 
 /// What a shard is told.
@@ -130,6 +134,14 @@ pub struct ShardMetrics {
     pub packets_queue_full: AtomicU64,
     /// Packets for a call the shard does not hold (it ended, or never started).
     pub packets_unknown_call: AtomicU64,
+    /// SRTP and SRTCP packets that authenticated and were decrypted.
+    pub srtp_decrypted: AtomicU64,
+    pub srtcp_decrypted: AtomicU64,
+    /// SRTP/SRTCP datagrams dropped before the recorder: tag not verified (tampered, wrong key),
+    /// replayed, or too short to be SRTP.
+    pub srtp_auth_failed: AtomicU64,
+    pub srtp_replayed: AtomicU64,
+    pub srtp_malformed: AtomicU64,
     /// Packets the senders of finished calls sent that never arrived, or came too late.
     pub packets_lost: AtomicU64,
     /// Audio of finished calls that arrived but too late (or too far ahead) to be placed in
@@ -340,6 +352,8 @@ impl Shards {
 
 struct LiveCall {
     recorder: Recorder,
+    /// Each leg's SRTP receiving context (by [`leg_index`]), for legs that arrive encrypted.
+    srtp: [Option<Inbound>; 2],
     files: MediaFiles,
     job: JobWriter,
     name: String,
@@ -375,6 +389,14 @@ struct LiveCall {
 
 /// Notes a call keeps for its sidecar; past this, one line says how many more there were.
 pub const MAX_NOTES: usize = 64;
+
+/// A leg's place in per-leg arrays.
+fn leg_index(leg: Leg) -> usize {
+    match leg {
+        Leg::A => 0,
+        Leg::B => 1,
+    }
+}
 
 /// Adds `note` to `notes`, keeping at most [`MAX_NOTES`]: the last one kept counts the rest.
 pub fn push_note(notes: &mut Vec<String>, note: String) {
@@ -451,6 +473,29 @@ impl Shard {
                     self.metrics.packets_unknown_call.fetch_add(1, Relaxed);
                     return;
                 };
+                // RFC 3711 §3.3: nothing of an SRTP packet is read before it authenticates.
+                let datagram = match &mut live.srtp[leg_index(leg)] {
+                    None => datagram,
+                    Some(inbound) => match inbound.unprotect(&datagram) {
+                        Ok(plain) => {
+                            let decrypted = match crate::rtp::looks_like_rtcp(&plain) {
+                                true => &self.metrics.srtcp_decrypted,
+                                false => &self.metrics.srtp_decrypted,
+                            };
+                            decrypted.fetch_add(1, Relaxed);
+                            plain
+                        }
+                        Err(e) => {
+                            let dropped = match e {
+                                SrtpError::Authentication => &self.metrics.srtp_auth_failed,
+                                SrtpError::Replayed => &self.metrics.srtp_replayed,
+                                SrtpError::Malformed => &self.metrics.srtp_malformed,
+                            };
+                            dropped.fetch_add(1, Relaxed);
+                            return;
+                        }
+                    },
+                };
                 self.metrics.packets.fetch_add(1, Relaxed);
                 self.lag = now.saturating_since(at);
                 self.metrics.packet_delay.record(self.lag);
@@ -513,6 +558,7 @@ impl Shard {
             exclusions,
             kind,
             awaiting_start,
+            srtp,
         } = setup;
         let extension = config.format.extension();
         let names: Vec<String> = match config.layout.files() {
@@ -578,6 +624,7 @@ impl Shard {
                     next_sync: now + SYNC_INTERVAL,
                     synced: 0,
                     span,
+                    srtp: srtp.map(|key| key.as_ref().map(Inbound::new)),
                 };
                 if let Some(at) = paused_at {
                     live.recorder.pause_at(live.offset(at));
