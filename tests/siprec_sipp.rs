@@ -188,8 +188,8 @@ fn metrics_are_openmetrics_text_every_line_of_it() {
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
     let (families, samples) = parse_openmetrics(&text);
-    // The admin API's 4, the policy cache's 3 and the recording server's 30.
-    assert_eq!(families.len(), 37, "{families:?}");
+    // The admin API's 4, the policy cache's 3 and the recording server's 32.
+    assert_eq!(families.len(), 39, "{families:?}");
     for (family, kind) in [
         ("callrec_admin_requests", "counter"),
         ("callrec_sip_refused_clients", "counter"),

@@ -21,7 +21,6 @@ use crate::sip::uas::{Offer, SessionId, Uas};
 use crate::sip::{Refusal, Transport};
 use crate::srtp::sdes::Crypto;
 use crate::srtp::MasterKey;
-use crate::store::key;
 use crate::store::spool;
 use crate::store::{self, key};
 use crate::time::Time;
