@@ -165,12 +165,7 @@ impl Destination {
         if scheme != "memory" && bucket.is_empty() {
             return Err(fail("no bucket named".into()));
         }
-        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-            store
-        } else {
-            let path = Path::parse(&prefix).map_err(|e| fail(e.to_string()))?;
-            Arc::new(PrefixStore::new(store, path))
-        };
+        let store = under_prefix(store, &prefix).map_err(fail)?;
         Ok(Destination {
             url: url.to_string(),
             backend,
@@ -236,13 +231,7 @@ impl Destination {
             .build()
             .map_err(|e| fail(e.to_string()))?;
         let admin = S3Admin::with_settings_only(url, &settings).map_err(|e| fail(e.to_string()))?;
-        let store: Arc<dyn ObjectStore> = Arc::new(s3);
-        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-            store
-        } else {
-            let path = Path::parse(&prefix).map_err(|e| fail(e.to_string()))?;
-            Arc::new(PrefixStore::new(store, path))
-        };
+        let store = under_prefix(Arc::new(s3), &prefix).map_err(fail)?;
         Ok(Destination {
             url: url.to_string(),
             backend: Backend::S3,
@@ -317,6 +306,15 @@ fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
         .entry(name.to_string())
         .or_insert_with(|| Arc::new(InMemory::new()))
         .clone()
+}
+
+/// `store` seen from under `prefix` (as is when there is none).
+fn under_prefix(store: Arc<dyn ObjectStore>, prefix: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    if prefix.is_empty() {
+        return Ok(store);
+    }
+    let path = Path::parse(prefix).map_err(|e| e.to_string())?;
+    Ok(Arc::new(PrefixStore::new(store, path)))
 }
 
 #[cfg(test)]
