@@ -9,12 +9,13 @@ use callrec::media::codec::Codec;
 use callrec::pcap::{CaptureFormat, LinkType};
 use callrec::synth::{generate, LegSpec};
 use common::serve::{metadata_files, scrape, Serve};
+use common::tls::{certificate, Stunnel};
 use common::{band_power, g711_frame, pcmu_frame, wav_channels, TempDir};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const SCENARIOS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sipp");
@@ -1081,75 +1082,6 @@ fn sipp_messages(dir: &Path) -> String {
         .filter(|e| e.file_name().to_string_lossy().ends_with("_messages.log"))
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .collect()
-}
-
-/// A self-signed certificate for 127.0.0.1 and its key, made by the openssl tool.
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("srs.pem"), dir.join("srs-key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=callrec.test"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl runs (scripts/setup installs it)");
-    assert!(status.success());
-    (cert, key)
-}
-
-/// stunnel in client mode: plain TCP on `accept`, TLS to `connect`, checking the server's
-/// certificate against `ca` (and its IP address).
-struct Stunnel(Child);
-
-impl Stunnel {
-    fn start(dir: &Path, accept: SocketAddr, connect: SocketAddr, ca: &Path) -> Stunnel {
-        let config = dir.join("stunnel.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "foreground = yes\npid =\ndebug = 6\n[sip]\nclient = yes\naccept = {accept}\n\
-                 connect = {connect}\nCAfile = {}\nverifyChain = yes\ncheckIP = 127.0.0.1\n",
-                ca.display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("stunnel4")
-            .arg(&config)
-            .stderr(std::fs::File::create(dir.join("stunnel.log")).unwrap())
-            .spawn()
-            .expect("stunnel runs (Debian package stunnel4; scripts/setup installs it)");
-        let log = dir.join("stunnel.log");
-        // Its configuration is read before it binds: only "Accepting new connections" (logged
-        // at level 6 once the port is bound) says SIPp may connect.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("Accepting new connections")
-        {
-            let log = std::fs::read_to_string(&log).unwrap_or_default();
-            assert!(Instant::now() < deadline, "stunnel did not start:\n{log}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Stunnel(child)
-    }
-}
-
-impl Drop for Stunnel {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

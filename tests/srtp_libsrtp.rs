@@ -12,12 +12,13 @@ mod common;
 use base64::Engine;
 use callrec::server::siprec::client::SrcSession;
 use common::serve::Serve;
+use common::tls::{certificate, Stunnel};
 use common::{wav_channels, TempDir};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 use tokio::net::UdpSocket;
 
 /// Packets per leg (20 ms each).
@@ -156,69 +157,6 @@ fn from_onset(channel: &[i16], len: usize) -> &[i16] {
         .expect("the leg has sound");
     assert!(channel.len() >= start + len, "the whole leg is recorded");
     &channel[start..start + len]
-}
-
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.join("srs.pem"), dir.join("srs-key.pem"));
-    let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args([
-            "-subj",
-            "/CN=callrec.test",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl runs (scripts/setup installs it)");
-    assert!(status.success());
-    (cert, key)
-}
-
-/// stunnel in client mode: plain TCP on `accept`, TLS to `connect`, the server's certificate
-/// checked against `ca`.
-struct Stunnel(Child);
-
-impl Stunnel {
-    fn start(dir: &Path, accept: SocketAddr, connect: SocketAddr, ca: &Path) -> Stunnel {
-        let config = dir.join("stunnel.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "foreground = yes\npid =\ndebug = 6\n[sip]\nclient = yes\naccept = {accept}\n\
-                 connect = {connect}\nCAfile = {}\nverifyChain = yes\ncheckIP = 127.0.0.1\n",
-                ca.display()
-            ),
-        )
-        .unwrap();
-        let log = dir.join("stunnel.log");
-        let child = Command::new("stunnel4")
-            .arg(&config)
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("stunnel runs (Debian package stunnel4; scripts/setup installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("Accepting new connections")
-        {
-            assert!(Instant::now() < deadline, "stunnel did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Stunnel(child)
-    }
-}
-
-impl Drop for Stunnel {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn free_port() -> SocketAddr {

@@ -14,6 +14,7 @@ pub mod postgres;
 pub mod s3;
 pub mod serve;
 pub mod sqlite;
+pub mod tls;
 
 /// Records `capture` and returns each output file's bytes and the replay.
 pub fn record(
