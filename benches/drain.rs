@@ -53,6 +53,7 @@ fn seed(spool: &Spool, destination: &str, count: usize, next: &AtomicU64) {
         let storage = StorageInfo {
             org: "bench".into(),
             user: None,
+            location: None,
             provider: "dubber".into(),
             plan: "dubber-go".into(),
             retention: RetentionClass::Days(30),

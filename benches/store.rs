@@ -57,6 +57,7 @@ fn spool_one(spool: &Spool, destination: &str, call: &str, bytes: &[u8]) -> Spoo
     let storage = StorageInfo {
         org: "bench".into(),
         user: None,
+        location: None,
         provider: "dubber".into(),
         plan: "dubber-go".into(),
         retention: key.class,

@@ -386,6 +386,7 @@ fn live_job(spool: &Path, store: &Path, name: &str, format: Format, media: Optio
         storage: StorageInfo {
             org: "acme".into(),
             user: None,
+            location: None,
             provider: "dubber".into(),
             plan: "dubber-go".into(),
             retention: RetentionClass::Days(30),

@@ -31,6 +31,7 @@ fn storage() -> StorageInfo {
     StorageInfo {
         org: "acme".into(),
         user: Some("sip:alice@acme.example".into()),
+        location: None,
         provider: "dubber".into(),
         plan: "dubber-go".into(),
         retention: RetentionClass::Days(30),

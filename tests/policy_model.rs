@@ -265,6 +265,7 @@ fn expected(case: &Case) -> Decision {
     Decision::Record(RecordingPolicy {
         org: OrgId::from("acme"),
         user: UserId::from("u1"),
+        location: LocationId::from("l1"),
         mode: case.mode,
         record_from_answer: from_answer,
         user_start_stop: start_stop,

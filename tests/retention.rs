@@ -75,6 +75,7 @@ impl Rec<'_> {
         StorageInfo {
             org: "acme".into(),
             user: self.user.map(str::to_string),
+            location: None,
             provider: self.plan.provider().as_str().into(),
             plan: self.plan.to_string(),
             retention: self.class,
@@ -485,6 +486,7 @@ async fn free_to_paid_moves_to_unlimited_and_is_never_swept(dest: Destination) {
         StorageInfo {
             org: "acme".into(),
             user: Some("alice".into()),
+            location: None,
             provider: "dubber".into(),
             plan: "dubber-standard".into(),
             retention: RetentionClass::Unlimited,

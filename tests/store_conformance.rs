@@ -84,6 +84,7 @@ fn spool_call(spool: &Spool, dest: &Destination, call: &Call) -> SpoolJob {
     let storage = StorageInfo {
         org: call.org.into(),
         user: Some("alice".into()),
+        location: None,
         provider: "dubber".into(),
         plan: "dubber-go".into(),
         retention: call.class,

@@ -9,7 +9,7 @@
 //! accepted, an account.
 
 use super::location::Location;
-use super::model::{OrgId, ProviderChoice, UserId};
+use super::model::{LocationId, OrgId, ProviderChoice, UserId};
 use super::organisation::{CustomerStorage, Organisation};
 use super::plan::{Plan, Provider};
 use super::region::Region;
@@ -37,6 +37,9 @@ pub struct RecordingPolicy {
     /// The user, in the admin API's words a person.
     #[serde(rename = "personId")]
     pub user: UserId,
+    /// The user's location: the recording's catalog row keeps it.
+    #[serde(rename = "locationId")]
+    pub location: LocationId,
     /// Never [`Mode::Never`].
     pub mode: Mode,
     /// Recording runs from answer (the Always modes), or waits for the user to start it.
@@ -207,6 +210,7 @@ fn decide(
     Ok(RecordingPolicy {
         org: org.id.clone(),
         user: user.id.clone(),
+        location: user.location.clone(),
         mode: settings.mode,
         record_from_answer,
         user_start_stop,

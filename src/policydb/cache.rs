@@ -72,6 +72,11 @@ struct State {
 const KINDS: [&str; 4] = [KIND_ORGANISATION, KIND_LOCATION, KIND_USER, KIND_AOR];
 
 impl PolicyCache {
+    /// The database the cache reads: for what is not cached (tokens, the recordings catalog).
+    pub fn db(&self) -> &PolicyDb {
+        &self.db
+    }
+
     /// Loads every policy document, then the changes made while loading. The audit number is
     /// read first: documents read afterwards are at least that fresh, and replaying every
     /// change after it (whole documents, so replays are idempotent) brings each one to its

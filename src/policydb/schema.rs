@@ -4,7 +4,7 @@
 
 /// Migration `n` (counting from 1) is `MIGRATIONS[n - 1]`: single statements, run in one
 /// transaction together with the `schema_version` row that records it.
-pub const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5];
 
 /// The first schema.
 const V1: &[&str] = &[
@@ -95,4 +95,41 @@ const V4: &[&str] = &[
     "ALTER TABLE tokens ADD COLUMN person TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE tokens ADD COLUMN expires_at TEXT",
     "ALTER TABLE tokens ADD COLUMN revoked_at TEXT",
+];
+
+/// The recordings catalog (see [`crate::policydb::recordings`]): one row per stored recording,
+/// found by organisation, person and start. Times are RFC 3339 UTC of one width, so text order
+/// is time order; JSON (participants, files) kept as TEXT; `person` and `location_id` are ''
+/// when unknown; `legal_hold` is 0 or 1.
+const V5: &[&str] = &[
+    "CREATE TABLE recordings (
+        org_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        person TEXT NOT NULL,
+        location_id TEXT NOT NULL,
+        participants TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        start_at TEXT NOT NULL,
+        end_at TEXT NOT NULL,
+        duration_ms BIGINT NOT NULL,
+        provider TEXT NOT NULL,
+        plan TEXT NOT NULL,
+        retention TEXT NOT NULL,
+        expires_at TEXT,
+        legal_hold BIGINT NOT NULL,
+        size_bytes BIGINT NOT NULL,
+        sha256 TEXT NOT NULL,
+        format TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        prefix TEXT NOT NULL,
+        files TEXT NOT NULL,
+        metadata_key TEXT NOT NULL,
+        ended TEXT NOT NULL,
+        stored_at TEXT NOT NULL,
+        PRIMARY KEY (org_id, id)
+    )",
+    "CREATE INDEX recordings_by_person ON recordings (org_id, person, start_at, id)",
+    "CREATE INDEX recordings_by_start ON recordings (org_id, start_at, id)",
+    "CREATE INDEX recordings_by_prefix ON recordings (prefix)",
 ];

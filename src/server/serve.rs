@@ -280,6 +280,7 @@ impl Recording {
                 Arc::clone(&config),
                 Duration::from_secs(config.store.sweep_interval_secs),
                 clock::now,
+                policy.clone(),
                 stopped,
             ))
         });

@@ -39,6 +39,9 @@ pub enum StoreError {
     /// The stored object is not the one sent: size or SHA-256 differ.
     #[error("{key}: stored copy differs from the recording ({detail})")]
     Mismatch { key: String, detail: String },
+    /// The recordings catalog could not be written: the recording stays spooled until it is.
+    #[error("recordings catalog: {0}")]
+    Catalog(String),
     /// A stored metadata document cannot be read.
     #[error("{key}: unreadable metadata: {reason}")]
     BadMetadata { key: String, reason: String },

@@ -151,6 +151,7 @@ mod tests {
         StorageInfo {
             org: "acme".into(),
             user: Some("alice".into()),
+            location: None,
             provider: "dubber".into(),
             plan: "dubber-go".into(),
             retention: RetentionClass::Days(30),

@@ -14,6 +14,10 @@ pub struct StorageInfo {
     /// The recorded user (AOR or id), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// The recorded user's location, when known (recordings from before it was kept have
+    /// none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     pub provider: String,
     /// The plan name (`dubber-go`, ...).
     pub plan: String,
@@ -106,6 +110,7 @@ mod tests {
         StorageInfo {
             org: "acme".into(),
             user: Some("alice".into()),
+            location: None,
             provider: "dubber".into(),
             plan: "dubber-go".into(),
             retention,

@@ -112,6 +112,7 @@ mod tests {
             storage: crate::store::metadata::StorageInfo {
                 org: "acme".into(),
                 user: Some("alice".into()),
+                location: None,
                 provider: "dubber".into(),
                 plan: "dubber-go".into(),
                 retention: crate::store::key::RetentionClass::Days(30),

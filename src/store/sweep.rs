@@ -215,6 +215,7 @@ mod tests {
             storage: StorageInfo {
                 org: "acme".into(),
                 user: None,
+                location: None,
                 provider: "dubber".into(),
                 plan: "dubber-go".into(),
                 retention: retention.parse().expect("class"),

@@ -210,6 +210,7 @@ pub fn commit(
     let storage = StorageInfo {
         org: owner.org.clone(),
         user: owner.user.clone(),
+        location: None,
         provider: owner.plan.provider().as_str().into(),
         plan: owner.plan.to_string(),
         retention: owner.plan.retention(),

@@ -113,6 +113,7 @@ pub(super) fn storage_info(
         Some(p) => StorageInfo {
             org: p.org.0.clone(),
             user: Some(p.user.0.clone()),
+            location: Some(p.location.0.clone()),
             provider: p.provider.as_str().to_string(),
             plan: p.plan.to_string(),
             retention: p.retention,
@@ -121,6 +122,7 @@ pub(super) fn storage_info(
         None => StorageInfo {
             org: "default".into(),
             user: recorded,
+            location: None,
             provider: "dubber".into(),
             plan: "dubber-go".into(),
             retention: RetentionClass::Days(30),

@@ -7,6 +7,8 @@
 
 use super::uploader::public_url;
 use crate::config::{Config, Target};
+use crate::policydb::cache::PolicyCache;
+use crate::policydb::PolicyDb;
 use crate::store::destination::Destination;
 use crate::store::sweep::{self, SweepEvent};
 use crate::time::Time;
@@ -33,11 +35,13 @@ pub(crate) fn destinations(config: &Config) -> Vec<Target> {
     targets
 }
 
-/// Sweeps every destination now and then every `interval`, until `stop` turns true.
+/// Sweeps every destination now and then every `interval`, until `stop` turns true; each
+/// recording deleted leaves the catalog (when there is a policy database).
 pub(crate) async fn run(
     config: Arc<Config>,
     interval: Duration,
     clock: fn() -> Time,
+    policy: Option<Arc<PolicyCache>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut ticks = tokio::time::interval(interval);
@@ -48,13 +52,14 @@ pub(crate) async fn run(
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
         for target in destinations(&config) {
-            sweep_one(&target, clock()).await;
+            sweep_one(&target, clock(), policy.as_deref().map(PolicyCache::db)).await;
         }
     }
 }
 
-/// One sweep of one destination; failures are logged and tried again next time.
-async fn sweep_one(target: &Target, now: Time) {
+/// One sweep of one destination; failures are logged and tried again next time (a row left
+/// behind by a failed removal is what `storage verify` reports and `storage reindex` removes).
+async fn sweep_one(target: &Target, now: Time, db: Option<&PolicyDb>) {
     let shown = public_url(&target.url);
     let options: Vec<(String, String)> = target.options.clone().into_iter().collect();
     let dest = match Destination::open(&target.url, &options) {
@@ -64,19 +69,23 @@ async fn sweep_one(target: &Target, now: Time) {
             return;
         }
     };
+    let mut deleted = Vec::new();
     let on_event = |event: &SweepEvent| match event {
         SweepEvent::Expired {
             prefix,
             expiry,
             bytes,
             ..
-        } => tracing::info!(
-            destination = shown,
-            recording = prefix,
-            expired = %expiry.to_rfc3339(),
-            bytes,
-            "sweep.deleted"
-        ),
+        } => {
+            deleted.push(prefix.clone());
+            tracing::info!(
+                destination = shown,
+                recording = prefix,
+                expired = %expiry.to_rfc3339(),
+                bytes,
+                "sweep.deleted"
+            )
+        }
         SweepEvent::Skipped { prefix, reason } => tracing::warn!(
             destination = shown,
             recording = prefix,
@@ -84,7 +93,15 @@ async fn sweep_one(target: &Target, now: Time) {
             "sweep.skipped"
         ),
     };
-    match sweep::sweep(&dest, now, false, on_event).await {
+    let swept = sweep::sweep(&dest, now, false, on_event).await;
+    if let Some(db) = db {
+        for prefix in &deleted {
+            if let Err(e) = db.remove_recording_at(prefix).await {
+                tracing::warn!(recording = prefix, error = %e, "catalog.not_removed");
+            }
+        }
+    }
+    match swept {
         Ok(report) => tracing::info!(
             destination = shown,
             deleted = report.deleted,

@@ -11,7 +11,9 @@ use crate::policy::index::Lookup;
 use crate::policy::organisation::CustomerStorage;
 use crate::policy::Decision;
 use crate::policydb::cache::PolicyCache;
+use crate::policydb::PolicyDb;
 use crate::store::backoff::BackoffConfig;
+use crate::store::catalog_sync;
 use crate::store::destination::{owned_parts, Destination, OwnCredentials};
 use crate::store::error::StoreError;
 use crate::store::job;
@@ -319,8 +321,8 @@ async fn upload_job(
         }
     };
     let mut rewritten = None;
-    let job = match policy {
-        Some(policy) => match reclass(&dest, &spool, &job, &policy).await {
+    let job = match &policy {
+        Some(policy) => match reclass(&dest, &spool, &job, policy).await {
             Ok(Some(new)) => {
                 tracing::info!(
                     from = job.manifest.metadata.key,
@@ -342,6 +344,14 @@ async fn upload_job(
     };
     if let Err(e) = upload::upload_attempt(&dest, &job, &UploadConfig::default(), first).await {
         return fail(e, &key, rewritten);
+    }
+    // The row goes in once media and metadata are stored, and before the job leaves the
+    // spool: a catalog that cannot be written keeps the job, and the next attempt (finding
+    // its objects stored) writes the row.
+    if let Some(policy) = &policy {
+        if let Err(e) = catalogue(policy.db(), &job).await {
+            return fail(e, &key, rewritten);
+        }
     }
     let finish = {
         let (spool, job) = (spool.clone(), job.clone());
@@ -367,6 +377,19 @@ async fn upload_job(
             rewritten,
         ),
     }
+}
+
+/// Writes the stored job's catalog row, from the metadata document in the spool.
+async fn catalogue(db: &PolicyDb, job: &SpoolJob) -> Result<(), StoreError> {
+    let metadata = &job.manifest.metadata;
+    let path = job.path(metadata);
+    let document = tokio::fs::read(&path)
+        .await
+        .map_err(StoreError::spool(&path))?;
+    let now = crate::server::clock::now();
+    catalog_sync::catalogue(db, &job.manifest.destination, &metadata.key, &document, now)
+        .await
+        .map_err(|e| StoreError::Catalog(e.to_string()))
 }
 
 /// Whose fault a failure is: the job's own files, or the destination.

@@ -13,6 +13,7 @@ use crate::server::admin::extract::{Body, Params, Reading, Writing};
 use crate::server::admin::load::{load_org, load_user, modify, modify_with, Documents, Reads};
 use crate::server::admin::repo;
 use crate::server::admin::state::{bad_request, not_found, AdminState, ApiError};
+use crate::store::catalog_sync::{self, Migrated};
 use crate::store::destination::Destination;
 use crate::store::migrate::{migrate, MigrationEvent, PlanTarget};
 use axum::extract::{Path, State};
@@ -158,18 +159,23 @@ async fn run_migration(
     let options: Vec<(String, String)> = target.options.clone().into_iter().collect();
     let dest = Destination::open(&target.url, &options).map_err(|e| failed(e.to_string()))?;
     let mut events: Vec<MigrationEvent> = Vec::new();
+    let mut migrated = Migrated::default();
     let to = PlanTarget {
         retention: plan.retention(),
         plan: plan.to_string(),
         provider: plan.provider().as_str().into(),
     };
     let report = migrate(&dest, org, Some(user), &to, state.now(), |event| {
+        migrated.note(event);
         if events.len() < MAX_REPORTED_EVENTS {
             events.push(event.clone());
         }
     })
     .await
     .map_err(|e| failed(e.to_string()))?;
+    catalog_sync::after_migration(&state.db, &target.url, &dest, &migrated, state.now())
+        .await
+        .map_err(|e| failed(e.to_string()))?;
     Ok(json!({
         "destination": target.url,
         "report": camel_case(json!(report)),

@@ -1,0 +1,374 @@
+//! The recordings catalog: one row per stored recording, so people find their recordings by
+//! person and date without listing a bucket. A row is written once a recording's media and
+//! metadata document are in the store (never before: a row always has its media), and is kept
+//! true by whatever moves or deletes the recording (the sweeper, plan migration, a person's
+//! delete). The store's metadata documents remain the record: `callrec storage reindex`
+//! rebuilds every row from them.
+//!
+//! Rows are not policy documents: they are written without the audit sequence (thousands of
+//! calls an hour must not queue behind the policy's write lock) and never replayed to caches.
+//! Typed here, interpreted by the recordings API.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{DbError, PolicyDb, MAX_PAGE};
+use crate::time::Time;
+use serde::{Deserialize, Serialize};
+
+/// One stored recording as the catalog holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CatalogRecording {
+    /// The recording's name (its key segment and the sidecar's `call.id`): unique within its
+    /// organisation (a live recording's name carries 64 random bits).
+    pub id: String,
+    pub org_id: String,
+    /// The recorded person (the admin API's personId), when known.
+    pub person: Option<String>,
+    /// The person's location when the call was recorded, when known.
+    pub location: Option<String>,
+    /// The parties to the call, as the recording client's metadata named them.
+    pub participants: Vec<Participant>,
+    pub direction: Direction,
+    /// `call` or `voicemail`.
+    pub kind: String,
+    pub start: Time,
+    pub end: Time,
+    pub duration_ms: u64,
+    pub provider: String,
+    /// The plan's name (`dubber-go`, `dubber-standard`, ...).
+    pub plan: String,
+    /// The retention class (`30d`, `unlimited`).
+    pub retention: String,
+    /// When the sweeper deletes it; `None` when kept without limit.
+    pub expires_at: Option<Time>,
+    /// Under legal hold: never deleted while set. Owned by the catalog: a reindex keeps it.
+    pub legal_hold: bool,
+    /// The media's bytes (every media file, not the metadata document).
+    pub size_bytes: u64,
+    /// The SHA-256 of the first media file (the one a person downloads).
+    pub sha256: String,
+    /// `opus` or `wav`.
+    pub format: String,
+    /// The destination the recording is in, as the uploader names it.
+    pub destination: String,
+    /// The key prefix every object of the recording shares, ending in `/`.
+    pub prefix: String,
+    /// The media objects, in file order.
+    pub files: Vec<CatalogFile>,
+    pub metadata_key: String,
+    /// How the call ended (`bye`, `recovered`, ...), as the sidecar says.
+    pub ended: String,
+    /// When the row was written.
+    pub stored_at: Time,
+}
+
+/// A party to a recorded call.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    pub names: Vec<String>,
+    /// Addresses of record (SIP or tel URIs).
+    pub addresses: Vec<String>,
+}
+
+/// A media object of a recording.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogFile {
+    pub name: String,
+    pub key: String,
+    pub bytes: u64,
+    pub sha256: String,
+    /// `both`, `a` or `b`.
+    pub legs: String,
+}
+
+/// Which way the recorded person's call went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// The recorded person placed the call.
+    Outbound,
+    /// The recorded person received it.
+    Inbound,
+    /// The metadata did not say.
+    Unknown,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+            Direction::Unknown => "unknown",
+        }
+    }
+
+    fn parse(text: &str) -> Direction {
+        match text {
+            "outbound" => Direction::Outbound,
+            "inbound" => Direction::Inbound,
+            _ => Direction::Unknown,
+        }
+    }
+}
+
+/// Which recordings of one organisation to list, newest first.
+#[derive(Clone, Debug)]
+pub struct RecordingQuery<'a> {
+    pub org_id: &'a str,
+    /// Only this person's.
+    pub person: Option<&'a str>,
+    /// Started at or after.
+    pub from: Option<Time>,
+    /// Started before.
+    pub to: Option<Time>,
+    /// Only calls with a participant whose name or address contains this text.
+    pub participant: Option<&'a str>,
+    /// At most this many (capped at [`MAX_PAGE`]).
+    pub limit: usize,
+    /// After skipping this many.
+    pub offset: usize,
+}
+
+const COLUMNS: &str = "org_id, id, person, location_id, participants, direction, kind, \
+    start_at, end_at, duration_ms, provider, plan, retention, expires_at, legal_hold, \
+    size_bytes, sha256, format, destination, prefix, files, metadata_key, ended, stored_at";
+
+impl PolicyDb {
+    /// Writes the recording's row, replacing the one it had (a recording moved by a plan
+    /// migration, or read again by a reindex) but keeping its legal hold.
+    pub async fn put_recording(&self, r: &CatalogRecording) -> Result<(), DbError> {
+        let participants = serde_json::to_string(&r.participants).map_err(DbError::Encode)?;
+        let files = serde_json::to_string(&r.files).map_err(DbError::Encode)?;
+        let sql = format!(
+            "INSERT INTO recordings ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
+             ON CONFLICT (org_id, id) DO UPDATE SET person = excluded.person, \
+             location_id = excluded.location_id, participants = excluded.participants, \
+             direction = excluded.direction, kind = excluded.kind, \
+             start_at = excluded.start_at, end_at = excluded.end_at, \
+             duration_ms = excluded.duration_ms, provider = excluded.provider, \
+             plan = excluded.plan, retention = excluded.retention, \
+             expires_at = excluded.expires_at, size_bytes = excluded.size_bytes, \
+             sha256 = excluded.sha256, format = excluded.format, \
+             destination = excluded.destination, prefix = excluded.prefix, \
+             files = excluded.files, metadata_key = excluded.metadata_key, \
+             ended = excluded.ended, stored_at = excluded.stored_at"
+        );
+        sqlx::query(&sql)
+            .bind(&r.org_id)
+            .bind(&r.id)
+            .bind(r.person.as_deref().unwrap_or(""))
+            .bind(r.location.as_deref().unwrap_or(""))
+            .bind(participants)
+            .bind(r.direction.as_str())
+            .bind(&r.kind)
+            .bind(r.start.to_rfc3339())
+            .bind(r.end.to_rfc3339())
+            .bind(clamp(r.duration_ms))
+            .bind(&r.provider)
+            .bind(&r.plan)
+            .bind(&r.retention)
+            .bind(r.expires_at.map(Time::to_rfc3339))
+            .bind(i64::from(r.legal_hold))
+            .bind(clamp(r.size_bytes))
+            .bind(&r.sha256)
+            .bind(&r.format)
+            .bind(&r.destination)
+            .bind(&r.prefix)
+            .bind(files)
+            .bind(&r.metadata_key)
+            .bind(&r.ended)
+            .bind(r.stored_at.to_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The recording `id` of `org_id`, if catalogued.
+    pub async fn recording(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> Result<Option<CatalogRecording>, DbError> {
+        let sql = format!("SELECT {COLUMNS} FROM recordings WHERE org_id = $1 AND id = $2");
+        let row = sqlx::query(&sql)
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(catalog_row).transpose()
+    }
+
+    /// The recordings `query` asks for, newest first (ties by id, so pages never overlap).
+    pub async fn find_recordings(
+        &self,
+        query: &RecordingQuery<'_>,
+    ) -> Result<Vec<CatalogRecording>, DbError> {
+        // The filters are spelled out rather than `($n IS NULL OR ...)`, so PostgreSQL's plan
+        // for a person's recordings always uses the (org, person, start) index.
+        let mut sql = format!("SELECT {COLUMNS} FROM recordings WHERE org_id = $1");
+        let mut n = 1;
+        let mut next = |sql: &mut String, clause: &str| {
+            n += 1;
+            sql.push_str(&clause.replace('#', &format!("${n}")));
+        };
+        if query.person.is_some() {
+            next(&mut sql, " AND person = #");
+        }
+        if query.from.is_some() {
+            next(&mut sql, " AND start_at >= #");
+        }
+        if query.to.is_some() {
+            next(&mut sql, " AND start_at < #");
+        }
+        if query.participant.is_some() {
+            next(&mut sql, " AND LOWER(participants) LIKE #");
+        }
+        next(&mut sql, " ORDER BY start_at DESC, id DESC LIMIT #");
+        next(&mut sql, " OFFSET #");
+        let mut q = sqlx::query(&sql).bind(query.org_id);
+        if let Some(person) = query.person {
+            q = q.bind(person);
+        }
+        if let Some(from) = query.from {
+            q = q.bind(from.to_rfc3339());
+        }
+        if let Some(to) = query.to {
+            q = q.bind(to.to_rfc3339());
+        }
+        if let Some(text) = query.participant {
+            q = q.bind(like_pattern(text));
+        }
+        let rows = q
+            .bind(query.limit.min(MAX_PAGE) as i64)
+            .bind(clamp(query.offset as u64))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(catalog_row).collect()
+    }
+
+    /// Removes the recording's row; true if there was one.
+    pub async fn remove_recording(&self, org_id: &str, id: &str) -> Result<bool, DbError> {
+        let done = sqlx::query("DELETE FROM recordings WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Removes the row of the recording stored under `prefix` (swept, or moved away); true
+    /// if there was one.
+    pub async fn remove_recording_at(&self, prefix: &str) -> Result<bool, DbError> {
+        let done = sqlx::query("DELETE FROM recordings WHERE prefix = $1")
+            .bind(prefix)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every catalogued recording in (organisation, id) order, those after `after`, at most
+    /// `limit` (capped at [`MAX_PAGE`]): for walks such as `storage verify`.
+    pub async fn catalog_page(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<CatalogRecording>, DbError> {
+        let (org, id) = after.unwrap_or(("", ""));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM recordings WHERE org_id > $1 OR (org_id = $1 AND id > $2) \
+             ORDER BY org_id, id LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(org)
+            .bind(id)
+            .bind(limit.min(MAX_PAGE) as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(catalog_row).collect()
+    }
+}
+
+/// A `LIKE` pattern that finds `text` anywhere, case-insensitively, with `%` and `_` in it
+/// standing for themselves (they are dropped: names and addresses rarely hold them, and no
+/// escape clause works the same on both databases).
+fn like_pattern(text: &str) -> String {
+    let plain: String = text
+        .to_lowercase()
+        .chars()
+        .filter(|c| !matches!(c, '%' | '_' | '\\'))
+        .collect();
+    format!("%{plain}%")
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A `recordings` row as a [`CatalogRecording`].
+fn catalog_row(row: &AnyRow) -> Result<CatalogRecording, DbError> {
+    let id: String = row.try_get("id")?;
+    let corrupt = |reason: String| DbError::Corrupt {
+        kind: "recording".into(),
+        id: id.clone(),
+        reason,
+    };
+    let time = |column: &str| -> Result<Option<Time>, DbError> {
+        let text: Option<String> = row.try_get(column)?;
+        text.map(|t| Time::parse_rfc3339(&t).ok_or_else(|| corrupt(format!("{column} {t:?}"))))
+            .transpose()
+    };
+    let required = |column: &str| -> Result<Time, DbError> {
+        time(column)?.ok_or_else(|| corrupt(format!("no {column}")))
+    };
+    let text = |column: &str| -> Result<Option<String>, DbError> {
+        let text: String = row.try_get(column)?;
+        Ok((!text.is_empty()).then_some(text))
+    };
+    let count = |column: &str| -> Result<u64, DbError> {
+        let n: i64 = row.try_get(column)?;
+        Ok(n.max(0) as u64)
+    };
+    let participants: String = row.try_get("participants")?;
+    let files: String = row.try_get("files")?;
+    let direction: String = row.try_get("direction")?;
+    let hold: i64 = row.try_get("legal_hold")?;
+    Ok(CatalogRecording {
+        org_id: row.try_get("org_id")?,
+        person: text("person")?,
+        location: text("location_id")?,
+        participants: serde_json::from_str(&participants)
+            .map_err(|e| corrupt(format!("participants: {e}")))?,
+        direction: Direction::parse(&direction),
+        kind: row.try_get("kind")?,
+        start: required("start_at")?,
+        end: required("end_at")?,
+        duration_ms: count("duration_ms")?,
+        provider: row.try_get("provider")?,
+        plan: row.try_get("plan")?,
+        retention: row.try_get("retention")?,
+        expires_at: time("expires_at")?,
+        legal_hold: hold != 0,
+        size_bytes: count("size_bytes")?,
+        sha256: row.try_get("sha256")?,
+        format: row.try_get("format")?,
+        destination: row.try_get("destination")?,
+        prefix: row.try_get("prefix")?,
+        files: serde_json::from_str(&files).map_err(|e| corrupt(format!("files: {e}")))?,
+        metadata_key: row.try_get("metadata_key")?,
+        ended: row.try_get("ended")?,
+        stored_at: required("stored_at")?,
+        id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn participant_text_is_found_anywhere_and_wildcards_stand_for_nothing() {
+        assert_eq!(like_pattern("Alice"), "%alice%");
+        assert_eq!(like_pattern("50%_off\\"), "%50off%");
+    }
+}

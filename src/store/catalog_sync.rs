@@ -1,0 +1,236 @@
+//! Keeping the recordings catalog ([`crate::policydb::recordings`]) true to the store: a row
+//! written for each recording stored or moved, removed for each one deleted; a comparison of
+//! the two for `storage verify`; and a rebuild of every row from the store's metadata
+//! documents for `storage reindex` (a catalog lost with its database comes back).
+//!
+//! A destination is named in rows as the uploader names it: its URL, as configured.
+
+use super::catalog::{self, StoredRecording};
+use super::catalog_entry;
+use super::destination::Destination;
+use super::error::StoreError;
+use super::key::RecordingDir;
+use super::migrate::MigrationEvent;
+use crate::policydb::{DbError, PolicyDb, MAX_PAGE};
+use crate::time::Time;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use std::collections::BTreeSet;
+
+/// What went wrong keeping the catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A metadata document the catalog cannot read.
+    #[error("{key}: not a metadata document: {reason}")]
+    Document { key: String, reason: String },
+}
+
+/// Writes the row of the recording whose metadata document `document` is stored at
+/// `metadata_key` in `destination`.
+pub async fn catalogue(
+    db: &PolicyDb,
+    destination: &str,
+    metadata_key: &str,
+    document: &[u8],
+    now: Time,
+) -> Result<(), SyncError> {
+    let bad = |reason: String| SyncError::Document {
+        key: metadata_key.to_owned(),
+        reason,
+    };
+    let (dir, _) = RecordingDir::parse(metadata_key)
+        .ok_or_else(|| bad("not a key of callrec's layout".into()))?;
+    let row = catalog_entry::entry(destination, &dir, metadata_key, document, now).map_err(bad)?;
+    db.put_recording(&row).await?;
+    Ok(())
+}
+
+/// Brings the row of the recording under `prefix` up to date with the store: written from its
+/// metadata document if the recording is complete there, removed otherwise. For a recording
+/// just moved (plan migration) or retagged.
+pub async fn refresh(
+    db: &PolicyDb,
+    destination: &str,
+    dest: &Destination,
+    prefix: &str,
+    now: Time,
+) -> Result<(), SyncError> {
+    let path = Path::parse(prefix.trim_end_matches('/')).map_err(|e| SyncError::Document {
+        key: prefix.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let objects = dest
+        .store
+        .list(Some(&path))
+        .try_collect()
+        .await
+        .map_err(StoreError::from)?;
+    let found = catalog::group(objects)
+        .into_iter()
+        .find(|r| r.dir.prefix() == prefix);
+    let Some(recording) = found else {
+        db.remove_recording_at(prefix).await?;
+        return Ok(());
+    };
+    match catalog::read_metadata(dest, &recording).await? {
+        Some((document, _)) => {
+            let key = metadata_key(&recording);
+            catalogue(db, destination, &key, &document, now).await
+        }
+        None => {
+            db.remove_recording_at(prefix).await?;
+            Ok(())
+        }
+    }
+}
+
+fn metadata_key(recording: &StoredRecording) -> String {
+    recording
+        .metadata
+        .as_ref()
+        .map(|m| m.location.to_string())
+        .unwrap_or_default()
+}
+
+/// The recordings a plan migration changed, for [`after_migration`]: collect each event.
+#[derive(Clone, Debug, Default)]
+pub struct Migrated {
+    /// (from, to) prefixes of recordings moved to another class.
+    moved: Vec<(String, String)>,
+    /// Prefixes of recordings retagged in place.
+    retagged: Vec<String>,
+}
+
+impl Migrated {
+    pub fn note(&mut self, event: &MigrationEvent) {
+        match event {
+            MigrationEvent::Moved { from, to, .. } => self.moved.push((from.clone(), to.clone())),
+            MigrationEvent::Retagged { prefix, .. } => self.retagged.push(prefix.clone()),
+            MigrationEvent::LeftoversCleaned { .. } | MigrationEvent::Skipped { .. } => {}
+        }
+    }
+}
+
+/// Brings the rows of what a migration moved or retagged up to date: a moved recording's row
+/// follows it to its new prefix, plan and expiry.
+pub async fn after_migration(
+    db: &PolicyDb,
+    destination: &str,
+    dest: &Destination,
+    migrated: &Migrated,
+    now: Time,
+) -> Result<(), SyncError> {
+    for (from, to) in &migrated.moved {
+        db.remove_recording_at(from).await?;
+        refresh(db, destination, dest, to, now).await?;
+    }
+    for prefix in &migrated.retagged {
+        refresh(db, destination, dest, prefix, now).await?;
+    }
+    Ok(())
+}
+
+/// Where the catalog and one destination disagree.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CatalogDiff {
+    /// Rows (organisation, id, prefix) of recordings the destination does not hold complete.
+    pub rows_without_objects: Vec<(String, String, String)>,
+    /// Prefixes of complete recordings that have no row.
+    pub objects_without_rows: Vec<String>,
+}
+
+/// Compares the catalog's rows for `destination` with the complete recordings `stored` in it.
+pub async fn compare(
+    db: &PolicyDb,
+    destination: &str,
+    stored: &[StoredRecording],
+) -> Result<CatalogDiff, DbError> {
+    let complete: BTreeSet<String> = stored
+        .iter()
+        .filter(|r| r.metadata.is_some())
+        .map(|r| r.dir.prefix())
+        .collect();
+    let mut catalogued = BTreeSet::new();
+    let mut diff = CatalogDiff::default();
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let page = db
+            .catalog_page(
+                after.as_ref().map(|(o, i)| (o.as_str(), i.as_str())),
+                MAX_PAGE,
+            )
+            .await?;
+        for row in page.iter().filter(|r| r.destination == destination) {
+            catalogued.insert(row.prefix.clone());
+            if !complete.contains(&row.prefix) {
+                let entry = (row.org_id.clone(), row.id.clone(), row.prefix.clone());
+                diff.rows_without_objects.push(entry);
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == MAX_PAGE => {
+                after = Some((last.org_id.clone(), last.id.clone()))
+            }
+            _ => break,
+        }
+    }
+    diff.objects_without_rows = complete.difference(&catalogued).cloned().collect();
+    Ok(diff)
+}
+
+/// What a reindex did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReindexReport {
+    /// Rows written from metadata documents.
+    pub catalogued: usize,
+    /// Rows of recordings no longer in the destination, removed.
+    pub removed: usize,
+    /// Recordings whose metadata could not be read (each also reported to `on_problem`).
+    pub skipped: usize,
+}
+
+/// Rebuilds the catalog's rows for `destination` from the metadata documents of `stored` (its
+/// listing): every complete recording written (legal holds kept), rows of recordings it no
+/// longer holds removed. A recording whose document cannot be read is reported and left out.
+pub async fn reindex(
+    db: &PolicyDb,
+    destination: &str,
+    dest: &Destination,
+    stored: &[StoredRecording],
+    now: Time,
+    mut on_problem: impl FnMut(&str, &str),
+) -> Result<ReindexReport, SyncError> {
+    let mut report = ReindexReport::default();
+    for recording in stored.iter().filter(|r| r.metadata.is_some()) {
+        let prefix = recording.dir.prefix();
+        let document = match catalog::read_metadata(dest, recording).await {
+            Ok(Some((document, _))) => document,
+            Ok(None) => continue,
+            Err(e) if catalog::is_about_this_recording(&e) => {
+                on_problem(&prefix, &e.to_string());
+                report.skipped += 1;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match catalogue(db, destination, &metadata_key(recording), &document, now).await {
+            Ok(()) => report.catalogued += 1,
+            Err(SyncError::Document { reason, .. }) => {
+                on_problem(&prefix, &reason);
+                report.skipped += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let diff = compare(db, destination, stored).await?;
+    for (_, _, prefix) in &diff.rows_without_objects {
+        if db.remove_recording_at(prefix).await? {
+            report.removed += 1;
+        }
+    }
+    Ok(report)
+}
