@@ -11,6 +11,8 @@ use super::destination::Destination;
 use super::error::StoreError;
 use super::key::RecordingDir;
 use super::migrate::MigrationEvent;
+use super::spool::SpoolJob;
+use crate::policydb::recordings::CatalogRecording;
 use crate::policydb::{DbError, PolicyDb, MAX_PAGE};
 use crate::time::Time;
 use futures::TryStreamExt;
@@ -47,6 +49,20 @@ pub async fn catalogue(
     let row = catalog_entry::entry(destination, &dir, metadata_key, document, now).map_err(bad)?;
     db.put_recording(&row).await?;
     Ok(())
+}
+
+/// Writes the row of a spooled job just stored, from the metadata document in the spool (the
+/// one stored, read back and checked): before the job leaves the spool, so a row is never
+/// missing for long and never there without its media.
+pub async fn catalogue_job(db: &PolicyDb, job: &SpoolJob, now: Time) -> Result<(), StoreError> {
+    let metadata = &job.manifest.metadata;
+    let path = job.path(metadata);
+    let document = tokio::fs::read(&path)
+        .await
+        .map_err(StoreError::spool(&path))?;
+    catalogue(db, &job.manifest.destination, &metadata.key, &document, now)
+        .await
+        .map_err(|e| StoreError::Catalog(e.to_string()))
 }
 
 /// Brings the row of the recording under `prefix` up to date with the store: written from its
@@ -143,10 +159,12 @@ pub struct CatalogDiff {
     pub objects_without_rows: Vec<String>,
 }
 
-/// Compares the catalog's rows for `destination` with the complete recordings `stored` in it.
+/// Compares the catalog's rows for `destination` (only `org`'s, if given) with the complete
+/// recordings `stored` in it (its listing, of that organisation if given).
 pub async fn compare(
     db: &PolicyDb,
     destination: &str,
+    org: Option<&str>,
     stored: &[StoredRecording],
 ) -> Result<CatalogDiff, DbError> {
     let complete: BTreeSet<String> = stored
@@ -164,7 +182,10 @@ pub async fn compare(
                 MAX_PAGE,
             )
             .await?;
-        for row in page.iter().filter(|r| r.destination == destination) {
+        let ours = |r: &&CatalogRecording| {
+            r.destination == destination && org.is_none_or(|o| r.org_id == o)
+        };
+        for row in page.iter().filter(ours) {
             catalogued.insert(row.prefix.clone());
             if !complete.contains(&row.prefix) {
                 let entry = (row.org_id.clone(), row.id.clone(), row.prefix.clone());
@@ -193,12 +214,14 @@ pub struct ReindexReport {
     pub skipped: usize,
 }
 
-/// Rebuilds the catalog's rows for `destination` from the metadata documents of `stored` (its
-/// listing): every complete recording written (legal holds kept), rows of recordings it no
-/// longer holds removed. A recording whose document cannot be read is reported and left out.
+/// Rebuilds the catalog's rows for `destination` (only `org`'s, if given) from the metadata
+/// documents of `stored` (its listing): every complete recording written (legal holds kept),
+/// rows of recordings it no longer holds removed. A recording whose document cannot be read
+/// is reported and left out.
 pub async fn reindex(
     db: &PolicyDb,
     destination: &str,
+    org: Option<&str>,
     dest: &Destination,
     stored: &[StoredRecording],
     now: Time,
@@ -226,7 +249,7 @@ pub async fn reindex(
             Err(e) => return Err(e),
         }
     }
-    let diff = compare(db, destination, stored).await?;
+    let diff = compare(db, destination, org, stored).await?;
     for (_, _, prefix) in &diff.rows_without_objects {
         if db.remove_recording_at(prefix).await? {
             report.removed += 1;

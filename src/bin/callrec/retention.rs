@@ -8,6 +8,7 @@ use crate::runtime;
 use crate::store::{self, plan_parser, StoreOnlyArgs};
 use callrec::policy::plan::Plan;
 use callrec::server::clock;
+use callrec::store::catalog_sync;
 use callrec::store::migrate::{self, MigrationEvent, MigrationReport, PlanTarget};
 use serde::Serialize;
 
@@ -57,7 +58,9 @@ fn run_migrate(args: MigrateArgs) -> Result<(), Failure> {
     let runtime = runtime::current_thread()?;
     let mut out = Output::stdout();
     let mut printed = Ok(());
+    let mut migrated = catalog_sync::Migrated::default();
     let print = |event: &MigrationEvent| {
+        migrated.note(event);
         if printed.is_ok() {
             printed = out.line(&Migrated::from(event));
         }
@@ -78,6 +81,17 @@ fn run_migrate(args: MigrateArgs) -> Result<(), Failure> {
         ))
         .map_err(Failure::failed)?;
     printed?;
+    if let Some(db) = runtime.block_on(store::existing_catalog(&config))? {
+        runtime
+            .block_on(catalog_sync::after_migration(
+                &db,
+                &target.url,
+                &dest,
+                &migrated,
+                now,
+            ))
+            .map_err(Failure::failed)?;
+    }
     Ok(out.summary(&MigrateSummary {
         kind: "summary",
         org: &args.org,

@@ -6,8 +6,11 @@ use crate::failure::Failure;
 use crate::output::{Line, Output, Row};
 use crate::runtime;
 use crate::store::{self, StoreArgs, StoreOnlyArgs};
+use callrec::config::Config;
+use callrec::policydb::{Create, DbError, PolicyDb};
 use callrec::server::clock;
 use callrec::store::catalog::{self, StoredRecording};
+use callrec::store::catalog_sync;
 use callrec::store::key::RetentionClass;
 use callrec::store::metadata::StoredMetadata;
 use callrec::store::spool::Spool;
@@ -29,8 +32,12 @@ enum StorageCommand {
     Flush(FlushArgs),
     /// List stored recordings with their retention, expiry and completeness.
     Ls(ListArgs),
-    /// Re-read stored recordings and check them against their metadata's SHA-256.
-    Verify(ListArgs),
+    /// Re-read stored recordings and check them against their metadata's SHA-256, and the
+    /// recordings catalog against the store (when there is a policy database).
+    Verify(CatalogArgs),
+    /// Rebuild the recordings catalog from the store's metadata documents (a catalog lost with
+    /// its database comes back; legal holds in a surviving catalog are kept).
+    Reindex(CatalogArgs),
     /// Delete the recordings whose retention has passed (for stores without lifecycle rules).
     Sweep(SweepArgs),
 }
@@ -82,6 +89,17 @@ struct ListArgs {
     org: Option<String>,
 }
 
+/// A store walk that also reads the recordings catalog.
+#[derive(clap::Parser)]
+struct CatalogArgs {
+    #[command(flatten)]
+    list: ListArgs,
+    /// Policy database holding the recordings catalog: sqlite://PATH or postgres://...
+    /// (CALLREC_POLICY_DB, policy.db; default sqlite://policy.sqlite).
+    #[arg(long, value_name = "URL")]
+    policy_db: Option<String>,
+}
+
 pub fn run(args: StorageArgs) -> Result<(), Failure> {
     match args.command {
         StorageCommand::Lifecycle(args) => lifecycle(args),
@@ -89,6 +107,7 @@ pub fn run(args: StorageArgs) -> Result<(), Failure> {
         StorageCommand::Flush(args) => flush(args),
         StorageCommand::Ls(args) => list(args),
         StorageCommand::Verify(args) => verify(args),
+        StorageCommand::Reindex(args) => reindex(args),
     }
 }
 
@@ -157,6 +176,7 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
     }
     let now = clock::now();
     let runtime = runtime::current_thread()?;
+    let catalog = runtime.block_on(store::existing_catalog(&config))?;
     let mut out = Output::stdout();
     let mut total = SweepCounts {
         dry_run: args.dry_run,
@@ -165,7 +185,8 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
     for target in &targets {
         let dest = store::open(target)?;
         let mut printed = Ok(());
-        let log = |event: &SweepEvent| {
+        let mut deleted = Vec::new();
+        let mut log = |event: &SweepEvent| {
             let line = match event {
                 SweepEvent::Expired {
                     prefix,
@@ -190,10 +211,28 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
                 printed = out.line(&line);
             }
         };
+        let log = |event: &SweepEvent| {
+            if let SweepEvent::Expired {
+                prefix,
+                dry_run: false,
+                ..
+            } = event
+            {
+                deleted.push(prefix.clone());
+            }
+            log(event)
+        };
         let report = runtime
             .block_on(sweep::sweep(&dest, now, args.dry_run, log))
             .map_err(Failure::failed)?;
         printed?;
+        if let Some(db) = &catalog {
+            for prefix in &deleted {
+                runtime
+                    .block_on(db.remove_recording_at(prefix))
+                    .map_err(Failure::failed)?;
+            }
+        }
         let mut counts = SweepCounts {
             dry_run: args.dry_run,
             ..SweepCounts::default()
@@ -532,17 +571,50 @@ impl Line for ListSummary {
 
 /// One line per recording, then the summary; exit 1 when any has a problem. Read-only: stops
 /// when the reader goes away. An unreadable metadata document is that recording's problem.
-fn verify(args: ListArgs) -> Result<(), Failure> {
-    let (dest, runtime) = walk(&args)?;
+fn verify(args: CatalogArgs) -> Result<(), Failure> {
+    let (dest, runtime) = walk(&args.list)?;
+    let (config, url) = catalog_target(&args)?;
+    let catalog = match &args.policy_db {
+        Some(_) => Some(runtime.block_on(open_catalog(&config, Create::Never))?),
+        None => runtime.block_on(store::existing_catalog(&config))?,
+    };
+    let org = args.list.org.as_deref();
     let mut out = Output::stdout();
     let mut summary = VerifySummary {
         kind: "summary",
         recordings: 0,
         ok: 0,
         failed: 0,
+        catalog_mismatches: catalog.as_ref().map(|_| 0),
     };
     runtime.block_on(async {
-        for recording in listed(&dest, args.org.as_deref()).await? {
+        let recordings = listed(&dest, org).await?;
+        if let Some(db) = &catalog {
+            let diff = catalog_sync::compare(db, &url, org, &recordings)
+                .await
+                .map_err(Failure::failed)?;
+            let rows = diff.rows_without_objects.iter().map(|(_, id, prefix)| {
+                (
+                    prefix,
+                    Some(id),
+                    "a catalog row whose recording is not in the store",
+                )
+            });
+            let objects = diff
+                .objects_without_rows
+                .iter()
+                .map(|prefix| (prefix, None, "a stored recording the catalog does not list"));
+            for (prefix, id, problem) in rows.chain(objects) {
+                summary.catalog_mismatches = summary.catalog_mismatches.map(|n| n + 1);
+                out.line(&CatalogMismatch {
+                    kind: "catalog_mismatch",
+                    recording: prefix,
+                    id,
+                    problem,
+                })?;
+            }
+        }
+        for recording in recordings {
             if out.is_closed() {
                 return Ok(());
             }
@@ -564,12 +636,125 @@ fn verify(args: ListArgs) -> Result<(), Failure> {
         out.summary(&summary)?;
         Ok::<_, Failure>(())
     })?;
-    match summary.failed {
-        0 => Ok(()),
-        bad => Err(Failure::Failed(format!(
+    match (summary.failed, summary.catalog_mismatches.unwrap_or(0)) {
+        (0, 0) => Ok(()),
+        (0, n) => Err(Failure::Failed(format!(
+            "the recordings catalog and the store disagree on {n} recording(s); \
+             `callrec storage reindex` rebuilds the catalog from the store"
+        ))),
+        (bad, _) => Err(Failure::Failed(format!(
             "{bad} of {} recording(s) failed verification",
             summary.recordings
         ))),
+    }
+}
+
+/// The configuration (with `--policy-db`) and the URL rows name the walked store by: the one
+/// the uploader writes into them.
+fn catalog_target(args: &CatalogArgs) -> Result<(Config, String), Failure> {
+    let store = args.list.store.full();
+    let config = store.config_with_policy_db(args.policy_db.as_deref())?;
+    let url = store.target(&config, args.list.org.as_deref()).url;
+    Ok((config, url))
+}
+
+async fn open_catalog(config: &Config, create: Create) -> Result<PolicyDb, Failure> {
+    let named = |e: DbError| Failure::Failed(format!("{}: {e}", config.origins.name("policy.db")));
+    let db = PolicyDb::open_with(&config.policy.db, create)
+        .await
+        .map_err(named)?;
+    db.migrate().await.map_err(named)?;
+    Ok(db)
+}
+
+/// Rebuilds the catalog rows of the walked store (of `--org` only, if given): one line per
+/// recording left out, then the summary.
+fn reindex(args: CatalogArgs) -> Result<(), Failure> {
+    let (dest, runtime) = walk(&args.list)?;
+    let (config, url) = catalog_target(&args)?;
+    let org = args.list.org.as_deref();
+    let mut out = Output::stdout();
+    let mut printed = Ok(());
+    let report = runtime.block_on(async {
+        let db = open_catalog(&config, Create::IfMissing).await?;
+        let recordings = listed(&dest, org).await?;
+        let on_problem = |prefix: &str, reason: &str| {
+            if printed.is_ok() {
+                printed = out.line(&Unindexed {
+                    kind: "skipped",
+                    recording: prefix,
+                    reason,
+                });
+            }
+        };
+        catalog_sync::reindex(&db, &url, org, &dest, &recordings, clock::now(), on_problem)
+            .await
+            .map_err(Failure::failed)
+    })?;
+    printed?;
+    out.summary(&ReindexSummary {
+        kind: "summary",
+        store: &url,
+        catalogued: report.catalogued,
+        removed: report.removed,
+        skipped: report.skipped,
+    })?;
+    Ok(())
+}
+
+/// A recording `storage reindex` could not catalogue.
+#[derive(serde::Serialize)]
+struct Unindexed<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    recording: &'a str,
+    reason: &'a str,
+}
+
+impl Line for Unindexed<'_> {
+    fn text(&self) -> String {
+        format!(
+            "{}: left out of the catalog: {}",
+            self.recording, self.reason
+        )
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ReindexSummary<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    store: &'a str,
+    /// Rows written from metadata documents.
+    catalogued: usize,
+    /// Rows of recordings no longer in the store, removed.
+    removed: usize,
+    skipped: usize,
+}
+
+impl Line for ReindexSummary<'_> {
+    fn text(&self) -> String {
+        format!(
+            "{}: {} recording(s) catalogued, {} row(s) of recordings gone removed, {} left out",
+            self.store, self.catalogued, self.removed, self.skipped
+        )
+    }
+}
+
+/// `storage verify`'s line for a recording the catalog and the store disagree on.
+#[derive(serde::Serialize)]
+struct CatalogMismatch<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    recording: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a String>,
+    problem: &'static str,
+}
+
+impl Line for CatalogMismatch<'_> {
+    fn text(&self) -> String {
+        format!("{}: {}", self.recording, self.problem)
     }
 }
 
@@ -601,12 +786,19 @@ struct VerifySummary {
     recordings: usize,
     ok: usize,
     failed: usize,
+    /// Recordings the catalog and the store disagree on; absent without a catalog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catalog_mismatches: Option<usize>,
 }
 
 impl Line for VerifySummary {
     fn text(&self) -> String {
+        let catalog = match self.catalog_mismatches {
+            None => String::new(),
+            Some(n) => format!("; the catalog disagrees on {n}"),
+        };
         format!(
-            "{} recording(s) verified: {} intact, {} with problems",
+            "{} recording(s) verified: {} intact, {} with problems{catalog}",
             self.recordings, self.ok, self.failed
         )
     }

@@ -7,7 +7,9 @@ use crate::output::{Line, Output};
 use crate::runtime;
 use callrec::config::{Config, Origin, Section, Sources, Target};
 use callrec::policy::plan::Plan;
+use callrec::policydb::{Create, DbError, PolicyDb};
 use callrec::server::clock;
+use callrec::store::catalog_sync;
 use callrec::store::job::{self, FinishedFile};
 use callrec::store::key::RecordingKey;
 use callrec::store::metadata::StorageInfo;
@@ -19,8 +21,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The configuration a store command reads: the store and the organisations' own.
-const SECTIONS: [Section; 2] = [Section::Store, Section::Orgs];
+/// The configuration a store command reads: the store, the organisations' own, and the policy
+/// database (whose recordings catalog the command keeps in step, when it exists).
+const SECTIONS: [Section; 3] = [Section::Store, Section::Orgs, Section::Policy];
 
 /// Where recordings go: each setting from its flag, else its environment variable, else the
 /// configuration file, else the default.
@@ -79,6 +82,16 @@ impl StoreArgs {
         Config::load(&self.sources(&SECTIONS))
     }
 
+    /// [`StoreArgs::config`] with the policy database `--policy-db` names, if given.
+    pub fn config_with_policy_db(&self, policy_db: Option<&str>) -> Result<Config, String> {
+        let flag = policy_db.map(str::to_owned);
+        Config::load(
+            &self
+                .sources(&SECTIONS)
+                .flag("--policy-db", "policy.db", flag),
+        )
+    }
+
     /// The store's settings from their flags, within `sections` (which must include the
     /// store's), for a command that reads more sections than the store's.
     pub fn sources<'a>(&'a self, sections: &'a [Section]) -> Sources<'a> {
@@ -101,6 +114,21 @@ impl StoreArgs {
             });
         }
         target
+    }
+}
+
+/// The recordings catalog a store command keeps in step with what it changes: the configured
+/// policy database (`policy.db`), when it exists. A store used without `serve` has none, and
+/// none is created for it.
+pub async fn existing_catalog(config: &Config) -> Result<Option<PolicyDb>, String> {
+    let named = |e: DbError| format!("{}: {e}", config.origins.name("policy.db"));
+    match PolicyDb::open_with(&config.policy.db, Create::Never).await {
+        Ok(db) => {
+            db.migrate().await.map_err(named)?;
+            Ok(Some(db))
+        }
+        Err(DbError::NoDatabase { .. }) => Ok(None),
+        Err(e) => Err(named(e)),
     }
 }
 
@@ -270,6 +298,7 @@ fn upload_jobs(
     give_up_after: Option<Duration>,
 ) -> Result<DrainReport, String> {
     let runtime = runtime::current_thread()?;
+    let catalog = runtime.block_on(existing_catalog(config))?;
     let mut report = DrainReport::default();
     let mut opened: HashMap<String, Destination> = HashMap::new();
     for job in jobs {
@@ -282,13 +311,7 @@ fn upload_jobs(
             opened.insert(url.clone(), open(&target)?);
         }
         let dest = &opened[url];
-        let result = runtime.block_on(upload::upload(
-            dest,
-            &job,
-            &UploadConfig::default(),
-            give_up_after,
-            |e, delay| notice!("upload failed, retrying in {delay:.1?}: {e}"),
-        ));
+        let result = runtime.block_on(store_job(dest, &job, catalog.as_ref(), give_up_after));
         match result {
             Ok(done) => {
                 spool.finish(&job).map_err(|e| e.to_string())?;
@@ -446,6 +469,29 @@ impl StoreContext {
     }
 }
 
+/// Uploads `job` (retrying until `give_up_after`), then writes its row in `catalog`: stored,
+/// then catalogued, then (the caller) out of the spool, so a row always has its media and a
+/// recording whose row could not be written stays spooled for the next flush.
+async fn store_job(
+    dest: &Destination,
+    job: &SpoolJob,
+    catalog: Option<&PolicyDb>,
+    give_up_after: Option<Duration>,
+) -> Result<upload::UploadReport, StoreError> {
+    let done = upload::upload(
+        dest,
+        job,
+        &UploadConfig::default(),
+        give_up_after,
+        |e, delay| notice!("upload failed, retrying in {delay:.1?}: {e}"),
+    )
+    .await?;
+    if let Some(db) = catalog {
+        catalog_sync::catalogue_job(db, job, clock::now()).await?;
+    }
+    Ok(done)
+}
+
 /// Uploads one job until it is stored or `give_up_after` passes, and removes it from the
 /// spool; other jobs are not looked at.
 fn upload_own(
@@ -461,13 +507,8 @@ fn upload_own(
     });
     let dest = open(&target)?;
     let runtime = runtime::current_thread()?;
-    let result = runtime.block_on(upload::upload(
-        &dest,
-        job,
-        &UploadConfig::default(),
-        Some(give_up_after),
-        |e, delay| notice!("upload failed, retrying in {delay:.1?}: {e}"),
-    ));
+    let catalog = runtime.block_on(existing_catalog(config))?;
+    let result = runtime.block_on(store_job(&dest, job, catalog.as_ref(), Some(give_up_after)));
     let line =
         |objects_sent, bytes_sent, retries| StoredLine::new(job, objects_sent, bytes_sent, retries);
     match result {

@@ -11,7 +11,6 @@ use crate::policy::index::Lookup;
 use crate::policy::organisation::CustomerStorage;
 use crate::policy::Decision;
 use crate::policydb::cache::PolicyCache;
-use crate::policydb::PolicyDb;
 use crate::store::backoff::BackoffConfig;
 use crate::store::catalog_sync;
 use crate::store::destination::{owned_parts, Destination, OwnCredentials};
@@ -349,7 +348,8 @@ async fn upload_job(
     // spool: a catalog that cannot be written keeps the job, and the next attempt (finding
     // its objects stored) writes the row.
     if let Some(policy) = &policy {
-        if let Err(e) = catalogue(policy.db(), &job).await {
+        let now = crate::server::clock::now();
+        if let Err(e) = catalog_sync::catalogue_job(policy.db(), &job, now).await {
             return fail(e, &key, rewritten);
         }
     }
@@ -377,19 +377,6 @@ async fn upload_job(
             rewritten,
         ),
     }
-}
-
-/// Writes the stored job's catalog row, from the metadata document in the spool.
-async fn catalogue(db: &PolicyDb, job: &SpoolJob) -> Result<(), StoreError> {
-    let metadata = &job.manifest.metadata;
-    let path = job.path(metadata);
-    let document = tokio::fs::read(&path)
-        .await
-        .map_err(StoreError::spool(&path))?;
-    let now = crate::server::clock::now();
-    catalog_sync::catalogue(db, &job.manifest.destination, &metadata.key, &document, now)
-        .await
-        .map_err(|e| StoreError::Catalog(e.to_string()))
 }
 
 /// Whose fault a failure is: the job's own files, or the destination.
