@@ -3,6 +3,9 @@
 
 mod common;
 
+use callrec::policydb::recordings::{
+    CatalogFile, CatalogRecording, Direction, Participant, RecordingQuery,
+};
 use callrec::policydb::schema::MIGRATIONS;
 use callrec::policydb::{
     AuditRecord, Change, DbError, NewToken, PolicyDb, Revoked, Versioned, Write, TOKEN_PREFIX,
@@ -99,6 +102,7 @@ common::postgres::on_both!(
     migrate_refuses_a_newer_schema,
     a_version_1_database_upgrades_and_keeps_its_data,
     several_writes_land_together_or_not_at_all,
+    the_catalog_finds_a_person_s_recordings_by_date_newest_first,
 );
 
 async fn round_trip(t: TestDb) {
@@ -1029,4 +1033,134 @@ fn schema_names_fit_postgresql_and_stay_apart() {
     assert!(a
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+}
+
+/// A catalog row as the uploader would write it, `minutes` after 2026-11-25 10:00 UTC.
+fn catalogued(org: &str, id: &str, person: &str, minutes: u64, other: &str) -> CatalogRecording {
+    let start = Time::parse_rfc3339("2026-11-25T10:00:00Z").expect("time")
+        + std::time::Duration::from_secs(minutes * 60);
+    let prefix = format!("recordings/30d/{org}/2026/11/25/{id}/");
+    CatalogRecording {
+        id: id.into(),
+        org_id: org.into(),
+        person: Some(person.into()),
+        location: Some("paris".into()),
+        participants: vec![
+            Participant {
+                names: vec![person.to_uppercase()],
+                addresses: vec![format!("sip:{person}@example.com")],
+            },
+            Participant {
+                names: vec![other.into()],
+                addresses: vec![match other {
+                    "Dave" => "sip:dave@example.org".into(),
+                    _ => "tel:+15550100".into(),
+                }],
+            },
+        ],
+        direction: Direction::Outbound,
+        kind: "call".into(),
+        start,
+        end: start + std::time::Duration::from_secs(90),
+        duration_ms: 90_000,
+        provider: "dubber".into(),
+        plan: "dubber-go".into(),
+        retention: "30d".into(),
+        expires_at: Some(start + std::time::Duration::from_secs(30 * 86_400)),
+        legal_hold: false,
+        size_bytes: 1234,
+        sha256: "ab".repeat(32),
+        format: "opus".into(),
+        destination: "file:///recordings".into(),
+        files: vec![CatalogFile {
+            name: format!("{id}.opus"),
+            key: format!("{prefix}{id}.opus"),
+            bytes: 1234,
+            sha256: "ab".repeat(32),
+            legs: "both".into(),
+        }],
+        metadata_key: format!("{prefix}{id}.json"),
+        prefix,
+        ended: "bye".into(),
+        stored_at: start + std::time::Duration::from_secs(100),
+    }
+}
+
+async fn find(db: &PolicyDb, query: RecordingQuery<'_>) -> Result<Vec<CatalogRecording>, DbError> {
+    db.find_recordings(&query).await
+}
+
+/// Rows round-trip every field; a person's are found by date range, newest first, page by
+/// page without overlap; the participant filter finds names and addresses in any case; rows of
+/// another organisation or person never show; a re-write keeps a legal hold; removal by id and
+/// by prefix.
+async fn the_catalog_finds_a_person_s_recordings_by_date_newest_first(t: TestDb) {
+    let t = t.migrated().await;
+    let db = &t.db;
+    for (i, person) in ["alice", "bob", "alice", "alice", "alice"].iter().enumerate() {
+        let other = if i % 2 == 0 { "Zoë Martin" } else { "Dave" };
+        let row = catalogued("acme", &format!("c{i}"), person, i as u64 * 10, other);
+        db.put_recording(&row).await.expect("put");
+    }
+    db.put_recording(&catalogued("globex", "c0", "alice", 5, "Dave"))
+        .await
+        .expect("another organisation's row with the same id");
+    let back = db.recording("acme", "c3").await.expect("get").expect("row");
+    assert_eq!(back, catalogued("acme", "c3", "alice", 30, "Dave"));
+    assert_eq!(db.recording("acme", "nope").await.expect("get"), None);
+
+    let ids = |rows: Vec<CatalogRecording>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let query = |person, from: Option<u64>, to: Option<u64>, participant, limit, offset| {
+        let at = |m: u64| {
+            Time::parse_rfc3339("2026-11-25T10:00:00Z").expect("time")
+                + std::time::Duration::from_secs(m * 60)
+        };
+        RecordingQuery {
+            org_id: "acme",
+            person,
+            from: from.map(at),
+            to: to.map(at),
+            participant,
+            limit,
+            offset,
+        }
+    };
+    let all = find(db, query(None, None, None, None, 100, 0)).await;
+    assert_eq!(ids(all.expect("all")), ["c4", "c3", "c2", "c1", "c0"]);
+    let alice = find(db, query(Some("alice"), None, None, None, 100, 0));
+    assert_eq!(ids(alice.await.expect("alice")), ["c4", "c3", "c2", "c0"]);
+    // From inclusive, to exclusive.
+    let range = find(db, query(Some("alice"), Some(20), Some(40), None, 100, 0));
+    assert_eq!(ids(range.await.expect("range")), ["c3", "c2"]);
+    let first = find(db, query(Some("alice"), None, None, None, 3, 0));
+    let second = find(db, query(Some("alice"), None, None, None, 3, 3));
+    assert_eq!(ids(first.await.expect("page 1")), ["c4", "c3", "c2"]);
+    assert_eq!(ids(second.await.expect("page 2")), ["c0"]);
+    for text in ["zoë", "MARTIN", "+1555"] {
+        let found = find(db, query(Some("alice"), None, None, Some(text), 100, 0));
+        assert_eq!(ids(found.await.expect("participant")), ["c4", "c2", "c0"], "{text}");
+    }
+    let none = find(db, query(Some("carol"), None, None, None, 100, 0));
+    assert!(none.await.expect("nobody").is_empty());
+
+    // A hold set on the row survives the row being written again (a reindex, a migration).
+    let raw = t.raw().await;
+    sqlx::query("UPDATE recordings SET legal_hold = 1 WHERE org_id = 'acme' AND id = 'c2'")
+        .execute(&raw)
+        .await
+        .expect("hold");
+    let mut again = catalogued("acme", "c2", "alice", 20, "Zoë Martin");
+    again.plan = "dubber-standard".into();
+    db.put_recording(&again).await.expect("rewrite");
+    let held = db.recording("acme", "c2").await.expect("get").expect("row");
+    assert!(held.legal_hold);
+    assert_eq!(held.plan, "dubber-standard");
+
+    assert!(db.remove_recording("acme", "c0").await.expect("remove"));
+    assert!(!db.remove_recording("acme", "c0").await.expect("again"));
+    let prefix = "recordings/30d/acme/2026/11/25/c1/";
+    assert!(db.remove_recording_at(prefix).await.expect("by prefix"));
+    let left = find(db, query(None, None, None, None, 100, 0));
+    assert_eq!(ids(left.await.expect("left")), ["c4", "c3", "c2"]);
+    assert!(db.recording("globex", "c0").await.expect("get").is_some());
 }
