@@ -9,8 +9,9 @@
 //! calls an hour must not queue behind the policy's write lock) and never replayed to caches.
 //! Typed here, interpreted by the recordings API.
 
-use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Row};
 
 use super::{DbError, PolicyDb, MAX_PAGE};
 use crate::time::Time;
@@ -137,50 +138,26 @@ impl PolicyDb {
     /// Writes the recording's row, replacing the one it had (a recording moved by a plan
     /// migration, or read again by a reindex) but keeping its legal hold.
     pub async fn put_recording(&self, r: &CatalogRecording) -> Result<(), DbError> {
-        let participants = serde_json::to_string(&r.participants).map_err(DbError::Encode)?;
-        let files = serde_json::to_string(&r.files).map_err(DbError::Encode)?;
-        let sql = format!(
-            "INSERT INTO recordings ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
-             ON CONFLICT (org_id, id) DO UPDATE SET person = excluded.person, \
-             location_id = excluded.location_id, participants = excluded.participants, \
-             direction = excluded.direction, kind = excluded.kind, \
-             start_at = excluded.start_at, end_at = excluded.end_at, \
-             duration_ms = excluded.duration_ms, provider = excluded.provider, \
-             plan = excluded.plan, retention = excluded.retention, \
-             expires_at = excluded.expires_at, size_bytes = excluded.size_bytes, \
-             sha256 = excluded.sha256, format = excluded.format, \
-             destination = excluded.destination, prefix = excluded.prefix, \
-             files = excluded.files, metadata_key = excluded.metadata_key, \
-             ended = excluded.ended, stored_at = excluded.stored_at"
-        );
-        sqlx::query(&sql)
-            .bind(&r.org_id)
-            .bind(&r.id)
-            .bind(r.person.as_deref().unwrap_or(""))
-            .bind(r.location.as_deref().unwrap_or(""))
-            .bind(participants)
-            .bind(r.direction.as_str())
-            .bind(&r.kind)
-            .bind(r.start.to_rfc3339())
-            .bind(r.end.to_rfc3339())
-            .bind(clamp(r.duration_ms))
-            .bind(&r.provider)
-            .bind(&r.plan)
-            .bind(&r.retention)
-            .bind(r.expires_at.map(Time::to_rfc3339))
-            .bind(i64::from(r.legal_hold))
-            .bind(clamp(r.size_bytes))
-            .bind(&r.sha256)
-            .bind(&r.format)
-            .bind(&r.destination)
-            .bind(&r.prefix)
-            .bind(files)
-            .bind(&r.metadata_key)
-            .bind(&r.ended)
-            .bind(r.stored_at.to_rfc3339())
+        let sql = upsert_sql();
+        let (participants, files) = encoded(r)?;
+        bind_row(sqlx::query(&sql), r, participants, files)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    /// [`PolicyDb::put_recording`] for many rows in one transaction: all land or none, at a
+    /// fraction of the cost of a commit each (a rebuild, a bulk load).
+    pub async fn put_recordings(&self, rows: &[CatalogRecording]) -> Result<(), DbError> {
+        let sql = upsert_sql();
+        let mut tx = self.pool.begin().await?;
+        for r in rows {
+            let (participants, files) = encoded(r)?;
+            bind_row(sqlx::query(&sql), r, participants, files)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -287,6 +264,67 @@ impl PolicyDb {
             .await?;
         rows.iter().map(catalog_row).collect()
     }
+}
+
+/// Insert, or on the same (organisation, id) replace every column but the legal hold.
+fn upsert_sql() -> String {
+    format!(
+        "INSERT INTO recordings ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+         $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24) \
+         ON CONFLICT (org_id, id) DO UPDATE SET person = excluded.person, \
+         location_id = excluded.location_id, participants = excluded.participants, \
+         direction = excluded.direction, kind = excluded.kind, \
+         start_at = excluded.start_at, end_at = excluded.end_at, \
+         duration_ms = excluded.duration_ms, provider = excluded.provider, \
+         plan = excluded.plan, retention = excluded.retention, \
+         expires_at = excluded.expires_at, size_bytes = excluded.size_bytes, \
+         sha256 = excluded.sha256, format = excluded.format, \
+         destination = excluded.destination, prefix = excluded.prefix, \
+         files = excluded.files, metadata_key = excluded.metadata_key, \
+         ended = excluded.ended, stored_at = excluded.stored_at"
+    )
+}
+
+/// The row's JSON columns: participants and files.
+fn encoded(r: &CatalogRecording) -> Result<(String, String), DbError> {
+    Ok((
+        serde_json::to_string(&r.participants).map_err(DbError::Encode)?,
+        serde_json::to_string(&r.files).map_err(DbError::Encode)?,
+    ))
+}
+
+/// Binds every column of `r`, in [`COLUMNS`] order.
+fn bind_row<'q>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    r: &'q CatalogRecording,
+    participants: String,
+    files: String,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    query
+        .bind(&r.org_id)
+        .bind(&r.id)
+        .bind(r.person.as_deref().unwrap_or(""))
+        .bind(r.location.as_deref().unwrap_or(""))
+        .bind(participants)
+        .bind(r.direction.as_str())
+        .bind(&r.kind)
+        .bind(r.start.to_rfc3339())
+        .bind(r.end.to_rfc3339())
+        .bind(clamp(r.duration_ms))
+        .bind(&r.provider)
+        .bind(&r.plan)
+        .bind(&r.retention)
+        .bind(r.expires_at.map(Time::to_rfc3339))
+        .bind(i64::from(r.legal_hold))
+        .bind(clamp(r.size_bytes))
+        .bind(&r.sha256)
+        .bind(&r.format)
+        .bind(&r.destination)
+        .bind(&r.prefix)
+        .bind(files)
+        .bind(&r.metadata_key)
+        .bind(&r.ended)
+        .bind(r.stored_at.to_rfc3339())
 }
 
 /// A `LIKE` pattern that finds `text` anywhere, case-insensitively, with `%` and `_` in it
