@@ -285,15 +285,22 @@ fn person(id: &str, location: &str, aors: &[&str]) -> Value {
     })
 }
 
-/// A call recording settings body: `record` mode, reminder every `interval` seconds.
+/// A call recording settings body with every field: `record` mode, reminder every `interval`
+/// seconds (as a GET returns it, so a test can compare the two).
 fn settings(enabled: bool, record: &str, interval: u64) -> Value {
     json!({
         "enabled": enabled,
         "record": record,
         "recordVoicemailEnabled": true,
+        "startStopAnnouncementEnabled": true,
         "startStopAnnouncement": { "internalCallsEnabled": false, "pstnCallsEnabled": true },
         "notification": { "type": "Play Announcement", "enabled": true },
         "repeat": { "interval": interval, "enabled": true },
+        "callRecordingAccessSettings": {
+            "viewAndPlayRecordingsEnabled": true, "downloadRecordingsEnabled": true,
+            "deleteRecordingsEnabled": true, "shareRecordingsEnabled": true,
+        },
+        "postCallRecordingSettings": { "summaryAndActionItemsEnabled": false, "transcriptEnabled": false },
     })
 }
 
@@ -302,9 +309,15 @@ fn defaults() -> Value {
         "enabled": false,
         "record": "Never",
         "recordVoicemailEnabled": false,
+        "startStopAnnouncementEnabled": false,
         "startStopAnnouncement": { "internalCallsEnabled": false, "pstnCallsEnabled": false },
         "notification": { "type": "Beep", "enabled": false },
         "repeat": { "interval": 20, "enabled": false },
+        "callRecordingAccessSettings": {
+            "viewAndPlayRecordingsEnabled": true, "downloadRecordingsEnabled": true,
+            "deleteRecordingsEnabled": true, "shareRecordingsEnabled": true,
+        },
+        "postCallRecordingSettings": { "summaryAndActionItemsEnabled": false, "transcriptEnabled": false },
     })
 }
 
@@ -371,10 +384,7 @@ fn organisations_locations_and_people_are_created_changed_and_deleted(db: &Db) {
         "only a partner administrator creates organisations"
     );
     let message = server.refused(&partner, "POST", orgs, malformed.clone(), 400);
-    assert!(
-        message.starts_with("invalid JSON body: invalid type"),
-        "{message}"
-    );
+    assert_eq!(message, "id: must be a string, not integer `5`");
     let message = server.refused(&reader, "PUT", "/v1/organizations/acme", malformed, 403);
     assert_eq!(
         message,
@@ -761,7 +771,7 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
                 s["notification"]["type"] = json!("Ring");
                 s
             },
-            "notification.type: 'Ring' is not one of Beep, Play Announcement",
+            "notification.type: 'Ring' is not one of Beep, Play Announcement, None",
         ),
         (
             {
@@ -777,13 +787,6 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
         let message = server.refused(&customer, "PUT", &alice, Some(body), 400);
         assert_eq!(message, expected);
     }
-    let mut missing = settings(true, "Always", 30);
-    missing.as_object_mut().expect("object").remove("repeat");
-    let message = server.refused(&customer, "PUT", &alice, Some(missing), 400);
-    assert!(
-        message.starts_with("invalid JSON body: missing field `repeat`"),
-        "{message}"
-    );
     let mut misspelt = settings(true, "Always", 30);
     misspelt["recordingMode"] = json!("Always");
     let message = server.refused(&customer, "PUT", &alice, Some(misspelt), 400);

@@ -532,10 +532,25 @@ fn each_path_accepts_exactly_its_documented_methods() {
         for method in METHODS {
             let upper = method.to_ascii_uppercase();
             if item[method].is_null() {
-                let (status, _, body) =
+                let (status, content_type, body) =
                     api.server
                         .request(&upper, &path, Some(&reader), Some(&json!({})));
                 assert_eq!(status, 405, "{upper} {path} is not documented: {body}");
+                // Answered as the document's 405 says: an Error, in JSON.
+                assert!(
+                    content_type.starts_with("application/json"),
+                    "{upper} {path}"
+                );
+                let mut problems = Vec::new();
+                let e405 = &doc["components"]["responses"]["E405"]["content"];
+                check(
+                    &e405["application/json"]["schema"],
+                    &body,
+                    &doc,
+                    &upper,
+                    &mut problems,
+                );
+                assert!(problems.is_empty(), "{upper} {path}: {problems:?}");
             } else {
                 // A read-only token: changes are refused by the handler, never made.
                 let body = (!item[method]["requestBody"].is_null()).then(|| json!({}));
@@ -576,8 +591,12 @@ fn responses_and_requests_conform_to_the_document() {
         served["openapi"]
     );
     // A route that does not exist is named in the 404, not answered with an empty body.
-    let (status, _, missing) = api.server.request("GET", "/v1/nope", r, None);
+    let (status, content_type, missing) = api.server.request("GET", "/v1/nope", r, None);
     assert_eq!(status, 404);
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
     assert_eq!(
         missing["message"],
         "no such route: GET /v1/nope (the routes are listed at /openapi.json)"

@@ -258,6 +258,7 @@ fn user(o: usize, l: usize, n: usize) -> User {
             enabled: b >> 11 & 1 == 1,
             interval: ReminderInterval::new(10 + (b >> 12) % 81).expect("10-90"),
         },
+        ..RecordingSettings::default()
     };
     user.entitlement = DubberEntitlement::ALL[(b >> 20) as usize % 3];
     user.platform = (!(b >> 22).is_multiple_of(10)).then(|| PlatformInfo {

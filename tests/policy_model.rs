@@ -13,8 +13,8 @@ use callrec::policy::organisation::{CustomerStorage, Organisation};
 use callrec::policy::plan::{DubberEntitlement, Plan, Provider};
 use callrec::policy::region::Region;
 use callrec::policy::settings::{
-    Announcement, Mode, Notification, NotificationType, PlatformInfo, RecordingSettings, Reminder,
-    ReminderInterval,
+    Announcement, Mode, Notification, NotificationType, PlatformInfo, PostCall, RecordingSettings,
+    Reminder, ReminderInterval,
 };
 use callrec::policy::terms::{disclosure, TermsAcceptance};
 use callrec::policy::user::{Licence, Person, User};
@@ -345,6 +345,7 @@ fn documents(case: &Case) -> (Organisation, Location, User) {
             enabled: knobs.reminder_on,
             interval: ReminderInterval::new(knobs.reminder_seconds).unwrap(),
         },
+        ..RecordingSettings::default()
     };
     if case.enabled {
         user.platform = Some(PlatformInfo {
@@ -1218,6 +1219,7 @@ fn custom_settings() -> RecordingSettings {
             enabled: true,
             interval: ReminderInterval::new(30).unwrap(),
         },
+        post_call: PostCall::default(),
     }
 }
 
@@ -1266,6 +1268,10 @@ fn the_defaults_are_never_voicemail_off_beep_off_and_a_20_second_reminder_off() 
             reminder: Reminder {
                 enabled: false,
                 interval: ReminderInterval::new(20).unwrap()
+            },
+            post_call: PostCall {
+                summary_and_action_items: false,
+                transcript: false
             },
         }
     );
@@ -1365,6 +1371,7 @@ const PROVISIONED_JSON: &str = r#"{
   "enabled": true,
   "record": "Always with Pause/Resume",
   "recordVoicemailEnabled": true,
+  "startStopAnnouncementEnabled": true,
   "startStopAnnouncement": {
     "internalCallsEnabled": false,
     "pstnCallsEnabled": true
@@ -1376,6 +1383,16 @@ const PROVISIONED_JSON: &str = r#"{
   "repeat": {
     "interval": 30,
     "enabled": true
+  },
+  "callRecordingAccessSettings": {
+    "viewAndPlayRecordingsEnabled": true,
+    "downloadRecordingsEnabled": true,
+    "deleteRecordingsEnabled": true,
+    "shareRecordingsEnabled": true
+  },
+  "postCallRecordingSettings": {
+    "summaryAndActionItemsEnabled": false,
+    "transcriptEnabled": false
   },
   "serviceProvider": "acme",
   "externalGroup": "paris",
@@ -1402,7 +1419,7 @@ fn user_settings_are_written_in_the_platforms_json() {
     let never = UserRecordingSettings::from(&user(&acme, &paris, "u9"));
     assert_eq!(
         serde_json::to_string(&never).unwrap(),
-        r#"{"enabled":false,"record":"Never","recordVoicemailEnabled":false,"startStopAnnouncement":{"internalCallsEnabled":false,"pstnCallsEnabled":false},"notification":{"type":"Beep","enabled":false},"repeat":{"interval":20,"enabled":false}}"#
+        r#"{"enabled":false,"record":"Never","recordVoicemailEnabled":false,"startStopAnnouncementEnabled":false,"startStopAnnouncement":{"internalCallsEnabled":false,"pstnCallsEnabled":false},"notification":{"type":"Beep","enabled":false},"repeat":{"interval":20,"enabled":false},"callRecordingAccessSettings":{"viewAndPlayRecordingsEnabled":true,"downloadRecordingsEnabled":true,"deleteRecordingsEnabled":true,"shareRecordingsEnabled":true},"postCallRecordingSettings":{"summaryAndActionItemsEnabled":false,"transcriptEnabled":false}}"#
     );
     let modes: Vec<String> = Mode::ALL
         .iter()
@@ -1469,7 +1486,7 @@ fn bad_values_are_refused_naming_the_field_and_the_allowed_values() {
     );
     assert_eq!(
         refused("/notification/type", json!("Chime")),
-        "notification.type: 'Chime' is not one of Beep, Play Announcement"
+        "notification.type: 'Chime' is not one of Beep, Play Announcement, None"
     );
     assert_eq!(
         refused("/repeat/interval", json!(5)),
@@ -1639,9 +1656,25 @@ fn a_user_document_round_trips_exactly() {
     let json = serde_json::to_string(&u1).unwrap();
     assert_eq!(
         json,
-        r#"{"id":"u1","org":"acme","location":"paris","aors":["sip:+33140000001@acme.example"],"person":{"firstName":"u1","lastName":"Martin","email":"u1@example.com","timeZone":"Europe/Paris"},"licence":"Professional","enabled":true,"settings":{"mode":"Always with Pause/Resume","recordVoicemail":true,"announcement":{"internalCalls":false,"pstnCalls":true},"notification":{"type":"Play Announcement","enabled":true},"reminder":{"enabled":true,"interval":30}},"entitlement":"dubber-go","platform":{"serviceProvider":"acme","externalGroup":"paris","externalIdentifier":"u1"}}"#
+        r#"{"id":"u1","org":"acme","location":"paris","aors":["sip:+33140000001@acme.example"],"person":{"firstName":"u1","lastName":"Martin","email":"u1@example.com","timeZone":"Europe/Paris"},"licence":"Professional","enabled":true,"settings":{"mode":"Always with Pause/Resume","recordVoicemail":true,"announcement":{"internalCalls":false,"pstnCalls":true},"notification":{"type":"Play Announcement","enabled":true},"reminder":{"enabled":true,"interval":30},"postCall":{"summaryAndActionItems":false,"transcript":false}},"entitlement":"dubber-go","platform":{"serviceProvider":"acme","externalGroup":"paris","externalIdentifier":"u1"},"access":{"play":true,"download":true,"delete":true,"share":true}}"#
     );
     assert_eq!(serde_json::from_str::<User>(&json).unwrap(), u1);
+    // A document stored before the post-call settings and the access switches: their
+    // defaults (off; everything allowed).
+    let older = json
+        .replace(
+            r#","postCall":{"summaryAndActionItems":false,"transcript":false}"#,
+            "",
+        )
+        .replace(
+            r#","access":{"play":true,"download":true,"delete":true,"share":true}"#,
+            "",
+        );
+    assert!(
+        !older.contains("postCall") && !older.contains("access"),
+        "{older}"
+    );
+    assert_eq!(serde_json::from_str::<User>(&older).unwrap(), u1);
 }
 
 #[test]

@@ -215,7 +215,9 @@ fn decide(
         record_from_answer,
         user_start_stop,
         pause_resume,
-        pause_resume_notification: (pause_resume && notification.enabled)
+        pause_resume_notification: (pause_resume
+            && notification.enabled
+            && notification.kind != NotificationType::Silent)
             .then_some(notification.kind),
         reminder: settings
             .reminder

@@ -3,7 +3,7 @@
 //!
 //! Defaults (what a new or disabled user has): mode Never, voicemail not recorded (it is
 //! storage-hungry, so opt-in), no start/stop announcement, pause/resume notification a beep
-//! but off, reminder tone off at 20 s.
+//! but off, reminder tone off at 20 s, no post-call summary or transcript.
 
 use super::error::PolicyError;
 use serde::{Deserialize, Serialize};
@@ -58,17 +58,24 @@ pub enum NotificationType {
     Beep,
     #[serde(rename = "Play Announcement")]
     PlayAnnouncement,
+    /// The platform's `None`: pausing and resuming go unannounced, whatever `enabled` says.
+    #[serde(rename = "None")]
+    Silent,
 }
 
 impl NotificationType {
-    pub const ALL: [NotificationType; 2] =
-        [NotificationType::Beep, NotificationType::PlayAnnouncement];
+    pub const ALL: [NotificationType; 3] = [
+        NotificationType::Beep,
+        NotificationType::PlayAnnouncement,
+        NotificationType::Silent,
+    ];
 
     /// The platform's name for the notification.
     pub fn name(self) -> &'static str {
         match self {
             NotificationType::Beep => "Beep",
             NotificationType::PlayAnnouncement => "Play Announcement",
+            NotificationType::Silent => "None",
         }
     }
 }
@@ -140,6 +147,17 @@ pub struct Reminder {
     pub interval: ReminderInterval,
 }
 
+/// What the calling platform may make of a recording once the call is over. callrec produces
+/// neither a summary nor a transcript: the switches are kept and shown so that a platform
+/// client's settings survive a round trip, and a provider that does produce them can read
+/// them.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PostCall {
+    pub summary_and_action_items: bool,
+    pub transcript: bool,
+}
+
 /// Everything an administrator sets for a user once recording is enabled.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -149,6 +167,9 @@ pub struct RecordingSettings {
     pub announcement: Announcement,
     pub notification: Notification,
     pub reminder: Reminder,
+    /// Absent from documents stored before it existed: off.
+    #[serde(default)]
+    pub post_call: PostCall,
 }
 
 /// What the provider's portal needs to find the user, generated when the user is provisioned

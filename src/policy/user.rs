@@ -47,6 +47,36 @@ pub struct User {
     /// the user's recordings, and its portal finds them by it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<PlatformInfo>,
+    /// What the user may do with their own recordings. Kept when recording is disabled: the
+    /// recordings outlive the enabling, and so must a switch an administrator turned off.
+    #[serde(default)]
+    pub access: RecordingAccess,
+}
+
+/// The user's own switches over their stored recordings, as the calling platform's
+/// `callRecordingAccessSettings` sets them; all on unless an administrator turns one off.
+/// Stored and shown only for now: the recordings API that will serve users their recordings
+/// must enforce them (refusing a switched-off action), nothing else reads them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecordingAccess {
+    /// List the recordings and play them back.
+    pub play: bool,
+    pub download: bool,
+    pub delete: bool,
+    /// Hand a recording to someone else.
+    pub share: bool,
+}
+
+impl Default for RecordingAccess {
+    fn default() -> Self {
+        RecordingAccess {
+            play: true,
+            download: true,
+            delete: true,
+            share: true,
+        }
+    }
 }
 
 impl User {
@@ -70,6 +100,7 @@ impl User {
             settings: RecordingSettings::default(),
             entitlement: DubberEntitlement::default(),
             platform: None,
+            access: RecordingAccess::default(),
         }
     }
 

@@ -41,35 +41,76 @@ impl AdminServer {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> (u16, String, Value) {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+        let response = self.exchange(method, path, &headers, body);
+        let content_type = response
+            .header("content-type")
+            .unwrap_or_default()
+            .to_string();
+        (response.status, content_type, response.body)
+    }
+
+    /// One request with the headers given as they are (and `Content-Type: application/json`);
+    /// the whole response.
+    pub fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Response {
         let mut stream = TcpStream::connect(&self.addr).expect("connect");
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
+        let headers: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .expect("send");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read");
         let (head, body) = response.split_once("\r\n\r\n").expect("a whole response");
-        let status = head
-            .split(' ')
-            .nth(1)
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
             .and_then(|s| s.parse().ok())
             .expect("status");
-        let content_type = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-type: ")
-                    .map(String::from)
-            })
-            .unwrap_or_default();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.trim().to_string()))
+            .collect();
         let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
-        (status, content_type, body)
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A response as [`AdminServer::exchange`] read it.
+pub struct Response {
+    pub status: u16,
+    /// Names in lower case, in the order sent.
+    pub headers: Vec<(String, String)>,
+    /// JSON when it is JSON, else the text.
+    pub body: Value,
+}
+
+impl Response {
+    /// The first header named `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -1,6 +1,7 @@
 //! What can be done to a user: enable recording (provisioning them), disable it (back to
-//! defaults), change their settings, move them to another Dubber plan. Must never touch stored
-//! recordings: a plan change returns the migration to run instead.
+//! defaults), change their settings and their access to their recordings, move them to
+//! another Dubber plan. Must never touch stored recordings: a plan change returns the
+//! migration to run instead.
 
 use crate::policy::change::{Change, RetentionMigration};
 use crate::policy::error::PolicyError;
@@ -9,7 +10,7 @@ use crate::policy::model::{Admin, OrgId, ProviderChoice};
 use crate::policy::organisation::Organisation;
 use crate::policy::plan::{DubberEntitlement, Provider};
 use crate::policy::settings::{PlatformInfo, RecordingSettings};
-use crate::policy::user::User;
+use crate::policy::user::{RecordingAccess, User};
 use crate::time::Time;
 
 impl User {
@@ -99,6 +100,16 @@ impl User {
             ..self.clone()
         };
         Ok(Change::user(self, after))
+    }
+
+    /// Sets what the user may do with their own recordings, allowed whether recording is
+    /// enabled or not (the recordings stay either way).
+    pub fn set_access(&self, access: RecordingAccess) -> Change {
+        let after = User {
+            access,
+            ..self.clone()
+        };
+        Change::user(self, after)
     }
 
     /// Moves the user (at `location`, in `org`) to another Dubber plan, allowed at any time.

@@ -1,9 +1,11 @@
 //! The extractors every admin handler takes its request through: the bearer-token
-//! [`Caller`], JSON bodies and query strings that fail as JSON 400s, and the organisation a
+//! [`Caller`], JSON bodies (always an object, as the platform's API takes) and query strings
+//! that fail as JSON 400s naming the field, and the organisation a
 //! request acts on (`?orgId=`, or the token's only one) together with whether its token may
 //! read or change it. Must never decide policy nor touch a document.
 
 use super::auth::Caller;
+use super::fields;
 use super::state::{bad_request, forbidden, AdminState, ApiError, Peer, RETRY_AFTER};
 use crate::policydb::MAX_PAGE;
 use axum::body::Bytes;
@@ -12,6 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::Value;
 use std::sync::atomic::Ordering;
 
 /// Items a listing returns when its size is not given.
@@ -59,7 +62,7 @@ impl FromRequestParts<AdminState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .ok_or_else(|| unauthorized("an Authorization: Bearer token is required".into()))?;
         let info = state
             .db
@@ -81,7 +84,14 @@ impl FromRequestParts<AdminState> for Caller {
     }
 }
 
-/// A JSON request body; anything else is a 400 saying what is wrong with it.
+/// The token of an `Authorization` header's value, when its scheme is Bearer in any case
+/// (`bearer`, `BEARER`): schemes are case-insensitive (RFC 9110 §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("Bearer").then_some(token)
+}
+
+/// A JSON object request body; anything else is a 400 saying what is wrong with it.
 pub(crate) struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
@@ -98,9 +108,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
 pub(crate) struct RawBody(Bytes);
 
 impl RawBody {
-    /// The body as `T`, or a 400 saying what is wrong with it.
+    /// The body as `T`, or a 400 saying what is wrong with it. It must be a JSON object:
+    /// serde would read an array as a struct's fields in order, which no client means.
     pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        serde_json::from_slice(&self.0).map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+        let value: Value = serde_json::from_slice(&self.0)
+            .map_err(|e| bad_request(format!("invalid JSON body: {e}")))?;
+        if !value.is_object() {
+            return Err(bad_request("invalid JSON body: expected a JSON object"));
+        }
+        read_json(value)
     }
 }
 
@@ -113,6 +129,14 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             .map(RawBody)
             .map_err(|e| ApiError::new(e.status(), e.body_text()))
     }
+}
+
+/// `value` as `T`, or a 400 naming the field that is wrong and what it accepts.
+pub(crate) fn read_json<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        fields::body_refusal(&path, e.into_inner())
+    })
 }
 
 /// A request's query parameters; a malformed one is a 400 naming it.
@@ -248,6 +272,21 @@ mod tests {
         // Asking is not being allowed: that is check_read's to say.
         let elsewhere = check_read(&one, "globex").expect_err("not the token's");
         assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        for value in [
+            "Bearer crt_x",
+            "bearer crt_x",
+            "BEARER crt_x",
+            "bEaReR crt_x",
+        ] {
+            assert_eq!(bearer_token(value), Some("crt_x"), "{value}");
+        }
+        for value in ["Basic crt_x", "Bearercrt_x", "Bearer", "crt_x"] {
+            assert_eq!(bearer_token(value), None, "{value}");
+        }
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! How the admin API spells what its requests and responses carry: ids and free text (and the
-//! 400 naming the field when one is not), and vendors by id (`dubber`, `imagicle`,
+//! 400 naming the field when one is not), what each field of a body accepts (for the 400 of a
+//! value of the wrong type), and vendors by id (`dubber`, `imagicle`,
 //! `callcabinet`, `none` for recording off) and by the name the platform shows. Must never
 //! decide policy nor read a document.
 
 use super::state::{bad_request, ApiError};
 use crate::policy::model::{LocationProvider, ProviderChoice};
 use crate::policy::plan::Provider;
+use crate::policy::settings::{Mode, NotificationType, ReminderInterval};
 
 /// Longest id (organisation, location, user) accepted.
 pub(crate) const MAX_ID: usize = 128;
@@ -38,6 +40,50 @@ pub(crate) fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+/// A body that did not read, as a 400: a value of the wrong type names its field (`path`, as
+/// `serde_path_to_error` writes it) and what the field accepts, in the API's words rather than
+/// Rust's; any other fault (a missing or unknown field) keeps serde's words, with the path
+/// when it is not the body itself.
+pub(crate) fn body_refusal(path: &str, e: serde_json::Error) -> ApiError {
+    let message = e.to_string();
+    let wrong_type = message
+        .strip_prefix("invalid type: ")
+        .and_then(|m| m.split_once(", expected "));
+    match (path, wrong_type) {
+        (".", _) => bad_request(format!("invalid JSON body: {message}")),
+        (path, Some((found, expected))) => bad_request(format!(
+            "{path}: must be {}, not {found}",
+            accepts(path, expected)
+        )),
+        (path, None) => bad_request(format!("invalid JSON body: {path}: {message}")),
+    }
+}
+
+/// What the field at `path` accepts: the settings' fields by name (their values are a range
+/// or a list), any other by the type serde `expected`.
+fn accepts(path: &str, expected: &str) -> String {
+    let one_of = |names: &[&str]| format!("one of {}", names.join(", "));
+    match path {
+        "repeat.interval" => format!(
+            "a whole number of seconds from {} to {}",
+            ReminderInterval::MIN,
+            ReminderInterval::MAX
+        ),
+        "record" => one_of(&Mode::ALL.map(Mode::name)),
+        "notification.type" => one_of(&NotificationType::ALL.map(NotificationType::name)),
+        _ => match expected {
+            "a boolean" => "true or false".into(),
+            "a string" | "a borrowed string" => "a string".into(),
+            "a sequence" => "a JSON array".into(),
+            "a map" => "a JSON object".into(),
+            e if e.starts_with("struct ") => "a JSON object".into(),
+            e if e.starts_with('u') && e[1..].parse::<u8>().is_ok() => "a whole number".into(),
+            e if e.starts_with('i') && e[1..].parse::<u8>().is_ok() => "a whole number".into(),
+            other => other.into(),
+        },
+    }
 }
 
 /// A vendor's id in JSON: `dubber`, `imagicle`, `callcabinet`, or `none` (recording off).
@@ -81,6 +127,64 @@ pub(crate) fn location_vendor(field: &str, id: Option<&str>) -> Result<LocationP
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `serde_path_to_error` makes of `json` read as `T`, refused.
+    fn refusal<T: serde::de::DeserializeOwned + std::fmt::Debug>(json: &str) -> String {
+        let value: serde_json::Value = serde_json::from_str(json).expect("JSON");
+        let e = serde_path_to_error::deserialize::<_, T>(value).expect_err("refused");
+        let path = e.path().to_string();
+        body_refusal(&path, e.into_inner()).message
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // read only to be refused
+    struct Repeat {
+        interval: u64,
+        enabled: bool,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Settings {
+        record: String,
+        repeat: Repeat,
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_refused_naming_its_field_and_what_it_accepts() {
+        let cases = [
+            (
+                r#"{"record": "Always", "repeat": {"interval": "20", "enabled": true}}"#,
+                r#"repeat.interval: must be a whole number of seconds from 10 to 90, not string "20""#,
+            ),
+            (
+                r#"{"record": "Always", "repeat": {"interval": 20, "enabled": "yes"}}"#,
+                r#"repeat.enabled: must be true or false, not string "yes""#,
+            ),
+            (
+                r#"{"record": 3, "repeat": {"interval": 20, "enabled": true}}"#,
+                "record: must be one of Never, Always, Always with Pause/Resume, On Demand with \
+                 User Initiated Start, not integer `3`",
+            ),
+            (
+                r#"{"record": "Always", "repeat": 20}"#,
+                "repeat: must be a JSON object, not integer `20`",
+            ),
+            (
+                r#"{"record": "Always"}"#,
+                "invalid JSON body: missing field `repeat`",
+            ),
+            (
+                r#"{"record": "Always", "repeat": {"interval": 20, "enabled": true, "x": 1}}"#,
+                "invalid JSON body: repeat.x: unknown field `x`, expected `interval` or `enabled`",
+            ),
+        ];
+        for (json, expected) in cases {
+            assert_eq!(refusal::<Settings>(json), expected, "{json}");
+        }
+    }
 
     #[test]
     fn max_text_bounds_names() {

@@ -24,7 +24,9 @@
 //! | `/v1/audit?since=&limit=` | GET R |
 //! | `/v1/tokens`, `/v1/tokens/{tokenId}` | GET any token (those within its organisations), DELETE W (revoke; any token itself) |
 //!
-//! A path no route serves is answered 404 with a message naming it (never an empty body).
+//! A path no route serves is answered 404, a method a route does not serve 405 (with its
+//! `Allow` header), both with a JSON message naming what was asked (never an empty body, which
+//! `docs/openapi.json` does not promise).
 
 use super::auth::Caller;
 use super::routes::{audit, directory, recording, token, vendor};
@@ -57,6 +59,8 @@ pub fn router(state: AdminState) -> Router {
         .merge(audit::routes())
         .merge(token::routes())
         .fallback(no_route)
+        // After every route is in: it is set on the routes present when called.
+        .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_forbidden,
@@ -121,6 +125,19 @@ async fn no_route(method: Method, uri: Uri) -> Response {
     );
     (
         StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "message": message })),
+    )
+        .into_response()
+}
+
+/// A method the route does not serve; axum adds the route's `Allow` header.
+async fn no_method(method: Method, uri: Uri) -> Response {
+    let message = format!(
+        "{method} is not allowed on {} (the Allow header lists what is)",
+        uri.path()
+    );
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
         Json(serde_json::json!({ "message": message })),
     )
         .into_response()

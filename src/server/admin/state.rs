@@ -6,7 +6,8 @@
 //!
 //! Errors are JSON `{"message": ...}` with the status that says what kind: 400 invalid input
 //! (naming the field and the allowed values), 401 no or unknown token, 403 not the caller's
-//! organisation or a read-only token, 404 unknown id, 409 the organisation's state forbids it
+//! organisation or a read-only token, 404 unknown id (or route: the router's), 405 a method
+//! the route does not serve (the router's), 409 the organisation's state forbids it
 //! (terms not accepted: with `vendorId`, `termsOfServiceUrl`), 429 a source that failed
 //! authentication too often (with `Retry-After`).
 

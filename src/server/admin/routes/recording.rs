@@ -4,12 +4,12 @@
 //! never decide policy (the model does) and never touch recordings except through the store's
 //! migration.
 
-use crate::policy::api_json::{put_user_settings, UserRecordingSettings};
+use crate::policy::api_json::{merged_body, put_user_settings, UserRecordingSettings};
 use crate::policy::model::OrgId;
 use crate::policy::plan::DubberEntitlement;
 use crate::policy::user::User;
 use crate::policy::{effective_policy, Decision, RetentionMigration};
-use crate::server::admin::extract::{Body, Params, Reading, Writing};
+use crate::server::admin::extract::{read_json, Body, Params, Reading, Writing};
 use crate::server::admin::load::{load_org, load_user, modify, modify_with, Documents, Reads};
 use crate::server::admin::repo;
 use crate::server::admin::state::{bad_request, not_found, AdminState, ApiError};
@@ -21,7 +21,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// Most migration events a response lists (the report counts all of them).
 pub(crate) const MAX_REPORTED_EVENTS: usize = 100;
@@ -51,18 +51,22 @@ async fn get_settings(
     Ok(Json(UserRecordingSettings::from(&user)))
 }
 
-/// Validates the whole body, then enables (provisioning the person: Dubber's account is
-/// created if needed, with the caller as one of its administrators), updates or disables.
+/// Lays the fields sent onto the person's current settings (every field is optional, as on
+/// the platform), validates the whole, then enables (provisioning the person: Dubber's
+/// account is created if needed, with the caller as one of its administrators), updates or
+/// disables.
 async fn put_settings(
     State(state): State<AdminState>,
     scope: Writing,
     Path(id): Path<String>,
-    Body(body): Body<UserRecordingSettings>,
+    Body(sent): Body<Map<String, Value>>,
 ) -> Result<Json<UserRecordingSettings>, ApiError> {
     let admin = &scope.caller.admin();
     let reads = Reads::PersonInContext(&id);
     let account_orgs = || async { Ok(repo::admin_account_orgs(&state.db, admin).await?) };
     let put = |read: &Documents, account_orgs: Vec<OrgId>, now| {
+        let body = merged_body(read.user(), &sent).map_err(|e| bad_request(e.to_string()))?;
+        let body: UserRecordingSettings = read_json(body)?;
         put_user_settings(
             read.organisation(),
             read.location(),
