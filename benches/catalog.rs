@@ -93,7 +93,12 @@ fn row(n: u64, total: u64) -> CatalogRecording {
 /// kept between runs under the target directory; loading a million rows takes minutes).
 async fn load(db: &PolicyDb, total: u64) {
     let last = row(total - 1, total);
-    if db.recording("acme", &last.id).await.expect("read").is_some() {
+    if db
+        .recording("acme", &last.id)
+        .await
+        .expect("read")
+        .is_some()
+    {
         return;
     }
     let started = Instant::now();

@@ -1097,7 +1097,10 @@ async fn find(db: &PolicyDb, query: RecordingQuery<'_>) -> Result<Vec<CatalogRec
 async fn the_catalog_finds_a_person_s_recordings_by_date_newest_first(t: TestDb) {
     let t = t.migrated().await;
     let db = &t.db;
-    for (i, person) in ["alice", "bob", "alice", "alice", "alice"].iter().enumerate() {
+    for (i, person) in ["alice", "bob", "alice", "alice", "alice"]
+        .iter()
+        .enumerate()
+    {
         let other = if i % 2 == 0 { "Zoë Martin" } else { "Dave" };
         let row = catalogued("acme", &format!("c{i}"), person, i as u64 * 10, other);
         db.put_recording(&row).await.expect("put");
@@ -1138,7 +1141,11 @@ async fn the_catalog_finds_a_person_s_recordings_by_date_newest_first(t: TestDb)
     assert_eq!(ids(second.await.expect("page 2")), ["c0"]);
     for text in ["zoë", "MARTIN", "+1555"] {
         let found = find(db, query(Some("alice"), None, None, Some(text), 100, 0));
-        assert_eq!(ids(found.await.expect("participant")), ["c4", "c2", "c0"], "{text}");
+        assert_eq!(
+            ids(found.await.expect("participant")),
+            ["c4", "c2", "c0"],
+            "{text}"
+        );
     }
     let none = find(db, query(Some("carol"), None, None, None, 100, 0));
     assert!(none.await.expect("nobody").is_empty());

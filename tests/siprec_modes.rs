@@ -7,6 +7,8 @@ mod common;
 
 use callrec::media::codec::Codec;
 use callrec::pcap::{CaptureFormat, LinkType};
+use callrec::policydb::recordings::{CatalogRecording, Direction};
+use callrec::policydb::PolicyDb;
 use callrec::synth::{generate, LegSpec};
 use common::serve::{metadata_files, Serve};
 use common::{band_power, onset, wav_channels};
@@ -287,6 +289,29 @@ fn sipp(serve: &Serve, scenario: &Path, port: u16, aor_a: &str, aor_b: &str) -> 
     out
 }
 
+/// The catalog row of recording `id`, once the server has written it (just after the
+/// recording's metadata is stored, so a test that saw the metadata may have to wait a moment).
+fn catalog_row(serve: &Serve, org: &str, id: &str) -> CatalogRecording {
+    let url = format!("sqlite://{}", serve.path("policy.sqlite").display());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let db = PolicyDb::open(&url)
+            .await
+            .expect("the server's policy database");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(row) = db.recording(org, id).await.expect("catalog") {
+                return row;
+            }
+            assert!(Instant::now() < deadline, "no catalog row for {id}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
 /// The one stored recording of `user` (by policy user id), waiting for `total` recordings.
 fn recording_of(serve: &Serve, total: usize, user: &str) -> (PathBuf, Value) {
     let all = serve.recordings(total);
@@ -386,6 +411,36 @@ fn each_recording_mode_is_honoured_on_the_live_call() {
     sipp(&serve, &late, 8410, "sip:alice@example.com", bob);
     let (path, doc) = recording_of(&serve, 1, "alice");
     assert_eq!(doc["call"]["kind"], "call");
+    // Its catalog row: whose, where, with whom, which way, and what is stored.
+    let row = catalog_row(&serve, "acme", doc["call"]["id"].as_str().unwrap());
+    assert_eq!(
+        (row.person.as_deref(), row.location.as_deref()),
+        (Some("alice"), Some("acme-hq"))
+    );
+    assert_eq!(
+        row.direction,
+        Direction::Outbound,
+        "Alice is the first party"
+    );
+    let parties: Vec<(&str, &str)> = row
+        .participants
+        .iter()
+        .map(|p| (p.names[0].as_str(), p.addresses[0].as_str()))
+        .collect();
+    assert_eq!(
+        parties,
+        [
+            ("Alice", "sip:alice@example.com"),
+            ("Bob", "sip:bob@example.com")
+        ]
+    );
+    let media = path.with_file_name(doc["files"][0]["name"].as_str().unwrap());
+    assert_eq!(row.size_bytes, std::fs::metadata(media).unwrap().len());
+    assert_eq!((row.format.as_str(), row.ended.as_str()), ("wav", "bye"));
+    assert_eq!(
+        row.start.to_rfc3339(),
+        doc["call"]["start"].as_str().unwrap()
+    );
     let waited = &doc["call"]["waited_for_start"];
     let wait = seconds_between(&waited["answered"], &waited["started"]);
     assert!(
