@@ -179,8 +179,8 @@ fn captured(line: &str) -> Option<(&'static str, &str)> {
     Some((name, command))
 }
 
-/// Runs `line` (`callrec storage ls ...`) until it lists a recording: the upload follows the
-/// call's end by a moment. Returns the first line it prints.
+/// Runs `line` (`callrec storage ls ...`) until it lists a complete recording: the upload
+/// follows the call's end by a moment. Returns the recording's line.
 fn wait_for_recording(dir: &Path, line: &str, vars: &[(&str, String)]) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -190,8 +190,10 @@ fn wait_for_recording(dir: &Path, line: &str, vars: &[(&str, String)]) -> Value 
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("{line}: {stdout}")))
             .collect();
-        // Every listing ends with its summary; the recording's line comes before it.
-        if let Some(recording) = lines.into_iter().find(|l| l["type"] == "recording") {
+        // Every listing ends with its summary; the recording's line comes before it, and
+        // says `complete: false` while its media is stored and its metadata not yet.
+        let complete = |l: &Value| l["type"] == "recording" && l["complete"] == true;
+        if let Some(recording) = lines.into_iter().find(complete) {
             return recording;
         }
         let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
