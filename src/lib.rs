@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
 
+pub mod catalog;
 pub mod config;
 pub mod encode;
 pub mod media;

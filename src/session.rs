@@ -395,6 +395,28 @@ impl CallKind {
     }
 }
 
+/// Which way the recorded person's call went, as the sidecar says it: `outbound` when they
+/// are the first participant of the metadata, `inbound` when another, `unknown` without
+/// metadata or a recorded address among them. RFC 7865 does not say who called whom; the
+/// recording clients we know (BroadWorks, Webex Calling) list the calling party first.
+/// Addresses are compared as the policy compares them ([`normalise_aor`]).
+pub fn direction(metadata: Option<&Metadata>, recorded_aor: Option<&str>) -> &'static str {
+    let Some(recorded) = recorded_aor.and_then(normalise_aor) else {
+        return "unknown";
+    };
+    let is_recorded = |p: &&crate::sip::metadata::Participant| {
+        p.aors
+            .iter()
+            .any(|a| normalise_aor(a).as_ref() == Some(&recorded))
+    };
+    let participants = metadata.map(|m| m.participants.as_slice()).unwrap_or(&[]);
+    match participants.iter().position(|p| is_recorded(&p)) {
+        Some(0) => "outbound",
+        Some(_) => "inbound",
+        None => "unknown",
+    }
+}
+
 /// A voicemail session is one with a participant whose AOR is one of `voicemail_aors`,
 /// compared as the policy compares AORs (the key [`normalise_aor`] gives: `sips` read as
 /// `sip`, display name, port and parameters dropped, the host's case ignored, the user part
@@ -558,6 +580,31 @@ mod tests {
         assert!(recorder_config(&base, Some(&pci), 2).pci);
         assert!(!recorder_config(&base, Some(&plain), 2).pci);
         assert!(!recorder_config(&base, None, 2).pci);
+    }
+
+    #[test]
+    fn direction_is_the_recorded_person_s_place_among_the_participants() {
+        let participant = |aor: &str| metadata::Participant {
+            participant_id: aor.into(),
+            aors: vec![aor.into()],
+            names: Vec::new(),
+        };
+        let metadata = Metadata {
+            participants: vec![
+                participant("sip:alice@example.com"),
+                participant("tel:+15550100"),
+            ],
+            ..Metadata::default()
+        };
+        let of = |recorded: Option<&str>| direction(Some(&metadata), recorded);
+        assert_eq!(
+            of(Some("<sips:alice@EXAMPLE.com;transport=tls>")),
+            "outbound"
+        );
+        assert_eq!(of(Some("tel:+15550100")), "inbound");
+        assert_eq!(of(Some("sip:carol@example.com")), "unknown");
+        assert_eq!(of(None), "unknown");
+        assert_eq!(direction(None, Some("sip:alice@example.com")), "unknown");
     }
 
     #[test]

@@ -5,8 +5,6 @@
 pub mod atomic;
 pub(crate) mod backoff;
 pub mod catalog;
-pub mod catalog_entry;
-pub mod catalog_sync;
 pub(crate) mod destination;
 pub(crate) mod error;
 pub mod job;

@@ -6,9 +6,9 @@ use crate::failure::Failure;
 use crate::output::{Line, Output};
 use crate::runtime;
 use crate::store::{self, plan_parser, StoreOnlyArgs};
+use callrec::catalog::sync as catalog_sync;
 use callrec::policy::plan::Plan;
 use callrec::server::clock;
-use callrec::store::catalog_sync;
 use callrec::store::migrate::{self, MigrationEvent, MigrationReport, PlanTarget};
 use serde::Serialize;
 

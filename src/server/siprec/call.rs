@@ -303,6 +303,7 @@ impl Calls {
                 "recorded": recorded_aor,
                 "streams": plans.iter().flatten().map(facts::stream).collect::<Vec<_>>(),
                 "participants": metadata.as_ref().map(facts::participants),
+                "direction": session::direction(metadata.as_ref(), recorded_aor.as_deref()),
             }
         });
         let setup = CallSetup {
@@ -691,6 +692,10 @@ impl Calls {
                     "end": reason,
                     "streams": streams,
                     "participants": call.metadata.as_ref().map(facts::participants),
+                    "direction": session::direction(
+                        call.metadata.as_ref(),
+                        call.recorded_aor.as_deref(),
+                    ),
                 }
             });
             let mut command = Command::End {

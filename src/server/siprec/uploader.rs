@@ -6,13 +6,13 @@
 //! delays nobody else. Before a job goes up, its user's current plan is asked for: a plan
 //! changed since the call re-classes the job (keys, tags, metadata) first.
 
+use crate::catalog::sync as catalog_sync;
 use crate::config::{Config, Target};
 use crate::policy::index::Lookup;
 use crate::policy::organisation::CustomerStorage;
 use crate::policy::Decision;
 use crate::policydb::cache::PolicyCache;
 use crate::store::backoff::BackoffConfig;
-use crate::store::catalog_sync;
 use crate::store::destination::{owned_parts, Destination, OwnCredentials};
 use crate::store::error::StoreError;
 use crate::store::job;

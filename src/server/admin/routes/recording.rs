@@ -4,6 +4,7 @@
 //! never decide policy (the model does) and never touch recordings except through the store's
 //! migration.
 
+use crate::catalog::sync::{self as catalog_sync, Migrated};
 use crate::policy::api_json::{merged_body, put_user_settings, UserRecordingSettings};
 use crate::policy::model::OrgId;
 use crate::policy::plan::DubberEntitlement;
@@ -13,7 +14,6 @@ use crate::server::admin::extract::{read_json, Body, Params, Reading, Writing};
 use crate::server::admin::load::{load_org, load_user, modify, modify_with, Documents, Reads};
 use crate::server::admin::repo;
 use crate::server::admin::state::{bad_request, not_found, AdminState, ApiError};
-use crate::store::catalog_sync::{self, Migrated};
 use crate::store::destination::Destination;
 use crate::store::migrate::{migrate, MigrationEvent, PlanTarget};
 use axum::extract::{Path, State};

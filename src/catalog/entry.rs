@@ -1,16 +1,12 @@
 //! A recording's catalog row, read from its stored metadata document: the one function the
 //! uploader (a recording just stored), plan migration (moved) and `storage reindex` (the whole
 //! catalog rebuilt) share, so a row always says what the document says.
-//!
-//! Direction: RFC 7865 metadata does not say who called whom. Recording clients list the
-//! calling party first (BroadWorks and Webex Calling do), so a recorded person who is the first
-//! participant placed the call (`outbound`), one who is another participant received it
-//! (`inbound`); with no metadata or no recorded address the direction is `unknown`.
+//! The call's direction is the one signalling wrote in the sidecar (`input.siprec.direction`,
+//! see `session::direction`); recordings without it (captures, older sidecars) are `unknown`.
 
-use super::key::{segment, RecordingDir};
-use super::metadata::StorageInfo;
-use crate::policy::index::normalise_aor;
 use crate::policydb::recordings::{CatalogFile, CatalogRecording, Direction, Participant};
+use crate::store::key::{segment, RecordingDir};
+use crate::store::metadata::StorageInfo;
 use crate::time::Time;
 use serde::Deserialize;
 use serde_json::Value;
@@ -160,16 +156,10 @@ fn parties(siprec: Option<&Value>) -> (Vec<Participant>, Direction) {
                 .collect()
         })
         .unwrap_or_default();
-    let recorded = text(siprec, "recorded").and_then(|a| normalise_aor(&a));
-    let is_recorded = |p: &Participant| {
-        p.addresses
-            .iter()
-            .any(|a| recorded.is_some() && normalise_aor(a) == recorded)
-    };
-    let direction = match participants.iter().position(is_recorded) {
-        Some(0) => Direction::Outbound,
-        Some(_) => Direction::Inbound,
-        None => Direction::Unknown,
+    let direction = match text(siprec, "direction").as_deref() {
+        Some("outbound") => Direction::Outbound,
+        Some("inbound") => Direction::Inbound,
+        _ => Direction::Unknown,
     };
     (participants, direction)
 }
@@ -188,7 +178,7 @@ mod tests {
         }
     }
 
-    fn document(recorded: &str) -> Vec<u8> {
+    fn document(direction: &str) -> Vec<u8> {
         serde_json::to_vec(&serde_json::json!({
             "call": {"id": "c-1", "kind": "call", "start": "2026-11-25T10:02:00.000Z",
                      "end": "2026-11-25T10:03:30.500Z", "duration_secs": 90.5},
@@ -196,7 +186,7 @@ mod tests {
             "storage": {"org": "acme", "user": "alice", "location": "paris",
                         "provider": "dubber", "plan": "dubber-go", "retention": "30d",
                         "retained_since": "2026-11-25T10:03:31.000Z"},
-            "input": {"siprec": {"recorded": recorded, "end": "bye", "participants": [
+            "input": {"siprec": {"direction": direction, "end": "bye", "participants": [
                 {"id": "p1", "names": ["Alice"], "aors": ["sip:alice@example.com"]},
                 {"id": "p2", "names": [], "aors": ["tel:+15550100"]}]}}
         }))
@@ -207,8 +197,7 @@ mod tests {
     fn a_row_says_what_the_document_says() {
         let stored = Time::parse_rfc3339("2026-11-25T10:03:40Z").expect("time");
         let key = "recordings/30d/acme/2026/11/25/c-1/c-1.json";
-        let row = entry(".", &dir(), key, &document("sip:alice@example.com"), stored)
-            .expect("a document");
+        let row = entry(".", &dir(), key, &document("outbound"), stored).expect("a document");
         assert_eq!((row.id.as_str(), row.org_id.as_str()), ("c-1", "acme"));
         assert_eq!(row.person.as_deref(), Some("alice"));
         assert_eq!(row.location.as_deref(), Some("paris"));
@@ -230,15 +219,15 @@ mod tests {
     }
 
     #[test]
-    fn direction_follows_the_recorded_person_s_place_among_the_participants() {
+    fn direction_is_the_one_signalling_wrote_else_unknown() {
         let stored = Time::from_nanos(0);
-        let of = |recorded: &str| {
-            entry(".", &dir(), "k", &document(recorded), stored)
+        let of = |direction: &str| {
+            entry(".", &dir(), "k", &document(direction), stored)
                 .expect("a document")
                 .direction
         };
-        assert_eq!(of("tel:+15550100"), Direction::Inbound);
-        assert_eq!(of("sip:carol@example.com"), Direction::Unknown);
+        assert_eq!(of("inbound"), Direction::Inbound);
+        assert_eq!(of("sideways"), Direction::Unknown);
     }
 
     #[test]

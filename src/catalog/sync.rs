@@ -5,15 +5,15 @@
 //!
 //! A destination is named in rows as the uploader names it: its URL, as configured.
 
-use super::catalog::{self, StoredRecording};
-use super::catalog_entry;
-use super::destination::Destination;
-use super::error::StoreError;
-use super::key::RecordingDir;
-use super::migrate::MigrationEvent;
-use super::spool::SpoolJob;
+use super::entry;
 use crate::policydb::recordings::CatalogRecording;
 use crate::policydb::{DbError, PolicyDb, MAX_PAGE};
+use crate::store::catalog::{self, StoredRecording};
+use crate::store::key::RecordingDir;
+use crate::store::migrate::MigrationEvent;
+use crate::store::spool::SpoolJob;
+use crate::store::Destination;
+use crate::store::StoreError;
 use crate::time::Time;
 use futures::TryStreamExt;
 use object_store::path::Path;
@@ -46,7 +46,7 @@ pub async fn catalogue(
     };
     let (dir, _) = RecordingDir::parse(metadata_key)
         .ok_or_else(|| bad("not a key of callrec's layout".into()))?;
-    let row = catalog_entry::entry(destination, &dir, metadata_key, document, now).map_err(bad)?;
+    let row = entry::entry(destination, &dir, metadata_key, document, now).map_err(bad)?;
     db.put_recording(&row).await?;
     Ok(())
 }
