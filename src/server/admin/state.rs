@@ -9,8 +9,10 @@
 //! organisation or a read-only token, 404 unknown id (or route: the router's), 405 a method
 //! the route does not serve (the router's), 409 the organisation's state forbids it
 //! (terms not accepted: with `vendorId`, `termsOfServiceUrl`), 429 a source that failed
-//! authentication too often (with `Retry-After`).
+//! authentication too often (with `Retry-After`); for recordings, 409 under legal hold, 416 a
+//! range outside the audio, 502 a store that failed, 503 an access that could not be audited.
 
+use super::recording_link::LinkKey;
 use super::repo::RepoError;
 use super::throttle::AuthThrottle;
 use crate::config::{Config, ProvidersConfig};
@@ -48,6 +50,8 @@ pub struct AdminState {
     pub clock: fn() -> Time,
     /// Who failed to authenticate lately, shared by every request of this server.
     pub throttle: Arc<Mutex<AuthThrottle>>,
+    /// Signs and checks the recordings' audio links (see `recording_link`).
+    pub links: Arc<LinkKey>,
 }
 
 impl AdminState {
