@@ -3,12 +3,15 @@
 //! file a resource, handlers only, never importing each other); they take their requests
 //! through `extract`, check and name their fields with `fields`, change documents through
 //! `load`, read them through `repo`, and answer with `state`'s errors; `auth` says who is
-//! calling, `throttle` slows down whoever keeps failing to say so. None of these imports `routes` or `router`.
+//! calling, `throttle` slows down whoever keeps failing to say so. None of these imports
+//! `routes` or `router`. `portal` is the recordings portal's page and assets, served as they
+//! are: it imports nothing of the API's.
 
 mod auth;
 mod extract;
 mod fields;
 mod load;
+mod portal;
 mod repo;
 mod router;
 mod routes;

@@ -23,10 +23,12 @@
 //! | `/v1/telephony/config/locations/{id}/callRecording/vendor` | GET R, PUT W |
 //! | `/v1/audit?since=&limit=` | GET R |
 //! | `/v1/tokens`, `/v1/tokens/{tokenId}` | GET any token (those within its organisations), DELETE W (revoke; any token itself) |
+//! | `/portal`, `/portal/app.js`, `/portal/app.css` | GET, open: the recordings portal's page and assets (`portal`) |
 //!
 //! A path no route serves is answered 404 with a message naming it (never an empty body).
 
 use super::auth::Caller;
+use super::portal;
 use super::routes::{audit, directory, recording, token, vendor};
 use super::state::AdminState;
 use axum::extract::{Request, State};
@@ -56,6 +58,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(recording::routes())
         .merge(audit::routes())
         .merge(token::routes())
+        .merge(portal::routes())
         .fallback(no_route)
         .layer(middleware::from_fn_with_state(
             state.clone(),
