@@ -29,13 +29,30 @@ pub struct Browser {
 pub struct Element(String);
 
 impl Browser {
-    /// A new headless browser whose window is `width`×`height` CSS pixels, in UTC and British
-    /// English (so dates read the same on every machine), playing audio without a gesture.
+    /// A new headless desktop browser whose window is `width`×`height` pixels, in UTC and
+    /// British English (so dates read the same on every machine), playing audio without a
+    /// gesture.
     pub fn start(width: u32, height: u32) -> Browser {
+        Browser::launch(width, height, json!({}))
+    }
+
+    /// [`Browser::start`] as a phone: a viewport of exactly `width`×`height` CSS pixels at
+    /// twice the density, with touch (a desktop window cannot be made narrower than 500).
+    pub fn phone(width: u32, height: u32) -> Browser {
+        let metrics = json!({"deviceMetrics": {
+            "width": width, "height": height, "pixelRatio": 2.0, "mobile": true, "touch": true,
+        }});
+        Browser::launch(width, height, json!({ "mobileEmulation": metrics }))
+    }
+
+    /// chromedriver on a port of its own, and a session of Chromium with `options` added to
+    /// its `goog:chromeOptions`.
+    fn launch(width: u32, height: u32, options: Value) -> Browser {
         let port = free_port();
         let mut driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .env("TZ", "UTC")
+            .env("LANGUAGE", "en_GB")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -48,19 +65,25 @@ impl Browser {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let args = [
-            "--headless=new".to_string(),
-            "--no-sandbox".to_string(),
-            "--disable-gpu".to_string(),
-            "--disable-dev-shm-usage".to_string(),
-            "--lang=en-GB".to_string(),
-            "--autoplay-policy=no-user-gesture-required".to_string(),
-            format!("--window-size={width},{height}"),
-        ];
+        let mut chrome = json!({
+            "binary": chromium(),
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--lang=en-GB",
+                "--autoplay-policy=no-user-gesture-required",
+                format!("--window-size={width},{height}"),
+            ],
+            "prefs": {"intl.accept_languages": "en-GB"},
+        });
+        for (key, value) in options.as_object().expect("options") {
+            chrome[key] = value.clone();
+        }
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium(), "args": args,
-                                   "prefs": {"intl.accept_languages": "en-GB"}},
+            "goog:chromeOptions": chrome,
         }}});
         let created = request(port, "POST", "/session", Some(&capabilities))
             .unwrap_or_else(|e| panic!("new session: {e}"));
@@ -68,35 +91,17 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no session: {created}"))
             .to_string();
-        let mut browser = Browser {
+        Browser {
             driver,
             port,
             session,
-        };
-        browser.resize(width, height);
-        browser
+        }
     }
 
     /// A command of this session; its `value`, or a panic naming the WebDriver error.
     fn command(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let path = format!("/session/{}{path}", self.session);
         request(self.port, method, &path, body).unwrap_or_else(|e| panic!("{method} {path}: {e}"))
-    }
-
-    /// Sets the viewport to `width`×`height` CSS pixels (the window grows by its frame).
-    pub fn resize(&mut self, width: u32, height: u32) {
-        let rect = json!({"width": width, "height": height});
-        self.command("POST", "/window/rect", Some(&rect));
-        // Headless windows have a frame of zero or a few pixels; make the viewport exact.
-        let inner = self.eval("return [window.innerWidth, window.innerHeight];");
-        let (w, h) = (inner[0].as_u64().unwrap_or(0), inner[1].as_u64().unwrap_or(0));
-        if (w, h) != (u64::from(width), u64::from(height)) {
-            let rect = json!({
-                "width": 2 * u64::from(width) - w,
-                "height": 2 * u64::from(height) - h,
-            });
-            self.command("POST", "/window/rect", Some(&rect));
-        }
     }
 
     pub fn goto(&self, url: &str) {

@@ -67,10 +67,12 @@
 
   // ---- Formatting ----------------------------------------------------------------------
 
-  const dateTime = new Intl.DateTimeFormat(undefined, {
+  // In the person's preferred language (the browser's Accept-Language), not the build's.
+  const locales = navigator.languages && navigator.languages.length ? navigator.languages : undefined;
+  const dateTime = new Intl.DateTimeFormat(locales, {
     year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
   });
-  const dateOnly = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" });
+  const dateOnly = new Intl.DateTimeFormat(locales, { year: "numeric", month: "short", day: "numeric" });
 
   function nextDay(day) {
     const d = new Date(day + "T00:00:00Z");
@@ -93,11 +95,26 @@
     return (bytes / (1024 * 1024)).toFixed(1) + " MB";
   }
 
+  /** The participants' names, then the numbers among their addresses: "Alice, Dave · +15550199". */
   function participantText(r) {
-    return (r.participants || [])
-      .map((p) => (p.names && p.names[0]) || (p.addresses && p.addresses[0]) || "")
-      .filter(Boolean)
-      .join(", ");
+    const names = [];
+    const numbers = [];
+    for (const p of r.participants || []) {
+      const name = p.names && p.names[0];
+      if (name) names.push(name);
+      for (const address of p.addresses || []) {
+        const user = address.replace(/^(sips?|tel):/, "").split("@")[0].split(";")[0];
+        if (/^\+?[0-9][0-9 ().-]*$/.test(user)) numbers.push(user);
+        else if (!name) names.push(user);
+      }
+    }
+    return [names.join(", "), numbers.join(", ")].filter(Boolean).join(" · ");
+  }
+
+  function directionText(direction) {
+    if (direction === "inbound") return "↙ Inbound";
+    if (direction === "outbound") return "↗ Outbound";
+    return direction ? direction.charAt(0).toUpperCase() + direction.slice(1) : "—";
   }
 
   function expiry(r) {
@@ -242,7 +259,7 @@
 
     const call = el("td", "call");
     call.dataset.label = "Call";
-    call.append(el("div", "topic", r.topic || participantText(r) || "Call"));
+    call.append(el("div", "topic", r.topic || "Recorded call"));
     const people = participantText(r);
     const sub = [];
     if (people) sub.push(people);
@@ -251,9 +268,8 @@
 
     const dir = el("td", "direction");
     dir.dataset.label = "Direction";
-    const inbound = r.direction === "inbound";
-    dir.append(el("span", "pill " + (inbound ? "in" : "out"),
-      r.direction ? (inbound ? "↙ Inbound" : r.direction === "outbound" ? "↗ Outbound" : r.direction) : "—"));
+    const kind = { inbound: "in", outbound: "out" }[r.direction] || "other";
+    dir.append(el("span", "pill " + kind, directionText(r.direction)));
 
     const len = el("td", "duration", duration(r.durationSeconds));
     len.dataset.label = "Duration";
@@ -273,7 +289,7 @@
     if (access.download) actions.append(button("Download", "download", () => download(r)));
     if (access.delete) actions.append(button("Delete", "delete danger", () => confirmDelete(r)));
     if (!access.play && !access.download && !access.delete) {
-      actions.append(el("span", "muted locked", "No access"));
+      actions.append(el("span", "muted locked", "View only"));
     }
 
     tr.append(when, call, dir, len, bytes, exp, actions);
