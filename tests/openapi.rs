@@ -550,7 +550,7 @@ fn each_path_accepts_exactly_its_documented_methods() {
             }
         }
     }
-    assert_eq!(probed, 37);
+    assert_eq!(probed, 41);
     api.assert_conforms();
 }
 
