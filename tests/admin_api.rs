@@ -922,7 +922,8 @@ fn call_recording_settings_are_validated_and_enabling_needs_the_providers_terms(
         json!({
             "personId": "alice",
             "record": {
-                "orgId": "acme", "personId": "alice", "mode": "Always with Pause/Resume",
+                "orgId": "acme", "personId": "alice", "locationId": "site-acme",
+                "mode": "Always with Pause/Resume",
                 "recordFromAnswer": true, "userStartStop": false, "pauseResume": true,
                 "pauseResumeNotification": "Play Announcement", "reminder": 30,
                 "announcement": { "internalCalls": false, "pstnCalls": true },

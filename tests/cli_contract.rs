@@ -602,8 +602,9 @@ fn help_offers_only_what_each_command_uses() {
     let plans = "[possible values: dubber-go, dubber-standard, dubber-ai, imagicle, callcabinet]";
     assert!(help(&["retention", "migrate"]).contains(plans));
     assert!(help(&["record"]).contains(plans));
-    assert!(help(&["token", "create"])
-        .contains("[possible values: customer-admin, partner-admin, read-only]"));
+    assert!(help(&["token", "create"]).contains(
+        "[possible values: customer-admin, partner-admin, read-only, compliance-officer, user]"
+    ));
     for args in [
         &["record"][..],
         &["storage", "lifecycle"],

@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::admin::{create_token, AdminServer};
+use common::admin::{create_token, create_token_for, AdminServer};
+use common::recordings::{catalogue, record_call};
 use common::TempDir;
 use serde_json::{json, Value};
 use std::cell::RefCell;
@@ -457,7 +458,7 @@ fn the_document_is_well_formed() {
         }
         assert!(operations > 0, "{path} has no operation");
     }
-    assert_eq!(ids.len(), 41, "{ids:?}");
+    assert_eq!(ids.len(), 47, "{ids:?}");
 }
 
 #[test]
@@ -475,7 +476,7 @@ fn every_routed_path_is_documented_and_every_documented_path_routed() {
         routed.contains("/openapi.json"),
         "serve serves its description"
     );
-    assert_eq!(routed.len(), 28, "{routed:#?}");
+    assert_eq!(routed.len(), 33, "{routed:#?}");
     let undocumented: Vec<_> = routed.difference(&documented).collect();
     let unrouted: Vec<_> = documented.difference(&routed).collect();
     assert!(
@@ -518,6 +519,7 @@ fn each_path_accepts_exactly_its_documented_methods() {
         ("{personId}", "alice"),
         ("{vendorId}", "imagicle"),
         ("{tokenId}", "0123456789abcdef"),
+        ("{recordingId}", "nope"),
     ];
     let mut probed = 0;
     for (template, item) in doc["paths"].as_object().expect("paths") {
@@ -550,13 +552,19 @@ fn each_path_accepts_exactly_its_documented_methods() {
             }
         }
     }
-    assert_eq!(probed, 41);
+    assert_eq!(probed, 47);
     api.assert_conforms();
 }
 
 #[test]
 fn responses_and_requests_conform_to_the_document() {
     let tmp = TempDir::new("openapi-scenario");
+    // A call of alice's, stored before the server starts, catalogued once it has.
+    std::fs::write(tmp.path("callrec.toml"), "[store]\nurl = \"store\"\n").expect("config");
+    record_call(&tmp.0, "acme", "alice", "call-1", "dubber-standard");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_callrec"));
+    command.current_dir(&tmp.0);
+    let alice_token = create_token_for(command, "alice", "user", &["acme"], &[]);
     let globex = token(&tmp.0, "customer-admin", &["globex"]);
     let (api, [partner, customer, reader]) = acme(&tmp.0);
     let (p, c, r) = (
@@ -840,6 +848,69 @@ fn responses_and_requests_conform_to_the_document() {
     );
     api.call(c, "GET", "/v1/audit?limit=0", None, 400);
     api.call(Some(&globex), "GET", "/v1/audit?orgId=acme", None, 403);
+
+    // Recordings: alice's own, the organisation's, one in detail, its metadata, its audio;
+    // deleted by an administrator (a paid plan).
+    let db = format!("sqlite://{}?mode=rwc", tmp.path("policy.sqlite").display());
+    catalogue(&tmp.0, &db, |_, _| {});
+    let a = Some(alice_token.as_str());
+    let own = api.call(a, "GET", "/v1/convergedRecordings?max=5", None, 200);
+    assert_eq!(own["items"][0]["id"], "call-1", "{own}");
+    api.call(a, "GET", "/v1/convergedRecordings?from=someday", None, 400);
+    api.call(a, "GET", "/v1/admin/convergedRecordings", None, 403);
+    let all = api.call(
+        c,
+        "GET",
+        "/v1/admin/convergedRecordings?personId=alice",
+        None,
+        200,
+    );
+    assert_eq!(all["items"][0]["access"]["delete"], true, "{all}");
+    let one = api.call(a, "GET", "/v1/convergedRecordings/call-1", None, 200);
+    assert!(
+        one["temporaryDirectDownloadLinks"]["audioPlaybackLink"].is_string(),
+        "{one}"
+    );
+    api.call(r, "GET", "/v1/convergedRecordings/call-1", None, 200);
+    api.call(
+        Some(&globex),
+        "GET",
+        "/v1/convergedRecordings/call-1",
+        None,
+        404,
+    );
+    let document = api.call(
+        a,
+        "GET",
+        "/v1/convergedRecordings/call-1/metadata",
+        None,
+        200,
+    );
+    assert_eq!(document["call"]["id"], "call-1");
+    api.call(
+        r,
+        "GET",
+        "/v1/convergedRecordings/call-1/metadata",
+        None,
+        403,
+    );
+    api.call(
+        a,
+        "GET",
+        "/v1/convergedRecordings/call-1/audio?purpose=download",
+        None,
+        200,
+    );
+    api.call(
+        a,
+        "GET",
+        "/v1/convergedRecordings/call-1/audio?purpose=x",
+        None,
+        400,
+    );
+    api.call(r, "DELETE", "/v1/convergedRecordings/call-1", None, 403);
+    api.call(c, "DELETE", "/v1/convergedRecordings/call-1", None, 204);
+    api.call(c, "DELETE", "/v1/convergedRecordings/call-1", None, 404);
 
     // Tokens: listed within the caller's organisations, revoked by id.
     let listed = api.call(Some(&partner), "GET", "/v1/tokens", None, 200);

@@ -8,11 +8,16 @@
 //! Rows are not policy documents: they are written without the audit sequence (thousands of
 //! calls an hour must not queue behind the policy's write lock) and never replayed to caches.
 //! Typed here, interpreted by the recordings API.
+//!
+//! What people do with a recording (play, download, read its metadata, delete) is audited:
+//! an `audit` row of kind [`RECORDING_ACCESS`], numbered in the audit sequence like a policy
+//! change so `GET /v1/audit` shows both in one order; caches replaying the sequence skip the
+//! kind (it is no document). A deletion's row removal and its audit row share one transaction.
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{DbError, PolicyDb, MAX_PAGE};
+use super::{Change, DbError, PolicyDb, MAX_PAGE};
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
 
@@ -110,6 +115,9 @@ impl Direction {
         }
     }
 }
+
+/// The audit kind of what people did with a recording.
+pub const RECORDING_ACCESS: &str = "recordingAccess";
 
 /// Which recordings of one organisation to list, newest first.
 #[derive(Clone, Debug)]
@@ -254,6 +262,44 @@ impl PolicyDb {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Audits what `change.actor` did with recording `id` of `org_id` (`after` says what: the
+    /// action, who, from where), in the audit sequence.
+    pub async fn note_recording_access(
+        &self,
+        org_id: &str,
+        id: &str,
+        change: Change<'_>,
+        after: &serde_json::Value,
+    ) -> Result<(), DbError> {
+        let after = serde_json::to_string(after).map_err(DbError::Encode)?;
+        let mut tx = self.begin_write().await?;
+        tx.audit(org_id, RECORDING_ACCESS, id, change, None, Some(&after))
+            .await?;
+        tx.commit().await
+    }
+
+    /// Removes recording `id`'s row and audits its deletion, in one transaction: both land or
+    /// neither does. True if there was a row.
+    pub async fn remove_recording_noted(
+        &self,
+        org_id: &str,
+        id: &str,
+        change: Change<'_>,
+        after: &serde_json::Value,
+    ) -> Result<bool, DbError> {
+        let after = serde_json::to_string(after).map_err(DbError::Encode)?;
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM recordings WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(id)
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.audit(org_id, RECORDING_ACCESS, id, change, None, Some(&after))
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -174,8 +174,9 @@ impl PolicyDb {
         })
     }
 
-    /// The token an id names, if exactly one does (ids are listed in full, 16 hex digits).
-    async fn token_by_id(&self, id: &str) -> Result<Option<TokenInfo>, DbError> {
+    /// The token an id names, if exactly one does (ids are listed in full, 16 hex digits):
+    /// also for a signed recording link, which names the token it was made for by id.
+    pub async fn token_by_id(&self, id: &str) -> Result<Option<TokenInfo>, DbError> {
         if id.len() != TOKEN_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }

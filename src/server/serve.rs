@@ -68,6 +68,7 @@ impl Running {
         let state = AdminState {
             db,
             metrics,
+            links: Arc::new(admin::LinkKey::from_config(&config)?),
             config: Arc::clone(&config),
             clock: clock::now,
             throttle: Default::default(),

@@ -68,6 +68,17 @@ impl SecretsKey {
         Ok(SecretsKey(key))
     }
 
+    /// A key of its own for `purpose` (HMAC-SHA256 of the purpose under this key), so one
+    /// configured secret serves other jobs (signing recording links) without the sealing key
+    /// itself ever being used for them.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.0);
+        let tag = aws_lc_rs::hmac::sign(&key, purpose.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     fn cipher(&self) -> LessSafeKey {
         let key = UnboundKey::new(&AES_256_GCM, &self.0).expect("a 32-byte key is AES-256's");
         LessSafeKey::new(key)

@@ -33,7 +33,8 @@ impl AdminServer {
         AdminServer { child, addr }
     }
 
-    /// One request; the status, the Content-Type and the body (JSON when it is JSON).
+    /// One request; the status, the Content-Type and the body (JSON when it is JSON, else
+    /// the text, lossily).
     pub fn request(
         &self,
         method: &str,
@@ -41,35 +42,105 @@ impl AdminServer {
         token: Option<&str>,
         body: Option<&Value>,
     ) -> (u16, String, Value) {
+        let raw = self.raw(method, path, token, body, &[]);
+        let content_type = raw.header("content-type").unwrap_or_default().to_string();
+        let text = String::from_utf8_lossy(&raw.body);
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text.into_owned()));
+        (raw.status, content_type, body)
+    }
+
+    /// One request with `headers` besides; the response as it came (bytes, every header).
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> RawResponse {
         let mut stream = TcpStream::connect(&self.addr).expect("connect");
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let auth = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+        if let Some(token) = token {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "{head}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .expect("send");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read");
-        let (head, body) = response.split_once("\r\n\r\n").expect("a whole response");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("read");
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a whole response");
+        let head = String::from_utf8_lossy(&response[..split]).into_owned();
+        let mut body = response[split + 4..].to_vec();
         let status = head
             .split(' ')
             .nth(1)
             .and_then(|s| s.parse().ok())
             .expect("status");
-        let content_type = head
+        let headers: Vec<(String, String)> = head
             .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-type: ")
-                    .map(String::from)
-            })
-            .unwrap_or_default();
-        let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
-        (status, content_type, body)
+            .skip(1)
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+        if chunked {
+            body = dechunk(&body);
+        }
+        RawResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A response as it came.
+pub struct RawResponse {
+    pub status: u16,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A chunked body's data (RFC 9112 §7.1).
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = body
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("a chunk size line");
+        let size_text = String::from_utf8_lossy(&body[..line_end]);
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16).expect("a chunk size");
+        body = &body[line_end + 2..];
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
     }
 }
 

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod cli;
 pub mod in_process;
 pub mod postgres;
+pub mod recordings;
 pub mod s3;
 pub mod serve;
 pub mod sqlite;

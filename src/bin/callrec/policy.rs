@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use callrec::config::Section;
 use callrec::policydb::Create;
-use callrec::server::admin::{self, AdminState, Caller, Role};
+use callrec::server::admin::{self, AdminState, Caller, LinkKey, Role};
 use callrec::server::clock;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,12 +74,14 @@ pub fn run(args: PolicyCliArgs) -> Result<(), Failure> {
             false => Create::IfMissing,
         };
         let (db, config) = PolicyArgs::open(&args.policy.sources(&sections), create).await?;
+        let links = Arc::new(LinkKey::from_config(&config)?);
         let state = AdminState {
             db,
             metrics: Arc::default(),
             config: Arc::new(config),
             clock: clock::now,
             throttle: Default::default(),
+            links,
         };
         let mut request = Request::builder()
             .method(method)

@@ -41,8 +41,10 @@ struct CreateTokenArgs {
     /// bind the person, whichever of their tokens they use.
     #[arg(long, value_name = "PERSON", value_parser = parse_person)]
     person: String,
-    /// customer-admin (one organisation), partner-admin (its customers' organisations) or
-    /// read-only (reads its organisations, changes nothing).
+    /// customer-admin (one organisation), partner-admin (its customers' organisations),
+    /// read-only (reads its organisations, changes nothing), compliance-officer (reads them
+    /// and hears their recordings on paid plans) or user (one organisation: only the
+    /// recordings of --person, which is then the person's id).
     #[arg(long, value_name = "ROLE", value_parser = role_parser())]
     role: Role,
     /// An organisation the token may act on (repeatable).

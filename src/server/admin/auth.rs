@@ -1,6 +1,7 @@
 //! Who is calling the admin API: a bearer token, looked up by its hash, gives a role and the
 //! organisations it may act on. Every handler takes a [`Caller`] and asks it before touching an
-//! organisation's data, so no request reads or changes another organisation's.
+//! organisation's data, so no request reads or changes another organisation's. A `user`
+//! token is one person's key to their own recordings and opens no policy route.
 
 use crate::policy::model::{Admin, AdminId, AdminRole};
 use crate::policydb::TokenInfo;
@@ -13,18 +14,32 @@ pub enum Role {
     CustomerAdmin,
     /// Administers the customer organisations of one partner.
     PartnerAdmin,
-    /// Reads the organisations it names; changes nothing.
+    /// Reads the organisations it names; changes nothing; lists recordings, plays none.
     ReadOnly,
+    /// Reads the organisations it names like `ReadOnly`, and plays, downloads and reads the
+    /// metadata of their recordings on paid plans; never deletes.
+    ComplianceOfficer,
+    /// One person of one organisation: reaches only the recordings of that person (the
+    /// token's person) and no policy route.
+    User,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::CustomerAdmin, Role::PartnerAdmin, Role::ReadOnly];
+    pub const ALL: [Role; 5] = [
+        Role::CustomerAdmin,
+        Role::PartnerAdmin,
+        Role::ReadOnly,
+        Role::ComplianceOfficer,
+        Role::User,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::CustomerAdmin => "customer-admin",
             Role::PartnerAdmin => "partner-admin",
             Role::ReadOnly => "read-only",
+            Role::ComplianceOfficer => "compliance-officer",
+            Role::User => "user",
         }
     }
 
@@ -32,9 +47,9 @@ impl Role {
     pub fn check_orgs(self, orgs: &[String]) -> Result<(), String> {
         match (self, orgs.len()) {
             (_, 0) => Err(format!("a {self} token needs at least one --org")),
-            (Role::CustomerAdmin, 1) => Ok(()),
-            (Role::CustomerAdmin, n) => Err(format!(
-                "a customer-admin token is for exactly one organisation, not {n}"
+            (Role::CustomerAdmin | Role::User, 1) => Ok(()),
+            (Role::CustomerAdmin | Role::User, n) => Err(format!(
+                "a {self} token is for exactly one organisation, not {n}"
             )),
             _ => Ok(()),
         }
@@ -53,7 +68,12 @@ impl std::str::FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role '{s}' (customer-admin, partner-admin, read-only)"))
+            .ok_or_else(|| {
+                format!(
+                    "unknown role '{s}' (customer-admin, partner-admin, read-only, \
+                     compliance-officer, user)"
+                )
+            })
     }
 }
 
@@ -85,7 +105,13 @@ impl Caller {
 
     /// May this caller change anything (given an organisation it may read)?
     pub fn can_write(&self) -> bool {
-        self.role != Role::ReadOnly
+        matches!(self.role, Role::CustomerAdmin | Role::PartnerAdmin)
+    }
+
+    /// May this caller use the policy routes at all? A user token reaches only its own
+    /// recordings.
+    pub fn is_user(&self) -> bool {
+        self.role == Role::User
     }
 
     /// The actor recorded in the audit trail: role and token id, never the token.
@@ -101,7 +127,9 @@ impl Caller {
             id: AdminId(self.person.clone()),
             role: match self.role {
                 Role::PartnerAdmin => AdminRole::Partner,
-                Role::CustomerAdmin | Role::ReadOnly => AdminRole::Customer,
+                Role::CustomerAdmin | Role::ReadOnly | Role::ComplianceOfficer | Role::User => {
+                    AdminRole::Customer
+                }
             },
         }
     }
@@ -131,6 +159,10 @@ mod tests {
         let reader = caller(Role::ReadOnly, &["acme"]);
         assert!(reader.can_read("acme") && !reader.can_write());
         assert_eq!(reader.actor(), "read-only:abc");
+        let officer = caller(Role::ComplianceOfficer, &["acme", "globex"]);
+        assert!(officer.can_read("globex") && !officer.can_write() && !officer.is_user());
+        let user = caller(Role::User, &["acme"]);
+        assert!(user.can_read("acme") && !user.can_write() && user.is_user());
     }
 
     #[test]
@@ -138,6 +170,12 @@ mod tests {
         let orgs = |n: usize| (0..n).map(|i| format!("o{i}")).collect::<Vec<_>>();
         assert!(Role::CustomerAdmin.check_orgs(&orgs(1)).is_ok());
         assert!(Role::CustomerAdmin.check_orgs(&orgs(2)).is_err());
+        assert!(Role::User.check_orgs(&orgs(1)).is_ok());
+        assert_eq!(
+            Role::User.check_orgs(&orgs(2)),
+            Err("a user token is for exactly one organisation, not 2".into())
+        );
+        assert!(Role::ComplianceOfficer.check_orgs(&orgs(2)).is_ok());
         assert!(Role::PartnerAdmin.check_orgs(&orgs(3)).is_ok());
         for role in Role::ALL {
             assert!(role.check_orgs(&[]).is_err(), "{role}");
@@ -146,6 +184,6 @@ mod tests {
         assert!("admin"
             .parse::<Role>()
             .unwrap_err()
-            .contains("customer-admin, partner-admin, read-only"));
+            .contains("customer-admin, partner-admin, read-only, compliance-officer, user"));
     }
 }

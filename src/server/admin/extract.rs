@@ -1,7 +1,8 @@
 //! The extractors every admin handler takes its request through: the bearer-token
 //! [`Caller`], JSON bodies and query strings that fail as JSON 400s, and the organisation a
 //! request acts on (`?orgId=`, or the token's only one) together with whether its token may
-//! read or change it. Must never decide policy nor touch a document.
+//! read or change it (a user token: none of the policy's). Must never decide policy nor touch
+//! a document.
 
 use super::auth::Caller;
 use super::state::{bad_request, forbidden, AdminState, ApiError, Peer, RETRY_AFTER};
@@ -81,6 +82,19 @@ impl FromRequestParts<AdminState> for Caller {
     }
 }
 
+/// Where a request came from, when the server knows (not for `callrec policy`'s in-process
+/// calls): what an audit row of a recording's access names.
+pub(crate) struct Source(pub Option<Peer>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<Peer>>();
+        Ok(Source(peer.map(|ConnectInfo(peer)| *peer)))
+    }
+}
+
 /// A JSON request body; anything else is a 400 saying what is wrong with it.
 pub(crate) struct Body<T>(pub T);
 
@@ -147,11 +161,30 @@ pub(crate) struct Writing {
     pub org: String,
 }
 
-impl FromRequestParts<AdminState> for Reading {
+/// The caller of a policy route (organisations, people, settings, audit, tokens): any token
+/// but a user's, which reaches only its own recordings (a 403 saying so).
+pub(crate) struct PolicyCaller(pub Caller);
+
+/// The refusal of a user token on every route but its recordings'.
+pub(crate) const USER_ONLY_RECORDINGS: &str = "a user token reaches only its own recordings";
+
+impl FromRequestParts<AdminState> for PolicyCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AdminState) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.is_user() {
+            return Err(forbidden(USER_ONLY_RECORDINGS));
+        }
+        Ok(PolicyCaller(caller))
+    }
+}
+
+impl FromRequestParts<AdminState> for Reading {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AdminState) -> Result<Self, ApiError> {
+        let PolicyCaller(caller) = PolicyCaller::from_request_parts(parts, state).await?;
         let Params(OrgParam { org_id }) = Params::from_request_parts(parts, state).await?;
         let org = org_of(&caller, org_id)?;
         check_read(&caller, &org)?;
@@ -170,7 +203,7 @@ impl FromRequestParts<AdminState> for Writing {
 }
 
 /// The organisation asked for, or the token's only one.
-fn org_of(caller: &Caller, asked: Option<String>) -> Result<String, ApiError> {
+pub(crate) fn org_of(caller: &Caller, asked: Option<String>) -> Result<String, ApiError> {
     match (asked, caller.orgs.as_slice()) {
         (Some(org), _) => Ok(org),
         (None, [only]) => Ok(only.clone()),

@@ -240,6 +240,7 @@ mod tests {
     use crate::policy::region::Region;
     use crate::policydb::PolicyDb;
     use crate::server::admin::auth::{Caller, Role};
+    use crate::server::admin::recording_link::LinkKey;
     use crate::server::admin::state::Metrics;
     use axum::http::StatusCode;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -288,6 +289,7 @@ mod tests {
             config: Arc::new(Config::default()),
             clock: now,
             throttle: Default::default(),
+            links: Arc::new(LinkKey::random().expect("randomness")),
         };
         let caller = Caller {
             token_id: "t1".into(),

@@ -23,13 +23,20 @@
 //! | `/v1/telephony/config/locations/{id}/callRecording/vendor` | GET R, PUT W |
 //! | `/v1/audit?since=&limit=` | GET R |
 //! | `/v1/tokens`, `/v1/tokens/{tokenId}` | GET any token (those within its organisations), DELETE W (revoke; any token itself) |
+//! | `/v1/convergedRecordings` | GET any token: its person's own recordings |
+//! | `/v1/admin/convergedRecordings` | GET R: the organisation's recordings |
+//! | `/v1/convergedRecordings/{id}` | GET (details, audio links), DELETE (`recording_access` decides) |
+//! | `.../{id}/metadata`, `.../{id}/audio` | GET (the audio also by a signed link, no token) |
 //! | `/portal`, `/portal/app.js`, `/portal/app.css` | GET, open: the recordings portal's page and assets (`portal`) |
+//!
+//! A `user` token (one person's) reaches only the recordings routes: every other route but
+//! `whoami` answers it 403.
 //!
 //! A path no route serves is answered 404 with a message naming it (never an empty body).
 
 use super::auth::Caller;
 use super::portal;
-use super::routes::{audit, directory, recording, token, vendor};
+use super::routes::{audit, directory, recording, recordings, token, vendor};
 use super::state::AdminState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
@@ -56,6 +63,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(directory::routes())
         .merge(vendor::routes())
         .merge(recording::routes())
+        .merge(recordings::routes())
         .merge(audit::routes())
         .merge(token::routes())
         .merge(portal::routes())

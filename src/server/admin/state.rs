@@ -10,6 +10,7 @@
 //! (terms not accepted: with `vendorId`, `termsOfServiceUrl`), 429 a source that failed
 //! authentication too often (with `Retry-After`).
 
+use super::recording_link::LinkKey;
 use super::repo::RepoError;
 use super::throttle::AuthThrottle;
 use crate::config::{Config, ProvidersConfig};
@@ -47,6 +48,8 @@ pub struct AdminState {
     pub clock: fn() -> Time,
     /// Who failed to authenticate lately, shared by every request of this server.
     pub throttle: Arc<Mutex<AuthThrottle>>,
+    /// Signs and checks the recordings' audio links (see `recording_link`).
+    pub links: Arc<LinkKey>,
 }
 
 impl AdminState {

@@ -226,7 +226,8 @@ mod tests {
     #[test]
     fn storage_info_comes_from_the_policy_else_the_defaults() {
         let policy: RecordingPolicy = serde_json::from_value(json!({
-            "orgId": "acme", "personId": "alice", "mode": "Always with Pause/Resume",
+            "orgId": "acme", "personId": "alice", "locationId": "site-acme",
+            "mode": "Always with Pause/Resume",
             "recordFromAnswer": true, "userStartStop": false, "pauseResume": true,
             "pauseResumeNotification": "Play Announcement", "reminder": 30,
             "announcement": { "internalCalls": false, "pstnCalls": true },

@@ -6,19 +6,18 @@
 //! delays nobody else. Before a job goes up, its user's current plan is asked for: a plan
 //! changed since the call re-classes the job (keys, tags, metadata) first.
 
-use crate::config::{Config, Target};
+use crate::config::Config;
 use crate::policy::index::Lookup;
-use crate::policy::organisation::CustomerStorage;
 use crate::policy::Decision;
 use crate::policydb::cache::PolicyCache;
 use crate::policydb::PolicyDb;
+use crate::server::open_store::{open_owned, open_url};
 use crate::store::backoff::BackoffConfig;
 use crate::store::catalog_sync;
-use crate::store::destination::{owned_parts, Destination, OwnCredentials};
+use crate::store::destination::{owned_parts, Destination};
 use crate::store::error::StoreError;
 use crate::store::job;
 use crate::store::metadata::StorageInfo;
-use crate::store::sealed;
 use crate::store::spool::{Spool, SpoolJob};
 use crate::store::sweep;
 use crate::store::upload::{self, UploadConfig};
@@ -227,52 +226,9 @@ fn open(
     if let Some(dest) = opened.get(url) {
         return Ok(Arc::clone(dest));
     }
-    let target = config.target_by_url(url).unwrap_or(Target {
-        url: url.to_string(),
-        options: Default::default(),
-    });
-    let options: Vec<(String, String)> = target.options.into_iter().collect();
-    let dest = Arc::new(Destination::open(url, &options)?);
+    let dest = Arc::new(open_url(config, policy.is_some(), None, url)?);
     opened.insert(url.to_string(), Arc::clone(&dest));
     Ok(dest)
-}
-
-/// Organisation `org`'s own bucket at `url`, with the credentials it supplied for that URL.
-fn open_owned(
-    config: &Config,
-    has_policy: bool,
-    storage: Option<CustomerStorage>,
-    org: &str,
-    url: &str,
-) -> Result<Destination, StoreError> {
-    let fail = |reason: String| StoreError::Destination {
-        url: url.to_string(),
-        reason: format!("organisation {org}'s own storage: {reason}"),
-    };
-    if !has_policy {
-        return Err(fail("no policy store to read its credentials from".into()));
-    }
-    let Some(CustomerStorage::Own {
-        url: current,
-        sealed_credentials: Some(sealed),
-        options,
-    }) = storage
-    else {
-        return Err(fail("it has no credentials for this URL any more".into()));
-    };
-    if current != url {
-        return Err(fail(format!("its storage is now {current}, not this URL")));
-    }
-    let key = config
-        .secrets_key()
-        .map_err(fail)?
-        .ok_or_else(|| fail("no secrets key is configured to unseal its credentials".into()))?;
-    let credentials: OwnCredentials = key
-        .open(&sealed, &sealed::storage_owner(org, url))
-        .map_err(|e| fail(e.to_string()))
-        .and_then(|plain| serde_json::from_slice(&plain).map_err(|e| fail(e.to_string())))?;
-    let options: Vec<(String, String)> = options.into_iter().collect();
-    Destination::open_own(url, &credentials, &options)
 }
 
 /// Shows the scheduler's state in the metrics.
@@ -498,63 +454,6 @@ pub fn public_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_organisations_bucket_opens_only_with_its_own_sealed_credentials() {
-        let key = sealed::SecretsKey::parse(&"11".repeat(32)).expect("key");
-        let url = "s3://theirs/calls";
-        let credentials = OwnCredentials {
-            access_key_id: "AKID".into(),
-            secret_access_key: "their-secret".into(),
-            session_token: None,
-        };
-        let plain = serde_json::to_vec(&credentials).expect("json");
-        let sealed = key
-            .seal(&plain, &sealed::storage_owner("acme", url))
-            .expect("seal");
-        let own = |sealed: Option<&str>, url: &str| {
-            Some(CustomerStorage::Own {
-                url: url.into(),
-                sealed_credentials: sealed.map(str::to_string),
-                options: BTreeMap::new(),
-            })
-        };
-        let refused = |r: Result<Destination, StoreError>| r.unwrap_err().to_string();
-        let mut config = Config::default();
-        let err = refused(open_owned(
-            &config,
-            true,
-            own(Some(&sealed), url),
-            "acme",
-            url,
-        ));
-        assert!(err.contains("no secrets key is configured"), "{err}");
-        config.store.secrets_key = Some(key);
-        let dest = open_owned(&config, true, own(Some(&sealed), url), "acme", url).expect("opens");
-        assert_eq!((dest.url.as_str(), dest.prefix.as_str()), (url, "calls"));
-        // Sealed for acme and this URL: another organisation's job cannot use them.
-        let err = refused(open_owned(
-            &config,
-            true,
-            own(Some(&sealed), url),
-            "globex",
-            url,
-        ));
-        assert!(err.contains("does not open"), "{err}");
-        let err = refused(open_owned(
-            &config,
-            true,
-            own(Some(&sealed), "s3://elsewhere"),
-            "acme",
-            url,
-        ));
-        assert!(err.contains("its storage is now s3://elsewhere"), "{err}");
-        let err = refused(open_owned(&config, true, own(None, url), "acme", url));
-        assert!(err.contains("no credentials for this URL"), "{err}");
-        let err = refused(open_owned(&config, false, None, "acme", url));
-        assert!(err.contains("no policy store"), "{err}");
-        assert!(!err.contains("their-secret"));
-    }
 
     #[test]
     fn destination_labels_show_no_credentials() {

@@ -17,7 +17,8 @@ use crate::policy::Change;
 use crate::policydb::Versioned;
 use crate::server::admin::auth::{Caller, Role};
 use crate::server::admin::extract::{
-    check_read, check_write, check_writer, page_size, Body, Params, RawBody, Reading, Writing,
+    check_read, check_write, check_writer, page_size, Body, Params, PolicyCaller, RawBody, Reading,
+    Writing,
 };
 use crate::server::admin::fields::{
     check_id, check_text, location_vendor, vendor_id, vendor_name, MAX_TEXT,
@@ -99,7 +100,7 @@ fn storage_view(storage: &CustomerStorage) -> Value {
 
 async fn list_orgs(
     State(state): State<AdminState>,
-    caller: Caller,
+    PolicyCaller(caller): PolicyCaller,
 ) -> Result<Json<Value>, ApiError> {
     let mut items = Vec::new();
     let mut orgs = caller.orgs.clone();
@@ -134,7 +135,7 @@ fn only_partner(caller: &Caller, what: &str) -> Result<(), ApiError> {
 /// token names the organisation).
 async fn create_org(
     State(state): State<AdminState>,
-    caller: Caller,
+    PolicyCaller(caller): PolicyCaller,
     body: RawBody,
 ) -> Result<Response, ApiError> {
     check_writer(&caller)?;
@@ -155,7 +156,7 @@ async fn create_org(
 
 async fn get_org(
     State(state): State<AdminState>,
-    caller: Caller,
+    PolicyCaller(caller): PolicyCaller,
     Path(org): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     check_read(&caller, &org)?;
@@ -335,7 +336,7 @@ async fn checked_storage(
 
 async fn put_org(
     State(state): State<AdminState>,
-    caller: Caller,
+    PolicyCaller(caller): PolicyCaller,
     Path(org_id): Path<String>,
     body: RawBody,
 ) -> Result<Json<Value>, ApiError> {
@@ -388,7 +389,7 @@ async fn put_org(
 
 async fn delete_org(
     State(state): State<AdminState>,
-    caller: Caller,
+    PolicyCaller(caller): PolicyCaller,
     Path(org): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     check_write(&caller, &org)?;

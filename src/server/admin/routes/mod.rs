@@ -4,5 +4,6 @@
 pub(super) mod audit;
 pub(super) mod directory;
 pub(super) mod recording;
+pub(super) mod recordings;
 pub(super) mod token;
 pub(super) mod vendor;

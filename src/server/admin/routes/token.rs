@@ -6,6 +6,7 @@
 
 use crate::policydb::{Revoked, TokenInfo};
 use crate::server::admin::auth::Caller;
+use crate::server::admin::extract::PolicyCaller;
 use crate::server::admin::state::{forbidden, not_found, AdminState, ApiError};
 use crate::time::Time;
 use axum::extract::{Path, State};
@@ -46,7 +47,7 @@ pub(crate) fn token_view(token: &TokenInfo, now: Time) -> Value {
 
 async fn list_tokens(
     State(state): State<AdminState>,
-    caller: Caller,
+    PolicyCaller(caller): PolicyCaller,
 ) -> Result<Json<Value>, ApiError> {
     let now = state.now();
     let items: Vec<Value> = state
@@ -64,7 +65,7 @@ async fn list_tokens(
 /// reach is answered as one that does not exist.
 async fn revoke_token(
     State(state): State<AdminState>,
-    caller: Caller,
+    PolicyCaller(caller): PolicyCaller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let unknown = || not_found(format!("no token {id} within this token's organisations"));
