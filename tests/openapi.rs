@@ -573,6 +573,11 @@ fn responses_and_requests_conform_to_the_document() {
         Some(reader.as_str()),
     );
 
+    // The portal's page and assets, without a token (tests/portal_browser.rs uses them).
+    for path in ["/portal", "/portal/", "/portal/app.js", "/portal/app.css"] {
+        api.call(None, "GET", path, None, 200);
+    }
+
     // The document itself, without a token: exactly docs/openapi.json, OpenAPI 3.1.
     let served = api.call(None, "GET", "/openapi.json", None, 200);
     assert_eq!(served, document());
