@@ -72,7 +72,15 @@ fn policy(dir: &Path, method: &str, path: &str, body: Value) {
     callrec(
         dir,
         &[
-            "policy", method, path, "--org", "acme", "--config", "callrec.toml", "--body", &body,
+            "policy",
+            method,
+            path,
+            "--org",
+            "acme",
+            "--config",
+            "callrec.toml",
+            "--body",
+            &body,
         ],
     );
 }
@@ -83,7 +91,12 @@ fn policy(dir: &Path, method: &str, path: &str, body: Value) {
 fn organisation(dir: &Path, people: &[&str], paid: &[&str]) {
     let org = json!({"id": "acme", "displayName": "Acme", "region": "US"});
     policy(dir, "post", "/v1/organizations", org);
-    policy(dir, "post", "/v1/locations", json!({"id": "hq", "name": "HQ"}));
+    policy(
+        dir,
+        "post",
+        "/v1/locations",
+        json!({"id": "hq", "name": "HQ"}),
+    );
     let terms = "/v1/telephony/config/callRecording/vendors/dubber/termsOfService";
     policy(dir, "put", terms, json!({"termsOfServiceEnabled": true}));
     for id in people {
@@ -125,8 +138,22 @@ fn spool_old_call(dir: &Path) {
     let capture = format!("{}/fixtures/pcmu-impaired.pcap", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(env!("CARGO_BIN_EXE_callrec"))
         .current_dir(dir)
-        .args(["record", &capture, "--config", "callrec.toml", "--org", "acme"])
-        .args(["--user", "alice", "--plan", "dubber-go", "--call-id", "old-call"])
+        .args([
+            "record",
+            &capture,
+            "--config",
+            "callrec.toml",
+            "--org",
+            "acme",
+        ])
+        .args([
+            "--user",
+            "alice",
+            "--plan",
+            "dubber-go",
+            "--call-id",
+            "old-call",
+        ])
         .args(["--upload-timeout", "0"])
         .output()
         .expect("record");
@@ -177,7 +204,16 @@ fn call(serve: &Serve, scenario: &Path, port: u16, from: &str, name: &str, numbe
         .args(["-set", "aor_a", &format!("sip:{from}@example.com")])
         .args(["-set", "aor_b", &format!("sip:{number}@carrier.example")])
         .args(["-set", "name_a", &first, "-set", "name_b", name])
-        .args(["-m", "1", "-d", "6500", "-trace_err", "-nostdin", "-timeout", "60s"])
+        .args([
+            "-m",
+            "1",
+            "-d",
+            "6500",
+            "-trace_err",
+            "-nostdin",
+            "-timeout",
+            "60s",
+        ])
         .current_dir(scenario.parent().expect("folder"))
         .output()
         .expect("sipp runs (Debian package sip-tester; scripts/setup installs it)");
@@ -194,7 +230,15 @@ fn token(dir: &Path, person: &str, role: &str) -> String {
     let line = callrec(
         dir,
         &[
-            "token", "create", "--person", person, "--role", role, "--org", "acme", "--config",
+            "token",
+            "create",
+            "--person",
+            person,
+            "--role",
+            role,
+            "--org",
+            "acme",
+            "--config",
             "callrec.toml",
         ],
     );
@@ -263,7 +307,10 @@ fn listed(serve: &Serve, path: &str, token: &str, count: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let reply = get(serve.admin, path, Some(token));
-        let items = reply.json()["items"].as_array().cloned().unwrap_or_default();
+        let items = reply.json()["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if items.len() == count {
             return items;
         }
@@ -301,7 +348,10 @@ fn files(dir: &Path) -> Vec<String> {
 fn sign_in(browser: &Browser, serve: &Serve, token: &str, rows: usize) {
     browser.goto(&format!("http://{}/portal", serve.admin));
     let field = browser.find("#token");
-    assert_eq!(browser.text_of("#sign-in-title"), "Sign in to your recordings");
+    assert_eq!(
+        browser.text_of("#sign-in-title"),
+        "Sign in to your recordings"
+    );
     browser.type_into(&field, token);
     browser.click(&browser.find("#sign-in-form button[type=submit]"));
     wait_rows(browser, rows);
@@ -447,7 +497,9 @@ fn a_person_lists_filters_plays_downloads_and_deletes_their_own_recordings() {
     assert!(rows[2].contains("28 May 2026, 20:26"), "{rows:#?}");
     for (text, item) in rows.iter().zip([dave, carol, old]) {
         let topic = item["topic"].as_str().unwrap_or_default();
-        let reason = item["expiryReason"].as_str().expect("a reason for its expiry");
+        let reason = item["expiryReason"]
+            .as_str()
+            .expect("a reason for its expiry");
         let date = shown_date(item["createTime"].as_str().expect("createTime"));
         let expires = &item["expiresAt"].as_str().expect("Dubber Go expires")[..10];
         assert!(text.contains(&date), "{date} in {text}");
@@ -496,7 +548,10 @@ fn a_person_lists_filters_plays_downloads_and_deletes_their_own_recordings() {
     let carol_id = carol["id"].as_str().expect("id");
     browser.click(&row_button(&browser, carol_id, "play").expect("a play button"));
     wait_playing_past(&browser, 0.5);
-    assert_eq!(browser.text_of("#player-title"), carol["topic"].as_str().unwrap());
+    assert_eq!(
+        browser.text_of("#player-title"),
+        carol["topic"].as_str().unwrap()
+    );
     browser.eval("document.getElementById('audio').currentTime = 2.0;");
     wait_playing_past(&browser, 2.3);
     let paused = browser.eval("return document.getElementById('audio').paused;");
@@ -513,7 +568,12 @@ fn a_person_lists_filters_plays_downloads_and_deletes_their_own_recordings() {
         .expect("an href")
         .to_string();
     let reply = get(serve.admin, &href, None);
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let created = carol["createTime"].as_str().unwrap();
     let name = format!(
         "{} {}-{} {}.opus",
@@ -524,7 +584,8 @@ fn a_person_lists_filters_plays_downloads_and_deletes_their_own_recordings() {
     );
     let disposition = reply.header("content-disposition").expect("a disposition");
     assert!(
-        disposition.starts_with("attachment;") && disposition.contains(&format!("filename=\"{name}\"")),
+        disposition.starts_with("attachment;")
+            && disposition.contains(&format!("filename=\"{name}\"")),
         "{disposition}"
     );
     assert!(reply.body.starts_with(b"OggS"), "Ogg Opus");
@@ -598,14 +659,26 @@ fn an_administrator_sees_a_dubber_go_recording_but_may_not_play_it_and_plays_a_p
     assert_eq!(browser.text_of("#list-title"), "Organisation recordings");
     // Alice's Dubber Go recording is listed with everything but the means to hear it.
     let text = browser.text(&row(&browser, alice_id));
-    assert!(text.contains("Carol") && text.contains("recorded: alice"), "{text}");
-    assert!(text.contains(alice["expiryReason"].as_str().unwrap()), "{text}");
+    assert!(
+        text.contains("Carol") && text.contains("recorded: alice"),
+        "{text}"
+    );
+    assert!(
+        text.contains(alice["expiryReason"].as_str().unwrap()),
+        "{text}"
+    );
     for class in ["play", "download", "delete"] {
-        assert!(row_button(&browser, alice_id, class).is_none(), "no {class}");
+        assert!(
+            row_button(&browser, alice_id, class).is_none(),
+            "no {class}"
+        );
     }
-    assert!(text.contains("No access"), "{text}");
+    assert!(text.contains("View only"), "{text}");
     for class in ["play", "download", "delete"] {
-        assert!(row_button(&browser, bob_id, class).is_some(), "{class} on Bob's");
+        assert!(
+            row_button(&browser, bob_id, class).is_some(),
+            "{class} on Bob's"
+        );
     }
 
     // Forced: a link straight to playing it. The server refuses, and the page says why.

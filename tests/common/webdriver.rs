@@ -56,7 +56,9 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver runs (Debian package chromium-driver; scripts/setup installs it)");
+            .expect(
+                "chromedriver runs (Debian package chromium-driver; scripts/setup installs it)",
+            );
         let deadline = Instant::now() + Duration::from_secs(20);
         while request(port, "GET", "/status", None).is_err() {
             if Instant::now() > deadline {
@@ -147,7 +149,11 @@ impl Browser {
     }
 
     pub fn click(&self, element: &Element) {
-        self.command("POST", &format!("/element/{}/click", element.0), Some(&json!({})));
+        self.command(
+            "POST",
+            &format!("/element/{}/click", element.0),
+            Some(&json!({})),
+        );
     }
 
     /// Types `text` into `element`, as a person would.
@@ -212,10 +218,14 @@ impl Drop for Browser {
 
 /// Debian's Chromium, wherever this machine keeps it.
 fn chromium() -> &'static str {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("/usr/bin/chromium")
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+    .unwrap_or("/usr/bin/chromium")
 }
 
 /// A loopback port nothing listens on now.
