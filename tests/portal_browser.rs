@@ -517,6 +517,15 @@ fn a_person_lists_filters_plays_downloads_and_deletes_their_own_recordings() {
             assert!(row_button(&browser, id, class).is_some(), "{class} on {id}");
         }
     }
+    // A screen reader hears which call each Play is for.
+    let label = browser.eval_with(
+        "return document.querySelector(`#rows tr[data-id='${arguments[0]}'] button.play`)
+                 .getAttribute('aria-label');",
+        &[carol["id"].clone()],
+    );
+    let when = shown_date(carol["createTime"].as_str().unwrap());
+    let topic = carol["topic"].as_str().unwrap();
+    assert_eq!(label, json!(format!("Play {topic}, {when}")));
     browser.screenshot(&screenshot_path("signed-in-list.png"));
 
     // Filters: by participant, then by date.

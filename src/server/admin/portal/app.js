@@ -285,9 +285,15 @@
     const actions = el("td", "actions");
     actions.dataset.label = "";
     const access = r.access || {};
-    if (access.play) actions.append(button("Play", "play", () => play(r)));
-    if (access.download) actions.append(button("Download", "download", () => download(r)));
-    if (access.delete) actions.append(button("Delete", "delete danger", () => confirmDelete(r)));
+    // Every row has its own Play: a screen reader names which call each one is for.
+    const which = (r.topic || "recording") + ", " + dateTime.format(new Date(r.createTime));
+    if (access.play) actions.append(button("Play", "play", "Play " + which, () => play(r)));
+    if (access.download) {
+      actions.append(button("Download", "download", "Download " + which, () => download(r)));
+    }
+    if (access.delete) {
+      actions.append(button("Delete", "delete danger", "Delete " + which, () => confirmDelete(r)));
+    }
     if (!access.play && !access.download && !access.delete) {
       actions.append(el("span", "muted locked", "View only"));
     }
@@ -296,9 +302,10 @@
     return tr;
   }
 
-  function button(text, className, onClick) {
+  function button(text, className, label, onClick) {
     const b = el("button", className, text);
     b.type = "button";
+    b.setAttribute("aria-label", label);
     b.addEventListener("click", onClick);
     return b;
   }
