@@ -367,6 +367,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn audit_rows_of_recordings_reached_are_no_document_to_replay() {
+        let access = serde_json::json!({
+            "action": "play", "recordingId": "rec-1", "person": "alice", "from": "192.0.2.1",
+        });
+        // policydb's RECORDING_ACCESS (the pure core imports no persistence).
+        let kind = "recordingAccess";
+        let update = Update::decode(kind, "rec-1", Some(&access));
+        assert!(matches!(update, Ok(Update::Other)), "{kind}");
+    }
+
+    #[test]
     fn aors_normalise_to_one_key() {
         let cases: &[(&str, Option<&str>)] = &[
             ("sip:alice@example.com", Some("sip:alice@example.com")),

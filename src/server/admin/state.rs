@@ -8,7 +8,8 @@
 //! (naming the field and the allowed values), 401 no or unknown token, 403 not the caller's
 //! organisation or a read-only token, 404 unknown id, 409 the organisation's state forbids it
 //! (terms not accepted: with `vendorId`, `termsOfServiceUrl`), 429 a source that failed
-//! authentication too often (with `Retry-After`).
+//! authentication too often (with `Retry-After`); for recordings, 409 under legal hold, 416 a
+//! range outside the audio, 502 a store that failed, 503 an access that could not be audited.
 
 use super::recording_link::LinkKey;
 use super::repo::RepoError;
