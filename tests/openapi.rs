@@ -458,7 +458,7 @@ fn the_document_is_well_formed() {
         }
         assert!(operations > 0, "{path} has no operation");
     }
-    assert_eq!(ids.len(), 43, "{ids:?}");
+    assert_eq!(ids.len(), 47, "{ids:?}");
 }
 
 #[test]
@@ -476,7 +476,7 @@ fn every_routed_path_is_documented_and_every_documented_path_routed() {
         routed.contains("/openapi.json"),
         "serve serves its description"
     );
-    assert_eq!(routed.len(), 29, "{routed:#?}");
+    assert_eq!(routed.len(), 33, "{routed:#?}");
     let undocumented: Vec<_> = routed.difference(&documented).collect();
     let unrouted: Vec<_> = documented.difference(&routed).collect();
     assert!(
@@ -567,7 +567,7 @@ fn each_path_accepts_exactly_its_documented_methods() {
             }
         }
     }
-    assert_eq!(probed, 43);
+    assert_eq!(probed, 47);
     api.assert_conforms();
 }
 
@@ -587,6 +587,11 @@ fn responses_and_requests_conform_to_the_document() {
         Some(customer.as_str()),
         Some(reader.as_str()),
     );
+
+    // The portal's page and assets, without a token (tests/portal_browser.rs uses them).
+    for path in ["/portal", "/portal/", "/portal/app.js", "/portal/app.css"] {
+        api.call(None, "GET", path, None, 200);
+    }
 
     // The document itself, without a token: exactly docs/openapi.json, OpenAPI 3.1.
     let served = api.call(None, "GET", "/openapi.json", None, 200);

@@ -16,6 +16,7 @@ pub mod s3;
 pub mod serve;
 pub mod sqlite;
 pub mod tls;
+pub mod webdriver;
 
 /// Records `capture` and returns each output file's bytes and the replay.
 pub fn record(

@@ -6,13 +6,15 @@
 //! calling, `throttle` slows down whoever keeps failing to say so. The recordings routes ask
 //! `recording_access` who may do what, sign their audio links with `recording_link`, name
 //! downloads with `recording_name` and cut them with `byte_range` (all four pure). None of
-//! these imports `routes` or `router`.
+//! these imports `routes` or `router`. `portal` is the recordings portal's page and assets,
+//! served as they are: it imports nothing of the API's.
 
 mod auth;
 mod byte_range;
 mod extract;
 mod fields;
 mod load;
+mod portal;
 mod recording_access;
 mod recording_link;
 mod recording_name;

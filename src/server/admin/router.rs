@@ -27,6 +27,7 @@
 //! | `/v1/admin/convergedRecordings` | GET R: the organisation's recordings |
 //! | `/v1/convergedRecordings/{id}` | GET (details, audio links), DELETE (`recording_access` decides) |
 //! | `.../{id}/metadata`, `.../{id}/audio` | GET (the audio also by a signed link, no token) |
+//! | `/portal`, `/portal/app.js`, `/portal/app.css` | GET, open: the recordings portal's page and assets (`portal`) |
 //!
 //! A `user` token (one person's) reaches only the recordings routes: every other route but
 //! `whoami` answers it 403.
@@ -36,6 +37,7 @@
 //! `docs/openapi.json` does not promise).
 
 use super::auth::Caller;
+use super::portal;
 use super::routes::{audit, directory, recording, recordings, token, vendor};
 use super::state::AdminState;
 use axum::extract::{Request, State};
@@ -66,6 +68,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(recordings::routes())
         .merge(audit::routes())
         .merge(token::routes())
+        .merge(portal::routes())
         .fallback(no_route)
         // After every route is in: it is set on the routes present when called.
         .method_not_allowed_fallback(no_method)
