@@ -82,6 +82,7 @@ on_both!(
     audio_is_served_whole_or_by_range_under_its_name_through_signed_links,
     listings_page_newest_first_and_filter_by_date_and_participant,
     deleting_removes_the_objects_and_the_row_but_never_under_legal_hold,
+    a_person_s_own_switches_limit_what_they_may_do_with_their_recordings,
 );
 
 /// acme's calls: alice's on Dubber Go and on a paid plan (three), bob's; and globex's.
@@ -702,4 +703,102 @@ fn deleting_removes_the_objects_and_the_row_but_never_under_legal_hold(db: &Db) 
         .map(|r| r["id"].as_str().expect("id").to_string())
         .collect();
     assert_eq!(remaining, ["bob-1", "paid-3", "paid-1"]);
+}
+
+/// The calling platform's per-person switches (`callRecordingAccessSettings`) limit what a
+/// person may do with their own recordings, from their next request on; administrators'
+/// rights come from their role and the plan and are not touched.
+fn a_person_s_own_switches_limit_what_they_may_do_with_their_recordings(db: &Db) {
+    let tmp = TempDir::new("rec-switches");
+    let s = Setup::start(db, &tmp.0, &[]);
+    let send = |who: &str, method: &str, path: &str, body: Value| {
+        let token = s.tokens[who].as_str();
+        let (status, _, answer) = s.server.request(method, path, Some(token), Some(&body));
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {answer}"
+        );
+    };
+    send(
+        "partner",
+        "POST",
+        "/v1/organizations",
+        json!({ "id": "acme", "displayName": "ACME", "region": "EU" }),
+    );
+    send(
+        "customer",
+        "POST",
+        "/v1/locations",
+        json!({ "id": "paris", "name": "Paris" }),
+    );
+    send(
+        "customer",
+        "POST",
+        "/v1/people",
+        json!({
+            "id": "alice", "locationId": "paris", "firstName": "Alice", "lastName": "Martin",
+            "email": "alice@example.com", "timeZone": "Europe/Paris",
+            "callingLicense": "Professional", "sipAddresses": ["sip:alice@acme.example"],
+        }),
+    );
+    let switches = |play: bool, download: bool, delete: bool| {
+        json!({ "callRecordingAccessSettings": {
+            "viewAndPlayRecordingsEnabled": play,
+            "downloadRecordingsEnabled": download,
+            "deleteRecordingsEnabled": delete,
+            "shareRecordingsEnabled": true,
+        }})
+    };
+    let settings = "/v1/people/alice/features/callRecording";
+    let paid = format!("{ONE}/paid-1");
+
+    // Every switch on (the default): everything, as before.
+    let details = s.ok("alice", &paid);
+    assert_eq!(
+        details["access"],
+        json!({"play": true, "download": true, "delete": true})
+    );
+
+    // Download and delete off: she still lists and plays, nothing more.
+    send("customer", "PUT", settings, switches(true, false, false));
+    let details = s.ok("alice", &paid);
+    assert_eq!(
+        details["access"],
+        json!({"play": true, "download": false, "delete": false})
+    );
+    let links = &details["temporaryDirectDownloadLinks"];
+    assert!(links["audioPlaybackLink"].is_string(), "{details}");
+    assert!(links["audioDownloadLink"].is_null(), "{details}");
+    let refused = s.raw("alice", &format!("{paid}/audio?purpose=download"), &[]);
+    assert_eq!(refused.status, 403);
+    let message = String::from_utf8_lossy(&refused.body).into_owned();
+    assert!(
+        message.contains("downloading your recordings is turned off"),
+        "{message}"
+    );
+    let why = s.refused("alice", "DELETE", &paid, 403);
+    assert!(
+        why.contains("deleting your recordings is turned off"),
+        "{why}"
+    );
+    assert_eq!(s.raw("alice", &format!("{paid}/audio"), &[]).status, 200);
+    assert_eq!(
+        s.ok("alice", ONE)["items"].as_array().expect("items").len(),
+        4
+    );
+
+    // View and play off: her recordings are closed to her, with the reason.
+    send("customer", "PUT", settings, switches(false, true, true));
+    let closed = "viewing and playing your recordings is turned off for you";
+    assert!(s.refused("alice", "GET", ONE, 403).contains(closed));
+    assert!(s.refused("alice", "GET", &paid, 403).contains(closed));
+    assert!(s
+        .refused("alice", "GET", &format!("{paid}/metadata"), 403)
+        .contains(closed));
+    // Her administrator is not bound by her switches, and bob's are his own.
+    assert_eq!(s.ok("customer", &paid)["access"]["play"], true);
+    assert_eq!(
+        s.ok("bob", ONE)["items"].as_array().expect("items").len(),
+        1
+    );
 }

@@ -55,8 +55,8 @@ pub struct User {
 
 /// The user's own switches over their stored recordings, as the calling platform's
 /// `callRecordingAccessSettings` sets them; all on unless an administrator turns one off.
-/// Stored and shown only for now: the recordings API that will serve users their recordings
-/// must enforce them (refusing a switched-off action), nothing else reads them.
+/// The recordings API enforces them on the person's own token (`server::admin::
+/// recording_access`); sharing is stored and shown only (callrec shares nothing).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RecordingAccess {

@@ -4,9 +4,9 @@
 //! (`catalog::entry::entry`), with what the capture cannot say (who took part, when) set
 //! by the test.
 
+use callrec::catalog::entry::entry;
 use callrec::policydb::recordings::CatalogRecording;
 use callrec::policydb::PolicyDb;
-use callrec::catalog::entry::entry;
 use callrec::store::key::RecordingDir;
 use callrec::time::Time;
 use std::path::Path;

@@ -95,6 +95,7 @@ pub fn run(args: PolicyCliArgs) -> Result<(), Failure> {
             person: "operator".into(),
             role: Role::PartnerAdmin,
             orgs: args.orgs.clone(),
+            switches: Default::default(),
         });
         let response = admin::router(state)
             .oneshot(request)

@@ -4,6 +4,7 @@
 //! token is one person's key to their own recordings and opens no policy route.
 
 use crate::policy::model::{Admin, AdminId, AdminRole};
+use crate::policy::user::RecordingAccess;
 use crate::policydb::TokenInfo;
 use std::fmt;
 
@@ -86,6 +87,10 @@ pub struct Caller {
     pub person: String,
     pub role: Role,
     pub orgs: Vec<String>,
+    /// A user token's own switches over their recordings (the person's
+    /// `callRecordingAccessSettings`, read with the token); all on for every other role, whose
+    /// rights come from the role and the plan.
+    pub switches: RecordingAccess,
 }
 
 impl Caller {
@@ -95,6 +100,7 @@ impl Caller {
             token_id: info.id,
             person: info.person,
             orgs: info.orgs,
+            switches: RecordingAccess::default(),
         })
     }
 
@@ -145,6 +151,7 @@ mod tests {
             person: "pat@example.com".into(),
             role,
             orgs: orgs.iter().map(|o| o.to_string()).collect(),
+            switches: Default::default(),
         }
     }
 

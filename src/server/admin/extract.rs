@@ -5,10 +5,11 @@
 //! read or change it (a user token: none of the policy's). Must never decide policy nor touch
 //! a document.
 
-use super::auth::Caller;
+use super::auth::{Caller, Role};
 use super::fields;
+use super::repo;
 use super::state::{bad_request, forbidden, AdminState, ApiError, Peer, RETRY_AFTER};
-use crate::policydb::MAX_PAGE;
+use crate::policydb::{PolicyDb, MAX_PAGE};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
@@ -76,6 +77,7 @@ impl FromRequestParts<AdminState> for Caller {
         }
         let caller = Caller::from_token(info)
             .ok_or_else(|| unauthorized("token has an unknown role".into()))?;
+        let caller = with_switches(&state.db, caller).await?;
         if let Some(source) = source {
             let mut throttle = state.throttle.lock().unwrap_or_else(|e| e.into_inner());
             throttle.succeeded(source);
@@ -83,6 +85,23 @@ impl FromRequestParts<AdminState> for Caller {
         state.metrics.requests.fetch_add(1, Ordering::Relaxed);
         Ok(caller)
     }
+}
+
+/// `caller` with its person's switches over their recordings when it is a user token (read
+/// on every request, like the token, so an administrator's change holds at the next one);
+/// a person with no document has every switch on.
+pub(crate) async fn with_switches(db: &PolicyDb, mut caller: Caller) -> Result<Caller, ApiError> {
+    if caller.role != Role::User {
+        return Ok(caller);
+    }
+    let org = caller.orgs.first().cloned().unwrap_or_default();
+    let user = repo::user(db, &org, &caller.person)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    if let Some(user) = user {
+        caller.switches = user.value.access;
+    }
+    Ok(caller)
 }
 
 /// The token of an `Authorization` header's value, when its scheme is Bearer in any case
@@ -284,6 +303,7 @@ mod tests {
             person: "pat@example.com".into(),
             role: Role::PartnerAdmin,
             orgs: orgs.iter().map(|o| o.to_string()).collect(),
+            switches: Default::default(),
         }
     }
 

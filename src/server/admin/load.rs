@@ -296,6 +296,7 @@ mod tests {
             person: "cat@example.com".into(),
             role: Role::CustomerAdmin,
             orgs: vec!["acme".into()],
+            switches: Default::default(),
         };
         let scope = Writing {
             caller,

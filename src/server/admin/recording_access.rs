@@ -9,11 +9,16 @@
 //! | `compliance-officer` | the organisation's | paid plans | never |
 //! | `read-only` | the organisation's | never | never |
 //!
+//! A user's own rights are further limited by their person's switches
+//! (`callRecordingAccessSettings`, carried by the [`Caller`]): view-and-play (listing, details,
+//! playing, metadata), download and delete each turn off on their own.
+//!
 //! A recording of another organisation, or (for a user) of another person, does not exist for
 //! the caller (404). On Dubber Go only the recorded person hears or deletes a recording:
 //! everyone else sees that it exists. A recording under legal hold is deleted by nobody (409).
 
 use super::auth::{Caller, Role};
+use crate::policy::user::RecordingAccess;
 use crate::policydb::recordings::CatalogRecording;
 
 /// The plan whose recordings only their person may play, download or delete.
@@ -71,6 +76,12 @@ pub(crate) const GO_ONLY_THE_PERSON: &str =
     "Dubber Go: only the recorded person may play, download or delete this recording";
 pub(crate) const READ_ONLY: &str = "a read-only token cannot play, download or delete recordings";
 pub(crate) const OFFICER_KEEPS: &str = "a compliance officer never deletes recordings";
+pub(crate) const PLAY_SWITCHED_OFF: &str =
+    "viewing and playing your recordings is turned off for you (callRecordingAccessSettings)";
+pub(crate) const DOWNLOAD_SWITCHED_OFF: &str =
+    "downloading your recordings is turned off for you (callRecordingAccessSettings)";
+pub(crate) const DELETE_SWITCHED_OFF: &str =
+    "deleting your recordings is turned off for you (callRecordingAccessSettings)";
 pub(crate) const LEGAL_HOLD: &str = "this recording is under legal hold";
 
 /// Whether `caller` may do `action` with the recording `row` describes.
@@ -83,16 +94,32 @@ pub(crate) fn may(caller: &Caller, row: &CatalogRecording, action: Action) -> Re
         (Role::User, _) if row.person.as_deref() != Some(caller.person.as_str()) => {
             Err(Refusal::Unknown)
         }
+        (Role::User, _) => {
+            switched_on(&caller.switches, action)?;
+            not_held(row, action)
+        }
         (_, Action::List) => Ok(()),
         (Role::ReadOnly, _) => Err(Refusal::Forbidden(READ_ONLY)),
         (Role::ComplianceOfficer, Action::Delete) => Err(Refusal::Forbidden(OFFICER_KEEPS)),
-        (Role::User, _) => not_held(row, action),
         (Role::CustomerAdmin | Role::PartnerAdmin | Role::ComplianceOfficer, _) if !paid => {
             Err(Refusal::Forbidden(GO_ONLY_THE_PERSON))
         }
         (Role::CustomerAdmin | Role::PartnerAdmin | Role::ComplianceOfficer, _) => {
             not_held(row, action)
         }
+    }
+}
+
+/// Whether the person's own switch for `action` is on.
+fn switched_on(switches: &RecordingAccess, action: Action) -> Result<(), Refusal> {
+    let (on, why) = match action {
+        Action::List | Action::Play | Action::Metadata => (switches.play, PLAY_SWITCHED_OFF),
+        Action::Download => (switches.download, DOWNLOAD_SWITCHED_OFF),
+        Action::Delete => (switches.delete, DELETE_SWITCHED_OFF),
+    };
+    match on {
+        true => Ok(()),
+        false => Err(Refusal::Forbidden(why)),
     }
 }
 
@@ -116,6 +143,7 @@ mod tests {
             person: person.into(),
             role,
             orgs: vec!["acme".into()],
+            switches: Default::default(),
         }
     }
 
@@ -225,5 +253,45 @@ mod tests {
             may(&reader, &paid, Action::Download),
             Err(Refusal::Forbidden(READ_ONLY))
         );
+    }
+
+    #[test]
+    fn a_person_s_switches_limit_their_own_token_and_no_one_else_s() {
+        let row = row("dubber-standard", "alice");
+        let mut alice = caller(Role::User, "alice");
+        alice.switches = RecordingAccess {
+            play: true,
+            download: false,
+            delete: false,
+            share: false,
+        };
+        assert_eq!(may(&alice, &row, Action::Play), Ok(()));
+        assert_eq!(
+            may(&alice, &row, Action::Download),
+            Err(Refusal::Forbidden(DOWNLOAD_SWITCHED_OFF))
+        );
+        assert_eq!(
+            may(&alice, &row, Action::Delete),
+            Err(Refusal::Forbidden(DELETE_SWITCHED_OFF))
+        );
+        alice.switches.play = false;
+        for action in [Action::List, Action::Play, Action::Metadata] {
+            assert_eq!(
+                may(&alice, &row, action),
+                Err(Refusal::Forbidden(PLAY_SWITCHED_OFF))
+            );
+        }
+        // Another person's recording stays unknown to her, whatever her switches.
+        assert_eq!(
+            may(
+                &alice,
+                &super::tests::row("dubber-standard", "bob"),
+                Action::List
+            ),
+            Err(Refusal::Unknown)
+        );
+        // An administrator's token carries every switch on: the role and plan decide.
+        let admin = caller(Role::CustomerAdmin, "cat");
+        assert_eq!(may(&admin, &row, Action::Download), Ok(()));
     }
 }
