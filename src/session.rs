@@ -552,7 +552,7 @@ mod tests {
     /// An Always user's policy, with the organisation's PCI handling on or off.
     fn always(pci: bool) -> RecordingPolicy {
         serde_json::from_value(serde_json::json!({
-            "orgId": "acme", "personId": "alice", "mode": "Always",
+            "orgId": "acme", "personId": "alice", "locationId": "paris", "mode": "Always",
             "recordFromAnswer": true, "userStartStop": false, "pauseResume": false,
             "pauseResumeNotification": null, "reminder": null,
             "announcement": { "internalCalls": false, "pstnCalls": false },

@@ -7,7 +7,7 @@ mod common;
 
 use callrec::policydb::recordings::{CatalogRecording, RecordingQuery};
 use callrec::policydb::PolicyDb;
-use common::cli::{self, files};
+use common::cli::{self, age, files};
 use common::TempDir;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -48,19 +48,6 @@ fn hex_sha256(path: &Path) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// Moves a stored recording's retention clock back, as if it had been stored `days` ago.
-fn age(metadata: &Path, days: u64) {
-    let mut doc: Value =
-        serde_json::from_slice(&std::fs::read(metadata).expect("metadata")).expect("json");
-    let since = callrec::time::Time::parse_rfc3339(
-        doc["storage"]["retained_since"].as_str().expect("since"),
-    )
-    .expect("time");
-    let earlier = callrec::time::Time::from_nanos(since.as_nanos() - days * 86_400_000_000_000);
-    doc["storage"]["retained_since"] = earlier.to_rfc3339().into();
-    std::fs::write(metadata, serde_json::to_vec_pretty(&doc).expect("json")).expect("write");
 }
 
 fn remove_database(dir: &Path) {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cli::{self, files};
+use common::cli::{self, age, files};
 use common::TempDir;
 use serde_json::Value;
 use std::path::Path;
@@ -12,19 +12,6 @@ use std::path::Path;
 /// `callrec ARGS` in `dir`, which must succeed: its JSON lines.
 fn callrec(args: &[&str], dir: &Path) -> Vec<Value> {
     cli::json_lines(&cli::ok(cli::callrec(dir, args)))
-}
-
-/// Moves a stored recording's retention clock back, as if it had been stored `days` ago.
-fn age(metadata: &Path, days: u64) {
-    let mut doc: Value =
-        serde_json::from_slice(&std::fs::read(metadata).expect("metadata")).expect("json");
-    let since = callrec::time::Time::parse_rfc3339(
-        doc["storage"]["retained_since"].as_str().expect("since"),
-    )
-    .expect("time");
-    let earlier = callrec::time::Time::from_nanos(since.as_nanos() - days * 86_400_000_000_000);
-    doc["storage"]["retained_since"] = earlier.to_rfc3339().into();
-    std::fs::write(metadata, serde_json::to_vec_pretty(&doc).expect("json")).expect("write");
 }
 
 #[test]

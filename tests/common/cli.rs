@@ -49,3 +49,17 @@ pub fn files(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Moves a stored recording's retention clock back (its metadata document at `metadata`), as
+/// if it had been stored `days` ago.
+pub fn age(metadata: &Path, days: u64) {
+    let mut doc: Value =
+        serde_json::from_slice(&std::fs::read(metadata).expect("metadata")).expect("json");
+    let since = callrec::time::Time::parse_rfc3339(
+        doc["storage"]["retained_since"].as_str().expect("since"),
+    )
+    .expect("time");
+    let earlier = callrec::time::Time::from_nanos(since.as_nanos() - days * 86_400_000_000_000);
+    doc["storage"]["retained_since"] = earlier.to_rfc3339().into();
+    std::fs::write(metadata, serde_json::to_vec_pretty(&doc).expect("json")).expect("write");
+}
