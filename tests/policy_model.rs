@@ -265,7 +265,7 @@ fn expected(case: &Case) -> Decision {
     Decision::Record(RecordingPolicy {
         org: OrgId::from("acme"),
         user: UserId::from("u1"),
-        location: LocationId::from("l1"),
+        location: LocationId::from("paris"),
         mode: case.mode,
         record_from_answer: from_answer,
         user_start_stop: start_stop,
@@ -1686,7 +1686,7 @@ fn decisions_and_changes_are_written_as_json() {
     let json = serde_json::to_string(&decision).unwrap();
     assert_eq!(
         json,
-        r#"{"record":{"orgId":"acme","personId":"u1","mode":"Always with Pause/Resume","recordFromAnswer":true,"userStartStop":false,"pauseResume":true,"pauseResumeNotification":"Play Announcement","reminder":30,"announcement":{"internalCalls":false,"pstnCalls":true},"recordVoicemail":true,"provider":"dubber","plan":"dubber-standard","retention":"unlimited","region":"EU","storage":"default","platform":{"serviceProvider":"acme","externalGroup":"paris","externalIdentifier":"u1"},"pciDtmfSuppression":false}}"#
+        r#"{"record":{"orgId":"acme","personId":"u1","locationId":"paris","mode":"Always with Pause/Resume","recordFromAnswer":true,"userStartStop":false,"pauseResume":true,"pauseResumeNotification":"Play Announcement","reminder":30,"announcement":{"internalCalls":false,"pstnCalls":true},"recordVoicemail":true,"provider":"dubber","plan":"dubber-standard","retention":"unlimited","region":"EU","storage":"default","platform":{"serviceProvider":"acme","externalGroup":"paris","externalIdentifier":"u1"},"pciDtmfSuppression":false}}"#
     );
     assert_eq!(serde_json::from_str::<Decision>(&json).unwrap(), decision);
     let refused = Decision::DoNotRecord(Reason::RegionNotServed {

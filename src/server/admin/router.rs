@@ -163,3 +163,151 @@ async fn whoami(caller: Caller) -> Json<serde_json::Value> {
         "person": caller.person,
     }))
 }
+
+#[cfg(test)]
+mod recording_links {
+    //! A signed audio link through the whole router, on a clock the test moves.
+    use super::router;
+    use crate::config::Config;
+    use crate::policydb::recordings::CatalogRecording;
+    use crate::policydb::recordings::{CatalogFile, Direction};
+    use crate::policydb::{NewToken, PolicyDb};
+    use crate::server::admin::recording_link::LinkKey;
+    use crate::server::admin::recording_link::LINK_LIFE_SECS;
+    use crate::server::admin::state::AdminState;
+    use crate::time::Time;
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::http::{header, StatusCode};
+    use serde_json::Value;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    /// The test's clock, in seconds: the server reads it through `AdminState::clock`.
+    static NOW_SECS: AtomicU64 = AtomicU64::new(0);
+
+    fn clock() -> Time {
+        Time::from_nanos(NOW_SECS.load(Ordering::SeqCst) * 1_000_000_000)
+    }
+
+    /// A folder of the test's own (its policy store and its recordings), removed when dropped.
+    struct Folder(std::path::PathBuf);
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    async fn get(state: &AdminState, uri: &str, token: Option<&str>) -> (StatusCode, Vec<u8>) {
+        let mut request = Request::get(uri).header(header::HOST, "rec.example");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request.body(Body::empty()).expect("a request");
+        let response = router(state.clone())
+            .oneshot(request)
+            .await
+            .expect("answered");
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("a body");
+        (status, body.to_vec())
+    }
+
+    #[tokio::test]
+    async fn a_link_plays_until_it_expires_on_the_servers_clock_then_says_when_it_did() {
+        let dir = Folder(
+            std::env::temp_dir().join(format!("callrec-recording-links-{}", std::process::id())),
+        );
+        let _ = std::fs::remove_dir_all(&dir.0);
+        let media = dir.0.join("store/recordings/30d/acme/rec-1");
+        std::fs::create_dir_all(&media).expect("folders");
+        let audio: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+        std::fs::write(media.join("rec-1.opus"), &audio).expect("media");
+        let db = PolicyDb::open(&format!("sqlite://{}", dir.0.join("p.sqlite").display()))
+            .await
+            .expect("open");
+        db.migrate().await.expect("migrate");
+        NOW_SECS.store(1_795_000_000, Ordering::SeqCst);
+        let token = db
+            .create_token(&NewToken {
+                person: "alice",
+                role: "user",
+                orgs: &["acme".to_string()],
+                label: "",
+                created_at: clock(),
+                expires_at: clock() + std::time::Duration::from_secs(86_400),
+            })
+            .await
+            .expect("a token");
+        let start = Time::parse_rfc3339("2026-11-25T10:02:00Z").expect("time");
+        let store = dir.0.join("store");
+        db.put_recording(&CatalogRecording {
+            id: "rec-1".into(),
+            org_id: "acme".into(),
+            person: Some("alice".into()),
+            location: None,
+            participants: vec![],
+            direction: Direction::Unknown,
+            kind: "call".into(),
+            start,
+            end: start,
+            duration_ms: 0,
+            provider: "dubber".into(),
+            plan: "dubber-go".into(),
+            retention: "30d".into(),
+            expires_at: None,
+            legal_hold: false,
+            size_bytes: audio.len() as u64,
+            sha256: String::new(),
+            format: "opus".into(),
+            destination: store.display().to_string(),
+            prefix: "recordings/30d/acme/rec-1/".into(),
+            files: vec![CatalogFile {
+                name: "rec-1.opus".into(),
+                key: "recordings/30d/acme/rec-1/rec-1.opus".into(),
+                bytes: audio.len() as u64,
+                sha256: String::new(),
+                legs: "both".into(),
+            }],
+            metadata_key: "recordings/30d/acme/rec-1/rec-1.json".into(),
+            ended: "bye".into(),
+            stored_at: start,
+        })
+        .await
+        .expect("catalogued");
+        let state = AdminState {
+            db,
+            metrics: Default::default(),
+            config: Arc::new(Config::default()),
+            clock,
+            throttle: Default::default(),
+            links: Arc::new(LinkKey::random().expect("randomness")),
+        };
+
+        let (status, body) = get(&state, "/v1/convergedRecordings/rec-1", Some(&token)).await;
+        assert_eq!(status, StatusCode::OK);
+        let details: Value = serde_json::from_slice(&body).expect("json");
+        let links = &details["temporaryDirectDownloadLinks"];
+        assert_eq!(links["expiration"], "2026-11-18T11:21:40.000Z");
+        let play = links["audioPlaybackLink"].as_str().expect("a link");
+        let play = play
+            .strip_prefix("http://rec.example")
+            .unwrap_or_else(|| panic!("{play}"));
+
+        // Valid to the last second of its 15 minutes, refused from then on.
+        NOW_SECS.store(1_795_000_000 + LINK_LIFE_SECS - 1, Ordering::SeqCst);
+        assert_eq!(get(&state, play, None).await, (StatusCode::OK, audio));
+        NOW_SECS.store(1_795_000_000 + LINK_LIFE_SECS, Ordering::SeqCst);
+        let (status, body) = get(&state, play, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let refusal: Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(
+            refusal["message"],
+            "this link expired at 2026-11-18T11:21:40.000Z"
+        );
+    }
+}
