@@ -26,6 +26,7 @@ pub mod cache;
 mod connect;
 pub mod recordings;
 pub mod schema;
+pub mod webhooks;
 pub(crate) mod token;
 
 use serde::de::DeserializeOwned;

@@ -258,8 +258,9 @@ impl PolicyDb {
         tx.commit().await
     }
 
-    /// Removes recording `id`'s row and audits its deletion, in one transaction: both land or
-    /// neither does. True if there was a row.
+    /// Removes recording `id`'s row and audits its deletion, with its `recording.deleted`
+    /// event (when the organisation has a webhook), in one transaction: all land or none
+    /// does. True if there was a row.
     pub async fn remove_recording_noted(
         &self,
         org_id: &str,
@@ -274,6 +275,10 @@ impl PolicyDb {
             .bind(id)
             .execute(&mut *tx.tx)
             .await?;
+        if done.rows_affected() > 0 {
+            super::webhooks::announce_deleted(&mut tx.tx, org_id, id, "deleted", change.at)
+                .await?;
+        }
         tx.audit(org_id, RECORDING_ACCESS, id, change, None, Some(&after))
             .await?;
         tx.commit().await?;
@@ -310,6 +315,19 @@ impl PolicyDb {
             .await?;
         rows.iter().map(catalog_row).collect()
     }
+}
+
+/// Writes `r`'s row in `tx` ([`PolicyDb::put_recording`]'s statement).
+pub(super) async fn upsert(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    r: &CatalogRecording,
+) -> Result<(), DbError> {
+    let sql = upsert_sql();
+    let (participants, files) = encoded(r)?;
+    bind_row(sqlx::query(&sql), r, participants, files)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Insert, or on the same (organisation, id) replace every column but the legal hold.
