@@ -274,16 +274,16 @@ async fn deliver_org(
         match result {
             Ok(()) => {
                 metrics.delivered.fetch_add(1, Relaxed);
-                tracing::debug!(org, event = event.id, kind = event.event_type, "webhook.delivered");
+                tracing::debug!(org, event_id = event.id, kind = event.event_type, "webhook.delivered");
                 if let Err(e) = db.webhook_delivered(event, at).await {
-                    tracing::warn!(org, event = event.id, error = %e, "webhook.not_marked");
+                    tracing::warn!(org, event_id = event.id, error = %e, "webhook.not_marked");
                 }
             }
             Err(error) => {
                 let seed = schedule::seed(&event.id);
                 let next =
                     schedule::after_failure(&settings.retry, seed, event.attempts + 1, event.created_at, at);
-                tracing::warn!(org, event = event.id, attempts = event.attempts + 1, error, "webhook.failed");
+                tracing::warn!(org, event_id = event.id, attempts = event.attempts + 1, error, "webhook.failed");
                 match next {
                     Next::RetryAt(retry_at) => {
                         metrics.retried.fetch_add(1, Relaxed);
@@ -295,7 +295,7 @@ async fn deliver_org(
                     }
                     Next::GiveUp => {
                         metrics.given_up.fetch_add(1, Relaxed);
-                        tracing::error!(org, event = event.id, "webhook.given_up");
+                        tracing::error!(org, event_id = event.id, "webhook.given_up");
                         let _ = db.webhook_failed(event, at, None, &error).await;
                     }
                 }
