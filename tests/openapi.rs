@@ -938,7 +938,13 @@ fn responses_and_requests_conform_to_the_document() {
     api.call(c, "GET", &hook, None, 404);
     let refused = json!({ "url": "http://169.254.169.254/latest/meta-data/" });
     api.call(c, "PUT", &hook, Some(refused), 400);
-    api.call(r, "PUT", &hook, Some(json!({ "url": "https://hooks.acme.example/in" })), 403);
+    api.call(
+        r,
+        "PUT",
+        &hook,
+        Some(json!({ "url": "https://hooks.acme.example/in" })),
+        403,
+    );
     let url = json!({ "url": "https://hooks.acme.example/in", "secret": "an-acme-chosen-secret" });
     let registered = api.call(c, "PUT", &hook, Some(url), 200);
     assert_eq!(registered["secret"], "an-acme-chosen-secret");
@@ -948,7 +954,13 @@ fn responses_and_requests_conform_to_the_document() {
     api.call(r, "DELETE", "/v1/convergedRecordings/call-1", None, 403);
     api.call(c, "DELETE", "/v1/convergedRecordings/call-1", None, 204);
     api.call(c, "DELETE", "/v1/convergedRecordings/call-1", None, 404);
-    let events = api.call(r, "GET", &format!("{hook}/events?status=pending"), None, 200);
+    let events = api.call(
+        r,
+        "GET",
+        &format!("{hook}/events?status=pending"),
+        None,
+        200,
+    );
     assert_eq!(events["items"][0]["type"], "recording.deleted", "{events}");
     assert_eq!(events["items"][0]["recordingId"], "call-1", "{events}");
     api.call(c, "DELETE", &hook, None, 204);

@@ -136,7 +136,9 @@ impl Drop for Receiver {
 
 /// Reads one request from `stream` and answers 200.
 fn take(mut stream: TcpStream) -> Option<Received> {
-    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let split = loop {
@@ -228,8 +230,22 @@ fn serve(dir: &Path) -> AdminServer {
 fn record(dir: &Path, call_id: &str) {
     let capture = format!("{}/fixtures/pcmu-impaired.pcap", env!("CARGO_MANIFEST_DIR"));
     let output = command(dir)
-        .args(["record", &capture, "--config", "record.toml", "--org", "acme"])
-        .args(["--user", "alice", "--call-id", call_id, "--plan", "dubber-standard"])
+        .args([
+            "record",
+            &capture,
+            "--config",
+            "record.toml",
+            "--org",
+            "acme",
+        ])
+        .args([
+            "--user",
+            "alice",
+            "--call-id",
+            call_id,
+            "--plan",
+            "dubber-standard",
+        ])
         .output()
         .expect("record");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -249,9 +265,7 @@ fn metric(server: &AdminServer, sample: &str) -> f64 {
 
 const HOOK: &str = "/v1/telephony/config/callRecording/webhook";
 
-fn events_wait_for_a_receiver_that_is_down_survive_a_restart_and_arrive_once_each_signed(
-    db: &Db,
-) {
+fn events_wait_for_a_receiver_that_is_down_survive_a_restart_and_arrive_once_each_signed(db: &Db) {
     let temp = TempDir::new("webhooks");
     let dir = temp.0.clone();
     let url = db.url(&dir);
@@ -287,12 +301,18 @@ fn events_wait_for_a_receiver_that_is_down_survive_a_restart_and_arrive_once_eac
     let hook_url = format!("http://{down}/hooks");
     let (status, _, body) = server.request("PUT", HOOK, token, Some(&json!({ "url": hook_url })));
     assert_eq!(status, 200, "{body}");
-    let secret = body["secret"].as_str().expect("the secret, shown once").to_string();
+    let secret = body["secret"]
+        .as_str()
+        .expect("the secret, shown once")
+        .to_string();
     assert!(secret.starts_with("whsec_"), "{secret}");
     assert_eq!(body["url"], hook_url);
     let (_, _, shown) = server.request("GET", HOOK, token, None);
     assert_eq!(shown["url"], hook_url);
-    assert!(shown.get("secret").is_none(), "a GET never shows the secret: {shown}");
+    assert!(
+        shown.get("secret").is_none(),
+        "a GET never shows the secret: {shown}"
+    );
 
     // Three recordings stored while the receiver is down: their events wait, tried and
     // failed, visible in the API and in /metrics.
@@ -306,7 +326,12 @@ fn events_wait_for_a_receiver_that_is_down_survive_a_restart_and_arrive_once_eac
         (tried && view["deliveries"]["pending"] == 3).then_some(view)
     });
     assert_eq!(failing["deliveries"]["delivered"], 0, "{failing}");
-    assert!(metric(&server, "callrec_webhook_deliveries_total{outcome=\"retried\"}") >= 1.0);
+    assert!(
+        metric(
+            &server,
+            "callrec_webhook_deliveries_total{outcome=\"retried\"}"
+        ) >= 1.0
+    );
     let (status, _, pending) =
         server.request("GET", &format!("{HOOK}/events?status=pending"), token, None);
     assert_eq!(status, 200, "{pending}");
@@ -328,8 +353,7 @@ fn events_wait_for_a_receiver_that_is_down_survive_a_restart_and_arrive_once_eac
     });
 
     // A delete through the API announces itself too.
-    let (status, _, body) =
-        server.request("DELETE", "/v1/convergedRecordings/call-2", token, None);
+    let (status, _, body) = server.request("DELETE", "/v1/convergedRecordings/call-2", token, None);
     assert_eq!(status, 204, "{body}");
     let got = wait_for("the deletion delivered", || {
         let all = receiver.received();
@@ -359,7 +383,11 @@ fn events_wait_for_a_receiver_that_is_down_survive_a_restart_and_arrive_once_eac
             .unwrap_or_else(|| panic!("not t=...,v1=...: {signature}"));
         let mut signed = format!("{t}.").into_bytes();
         signed.extend_from_slice(&request.body);
-        assert_eq!(v1, hex(&hmac_sha256(secret.as_bytes(), &signed)), "{signature}");
+        assert_eq!(
+            v1,
+            hex(&hmac_sha256(secret.as_bytes(), &signed)),
+            "{signature}"
+        );
         let t: u64 = t.parse().expect("unix seconds");
         assert!(now.abs_diff(t) <= TOLERANCE_SECS, "t={t} now={now}");
         assert_eq!(sign::verify(&secret, signature, &request.body, now), Ok(()));
@@ -390,15 +418,26 @@ fn events_wait_for_a_receiver_that_is_down_survive_a_restart_and_arrive_once_eac
 
     // Visible: the deliveries counted, the outbox empty.
     assert_eq!(
-        metric(&server, "callrec_webhook_deliveries_total{outcome=\"delivered\"}"),
+        metric(
+            &server,
+            "callrec_webhook_deliveries_total{outcome=\"delivered\"}"
+        ),
         4.0
     );
     wait_for("the backlog gauge at zero", || {
         (metric(&server, "callrec_webhook_backlog") == 0.0).then_some(())
     });
-    let (_, _, delivered) =
-        server.request("GET", &format!("{HOOK}/events?status=delivered"), token, None);
-    assert_eq!(delivered["items"].as_array().map(Vec::len), Some(4), "{delivered}");
+    let (_, _, delivered) = server.request(
+        "GET",
+        &format!("{HOOK}/events?status=delivered"),
+        token,
+        None,
+    );
+    assert_eq!(
+        delivered["items"].as_array().map(Vec::len),
+        Some(4),
+        "{delivered}"
+    );
 
     // Registration and removal are in the audit trail, with the URL and never the secret.
     let (status, _, _) = server.request("DELETE", HOOK, token, None);
@@ -415,6 +454,9 @@ fn events_wait_for_a_receiver_that_is_down_survive_a_restart_and_arrive_once_eac
     assert_eq!(rows.len(), 2, "{audit}");
     assert_eq!(rows[0]["after"]["url"], hook_url);
     assert!(rows[1]["after"].is_null());
-    assert!(!audit.to_string().contains(&secret), "the secret is in the audit trail");
+    assert!(
+        !audit.to_string().contains(&secret),
+        "the secret is in the audit trail"
+    );
     drop(receiver);
 }

@@ -26,8 +26,8 @@ pub mod cache;
 mod connect;
 pub mod recordings;
 pub mod schema;
-pub mod webhooks;
 pub(crate) mod token;
+pub mod webhooks;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

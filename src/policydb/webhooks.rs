@@ -20,7 +20,6 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::recordings::CatalogRecording;
 use super::{Change, DbError, PolicyDb, MAX_PAGE};
 use crate::time::Time;
 use crate::webhook;
@@ -114,8 +113,15 @@ impl PolicyDb {
         .await?;
         let before = before.map(|url| audited(&url));
         let after = audited(url);
-        tx.audit(org_id, WEBHOOK, org_id, change, before.as_deref(), Some(&after))
-            .await?;
+        tx.audit(
+            org_id,
+            WEBHOOK,
+            org_id,
+            change,
+            before.as_deref(),
+            Some(&after),
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -151,46 +157,17 @@ impl PolicyDb {
             .bind(org_id)
             .execute(&mut *tx.tx)
             .await?;
-        tx.audit(org_id, WEBHOOK, org_id, change, Some(&audited(&before)), None)
-            .await?;
+        tx.audit(
+            org_id,
+            WEBHOOK,
+            org_id,
+            change,
+            Some(&audited(&before)),
+            None,
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
-    }
-
-    /// [`PolicyDb::put_recording`] for a recording just stored, with its `recording.stored`
-    /// event (when its organisation has a webhook) in the same transaction.
-    pub async fn put_recording_announced(&self, r: &CatalogRecording) -> Result<(), DbError> {
-        let id = event_id()?;
-        let body = webhook::body(
-            &id,
-            webhook::STORED,
-            &r.org_id,
-            &r.id,
-            r.stored_at,
-            stored_data(r),
-        );
-        let mut tx = self.pool.begin().await?;
-        super::recordings::upsert(&mut tx, r).await?;
-        insert_event(&mut tx, &id, webhook::STORED, &r.org_id, &r.id, &body, r.stored_at).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Removes the row of the recording swept from under `prefix` at `at`, with a
-    /// `recording.deleted` event (reason `expired`) in the same transaction; true if there
-    /// was a row.
-    pub async fn remove_recording_swept(&self, prefix: &str, at: Time) -> Result<bool, DbError> {
-        let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query("DELETE FROM recordings WHERE prefix = $1 RETURNING org_id, id")
-            .bind(prefix)
-            .fetch_all(&mut *tx)
-            .await?;
-        for row in &rows {
-            let (org_id, id): (String, String) = (row.try_get("org_id")?, row.try_get("id")?);
-            announce_deleted(&mut tx, &org_id, &id, "expired", at).await?;
-        }
-        tx.commit().await?;
-        Ok(!rows.is_empty())
     }
 
     /// Each organisation with events due at `now` and not leased, at most `limit`.
@@ -280,7 +257,11 @@ impl PolicyDb {
              WHERE id = $1 AND state = 'pending'",
         )
         .bind(&event.id)
-        .bind(if retry_at.is_some() { "pending" } else { "failed" })
+        .bind(if retry_at.is_some() {
+            "pending"
+        } else {
+            "failed"
+        })
         .bind(retry_at.unwrap_or(at).to_rfc3339())
         .bind(&error)
         .execute(&mut *tx)
@@ -379,12 +360,11 @@ impl PolicyDb {
 
     /// Deletes delivered and given-up events written before `before`; how many.
     pub async fn prune_webhook_events(&self, before: Time) -> Result<u64, DbError> {
-        let done = sqlx::query(
-            "DELETE FROM webhook_events WHERE state <> 'pending' AND created_at < $1",
-        )
-        .bind(before.to_rfc3339())
-        .execute(&self.pool)
-        .await?;
+        let done =
+            sqlx::query("DELETE FROM webhook_events WHERE state <> 'pending' AND created_at < $1")
+                .bind(before.to_rfc3339())
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected())
     }
 }
@@ -405,7 +385,7 @@ pub(super) async fn announce_deleted(
     insert_event(tx, &event, webhook::DELETED, org_id, id, &body, at).await
 }
 
-async fn insert_event(
+pub(super) async fn insert_event(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: &str,
     event_type: &str,
@@ -426,29 +406,8 @@ async fn insert_event(
     Ok(())
 }
 
-fn event_id() -> Result<String, DbError> {
+pub(super) fn event_id() -> Result<String, DbError> {
     webhook::new_event_id().ok_or_else(|| DbError::Random("an event id".into()))
-}
-
-/// What a `recording.stored` event tells of the recording: enough to file it, not the
-/// parties (a receiver with a token reads them from the recordings API).
-fn stored_data(r: &CatalogRecording) -> serde_json::Map<String, serde_json::Value> {
-    let value = serde_json::json!({
-        "personId": r.person,
-        "kind": r.kind,
-        "direction": r.direction.as_str(),
-        "start": r.start.to_rfc3339(),
-        "end": r.end.to_rfc3339(),
-        "durationMs": r.duration_ms,
-        "format": r.format,
-        "sizeBytes": r.size_bytes,
-        "sha256": r.sha256,
-        "expiresAt": r.expires_at.map(Time::to_rfc3339),
-    });
-    match value {
-        serde_json::Value::Object(map) => map,
-        _ => unreachable!("a json! object is an object"),
-    }
 }
 
 /// A webhook as its audit row shows it: the URL, never the secret.

@@ -23,6 +23,6 @@ pub(crate) mod log;
 pub(crate) mod open_store;
 pub mod serve;
 pub mod siprec;
-pub mod webhooks;
 pub(crate) mod tls;
 pub(crate) mod tls_listener;
+pub mod webhooks;

@@ -26,10 +26,10 @@ use crate::store::sealed::SecretsKey;
 use crate::webhook::schedule::{self, Next, Retry};
 use crate::webhook::{sign, target};
 use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::encoding::EncodeMetric;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
-use prometheus_client::encoding::EncodeMetric;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -111,7 +111,11 @@ pub fn secret_owner(org_id: &str) -> String {
 /// The signing secret as stored: sealed with the secrets key when the server has one, else
 /// `plain:` and the secret (the policy database is then what protects it, as it protects the
 /// tokens' hashes and the policy: a secret used to sign must be kept whole, not hashed).
-pub fn stored_secret(key: Option<&SecretsKey>, org_id: &str, secret: &str) -> Result<String, String> {
+pub fn stored_secret(
+    key: Option<&SecretsKey>,
+    org_id: &str,
+    secret: &str,
+) -> Result<String, String> {
     match key {
         Some(key) => key
             .seal(secret.as_bytes(), &secret_owner(org_id))
@@ -192,12 +196,12 @@ pub async fn run(
                 Err(e) => tracing::warn!(error = %e, "webhooks.outbox_unreadable"),
             }
         }
-        if polls % 10 == 0 {
+        if polls.is_multiple_of(10) {
             if let Ok(backlog) = db.webhook_backlog().await {
                 metrics.backlog.store(backlog, Relaxed);
             }
         }
-        if polls % 7200 == 0 {
+        if polls.is_multiple_of(7200) {
             let before = now - (settings.retry.give_up_after + KEEP);
             if let Err(e) = db.prune_webhook_events(before).await {
                 tracing::warn!(error = %e, "webhooks.not_pruned");
@@ -274,16 +278,32 @@ async fn deliver_org(
         match result {
             Ok(()) => {
                 metrics.delivered.fetch_add(1, Relaxed);
-                tracing::debug!(org, event_id = event.id, kind = event.event_type, "webhook.delivered");
+                tracing::debug!(
+                    org,
+                    event_id = event.id,
+                    kind = event.event_type,
+                    "webhook.delivered"
+                );
                 if let Err(e) = db.webhook_delivered(event, at).await {
                     tracing::warn!(org, event_id = event.id, error = %e, "webhook.not_marked");
                 }
             }
             Err(error) => {
                 let seed = schedule::seed(&event.id);
-                let next =
-                    schedule::after_failure(&settings.retry, seed, event.attempts + 1, event.created_at, at);
-                tracing::warn!(org, event_id = event.id, attempts = event.attempts + 1, error, "webhook.failed");
+                let next = schedule::after_failure(
+                    &settings.retry,
+                    seed,
+                    event.attempts + 1,
+                    event.created_at,
+                    at,
+                );
+                tracing::warn!(
+                    org,
+                    event_id = event.id,
+                    attempts = event.attempts + 1,
+                    error,
+                    "webhook.failed"
+                );
                 match next {
                     Next::RetryAt(retry_at) => {
                         metrics.retried.fetch_add(1, Relaxed);
@@ -305,7 +325,12 @@ async fn deliver_org(
 }
 
 /// One try: the event's body, signed now; a 2xx answer is delivery.
-async fn post(client: &reqwest::Client, url: &str, secret: &str, event: &OutboxEvent) -> Result<(), String> {
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    event: &OutboxEvent,
+) -> Result<(), String> {
     let t = clock::now().as_nanos() / 1_000_000_000;
     let signature = sign::header(secret, t, event.body.as_bytes());
     let response = client

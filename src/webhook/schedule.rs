@@ -80,7 +80,8 @@ mod tests {
         let ceilings = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600, 600];
         for (n, ceiling) in ceilings.into_iter().enumerate() {
             let attempts = n as u32 + 1;
-            let Next::RetryAt(at) = after_failure(&retry, seed("evt_a"), attempts, created, created)
+            let Next::RetryAt(at) =
+                after_failure(&retry, seed("evt_a"), attempts, created, created)
             else {
                 panic!("attempt {attempts} gave up");
             };

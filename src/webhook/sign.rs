@@ -72,7 +72,7 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: u64) -> Result<(), R
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -112,8 +112,14 @@ mod tests {
         );
         // A replay with a new time: the signature covered the old one.
         let moved = h.replace("t=1000", "t=2000");
-        assert_eq!(verify("s3cret", &moved, body, 2_000), Err(Refusal::Mismatch));
-        assert_eq!(verify("s3cret", "v1=zz", body, 1_000), Err(Refusal::Malformed));
+        assert_eq!(
+            verify("s3cret", &moved, body, 2_000),
+            Err(Refusal::Mismatch)
+        );
+        assert_eq!(
+            verify("s3cret", "v1=zz", body, 1_000),
+            Err(Refusal::Malformed)
+        );
         assert_eq!(verify("s3cret", "t=1", body, 1), Err(Refusal::Malformed));
     }
 }

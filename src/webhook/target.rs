@@ -138,8 +138,14 @@ mod tests {
 
     #[test]
     fn malformed_urls_are_refused() {
-        assert!(matches!(check("ftp://x/", true), Err(TargetError::Scheme(_))));
-        assert!(matches!(check("https:///p", true), Err(TargetError::NoHost(_))));
+        assert!(matches!(
+            check("ftp://x/", true),
+            Err(TargetError::Scheme(_))
+        ));
+        assert!(matches!(
+            check("https:///p", true),
+            Err(TargetError::NoHost(_))
+        ));
         assert!(matches!(
             check("https://u:p@example.com/", true),
             Err(TargetError::Userinfo(_))

@@ -51,8 +51,7 @@ async fn put_webhook(
         .map_err(|e| bad_request(format!("url: {e}")))?;
     let secret = match body.secret {
         Some(secret) => {
-            if !SECRET_LEN.contains(&secret.len())
-                || !secret.chars().all(|c| c.is_ascii_graphic())
+            if !SECRET_LEN.contains(&secret.len()) || !secret.chars().all(|c| c.is_ascii_graphic())
             {
                 return Err(bad_request(format!(
                     "secret: {}-{} printable ASCII characters, no spaces",
@@ -63,7 +62,10 @@ async fn put_webhook(
             secret
         }
         None => webhook::new_secret().ok_or_else(|| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no randomness for a secret")
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no randomness for a secret",
+            )
         })?,
     };
     let key = state
@@ -77,7 +79,12 @@ async fn put_webhook(
         .db
         .set_webhook(&scope.org, &body.url, &stored, state.by(&actor))
         .await?;
-    tracing::info!(org = scope.org, url = body.url, by = actor, "webhook.registered");
+    tracing::info!(
+        org = scope.org,
+        url = body.url,
+        by = actor,
+        "webhook.registered"
+    );
     let mut view = view(&state, &scope.org).await?;
     view["secret"] = json!(secret);
     Ok(Json(view))
@@ -97,7 +104,11 @@ async fn delete_webhook(
     scope: Writing,
 ) -> Result<StatusCode, ApiError> {
     let actor = scope.caller.actor();
-    if !state.db.remove_webhook(&scope.org, state.by(&actor)).await? {
+    if !state
+        .db
+        .remove_webhook(&scope.org, state.by(&actor))
+        .await?
+    {
         return Err(not_found(format!(
             "organisation {} has no webhook",
             scope.org
