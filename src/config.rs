@@ -70,6 +70,13 @@
 //! format = "opus"                        # or "wav"
 //! layout = "stereo"                      # or "mono", "separate"
 //! jitter_ms = 200
+//!
+//! [webhooks]                             # completion events (`callrec serve`); defaults shown
+//! allow_http = false                     # true: http:// webhook URLs beyond loopback
+//! timeout_secs = 10                      # a receiver answers within this, or the try failed
+//! retry_initial_ms = 1000                # first retry within this (doubling, jittered)
+//! retry_max_secs = 600                   # no retry waits longer
+//! give_up_secs = 86400                   # an event undelivered this long is given up
 //! ```
 //!
 //! Environment: every field, as `CALLREC_` and its path in capitals (`CALLREC_SIP_LISTEN` for
@@ -124,6 +131,8 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub recording: RecordingConfig,
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
     /// Where each setting's value came from (not a field of the file).
     #[serde(skip)]
     pub origins: Origins,
@@ -344,6 +353,34 @@ impl Default for RecordingConfig {
     }
 }
 
+/// Completion events' delivery (see `crate::webhook`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Webhook URLs may be `http://` to any host (by default: to loopback only).
+    pub allow_http: bool,
+    /// How long a receiver has to answer one delivery.
+    pub timeout_secs: u64,
+    /// The first retry's delay, at most (and at least half); each next one doubles.
+    pub retry_initial_ms: u64,
+    /// No retry waits longer.
+    pub retry_max_secs: u64,
+    /// An event still undelivered this long after it was written is given up.
+    pub give_up_secs: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            allow_http: false,
+            timeout_secs: 10,
+            retry_initial_ms: 1000,
+            retry_max_secs: 600,
+            give_up_secs: 24 * 3600,
+        }
+    }
+}
+
 /// Where the recording policy is kept.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -502,6 +539,7 @@ impl Config {
                 Section::Sip => self.validate_sip()?,
                 Section::Admin => self.validate_admin()?,
                 Section::Recording => self.validate_recording()?,
+                Section::Webhooks => self.validate_webhooks()?,
             }
         }
         Ok(())
@@ -676,6 +714,20 @@ impl Config {
                 ));
             }
             (None, None) => {}
+        }
+        Ok(())
+    }
+
+    fn validate_webhooks(&self) -> Result<(), String> {
+        let hooks = &self.webhooks;
+        if !(1..=60).contains(&hooks.timeout_secs) {
+            return Err("webhooks.timeout_secs: must be 1 to 60".into());
+        }
+        if hooks.retry_initial_ms == 0 || hooks.retry_max_secs == 0 || hooks.give_up_secs == 0 {
+            return Err(
+                "webhooks: retry_initial_ms, retry_max_secs and give_up_secs must be above 0"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -1011,6 +1063,46 @@ pub const ENV: &[(&str, &str, Setter)] = &[
         c.admin.tls_key = Some(v.into());
         Ok(())
     }),
+    (
+        "CALLREC_WEBHOOKS_ALLOW_HTTP",
+        "webhooks.allow_http",
+        |c, v| {
+            c.webhooks.allow_http = switch(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_WEBHOOKS_TIMEOUT_SECS",
+        "webhooks.timeout_secs",
+        |c, v| {
+            c.webhooks.timeout_secs = number(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_WEBHOOKS_RETRY_INITIAL_MS",
+        "webhooks.retry_initial_ms",
+        |c, v| {
+            c.webhooks.retry_initial_ms = number(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_WEBHOOKS_RETRY_MAX_SECS",
+        "webhooks.retry_max_secs",
+        |c, v| {
+            c.webhooks.retry_max_secs = number(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_WEBHOOKS_GIVE_UP_SECS",
+        "webhooks.give_up_secs",
+        |c, v| {
+            c.webhooks.give_up_secs = number(v)?;
+            Ok(())
+        },
+    ),
     (
         "CALLREC_ADMIN_ALLOW_PLAIN_HTTP",
         "admin.allow_plain_http",

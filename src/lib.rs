@@ -33,3 +33,4 @@ pub mod srtp;
 pub mod store;
 pub mod synth;
 pub mod time;
+pub mod webhook;

@@ -458,7 +458,7 @@ fn the_document_is_well_formed() {
         }
         assert!(operations > 0, "{path} has no operation");
     }
-    assert_eq!(ids.len(), 47, "{ids:?}");
+    assert_eq!(ids.len(), 51, "{ids:?}");
 }
 
 #[test]
@@ -476,7 +476,7 @@ fn every_routed_path_is_documented_and_every_documented_path_routed() {
         routed.contains("/openapi.json"),
         "serve serves its description"
     );
-    assert_eq!(routed.len(), 33, "{routed:#?}");
+    assert_eq!(routed.len(), 35, "{routed:#?}");
     let undocumented: Vec<_> = routed.difference(&documented).collect();
     let unrouted: Vec<_> = documented.difference(&routed).collect();
     assert!(
@@ -567,7 +567,7 @@ fn each_path_accepts_exactly_its_documented_methods() {
             }
         }
     }
-    assert_eq!(probed, 47);
+    assert_eq!(probed, 51);
     api.assert_conforms();
 }
 
@@ -932,9 +932,39 @@ fn responses_and_requests_conform_to_the_document() {
         None,
         400,
     );
+    // The organisation's webhook for completion events: registered (its secret shown once),
+    // read, its events listed (the deletion below is one), removed.
+    let hook = format!("{RECORDING}/webhook");
+    api.call(c, "GET", &hook, None, 404);
+    let refused = json!({ "url": "http://169.254.169.254/latest/meta-data/" });
+    api.call(c, "PUT", &hook, Some(refused), 400);
+    api.call(
+        r,
+        "PUT",
+        &hook,
+        Some(json!({ "url": "https://hooks.acme.example/in" })),
+        403,
+    );
+    let url = json!({ "url": "https://hooks.acme.example/in", "secret": "an-acme-chosen-secret" });
+    let registered = api.call(c, "PUT", &hook, Some(url), 200);
+    assert_eq!(registered["secret"], "an-acme-chosen-secret");
+    let shown = api.call(r, "GET", &hook, None, 200);
+    assert_eq!(shown["url"], "https://hooks.acme.example/in");
+    api.call(r, "GET", &format!("{hook}/events?status=sent"), None, 400);
     api.call(r, "DELETE", "/v1/convergedRecordings/call-1", None, 403);
     api.call(c, "DELETE", "/v1/convergedRecordings/call-1", None, 204);
     api.call(c, "DELETE", "/v1/convergedRecordings/call-1", None, 404);
+    let events = api.call(
+        r,
+        "GET",
+        &format!("{hook}/events?status=pending"),
+        None,
+        200,
+    );
+    assert_eq!(events["items"][0]["type"], "recording.deleted", "{events}");
+    assert_eq!(events["items"][0]["recordingId"], "call-1", "{events}");
+    api.call(c, "DELETE", &hook, None, 204);
+    api.call(c, "DELETE", &hook, None, 404);
 
     // Tokens: listed within the caller's organisations, revoked by id.
     let listed = api.call(Some(&partner), "GET", "/v1/tokens", None, 200);

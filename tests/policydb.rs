@@ -103,6 +103,7 @@ common::postgres::on_both!(
     a_version_1_database_upgrades_and_keeps_its_data,
     several_writes_land_together_or_not_at_all,
     the_catalog_finds_a_person_s_recordings_by_date_newest_first,
+    the_outbox_announces_each_recording_once_and_leases_each_event_to_one_worker,
 );
 
 async fn round_trip(t: TestDb) {
@@ -1170,4 +1171,169 @@ async fn the_catalog_finds_a_person_s_recordings_by_date_newest_first(t: TestDb)
     let left = find(db, query(None, None, None, None, 100, 0));
     assert_eq!(ids(left.await.expect("left")), ["c4", "c3", "c2"]);
     assert!(db.recording("globex", "c0").await.expect("get").is_some());
+}
+
+/// Completion events: written with the row they announce, for organisations with a webhook
+/// only, once per recording and type; claimed by concurrent workers without overlap; a lease
+/// runs out and a failed try waits for its retry time.
+async fn the_outbox_announces_each_recording_once_and_leases_each_event_to_one_worker(t: TestDb) {
+    let t = t.migrated().await;
+    let db = &t.db;
+    db.set_webhook(
+        "org-a",
+        "https://hooks.example/in",
+        "plain:s",
+        by("admin", 1),
+    )
+    .await
+    .expect("webhook");
+    let mut rows = Vec::new();
+    for n in 0..20 {
+        let row = catalogued("org-a", &format!("rec-{n:02}"), "alice", n, "Bob");
+        db.put_recording_announced(&row).await.expect("stored");
+        rows.push(row);
+    }
+    // A retried upload writes its row again, not a second event; globex has no webhook.
+    db.put_recording_announced(&rows[0]).await.expect("again");
+    db.put_recording_announced(&catalogued("org-b", "rec-b", "carol", 1, "Bob"))
+        .await
+        .expect("no webhook");
+    assert_eq!(
+        db.webhook_counts("org-a").await.expect("counts").pending,
+        20
+    );
+    assert_eq!(db.webhook_backlog().await.expect("backlog"), 20);
+    assert!(db.recording("org-b", "rec-b").await.expect("row").is_some());
+
+    // Four workers claim at once, then one more until nothing is left: no event goes to two
+    // of them. (On PostgreSQL a claim that waited for another's rows may come back short; the
+    // next poll takes them.)
+    let now = rows[19].stored_at + std::time::Duration::from_secs(1);
+    let until = now + std::time::Duration::from_secs(60);
+    let mut claims: Vec<(String, Vec<_>)> = futures::future::join_all((0..4).map(|w| {
+        let owner = format!("worker-{w}");
+        async move {
+            let claim = db
+                .claim_webhook_events("org-a", &owner, now, until, 8)
+                .await
+                .expect("claim");
+            (owner, claim)
+        }
+    }))
+    .await;
+    for n in 0.. {
+        let owner = format!("late-{n}");
+        let more = db
+            .claim_webhook_events("org-a", &owner, now, until, 8)
+            .await
+            .expect("claim");
+        if more.is_empty() {
+            break;
+        }
+        claims.push((owner, more));
+    }
+    claims.retain(|(_, claim)| !claim.is_empty());
+    let mut claimed = std::collections::BTreeSet::new();
+    for (_, claim) in &claims {
+        for event in claim {
+            assert!(
+                claimed.insert(event.id.clone()),
+                "{} claimed twice",
+                event.id
+            );
+            assert_eq!(event.event_type, "recording.stored");
+        }
+    }
+    assert_eq!(claimed.len(), 20, "every event claimed once");
+    assert!(claims.len() >= 3, "8 at most a claim");
+
+    // One delivered, one failed until later; a stopped worker's leases go back at once, a
+    // dead one's when they run out.
+    let first = &claims[0].1[0];
+    db.webhook_delivered(first, now).await.expect("delivered");
+    let second = &claims[0].1[1];
+    let later = now + std::time::Duration::from_secs(30);
+    db.webhook_failed(second, now, Some(later), "the receiver answered 503")
+        .await
+        .expect("failed");
+    let (stopped, theirs) = &claims[1];
+    let released = db.release_webhook_leases(stopped).await.expect("released");
+    assert_eq!(released as usize, theirs.len());
+    let again = db
+        .claim_webhook_events("org-a", "next", now, until, 100)
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), theirs.len());
+    let expired = db
+        .claim_webhook_events(
+            "org-a",
+            "next",
+            until,
+            until + std::time::Duration::from_secs(60),
+            100,
+        )
+        .await
+        .expect("claim");
+    // Past every lease (the one `next` just took too): every event not delivered, the
+    // failed one among them once its retry time has come.
+    assert_eq!(expired.len(), 20 - 1);
+    let retried = expired.iter().find(|e| e.id == second.id).expect("retried");
+    assert_eq!(retried.attempts, 1);
+    assert_eq!(
+        retried.last_error.as_deref(),
+        Some("the receiver answered 503")
+    );
+    let hook = db.webhook("org-a").await.expect("read").expect("a webhook");
+    assert_eq!(hook.last_delivered_at, Some(now));
+    assert_eq!(
+        hook.last_error.as_deref(),
+        Some("the receiver answered 503")
+    );
+
+    // A sweep's removal announces an expiry, a person's delete a deletion.
+    assert!(db
+        .remove_recording_swept(&rows[5].prefix, now)
+        .await
+        .expect("swept"));
+    db.remove_recording_noted(
+        "org-a",
+        "rec-06",
+        by("alice", 2),
+        &json!({"action": "delete"}),
+    )
+    .await
+    .expect("deleted");
+    let deleted = db
+        .webhook_events("org-a", Some("pending"), 100)
+        .await
+        .expect("events");
+    let reasons: Vec<(String, String)> = deleted
+        .iter()
+        .filter(|e| e.event_type == "recording.deleted")
+        .map(|e| {
+            let body: serde_json::Value = serde_json::from_str(&e.body).expect("json");
+            (
+                e.recording_id.clone(),
+                body["data"]["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons.contains(&("rec-05".into(), "expired".into())));
+    assert!(reasons.contains(&("rec-06".into(), "deleted".into())));
+
+    // Removing the webhook drops what it had not delivered, and audits the URL only.
+    assert!(db
+        .remove_webhook("org-a", by("admin", 3))
+        .await
+        .expect("removed"));
+    let counts = db.webhook_counts("org-a").await.expect("counts");
+    assert_eq!((counts.pending, counts.delivered), (0, 1));
+    let audit = t.audit_all("org-a").await;
+    let hooks: Vec<_> = audit.iter().filter(|r| r.kind == "webhook").collect();
+    assert_eq!(hooks.len(), 2);
+    assert_eq!(
+        hooks[0].after,
+        Some(json!({"url": "https://hooks.example/in"}))
+    );
 }

@@ -51,7 +51,28 @@ pub async fn catalogue(
     Ok(())
 }
 
-/// Writes the row of a spooled job just stored, from the metadata document in the spool (the
+/// [`catalogue`] for a recording just stored: its row and its `recording.stored` event (for
+/// an organisation with a webhook) in one transaction. A reindex or a move re-catalogues
+/// without announcing; a retried upload announces once (one event per recording).
+pub async fn catalogue_stored(
+    db: &PolicyDb,
+    destination: &str,
+    metadata_key: &str,
+    document: &[u8],
+    now: Time,
+) -> Result<(), SyncError> {
+    let bad = |reason: String| SyncError::Document {
+        key: metadata_key.to_owned(),
+        reason,
+    };
+    let (dir, _) = RecordingDir::parse(metadata_key)
+        .ok_or_else(|| bad("not a key of callrec's layout".into()))?;
+    let row = entry::entry(destination, &dir, metadata_key, document, now).map_err(bad)?;
+    db.put_recording_announced(&row).await?;
+    Ok(())
+}
+
+/// Writes the row (and `recording.stored` event) of a spooled job just stored, from the metadata document in the spool (the
 /// one stored, read back and checked): before the job leaves the spool, so a row is never
 /// missing for long and never there without its media.
 pub async fn catalogue_job(db: &PolicyDb, job: &SpoolJob, now: Time) -> Result<(), StoreError> {
@@ -60,7 +81,7 @@ pub async fn catalogue_job(db: &PolicyDb, job: &SpoolJob, now: Time) -> Result<(
     let document = tokio::fs::read(&path)
         .await
         .map_err(StoreError::spool(&path))?;
-    catalogue(db, &job.manifest.destination, &metadata.key, &document, now)
+    catalogue_stored(db, &job.manifest.destination, &metadata.key, &document, now)
         .await
         .map_err(|e| StoreError::Catalog(e.to_string()))
 }

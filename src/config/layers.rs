@@ -24,10 +24,11 @@ pub enum Section {
     Sip,
     Admin,
     Recording,
+    Webhooks,
 }
 
 impl Section {
-    pub const ALL: [Section; 7] = [
+    pub const ALL: [Section; 8] = [
         Section::Store,
         Section::Orgs,
         Section::Policy,
@@ -35,6 +36,7 @@ impl Section {
         Section::Sip,
         Section::Admin,
         Section::Recording,
+        Section::Webhooks,
     ];
 
     /// Its name in the file and at the head of its fields' paths.
@@ -47,6 +49,7 @@ impl Section {
             Section::Sip => "sip",
             Section::Admin => "admin",
             Section::Recording => "recording",
+            Section::Webhooks => "webhooks",
         }
     }
 

@@ -27,6 +27,7 @@ mod connect;
 pub mod recordings;
 pub mod schema;
 pub(crate) mod token;
+pub mod webhooks;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

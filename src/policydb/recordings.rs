@@ -13,13 +13,19 @@
 //! an `audit` row of kind [`RECORDING_ACCESS`], numbered in the audit sequence like a policy
 //! change so `GET /v1/audit` shows both in one order; caches replaying the sequence skip the
 //! kind (it is no document). A deletion's row removal and its audit row share one transaction.
+//!
+//! A recording stored, deleted or swept is announced to its organisation's webhook: the
+//! `recording.stored` / `recording.deleted` event ([`super::webhooks`]) is written in the
+//! transaction that writes or removes the row.
 
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 
+use super::webhooks::{announce_deleted, event_id, insert_event};
 use super::{Change, DbError, PolicyDb, MAX_PAGE};
 use crate::time::Time;
+use crate::webhook;
 use serde::{Deserialize, Serialize};
 
 /// One stored recording as the catalog holds it.
@@ -169,6 +175,51 @@ impl PolicyDb {
         Ok(())
     }
 
+    /// [`PolicyDb::put_recording`] for a recording just stored, with its `recording.stored`
+    /// event (when its organisation has a webhook) in the same transaction.
+    pub async fn put_recording_announced(&self, r: &CatalogRecording) -> Result<(), DbError> {
+        let id = event_id()?;
+        let body = webhook::body(
+            &id,
+            webhook::STORED,
+            &r.org_id,
+            &r.id,
+            r.stored_at,
+            stored_data(r),
+        );
+        let mut tx = self.pool.begin().await?;
+        upsert(&mut tx, r).await?;
+        insert_event(
+            &mut tx,
+            &id,
+            webhook::STORED,
+            &r.org_id,
+            &r.id,
+            &body,
+            r.stored_at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes the row of the recording swept from under `prefix` at `at`, with a
+    /// `recording.deleted` event (reason `expired`) in the same transaction; true if there
+    /// was a row.
+    pub async fn remove_recording_swept(&self, prefix: &str, at: Time) -> Result<bool, DbError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("DELETE FROM recordings WHERE prefix = $1 RETURNING org_id, id")
+            .bind(prefix)
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &rows {
+            let (org_id, id): (String, String) = (row.try_get("org_id")?, row.try_get("id")?);
+            announce_deleted(&mut tx, &org_id, &id, "expired", at).await?;
+        }
+        tx.commit().await?;
+        Ok(!rows.is_empty())
+    }
+
     /// The recording `id` of `org_id`, if catalogued.
     pub async fn recording(
         &self,
@@ -258,8 +309,9 @@ impl PolicyDb {
         tx.commit().await
     }
 
-    /// Removes recording `id`'s row and audits its deletion, in one transaction: both land or
-    /// neither does. True if there was a row.
+    /// Removes recording `id`'s row and audits its deletion, with its `recording.deleted`
+    /// event (when the organisation has a webhook), in one transaction: all land or none
+    /// does. True if there was a row.
     pub async fn remove_recording_noted(
         &self,
         org_id: &str,
@@ -274,6 +326,9 @@ impl PolicyDb {
             .bind(id)
             .execute(&mut *tx.tx)
             .await?;
+        if done.rows_affected() > 0 {
+            announce_deleted(&mut tx.tx, org_id, id, "deleted", change.at).await?;
+        }
         tx.audit(org_id, RECORDING_ACCESS, id, change, None, Some(&after))
             .await?;
         tx.commit().await?;
@@ -309,6 +364,40 @@ impl PolicyDb {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(catalog_row).collect()
+    }
+}
+
+/// Writes `r`'s row in `tx` ([`PolicyDb::put_recording`]'s statement).
+async fn upsert(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    r: &CatalogRecording,
+) -> Result<(), DbError> {
+    let sql = upsert_sql();
+    let (participants, files) = encoded(r)?;
+    bind_row(sqlx::query(&sql), r, participants, files)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// What a `recording.stored` event tells of the recording: enough to file it, not the
+/// parties (a receiver with a token reads them from the recordings API).
+fn stored_data(r: &CatalogRecording) -> serde_json::Map<String, serde_json::Value> {
+    let value = serde_json::json!({
+        "personId": r.person,
+        "kind": r.kind,
+        "direction": r.direction.as_str(),
+        "start": r.start.to_rfc3339(),
+        "end": r.end.to_rfc3339(),
+        "durationMs": r.duration_ms,
+        "format": r.format,
+        "sizeBytes": r.size_bytes,
+        "sha256": r.sha256,
+        "expiresAt": r.expires_at.map(Time::to_rfc3339),
+    });
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!("a json! object is an object"),
     }
 }
 

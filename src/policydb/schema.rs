@@ -4,7 +4,7 @@
 
 /// Migration `n` (counting from 1) is `MIGRATIONS[n - 1]`: single statements, run in one
 /// transaction together with the `schema_version` row that records it.
-pub const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5];
+pub const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6];
 
 /// The first schema.
 const V1: &[&str] = &[
@@ -132,4 +132,41 @@ const V5: &[&str] = &[
     "CREATE INDEX recordings_by_person ON recordings (org_id, person, start_at, id)",
     "CREATE INDEX recordings_by_start ON recordings (org_id, start_at, id)",
     "CREATE INDEX recordings_by_prefix ON recordings (prefix)",
+];
+
+/// Completion events (see [`crate::policydb::webhooks`]): each organisation's webhook (its
+/// URL and signing secret, sealed when the server has a secrets key; the outcome of its last
+/// delivery) and the outbox of events to deliver, one row per event, written in the
+/// transaction of what it announces. `state` is `pending`, `delivered` or `failed` (given
+/// up); a pending event is due at `next_attempt_at` unless a worker's lease on it runs until
+/// later. One event per (organisation, type, recording): writing it twice writes it once.
+const V6: &[&str] = &[
+    "CREATE TABLE webhooks (
+        org_id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        last_delivered_at TEXT,
+        last_error TEXT,
+        last_error_at TEXT
+    )",
+    "CREATE TABLE webhook_events (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        recording_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        next_attempt_at TEXT NOT NULL,
+        lease_until TEXT,
+        lease_owner TEXT,
+        delivered_at TEXT,
+        last_error TEXT
+    )",
+    "CREATE UNIQUE INDEX webhook_events_once ON webhook_events (org_id, event_type, recording_id)",
+    "CREATE INDEX webhook_events_due ON webhook_events (state, next_attempt_at)",
+    "CREATE INDEX webhook_events_by_org ON webhook_events (org_id, state, created_at)",
 ];

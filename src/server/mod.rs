@@ -25,3 +25,4 @@ pub mod serve;
 pub mod siprec;
 pub(crate) mod tls;
 pub(crate) mod tls_listener;
+pub mod webhooks;

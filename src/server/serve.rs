@@ -9,6 +9,7 @@ use super::bind::refusal;
 use super::siprec::shard::{Finished, Shards};
 use super::siprec::{self, sweeper, uploader, LiveMetrics, Services, SipSettings};
 use super::tls_listener::TlsListener;
+use super::webhooks::{self, WebhookMetrics};
 use super::{client_cert, clock, tls};
 use crate::config::Config;
 use crate::encode::{Format, OpusSettings};
@@ -65,6 +66,7 @@ impl Running {
         let metrics = Arc::new(admin::Metrics::default());
         let _ = metrics.live.set(Arc::clone(&live));
         let _ = metrics.policy.set(Arc::clone(&policy));
+        let _ = metrics.webhooks.set(Arc::clone(&recording.webhooks));
         let state = AdminState {
             db,
             metrics,
@@ -188,11 +190,16 @@ pub struct Recording {
     stop: watch::Sender<bool>,
     uploads: tokio::task::JoinHandle<()>,
     sweeps: Option<tokio::task::JoinHandle<()>>,
+    /// Completion events' deliveries, when there is a policy database (their outbox).
+    deliveries: Option<tokio::task::JoinHandle<()>>,
+    /// What the deliverer counts.
+    pub webhooks: Arc<WebhookMetrics>,
 }
 
 impl Recording {
-    /// Opens the spool (discarding interrupted writes), starts the media shards and the
-    /// uploader. Call inside the runtime.
+    /// Opens the spool (discarding interrupted writes), starts the media shards, the
+    /// uploader, the sweeper and (with a policy database) the webhooks' deliverer. Call
+    /// inside the runtime.
     pub fn start(
         config: Arc<Config>,
         policy: Option<Arc<PolicyCache>>,
@@ -282,6 +289,15 @@ impl Recording {
                 Duration::from_secs(config.store.sweep_interval_secs),
                 clock::now,
                 policy.clone(),
+                stopped.clone(),
+            ))
+        });
+        let webhooks = Arc::new(WebhookMetrics::default());
+        let deliveries = policy.as_ref().map(|policy| {
+            tokio::spawn(webhooks::run(
+                policy.db().clone(),
+                Arc::clone(&config),
+                Arc::clone(&webhooks),
                 stopped,
             ))
         });
@@ -298,6 +314,8 @@ impl Recording {
             stop,
             uploads,
             sweeps,
+            deliveries,
+            webhooks,
         })
     }
 
@@ -341,6 +359,11 @@ impl Recording {
         if let Some(sweeps) = self.sweeps {
             sweeps.abort();
             let _ = sweeps.await;
+        }
+        // Stops at once, releasing its leases: what it had not delivered is delivered by the
+        // next worker (or the next start) from the outbox.
+        if let Some(deliveries) = self.deliveries {
+            let _ = deliveries.await;
         }
         tracing::info!(
             left_in_spool = self.live.uploads.backlog.load(Relaxed),

@@ -229,7 +229,7 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
         if let Some(db) = &catalog {
             for prefix in &deleted {
                 runtime
-                    .block_on(db.remove_recording_at(prefix))
+                    .block_on(db.remove_recording_swept(prefix, now))
                     .map_err(Failure::failed)?;
             }
         }

@@ -21,6 +21,8 @@
 //! | `.../vendors/{vendorId}/users` | GET R (the sync listing) |
 //! | `.../callRecording/effectivePolicy?aor=\|personId=` | GET R |
 //! | `/v1/telephony/config/locations/{id}/callRecording/vendor` | GET R, PUT W |
+//! | `.../callRecording/webhook` | GET R (URL, deliveries), PUT W (URL, secret shown once), DELETE W |
+//! | `.../callRecording/webhook/events?status=&limit=` | GET R |
 //! | `/v1/audit?since=&limit=` | GET R |
 //! | `/v1/tokens`, `/v1/tokens/{tokenId}` | GET any token (those within its organisations), DELETE W (revoke; any token itself) |
 //! | `/v1/convergedRecordings` | GET any token: its person's own recordings |
@@ -38,7 +40,7 @@
 
 use super::auth::Caller;
 use super::portal;
-use super::routes::{audit, directory, recording, recordings, token, vendor};
+use super::routes::{audit, directory, recording, recordings, token, vendor, webhook};
 use super::state::AdminState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
@@ -68,6 +70,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(recordings::routes())
         .merge(audit::routes())
         .merge(token::routes())
+        .merge(webhook::routes())
         .merge(portal::routes())
         .fallback(no_route)
         // After every route is in: it is set on the routes present when called.

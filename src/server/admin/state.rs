@@ -21,6 +21,7 @@ use crate::policydb::cache::PolicyCache;
 use crate::policydb::{Change as By, DbError, PolicyDb};
 use crate::server::siprec::LiveMetrics;
 use crate::server::tls_listener::TlsListener;
+use crate::server::webhooks::WebhookMetrics;
 use crate::time::Time;
 use axum::extract::connect_info::Connected;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -102,6 +103,8 @@ pub struct Metrics {
     pub live: OnceLock<Arc<LiveMetrics>>,
     /// The recording server's policy cache, when `serve` runs one: how fresh it is.
     pub policy: OnceLock<Arc<PolicyCache>>,
+    /// The completion events' deliverer, when `serve` runs one.
+    pub webhooks: OnceLock<Arc<WebhookMetrics>>,
 }
 
 /// An API error: a status, a message for people, and fields for scripts (the terms URL of a
@@ -313,6 +316,9 @@ impl Collector for Metrics {
                 None,
                 MetricType::Gauge,
             )?)?;
+        }
+        if let Some(webhooks) = self.webhooks.get() {
+            webhooks.encode(&mut encoder)?;
         }
         match self.live.get() {
             Some(live) => live.encode(encoder),

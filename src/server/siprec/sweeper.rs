@@ -36,7 +36,8 @@ pub(crate) fn destinations(config: &Config) -> Vec<Target> {
 }
 
 /// Sweeps every destination now and then every `interval`, until `stop` turns true; each
-/// recording deleted leaves the catalog (when there is a policy database).
+/// recording deleted leaves the catalog (when there is a policy database), announced to its
+/// organisation's webhook (`recording.deleted`, reason `expired`).
 pub(crate) async fn run(
     config: Arc<Config>,
     interval: Duration,
@@ -96,7 +97,7 @@ async fn sweep_one(target: &Target, now: Time, db: Option<&PolicyDb>) {
     let swept = sweep::sweep(&dest, now, false, on_event).await;
     if let Some(db) = db {
         for prefix in &deleted {
-            if let Err(e) = db.remove_recording_at(prefix).await {
+            if let Err(e) = db.remove_recording_swept(prefix, now).await {
                 tracing::warn!(recording = prefix, error = %e, "catalog.not_removed");
             }
         }

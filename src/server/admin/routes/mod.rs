@@ -7,3 +7,4 @@ pub(super) mod recording;
 pub(super) mod recordings;
 pub(super) mod token;
 pub(super) mod vendor;
+pub(super) mod webhook;
