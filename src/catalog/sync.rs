@@ -126,7 +126,9 @@ impl Migrated {
         match event {
             MigrationEvent::Moved { from, to, .. } => self.moved.push((from.clone(), to.clone())),
             MigrationEvent::Retagged { prefix, .. } => self.retagged.push(prefix.clone()),
-            MigrationEvent::LeftoversCleaned { .. } | MigrationEvent::Skipped { .. } => {}
+            MigrationEvent::LeftoversCleaned { .. }
+            | MigrationEvent::Skipped { .. }
+            | MigrationEvent::Held { .. } => {}
         }
     }
 }

@@ -109,7 +109,9 @@ impl PolicyDb {
                 return Ok((hold, covered));
             }
         }
-        let seq = tx.seq.expect("a write transaction holds its audit number until used");
+        let seq = tx
+            .seq
+            .expect("a write transaction holds its audit number until used");
         let hold = LegalHold {
             id: format!("hold-{seq}"),
             org_id: org_id.into(),

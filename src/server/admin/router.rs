@@ -38,7 +38,7 @@
 
 use super::auth::Caller;
 use super::portal;
-use super::routes::{audit, directory, recording, recordings, token, vendor};
+use super::routes::{audit, directory, legal_holds, recording, recordings, token, vendor};
 use super::state::AdminState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
@@ -66,6 +66,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(vendor::routes())
         .merge(recording::routes())
         .merge(recordings::routes())
+        .merge(legal_holds::routes())
         .merge(audit::routes())
         .merge(token::routes())
         .merge(portal::routes())
