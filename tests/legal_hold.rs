@@ -142,7 +142,14 @@ impl Setup {
     }
 
     /// A request that must answer `status`; its body.
-    fn expect(&self, who: &str, method: &str, path: &str, body: Option<Value>, status: u16) -> Value {
+    fn expect(
+        &self,
+        who: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        status: u16,
+    ) -> Value {
         let (got, answer) = self.call(who, method, path, body);
         assert_eq!(got, status, "{method} {path} as {who}: {answer}");
         answer
@@ -203,7 +210,13 @@ fn holds_keep_a_recording_a_person_s_and_a_range_s_from_deletion_until_released(
             "only an administrator or a compliance officer places or releases legal holds"
         );
     }
-    let refused = s.expect("customer", "PUT", &format!("{ONE}/go-1/legalHold"), reason("x"), 403);
+    let refused = s.expect(
+        "customer",
+        "PUT",
+        &format!("{ONE}/go-1/legalHold"),
+        reason("x"),
+        403,
+    );
     assert_eq!(
         refused["message"],
         "Dubber Go: recordings are kept by their plan alone; legal holds need a paid plan"
@@ -226,7 +239,10 @@ fn holds_keep_a_recording_a_person_s_and_a_range_s_from_deletion_until_released(
     let again = s.expect("customer", "PUT", &hold_one, reason("case 7"), 200);
     assert_eq!(again["hold"]["id"], own_hold.as_str());
     let mine = s.expect("alice", "GET", &format!("{ONE}/paid-1"), None, 200);
-    assert_eq!((&mine["legalHold"], &mine["access"]["delete"]), (&json!(true), &json!(false)));
+    assert_eq!(
+        (&mine["legalHold"], &mine["access"]["delete"]),
+        (&json!(true), &json!(false))
+    );
     for who in ["alice", "customer"] {
         let held = s.expect(who, "DELETE", &format!("{ONE}/paid-1"), None, 409);
         assert_eq!(held["message"], "this recording is under legal hold");
@@ -247,8 +263,20 @@ fn holds_keep_a_recording_a_person_s_and_a_range_s_from_deletion_until_released(
     assert_eq!(go_day["recordings"], 0);
     let go_day_hold = go_day["hold"]["id"].as_str().expect("id").to_string();
     assert_eq!(s.recording("go-1")["legalHold"], false);
-    s.expect("reader", "POST", HOLDS, Some(json!({"personId": "bob", "reason": "r"})), 403);
-    s.expect("customer", "POST", HOLDS, Some(json!({"reason": "everything"})), 400);
+    s.expect(
+        "reader",
+        "POST",
+        HOLDS,
+        Some(json!({"personId": "bob", "reason": "r"})),
+        403,
+    );
+    s.expect(
+        "customer",
+        "POST",
+        HOLDS,
+        Some(json!({"reason": "everything"})),
+        400,
+    );
     for id in ["paid-1", "paid-2", "bob-1"] {
         assert_eq!(s.recording(id)["legalHold"], true, "{id}");
     }
@@ -280,22 +308,63 @@ fn holds_keep_a_recording_a_person_s_and_a_range_s_from_deletion_until_released(
     );
 
     // paid-2 is also held on its own: releasing the range leaves it held by that.
-    s.expect("customer", "PUT", &format!("{ONE}/paid-2/legalHold"), reason("keep"), 200);
-    let released = s.expect("officer", "DELETE", &format!("{HOLDS}/{range_hold}"), None, 200);
-    assert_eq!((&released["hold"]["active"], &released["released"]), (&json!(false), &json!(0)));
+    s.expect(
+        "customer",
+        "PUT",
+        &format!("{ONE}/paid-2/legalHold"),
+        reason("keep"),
+        200,
+    );
+    let released = s.expect(
+        "officer",
+        "DELETE",
+        &format!("{HOLDS}/{range_hold}"),
+        None,
+        200,
+    );
+    assert_eq!(
+        (&released["hold"]["active"], &released["released"]),
+        (&json!(false), &json!(0))
+    );
     assert_eq!(s.recording("paid-2")["legalHold"], true);
-    let freed = s.expect("customer", "DELETE", &format!("{ONE}/paid-2/legalHold"), None, 200);
+    let freed = s.expect(
+        "customer",
+        "DELETE",
+        &format!("{ONE}/paid-2/legalHold"),
+        None,
+        200,
+    );
     assert_eq!(freed["recording"]["legalHold"], false);
     assert_eq!(freed["recording"]["access"]["delete"], true);
 
     // bob's hold released: both of his recordings may go again.
-    let released = s.expect("customer", "DELETE", &format!("{HOLDS}/{person_hold}"), None, 200);
+    let released = s.expect(
+        "customer",
+        "DELETE",
+        &format!("{HOLDS}/{person_hold}"),
+        None,
+        200,
+    );
     assert_eq!(released["released"], 2);
     s.expect("customer", "DELETE", &format!("{ONE}/bob-2"), None, 204);
-    assert!(files(&tmp.path("store")).iter().all(|f| !f.contains("/bob-2/")));
+    assert!(files(&tmp.path("store"))
+        .iter()
+        .all(|f| !f.contains("/bob-2/")));
     // A recording held only by a person or range has no hold of its own to release.
-    s.expect("customer", "DELETE", &format!("{ONE}/bob-1/legalHold"), None, 404);
-    s.expect("customer", "DELETE", &format!("{HOLDS}/hold-999999"), None, 404);
+    s.expect(
+        "customer",
+        "DELETE",
+        &format!("{ONE}/bob-1/legalHold"),
+        None,
+        404,
+    );
+    s.expect(
+        "customer",
+        "DELETE",
+        &format!("{HOLDS}/hold-999999"),
+        None,
+        404,
+    );
 
     // paid-1's own hold, released by the officer: deleted at last.
     s.expect("officer", "DELETE", &hold_one, None, 200);
@@ -315,13 +384,23 @@ fn holds_keep_a_recording_a_person_s_and_a_range_s_from_deletion_until_released(
         audit,
         [
             row("hold", &own_hold, "case 7", "cat@acme.example"),
-            row("hold", &person_hold, "bob under investigation", "olga@acme.example"),
+            row(
+                "hold",
+                &person_hold,
+                "bob under investigation",
+                "olga@acme.example"
+            ),
             row("hold", &range_hold, "the 21st", "cat@acme.example"),
             row("hold", &go_day_hold, "go day", "cat@acme.example"),
             row("hold", &paid_2_hold, "keep", "cat@acme.example"),
             row("release", &range_hold, "the 21st", "olga@acme.example"),
             row("release", &paid_2_hold, "keep", "cat@acme.example"),
-            row("release", &person_hold, "bob under investigation", "cat@acme.example"),
+            row(
+                "release",
+                &person_hold,
+                "bob under investigation",
+                "cat@acme.example"
+            ),
             row("release", &own_hold, "case 7", "olga@acme.example"),
         ]
     );
@@ -373,7 +452,12 @@ fn the_sweeper_and_plan_migration_leave_held_recordings_alone(db: &Db) {
     // held: the catalog's hold on a recording is what the sweeper obeys, whichever way the
     // hold came (holds on Go calls are refused by the API, so the hold is put in the catalog
     // through a hold on one recording placed while the row said a paid plan).
-    let meta = store.join(objects_of("old-1").into_iter().find(|f| f.ends_with(".json")).expect("metadata"));
+    let meta = store.join(
+        objects_of("old-1")
+            .into_iter()
+            .find(|f| f.ends_with(".json"))
+            .expect("metadata"),
+    );
     age(&meta, 31);
     catalogue(&tmp.0, &db.url(&tmp.0), |id, row| {
         row.start = start_of(id);
@@ -381,44 +465,97 @@ fn the_sweeper_and_plan_migration_leave_held_recordings_alone(db: &Db) {
             row.plan = "dubber-standard".into();
         }
     });
-    let placed = s.expect("customer", "PUT", &format!("{ONE}/old-1/legalHold"), reason("audit"), 200);
+    let placed = s.expect(
+        "customer",
+        "PUT",
+        &format!("{ONE}/old-1/legalHold"),
+        reason("audit"),
+        200,
+    );
     assert_eq!(placed["recording"]["legalHold"], true);
 
-    let swept = cli(db, &tmp.0, &["storage", "sweep", "--config", "callrec.toml"]);
+    let swept = cli(
+        db,
+        &tmp.0,
+        &["storage", "sweep", "--config", "callrec.toml"],
+    );
     let held: Vec<&Value> = swept.iter().filter(|e| e["type"] == "held").collect();
     assert_eq!(held.len(), 1, "{swept:?}");
-    assert!(held[0]["recording"].as_str().expect("prefix").contains("/old-1/"));
+    assert!(held[0]["recording"]
+        .as_str()
+        .expect("prefix")
+        .contains("/old-1/"));
     assert_eq!(swept.last().expect("summary")["held"], 1, "{swept:?}");
     assert_eq!(swept.last().expect("summary")["deleted"], 0, "{swept:?}");
     assert_eq!(objects_of("old-1").len(), 2, "media and metadata kept");
 
     // paid-1 held; the organisation moves to Dubber Go: paid-2 moves to the 30-day class,
     // paid-1 stays where it is, on its plan.
-    s.expect("officer", "PUT", &format!("{ONE}/paid-1/legalHold"), reason("case 9"), 200);
+    s.expect(
+        "officer",
+        "PUT",
+        &format!("{ONE}/paid-1/legalHold"),
+        reason("case 9"),
+        200,
+    );
     let migrated = cli(
         db,
         &tmp.0,
-        &["retention", "migrate", "--config", "callrec.toml", "--org", "acme", "--plan", "dubber-go"],
+        &[
+            "retention",
+            "migrate",
+            "--config",
+            "callrec.toml",
+            "--org",
+            "acme",
+            "--plan",
+            "dubber-go",
+        ],
     );
     let summary = migrated.last().expect("summary");
-    assert_eq!((&summary["moved"], &summary["held"]), (&json!(1), &json!(2)), "{migrated:?}");
+    assert_eq!(
+        (&summary["moved"], &summary["held"]),
+        (&json!(1), &json!(2)),
+        "{migrated:?}"
+    );
     let held: Vec<&str> = migrated
         .iter()
         .filter(|e| e["type"] == "held")
         .map(|e| e["recording"].as_str().expect("prefix"))
         .collect();
     assert!(held.iter().any(|p| p.contains("/paid-1/")), "{migrated:?}");
-    assert!(objects_of("paid-1").iter().all(|f| f.starts_with("recordings/unlimited/")));
-    assert!(objects_of("paid-2").iter().all(|f| f.starts_with("recordings/30d/")));
+    assert!(objects_of("paid-1")
+        .iter()
+        .all(|f| f.starts_with("recordings/unlimited/")));
+    assert!(objects_of("paid-2")
+        .iter()
+        .all(|f| f.starts_with("recordings/30d/")));
     let paid_1 = s.recording("paid-1");
-    assert_eq!((&paid_1["plan"], &paid_1["legalHold"]), (&json!("dubber-standard"), &json!(true)));
+    assert_eq!(
+        (&paid_1["plan"], &paid_1["legalHold"]),
+        (&json!("dubber-standard"), &json!(true))
+    );
     assert_eq!(s.recording("paid-2")["plan"], "dubber-go");
 
     // old-1 released: the next sweep deletes it, and its row.
-    s.expect("customer", "DELETE", &format!("{ONE}/old-1/legalHold"), None, 200);
-    let swept = cli(db, &tmp.0, &["storage", "sweep", "--config", "callrec.toml"]);
+    s.expect(
+        "customer",
+        "DELETE",
+        &format!("{ONE}/old-1/legalHold"),
+        None,
+        200,
+    );
+    let swept = cli(
+        db,
+        &tmp.0,
+        &["storage", "sweep", "--config", "callrec.toml"],
+    );
     let summary = swept.last().expect("summary");
-    assert_eq!((&summary["deleted"], &summary["held"]), (&json!(1), &json!(0)), "{swept:?}");
+    assert_eq!(
+        (&summary["deleted"], &summary["held"]),
+        (&json!(1), &json!(0)),
+        "{swept:?}"
+    );
     assert!(objects_of("old-1").is_empty());
     s.expect("customer", "GET", &format!("{ONE}/old-1"), None, 404);
 }

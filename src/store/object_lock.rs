@@ -39,7 +39,7 @@ pub async fn set(dest: &Destination, keys: &[&str], on: bool) -> Result<LockOutc
     };
     for key in keys {
         let path = Path::parse(*key).map_err(|e| StoreError::S3(format!("{key}: {e}")))?;
-        s3.put_object_legal_hold(&path, on)
+        s3.put_object_legal_hold(&path, None, on)
             .await
             .map_err(|e| StoreError::S3(e.to_string()))?;
     }

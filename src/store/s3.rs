@@ -243,20 +243,23 @@ impl S3Admin {
         }
     }
 
-    /// Sets or clears the legal hold of the current version of object `key` (S3
-    /// `PutObjectLegalHold`): while on, no request deletes that version.
-    pub async fn put_object_legal_hold(&self, key: &Path, on: bool) -> Result<(), S3Error> {
+    /// Sets or clears the legal hold of `version` of object `key` (its current version when
+    /// `None`) (S3 `PutObjectLegalHold`): while on, no request deletes that version.
+    pub async fn put_object_legal_hold(
+        &self,
+        key: &Path,
+        version: Option<&str>,
+        on: bool,
+    ) -> Result<(), S3Error> {
         let status = if on { "ON" } else { "OFF" };
         let xml = format!("<LegalHold><Status>{status}</Status></LegalHold>");
         let key = self.key(key);
         let request = format!("PutObjectLegalHold {key}");
-        self.send(
-            &request,
-            Method::PUT,
-            self.object_url(&key, "legal-hold"),
-            Some(xml),
-        )
-        .await?;
+        let mut url = self.object_url(&key, "legal-hold");
+        if let Some(version) = version {
+            url = format!("{url}&versionId={}", uri_encode(version));
+        }
+        self.send(&request, Method::PUT, url, Some(xml)).await?;
         Ok(())
     }
 
