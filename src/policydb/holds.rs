@@ -18,15 +18,12 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::BTreeSet;
 
-use super::recordings::{columns_of, CatalogRecording};
+use super::recordings::{actively_held, columns_of, covers, CatalogRecording};
 use super::{Change, DbError, PolicyDb, MAX_PAGE};
 use crate::time::Time;
 
 /// The audit kind of a hold placed or released.
 pub const LEGAL_HOLD: &str = "legalHold";
-
-/// The plan whose recordings holds by person or range do not cover.
-const UNHELD_PLAN: &str = "dubber-go";
 
 /// What a new hold covers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -53,27 +50,6 @@ pub struct LegalHold {
     pub created_at: Time,
     pub released_by: Option<String>,
     pub released_at: Option<Time>,
-}
-
-/// SQL saying `recordings` row `r` (a table name or alias) is covered by hold `h`, active or
-/// not.
-fn covers(r: &str) -> String {
-    format!(
-        "h.org_id = {r}.org_id AND ( \
-         (h.recording_id <> '' AND h.recording_id = {r}.id) OR \
-         (h.recording_id = '' AND {r}.plan <> '{UNHELD_PLAN}' \
-          AND (h.person = '' OR h.person = {r}.person) \
-          AND (h.from_at IS NULL OR {r}.start_at >= h.from_at) \
-          AND (h.to_at IS NULL OR {r}.start_at < h.to_at)))"
-    )
-}
-
-/// SQL saying some active hold covers `recordings` row `r` (a table name or alias).
-pub(super) fn actively_held(r: &str) -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL AND {})",
-        covers(r)
-    )
 }
 
 const HOLD_COLUMNS: &str = "org_id, id, recording_id, person, from_at, to_at, reason, \

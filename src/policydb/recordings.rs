@@ -327,6 +327,31 @@ impl PolicyDb {
     }
 }
 
+/// The plan whose recordings legal holds by person or range do not cover (see
+/// [`crate::policydb::holds`]).
+const UNHELD_PLAN: &str = "dubber-go";
+
+/// SQL saying `recordings` row `r` (a table name or alias) is covered by hold `h`, active or
+/// not.
+pub(super) fn covers(r: &str) -> String {
+    format!(
+        "h.org_id = {r}.org_id AND ( \
+         (h.recording_id <> '' AND h.recording_id = {r}.id) OR \
+         (h.recording_id = '' AND {r}.plan <> '{UNHELD_PLAN}' \
+          AND (h.person = '' OR h.person = {r}.person) \
+          AND (h.from_at IS NULL OR {r}.start_at >= h.from_at) \
+          AND (h.to_at IS NULL OR {r}.start_at < h.to_at)))"
+    )
+}
+
+/// SQL saying some active hold covers `recordings` row `r` (a table name or alias).
+pub(super) fn actively_held(r: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL AND {})",
+        covers(r)
+    )
+}
+
 /// Flags row (`org_id`, `id`) held when an active legal hold covers it; true if it is held.
 async fn hold_if_covered(
     tx: &mut sqlx::Transaction<'static, Any>,
@@ -336,7 +361,7 @@ async fn hold_if_covered(
     let sql = format!(
         "UPDATE recordings SET legal_hold = 1 WHERE org_id = $1 AND id = $2 \
          AND legal_hold = 0 AND {}",
-        super::holds::actively_held("recordings")
+        actively_held("recordings")
     );
     sqlx::query(&sql)
         .bind(org_id)
