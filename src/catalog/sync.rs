@@ -94,8 +94,8 @@ async fn lock_held(dest: &Destination, row: &CatalogRecording) {
         Ok(store) => tracing::info!(
             recording = %row.id,
             store = ?store,
-            "legal_hold.catalog_only: the store cannot lock objects; the catalog's hold alone \
-             keeps this recording"
+            why = "the store cannot lock objects: the catalog's hold alone keeps it",
+            "legal_hold.catalog_only"
         ),
         Err(e) => tracing::warn!(recording = %row.id, error = %e, "legal_hold.lock_failed"),
     }

@@ -91,8 +91,8 @@ pub(crate) async fn lock(state: &AdminState, rows: &[CatalogRecording], on: bool
                     destination = name,
                     recordings = rows.len(),
                     store = ?outcome,
-                    "legal_hold.catalog_only: the store cannot lock objects; the catalog's \
-                     hold alone keeps these recordings"
+                    why = "the store cannot lock objects: the catalog's hold alone keeps them",
+                    "legal_hold.catalog_only"
                 );
                 catalog_only += rows.len();
                 continue;
