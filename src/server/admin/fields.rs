@@ -125,6 +125,20 @@ pub(crate) fn location_vendor(field: &str, id: Option<&str>) -> Result<LocationP
     }
 }
 
+/// `from`/`to`: an RFC 3339 UTC time, or a date (its midnight, UTC).
+pub(crate) fn instant(field: &str, text: &str) -> Result<Time, ApiError> {
+    let full = match text.len() {
+        10 => format!("{text}T00:00:00Z"),
+        _ => text.to_string(),
+    };
+    Time::parse_rfc3339(&full).ok_or_else(|| {
+        bad_request(format!(
+            "{field}: '{text}' is neither an RFC 3339 UTC time (2026-11-25T10:00:00Z) nor a \
+             date (2026-11-25)"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,18 +207,4 @@ mod tests {
         let err = check_text("name", &"x".repeat(MAX_TEXT + 1)).unwrap_err();
         assert_eq!(err.message, "name: must be 1-256 characters, not 257");
     }
-}
-
-/// `from`/`to`: an RFC 3339 UTC time, or a date (its midnight, UTC).
-pub(crate) fn instant(field: &str, text: &str) -> Result<Time, ApiError> {
-    let full = match text.len() {
-        10 => format!("{text}T00:00:00Z"),
-        _ => text.to_string(),
-    };
-    Time::parse_rfc3339(&full).ok_or_else(|| {
-        bad_request(format!(
-            "{field}: '{text}' is neither an RFC 3339 UTC time (2026-11-25T10:00:00Z) nor a \
-             date (2026-11-25)"
-        ))
-    })
 }
