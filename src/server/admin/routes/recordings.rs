@@ -712,7 +712,6 @@ mod tests {
     use crate::policydb::recordings::{CatalogFile, Direction};
     use crate::policydb::{NewToken, PolicyDb};
     use crate::server::admin::recording_link::LinkKey;
-    use crate::server::admin::router;
     use axum::http::Request;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
@@ -740,7 +739,8 @@ mod tests {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         let request = request.body(Body::empty()).expect("a request");
-        let response = router(state.clone())
+        let response = routes()
+            .with_state(state.clone())
             .oneshot(request)
             .await
             .expect("answered");
