@@ -1880,7 +1880,7 @@ fn a_dubber_entitlement_change_moves_the_persons_stored_recordings(db: &Db) {
     assert_eq!(
         storage["report"],
         json!({ "moved": 1, "retagged": 0, "unchanged": 0, "leftoversCleaned": 0,
-                "skipped": 0, "incomplete": 0 })
+                "skipped": 0, "incomplete": 0, "held": 0 })
     );
     let moved = &storage["events"][0];
     assert_eq!(moved["event"], "moved");

@@ -458,7 +458,7 @@ fn the_document_is_well_formed() {
         }
         assert!(operations > 0, "{path} has no operation");
     }
-    assert_eq!(ids.len(), 51, "{ids:?}");
+    assert_eq!(ids.len(), 56, "{ids:?}");
 }
 
 #[test]
@@ -476,7 +476,7 @@ fn every_routed_path_is_documented_and_every_documented_path_routed() {
         routed.contains("/openapi.json"),
         "serve serves its description"
     );
-    assert_eq!(routed.len(), 35, "{routed:#?}");
+    assert_eq!(routed.len(), 38, "{routed:#?}");
     let undocumented: Vec<_> = routed.difference(&documented).collect();
     let unrouted: Vec<_> = documented.difference(&routed).collect();
     assert!(
@@ -520,6 +520,7 @@ fn each_path_accepts_exactly_its_documented_methods() {
         ("{vendorId}", "imagicle"),
         ("{tokenId}", "0123456789abcdef"),
         ("{recordingId}", "nope"),
+        ("{holdId}", "hold-0"),
     ];
     let mut probed = 0;
     for (template, item) in doc["paths"].as_object().expect("paths") {
@@ -567,7 +568,7 @@ fn each_path_accepts_exactly_its_documented_methods() {
             }
         }
     }
-    assert_eq!(probed, 51);
+    assert_eq!(probed, 56);
     api.assert_conforms();
 }
 
@@ -951,6 +952,22 @@ fn responses_and_requests_conform_to_the_document() {
     let shown = api.call(r, "GET", &hook, None, 200);
     assert_eq!(shown["url"], "https://hooks.acme.example/in");
     api.call(r, "GET", &format!("{hook}/events?status=sent"), None, 400);
+    // Legal holds: call-1 held on its own (no deletion), released; alice's recordings held by
+    // a named hold, listed, released.
+    let hold_one = "/v1/convergedRecordings/call-1/legalHold";
+    let held = api.call(c, "PUT", hold_one, Some(json!({ "reason": "case 7" })), 200);
+    assert_eq!(held["recording"]["legalHold"], true, "{held}");
+    api.call(c, "DELETE", "/v1/convergedRecordings/call-1", None, 409);
+    api.call(r, "PUT", hold_one, Some(json!({ "reason": "case 7" })), 403);
+    api.call(c, "DELETE", hold_one, None, 200);
+    let holds = "/v1/admin/convergedRecordings/legalHolds";
+    let by_person = json!({ "personId": "alice", "reason": "inquiry" });
+    let named = api.call(c, "POST", holds, Some(by_person), 201);
+    api.call(c, "POST", holds, Some(json!({ "reason": "all" })), 400);
+    let listed = api.call(r, "GET", holds, None, 200);
+    assert_eq!(listed["items"].as_array().expect("items").len(), 2);
+    let named_id = named["hold"]["id"].as_str().expect("an id");
+    api.call(c, "DELETE", &format!("{holds}/{named_id}"), None, 200);
     api.call(r, "DELETE", "/v1/convergedRecordings/call-1", None, 403);
     api.call(c, "DELETE", "/v1/convergedRecordings/call-1", None, 204);
     api.call(c, "DELETE", "/v1/convergedRecordings/call-1", None, 404);

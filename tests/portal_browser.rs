@@ -269,6 +269,17 @@ impl Reply {
 
 /// A GET of `target` (a path, or an absolute URL of the server) at `admin`.
 fn get(admin: SocketAddr, target: &str, token: Option<&str>) -> Reply {
+    send(admin, "GET", target, token, None)
+}
+
+/// A `method` request of `target` at `admin`, with a JSON `body` when given.
+fn send(
+    admin: SocketAddr,
+    method: &str,
+    target: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Reply {
     let path = target
         .split_once("://")
         .map(|(_, rest)| &rest[rest.find('/').unwrap_or(rest.len())..])
@@ -277,9 +288,14 @@ fn get(admin: SocketAddr, target: &str, token: Option<&str>) -> Reply {
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let length = match body.len() {
+        0 => String::new(),
+        n => format!("Content-Type: application/json\r\nContent-Length: {n}\r\n"),
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n{auth}\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n{auth}{length}\r\n{body}"
     )
     .expect("send");
     let mut response = Vec::new();
@@ -712,4 +728,22 @@ fn an_administrator_sees_a_dubber_go_recording_but_may_not_play_it_and_plays_a_p
     browser.click(&row_button(&browser, bob_id, "play").expect("play"));
     wait_playing_past(&browser, 0.5);
     assert!(!browser.displayed(&error), "the refusal is gone");
+
+    // Put under legal hold, Bob's says so and offers no Delete; it still plays.
+    let hold = format!("/v1/convergedRecordings/{bob_id}/legalHold");
+    let reason = json!({ "reason": "case 7" });
+    let reply = send(serve.admin, "PUT", &hold, Some(&admin), Some(&reason));
+    assert_eq!(reply.status, 200, "{:?}", reply.json());
+    browser.goto(&format!("http://{}/portal", serve.admin));
+    wait_rows(&browser, 2);
+    let badge = browser.find(&format!("tr[data-id='{bob_id}'] .badge.hold"));
+    assert_eq!(browser.text(&badge), "Legal hold");
+    assert!(
+        row_button(&browser, bob_id, "delete").is_none(),
+        "no delete"
+    );
+    assert!(row_button(&browser, bob_id, "play").is_some(), "play stays");
+    let alice_text = browser.text(&row(&browser, alice_id));
+    assert!(!alice_text.contains("Legal hold"), "{alice_text}");
+    browser.screenshot(&screenshot_path("admin-legal-hold.png"));
 }

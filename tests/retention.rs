@@ -191,9 +191,11 @@ async fn stored_metadata(dest: &Destination, key: &str) -> (serde_json::Value, S
 
 async fn run_sweep(dest: &Destination, now: Time, dry_run: bool) -> (SweepReport, Vec<SweepEvent>) {
     let mut events = Vec::new();
-    let report = sweep::sweep(dest, now, dry_run, |e| events.push(e.clone()))
-        .await
-        .expect("sweep");
+    let report = sweep::sweep(dest, now, dry_run, &Default::default(), |e| {
+        events.push(e.clone())
+    })
+    .await
+    .expect("sweep");
     (report, events)
 }
 
@@ -213,9 +215,15 @@ async fn run_migrate(
     now: Time,
 ) -> (MigrationReport, Vec<MigrationEvent>) {
     let mut events = Vec::new();
-    let report = migrate::migrate(dest, "acme", user, &target(plan), now, |e| {
-        events.push(e.clone())
-    })
+    let report = migrate::migrate(
+        dest,
+        "acme",
+        user,
+        &target(plan),
+        now,
+        &Default::default(),
+        |e| events.push(e.clone()),
+    )
     .await
     .expect("migrate");
     (report, events)
@@ -962,8 +970,16 @@ async fn migration_interrupted_at_any_write_is_finished_by_a_rerun(dest: Destina
             let context = format!("{plan} crashed at write {crash_at}");
             setup().await;
             let crashing = Crashing::wrap(&dest, crash_at);
-            let result =
-                migrate::migrate(&crashing, "acme", None, &target(plan), now, |_| {}).await;
+            let result = migrate::migrate(
+                &crashing,
+                "acme",
+                None,
+                &target(plan),
+                now,
+                &Default::default(),
+                |_| {},
+            )
+            .await;
             assert!(result.is_err(), "{context}: {result:?}");
             assert_no_metadata_without_media(&dest, &context).await;
             run_migrate(&dest, None, plan, now).await;
@@ -977,7 +993,16 @@ async fn migration_interrupted_at_any_write_is_finished_by_a_rerun(dest: Destina
         }
         let crashing = Crashing::wrap(&dest, writes);
         setup().await;
-        let result = migrate::migrate(&crashing, "acme", None, &target(plan), now, |_| {}).await;
+        let result = migrate::migrate(
+            &crashing,
+            "acme",
+            None,
+            &target(plan),
+            now,
+            &Default::default(),
+            |_| {},
+        )
+        .await;
         assert!(result.is_ok(), "{plan}: {writes} writes are enough");
     }
 }
@@ -1003,7 +1028,14 @@ async fn sweep_interrupted_at_any_write_is_finished_by_the_next_days_run(dest: D
             r.write(&dest).await;
         }
         let crashing = Crashing::wrap(&dest, crash_at);
-        let result = sweep::sweep(&crashing, now_ish + 30 * DAY, false, |_| {}).await;
+        let result = sweep::sweep(
+            &crashing,
+            now_ish + 30 * DAY,
+            false,
+            &Default::default(),
+            |_| {},
+        )
+        .await;
         assert!(result.is_err(), "{context}: {result:?}");
         assert_no_metadata_without_media(&dest, &context).await;
         let (report, _) = run_sweep(&dest, now_ish + 31 * DAY, false).await;

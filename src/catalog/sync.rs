@@ -11,6 +11,7 @@ use crate::policydb::{DbError, PolicyDb, MAX_PAGE};
 use crate::store::catalog::{self, StoredRecording};
 use crate::store::key::RecordingDir;
 use crate::store::migrate::MigrationEvent;
+use crate::store::object_lock::{self, LockOutcome};
 use crate::store::spool::SpoolJob;
 use crate::store::Destination;
 use crate::store::StoreError;
@@ -32,23 +33,18 @@ pub enum SyncError {
 }
 
 /// Writes the row of the recording whose metadata document `document` is stored at
-/// `metadata_key` in `destination`.
+/// `metadata_key` in `destination`; returns it as written (`legal_hold` set when an active
+/// hold covers it).
 pub async fn catalogue(
     db: &PolicyDb,
     destination: &str,
     metadata_key: &str,
     document: &[u8],
     now: Time,
-) -> Result<(), SyncError> {
-    let bad = |reason: String| SyncError::Document {
-        key: metadata_key.to_owned(),
-        reason,
-    };
-    let (dir, _) = RecordingDir::parse(metadata_key)
-        .ok_or_else(|| bad("not a key of callrec's layout".into()))?;
-    let row = entry::entry(destination, &dir, metadata_key, document, now).map_err(bad)?;
-    db.put_recording(&row).await?;
-    Ok(())
+) -> Result<CatalogRecording, SyncError> {
+    let mut row = row_of(destination, metadata_key, document, now)?;
+    row.legal_hold = db.put_recording(&row).await?;
+    Ok(row)
 }
 
 /// [`catalogue`] for a recording just stored: its row and its `recording.stored` event (for
@@ -60,30 +56,74 @@ pub async fn catalogue_stored(
     metadata_key: &str,
     document: &[u8],
     now: Time,
-) -> Result<(), SyncError> {
+) -> Result<CatalogRecording, SyncError> {
+    let mut row = row_of(destination, metadata_key, document, now)?;
+    row.legal_hold = db.put_recording_announced(&row).await?;
+    Ok(row)
+}
+
+/// The row of the recording whose metadata document `document` is stored at `metadata_key`.
+fn row_of(
+    destination: &str,
+    metadata_key: &str,
+    document: &[u8],
+    now: Time,
+) -> Result<CatalogRecording, SyncError> {
     let bad = |reason: String| SyncError::Document {
         key: metadata_key.to_owned(),
         reason,
     };
     let (dir, _) = RecordingDir::parse(metadata_key)
         .ok_or_else(|| bad("not a key of callrec's layout".into()))?;
-    let row = entry::entry(destination, &dir, metadata_key, document, now).map_err(bad)?;
-    db.put_recording_announced(&row).await?;
-    Ok(())
+    entry::entry(destination, &dir, metadata_key, document, now).map_err(bad)
 }
 
-/// Writes the row (and `recording.stored` event) of a spooled job just stored, from the metadata document in the spool (the
-/// one stored, read back and checked): before the job leaves the spool, so a row is never
-/// missing for long and never there without its media.
-pub async fn catalogue_job(db: &PolicyDb, job: &SpoolJob, now: Time) -> Result<(), StoreError> {
+/// Writes the row (and `recording.stored` event) of a spooled job just stored in `dest`, from
+/// the metadata document in the spool (the one stored, read back and checked): before the job
+/// leaves the spool, so a row is never missing for long and never there without its media. A recording a legal hold covers
+/// (a held person's next call) gets the store's legal hold on its objects too, where the
+/// bucket has Object Lock; a store that cannot is logged, the catalog's hold still keeps it.
+pub async fn catalogue_job(
+    db: &PolicyDb,
+    dest: &Destination,
+    job: &SpoolJob,
+    now: Time,
+) -> Result<(), StoreError> {
     let metadata = &job.manifest.metadata;
     let path = job.path(metadata);
     let document = tokio::fs::read(&path)
         .await
         .map_err(StoreError::spool(&path))?;
-    catalogue_stored(db, &job.manifest.destination, &metadata.key, &document, now)
+    let row = catalogue_stored(db, &job.manifest.destination, &metadata.key, &document, now)
         .await
-        .map_err(|e| StoreError::Catalog(e.to_string()))
+        .map_err(|e| StoreError::Catalog(e.to_string()))?;
+    if row.legal_hold {
+        lock_held(dest, &row).await;
+    }
+    Ok(())
+}
+
+/// Puts the store's legal hold on the objects of `row`, a recording held as it was stored.
+async fn lock_held(dest: &Destination, row: &CatalogRecording) {
+    let keys: Vec<&str> = std::iter::once(row.metadata_key.as_str())
+        .chain(row.files.iter().map(|f| f.key.as_str()))
+        .collect();
+    let outcome = match object_lock::supported(dest).await {
+        Ok(LockOutcome::Set { .. }) => object_lock::set(dest, &keys, true).await,
+        other => other,
+    };
+    match outcome {
+        Ok(LockOutcome::Set { objects }) => {
+            tracing::info!(recording = %row.id, objects, "legal_hold.locked")
+        }
+        Ok(store) => tracing::info!(
+            recording = %row.id,
+            store = ?store,
+            why = "the store cannot lock objects: the catalog's hold alone keeps it",
+            "legal_hold.catalog_only"
+        ),
+        Err(e) => tracing::warn!(recording = %row.id, error = %e, "legal_hold.lock_failed"),
+    }
 }
 
 /// Brings the row of the recording under `prefix` up to date with the store: written from its
@@ -116,7 +156,8 @@ pub async fn refresh(
     match catalog::read_metadata(dest, &recording).await? {
         Some((document, _)) => {
             let key = metadata_key(&recording);
-            catalogue(db, destination, &key, &document, now).await
+            catalogue(db, destination, &key, &document, now).await?;
+            Ok(())
         }
         None => {
             db.remove_recording_at(prefix).await?;
@@ -147,7 +188,9 @@ impl Migrated {
         match event {
             MigrationEvent::Moved { from, to, .. } => self.moved.push((from.clone(), to.clone())),
             MigrationEvent::Retagged { prefix, .. } => self.retagged.push(prefix.clone()),
-            MigrationEvent::LeftoversCleaned { .. } | MigrationEvent::Skipped { .. } => {}
+            MigrationEvent::LeftoversCleaned { .. }
+            | MigrationEvent::Skipped { .. }
+            | MigrationEvent::Held { .. } => {}
         }
     }
 }
@@ -262,7 +305,7 @@ pub async fn reindex(
             Err(e) => return Err(e.into()),
         };
         match catalogue(db, destination, &metadata_key(recording), &document, now).await {
-            Ok(()) => report.catalogued += 1,
+            Ok(_) => report.catalogued += 1,
             Err(SyncError::Document { reason, .. }) => {
                 on_problem(&prefix, &reason);
                 report.skipped += 1;

@@ -24,6 +24,7 @@
 
 pub mod cache;
 mod connect;
+pub mod holds;
 pub mod recordings;
 pub mod schema;
 pub(crate) mod token;

@@ -144,20 +144,34 @@ pub struct RecordingQuery<'a> {
     pub offset: usize,
 }
 
-const COLUMNS: &str = "org_id, id, person, location_id, participants, direction, kind, \
+pub(super) const COLUMNS: &str = "org_id, id, person, location_id, participants, direction, kind, \
     start_at, end_at, duration_ms, provider, plan, retention, expires_at, legal_hold, \
     size_bytes, sha256, format, destination, prefix, files, metadata_key, ended, stored_at";
 
+/// [`COLUMNS`] of table alias `r`, for joins.
+pub(super) fn columns_of(r: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("{r}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl PolicyDb {
     /// Writes the recording's row, replacing the one it had (a recording moved by a plan
-    /// migration, or read again by a reindex) but keeping its legal hold.
-    pub async fn put_recording(&self, r: &CatalogRecording) -> Result<(), DbError> {
+    /// migration, or read again by a reindex) but keeping its legal hold, and flags it held
+    /// when an active legal hold covers it (a held person's next call). True when the row is
+    /// held once written.
+    pub async fn put_recording(&self, r: &CatalogRecording) -> Result<bool, DbError> {
         let sql = upsert_sql();
         let (participants, files) = encoded(r)?;
+        let mut tx = self.pool.begin().await?;
         bind_row(sqlx::query(&sql), r, participants, files)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        let held = hold_if_covered(&mut tx, &r.org_id, &r.id).await?;
+        tx.commit().await?;
+        Ok(held)
     }
 
     /// [`PolicyDb::put_recording`] for many rows in one transaction: all land or none, at a
@@ -170,14 +184,16 @@ impl PolicyDb {
             bind_row(sqlx::query(&sql), r, participants, files)
                 .execute(&mut *tx)
                 .await?;
+            hold_if_covered(&mut tx, &r.org_id, &r.id).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
     /// [`PolicyDb::put_recording`] for a recording just stored, with its `recording.stored`
-    /// event (when its organisation has a webhook) in the same transaction.
-    pub async fn put_recording_announced(&self, r: &CatalogRecording) -> Result<(), DbError> {
+    /// event (when its organisation has a webhook) in the same transaction; true if a legal
+    /// hold covers it.
+    pub async fn put_recording_announced(&self, r: &CatalogRecording) -> Result<bool, DbError> {
         let id = event_id()?;
         let body = webhook::body(
             &id,
@@ -189,6 +205,7 @@ impl PolicyDb {
         );
         let mut tx = self.pool.begin().await?;
         upsert(&mut tx, r).await?;
+        let held = hold_if_covered(&mut tx, &r.org_id, &r.id).await?;
         insert_event(
             &mut tx,
             &id,
@@ -200,7 +217,7 @@ impl PolicyDb {
         )
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(held)
     }
 
     /// Removes the row of the recording swept from under `prefix` at `at`, with a
@@ -401,6 +418,56 @@ fn stored_data(r: &CatalogRecording) -> serde_json::Map<String, serde_json::Valu
     }
 }
 
+/// The plan whose recordings legal holds by person or range do not cover (see
+/// [`crate::policydb::holds`]).
+const UNHELD_PLAN: &str = "dubber-go";
+
+/// SQL saying `recordings` row `r` (a table name or alias) is covered by hold `h`, active or
+/// not.
+pub(super) fn covers(r: &str) -> String {
+    format!(
+        "h.org_id = {r}.org_id AND ( \
+         (h.recording_id <> '' AND h.recording_id = {r}.id) OR \
+         (h.recording_id = '' AND {r}.plan <> '{UNHELD_PLAN}' \
+          AND (h.person = '' OR h.person = {r}.person) \
+          AND (h.from_at IS NULL OR {r}.start_at >= h.from_at) \
+          AND (h.to_at IS NULL OR {r}.start_at < h.to_at)))"
+    )
+}
+
+/// SQL saying some active hold covers `recordings` row `r` (a table name or alias).
+pub(super) fn actively_held(r: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL AND {})",
+        covers(r)
+    )
+}
+
+/// Flags row (`org_id`, `id`) held when an active legal hold covers it; true if it is held.
+async fn hold_if_covered(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    org_id: &str,
+    id: &str,
+) -> Result<bool, DbError> {
+    let sql = format!(
+        "UPDATE recordings SET legal_hold = 1 WHERE org_id = $1 AND id = $2 \
+         AND legal_hold = 0 AND {}",
+        actively_held("recordings")
+    );
+    sqlx::query(&sql)
+        .bind(org_id)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    let held: Option<i64> =
+        sqlx::query_scalar("SELECT legal_hold FROM recordings WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(held.unwrap_or(0) != 0)
+}
+
 /// Insert, or on the same (organisation, id) replace every column but the legal hold.
 fn upsert_sql() -> String {
     format!(
@@ -479,7 +546,7 @@ fn clamp(n: u64) -> i64 {
 }
 
 /// A `recordings` row as a [`CatalogRecording`].
-fn catalog_row(row: &AnyRow) -> Result<CatalogRecording, DbError> {
+pub(super) fn catalog_row(row: &AnyRow) -> Result<CatalogRecording, DbError> {
     let id: String = row.try_get("id")?;
     let corrupt = |reason: String| DbError::Corrupt {
         kind: "recording".into(),

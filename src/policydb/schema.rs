@@ -4,7 +4,7 @@
 
 /// Migration `n` (counting from 1) is `MIGRATIONS[n - 1]`: single statements, run in one
 /// transaction together with the `schema_version` row that records it.
-pub const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6];
+pub const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The first schema.
 const V1: &[&str] = &[
@@ -169,4 +169,27 @@ const V6: &[&str] = &[
     "CREATE UNIQUE INDEX webhook_events_once ON webhook_events (org_id, event_type, recording_id)",
     "CREATE INDEX webhook_events_due ON webhook_events (state, next_attempt_at)",
     "CREATE INDEX webhook_events_by_org ON webhook_events (org_id, state, created_at)",
+];
+
+/// Legal holds (see [`crate::policydb::holds`]): one row per hold placed, kept once released
+/// (`released_at` set) so the listing shows what was held and when. A hold names one recording
+/// (`recording_id`), or a person ('' for everyone) and a start range (`from_at` inclusive,
+/// `to_at` exclusive, NULL for open); `recordings.legal_hold` is kept equal to "some active
+/// hold covers this row".
+const V7: &[&str] = &[
+    "CREATE TABLE legal_holds (
+        org_id TEXT NOT NULL,
+        id TEXT NOT NULL,
+        recording_id TEXT NOT NULL,
+        person TEXT NOT NULL,
+        from_at TEXT,
+        to_at TEXT,
+        reason TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        released_by TEXT,
+        released_at TEXT,
+        PRIMARY KEY (org_id, id)
+    )",
+    "CREATE INDEX legal_holds_by_recording ON legal_holds (org_id, recording_id)",
 ];

@@ -16,6 +16,12 @@
 //! is complete in the target class → the leftovers are deleted. Media without metadata and
 //! without a complete twin (an upload in progress) are left alone. Do not run a migration and
 //! a sweep of the same store at once.
+//!
+//! A recording under legal hold (its prefix among the `held` the caller reads from the
+//! catalog) is left exactly as it is: not moved (a move deletes the original, and on a bucket
+//! with Object Lock the held versions could not be deleted anyway), not retagged (its metadata
+//! document stays the one that was held). It keeps its old plan's class, tags and metadata
+//! and is reported `held`; a migration run after the hold is released moves it.
 
 use super::catalog::{self, StoredRecording};
 use super::destination::Destination;
@@ -60,6 +66,8 @@ pub enum MigrationEvent {
     },
     /// A recording left alone because its metadata cannot be read.
     Skipped { prefix: String, reason: String },
+    /// A recording left as it is because it is under legal hold.
+    Held { prefix: String },
 }
 
 /// How many recordings each outcome had.
@@ -74,6 +82,8 @@ pub struct MigrationReport {
     pub skipped: usize,
     /// Media without metadata and without a complete twin (an upload in progress): left alone.
     pub incomplete: usize,
+    /// Under legal hold: left as they are.
+    pub held: usize,
 }
 
 /// The plan recordings move to, as the store sees it: the class of its keys and what its
@@ -90,13 +100,15 @@ pub struct PlanTarget {
 
 /// Puts every recording of `org` (only `user`'s, by `storage.user`, when given) on `plan`,
 /// then deletes what earlier interrupted moves left behind. `now` becomes `retained_since` of
-/// every moved recording.
+/// every moved recording. Recordings whose prefix is in `held` are left as they are.
+#[allow(clippy::too_many_arguments)]
 pub async fn migrate(
     dest: &Destination,
     org: &str,
     user: Option<&str>,
     plan: &PlanTarget,
     now: Time,
+    held: &BTreeSet<String>,
     mut log: impl FnMut(&MigrationEvent),
 ) -> Result<MigrationReport, StoreError> {
     let target = plan.retention;
@@ -117,6 +129,13 @@ pub async fn migrate(
             continue;
         };
         if user.is_some_and(|u| parsed.storage.user.as_deref() != Some(u)) {
+            continue;
+        }
+        if held.contains(&recording.dir.prefix()) {
+            report.held += 1;
+            log(&MigrationEvent::Held {
+                prefix: recording.dir.prefix(),
+            });
             continue;
         }
         let mut storage = StorageInfo {
@@ -152,7 +171,7 @@ pub async fn migrate(
             report.unchanged += 1;
         }
     }
-    clean_leftovers(dest, org, user, target, &mut report, &mut log).await?;
+    clean_leftovers(dest, org, user, target, held, &mut report, &mut log).await?;
     Ok(report)
 }
 
@@ -258,6 +277,7 @@ async fn clean_leftovers(
     org: &str,
     user: Option<&str>,
     target: RetentionClass,
+    held: &BTreeSet<String>,
     report: &mut MigrationReport,
     log: &mut impl FnMut(&MigrationEvent),
 ) -> Result<(), StoreError> {
@@ -267,7 +287,10 @@ async fn clean_leftovers(
         .filter(|r| r.dir.class == target && r.metadata.is_some())
         .map(|r| (&r.dir, r))
         .collect();
-    for leftover in listed.iter().filter(|r| r.metadata.is_none()) {
+    for leftover in listed
+        .iter()
+        .filter(|r| r.metadata.is_none() && !held.contains(&r.dir.prefix()))
+    {
         let twin_dir = leftover.dir.with_class(target);
         let Some(twin) = complete
             .get(&twin_dir)

@@ -14,6 +14,7 @@ pub mod live;
 pub mod media_files;
 pub mod metadata;
 pub mod migrate;
+pub mod object_lock;
 pub mod probe;
 pub(crate) mod recovery;
 pub mod s3;

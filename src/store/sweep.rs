@@ -8,6 +8,10 @@
 //! deletes nothing and a run interrupted half-way is finished by a later one: the media it left
 //! without metadata expire by their newest write, which is at most an upload's delay after the
 //! `retained_since` their metadata had (a local filesystem's copies keep the original's time).
+//!
+//! A recording under legal hold is never deleted, expired or not: the caller hands in the key
+//! prefixes the catalog holds ([`crate::policydb::PolicyDb::held_prefixes`]), since the store
+//! alone cannot say (on an S3 bucket with Object Lock the objects also refuse deletion).
 
 use super::catalog::{self, StoredRecording};
 use super::destination::Destination;
@@ -18,6 +22,7 @@ use crate::time::Time;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStoreExt};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// When `recording` may be deleted; `None` when it is kept without limit. The key's class
@@ -53,6 +58,8 @@ pub enum SweepEvent {
     },
     /// A recording kept because its metadata cannot be read or makes no sense for its key.
     Skipped { prefix: String, reason: String },
+    /// An expired recording kept because it is under legal hold.
+    Held { prefix: String, expiry: Time },
 }
 
 /// What one sweep did (in a dry run: would have done).
@@ -64,16 +71,20 @@ pub struct SweepReport {
     pub kept: usize,
     /// Recordings left alone because their metadata is unreadable.
     pub skipped: usize,
+    /// Expired recordings kept because they are under legal hold.
+    pub held: usize,
     pub objects_deleted: usize,
     pub bytes_deleted: u64,
 }
 
-/// Deletes every recording with `now >= expiry` (nothing when `dry_run`, which reports the
-/// same set); `log` hears each one. Lists one organisation of one class at a time.
+/// Deletes every recording with `now >= expiry` but those whose prefix is in `held` (nothing
+/// when `dry_run`, which reports the same set); `log` hears each one. Lists one organisation
+/// of one class at a time.
 pub async fn sweep(
     dest: &Destination,
     now: Time,
     dry_run: bool,
+    held: &BTreeSet<String>,
     mut log: impl FnMut(&SweepEvent),
 ) -> Result<SweepReport, StoreError> {
     let mut report = SweepReport::default();
@@ -88,7 +99,8 @@ pub async fn sweep(
         for org_prefix in sub_prefixes(dest, &class_prefix).await? {
             let objects: Vec<ObjectMeta> = dest.store.list(Some(&org_prefix)).try_collect().await?;
             for recording in catalog::group(objects) {
-                sweep_one(dest, &recording, now, dry_run, &mut report, &mut log).await?;
+                let run = Run { now, dry_run, held };
+                sweep_one(dest, &recording, &run, &mut report, &mut log).await?;
             }
         }
     }
@@ -103,11 +115,17 @@ async fn sub_prefixes(dest: &Destination, prefix: &Path) -> Result<Vec<Path>, St
         .common_prefixes)
 }
 
+/// What one sweep goes by.
+struct Run<'a> {
+    now: Time,
+    dry_run: bool,
+    held: &'a BTreeSet<String>,
+}
+
 async fn sweep_one(
     dest: &Destination,
     recording: &StoredRecording,
-    now: Time,
-    dry_run: bool,
+    run: &Run<'_>,
     report: &mut SweepReport,
     log: &mut impl FnMut(&SweepEvent),
 ) -> Result<(), StoreError> {
@@ -138,10 +156,16 @@ async fn sweep_one(
             return Ok(());
         }
     }
+    let (now, dry_run) = (run.now, run.dry_run);
     let Some(expiry) = expiry(recording, metadata.as_ref()).filter(|&e| now >= e) else {
         report.kept += 1;
         return Ok(());
     };
+    if run.held.contains(&prefix) {
+        report.held += 1;
+        log(&SweepEvent::Held { prefix, expiry });
+        return Ok(());
+    }
     let objects: Vec<&ObjectMeta> = recording.metadata.iter().chain(&recording.media).collect();
     if !dry_run {
         for object in &objects {

@@ -70,6 +70,14 @@ fn run_migrate(args: MigrateArgs) -> Result<(), Failure> {
         plan: args.plan.to_string(),
         provider: args.plan.provider().as_str().into(),
     };
+    // Recordings under legal hold stay as they are (no policy database: no holds).
+    let catalog = runtime.block_on(store::existing_catalog(&config))?;
+    let held = match &catalog {
+        Some(db) => runtime
+            .block_on(db.held_prefixes())
+            .map_err(Failure::failed)?,
+        None => Default::default(),
+    };
     let report = runtime
         .block_on(migrate::migrate(
             &dest,
@@ -77,11 +85,12 @@ fn run_migrate(args: MigrateArgs) -> Result<(), Failure> {
             args.user.as_deref(),
             &plan,
             now,
+            &held,
             print,
         ))
         .map_err(Failure::failed)?;
     printed?;
-    if let Some(db) = runtime.block_on(store::existing_catalog(&config))? {
+    if let Some(db) = catalog {
         runtime
             .block_on(catalog_sync::after_migration(
                 &db,
@@ -130,6 +139,10 @@ enum Migrated<'a> {
         recording: &'a str,
         reason: &'a str,
     },
+    /// Under legal hold: left as it is.
+    Held {
+        recording: &'a str,
+    },
 }
 
 impl<'a> From<&'a MigrationEvent> for Migrated<'a> {
@@ -174,6 +187,7 @@ impl<'a> From<&'a MigrationEvent> for Migrated<'a> {
                 recording: prefix,
                 reason,
             },
+            MigrationEvent::Held { prefix } => Migrated::Held { recording: prefix },
         }
     }
 }
@@ -191,6 +205,9 @@ impl Line for Migrated<'_> {
                 ..
             } => format!("cleaned {recording} (complete at {complete_at})"),
             Migrated::Skipped { recording, reason } => format!("skipped {recording}: {reason}"),
+            Migrated::Held { recording } => {
+                format!("held {recording}: under legal hold, left as it is")
+            }
         }
     }
 }

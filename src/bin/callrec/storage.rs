@@ -177,6 +177,13 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
     let now = clock::now();
     let runtime = runtime::current_thread()?;
     let catalog = runtime.block_on(store::existing_catalog(&config))?;
+    // Recordings under legal hold are kept, expired or not (no policy database: no holds).
+    let held = match &catalog {
+        Some(db) => runtime
+            .block_on(db.held_prefixes())
+            .map_err(Failure::failed)?,
+        None => Default::default(),
+    };
     let mut out = Output::stdout();
     let mut total = SweepCounts {
         dry_run: args.dry_run,
@@ -206,6 +213,11 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
                     recording: prefix,
                     reason,
                 },
+                SweepEvent::Held { prefix, expiry } => SweepLine::Held {
+                    kind: "held",
+                    recording: prefix,
+                    expired: expiry.to_rfc3339(),
+                },
             };
             if printed.is_ok() {
                 printed = out.line(&line);
@@ -223,7 +235,7 @@ fn sweep(args: SweepArgs) -> Result<(), Failure> {
             log(event)
         };
         let report = runtime
-            .block_on(sweep::sweep(&dest, now, args.dry_run, log))
+            .block_on(sweep::sweep(&dest, now, args.dry_run, &held, log))
             .map_err(Failure::failed)?;
         printed?;
         if let Some(db) = &catalog {
@@ -271,6 +283,13 @@ enum SweepLine<'a> {
         recording: &'a str,
         reason: &'a str,
     },
+    /// Expired but under legal hold: kept.
+    Held {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        recording: &'a str,
+        expired: String,
+    },
 }
 
 impl Line for SweepLine<'_> {
@@ -289,6 +308,9 @@ impl Line for SweepLine<'_> {
             SweepLine::Skipped {
                 recording, reason, ..
             } => format!("skipped {recording}: {reason}"),
+            SweepLine::Held {
+                recording, expired, ..
+            } => format!("held {recording} (expired {expired}, under legal hold: kept)"),
         }
     }
 }
@@ -320,6 +342,7 @@ struct SweepCounts {
     deleted: usize,
     kept: usize,
     skipped: usize,
+    held: usize,
     objects_deleted: usize,
     bytes_deleted: u64,
 }
@@ -328,6 +351,7 @@ impl SweepCounts {
     fn add(&mut self, report: &sweep::SweepReport) {
         self.deleted += report.deleted;
         self.kept += report.kept;
+        self.held += report.held;
         self.skipped += report.skipped;
         self.objects_deleted += report.objects_deleted;
         self.bytes_deleted += report.bytes_deleted;

@@ -487,7 +487,7 @@ async fn store_job(
     )
     .await?;
     if let Some(db) = catalog {
-        catalog_sync::catalogue_job(db, job, clock::now()).await?;
+        catalog_sync::catalogue_job(db, dest, job, clock::now()).await?;
     }
     Ok(done)
 }

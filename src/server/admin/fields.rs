@@ -8,6 +8,7 @@ use super::state::{bad_request, ApiError};
 use crate::policy::model::{LocationProvider, ProviderChoice};
 use crate::policy::plan::Provider;
 use crate::policy::settings::{Mode, NotificationType, ReminderInterval};
+use crate::time::Time;
 
 /// Longest id (organisation, location, user) accepted.
 pub(crate) const MAX_ID: usize = 128;
@@ -122,6 +123,20 @@ pub(crate) fn location_vendor(field: &str, id: Option<&str>) -> Result<LocationP
         None => Ok(LocationProvider::OrganisationDefault),
         Some(id) => parse_vendor(field, id).map(LocationProvider::from),
     }
+}
+
+/// `from`/`to`: an RFC 3339 UTC time, or a date (its midnight, UTC).
+pub(crate) fn instant(field: &str, text: &str) -> Result<Time, ApiError> {
+    let full = match text.len() {
+        10 => format!("{text}T00:00:00Z"),
+        _ => text.to_string(),
+    };
+    Time::parse_rfc3339(&full).ok_or_else(|| {
+        bad_request(format!(
+            "{field}: '{text}' is neither an RFC 3339 UTC time (2026-11-25T10:00:00Z) nor a \
+             date (2026-11-25)"
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -83,6 +83,30 @@ pub(crate) const DOWNLOAD_SWITCHED_OFF: &str =
 pub(crate) const DELETE_SWITCHED_OFF: &str =
     "deleting your recordings is turned off for you (callRecordingAccessSettings)";
 pub(crate) const LEGAL_HOLD: &str = "this recording is under legal hold";
+pub(crate) const HOLDERS_ONLY: &str =
+    "only an administrator or a compliance officer places or releases legal holds";
+pub(crate) const GO_NOT_HELD: &str =
+    "Dubber Go: recordings are kept by their plan alone; legal holds need a paid plan";
+
+/// Whether `caller` may place or release a legal hold in `org` (on `row`, when the hold is on
+/// one recording): administrators and compliance officers, on paid plans.
+pub(crate) fn may_hold(
+    caller: &Caller,
+    org: &str,
+    row: Option<&CatalogRecording>,
+) -> Result<(), Refusal> {
+    if !caller.can_read(org) || row.is_some_and(|r| r.org_id != org) {
+        return Err(Refusal::Unknown);
+    }
+    match caller.role {
+        Role::CustomerAdmin | Role::PartnerAdmin | Role::ComplianceOfficer => {}
+        Role::User | Role::ReadOnly => return Err(Refusal::Forbidden(HOLDERS_ONLY)),
+    }
+    match row {
+        Some(row) if row.plan == DUBBER_GO => Err(Refusal::Forbidden(GO_NOT_HELD)),
+        _ => Ok(()),
+    }
+}
 
 /// Whether `caller` may do `action` with the recording `row` describes.
 pub(crate) fn may(caller: &Caller, row: &CatalogRecording, action: Action) -> Result<(), Refusal> {
@@ -223,6 +247,28 @@ mod tests {
             "++++F"
         );
         assert_eq!(rights(Role::CustomerAdmin, "a", DUBBER_GO, true), "+FFFF");
+    }
+
+    #[test]
+    fn administrators_and_officers_hold_recordings_of_paid_plans_only() {
+        let paid = row("dubber-ai", "alice");
+        let go = row(DUBBER_GO, "alice");
+        for role in Role::ALL {
+            let c = caller(role, "alice");
+            let expected = match role {
+                Role::CustomerAdmin | Role::PartnerAdmin | Role::ComplianceOfficer => Ok(()),
+                Role::User | Role::ReadOnly => Err(Refusal::Forbidden(HOLDERS_ONLY)),
+            };
+            assert_eq!(may_hold(&c, "acme", Some(&paid)), expected, "{role}");
+            assert_eq!(may_hold(&c, "acme", None), expected, "{role}");
+            if expected.is_ok() {
+                assert_eq!(
+                    may_hold(&c, "acme", Some(&go)),
+                    Err(Refusal::Forbidden(GO_NOT_HELD))
+                );
+            }
+            assert_eq!(may_hold(&c, "globex", None), Err(Refusal::Unknown));
+        }
     }
 
     #[test]

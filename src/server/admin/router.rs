@@ -40,7 +40,9 @@
 
 use super::auth::Caller;
 use super::portal;
-use super::routes::{audit, directory, recording, recordings, token, vendor, webhook};
+use super::routes::{
+    audit, directory, legal_holds, recording, recordings, token, vendor, webhook,
+};
 use super::state::AdminState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
@@ -68,6 +70,7 @@ pub fn router(state: AdminState) -> Router {
         .merge(vendor::routes())
         .merge(recording::routes())
         .merge(recordings::routes())
+        .merge(legal_holds::routes())
         .merge(audit::routes())
         .merge(token::routes())
         .merge(webhook::routes())

@@ -3,7 +3,8 @@
 //! destination is swept, S3 buckets with lifecycle rules too: a sweep deletes only what has
 //! expired and is idempotent, so where a lifecycle rule got there first it finds nothing, and
 //! where a bucket has no rules (S3-compatible servers without lifecycle) it is what enforces
-//! retention.
+//! retention. Recordings under legal hold (the catalog's, when there is a policy database)
+//! are kept, expired or not.
 
 use super::uploader::public_url;
 use crate::config::{Config, Target};
@@ -12,6 +13,7 @@ use crate::policydb::PolicyDb;
 use crate::store::destination::Destination;
 use crate::store::sweep::{self, SweepEvent};
 use crate::time::Time;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -93,8 +95,25 @@ async fn sweep_one(target: &Target, now: Time, db: Option<&PolicyDb>) {
             reason,
             "sweep.skipped"
         ),
+        SweepEvent::Held { prefix, expiry } => tracing::info!(
+            destination = shown,
+            recording = prefix,
+            expired = %expiry.to_rfc3339(),
+            "sweep.held"
+        ),
     };
-    let swept = sweep::sweep(&dest, now, false, on_event).await;
+    // Without the catalog's holds nothing is swept: a held recording must never go.
+    let held = match db {
+        Some(db) => match db.held_prefixes().await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(destination = shown, error = %e, "sweep.failed: legal holds unknown");
+                return;
+            }
+        },
+        None => BTreeSet::new(),
+    };
+    let swept = sweep::sweep(&dest, now, false, &held, on_event).await;
     if let Some(db) = db {
         for prefix in &deleted {
             if let Err(e) = db.remove_recording_swept(prefix, now).await {
@@ -108,6 +127,7 @@ async fn sweep_one(target: &Target, now: Time, db: Option<&PolicyDb>) {
             deleted = report.deleted,
             kept = report.kept,
             skipped = report.skipped,
+            held = report.held,
             "sweep.done"
         ),
         Err(e) => tracing::warn!(destination = shown, error = %e, "sweep.failed"),

@@ -305,7 +305,7 @@ async fn upload_job(
     // its objects stored) writes the row.
     if let Some(policy) = &policy {
         let now = crate::server::clock::now();
-        if let Err(e) = catalog_sync::catalogue_job(policy.db(), &job, now).await {
+        if let Err(e) = catalog_sync::catalogue_job(policy.db(), &dest, &job, now).await {
             return fail(e, &key, rewritten);
         }
     }

@@ -259,7 +259,10 @@
 
     const call = el("td", "call");
     call.dataset.label = "Call";
-    call.append(el("div", "topic", r.topic || "Recorded call"));
+    const topic = el("div", "topic", r.topic || "Recorded call");
+    // Held recordings say so where the eye lands first; their delete is never offered.
+    if (r.legalHold) topic.append(" ", el("span", "badge hold", "Legal hold"));
+    call.append(topic);
     const people = participantText(r);
     const sub = [];
     if (people) sub.push(people);

@@ -3,6 +3,7 @@
 
 pub(super) mod audit;
 pub(super) mod directory;
+pub(super) mod legal_holds;
 pub(super) mod recording;
 pub(super) mod recordings;
 pub(super) mod token;

@@ -169,7 +169,9 @@ async fn run_migration(
         plan: plan.to_string(),
         provider: plan.provider().as_str().into(),
     };
-    let report = migrate(&dest, org, Some(user), &to, state.now(), |event| {
+    // Recordings under legal hold stay as they are.
+    let held = state.db.held_prefixes().await?;
+    let report = migrate(&dest, org, Some(user), &to, state.now(), &held, |event| {
         migrated.note(event);
         if events.len() < MAX_REPORTED_EVENTS {
             events.push(event.clone());

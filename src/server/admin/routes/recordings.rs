@@ -4,28 +4,33 @@
 //! and headers; who may do what is `recording_access`'s to say, links are `recording_link`'s,
 //! names `recording_name`'s, ranges `byte_range`'s. Must never change a policy document.
 //!
+//! A recording's own legal hold is placed and released here (`.../{recordingId}/legalHold`);
+//! holds by person or date range are `legal_holds`'s.
+//!
 //! Every play, download (an audio request from byte 0), metadata read and delete is audited
 //! (kind `recordingAccess`) before the bytes go out; an unaudited play is refused (503).
 
+use crate::policydb::holds::HoldScope;
 use crate::policydb::recordings::{CatalogRecording, RecordingQuery};
 use crate::server::admin::auth::{Caller, Role};
 use crate::server::admin::byte_range::{self, Ranged};
-use crate::server::admin::extract::{check_read, org_of, with_switches, Params, Reading, Source};
-use crate::server::admin::fields::MAX_TEXT;
-use crate::server::admin::recording_access::{may, Action, Refusal, PLAY_SWITCHED_OFF};
+use crate::server::admin::extract::{
+    check_read, org_of, with_switches, Body as JsonBody, Params, Reading, Source,
+};
+use crate::server::admin::fields::{instant, MAX_TEXT};
+use crate::server::admin::legal_hold::{audit_view, hold_reason, hold_view, lock};
+use crate::server::admin::recording_access::{may, may_hold, Action, Refusal, PLAY_SWITCHED_OFF};
 use crate::server::admin::recording_link::{Link, Purpose, LINK_LIFE_SECS};
 use crate::server::admin::recording_name::{content_disposition, content_type, file_name, topic};
-use crate::server::admin::repo;
+use crate::server::admin::recording_store::{destination, store_failed};
 use crate::server::admin::state::{bad_request, forbidden, not_found, AdminState, ApiError, Peer};
-use crate::server::open_store::open_url;
-use crate::store::destination::{owned_parts, Destination};
 use crate::time::Time;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use object_store::path::Path as KeyPath;
 use object_store::{GetOptions, GetRange, ObjectStoreExt as _};
@@ -42,6 +47,10 @@ pub(crate) fn routes() -> Router<AdminState> {
         .route(ONE, get(details).delete(delete_recording))
         .route(&format!("{ONE}/metadata"), get(metadata))
         .route(&format!("{ONE}/audio"), get(audio))
+        .route(
+            &format!("{ONE}/legalHold"),
+            put(hold_one).delete(release_one),
+        )
 }
 
 /// Recordings a listing returns when `max` is not given, and the most it returns.
@@ -164,20 +173,6 @@ async fn listing(
         }
     }
     Ok(response)
-}
-
-/// `from`/`to`: an RFC 3339 UTC time, or a date (its midnight, UTC).
-fn instant(field: &str, text: &str) -> Result<Time, ApiError> {
-    let full = match text.len() {
-        10 => format!("{text}T00:00:00Z"),
-        _ => text.to_string(),
-    };
-    Time::parse_rfc3339(&full).ok_or_else(|| {
-        bad_request(format!(
-            "{field}: '{text}' is neither an RFC 3339 UTC time (2026-11-25T10:00:00Z) nor a \
-             date (2026-11-25)"
-        ))
-    })
 }
 
 /// The request's own path and query with `page` set to `page` (RFC 8288 target, relative).
@@ -402,24 +397,6 @@ fn unaudited(e: crate::policydb::DbError) -> ApiError {
     )
 }
 
-/// The destination `row` is stored in.
-async fn destination(state: &AdminState, row: &CatalogRecording) -> Result<Destination, ApiError> {
-    let storage = match owned_parts(&row.destination) {
-        Some((org, _)) => repo::organisation(&state.db, org)
-            .await?
-            .and_then(|o| o.value.customer_storage),
-        None => None,
-    };
-    open_url(&state.config, true, storage, &row.destination).map_err(store_failed)
-}
-
-fn store_failed(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_GATEWAY,
-        format!("the recording's store failed: {e}"),
-    )
-}
-
 fn key(text: &str) -> Result<KeyPath, ApiError> {
     KeyPath::parse(text).map_err(store_failed)
 }
@@ -480,6 +457,106 @@ async fn delete_recording(
         .await?;
     tracing::info!(recording = %row.id, org = %row.org_id, by = %actor, "recording.deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A hold's body: why (kept in the hold and its audit rows).
+#[derive(Deserialize)]
+struct HoldBody {
+    reason: String,
+}
+
+/// The error a refusal to hold `row` answers.
+fn hold_refused(row: &CatalogRecording, refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::Unknown => not_found(format!("no recording {} within this token's reach", row.id)),
+        Refusal::Forbidden(why) => forbidden(why),
+        Refusal::Conflict(why) => ApiError::new(StatusCode::CONFLICT, why),
+    }
+}
+
+/// `PUT .../{recordingId}/legalHold`: puts the recording under a hold of its own (the one it
+/// has, if it has one), audited, and the store's legal hold on its objects where the bucket
+/// has Object Lock.
+async fn hold_one(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(params): Params<OneParams>,
+    Source(peer): Source,
+    JsonBody(body): JsonBody<HoldBody>,
+) -> Result<Json<Value>, ApiError> {
+    let row = find(&state, &caller, params.org_id.as_deref(), &id).await?;
+    may_hold(&caller, &row.org_id, Some(&row)).map_err(|r| hold_refused(&row, r))?;
+    let reason = hold_reason(&body.reason)?;
+    let scope = HoldScope {
+        recording: Some(row.id.clone()),
+        ..HoldScope::default()
+    };
+    let actor = caller.actor();
+    let (hold, covered) = state
+        .db
+        .place_hold(&row.org_id, &scope, &reason, state.by(&actor), |hold| {
+            audit_view("hold", &caller, peer, hold)
+        })
+        .await
+        .map_err(unaudited)?;
+    let object_lock = lock(&state, &covered, true).await;
+    let row = state
+        .db
+        .recording(&row.org_id, &row.id)
+        .await?
+        .unwrap_or(row);
+    tracing::info!(recording = %row.id, org = %row.org_id, hold = %hold.id, by = %actor, "legal_hold.placed");
+    Ok(Json(json!({
+        "hold": hold_view(&hold),
+        "recording": recording_view(&caller, &row),
+        "objectLock": object_lock,
+    })))
+}
+
+/// `DELETE .../{recordingId}/legalHold`: releases the recording's own hold, audited; it stays
+/// held while a hold on its person or dates covers it (the answer's `recording.legalHold`).
+async fn release_one(
+    State(state): State<AdminState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Params(params): Params<OneParams>,
+    Source(peer): Source,
+) -> Result<Json<Value>, ApiError> {
+    let row = find(&state, &caller, params.org_id.as_deref(), &id).await?;
+    may_hold(&caller, &row.org_id, Some(&row)).map_err(|r| hold_refused(&row, r))?;
+    let Some(own) = state.db.recording_hold(&row.org_id, &row.id).await? else {
+        return Err(not_found(format!(
+            "recording {id} has no hold of its own{}",
+            if row.legal_hold {
+                " (a hold on its person or dates covers it: see \
+                 /v1/admin/convergedRecordings/legalHolds)"
+            } else {
+                ""
+            }
+        )));
+    };
+    let actor = caller.actor();
+    let (hold, freed) = state
+        .db
+        .release_hold(&row.org_id, &own.id, state.by(&actor), |hold| {
+            audit_view("release", &caller, peer, hold)
+        })
+        .await
+        .map_err(unaudited)?
+        .ok_or_else(|| not_found(format!("recording {id} has no hold of its own")))?;
+    let object_lock = lock(&state, &freed, false).await;
+    let row = state
+        .db
+        .recording(&row.org_id, &row.id)
+        .await?
+        .unwrap_or(row);
+    tracing::info!(recording = %row.id, org = %row.org_id, hold = %hold.id, by = %actor, "legal_hold.released");
+    Ok(Json(json!({
+        "hold": hold_view(&hold),
+        "recording": recording_view(&caller, &row),
+        "objectLock": object_lock,
+    })))
 }
 
 #[derive(Deserialize)]
