@@ -6,6 +6,7 @@ pub mod atomic;
 pub(crate) mod backoff;
 pub mod catalog;
 pub(crate) mod destination;
+pub mod envelope;
 pub(crate) mod error;
 pub mod job;
 pub mod key;
