@@ -27,6 +27,9 @@
 //! [orgs.acme.store]                      # customer-owned storage: acme's own bucket
 //! url = "s3://acme-recordings"
 //! options = { aws_region = "eu-west-1" }
+//! [orgs.acme.encryption]                 # acme's recordings encrypted at rest (envelope)
+//! current = "k2"                         # the key new recordings' data keys are wrapped with
+//! key_files = { k1 = "/etc/callrec/keys/acme-k1.key", k2 = "/etc/callrec/keys/acme-k2.key" }
 //!
 //! [policy]
 //! db = "postgres://callrec@db/callrec"   # default sqlite://policy.sqlite (beside ./recordings)
@@ -88,6 +91,7 @@ pub use origin::{Origin, Origins};
 
 use crate::policy::plan::Provider;
 use crate::sip::sources::AllowedSources;
+use crate::store::envelope::{Keyring, OrgKeys};
 use crate::store::sealed::SecretsKey;
 use crate::store::spool::Spool;
 use serde::{Deserialize, Deserializer};
@@ -427,6 +431,19 @@ impl Default for StoreConfig {
 pub struct OrgConfig {
     /// The organisation's own storage (its own bucket), used instead of `[store]`.
     pub store: Option<Target>,
+    /// The organisation's keys: with them its recordings are encrypted at rest.
+    pub encryption: Option<EncryptionConfig>,
+}
+
+/// An organisation's keyring (`[orgs.ORG.encryption]`): key files by key id (each 32 bytes as
+/// 64 hex digits or base64, as `store.secrets_key_file`; the keys themselves are never in the
+/// configuration file), and the id new recordings are wrapped with. Rotation: add a key,
+/// make it `current`, run `callrec storage rewrap`, then remove the old one.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    pub current: String,
+    pub key_files: BTreeMap<String, PathBuf>,
 }
 
 /// A destination URL with its object_store options.
@@ -562,6 +579,34 @@ impl Config {
         SecretsKey::parse(&text)
             .map(Some)
             .map_err(|e| format!("store.secrets_key_file: {}: {e}", file.display()))
+    }
+
+    /// Every organisation's encryption keys, read from their files: the organisations in it
+    /// have their recordings encrypted at rest.
+    pub fn keyring(&self) -> Result<Keyring, String> {
+        let mut keyring = Keyring::new();
+        for (org, settings) in &self.orgs {
+            let Some(encryption) = &settings.encryption else {
+                continue;
+            };
+            let mut keys = BTreeMap::new();
+            for (id, file) in &encryption.key_files {
+                let field = format!("orgs.{org}.encryption.key_files.{id}");
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| format!("{field}: cannot read {}: {e}", file.display()))?;
+                let key = SecretsKey::parse(&text)
+                    .map_err(|e| format!("{field}: {}: {e}", file.display()))?;
+                keys.insert(id.clone(), key);
+            }
+            keyring.insert(
+                org.clone(),
+                OrgKeys {
+                    current: encryption.current.clone(),
+                    keys,
+                },
+            );
+        }
+        Ok(keyring)
     }
 
     /// The destination the operator registered as `name`.
@@ -701,6 +746,17 @@ impl Config {
         for (org, settings) in &self.orgs {
             if settings.store.as_ref().is_some_and(|t| t.url.is_empty()) {
                 return Err(format!("orgs.{org}.store.url: empty"));
+            }
+            if let Some(encryption) = &settings.encryption {
+                if !encryption.key_files.contains_key(&encryption.current) {
+                    return Err(format!(
+                        "orgs.{org}.encryption.current: '{}' is not one of key_files",
+                        encryption.current
+                    ));
+                }
+                for (id, file) in &encryption.key_files {
+                    readable(&format!("orgs.{org}.encryption.key_files.{id}"), file)?;
+                }
             }
         }
         Ok(())

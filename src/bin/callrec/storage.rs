@@ -579,6 +579,7 @@ fn verify(args: CatalogArgs) -> Result<(), Failure> {
         None => runtime.block_on(store::existing_catalog(&config))?,
     };
     let org = args.list.org.as_deref();
+    let keyring = config.keyring().map_err(Failure::BadInput)?;
     let mut out = Output::stdout();
     let mut summary = VerifySummary {
         kind: "summary",
@@ -618,7 +619,7 @@ fn verify(args: CatalogArgs) -> Result<(), Failure> {
             if out.is_closed() {
                 return Ok(());
             }
-            let problems = verify::check(&dest, &recording)
+            let problems = verify::check(&dest, &recording, &keyring)
                 .await
                 .map_err(Failure::failed)?;
             summary.recordings += 1;
