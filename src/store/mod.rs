@@ -16,6 +16,7 @@ pub mod media_files;
 pub mod metadata;
 pub mod migrate;
 pub mod probe;
+pub mod rewrap;
 pub(crate) mod recovery;
 pub mod s3;
 pub mod sealed;
