@@ -30,6 +30,7 @@
 //! [orgs.acme.encryption]                 # acme's recordings encrypted at rest (envelope)
 //! current = "k2"                         # the key new recordings' data keys are wrapped with
 //! key_files = { k1 = "/etc/callrec/keys/acme-k1.key", k2 = "/etc/callrec/keys/acme-k2.key" }
+//! chunk_size = 65536                     # plaintext bytes per sealed chunk (default)
 //!
 //! [policy]
 //! db = "postgres://callrec@db/callrec"   # default sqlite://policy.sqlite (beside ./recordings)
@@ -444,6 +445,14 @@ pub struct OrgConfig {
 pub struct EncryptionConfig {
     pub current: String,
     pub key_files: BTreeMap<String, PathBuf>,
+    /// Plaintext bytes per sealed chunk (1024 to 16777216; default 65536): a range read
+    /// fetches and decrypts whole chunks.
+    #[serde(default = "default_chunk_size")]
+    pub chunk_size: u32,
+}
+
+fn default_chunk_size() -> u32 {
+    crate::store::envelope::DEFAULT_CHUNK
 }
 
 /// A destination URL with its object_store options.
@@ -603,6 +612,7 @@ impl Config {
                 OrgKeys {
                     current: encryption.current.clone(),
                     keys,
+                    chunk_size: encryption.chunk_size,
                 },
             );
         }
@@ -752,6 +762,11 @@ impl Config {
                     return Err(format!(
                         "orgs.{org}.encryption.current: '{}' is not one of key_files",
                         encryption.current
+                    ));
+                }
+                if !crate::store::envelope::CHUNK_LIMITS.contains(&encryption.chunk_size) {
+                    return Err(format!(
+                        "orgs.{org}.encryption.chunk_size: must be 1024 to 16777216"
                     ));
                 }
                 for (id, file) in &encryption.key_files {

@@ -48,9 +48,9 @@ pub const TAG_LEN: u64 = 16;
 const MAGIC: &[u8; 7] = b"CRECENC";
 const VERSION: u8 = 1;
 const PREFIX_LEN: usize = 7;
-/// Chunk sizes accepted when reading: 1 KiB to 16 MiB (a header outside them is malformed, so
-/// a hostile header cannot ask for a huge buffer).
-const CHUNK_LIMITS: Range<u32> = 1024..(16 << 20) + 1;
+/// Chunk sizes accepted: 1 KiB to 16 MiB (a header outside them is malformed, so a hostile
+/// header cannot ask for a huge buffer).
+pub const CHUNK_LIMITS: Range<u32> = 1024..(16 << 20) + 1;
 
 /// Why media could not be sealed or opened.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -113,6 +113,8 @@ fn wrap_owner(org: &str, recording: &str) -> String {
 pub struct OrgKeys {
     pub current: String,
     pub keys: BTreeMap<String, SecretsKey>,
+    /// Plaintext bytes per chunk of new recordings ([`DEFAULT_CHUNK`] unless configured).
+    pub chunk_size: u32,
 }
 
 impl OrgKeys {
@@ -520,6 +522,7 @@ mod tests {
                     (id.to_string(), SecretsKey::parse(&hex).expect("hex key"))
                 })
                 .collect(),
+            chunk_size: CHUNK,
         }
     }
 

@@ -100,7 +100,7 @@ fn encrypt_files(
     for file in media {
         let path = dir.join(&file.name);
         let partial = dir.join(format!("{}.sealing", file.name));
-        let mut sealer = Sealer::new(&data, envelope::DEFAULT_CHUNK, recording, &file.name)
+        let mut sealer = Sealer::new(&data, keys.chunk_size, recording, &file.name)
             .map_err(|e| bad(&path, e.to_string()))?;
         let mut input = std::fs::File::open(&path).map_err(StoreError::spool(&path))?;
         let mut output = std::fs::File::create(&partial).map_err(StoreError::spool(&partial))?;
@@ -153,7 +153,7 @@ fn encrypt_files(
         scheme: envelope::SCHEME.into(),
         key_id,
         wrapped_key,
-        chunk_size: envelope::DEFAULT_CHUNK,
+        chunk_size: keys.chunk_size,
         files: sealed
             .iter()
             .map(|f| SealedFile {
