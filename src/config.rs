@@ -1181,6 +1181,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_organisations_keyring_is_read_from_its_key_files_and_checked() {
+        let dir = std::env::temp_dir().join(format!("callrec-keyring-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (k1, k2) = (dir.join("k1.key"), dir.join("k2.key"));
+        std::fs::write(&k1, format!("{}\n", "11".repeat(32))).expect("k1");
+        std::fs::write(&k2, "not a key").expect("k2");
+        let text = |current: &str, chunk: u32| {
+            format!(
+                "[orgs.acme.encryption]\ncurrent = \"{current}\"\nchunk_size = {chunk}\n\
+                 key_files = {{ k1 = {:?}, k2 = {:?} }}\n",
+                k1.display().to_string(),
+                k2.display().to_string()
+            )
+        };
+        let config = Config::parse(&text("k1", 4096)).expect("valid");
+        let err = config.keyring().unwrap_err();
+        assert!(
+            err.starts_with("orgs.acme.encryption.key_files.k2: ") && !err.contains("not a key"),
+            "{err}"
+        );
+        std::fs::write(&k2, "22".repeat(32)).expect("k2");
+        let keyring = config.keyring().expect("keys");
+        let acme = &keyring["acme"];
+        assert_eq!((acme.current.as_str(), acme.chunk_size), ("k1", 4096));
+        assert_eq!(acme.keys.len(), 2);
+        assert!(!format!("{keyring:?}").contains("1111"));
+        assert_eq!(Config::default().keyring().expect("none"), Keyring::new());
+        for (bad, expected) in [
+            (text("k3", 4096), "orgs.acme.encryption.current: 'k3' is not one of key_files"),
+            (text("k1", 100), "orgs.acme.encryption.chunk_size: must be 1024 to"),
+        ] {
+            let err = Config::parse(&bad).unwrap_err();
+            assert!(err.starts_with(expected), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn registered_destinations_and_the_secrets_key_are_checked_and_never_shown() {
         let config = Config::parse(
             r#"

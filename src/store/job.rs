@@ -297,6 +297,52 @@ mod tests {
     }
 
     #[test]
+    fn an_encrypted_commit_spools_ciphertext_that_opens_to_what_was_recorded() {
+        use crate::store::envelope::{open_all, Keyring};
+        use crate::store::sealed::SecretsKey;
+        use crate::store::spool::{tests::TempDir, Spool};
+        let tmp = TempDir::new("encrypted-commit");
+        let spool = Spool::open(&tmp.0, 1 << 20).expect("open");
+        let writer = spool.begin("memory://t", "acme\nc@1").expect("begin");
+        let plain: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
+        std::fs::write(writer.dir().join("c.opus"), &plain).expect("media");
+        let keys = OrgKeys {
+            current: "k1".into(),
+            keys: [("k1".to_string(), SecretsKey::parse(&"11".repeat(32)).unwrap())].into(),
+            chunk_size: 1024,
+        };
+        let key = RecordingKey {
+            class: go().retention,
+            org: "acme".into(),
+            date: (2026, 12, 6),
+            call: "c@1".into(),
+        };
+        let media = vec![FinishedFile {
+            name: "c.opus".into(),
+            bytes: plain.len() as u64,
+            sha256: hex(&Sha256::digest(&plain)),
+        }];
+        let sidecar = br#"{"call":{"id":"c@1"},"files":[]}"#;
+        let job = commit(writer, "memory://t", &key, &go(), sidecar, media, Some(&keys))
+            .expect("committed");
+        let stored = std::fs::read(job.path(&job.manifest.media[0])).expect("spooled");
+        assert_ne!(stored, plain);
+        assert_eq!(job.manifest.media[0].bytes, stored.len() as u64);
+        assert_eq!(job.manifest.media[0].sha256, hex(&Sha256::digest(&stored)));
+        assert!(!job.dir.join("c.opus.sealing").exists());
+        let document = std::fs::read(job.path(&job.manifest.metadata)).expect("document");
+        let parsed: serde_json::Value = serde_json::from_slice(&document).unwrap();
+        let encryption: Encryption =
+            serde_json::from_value(parsed["encryption"].clone()).expect("encryption section");
+        assert_eq!((encryption.key_id.as_str(), encryption.chunk_size), ("k1", 1024));
+        assert_eq!(encryption.files[0].bytes, stored.len() as u64);
+        let keyring = Keyring::from([("acme".to_string(), keys)]);
+        let data = encryption.data_key(&keyring["acme"], "acme", "c@1").expect("unwrap");
+        let opened = open_all(&data, &stored, plain.len() as u64, 0..0, "c@1", "c.opus");
+        assert_eq!(opened.expect("opens"), plain);
+    }
+
+    #[test]
     fn the_same_plan_or_keys_not_of_our_layout_change_nothing() {
         let (manifest, document) = spooled(&go());
         assert!(reclassed(&manifest, &document, &go()).unwrap().is_none());
