@@ -56,7 +56,7 @@ fn row(n: u64, total: u64) -> CatalogRecording {
                 addresses: vec![format!("tel:+1555{:07}", n % 10_000_000)],
             },
         ],
-        direction: if n % 2 == 0 {
+        direction: if n.is_multiple_of(2) {
             Direction::Outbound
         } else {
             Direction::Inbound

@@ -36,7 +36,15 @@ fn crypt(c: &mut Criterion) {
     let mut group = c.benchmark_group("crypt/one_minute_32kbps");
     group.throughput(Throughput::Bytes(len));
     group.bench_function("encrypt", |b| {
-        b.iter(|| envelope::seal_all(&key, DEFAULT_CHUNK, "rec-1", "rec-1.opus", black_box(&plain)))
+        b.iter(|| {
+            envelope::seal_all(
+                &key,
+                DEFAULT_CHUNK,
+                "rec-1",
+                "rec-1.opus",
+                black_box(&plain),
+            )
+        })
     });
     group.bench_function("decrypt", |b| {
         b.iter(|| envelope::open_all(&key, black_box(&sealed), len, 0..0, "rec-1", "rec-1.opus"))

@@ -1209,8 +1209,14 @@ mod tests {
         assert!(!format!("{keyring:?}").contains("1111"));
         assert_eq!(Config::default().keyring().expect("none"), Keyring::new());
         for (bad, expected) in [
-            (text("k3", 4096), "orgs.acme.encryption.current: 'k3' is not one of key_files"),
-            (text("k1", 100), "orgs.acme.encryption.chunk_size: must be 1024 to"),
+            (
+                text("k3", 4096),
+                "orgs.acme.encryption.current: 'k3' is not one of key_files",
+            ),
+            (
+                text("k1", 100),
+                "orgs.acme.encryption.chunk_size: must be 1024 to",
+            ),
         ] {
             let err = Config::parse(&bad).unwrap_err();
             assert!(err.starts_with(expected), "{err}");

@@ -85,7 +85,14 @@ fn hex(bytes: &[u8]) -> String {
 fn verify(dir: &Path) -> (bool, Vec<Value>) {
     let output = callrec(
         dir,
-        &["storage", "verify", "--config", "callrec.toml", "--org", "acme"],
+        &[
+            "storage",
+            "verify",
+            "--config",
+            "callrec.toml",
+            "--org",
+            "acme",
+        ],
     );
     let lines = json_lines(&String::from_utf8_lossy(&output.stdout));
     (output.status.success(), lines)
@@ -122,7 +129,11 @@ impl Api {
             ("bytes=0-0".to_string(), 0, 1),
             (format!("bytes={}-{}", c - 1, c), c - 1, c + 1),
             (format!("bytes={c}-{}", 2 * c - 1), c, 2 * c),
-            (format!("bytes={}-{}", c - 10, 3 * c + 10), c - 10, 3 * c + 11),
+            (
+                format!("bytes={}-{}", c - 10, 3 * c + 10),
+                c - 10,
+                3 * c + 11,
+            ),
             (format!("bytes={}-", 2 * c + 1), 2 * c + 1, len),
             ("bytes=-50".to_string(), len - 50, len),
             (format!("bytes={}-{}", len - 1, len + 100), len - 1, len),
@@ -148,7 +159,10 @@ impl Api {
         let path = &link[link.find("/v1/").expect("a path")..];
         let linked = self.server.raw("GET", path, None, None, &[]);
         assert_eq!(linked.status, 200);
-        assert!(linked.body == plain, "the signed link's audio, byte for byte");
+        assert!(
+            linked.body == plain,
+            "the signed link's audio, byte for byte"
+        );
     }
 }
 
@@ -227,8 +241,8 @@ fn encrypted_recordings_are_ciphertext_in_the_store_and_play_bit_exact_across_a_
         )
         .expect("the data key");
     let name = document["files"][0]["name"].as_str().expect("name");
-    let opened = envelope::open_all(&data, &stored, plain_len as u64, 0..0, "enc-1", name)
-        .expect("opens");
+    let opened =
+        envelope::open_all(&data, &stored, plain_len as u64, 0..0, "enc-1", name).expect("opens");
     assert!(opened == plain);
 
     // `storage verify` decrypts and checks; one flipped byte fails it.
@@ -260,15 +274,28 @@ fn encrypted_recordings_are_ciphertext_in_the_store_and_play_bit_exact_across_a_
     let before = read(dir, &metadata_key);
     let rewrapped = ok(callrec(
         dir,
-        &["storage", "rewrap", "--config", "callrec.toml", "--org", "acme"],
+        &[
+            "storage",
+            "rewrap",
+            "--config",
+            "callrec.toml",
+            "--org",
+            "acme",
+        ],
     ));
     let lines = json_lines(&rewrapped);
     assert_eq!(lines[0]["type"], "rewrapped", "{rewrapped}");
-    assert_eq!((&lines[0]["from"], &lines[0]["to"]), (&"k1".into(), &"k2".into()));
+    assert_eq!(
+        (&lines[0]["from"], &lines[0]["to"]),
+        (&"k1".into(), &"k2".into())
+    );
     assert_eq!(lines[1]["rewrapped"], 1, "{rewrapped}");
     let after: Value = serde_json::from_slice(&read(dir, &metadata_key)).expect("json");
     assert_eq!(after["encryption"]["key_id"], "k2");
-    assert_ne!(after["encryption"]["wrapped_key"], encryption["wrapped_key"]);
+    assert_ne!(
+        after["encryption"]["wrapped_key"],
+        encryption["wrapped_key"]
+    );
     assert_eq!(after["files"], document["files"]);
     assert_eq!(after["storage"], document["storage"]);
     assert_eq!(after["encryption"]["files"], encryption["files"]);
@@ -276,7 +303,14 @@ fn encrypted_recordings_are_ciphertext_in_the_store_and_play_bit_exact_across_a_
     // Again: nothing left to do.
     let again = json_lines(&ok(callrec(
         dir,
-        &["storage", "rewrap", "--config", "callrec.toml", "--org", "acme"],
+        &[
+            "storage",
+            "rewrap",
+            "--config",
+            "callrec.toml",
+            "--org",
+            "acme",
+        ],
     )));
     assert_eq!(again[0]["current"], 1, "{again:?}");
 

@@ -316,7 +316,9 @@ impl Sealer {
     /// `plain` (one chunk: exactly the chunk size unless `last`) sealed in place, its tag
     /// appended.
     pub fn seal(&mut self, plain: &mut Vec<u8>, last: bool) -> Result<(), EnvelopeError> {
-        if self.done || plain.len() > self.chunk_size() || (!last && plain.len() < self.chunk_size())
+        if self.done
+            || plain.len() > self.chunk_size()
+            || (!last && plain.len() < self.chunk_size())
         {
             return Err(EnvelopeError::Malformed);
         }
@@ -558,7 +560,11 @@ mod tests {
                     }
                     let got =
                         open_all(&key, &sealed, len as u64, start..end, "rec-1", "a.opus").unwrap();
-                    assert_eq!(got, &text[start as usize..end as usize], "{len} {start}..{end}");
+                    assert_eq!(
+                        got,
+                        &text[start as usize..end as usize],
+                        "{len} {start}..{end}"
+                    );
                     // Fed a few bytes at a time, as a store streams it.
                     let (mut opener, span) = Opener::new(
                         &key,
@@ -606,9 +612,8 @@ mod tests {
         let text = plain(3 * CHUNK as usize + 5);
         let len = text.len() as u64;
         let sealed = seal_all(&key, CHUNK, "rec-1", "a.opus", &text).unwrap();
-        let open = |bytes: &[u8], rec: &str, file: &str| {
-            open_all(&key, bytes, len, 0..0, rec, file)
-        };
+        let open =
+            |bytes: &[u8], rec: &str, file: &str| open_all(&key, bytes, len, 0..0, rec, file);
         for at in [0, 8, 12, 19, 20, 500, sealed.len() - 1] {
             let mut bad = sealed.clone();
             bad[at] ^= 0x01;
@@ -619,23 +624,46 @@ mod tests {
         let mut swapped = sealed.clone();
         let (one, two) = (20 + s..20 + 2 * s, 20 + 2 * s..20 + 3 * s);
         let chunk1 = sealed[one.clone()].to_vec();
-        swapped.copy_from_slice(&[&sealed[..one.start], &sealed[two.clone()], &chunk1, &sealed[two.end..]].concat());
-        assert_eq!(open(&swapped, "rec-1", "a.opus"), Err(EnvelopeError::Refused(1)));
+        swapped.copy_from_slice(
+            &[
+                &sealed[..one.start],
+                &sealed[two.clone()],
+                &chunk1,
+                &sealed[two.end..],
+            ]
+            .concat(),
+        );
+        assert_eq!(
+            open(&swapped, "rec-1", "a.opus"),
+            Err(EnvelopeError::Refused(1))
+        );
         // Cut after a whole chunk: the remaining last chunk was not sealed as last.
         let cut = &sealed[..20 + 3 * s];
         assert_eq!(
             open_all(&key, cut, 3 * u64::from(CHUNK), 0..0, "rec-1", "a.opus"),
             Err(EnvelopeError::Refused(2))
         );
-        assert_eq!(open(&sealed[..sealed.len() - 1], "rec-1", "a.opus"), Err(EnvelopeError::Truncated));
-        assert_eq!(open(&sealed, "rec-2", "a.opus"), Err(EnvelopeError::Refused(0)));
-        assert_eq!(open(&sealed, "rec-1", "b.opus"), Err(EnvelopeError::Refused(0)));
+        assert_eq!(
+            open(&sealed[..sealed.len() - 1], "rec-1", "a.opus"),
+            Err(EnvelopeError::Truncated)
+        );
+        assert_eq!(
+            open(&sealed, "rec-2", "a.opus"),
+            Err(EnvelopeError::Refused(0))
+        );
+        assert_eq!(
+            open(&sealed, "rec-1", "b.opus"),
+            Err(EnvelopeError::Refused(0))
+        );
         let other = DataKey::generate().unwrap();
         assert_eq!(
             open_all(&other, &sealed, len, 0..0, "rec-1", "a.opus"),
             Err(EnvelopeError::Refused(0))
         );
-        assert_eq!(open(b"OggS", "rec-1", "a.opus"), Err(EnvelopeError::Malformed));
+        assert_eq!(
+            open(b"OggS", "rec-1", "a.opus"),
+            Err(EnvelopeError::Malformed)
+        );
     }
 
     #[test]
@@ -653,7 +681,10 @@ mod tests {
         assert_eq!(id2, "k2");
         let only_new = keys(&[("k2", 2)], "k2");
         let again = only_new.unwrap("acme", "rec-1", "k2", &rewrapped).unwrap();
-        assert_eq!(open_all(&again, &sealed, 5000, 0..0, "rec-1", "a.opus").unwrap(), text);
+        assert_eq!(
+            open_all(&again, &sealed, 5000, 0..0, "rec-1", "a.opus").unwrap(),
+            text
+        );
         assert_eq!(
             only_new.unwrap("acme", "rec-1", "k1", &wrapped),
             Err(EnvelopeError::UnknownKey {
@@ -665,7 +696,9 @@ mod tests {
         let impostor = keys(&[("k2", 9)], "k2");
         assert!(impostor.unwrap("acme", "rec-1", "k2", &rewrapped).is_err());
         assert!(only_new.unwrap("acme", "rec-2", "k2", &rewrapped).is_err());
-        assert!(only_new.unwrap("globex", "rec-1", "k2", &rewrapped).is_err());
+        assert!(only_new
+            .unwrap("globex", "rec-1", "k2", &rewrapped)
+            .is_err());
         assert_eq!(format!("{again:?}"), "DataKey(..)");
     }
 }

@@ -110,9 +110,7 @@ fn encrypt_files(
         let mut write = |bytes: &[u8]| -> Result<(), StoreError> {
             cipher_sha.update(bytes);
             cipher_len += bytes.len() as u64;
-            output
-                .write_all(bytes)
-                .map_err(StoreError::spool(&partial))
+            output.write_all(bytes).map_err(StoreError::spool(&partial))
         };
         write(sealer.header())?;
         let mut chunk = Vec::with_capacity(sealer.chunk_size() + 16);
@@ -126,7 +124,10 @@ fn encrypt_files(
             plain_len += chunk.len() as u64;
             let last = plain_len == file.bytes;
             if !last && chunk.len() < sealer.chunk_size() {
-                return Err(bad(&path, format!("{plain_len} bytes, the recorder wrote {}", file.bytes)));
+                return Err(bad(
+                    &path,
+                    format!("{plain_len} bytes, the recorder wrote {}", file.bytes),
+                ));
             }
             sealer
                 .seal(&mut chunk, last)
@@ -136,10 +137,12 @@ fn encrypt_files(
                 break;
             }
         }
-        drop(write);
         let plain_sha = hex(&plain_sha.finalize());
         if plain_sha != file.sha256 {
-            return Err(bad(&path, format!("SHA-256 {plain_sha}, the recorder wrote {}", file.sha256)));
+            return Err(bad(
+                &path,
+                format!("SHA-256 {plain_sha}, the recorder wrote {}", file.sha256),
+            ));
         }
         output.sync_all().map_err(StoreError::spool(&partial))?;
         std::fs::rename(&partial, &path).map_err(StoreError::spool(&path))?;
@@ -308,7 +311,11 @@ mod tests {
         std::fs::write(writer.dir().join("c.opus"), &plain).expect("media");
         let keys = OrgKeys {
             current: "k1".into(),
-            keys: [("k1".to_string(), SecretsKey::parse(&"11".repeat(32)).unwrap())].into(),
+            keys: [(
+                "k1".to_string(),
+                SecretsKey::parse(&"11".repeat(32)).unwrap(),
+            )]
+            .into(),
             chunk_size: 1024,
         };
         let key = RecordingKey {
@@ -323,8 +330,16 @@ mod tests {
             sha256: hex(&Sha256::digest(&plain)),
         }];
         let sidecar = br#"{"call":{"id":"c@1"},"files":[]}"#;
-        let job = commit(writer, "memory://t", &key, &go(), sidecar, media, Some(&keys))
-            .expect("committed");
+        let job = commit(
+            writer,
+            "memory://t",
+            &key,
+            &go(),
+            sidecar,
+            media,
+            Some(&keys),
+        )
+        .expect("committed");
         let stored = std::fs::read(job.path(&job.manifest.media[0])).expect("spooled");
         assert_ne!(stored, plain);
         assert_eq!(job.manifest.media[0].bytes, stored.len() as u64);
@@ -334,10 +349,15 @@ mod tests {
         let parsed: serde_json::Value = serde_json::from_slice(&document).unwrap();
         let encryption: Encryption =
             serde_json::from_value(parsed["encryption"].clone()).expect("encryption section");
-        assert_eq!((encryption.key_id.as_str(), encryption.chunk_size), ("k1", 1024));
+        assert_eq!(
+            (encryption.key_id.as_str(), encryption.chunk_size),
+            ("k1", 1024)
+        );
         assert_eq!(encryption.files[0].bytes, stored.len() as u64);
         let keyring = Keyring::from([("acme".to_string(), keys)]);
-        let data = encryption.data_key(&keyring["acme"], "acme", "c@1").expect("unwrap");
+        let data = encryption
+            .data_key(&keyring["acme"], "acme", "c@1")
+            .expect("unwrap");
         let opened = open_all(&data, &stored, plain.len() as u64, 0..0, "c@1", "c.opus");
         assert_eq!(opened.expect("opens"), plain);
     }

@@ -5,8 +5,8 @@
 //! (`encode::repair`: the longest valid prefix), writes a sidecar marked
 //! `call.ended: "recovered"`, and commits the job, which is then uploaded like any other.
 
-use super::envelope::Keyring;
 use super::atomic::{sync_parent, write_atomically};
+use super::envelope::Keyring;
 use super::error::StoreError;
 use super::job::{self, FinishedFile};
 use super::key::RecordingKey;

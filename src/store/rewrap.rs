@@ -101,9 +101,7 @@ pub async fn rewrap(
             key: location.to_string(),
             reason: e.to_string(),
         })?;
-        dest.store
-            .put(location, PutPayload::from(document))
-            .await?;
+        dest.store.put(location, PutPayload::from(document)).await?;
         tagging::put(dest, location.as_ref(), &metadata.storage.tags()).await?;
         report.rewrapped += 1;
         log(&RewrapEvent::Rewrapped {

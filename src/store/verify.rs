@@ -7,9 +7,9 @@
 
 use super::catalog::{self, StoredRecording};
 use super::destination::Destination;
+use super::envelope::{Keyring, Opener, HEADER_LEN};
 use super::error::StoreError;
 use super::key::segment;
-use super::envelope::{Keyring, Opener, HEADER_LEN};
 use super::metadata::{FileRef, StoredMetadata};
 use super::upload::{hex, sha256_of};
 use futures::StreamExt;
@@ -89,7 +89,10 @@ async fn check_sealed(
     file: &FileRef,
     keyring: &Keyring,
 ) -> Result<Option<String>, StoreError> {
-    let encryption = metadata.encryption.as_ref().expect("only called when encrypted");
+    let encryption = metadata
+        .encryption
+        .as_ref()
+        .expect("only called when encrypted");
     let Some(sealed) = encryption.file(&file.name) else {
         return Ok(Some("encrypted, but not in the encryption section".into()));
     };
@@ -130,7 +133,14 @@ async fn check_sealed(
             if header.len() < HEADER_LEN as usize {
                 continue;
             }
-            match Opener::new(&data, &header, file.bytes, 0..0, &metadata.call.id, &file.name) {
+            match Opener::new(
+                &data,
+                &header,
+                file.bytes,
+                0..0,
+                &metadata.call.id,
+                &file.name,
+            ) {
                 Ok((o, _)) => opener = Some(o),
                 Err(e) => {
                     failure = Some(e.to_string());
@@ -164,7 +174,10 @@ async fn check_sealed(
     }
     let plain_sha = hex(&plain_sha.finalize());
     Ok(if plain_len != file.bytes {
-        Some(format!("{plain_len} bytes decrypted, {} recorded", file.bytes))
+        Some(format!(
+            "{plain_len} bytes decrypted, {} recorded",
+            file.bytes
+        ))
     } else if plain_sha != file.sha256 {
         Some(format!(
             "SHA-256 {plain_sha} decrypted, {} recorded",

@@ -225,7 +225,9 @@ pub fn plan_parser() -> impl clap::builder::TypedValueParser<Value = Plan> {
     })
 }
 
-/// Writes the metadata document and the manifest: the recording is now safe on local disk.
+/// Writes the metadata document and the manifest: the recording is now safe on local disk
+/// (its media encrypted first with `keys`, the organisation's, when it has some).
+#[allow(clippy::too_many_arguments)]
 pub fn commit(
     job: JobWriter,
     target: &Target,
@@ -252,8 +254,7 @@ pub fn commit(
         date: call_start.unwrap_or(now).date(),
         call: call_id.to_string(),
     };
-    job::commit(job, &target.url, &key, &storage, sidecar, media, keys)
-        .map_err(|e| e.to_string())
+    job::commit(job, &target.url, &key, &storage, sidecar, media, keys).map_err(|e| e.to_string())
 }
 
 /// Uploads every complete job in the spool (interrupted writes are discarded, live jobs whose

@@ -25,10 +25,7 @@ const MAX_METADATA_BYTES: u64 = 4 << 20;
 
 /// True when `org` has a keyring: its recordings may be encrypted.
 pub(crate) fn may_be_sealed(config: &Config, org: &str) -> bool {
-    config
-        .orgs
-        .get(org)
-        .is_some_and(|o| o.encryption.is_some())
+    config.orgs.get(org).is_some_and(|o| o.encryption.is_some())
 }
 
 /// Plaintext bytes `range` (empty: none) of `file`, decrypted as they stream; `None` when the

@@ -945,8 +945,16 @@ impl LiveCall {
                 sha256: f.sha256,
             })
             .collect();
-        let job = job::commit(job, &destination, &key, &storage, &json, media, keys.as_ref())
-            .map_err(|e| e.to_string())?;
+        let job = job::commit(
+            job,
+            &destination,
+            &key,
+            &storage,
+            &json,
+            media,
+            keys.as_ref(),
+        )
+        .map_err(|e| e.to_string())?;
         live::forget(&job.dir);
         Ok(job)
     }
