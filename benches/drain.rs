@@ -78,6 +78,7 @@ fn seed(spool: &Spool, destination: &str, count: usize, next: &AtomicU64) {
             &storage,
             sidecar.as_bytes(),
             vec![file],
+            None,
         )
         .expect("commit");
     }

@@ -76,6 +76,7 @@ fn spool_one(spool: &Spool, destination: &str, call: &str, bytes: &[u8]) -> Spoo
         &storage,
         sidecar.as_bytes(),
         vec![file],
+        None,
     )
     .expect("commit")
 }

@@ -27,6 +27,10 @@
 //! [orgs.acme.store]                      # customer-owned storage: acme's own bucket
 //! url = "s3://acme-recordings"
 //! options = { aws_region = "eu-west-1" }
+//! [orgs.acme.encryption]                 # acme's recordings encrypted at rest (envelope)
+//! current = "k2"                         # the key new recordings' data keys are wrapped with
+//! key_files = { k1 = "/etc/callrec/keys/acme-k1.key", k2 = "/etc/callrec/keys/acme-k2.key" }
+//! chunk_size = 65536                     # plaintext bytes per sealed chunk (default)
 //!
 //! [policy]
 //! db = "postgres://callrec@db/callrec"   # default sqlite://policy.sqlite (beside ./recordings)
@@ -95,6 +99,7 @@ pub use origin::{Origin, Origins};
 
 use crate::policy::plan::Provider;
 use crate::sip::sources::AllowedSources;
+use crate::store::envelope::{Keyring, OrgKeys};
 use crate::store::sealed::SecretsKey;
 use crate::store::spool::Spool;
 use serde::{Deserialize, Deserializer};
@@ -464,6 +469,27 @@ impl Default for StoreConfig {
 pub struct OrgConfig {
     /// The organisation's own storage (its own bucket), used instead of `[store]`.
     pub store: Option<Target>,
+    /// The organisation's keys: with them its recordings are encrypted at rest.
+    pub encryption: Option<EncryptionConfig>,
+}
+
+/// An organisation's keyring (`[orgs.ORG.encryption]`): key files by key id (each 32 bytes as
+/// 64 hex digits or base64, as `store.secrets_key_file`; the keys themselves are never in the
+/// configuration file), and the id new recordings are wrapped with. Rotation: add a key,
+/// make it `current`, run `callrec storage rewrap`, then remove the old one.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    pub current: String,
+    pub key_files: BTreeMap<String, PathBuf>,
+    /// Plaintext bytes per sealed chunk (1024 to 16777216; default 65536): a range read
+    /// fetches and decrypts whole chunks.
+    #[serde(default = "default_chunk_size")]
+    pub chunk_size: u32,
+}
+
+fn default_chunk_size() -> u32 {
+    crate::store::envelope::DEFAULT_CHUNK
 }
 
 /// A destination URL with its object_store options.
@@ -600,6 +626,35 @@ impl Config {
         SecretsKey::parse(&text)
             .map(Some)
             .map_err(|e| format!("store.secrets_key_file: {}: {e}", file.display()))
+    }
+
+    /// Every organisation's encryption keys, read from their files: the organisations in it
+    /// have their recordings encrypted at rest.
+    pub fn keyring(&self) -> Result<Keyring, String> {
+        let mut keyring = Keyring::new();
+        for (org, settings) in &self.orgs {
+            let Some(encryption) = &settings.encryption else {
+                continue;
+            };
+            let mut keys = BTreeMap::new();
+            for (id, file) in &encryption.key_files {
+                let field = format!("orgs.{org}.encryption.key_files.{id}");
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| format!("{field}: cannot read {}: {e}", file.display()))?;
+                let key = SecretsKey::parse(&text)
+                    .map_err(|e| format!("{field}: {}: {e}", file.display()))?;
+                keys.insert(id.clone(), key);
+            }
+            keyring.insert(
+                org.clone(),
+                OrgKeys {
+                    current: encryption.current.clone(),
+                    keys,
+                    chunk_size: encryption.chunk_size,
+                },
+            );
+        }
+        Ok(keyring)
     }
 
     /// The destination the operator registered as `name`.
@@ -753,6 +808,22 @@ impl Config {
         for (org, settings) in &self.orgs {
             if settings.store.as_ref().is_some_and(|t| t.url.is_empty()) {
                 return Err(format!("orgs.{org}.store.url: empty"));
+            }
+            if let Some(encryption) = &settings.encryption {
+                if !encryption.key_files.contains_key(&encryption.current) {
+                    return Err(format!(
+                        "orgs.{org}.encryption.current: '{}' is not one of key_files",
+                        encryption.current
+                    ));
+                }
+                if !crate::store::envelope::CHUNK_LIMITS.contains(&encryption.chunk_size) {
+                    return Err(format!(
+                        "orgs.{org}.encryption.chunk_size: must be 1024 to 16777216"
+                    ));
+                }
+                for (id, file) in &encryption.key_files {
+                    readable(&format!("orgs.{org}.encryption.key_files.{id}"), file)?;
+                }
             }
         }
         Ok(())
@@ -1200,6 +1271,50 @@ fn span(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_organisations_keyring_is_read_from_its_key_files_and_checked() {
+        let dir = std::env::temp_dir().join(format!("callrec-keyring-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let (k1, k2) = (dir.join("k1.key"), dir.join("k2.key"));
+        std::fs::write(&k1, format!("{}\n", "11".repeat(32))).expect("k1");
+        std::fs::write(&k2, "not a key").expect("k2");
+        let text = |current: &str, chunk: u32| {
+            format!(
+                "[orgs.acme.encryption]\ncurrent = \"{current}\"\nchunk_size = {chunk}\n\
+                 key_files = {{ k1 = {:?}, k2 = {:?} }}\n",
+                k1.display().to_string(),
+                k2.display().to_string()
+            )
+        };
+        let config = Config::parse(&text("k1", 4096)).expect("valid");
+        let err = config.keyring().unwrap_err();
+        assert!(
+            err.starts_with("orgs.acme.encryption.key_files.k2: ") && !err.contains("not a key"),
+            "{err}"
+        );
+        std::fs::write(&k2, "22".repeat(32)).expect("k2");
+        let keyring = config.keyring().expect("keys");
+        let acme = &keyring["acme"];
+        assert_eq!((acme.current.as_str(), acme.chunk_size), ("k1", 4096));
+        assert_eq!(acme.keys.len(), 2);
+        assert!(!format!("{keyring:?}").contains("1111"));
+        assert_eq!(Config::default().keyring().expect("none"), Keyring::new());
+        for (bad, expected) in [
+            (
+                text("k3", 4096),
+                "orgs.acme.encryption.current: 'k3' is not one of key_files",
+            ),
+            (
+                text("k1", 100),
+                "orgs.acme.encryption.chunk_size: must be 1024 to",
+            ),
+        ] {
+            let err = Config::parse(&bad).unwrap_err();
+            assert!(err.starts_with(expected), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn registered_destinations_and_the_secrets_key_are_checked_and_never_shown() {

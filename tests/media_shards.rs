@@ -93,6 +93,7 @@ fn two_calls_on_the_shards_are_recorded_apart_with_a_pause() {
             kind: callrec::session::CallKind::Call,
             awaiting_start: false,
             srtp: [None, None],
+            keys: None,
         };
         shards.control(Command::Start(Box::new(setup))).unwrap();
         packets.extend(
@@ -248,6 +249,7 @@ fn a_shard_behind_its_queue_writes_no_silence_over_what_waits_in_it() {
             kind: callrec::session::CallKind::Call,
             awaiting_start: false,
             srtp: [None, None],
+            keys: None,
         })))
         .unwrap();
     // Everything is queued at once: the shard never finds its queue empty before the end.
@@ -316,6 +318,7 @@ fn an_on_demand_call_begins_at_the_users_start_and_one_never_started_stores_noth
             kind,
             awaiting_start: true,
             srtp: [None, None],
+            keys: None,
         };
         shards.control(Command::Start(Box::new(setup))).unwrap();
     }

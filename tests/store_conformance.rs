@@ -91,7 +91,7 @@ fn spool_call(spool: &Spool, dest: &Destination, call: &Call) -> SpoolJob {
         retained_since: Time::from_nanos(1_795_600_000_000_000_000).to_rfc3339(),
     };
     let sidecar = serde_json::to_vec(&sidecar).expect("json");
-    job::commit(writer, &dest.url, &key, &storage, &sidecar, media).expect("commit")
+    job::commit(writer, &dest.url, &key, &storage, &sidecar, media, None).expect("commit")
 }
 
 async fn bytes_at(dest: &Destination, key: &str) -> Vec<u8> {
@@ -249,7 +249,9 @@ async fn suite(url: &str) {
     assert_eq!(metadata.storage.user.as_deref(), Some("alice"));
     assert_eq!(metadata.files.len(), 2);
     assert_eq!(
-        verify::check(&dest, recording).await.expect("verify"),
+        verify::check(&dest, recording, &Default::default())
+            .await
+            .expect("verify"),
         Vec::<String>::new()
     );
 
@@ -272,7 +274,9 @@ async fn suite(url: &str) {
         .put(&damaged, PutPayload::from(b"not the recording".to_vec()))
         .await
         .expect("put");
-    let problems = verify::check(&dest, recording).await.expect("verify");
+    let problems = verify::check(&dest, recording, &Default::default())
+        .await
+        .expect("verify");
     assert_eq!(
         problems,
         vec![format!(
@@ -308,7 +312,7 @@ async fn suite(url: &str) {
         "recordings/unlimited/%2E.%2Facme/2026/11/25/call-1%2F..%2F..%2Fx%252F/"
     );
     assert_eq!(
-        verify::check(&dest, &hostile_list[0])
+        verify::check(&dest, &hostile_list[0], &Default::default())
             .await
             .expect("verify"),
         Vec::<String>::new()
@@ -356,7 +360,9 @@ async fn suite(url: &str) {
         .find(|r| r.dir.prefix().ends_with("/call-2/"))
         .expect("call-2 listed");
     assert_eq!(
-        verify::check(&dest, stored).await.expect("verify"),
+        verify::check(&dest, stored, &Default::default())
+            .await
+            .expect("verify"),
         Vec::<String>::new()
     );
 }

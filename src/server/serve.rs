@@ -18,6 +18,7 @@ use crate::policydb::cache::{PolicyCache, REFRESH_INTERVAL};
 use crate::policydb::PolicyDb;
 use crate::recorder::RecorderConfig;
 use crate::sip::message::Limits;
+use crate::store::envelope::Keyring;
 use crate::store::spool::{Spool, SpoolOwner};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -187,6 +188,8 @@ pub struct Recording {
     wake: Arc<Notify>,
     /// Where the shards tell of calls whose recording failed; handed to the SIPREC server.
     failures: Option<tokio::sync::mpsc::Receiver<(u64, String)>>,
+    /// The organisations whose recordings are encrypted, with their keys.
+    keyring: Arc<Keyring>,
     stop: watch::Sender<bool>,
     uploads: tokio::task::JoinHandle<()>,
     sweeps: Option<tokio::task::JoinHandle<()>>,
@@ -207,8 +210,9 @@ impl Recording {
         let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
             .map_err(|e| e.to_string())?;
         let owner = spool.own().map_err(|e| e.to_string())?;
+        let keyring = Arc::new(config.keyring()?);
         let recovered = spool
-            .recover(&owner, clock::now())
+            .recover_with(&owner, clock::now(), &keyring)
             .map_err(|e| e.to_string())?;
         for dir in recovered.discarded {
             tracing::warn!(
@@ -311,6 +315,7 @@ impl Recording {
             storing,
             wake,
             failures: Some(failures),
+            keyring,
             stop,
             uploads,
             sweeps,
@@ -335,6 +340,7 @@ impl Recording {
             metrics: Arc::clone(&self.live.sip),
             storing: Arc::clone(&self.storing),
             failures,
+            keyring: Arc::clone(&self.keyring),
         }
     }
 

@@ -6,6 +6,7 @@
 //! `call.ended: "recovered"`, and commits the job, which is then uploaded like any other.
 
 use super::atomic::{sync_parent, write_atomically};
+use super::envelope::Keyring;
 use super::error::StoreError;
 use super::job::{self, FinishedFile};
 use super::key::RecordingKey;
@@ -93,7 +94,10 @@ pub struct Salvaged {
 
 /// Makes the live job in `job`'s directory a committed recording of what its files hold.
 /// `now` starts the retention clock (as spooling does for a call that ends normally).
-pub fn salvage(job: JobWriter, now: Time) -> Result<Salvaged, StoreError> {
+///
+/// With `keyring`, a recording of an organisation in it is encrypted as any other of its
+/// recordings would be.
+pub fn salvage(job: JobWriter, now: Time, keyring: &Keyring) -> Result<Salvaged, StoreError> {
     let dir = job.dir().to_path_buf();
     let bad = |reason: String| StoreError::BadJob {
         path: dir.clone(),
@@ -202,6 +206,7 @@ pub fn salvage(job: JobWriter, now: Time) -> Result<Salvaged, StoreError> {
         &storage,
         &sidecar,
         finished,
+        keyring.get(&storage.org),
     )?;
     forget(&job.dir);
     Ok(Salvaged {

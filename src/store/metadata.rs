@@ -2,6 +2,7 @@
 //! metadata sidecar (whose recording, which plan, which retention since when), and the few
 //! sidecar fields that listing, verifying, sweeping and migrating read back.
 
+use super::envelope::Encryption;
 use super::key::RetentionClass;
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,9 @@ pub struct StoredMetadata {
     pub call: CallRef,
     pub files: Vec<FileRef>,
     pub storage: StorageInfo,
+    /// How the media is encrypted, when it is ([`super::envelope`]).
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -81,6 +85,19 @@ pub fn with_storage(document: &[u8], storage: &StorageInfo) -> Result<Vec<u8>, s
     let mut value: serde_json::Value = serde_json::from_slice(document)?;
     if let serde_json::Value::Object(map) = &mut value {
         map.insert("storage".into(), serde_json::to_value(storage)?);
+    }
+    serde_json::to_vec_pretty(&value)
+}
+
+/// Replaces (or adds) the `encryption` section of a metadata document, keeping every other
+/// field: when a job is encrypted, and when its data key is rewrapped.
+pub fn with_encryption(
+    document: &[u8],
+    encryption: &Encryption,
+) -> Result<Vec<u8>, serde_json::Error> {
+    let mut value: serde_json::Value = serde_json::from_slice(document)?;
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert("encryption".into(), serde_json::to_value(encryption)?);
     }
     serde_json::to_vec_pretty(&value)
 }

@@ -4,6 +4,7 @@
 //! are removed. It sits above both the spool and live jobs, so that the spool never needs to
 //! know what a live job is. Must never touch a job whose writer (in any process) is alive.
 
+use super::envelope::Keyring;
 use super::error::StoreError;
 use super::live::{self, Salvaged};
 use super::spool::{Spool, SpoolJob, SpoolOwner};
@@ -29,8 +30,18 @@ impl Spool {
     /// died: a descriptor, no manifest) are first made into recordings of what was written;
     /// other interrupted writes (no manifest) are removed. Only for the spool's owner, and a
     /// job whose writer (in any process) is still alive is left alone.
-    pub fn recover(&self, _owner: &SpoolOwner, now: Time) -> Result<Recovered, StoreError> {
-        let (salvaged, unsalvaged) = self.salvage_live_jobs(now)?;
+    pub fn recover(&self, owner: &SpoolOwner, now: Time) -> Result<Recovered, StoreError> {
+        self.recover_with(owner, now, &Keyring::new())
+    }
+
+    /// [`Spool::recover`], salvaged recordings of the organisations in `keyring` encrypted.
+    pub fn recover_with(
+        &self,
+        _owner: &SpoolOwner,
+        now: Time,
+        keyring: &Keyring,
+    ) -> Result<Recovered, StoreError> {
+        let (salvaged, unsalvaged) = self.salvage_live_jobs(now, keyring)?;
         let (jobs, discarded) = self.scan(Some(live::is_live))?;
         self.recount()?;
         Ok(Recovered {
@@ -46,6 +57,7 @@ impl Spool {
     fn salvage_live_jobs(
         &self,
         now: Time,
+        keyring: &Keyring,
     ) -> Result<(Vec<Salvaged>, Vec<(PathBuf, String)>), StoreError> {
         let (mut salvaged, mut unsalvaged) = (Vec::new(), Vec::new());
         for writer in self.orphaned_live_jobs(live::is_live)? {
@@ -56,7 +68,7 @@ impl Spool {
                 live::forget(&dir);
                 continue;
             }
-            match live::salvage(writer, now) {
+            match live::salvage(writer, now, keyring) {
                 Ok(job) => salvaged.push(job),
                 Err(e) => unsalvaged.push((dir, e.to_string())),
             }

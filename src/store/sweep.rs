@@ -236,6 +236,7 @@ mod tests {
                 duration_secs: 1.0,
             },
             files: Vec::new(),
+            encryption: None,
             storage: StorageInfo {
                 org: "acme".into(),
                 user: None,

@@ -13,6 +13,7 @@ use callrec::server::clock;
 use callrec::store::catalog::{self, StoredRecording};
 use callrec::store::key::RetentionClass;
 use callrec::store::metadata::StoredMetadata;
+use callrec::store::rewrap::{self, RewrapEvent, RewrapReport};
 use callrec::store::spool::Spool;
 use callrec::store::sweep::{self, SweepEvent};
 use callrec::store::{lifecycle, verify, Destination, StoreError};
@@ -40,6 +41,19 @@ enum StorageCommand {
     Reindex(CatalogArgs),
     /// Delete the recordings whose retention has passed (for stores without lifecycle rules).
     Sweep(SweepArgs),
+    /// Wrap every encrypted recording's data key of --org with its current key
+    /// (orgs.ORG.encryption.current), rewriting only metadata documents: after it, older keys
+    /// can leave the keyring.
+    Rewrap(RewrapArgs),
+}
+
+#[derive(clap::Parser)]
+struct RewrapArgs {
+    #[command(flatten)]
+    store: StoreOnlyArgs,
+    /// The organisation whose recordings are rewrapped (in its own storage, if it has one).
+    #[arg(long)]
+    org: String,
 }
 
 #[derive(clap::Parser)]
@@ -108,6 +122,73 @@ pub fn run(args: StorageArgs) -> Result<(), Failure> {
         StorageCommand::Ls(args) => list(args),
         StorageCommand::Verify(args) => verify(args),
         StorageCommand::Reindex(args) => reindex(args),
+        StorageCommand::Rewrap(args) => rewrap(args),
+    }
+}
+
+/// One line per recording rewrapped or skipped, then the summary; exit 1 when any was skipped.
+fn rewrap(args: RewrapArgs) -> Result<(), Failure> {
+    let store = args.store.full();
+    let config = store.config()?;
+    let keys = config.keyring()?.remove(&args.org).ok_or_else(|| {
+        Failure::BadInput(format!(
+            "organisation {} has no keys: set [orgs.{}.encryption]",
+            args.org, args.org
+        ))
+    })?;
+    let dest = store::open(&store.target(&config, Some(&args.org)))?;
+    let mut out = Output::stdout();
+    let mut printed = Ok(());
+    let report = runtime::current_thread()?
+        .block_on(rewrap::rewrap(&dest, &args.org, &keys, |event| {
+            if printed.is_ok() {
+                printed = out.line(&RewrapLine(event));
+            }
+        }))
+        .map_err(Failure::failed)?;
+    printed?;
+    out.summary(&RewrapSummary {
+        kind: "summary",
+        report: &report,
+    })?;
+    match report.skipped {
+        0 => Ok(()),
+        n => Err(Failure::Failed(format!(
+            "{n} recording(s) could not be rewrapped (see their lines)"
+        ))),
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct RewrapLine<'a>(&'a RewrapEvent);
+
+impl Line for RewrapLine<'_> {
+    fn text(&self) -> String {
+        match self.0 {
+            RewrapEvent::Rewrapped { prefix, from, to } => {
+                format!("{prefix}: data key rewrapped from {from} to {to}")
+            }
+            RewrapEvent::Skipped { prefix, reason } => format!("{prefix}: skipped: {reason}"),
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct RewrapSummary<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    report: &'a RewrapReport,
+}
+
+impl Line for RewrapSummary<'_> {
+    fn text(&self) -> String {
+        let r = self.report;
+        format!(
+            "{} rewrapped, {} already under the current key, {} not encrypted, {} skipped",
+            r.rewrapped, r.current, r.plain, r.skipped
+        )
     }
 }
 
@@ -603,6 +684,7 @@ fn verify(args: CatalogArgs) -> Result<(), Failure> {
         None => runtime.block_on(store::existing_catalog(&config))?,
     };
     let org = args.list.org.as_deref();
+    let keyring = config.keyring().map_err(Failure::BadInput)?;
     let mut out = Output::stdout();
     let mut summary = VerifySummary {
         kind: "summary",
@@ -642,7 +724,7 @@ fn verify(args: CatalogArgs) -> Result<(), Failure> {
             if out.is_closed() {
                 return Ok(());
             }
-            let problems = verify::check(&dest, &recording)
+            let problems = verify::check(&dest, &recording, &keyring)
                 .await
                 .map_err(Failure::failed)?;
             summary.recordings += 1;

@@ -10,6 +10,7 @@ use callrec::config::{Config, Origin, Section, Sources, Target};
 use callrec::policy::plan::Plan;
 use callrec::policydb::{Create, DbError, PolicyDb};
 use callrec::server::clock;
+use callrec::store::envelope::OrgKeys;
 use callrec::store::job::{self, FinishedFile};
 use callrec::store::key::RecordingKey;
 use callrec::store::metadata::StorageInfo;
@@ -224,7 +225,9 @@ pub fn plan_parser() -> impl clap::builder::TypedValueParser<Value = Plan> {
     })
 }
 
-/// Writes the metadata document and the manifest: the recording is now safe on local disk.
+/// Writes the metadata document and the manifest: the recording is now safe on local disk
+/// (its media encrypted first with `keys`, the organisation's, when it has some).
+#[allow(clippy::too_many_arguments)]
 pub fn commit(
     job: JobWriter,
     target: &Target,
@@ -233,6 +236,7 @@ pub fn commit(
     call_start: Option<Time>,
     sidecar: &[u8],
     media: Vec<FinishedFile>,
+    keys: Option<&OrgKeys>,
 ) -> Result<SpoolJob, String> {
     let now = clock::now();
     let storage = StorageInfo {
@@ -250,7 +254,7 @@ pub fn commit(
         date: call_start.unwrap_or(now).date(),
         call: call_id.to_string(),
     };
-    job::commit(job, &target.url, &key, &storage, sidecar, media).map_err(|e| e.to_string())
+    job::commit(job, &target.url, &key, &storage, sidecar, media, keys).map_err(|e| e.to_string())
 }
 
 /// Uploads every complete job in the spool (interrupted writes are discarded, live jobs whose
@@ -262,8 +266,9 @@ pub fn drain(
     owner: &SpoolOwner,
     give_up_after: Option<Duration>,
 ) -> Result<DrainReport, String> {
+    let keyring = config.keyring()?;
     let recovered = spool
-        .recover(owner, clock::now())
+        .recover_with(owner, clock::now(), &keyring)
         .map_err(|e| e.to_string())?;
     for dir in &recovered.discarded {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
@@ -394,6 +399,8 @@ pub struct StoreContext {
     spool: Spool,
     pub job: JobWriter,
     upload_timeout: Duration,
+    /// The organisation's keys, when its recordings are encrypted at rest.
+    keys: Option<OrgKeys>,
 }
 
 impl StoreContext {
@@ -408,6 +415,7 @@ impl StoreContext {
         let config = store.config()?;
         let target = store.target(&config, Some(&owner.org));
         open(&target)?;
+        let keys = config.keyring()?.remove(&owner.org);
         let spool = Spool::open(&config.store.spool, config.store.spool_limit_bytes)
             .map_err(|e| Failure::Failed(e.to_string()))?;
         let job = match spool.begin(&target.url, &format!("{}\n{call_id}", owner.org)) {
@@ -428,6 +436,7 @@ impl StoreContext {
             spool,
             job,
             upload_timeout: Duration::from_secs(upload_timeout),
+            keys,
         })
     }
 
@@ -450,6 +459,7 @@ impl StoreContext {
             call_start,
             sidecar,
             media,
+            self.keys.as_ref(),
         )
         .map_err(Failure::Failed)?;
         let uploaded = upload_own(&self.config, &self.spool, &job, self.upload_timeout);

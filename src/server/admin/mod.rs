@@ -5,7 +5,8 @@
 //! `load`, read them through `repo`, and answer with `state`'s errors; `auth` says who is
 //! calling, `throttle` slows down whoever keeps failing to say so. The recordings routes ask
 //! `recording_access` who may do what, sign their audio links with `recording_link`, name
-//! downloads with `recording_name` and cut them with `byte_range` (all four pure). None of
+//! downloads with `recording_name` and cut them with `byte_range` (all four pure), and decrypt
+//! the audio of recordings encrypted at rest with `sealed_audio`. None of
 //! these imports `routes` or `router`. `portal` is the recordings portal's page and assets,
 //! served as they are: it imports nothing of the API's.
 
@@ -23,6 +24,7 @@ mod recording_store;
 mod repo;
 mod router;
 mod routes;
+mod sealed_audio;
 mod state;
 mod throttle;
 

@@ -40,9 +40,7 @@
 
 use super::auth::Caller;
 use super::portal;
-use super::routes::{
-    audit, directory, legal_holds, recording, recordings, token, vendor, webhook,
-};
+use super::routes::{audit, directory, legal_holds, recording, recordings, token, vendor, webhook};
 use super::state::AdminState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};

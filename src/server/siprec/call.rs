@@ -306,6 +306,7 @@ impl Calls {
                 "direction": session::direction(metadata.as_ref(), recorded_aor.as_deref()),
             }
         });
+        let storage_org = storage.org.clone();
         let setup = CallSetup {
             call: offer.session,
             name,
@@ -321,6 +322,7 @@ impl Calls {
             kind,
             awaiting_start: state == RecordingState::AwaitingStart,
             srtp,
+            keys: self.services.keyring.get(&storage_org).cloned(),
         };
         if let Err(QueueFull(command)) = self
             .services
@@ -843,6 +845,7 @@ mod tests {
             metrics: Arc::new(SipMetrics::default()),
             storing: Arc::new(AtomicU64::new(0)),
             failures: mpsc::channel(1).1,
+            keyring: Arc::default(),
         };
         Calls::new(settings, services, PortPool::new(PORTS).expect("a range"))
     }

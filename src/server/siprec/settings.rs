@@ -10,6 +10,7 @@ use crate::recorder::RecorderConfig;
 use crate::sip::message::Limits;
 use crate::sip::sources::AllowedSources;
 use crate::sip::uas::SessionId;
+use crate::store::envelope::Keyring;
 use crate::store::spool::Spool;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -54,4 +55,6 @@ pub struct Services {
     pub storing: Arc<AtomicU64>,
     /// Calls whose recording failed while they go on (from the shards): ended with a BYE.
     pub failures: mpsc::Receiver<(SessionId, String)>,
+    /// The organisations whose recordings are encrypted at rest, with their keys.
+    pub keyring: Arc<Keyring>,
 }

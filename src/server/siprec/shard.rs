@@ -22,6 +22,7 @@ use crate::recorder::{Leg, Recorder, RecorderConfig};
 use crate::server::log;
 use crate::session::CallKind;
 use crate::srtp::{Inbound, MasterKey, SrtpError};
+use crate::store::envelope::OrgKeys;
 use crate::store::job::{self, FinishedFile};
 use crate::store::key::RecordingKey;
 use crate::store::live::{self, LiveDescriptor};
@@ -71,6 +72,9 @@ pub struct CallSetup {
     /// Each leg's SRTP master key (the sender's), when it arrives over SRTP: its datagrams are
     /// authenticated and decrypted here, before the recorder (and its jitter buffer) sees them.
     pub srtp: [Option<MasterKey>; 2],
+    /// The organisation's keys when its recordings are encrypted at rest: the media is
+    /// encrypted in the spool when the call is committed.
+    pub keys: Option<OrgKeys>,
 }
 
 /// What a shard is told.
@@ -354,6 +358,8 @@ struct LiveCall {
     recorder: Recorder,
     /// Each leg's SRTP receiving context (by [`leg_index`]), for legs that arrive encrypted.
     srtp: [Option<Inbound>; 2],
+    /// The organisation's keys, when its recordings are encrypted at rest.
+    keys: Option<OrgKeys>,
     files: MediaFiles,
     job: JobWriter,
     name: String,
@@ -559,6 +565,7 @@ impl Shard {
             kind,
             awaiting_start,
             srtp,
+            keys,
         } = setup;
         let extension = config.format.extension();
         let names: Vec<String> = match config.layout.files() {
@@ -625,6 +632,7 @@ impl Shard {
                     synced: 0,
                     span,
                     srtp: srtp.map(|key| key.as_ref().map(Inbound::new)),
+                    keys,
                 };
                 if let Some(at) = paused_at {
                     live.recorder.pause_at(live.offset(at));
@@ -843,6 +851,7 @@ impl LiveCall {
             storage,
             failed,
             notes,
+            keys,
             kind,
             awaiting_start,
             user_started,
@@ -936,8 +945,16 @@ impl LiveCall {
                 sha256: f.sha256,
             })
             .collect();
-        let job = job::commit(job, &destination, &key, &storage, &json, media)
-            .map_err(|e| e.to_string())?;
+        let job = job::commit(
+            job,
+            &destination,
+            &key,
+            &storage,
+            &json,
+            media,
+            keys.as_ref(),
+        )
+        .map_err(|e| e.to_string())?;
         live::forget(&job.dir);
         Ok(job)
     }

@@ -23,6 +23,7 @@ use crate::server::admin::recording_access::{may, may_hold, Action, Refusal, PLA
 use crate::server::admin::recording_link::{Link, Purpose, LINK_LIFE_SECS};
 use crate::server::admin::recording_name::{content_disposition, content_type, file_name, topic};
 use crate::server::admin::recording_store::{destination, store_failed};
+use crate::server::admin::sealed_audio;
 use crate::server::admin::state::{bad_request, forbidden, not_found, AdminState, ApiError, Peer};
 use crate::time::Time;
 use axum::body::Body;
@@ -620,21 +621,34 @@ async fn audio(
         }
     };
     let dest = destination(&state, &row).await?;
-    let options = GetOptions {
-        range: (!range.is_empty()).then(|| GetRange::Bounded(range.clone())),
-        ..Default::default()
+    // Encrypted at rest: decrypted on the fly, only the chunks the range needs fetched.
+    let sealed = match sealed_audio::may_be_sealed(&state.config, &row.org_id) {
+        true => sealed_audio::body(&state.config, &dest, &row, file, range.clone())
+            .await
+            .map_err(store_failed)?,
+        false => None,
     };
-    let got = dest
-        .store
-        .get_opts(&key(&file.key)?, options)
-        .await
-        .map_err(store_failed)?;
-    if got.meta.size != file.bytes {
-        return Err(store_failed(format!(
-            "{} is {} bytes, the catalog says {}",
-            file.key, got.meta.size, file.bytes
-        )));
-    }
+    let body = match sealed {
+        Some(body) => body,
+        None => {
+            let options = GetOptions {
+                range: (!range.is_empty()).then(|| GetRange::Bounded(range.clone())),
+                ..Default::default()
+            };
+            let got = dest
+                .store
+                .get_opts(&key(&file.key)?, options)
+                .await
+                .map_err(store_failed)?;
+            if got.meta.size != file.bytes {
+                return Err(store_failed(format!(
+                    "{} is {} bytes, the catalog says {}",
+                    file.key, got.meta.size, file.bytes
+                )));
+            }
+            Body::from_stream(got.into_stream())
+        }
+    };
     // A play or download is one request from the start; a player's later ranges are the same
     // listening.
     if range.start == 0 {
@@ -645,7 +659,7 @@ async fn audio(
     }
     let name = file_name(&row);
     let disposition = content_disposition(purpose == Purpose::Download, &name);
-    let mut response = Response::new(Body::from_stream(got.into_stream()));
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
