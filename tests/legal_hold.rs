@@ -13,69 +13,13 @@ use callrec::time::Time;
 use common::admin::{create_token_for, AdminServer};
 use common::cli::files;
 use common::recordings::{catalogue, record_call};
+use common::scenario_db::{on_both_dbs, Db};
 use common::TempDir;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
-/// The policy database a scenario runs on.
-enum Db {
-    /// The default: `sqlite://policy.sqlite` in the scenario's directory.
-    Sqlite,
-    /// A schema of its own in the test PostgreSQL.
-    Postgres { url: String },
-}
-
-impl Db {
-    fn command(&self, dir: &Path) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_callrec"));
-        command.current_dir(dir).env_remove("CALLREC_POLICY_DB");
-        command
-    }
-
-    fn url(&self, dir: &Path) -> String {
-        match self {
-            Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("policy.sqlite").display()),
-            Db::Postgres { url } => url.clone(),
-        }
-    }
-
-    fn args(&self) -> Vec<&str> {
-        match self {
-            Db::Sqlite => Vec::new(),
-            Db::Postgres { url } => vec!["--policy-db", url],
-        }
-    }
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(&super::Db::Sqlite)
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(&super::Db::Postgres {
-                        url: crate::common::postgres::fresh_schema_blocking(
-                            "hold",
-                            stringify!($name),
-                        ),
-                    })
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+on_both_dbs!("hold":
     holds_keep_a_recording_a_person_s_and_a_range_s_from_deletion_until_released,
     the_sweeper_and_plan_migration_leave_held_recordings_alone,
 );

@@ -14,70 +14,13 @@ use callrec::policydb::recordings::{Direction, Participant};
 use callrec::time::Time;
 use common::admin::{create_token_for, AdminServer, RawResponse};
 use common::recordings::{catalogue, record_call};
+use common::scenario_db::{on_both_dbs, Db};
 use common::TempDir;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
-/// The policy database a scenario runs on.
-enum Db {
-    /// The default: `sqlite://policy.sqlite` in the scenario's directory.
-    Sqlite,
-    /// A schema of its own in the test PostgreSQL.
-    Postgres { url: String },
-}
-
-impl Db {
-    fn postgres(test: &str) -> Db {
-        Db::Postgres {
-            url: common::postgres::fresh_schema_blocking("rec", test),
-        }
-    }
-
-    fn command(&self, dir: &Path) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_callrec"));
-        command.current_dir(dir).env_remove("CALLREC_POLICY_DB");
-        command
-    }
-
-    fn url(&self, dir: &Path) -> String {
-        match self {
-            Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("policy.sqlite").display()),
-            Db::Postgres { url } => url.clone(),
-        }
-    }
-
-    fn args(&self) -> Vec<&str> {
-        match self {
-            Db::Sqlite => Vec::new(),
-            Db::Postgres { url } => vec!["--policy-db", url],
-        }
-    }
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(&super::Db::Sqlite)
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(&super::Db::postgres(stringify!($name)))
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+on_both_dbs!("rec":
     each_role_reaches_what_its_role_and_the_plan_allow_and_every_access_is_audited,
     audio_is_served_whole_or_by_range_under_its_name_through_signed_links,
     listings_page_newest_first_and_filter_by_date_and_participant,

@@ -13,6 +13,7 @@ mod common;
 use callrec::webhook::sign::{self, Refusal};
 use callrec::webhook::TOLERANCE_SECS;
 use common::admin::{create_token_for, AdminServer};
+use common::scenario_db::{callrec_in as command, on_both_dbs, Db};
 use common::TempDir;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -20,59 +21,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-enum Db {
-    Sqlite,
-    Postgres { url: String },
-}
-
-impl Db {
-    fn postgres(test: &str) -> Db {
-        Db::Postgres {
-            url: common::postgres::fresh_schema_blocking("hooks", test),
-        }
-    }
-
-    fn url(&self, dir: &Path) -> String {
-        match self {
-            Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("policy.sqlite").display()),
-            Db::Postgres { url } => url.clone(),
-        }
-    }
-}
-
-fn command(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_callrec"));
-    command.current_dir(dir).env_remove("CALLREC_POLICY_DB");
-    command
-}
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(&super::Db::Sqlite)
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(&super::Db::postgres(stringify!($name)))
-                }
-            )*
-        }
-    };
-}
-
-on_both!(events_wait_for_a_receiver_that_is_down_survive_a_restart_and_arrive_once_each_signed);
+on_both_dbs!("hooks":events_wait_for_a_receiver_that_is_down_survive_a_restart_and_arrive_once_each_signed);
 
 /// One request the receiver took.
 #[derive(Clone, Debug)]

@@ -13,6 +13,7 @@ pub mod in_process;
 pub mod postgres;
 pub mod recordings;
 pub mod s3;
+pub mod scenario_db;
 pub mod serve;
 pub mod sqlite;
 pub mod tls;
