@@ -4,13 +4,28 @@
 //! rule expiring old versions, would send), and can once released; a bucket made without
 //! Object Lock says so, and the catalog's hold is then the only one. Without the server these
 //! tests fail rather than skip.
+//!
+//! Also on the gateway: its own lifecycle (callrec's rules, `radosgw-admin lc process`, a
+//! lifecycle day of one second) removes what was deleted and what expired, version and all,
+//! but never a held recording's version, and leaves a held recording playable; and a held
+//! person's next call, stored by `callrec serve`'s uploader, is locked in the bucket as it is
+//! catalogued.
 
+mod common;
+
+use callrec::store::key::RetentionClass;
 use callrec::store::object_lock::{self, LockOutcome};
 use callrec::store::s3::{S3Admin, S3Error};
-use callrec::store::Destination;
+use callrec::store::{lifecycle, tagging, Destination};
+use common::admin::{create_token_for, AdminServer};
+use common::scenario_db::callrec_in;
+use common::serve::Serve;
+use common::TempDir;
 use object_store::path::Path;
 use object_store::{GetOptions, ObjectStoreExt, PutPayload};
-use std::time::SystemTime;
+use serde_json::json;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
 
 /// An environment variable `./scripts/test` sets.
 fn env(name: &str) -> String {
@@ -35,7 +50,12 @@ fn admin(url: &str) -> S3Admin {
 
 /// A recording's objects (metadata document first, then its media), stored in `dest`.
 async fn store_recording(dest: &Destination, call: &str) -> Vec<String> {
-    let prefix = format!("recordings/unlimited/acme/2026/11/25/{call}/");
+    store_recording_in(dest, "unlimited", call).await
+}
+
+/// [`store_recording`] in retention class `class`.
+async fn store_recording_in(dest: &Destination, class: &str, call: &str) -> Vec<String> {
+    let prefix = format!("recordings/{class}/acme/2026/11/25/{call}/");
     let keys = vec![
         format!("{prefix}{call}.json"),
         format!("{prefix}{call}.opus"),
@@ -164,4 +184,255 @@ async fn a_bucket_without_object_lock_says_so_and_holds_nothing_itself() {
     // Asked anyway, the server refuses: callers ask `supported` first and fall back.
     let refused = object_lock::set(&dest, &[keys[0].as_str()], true).await;
     assert!(refused.is_err(), "{refused:?}");
+}
+
+/// `radosgw-admin lc process`: the gateway's lifecycle, run now over every bucket.
+fn lc_process() {
+    let out = Command::new("radosgw-admin")
+        .args(["--conf", &env("CALLREC_TEST_CEPH_CONF"), "lc", "process"])
+        .output()
+        .expect("run radosgw-admin");
+    assert!(
+        out.status.success(),
+        "lc process: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether version `version` of `key` is still in the bucket (hidden or not).
+async fn version_kept(dest: &Destination, key: &str, version: &str) -> bool {
+    let options = GetOptions {
+        version: Some(version.to_string()),
+        ..Default::default()
+    };
+    match dest.store.get_opts(&Path::from(key), options).await {
+        Ok(got) => {
+            assert_eq!(got.bytes().await.expect("bytes").len(), 10_000, "{key}");
+            true
+        }
+        Err(object_store::Error::NotFound { .. }) => false,
+        Err(e) => panic!("{key} version {version}: {e}"),
+    }
+}
+
+/// Runs the lifecycle (a pass a second) until none of `versions` is left, or fails after 60 s
+/// naming those still there.
+async fn lifecycle_removes(dest: &Destination, versions: &[(String, String)]) {
+    let start = Instant::now();
+    loop {
+        lc_process();
+        let mut left = Vec::new();
+        for (key, version) in versions {
+            if version_kept(dest, key, version).await {
+                left.push(key.as_str());
+            }
+        }
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the lifecycle left {left:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The `retention` tag of `key`.
+async fn retention_tag(dest: &Destination, key: &str) -> String {
+    let tags = tagging::get(dest, key)
+        .await
+        .expect("tags")
+        .expect("S3 tags");
+    tags.into_iter()
+        .find(|(name, _)| name == "retention")
+        .map(|(_, value)| value)
+        .unwrap_or_else(|| panic!("{key}: no retention tag"))
+}
+
+#[tokio::test]
+async fn the_gateway_s_lifecycle_removes_deleted_and_expired_versions_but_never_a_held_one() {
+    env("CALLREC_TEST_S3");
+    let url = format!("s3://callrec-hold-lc-{}", unique());
+    let admin = admin(&url);
+    admin
+        .create_bucket_with_object_lock()
+        .await
+        .expect("create a bucket with Object Lock");
+    // callrec's own rules, for a two-day class: expired after 2 s, hidden versions 1 s later.
+    let xml = lifecycle::configuration(&[RetentionClass::Days(2)], false);
+    lifecycle::apply(&admin, &xml)
+        .await
+        .expect("the gateway keeps callrec's rules as sent");
+    let dest = Destination::open(&url, &[]).expect("open the bucket");
+    let tags = vec![("retention".to_string(), "2d".to_string())];
+    let mut calls = Vec::new();
+    for call in ["held", "expiring", "deleted"] {
+        let keys = store_recording_in(&dest, "2d", call).await;
+        let mut versions = Vec::new();
+        for key in &keys {
+            tagging::put(&dest, key, &tags).await.expect("tagged");
+            versions.push((key.clone(), version(&dest, key).await));
+        }
+        calls.push(versions);
+    }
+    let [held, expiring, deleted] = <[_; 3]>::try_from(calls).expect("three");
+    let held_keys: Vec<&str> = held.iter().map(|(k, _)| k.as_str()).collect();
+    object_lock::set(&dest, &held_keys, true)
+        .await
+        .expect("held");
+    for (key, _) in &held {
+        assert_eq!(retention_tag(&dest, key).await, object_lock::HELD, "{key}");
+    }
+    // Deleted as callrec deletes (a delete marker on a versioned bucket); someone with the
+    // bucket's keys hides the held media the same way.
+    for (key, _) in &deleted {
+        dest.store
+            .delete(&Path::from(key.as_str()))
+            .await
+            .expect("delete");
+    }
+    let (held_media, held_media_version) = &held[1];
+    dest.store
+        .delete(&Path::from(held_media.as_str()))
+        .await
+        .expect("a delete marker over the held media");
+
+    let mut gone = deleted.clone();
+    gone.extend(expiring.iter().cloned());
+    lifecycle_removes(&dest, &gone).await;
+
+    // The held recording: its metadata document untouched by the expiration (still current,
+    // readable by key), its media's version kept behind the marker, both still locked.
+    let (held_document, held_document_version) = &held[0];
+    let current = dest
+        .store
+        .get(&Path::from(held_document.as_str()))
+        .await
+        .expect("the held document is still current");
+    assert_eq!(current.bytes().await.expect("bytes").len(), 10_000);
+    assert_eq!(version(&dest, held_document).await, *held_document_version);
+    assert!(version_kept(&dest, held_media, held_media_version).await);
+    let s3 = dest.s3().expect("S3");
+    assert!(s3
+        .get_object_legal_hold(&Path::from(held_document.as_str()))
+        .await
+        .expect("read"));
+
+    // Released, the same rules take it: the document expires, the hidden media goes.
+    object_lock::set(&dest, &held_keys[..1], false)
+        .await
+        .expect("released");
+    assert_eq!(retention_tag(&dest, held_document).await, "2d");
+    s3.put_object_legal_hold(
+        &Path::from(held_media.as_str()),
+        Some(held_media_version),
+        false,
+    )
+    .await
+    .expect("released by version");
+    lifecycle_removes(&dest, &held).await;
+}
+
+#[test]
+fn a_held_person_s_next_call_is_locked_in_the_bucket_as_serve_stores_it() {
+    env("CALLREC_TEST_S3");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let url = format!("s3://callrec-hold-next-{}", unique());
+    runtime
+        .block_on(admin(&url).create_bucket_with_object_lock())
+        .expect("create a bucket with Object Lock");
+    let tmp = TempDir::new("hold-next-call");
+    let dir = &tmp.0;
+    let config = format!(
+        "[sip]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"{url}\"\nsweep_interval_secs = 0\n"
+    );
+    std::fs::write(dir.join("callrec.toml"), config).expect("config");
+
+    // An officer puts Alice on hold before her next call.
+    let officer = create_token_for(
+        callrec_in(dir),
+        "olga@acme.example",
+        "compliance-officer",
+        &["acme"],
+        &[],
+    );
+    let server = AdminServer::start(callrec_in(dir), &["--config", "callrec.toml"]);
+    let (status, _, body) = server.request(
+        "POST",
+        "/v1/admin/convergedRecordings/legalHolds",
+        Some(&officer),
+        Some(&json!({"personId": "alice", "reason": "under investigation"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    drop(server);
+
+    // Her call and Bob's wait in the spool (the gateway unreachable while they are recorded),
+    // then a fresh `serve` uploads and catalogues them.
+    let capture = format!("{}/fixtures/pcmu-impaired.pcap", env!("CARGO_MANIFEST_DIR"));
+    for (person, call) in [("alice", "alice-next"), ("bob", "bob-next")] {
+        let out = callrec_in(dir)
+            .args([
+                "record",
+                &capture,
+                "--config",
+                "callrec.toml",
+                "--org",
+                "acme",
+            ])
+            .args([
+                "--user",
+                person,
+                "--call-id",
+                call,
+                "--plan",
+                "dubber-standard",
+            ])
+            .args(["--upload-timeout", "0"])
+            .env("AWS_ENDPOINT", "http://127.0.0.1:9")
+            .output()
+            .expect("record");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("kept in the spool"), "{stderr}");
+    }
+    let serve = Serve::start(dir);
+    let spooled = || {
+        std::fs::read_dir(dir.join("spool/jobs"))
+            .map(|jobs| {
+                jobs.flatten()
+                    .filter(|j| j.path().join("job.json").exists())
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let start = Instant::now();
+    while spooled() > 0 {
+        assert!(start.elapsed() < Duration::from_secs(60), "still spooled");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let dest = Destination::open(&url, &[]).expect("open the bucket");
+    let s3 = dest.s3().expect("S3");
+    let keys: Vec<String> = runtime.block_on(async {
+        use futures::TryStreamExt;
+        let listed: Vec<_> = dest.store.list(None).try_collect().await.expect("list");
+        listed.into_iter().map(|m| m.location.to_string()).collect()
+    });
+    let of = |call: &str| -> Vec<&String> { keys.iter().filter(|k| k.contains(call)).collect() };
+    assert!(of("alice-next").len() >= 2, "{keys:?}");
+    assert!(of("bob-next").len() >= 2, "{keys:?}");
+    runtime.block_on(async {
+        for key in of("alice-next") {
+            let on = s3.get_object_legal_hold(&Path::from(key.as_str())).await;
+            assert!(on.expect("read"), "{key} is locked");
+            assert_eq!(retention_tag(&dest, key).await, object_lock::HELD, "{key}");
+        }
+        for key in of("bob-next") {
+            let on = s3.get_object_legal_hold(&Path::from(key.as_str())).await;
+            assert!(!on.expect("read"), "{key} is not locked");
+            assert_eq!(retention_tag(&dest, key).await, "unlimited", "{key}");
+        }
+    });
+    let locked = serve.events("legal_hold.locked");
+    assert_eq!(locked.len(), 1, "{locked:?}");
 }

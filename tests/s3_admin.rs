@@ -122,7 +122,7 @@ async fn lifecycle_is_applied_and_verified() {
         .into_iter()
         .map(|r| r.id)
         .collect();
-    assert_eq!(ids.len(), 3, "{read_back}");
+    assert_eq!(ids.len(), 4, "{read_back}");
 
     // Gone again, so `lc process` in the other tests has one bucket less to walk.
     admin.delete_bucket_lifecycle().await.expect("delete");

@@ -6,7 +6,12 @@
 //! `recordings/`) and optionally a prefix-filtered equivalent (`recordings/30d/`) for stores
 //! that honour no tag filters. Both agree because a plan migration moves a recording to its
 //! new class's prefix and re-tags it. One more rule aborts multipart uploads left incomplete,
-//! so a crashed upload cannot hold storage forever. A store URL with a path
+//! so a crashed upload cannot hold storage forever. One more removes, a day later, the versions a
+//! deletion leaves behind on a versioned bucket (every bucket with Object Lock is versioned):
+//! there a delete, by callrec or by an expiration rule, only hides the object behind a delete
+//! marker, so without it nothing deleted would ever be gone. A version under the store's legal
+//! hold is never removed by it (the gateway skips locked versions), and the bare delete markers
+//! left are cleared too. A store URL with a path
 //! (`s3://bucket/path`) puts every filter under that path ([`configuration_under`]).
 //!
 //! A configuration is only trusted once read back unchanged ([`apply`]): some S3-compatible
@@ -20,6 +25,9 @@ use std::fmt::{self, Write};
 
 /// Days after which an incomplete multipart upload is aborted.
 pub const ABORT_INCOMPLETE_AFTER_DAYS: u32 = 1;
+
+/// Days after which a version hidden by a deletion (on a versioned bucket) is removed.
+pub const DELETED_VERSIONS_AFTER_DAYS: u32 = 1;
 
 /// The lifecycle configuration XML for `classes` (unlimited ones need no rule).
 pub fn configuration(classes: &[RetentionClass], with_prefix_rules: bool) -> String {
@@ -65,6 +73,12 @@ pub fn configuration_under(
         xml,
         "  <Rule>\n    <ID>callrec-abort-incomplete-uploads</ID>\n    <Filter><Prefix>{root}recordings/</Prefix></Filter>\n    \
          <Status>Enabled</Status>\n    <AbortIncompleteMultipartUpload><DaysAfterInitiation>{ABORT_INCOMPLETE_AFTER_DAYS}</DaysAfterInitiation></AbortIncompleteMultipartUpload>\n  </Rule>\n"
+    );
+    let _ = write!(
+        xml,
+        "  <Rule>\n    <ID>callrec-deleted-versions</ID>\n    <Filter><Prefix>{root}recordings/</Prefix></Filter>\n    \
+         <Status>Enabled</Status>\n    <Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>\n    \
+         <NoncurrentVersionExpiration><NoncurrentDays>{DELETED_VERSIONS_AFTER_DAYS}</NoncurrentDays></NoncurrentVersionExpiration>\n  </Rule>\n"
     );
     xml.push_str("</LifecycleConfiguration>\n");
     xml
@@ -433,6 +447,13 @@ mod tests {
     <Status>Enabled</Status>
     <AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>
   </Rule>
+  <Rule>
+    <ID>callrec-deleted-versions</ID>
+    <Filter><Prefix>recordings/</Prefix></Filter>
+    <Status>Enabled</Status>
+    <Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>
+    <NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration>
+  </Rule>
 </LifecycleConfiguration>
 "
         );
@@ -453,6 +474,7 @@ mod tests {
             vec![
                 "tenant/a/recordings/",
                 "tenant/a/recordings/30d/",
+                "tenant/a/recordings/",
                 "tenant/a/recordings/"
             ]
         );
@@ -484,6 +506,7 @@ mod tests {
                 "callrec-retention-90d-tag",
                 "callrec-retention-90d-prefix",
                 "callrec-abort-incomplete-uploads",
+                "callrec-deleted-versions",
             ]
         );
         assert!(xml.contains("<Filter><Prefix>recordings/30d/</Prefix></Filter>"));
@@ -495,7 +518,7 @@ mod tests {
         };
         assert!(key.prefix().starts_with("recordings/30d/"));
         let unlimited = configuration(&[RetentionClass::Unlimited], true);
-        assert!(!unlimited.contains("<Expiration>"));
+        assert!(!unlimited.contains("<Expiration><Days>"));
     }
 
     /// The 30-day configuration as a server could return it, with `tag_rule` and `abort_rule`
@@ -503,7 +526,8 @@ mod tests {
     fn read_back(tag_rule: &str, abort_rule: &str) -> String {
         format!(
             "<LifecycleConfiguration><Rule><ID>callrec-abort-incomplete-uploads</ID>{abort_rule}</Rule>\
-             <Rule><ID>callrec-retention-30d-tag</ID>{tag_rule}</Rule></LifecycleConfiguration>"
+             <Rule><ID>callrec-retention-30d-tag</ID>{tag_rule}</Rule>\
+             <Rule><ID>callrec-deleted-versions</ID>{DELETED_RULE}</Rule></LifecycleConfiguration>"
         )
     }
 
@@ -511,6 +535,9 @@ mod tests {
         <Value>30d</Value></Tag><Prefix>recordings/</Prefix></And></Filter><Expiration><Days>30</Days></Expiration>";
     const ABORT_RULE: &str = "<Filter><Prefix>recordings/</Prefix></Filter><Status>Enabled</Status>\
         <AbortIncompleteMultipartUpload><DaysAfterInitiation>1</DaysAfterInitiation></AbortIncompleteMultipartUpload>";
+    const DELETED_RULE: &str = "<Filter><Prefix>recordings/</Prefix></Filter><Status>Enabled</Status>\
+        <NoncurrentVersionExpiration><NoncurrentDays>1</NoncurrentDays></NoncurrentVersionExpiration>\
+        <Expiration><ExpiredObjectDeleteMarker>true</ExpiredObjectDeleteMarker></Expiration>";
 
     #[test]
     fn read_back_configurations_are_checked_against_the_one_sent() {
@@ -530,7 +557,8 @@ mod tests {
                      <s3:Rule><s3:ID>callrec-retention-30d-tag</s3:ID>{TAG_RULE}</s3:Rule>\
                      <s3:Rule><s3:ID>callrec-abort-incomplete-uploads</s3:ID><s3:Prefix>recordings/</s3:Prefix>\
                      <s3:Status>Enabled</s3:Status><AbortIncompleteMultipartUpload><DaysAfterInitiation> 1 \
-                     </DaysAfterInitiation></AbortIncompleteMultipartUpload></s3:Rule></s3:LifecycleConfiguration>"
+                     </DaysAfterInitiation></AbortIncompleteMultipartUpload></s3:Rule>\
+                     <s3:Rule><s3:ID>callrec-deleted-versions</s3:ID>{DELETED_RULE}</s3:Rule></s3:LifecycleConfiguration>"
                 ),
                 vec![],
             ),
@@ -587,7 +615,7 @@ mod tests {
                 format!(
                     "<LifecycleConfiguration><Rule><ID>callrec-retention-30d-tag</ID>{TAG_RULE}</Rule>\
                      <Rule><ID>x</ID><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule>\
-                     </LifecycleConfiguration>"
+                     <Rule><ID>callrec-deleted-versions</ID>{DELETED_RULE}</Rule></LifecycleConfiguration>"
                 ),
                 vec![
                     "rule \"callrec-abort-incomplete-uploads\" was dropped".into(),
@@ -639,12 +667,26 @@ mod tests {
                     id: "callrec-abort-incomplete-uploads".into(),
                     enabled: true,
                     filter: Filter {
-                        prefix: recordings,
+                        prefix: recordings.clone(),
                         tags: vec![],
                     },
                     expiration_days: None,
                     abort_incomplete_days: Some(1),
                     other: vec![],
+                },
+                Rule {
+                    id: "callrec-deleted-versions".into(),
+                    enabled: true,
+                    filter: Filter {
+                        prefix: recordings,
+                        tags: vec![],
+                    },
+                    expiration_days: None,
+                    abort_incomplete_days: None,
+                    other: vec![
+                        "Expiration/ExpiredObjectDeleteMarker=true".into(),
+                        "NoncurrentVersionExpiration/NoncurrentDays=1".into(),
+                    ],
                 },
             ]
         );

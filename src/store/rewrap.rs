@@ -12,6 +12,7 @@ use super::destination::Destination;
 use super::envelope::{Encryption, OrgKeys};
 use super::error::StoreError;
 use super::metadata::with_encryption;
+use super::object_lock;
 use super::tagging;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::Serialize;
@@ -101,8 +102,13 @@ pub async fn rewrap(
             key: location.to_string(),
             reason: e.to_string(),
         })?;
+        // A held document's new version must be held too (a lock keeps versions, not keys).
+        let held = object_lock::is_held(dest, location.as_ref()).await?;
         dest.store.put(location, PutPayload::from(document)).await?;
         tagging::put(dest, location.as_ref(), &metadata.storage.tags()).await?;
+        if held {
+            object_lock::set(dest, &[location.as_ref()], true).await?;
+        }
         report.rewrapped += 1;
         log(&RewrapEvent::Rewrapped {
             prefix: prefix.clone(),
