@@ -7,7 +7,7 @@
 //!   load-check-modify-save-retry helper, bearer-token roles, the policy documents'
 //!   conventions over `policydb`, and `routes/` one file a resource).
 //! - **What both stand on**: `bind`, `clock`, `log`, `open_store` (a stored recording's
-//!   destination, by the URL it was uploaded with), `tls` (rustls configurations), with
+//!   destination, by the URL it was uploaded with), `process_cpu` (the CPU it has used), `tls` (rustls configurations), with
 //!   `client_cert` (SIP's mutual TLS) and `tls_listener` (the admin API's HTTPS); and above
 //!   both, `serve`, which starts them together (the binary's `callrec serve`, and the tests'
 //!   in-process server).
@@ -21,6 +21,7 @@ pub(crate) mod client_cert;
 pub mod clock;
 pub(crate) mod log;
 pub(crate) mod open_store;
+pub mod process_cpu;
 pub mod serve;
 pub mod siprec;
 pub(crate) mod tls;

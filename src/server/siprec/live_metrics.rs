@@ -13,6 +13,7 @@
 
 use super::shard::ShardMetrics;
 use super::uploader::UploadMetrics;
+use crate::server::process_cpu;
 use crate::store::upload_schedule::DestinationBacklog;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelValue, EncodeMetric};
@@ -297,6 +298,14 @@ impl Collector for LiveMetrics {
             "1 while the server drains after SIGTERM.",
             level(&sip.draining),
         )?;
+        if let Some(seconds) = process_cpu::seconds() {
+            one(
+                out,
+                "process_cpu_seconds",
+                "CPU time the process has used, user and system, every thread.",
+                ConstCounter::new(seconds),
+            )?;
+        }
         encode_destinations(out, &uploads.destinations())
     }
 }
@@ -370,7 +379,7 @@ mod tests {
 
     /// Every sample `/metrics` showed before the crate wrote it, in order, as dashboards read
     /// them: the names and labels must not change.
-    const SAMPLES: [&str; 46] = [
+    const SAMPLES: [&str; 47] = [
         "callrec_calls_active",
         "callrec_calls_total",
         "callrec_calls_rejected_total",
@@ -414,6 +423,7 @@ mod tests {
         "callrec_uploads_total",
         "callrec_upload_errors_total",
         "callrec_draining",
+        "process_cpu_seconds_total",
         "callrec_upload_destination_backlog{destination=\"s3://acme-\\\"rec\\\"/x\"}",
         "callrec_upload_destination_failing{destination=\"s3://acme-\\\"rec\\\"/x\"}",
         "callrec_upload_destination_errors_total{destination=\"s3://acme-\\\"rec\\\"/x\"}",
@@ -490,7 +500,7 @@ mod tests {
             .filter_map(|l| l.strip_prefix("# TYPE "))
             .map(|l| l.split_once(' ').expect("name and type"))
             .collect();
-        assert_eq!(families.len(), 32);
+        assert_eq!(families.len(), 33);
         for (name, kind) in &families {
             assert!(text.contains(&format!("# HELP {name} ")), "{name}");
             let sample = match *kind {
