@@ -3,10 +3,13 @@
 //! kbit/s, so this is the larger case) sealed and opened whole in 64 KiB chunks, as the spool
 //! commit and a full playback do; one 64 KiB-chunk range read, as a player's seek does; and
 //! the data key unwrapped, as every audio request does. Divide the one-minute medians by 60
-//! for the cost per second of call, next to the encoder's (benches/encode.rs).
+//! for the cost per second of call, next to the encoder's (benches/encode.rs). And an audio
+//! request's organisation keys: read from the key file and parsed (as every request did), or
+//! kept by `config::KeyFiles` (a `stat` of the file).
 
 use std::hint::black_box;
 
+use callrec::config::{Config, EncryptionConfig, KeyFiles, OrgConfig};
 use callrec::store::envelope::{self, DataKey, OrgKeys, DEFAULT_CHUNK};
 use callrec::store::sealed::SecretsKey;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -78,6 +81,28 @@ fn crypt(c: &mut Criterion) {
     c.bench_function("crypt/unwrap_data_key", |b| {
         b.iter(|| keys.unwrap("acme", "rec-1", &id, black_box(&wrapped)))
     });
+
+    let dir = std::env::temp_dir().join(format!("callrec-bench-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a folder");
+    let file = dir.join("acme-k1.key");
+    std::fs::write(&file, format!("{hex}\n")).expect("a key file");
+    let settings = EncryptionConfig {
+        current: "k1".into(),
+        key_files: [("k1".to_string(), file)].into(),
+        chunk_size: DEFAULT_CHUNK,
+    };
+    let mut config = Config::default();
+    let org = OrgConfig {
+        encryption: Some(settings.clone()),
+        ..OrgConfig::default()
+    };
+    config.orgs.insert("acme".into(), org);
+    c.bench_function("crypt/org_keys_read", |b| b.iter(|| config.keyring()));
+    let cache = KeyFiles::default();
+    c.bench_function("crypt/org_keys_kept", |b| {
+        b.iter(|| cache.keys(black_box("acme"), &settings))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 criterion_group!(benches, crypt);

@@ -89,17 +89,19 @@
 //! are set); providers' pages are
 //! `CALLREC_{DUBBER,IMAGICLE,CALLCABINET}_{TERMS,LOGIN}_URL`.
 
+mod key_files;
 mod layers;
 mod locate;
 mod origin;
 
+pub use key_files::KeyFiles;
 pub use layers::{Flag, Section, Sources};
 pub use locate::{locate, Located, CONFIG_VAR, SYSTEM_CONFIG};
 pub use origin::{Origin, Origins};
 
 use crate::policy::plan::Provider;
 use crate::sip::sources::AllowedSources;
-use crate::store::envelope::{Keyring, OrgKeys};
+use crate::store::envelope::Keyring;
 use crate::store::sealed::SecretsKey;
 use crate::store::spool::Spool;
 use serde::{Deserialize, Deserializer};
@@ -633,26 +635,9 @@ impl Config {
     pub fn keyring(&self) -> Result<Keyring, String> {
         let mut keyring = Keyring::new();
         for (org, settings) in &self.orgs {
-            let Some(encryption) = &settings.encryption else {
-                continue;
-            };
-            let mut keys = BTreeMap::new();
-            for (id, file) in &encryption.key_files {
-                let field = format!("orgs.{org}.encryption.key_files.{id}");
-                let text = std::fs::read_to_string(file)
-                    .map_err(|e| format!("{field}: cannot read {}: {e}", file.display()))?;
-                let key = SecretsKey::parse(&text)
-                    .map_err(|e| format!("{field}: {}: {e}", file.display()))?;
-                keys.insert(id.clone(), key);
+            if let Some(encryption) = &settings.encryption {
+                keyring.insert(org.clone(), key_files::read(org, encryption)?);
             }
-            keyring.insert(
-                org.clone(),
-                OrgKeys {
-                    current: encryption.current.clone(),
-                    keys,
-                    chunk_size: encryption.chunk_size,
-                },
-            );
         }
         Ok(keyring)
     }

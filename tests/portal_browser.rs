@@ -4,7 +4,8 @@
 //! waited in the spool. Each test checks what a person sees and can do: signing in, the list
 //! newest first, the filters, playing (and seeking: the audio route's Range support), the
 //! download link's file name, deleting with a confirmation, an administrator's view of a Dubber
-//! Go recording they may not play, and the list as cards on a phone. Screenshots of each scene
+//! Go recording they may not play, a recording encrypted at rest playing, seeking and
+//! downloading like any other, and the list as cards on a phone. Screenshots of each scene
 //! are written to `test-output/portal/` in the target folder, for a person to look at.
 
 mod common;
@@ -13,6 +14,7 @@ use common::serve::Serve;
 use common::webdriver::{Browser, Element};
 use common::TempDir;
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -50,6 +52,11 @@ fn config(rtp_base: u16) -> String {
         rtp_base + 199
     )
 }
+
+/// Acme's keyring (`[orgs.acme.encryption]`, its key in `acme-k1.key`): its recordings are
+/// encrypted at rest, in small chunks so that a seek lands across their boundaries.
+const ENCRYPTED: &str = "[orgs.acme.encryption]\ncurrent = \"k1\"\nchunk_size = 4096\n\
+                         key_files = { k1 = \"acme-k1.key\" }\n";
 
 /// Runs `callrec ARGS` in `dir`; it must succeed. Its standard output.
 fn callrec(dir: &Path, args: &[&str]) -> String {
@@ -662,10 +669,15 @@ fn a_person_lists_filters_plays_downloads_and_deletes_their_own_recordings() {
 }
 
 #[test]
-fn an_administrator_sees_a_dubber_go_recording_but_may_not_play_it_and_plays_a_paid_one() {
+fn an_administrator_sees_a_dubber_go_recording_but_may_not_play_it_and_plays_a_paid_encrypted_one()
+{
     let tmp = TempDir::new("portal-admin");
     let dir = &tmp.0;
-    std::fs::write(dir.join("callrec.toml"), config(32200)).expect("config");
+    // Acme's recordings are encrypted at rest: nothing the person sees differs.
+    let key = "5a".repeat(32);
+    std::fs::write(dir.join("acme-k1.key"), format!("{key}\n")).expect("key");
+    let config = format!("{}{ENCRYPTED}", config(32200));
+    std::fs::write(dir.join("callrec.toml"), config).expect("config");
     organisation(dir, &["alice", "bob"], &["bob"]);
     let serve = Serve::start(dir);
     let scenario = prepare_calls(dir);
@@ -724,10 +736,73 @@ fn an_administrator_sees_a_dubber_go_recording_but_may_not_play_it_and_plays_a_p
     assert_eq!(reply.status, 403);
     assert_eq!(reply.json()["message"], GO_REFUSAL);
 
-    // Bob's, on a paid plan, plays.
+    // Bob's, on a paid plan, plays: ciphertext in the store, decrypted on the fly as the
+    // player asks for it, and seeks (a byte range starting mid-recording, across chunks).
+    let stored = files(&dir.join("store"));
+    let object = |json: bool| {
+        let found = stored
+            .iter()
+            .find(|f| f.contains(&format!("/{bob_id}/")) && f.ends_with(".json") == json);
+        let key = found.unwrap_or_else(|| panic!("no object of {bob_id} in {stored:?}"));
+        std::fs::read(dir.join("store").join(key)).expect("stored object")
+    };
+    let media = object(false);
+    assert!(media.starts_with(b"CRECENC"), "encrypted at rest");
+    assert!(
+        !media.windows(4).any(|w| w == b"OggS"),
+        "no Ogg page stored"
+    );
+    let document: Value = serde_json::from_slice(&object(true)).expect("metadata");
+    assert_eq!(document["encryption"]["key_id"], "k1");
     browser.click(&row_button(&browser, bob_id, "play").expect("play"));
     wait_playing_past(&browser, 0.5);
     assert!(!browser.displayed(&error), "the refusal is gone");
+    browser.eval("document.getElementById('audio').currentTime = 3.0;");
+    wait_playing_past(&browser, 3.3);
+    let paused = browser.eval("return document.getElementById('audio').paused;");
+    assert_eq!(paused, json!(false), "still playing after the seek");
+    assert_eq!(
+        browser.text_of("#player-title"),
+        bob["topic"].as_str().unwrap()
+    );
+    browser.screenshot(&screenshot_path("encrypted-playing.png"));
+    // Its download is the plaintext as recorded (the SHA-256 the recorder wrote down before
+    // sealing it), a file ffprobe reads.
+    let href = browser
+        .eval("return document.getElementById('player-download').href;")
+        .as_str()
+        .expect("an href")
+        .to_string();
+    let reply = get(serve.admin, &href, None);
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let plain = &document["files"][0];
+    assert_eq!(
+        reply.body.len() as u64,
+        plain["bytes"].as_u64().expect("bytes")
+    );
+    let sha: String = Sha256::digest(&reply.body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(sha, plain["sha256"].as_str().expect("sha256"));
+    let saved = dir.join("bob.opus");
+    std::fs::write(&saved, &reply.body).expect("saved");
+    let probe = common::run(
+        "ffprobe",
+        &[
+            "-v".as_ref(),
+            "error".as_ref(),
+            "-show_entries".as_ref(),
+            "stream=codec_name".as_ref(),
+            saved.as_os_str(),
+        ],
+    );
+    assert!(probe.contains("codec_name=opus"), "{probe}");
 
     // Put under legal hold, Bob's says so and offers no Delete; it still plays.
     let hold = format!("/v1/convergedRecordings/{bob_id}/legalHold");

@@ -72,6 +72,7 @@ impl Running {
             db,
             metrics,
             links: Arc::new(admin::LinkKey::from_config(&config)?),
+            key_files: Default::default(),
             config: Arc::clone(&config),
             clock: clock::now,
             throttle: Default::default(),

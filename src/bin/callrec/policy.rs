@@ -82,6 +82,7 @@ pub fn run(args: PolicyCliArgs) -> Result<(), Failure> {
             clock: clock::now,
             throttle: Default::default(),
             links,
+            key_files: Default::default(),
         };
         let mut request = Request::builder()
             .method(method)

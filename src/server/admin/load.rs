@@ -290,6 +290,7 @@ mod tests {
             clock: now,
             throttle: Default::default(),
             links: Arc::new(LinkKey::random().expect("randomness")),
+            key_files: Default::default(),
         };
         let caller = Caller {
             token_id: "t1".into(),

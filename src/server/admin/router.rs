@@ -290,6 +290,7 @@ mod recording_links {
             clock,
             throttle: Default::default(),
             links: Arc::new(LinkKey::random().expect("randomness")),
+            key_files: Default::default(),
         };
 
         let (status, body) = get(&state, "/v1/convergedRecordings/rec-1", Some(&token)).await;

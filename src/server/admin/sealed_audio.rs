@@ -1,6 +1,7 @@
 //! The audio of a recording encrypted at rest ([`crate::store::envelope`]), decrypted on the
-//! fly: the data key unwrapped with the organisation's keyring (read from its key files on each
-//! request, so a rotated key needs no restart), only the chunks a byte range touches fetched,
+//! fly: the data key unwrapped with the organisation's keys (from its key files, read again
+//! whenever one changes, so a rotated key needs no restart: [`KeyFiles`]), only the chunks a
+//! byte range touches fetched,
 //! each chunk's tag checked before any of its bytes are sent. Must never send a byte that did
 //! not authenticate, nor log a key.
 //!
@@ -8,7 +9,7 @@
 //! the chunks. A chunk that fails to open ends the response early (the status is already
 //! sent): the client sees a short body, never altered audio.
 
-use crate::config::Config;
+use crate::config::{Config, KeyFiles};
 use crate::policydb::recordings::{CatalogFile, CatalogRecording};
 use crate::store::envelope::{Opener, HEADER_LEN};
 use crate::store::metadata::StoredMetadata;
@@ -33,6 +34,7 @@ pub(crate) fn may_be_sealed(config: &Config, org: &str) -> bool {
 /// were configured). Errors say what failed, for a 502.
 pub(crate) async fn body(
     config: &Config,
+    key_files: &KeyFiles,
     dest: &Destination,
     row: &CatalogRecording,
     file: &CatalogFile,
@@ -55,12 +57,14 @@ pub(crate) async fn body(
     let Some(encryption) = &metadata.encryption else {
         return Ok(None);
     };
-    let keyring = config.keyring()?;
-    let keys = keyring
+    let settings = config
+        .orgs
         .get(&row.org_id)
+        .and_then(|o| o.encryption.as_ref())
         .ok_or_else(|| format!("organisation {} has no keys in the keyring", row.org_id))?;
+    let keys = key_files.keys(&row.org_id, settings)?;
     let data = encryption
-        .data_key(keys, &row.org_id, &metadata.call.id)
+        .data_key(&keys, &row.org_id, &metadata.call.id)
         .map_err(|e| e.to_string())?;
     let sealed = encryption
         .file(&file.name)

@@ -15,7 +15,7 @@
 use super::recording_link::LinkKey;
 use super::repo::RepoError;
 use super::throttle::AuthThrottle;
-use crate::config::{Config, ProvidersConfig};
+use crate::config::{Config, KeyFiles, ProvidersConfig};
 use crate::policy::PolicyError;
 use crate::policydb::cache::PolicyCache;
 use crate::policydb::{Change as By, DbError, PolicyDb};
@@ -53,6 +53,9 @@ pub struct AdminState {
     pub throttle: Arc<Mutex<AuthThrottle>>,
     /// Signs and checks the recordings' audio links (see `recording_link`).
     pub links: Arc<LinkKey>,
+    /// Organisations' keys for the audio of recordings encrypted at rest, read from their key
+    /// files and kept until a file changes.
+    pub key_files: Arc<KeyFiles>,
 }
 
 impl AdminState {

@@ -623,9 +623,16 @@ async fn audio(
     let dest = destination(&state, &row).await?;
     // Encrypted at rest: decrypted on the fly, only the chunks the range needs fetched.
     let sealed = match sealed_audio::may_be_sealed(&state.config, &row.org_id) {
-        true => sealed_audio::body(&state.config, &dest, &row, file, range.clone())
-            .await
-            .map_err(store_failed)?,
+        true => sealed_audio::body(
+            &state.config,
+            &state.key_files,
+            &dest,
+            &row,
+            file,
+            range.clone(),
+        )
+        .await
+        .map_err(store_failed)?,
         false => None,
     };
     let body = match sealed {
