@@ -436,3 +436,94 @@ fn a_held_person_s_next_call_is_locked_in_the_bucket_as_serve_stores_it() {
     let locked = serve.events("legal_hold.locked");
     assert_eq!(locked.len(), 1, "{locked:?}");
 }
+
+#[test]
+fn a_key_rotation_keeps_a_held_recording_held() {
+    env("CALLREC_TEST_S3");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let url = format!("s3://callrec-hold-rewrap-{}", unique());
+    runtime
+        .block_on(admin(&url).create_bucket_with_object_lock())
+        .expect("create a bucket with Object Lock");
+    let tmp = TempDir::new("hold-rewrap");
+    let dir = &tmp.0;
+    std::fs::write(dir.join("k1.key"), format!("{}\n", "1".repeat(64))).expect("k1");
+    std::fs::write(dir.join("k2.key"), format!("{}\n", "2".repeat(64))).expect("k2");
+    let configure = |current: &str| {
+        let config = format!(
+            "[store]\nurl = \"{url}\"\n\n[orgs.acme.encryption]\ncurrent = \"{current}\"\n\
+             key_files = {{ k1 = \"k1.key\", k2 = \"k2.key\" }}\n"
+        );
+        std::fs::write(dir.join("callrec.toml"), config).expect("config");
+    };
+    configure("k1");
+    let capture = format!("{}/fixtures/pcmu-impaired.pcap", env!("CARGO_MANIFEST_DIR"));
+    let out = callrec_in(dir)
+        .args([
+            "record",
+            &capture,
+            "--config",
+            "callrec.toml",
+            "--org",
+            "acme",
+        ])
+        .args([
+            "--user",
+            "alice",
+            "--call-id",
+            "held-enc",
+            "--plan",
+            "dubber-standard",
+        ])
+        .output()
+        .expect("record");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let dest = Destination::open(&url, &[]).expect("open the bucket");
+    let s3 = dest.s3().expect("S3");
+    let document = runtime.block_on(async {
+        use futures::TryStreamExt;
+        let listed: Vec<_> = dest.store.list(None).try_collect().await.expect("list");
+        let keys: Vec<String> = listed.into_iter().map(|m| m.location.to_string()).collect();
+        let held: Vec<&str> = keys.iter().map(String::as_str).collect();
+        object_lock::set(&dest, &held, true).await.expect("held");
+        keys.into_iter()
+            .find(|k| k.ends_with(".json"))
+            .expect("a metadata document")
+    });
+    let first = runtime.block_on(version(&dest, &document));
+
+    // The rotation writes a new version of the metadata document: held like the first.
+    configure("k2");
+    let out = callrec_in(dir)
+        .args([
+            "storage",
+            "rewrap",
+            "--config",
+            "callrec.toml",
+            "--org",
+            "acme",
+        ])
+        .output()
+        .expect("rewrap");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    runtime.block_on(async {
+        let second = version(&dest, &document).await;
+        assert_ne!(second, first, "a new version");
+        let path = Path::from(document.as_str());
+        assert!(s3.get_object_legal_hold(&path).await.expect("read"));
+        assert_eq!(retention_tag(&dest, &document).await, object_lock::HELD);
+        match s3.delete_object_version(&path, &first).await {
+            Err(S3Error::Status { status: 403, .. }) => {}
+            other => panic!("the first version is still held: {other:?}"),
+        }
+    });
+}

@@ -264,7 +264,8 @@ impl S3Admin {
     }
 
     /// Whether the current version of object `key` carries a legal hold (S3
-    /// `GetObjectLegalHold`); false when it has none.
+    /// `GetObjectLegalHold`); false when it has none, also in a bucket without Object Lock
+    /// (which AWS and radosgw answer with 400 `InvalidRequest`).
     pub async fn get_object_legal_hold(&self, key: &Path) -> Result<bool, S3Error> {
         let key = self.key(key);
         let request = format!("GetObjectLegalHold {key}");
@@ -287,6 +288,9 @@ impl S3Admin {
             Err(S3Error::Status {
                 status: 404, code, ..
             }) if code != "NoSuchKey" => Ok(false),
+            Err(S3Error::Status {
+                status: 400, code, ..
+            }) if code == "InvalidRequest" => Ok(false),
             Err(e) => Err(e),
         }
     }
