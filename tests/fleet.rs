@@ -1,0 +1,438 @@
+//! A fleet as an operator runs one: `scripts/fleet` starts Kamailio (the dispatcher module,
+//! deploy/kamailio/kamailio.cfg) in front of three `callrec serve` workers sharing the test
+//! suite's PostgreSQL (a schema of its own) and RADOS Gateway (a prefix of its own), and SIPp
+//! plays a calling platform against the balancer only. What is checked is what the operator
+//! would check: every call answered is in the store exactly once, whole and catalogued, the
+//! calls spread over every worker, and a worker drained with SIGTERM takes no new call while
+//! its own calls finish and are stored.
+
+mod common;
+
+use callrec::media::codec::Codec;
+use callrec::pcap::{CaptureFormat, LinkType};
+use callrec::synth::{generate, LegSpec};
+use common::TempDir;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const FLEET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fleet");
+const SCENARIO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/sipp/siprec_call_routed.xml"
+);
+const WORKERS: usize = 3;
+
+/// A fleet started by `scripts/fleet start`, stopped by `scripts/fleet stop` when dropped (a
+/// failed assertion too), which stops everything it started and nothing else.
+struct Fleet {
+    dir: PathBuf,
+    /// Its `export` lines, by name.
+    env: HashMap<String, String>,
+    /// The policy database's URL (the workers', the checks').
+    policy_db: String,
+    /// The store's URL.
+    store: String,
+}
+
+impl Fleet {
+    fn start(dir: PathBuf, policy_db: &str, store: &str) -> Fleet {
+        let out = Command::new(FLEET)
+            .args(["start", &dir.to_string_lossy(), &WORKERS.to_string()])
+            .env("CALLREC_BIN", env!("CARGO_BIN_EXE_callrec"))
+            .env("CALLREC_FLEET_POLICY_DB", policy_db)
+            .env("CALLREC_FLEET_STORE", store)
+            // Read back with an independent WAV reader; a short jitter buffer, short calls.
+            .env("CALLREC_RECORDING_FORMAT", "wav")
+            .env("CALLREC_RECORDING_JITTER_MS", "60")
+            .env("CALLREC_SIP_IDLE_TIMEOUT_SECS", "5")
+            .output()
+            .expect("scripts/fleet runs");
+        // Dropped on every path from here: a start that failed halfway is stopped too.
+        let mut fleet = Fleet {
+            dir,
+            env: HashMap::new(),
+            policy_db: policy_db.into(),
+            store: store.into(),
+        };
+        assert!(
+            out.status.success(),
+            "scripts/fleet start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fleet.env = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        fleet
+    }
+
+    fn var(&self, name: &str) -> &str {
+        self.env
+            .get(name)
+            .unwrap_or_else(|| panic!("scripts/fleet exported no {name}: {:?}", self.env))
+    }
+
+    /// Worker `i`'s log (1-based): one JSON object a line.
+    fn log(&self, i: usize) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join(format!("worker-{i}/serve.log")))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The SIP Call-IDs of the sessions worker `i` answered and started recording.
+    fn started(&self, i: usize) -> HashSet<String> {
+        self.log(i)
+            .iter()
+            .filter(|l| l["event"] == "call.start")
+            .filter_map(|l| l["call_id"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    fn events(&self, i: usize, event: &str) -> usize {
+        self.log(i).iter().filter(|l| l["event"] == event).count()
+    }
+
+    fn pid(&self, i: usize) -> u32 {
+        let file = self.var(&format!("CALLREC_FLEET_PID_{i}"));
+        std::fs::read_to_string(file)
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("a pid")
+    }
+
+    fn callrec(&self, args: &[&str]) -> Vec<Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_callrec"))
+            .args(args)
+            .args(["--store", &self.store])
+            .output()
+            .expect("callrec runs");
+        assert!(
+            out.status.success(),
+            "callrec {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        common::cli::json_lines(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// `storage ls`: each stored recording's SIP Call-ID, once per recording (so a call
+    /// stored twice shows twice), with whether it is complete.
+    fn stored(&self) -> Vec<(String, bool)> {
+        self.callrec(&["storage", "ls"])
+            .into_iter()
+            .filter(|l| l["type"] == "recording")
+            .map(|l| {
+                (
+                    l["sip_call_id"].as_str().unwrap_or("").to_string(),
+                    l["complete"] == true,
+                )
+            })
+            .collect()
+    }
+
+    /// Waits until `calls` are all in the store, complete (the uploads follow the calls' ends
+    /// by a moment), or fails naming what is missing after a generous minute.
+    fn wait_stored(&self, calls: &HashSet<String>) -> Vec<(String, bool)> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let stored = self.stored();
+            let complete: HashSet<&str> = stored
+                .iter()
+                .filter(|(_, whole)| *whole)
+                .map(|(id, _)| id.as_str())
+                .collect();
+            if calls.iter().all(|c| complete.contains(c.as_str())) {
+                return stored;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not stored: {:?}",
+                calls
+                    .iter()
+                    .filter(|c| !complete.contains(c.as_str()))
+                    .collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        let out = Command::new(FLEET)
+            .args(["stop", &self.dir.to_string_lossy()])
+            .output();
+        if let Ok(out) = out {
+            if !out.status.success() {
+                eprintln!(
+                    "scripts/fleet stop: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
+/// The two-leg capture SIPp plays (Alice 400 Hz, Bob 1000 Hz, `seconds` long) next to a copy
+/// of the routed scenario, in `dir`.
+fn prepare(dir: &Path, seconds: u64) -> PathBuf {
+    let legs = [
+        LegSpec {
+            duration: Duration::from_secs(seconds),
+            ..LegSpec::tone(Codec::Pcmu, 400.0, 0)
+        },
+        LegSpec {
+            duration: Duration::from_secs(seconds),
+            ..LegSpec::tone(Codec::Pcmu, 1000.0, 1)
+        },
+    ];
+    let (capture, _) = generate(&legs, CaptureFormat::Pcap, LinkType::Ethernet).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("call.pcap"), capture).unwrap();
+    let target = dir.join("siprec_call_routed.xml");
+    std::fs::copy(SCENARIO, &target).unwrap();
+    target
+}
+
+/// SIPp playing `calls` SIPREC sessions of `millis` against the balancer, `rate` new ones a
+/// second, from SIP port `port` (its media ports from `port + 100`). Each run's Call-IDs end
+/// in its own process id, so runs never share one.
+fn sipp(
+    fleet: &Fleet,
+    scenario: &Path,
+    port: u16,
+    calls: usize,
+    rate: usize,
+    millis: u64,
+) -> Command {
+    let mut command = Command::new("sipp");
+    command
+        .arg("-sf")
+        .arg(scenario)
+        .arg(fleet.var("CALLREC_FLEET_SIP"))
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mp", &(port + 100).to_string()])
+        .args(["-set", "aor_a", "sip:alice@example.com"])
+        .args(["-set", "aor_b", "sip:bob@example.com"])
+        .args(["-m", &calls.to_string(), "-l", &calls.to_string()])
+        .args(["-r", &rate.to_string(), "-d", &millis.to_string()])
+        .args(["-trace_err", "-nostdin", "-timeout", "90s"])
+        .current_dir(scenario.parent().unwrap());
+    command
+}
+
+/// The Call-IDs SIPp's run with `pid` used: `N-PID@127.0.0.1` for N from 1.
+fn call_ids(pid: u32, calls: usize) -> HashSet<String> {
+    (1..=calls)
+        .map(|n| format!("{n}-{pid}@127.0.0.1"))
+        .collect()
+}
+
+fn assert_sipp(out: &Output, dir: &Path) {
+    if !out.status.success() {
+        let errors: String = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect();
+        panic!(
+            "sipp failed: {}\n{errors}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Runs SIPp to its end: its Call-IDs, every one of them answered and hung up.
+fn play(
+    fleet: &Fleet,
+    dir: &Path,
+    port: u16,
+    calls: usize,
+    rate: usize,
+    millis: u64,
+) -> HashSet<String> {
+    let scenario = prepare(dir, 2);
+    let child = sipp(fleet, &scenario, port, calls, rate, millis)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sipp runs (Debian package sip-tester; scripts/setup installs it)");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("sipp ends");
+    assert_sipp(&out, dir);
+    call_ids(pid, calls)
+}
+
+fn gone(pid: u32) -> bool {
+    // A zombie is gone too: the script that started it is its parent, not us.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// The catalog's rows (recording name → duration in ms), read from the fleet's schema.
+fn catalog(policy_db: &str) -> BTreeMap<String, i64> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(policy_db).await.expect("connect");
+            let rows: Vec<(String, i64)> = sqlx::query_as("SELECT id, duration_ms FROM recordings")
+                .fetch_all(&pool)
+                .await
+                .expect("the catalog");
+            pool.close().await;
+            rows.into_iter().collect()
+        })
+}
+
+#[test]
+fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no_new_ones() {
+    let temp = TempDir::new("fleet");
+    let policy_db = common::postgres::fresh_schema_blocking("fleet", "fleet");
+    let s3 = common::s3::S3::new("fleet");
+    let fleet = Fleet::start(temp.path("fleet"), &policy_db, &s3.url);
+
+    // Twelve sessions through the balancer, four a second, 2 s each.
+    let first = play(&fleet, &temp.path("first"), 13000, 12, 4, 2000);
+    let stored = fleet.wait_stored(&first);
+    let mut per_call: HashMap<&str, usize> = HashMap::new();
+    for (id, _) in &stored {
+        *per_call.entry(id.as_str()).or_default() += 1;
+    }
+    for call in &first {
+        assert_eq!(per_call.get(call.as_str()), Some(&1), "{call} stored once");
+    }
+    assert_eq!(stored.len(), first.len(), "nothing else stored: {stored:?}");
+    // Round-robin over three workers: each took some (no worker counted twice, none idle).
+    let by_worker: Vec<HashSet<String>> = (1..=WORKERS).map(|i| fleet.started(i)).collect();
+    for (i, calls) in by_worker.iter().enumerate() {
+        assert!(!calls.is_empty(), "worker-{} recorded none", i + 1);
+    }
+    assert_eq!(
+        by_worker.iter().map(HashSet::len).sum::<usize>(),
+        first.len()
+    );
+
+    // Three long sessions, one per worker; worker 2 is drained while its own is up.
+    let long_dir = temp.path("long");
+    let scenario = prepare(&long_dir, 5);
+    let long = sipp(&fleet, &scenario, 13200, 3, 10, 5500)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sipp runs");
+    let long_ids = call_ids(long.id(), 3);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let on_2 = loop {
+        let mine: Vec<String> = fleet.started(2).intersection(&long_ids).cloned().collect();
+        let all: usize = (1..=WORKERS)
+            .map(|i| fleet.started(i).intersection(&long_ids).count())
+            .sum();
+        if all == 3 {
+            break mine;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the long calls never all started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(on_2.len(), 1, "one long call on worker-2");
+    let drained_pid = fleet.pid(2);
+    let out = Command::new(FLEET)
+        .args(["drain", &fleet.dir.to_string_lossy(), "2"])
+        .output()
+        .expect("scripts/fleet drain");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Draining: its OPTIONS answer is 503 from now on (the balancer probes each second), and
+    // an INVITE that reaches it before the balancer knows is answered 503 and sent elsewhere.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fleet.events(2, "drain.start") == 0 {
+        assert!(Instant::now() < deadline, "worker-2 never started draining");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before_2 = fleet.started(2);
+    let second = play(&fleet, &temp.path("second"), 13400, 6, 6, 2000);
+    let out = long.wait_with_output().expect("sipp ends");
+    assert_sipp(&out, &long_dir);
+
+    // No new call went to the drained worker; all six were recorded by the others.
+    assert_eq!(
+        fleet.started(2),
+        before_2,
+        "worker-2 took a call while draining"
+    );
+    let on_others: HashSet<String> = [1, 3].iter().flat_map(|&i| fleet.started(i)).collect();
+    for call in &second {
+        assert!(
+            on_others.contains(call),
+            "{call} recorded by worker-1 or worker-3"
+        );
+    }
+    // Its own call ran to its end and was stored; then it exited.
+    let everything: HashSet<String> = first
+        .iter()
+        .chain(&second)
+        .chain(&long_ids)
+        .cloned()
+        .collect();
+    let stored = fleet.wait_stored(&everything);
+    assert_eq!(stored.len(), everything.len(), "each call once: {stored:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !gone(drained_pid) {
+        assert!(
+            Instant::now() < deadline,
+            "worker-2 never exited after draining"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(fleet.events(2, "drain.done"), 1);
+    let drained_call = fleet
+        .log(2)
+        .into_iter()
+        .find(|l| l["event"] == "call.end" && l["call_id"] == on_2[0].as_str())
+        .expect("worker-2 ended its long call");
+    assert_eq!(
+        drained_call["reason"], "bye",
+        "ended by its client: {drained_call}"
+    );
+
+    // Catalogued, each once, each as long as its call; the store and the catalog agree.
+    let rows = catalog(&fleet.policy_db);
+    assert_eq!(rows.len(), everything.len(), "{rows:?}");
+    let short = rows.values().filter(|&&ms| ms >= 1800).count();
+    assert_eq!(short, rows.len(), "every call's ~2 s of audio: {rows:?}");
+    let verified = fleet.callrec(&["storage", "verify", "--policy-db", &fleet.policy_db]);
+    let summary = verified.last().expect("a summary");
+    assert_eq!(
+        (&summary["ok"], &summary["catalog_mismatches"]),
+        (&Value::from(everything.len()), &Value::from(0)),
+        "{verified:?}"
+    );
+    eprintln!(
+        "fleet: {} calls answered and stored, {} verified; per worker {:?}",
+        everything.len(),
+        summary["ok"],
+        (1..=WORKERS)
+            .map(|i| fleet.started(i).len())
+            .collect::<Vec<_>>()
+    );
+}
