@@ -3,8 +3,9 @@
 //! suite's PostgreSQL (a schema of its own) and RADOS Gateway (a prefix of its own), and SIPp
 //! plays a calling platform against the balancer only. What is checked is what the operator
 //! would check: every call answered is in the store exactly once, whole and catalogued, the
-//! calls spread over every worker, and a worker drained with SIGTERM takes no new call while
-//! its own calls finish and are stored.
+//! calls spread over every worker, a worker drained with SIGTERM takes no new call while its
+//! own calls finish and are stored, and a worker that stops answering (SIGSTOP) costs no
+//! call: the balancer fails over.
 
 mod common;
 
@@ -271,6 +272,15 @@ fn play(
     call_ids(pid, calls)
 }
 
+/// `kill -SIGNAL pid`.
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
 fn gone(pid: u32) -> bool {
     // A zombie is gone too: the script that started it is its parent, not us.
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -387,11 +397,27 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
             "{call} recorded by worker-1 or worker-3"
         );
     }
+    // A worker that stops answering altogether (SIGSTOP: hung, or its machine gone): the
+    // INVITEs the balancer sends it time out after 2 s and go to the next worker, and its
+    // OPTIONS probes time out too, taking it out of rotation. Every call is still answered.
+    let hung = fleet.pid(3);
+    signal(hung, "STOP");
+    let third = play(&fleet, &temp.path("third"), 13600, 4, 10, 2000);
+    signal(hung, "CONT");
+    let on_1 = fleet.started(1);
+    for call in &third {
+        assert!(
+            on_1.contains(call),
+            "{call} recorded by worker-1, the one left"
+        );
+    }
+
     // Its own call ran to its end and was stored; then it exited.
     let everything: HashSet<String> = first
         .iter()
         .chain(&second)
         .chain(&long_ids)
+        .chain(&third)
         .cloned()
         .collect();
     let stored = fleet.wait_stored(&everything);
@@ -427,12 +453,17 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
         (&Value::from(everything.len()), &Value::from(0)),
         "{verified:?}"
     );
+    let balancer =
+        std::fs::read_to_string(fleet.dir.join("kamailio/kamailio.log")).unwrap_or_default();
     eprintln!(
-        "fleet: {} calls answered and stored, {} verified; per worker {:?}",
+        "fleet: {} calls answered and stored, {} verified; per worker {:?}; failed over by \
+         the balancer: {} after a 503, {} after no answer",
         everything.len(),
         summary["ok"],
         (1..=WORKERS)
             .map(|i| fleet.started(i).len())
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>(),
+        balancer.matches("(503), trying the next").count(),
+        balancer.matches("(408), trying the next").count(),
     );
 }
