@@ -385,16 +385,17 @@ impl Recording {
     }
 }
 
-/// This worker's name: `worker.name`, else the host name (Linux keeps it in /proc), else
-/// `callrec`.
+/// This worker's name: `worker.name`, else the host name (Linux keeps it in /proc; where
+/// /proc/sys is hidden, as systemd's `ProcSubset=pid` does, /etc/hostname), else `callrec`.
 fn worker_name(config: &Config) -> String {
     if let Some(name) = &config.worker.name {
         return name.clone();
     }
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
         .map(|name| name.trim().to_string())
-        .filter(|name| !name.is_empty())
+        .find(|name| !name.is_empty())
         .unwrap_or_else(|| "callrec".into())
 }
 

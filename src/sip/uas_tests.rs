@@ -636,7 +636,8 @@ fn our_200_copies_the_record_route_so_the_dialog_stays_on_the_proxies_path() {
     let mut uas = Uas::new(config());
     // A balancer that recorded itself twice (TCP in, UDP out) and an SBC before it, in two
     // fields: copied as they came, in their order (RFC 3261 §12.1.1).
-    let record_route = "Record-Route: <sip:192.0.2.20;r2=on;lr>, <sip:192.0.2.20;transport=tcp;r2=on;lr>\r\n\
+    let record_route =
+        "Record-Route: <sip:192.0.2.20;r2=on;lr>, <sip:192.0.2.20;transport=tcp;r2=on;lr>\r\n\
                         Record-Route: <sip:sbc1.example.com;lr;ftag=x1>\r\n";
     let invite = request(
         "INVITE",
