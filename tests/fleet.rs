@@ -4,8 +4,9 @@
 //! plays a calling platform against the balancer only. What is checked is what the operator
 //! would check: every call answered is in the store exactly once, whole and catalogued, the
 //! calls spread over every worker, a worker drained with SIGTERM takes no new call while its
-//! own calls finish and are stored, and a worker that stops answering (SIGSTOP) costs no
-//! call: the balancer fails over.
+//! own calls finish and are stored, a worker lost while idle costs no call (the balancer
+//! fails over), and a worker killed mid-call (SIGKILL) and started again stores what it had
+//! of its call while the others' calls are untouched.
 
 mod common;
 
@@ -124,8 +125,8 @@ impl Fleet {
     }
 
     /// `storage ls`: each stored recording's SIP Call-ID, once per recording (so a call
-    /// stored twice shows twice), with whether it is complete.
-    fn stored(&self) -> Vec<(String, bool)> {
+    /// stored twice shows twice), with its name (the catalog's id) and whether it is complete.
+    fn stored(&self) -> Vec<(String, bool, String)> {
         self.callrec(&["storage", "ls"])
             .into_iter()
             .filter(|l| l["type"] == "recording")
@@ -133,21 +134,53 @@ impl Fleet {
                 (
                     l["sip_call_id"].as_str().unwrap_or("").to_string(),
                     l["complete"] == true,
+                    l["call"].as_str().unwrap_or("").to_string(),
                 )
             })
             .collect()
     }
 
+    /// `scripts/fleet ACTION DIR ARGS`.
+    fn script(&self, action: &str, args: &[&str]) {
+        let out = Command::new(FLEET)
+            .arg(action)
+            .arg(&self.dir)
+            .args(args)
+            .env("CALLREC_BIN", env!("CARGO_BIN_EXE_callrec"))
+            .env("CALLREC_RECORDING_FORMAT", "wav")
+            .env("CALLREC_RECORDING_JITTER_MS", "60")
+            .env("CALLREC_SIP_IDLE_TIMEOUT_SECS", "5")
+            .output()
+            .expect("scripts/fleet runs");
+        assert!(
+            out.status.success(),
+            "scripts/fleet {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Worker `i`'s `/metrics` sample `name` (a counter's with `_total`).
+    fn metric(&self, i: usize, name: &str) -> f64 {
+        let admin = self
+            .var(&format!("CALLREC_FLEET_ADMIN_{i}"))
+            .parse()
+            .unwrap();
+        let text = common::serve::scrape(admin).1;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in\n{text}"))
+    }
+
     /// Waits until `calls` are all in the store, complete (the uploads follow the calls' ends
     /// by a moment), or fails naming what is missing after a generous minute.
-    fn wait_stored(&self, calls: &HashSet<String>) -> Vec<(String, bool)> {
+    fn wait_stored(&self, calls: &HashSet<String>) -> Vec<(String, bool, String)> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let stored = self.stored();
             let complete: HashSet<&str> = stored
                 .iter()
-                .filter(|(_, whole)| *whole)
-                .map(|(id, _)| id.as_str())
+                .filter(|(_, whole, _)| *whole)
+                .map(|(id, _, _)| id.as_str())
                 .collect();
             if calls.iter().all(|c| complete.contains(c.as_str())) {
                 return stored;
@@ -167,6 +200,20 @@ impl Fleet {
 
 impl Drop for Fleet {
     fn drop(&mut self) {
+        // A failed test keeps the logs (not the spools) beside the fleet's folder.
+        if std::thread::panicking() {
+            let kept = self.dir.with_extension("failed");
+            for name in ["kamailio/kamailio.log", "kamailio/dispatcher.list"]
+                .into_iter()
+                .map(String::from)
+                .chain((1..=WORKERS).map(|i| format!("worker-{i}/serve.log")))
+            {
+                let to = kept.join(name.replace('/', "-"));
+                let _ = std::fs::create_dir_all(&kept);
+                let _ = std::fs::copy(self.dir.join(&name), &to);
+            }
+            eprintln!("the fleet's logs are in {}", kept.display());
+        }
         let out = Command::new(FLEET)
             .args(["stop", &self.dir.to_string_lossy()])
             .output();
@@ -291,8 +338,9 @@ fn gone(pid: u32) -> bool {
     }
 }
 
-/// The catalog's rows (recording name → duration in ms), read from the fleet's schema.
-fn catalog(policy_db: &str) -> BTreeMap<String, i64> {
+/// The catalog's rows (recording name → duration in ms and how the call ended), read from the
+/// fleet's schema.
+fn catalog(policy_db: &str) -> BTreeMap<String, (i64, String)> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -300,12 +348,15 @@ fn catalog(policy_db: &str) -> BTreeMap<String, i64> {
         .block_on(async {
             sqlx::any::install_default_drivers();
             let pool = sqlx::AnyPool::connect(policy_db).await.expect("connect");
-            let rows: Vec<(String, i64)> = sqlx::query_as("SELECT id, duration_ms FROM recordings")
-                .fetch_all(&pool)
-                .await
-                .expect("the catalog");
+            let rows: Vec<(String, i64, String)> =
+                sqlx::query_as("SELECT id, duration_ms, ended FROM recordings")
+                    .fetch_all(&pool)
+                    .await
+                    .expect("the catalog");
             pool.close().await;
-            rows.into_iter().collect()
+            rows.into_iter()
+                .map(|(id, ms, ended)| (id, (ms, ended)))
+                .collect()
         })
 }
 
@@ -320,7 +371,7 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
     let first = play(&fleet, &temp.path("first"), 13000, 12, 4, 2000);
     let stored = fleet.wait_stored(&first);
     let mut per_call: HashMap<&str, usize> = HashMap::new();
-    for (id, _) in &stored {
+    for (id, _, _) in &stored {
         *per_call.entry(id.as_str()).or_default() += 1;
     }
     for call in &first {
@@ -397,13 +448,19 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
             "{call} recorded by worker-1 or worker-3"
         );
     }
-    // A worker that stops answering altogether (SIGSTOP: hung, or its machine gone): the
-    // INVITEs the balancer sends it time out after 2 s and go to the next worker, and its
-    // OPTIONS probes time out too, taking it out of rotation. Every call is still answered.
-    let hung = fleet.pid(3);
-    signal(hung, "STOP");
+    // A worker that is gone without a word (SIGKILL while idle: a crash, its machine lost):
+    // the INVITEs the balancer sends it go unanswered for 2 s, then to the next worker, and
+    // its OPTIONS probes go unanswered too, taking it out of rotation. Every call is still
+    // answered. (Not SIGSTOP: a worker that hangs and resumes would answer the INVITEs that
+    // waited in its socket, which the balancer has given to another worker by then.)
+    let lost = fleet.pid(3);
+    signal(lost, "KILL");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !gone(lost) {
+        assert!(Instant::now() < deadline, "worker-3 survived SIGKILL");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let third = play(&fleet, &temp.path("third"), 13600, 4, 10, 2000);
-    signal(hung, "CONT");
     let on_1 = fleet.started(1);
     for call in &third {
         assert!(
@@ -411,17 +468,9 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
             "{call} recorded by worker-1, the one left"
         );
     }
+    fleet.script("worker-start", &["3"]);
 
-    // Its own call ran to its end and was stored; then it exited.
-    let everything: HashSet<String> = first
-        .iter()
-        .chain(&second)
-        .chain(&long_ids)
-        .chain(&third)
-        .cloned()
-        .collect();
-    let stored = fleet.wait_stored(&everything);
-    assert_eq!(stored.len(), everything.len(), "each call once: {stored:?}");
+    // Worker 2 ran its own call to its end and stored it, then exited.
     let deadline = Instant::now() + Duration::from_secs(60);
     while !gone(drained_pid) {
         assert!(
@@ -441,11 +490,112 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
         "ended by its client: {drained_call}"
     );
 
-    // Catalogued, each once, each as long as its call; the store and the catalog agree.
+    // Worker 2 starts again; the balancer takes it back once it has answered a probe (its
+    // SIP requests counted twice: at least one OPTIONS answered 200 after it listened).
+    fleet.script("worker-start", &["2"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fleet.metric(2, "callrec_sip_requests_total") < 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the balancer never probed worker-2"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Three long calls, one a worker; the worker holding the last is killed (SIGKILL) 3 s
+    // into it and started again: that call is recovered from its spool (what reached the
+    // disk, up to about a second before the kill), the other two are untouched.
+    let crash_dir = temp.path("crash");
+    let scenario = prepare(&crash_dir, 5);
+    let mut crash_calls = Vec::new();
+    for n in 0..3u16 {
+        let child = sipp(&fleet, &scenario, 13800 + 10 * n, 1, 1, 5500)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sipp runs");
+        let id = call_ids(child.id(), 1)
+            .into_iter()
+            .next()
+            .expect("one call");
+        crash_calls.push((id, child));
+        // In order, so the balancer's round-robin gives one to each worker.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !(1..=WORKERS).any(|i| fleet.started(i).contains(&crash_calls[n as usize].0)) {
+            assert!(Instant::now() < deadline, "call {n} never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let holder = |call: &str| {
+        (1..=WORKERS)
+            .find(|&i| fleet.started(i).contains(call))
+            .expect("a worker")
+    };
+    let victim = holder(&crash_calls[2].0);
+    let crashed_call = crash_calls[2].0.clone();
+    let spread: HashSet<usize> = crash_calls.iter().map(|(id, _)| holder(id)).collect();
+    assert_eq!(spread.len(), 3, "one long call a worker");
+    std::thread::sleep(Duration::from_millis(3000));
+    let killed = fleet.pid(victim);
+    signal(killed, "KILL");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !gone(killed) {
+        assert!(
+            Instant::now() < deadline,
+            "worker-{victim} survived SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fleet.script("worker-start", &[&victim.to_string()]);
+    let mut crash_ids = HashSet::new();
+    for (n, (id, child)) in crash_calls.into_iter().enumerate() {
+        let out = child.wait_with_output().expect("sipp ends");
+        // The killed worker's client hears no answer to its BYE (or a 481 from the worker
+        // started again, which has no such dialog): its SIPp reports the call failed.
+        if n < 2 {
+            assert_sipp(&out, &crash_dir);
+        }
+        crash_ids.insert(id);
+    }
+    let crashed = fleet
+        .log(victim)
+        .into_iter()
+        .filter(|l| l["event"] == "call.recovered")
+        .count();
+    assert_eq!(
+        crashed, 1,
+        "worker-{victim} recovered the call it was recording"
+    );
+
+    let everything: HashSet<String> = first
+        .iter()
+        .chain(&second)
+        .chain(&long_ids)
+        .chain(&third)
+        .chain(&crash_ids)
+        .cloned()
+        .collect();
+    let stored = fleet.wait_stored(&everything);
+    assert_eq!(stored.len(), everything.len(), "each call once: {stored:?}");
+
+    // Catalogued, each once, each as long as its call (the crashed one up to about a second
+    // before the kill), ended by its client's BYE but for the crashed one; the store and the
+    // catalog agree.
     let rows = catalog(&fleet.policy_db);
     assert_eq!(rows.len(), everything.len(), "{rows:?}");
-    let short = rows.values().filter(|&&ms| ms >= 1800).count();
-    assert_eq!(short, rows.len(), "every call's ~2 s of audio: {rows:?}");
+    let names: HashMap<&str, &str> = stored
+        .iter()
+        .map(|(sip, _, name)| (sip.as_str(), name.as_str()))
+        .collect();
+    for call in &everything {
+        let name = names[call.as_str()];
+        let (ms, ended) = rows
+            .get(name)
+            .unwrap_or_else(|| panic!("{call} ({name}) catalogued"));
+        let crashed = *call == crashed_call;
+        assert!(*ms >= 1800, "{call}: {ms} ms of its call");
+        assert_eq!(ended, if crashed { "recovered" } else { "bye" }, "{call}");
+    }
     let verified = fleet.callrec(&["storage", "verify", "--policy-db", &fleet.policy_db]);
     let summary = verified.last().expect("a summary");
     assert_eq!(
@@ -457,7 +607,8 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
         std::fs::read_to_string(fleet.dir.join("kamailio/kamailio.log")).unwrap_or_default();
     eprintln!(
         "fleet: {} calls answered and stored, {} verified; per worker {:?}; failed over by \
-         the balancer: {} after a 503, {} after no answer",
+         the balancer: {} after a 503, {} after no answer; the call killed 3 s in recovered \
+         with {} ms",
         everything.len(),
         summary["ok"],
         (1..=WORKERS)
@@ -465,5 +616,6 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
             .collect::<Vec<_>>(),
         balancer.matches("(503), trying the next").count(),
         balancer.matches("(408), trying the next").count(),
+        rows[names[crashed_call.as_str()]].0,
     );
 }
