@@ -159,6 +159,21 @@ impl Fleet {
         );
     }
 
+    /// Waits until every worker's policy cache holds audit number `seq` (they refresh each
+    /// second).
+    fn wait_policy(&self, seq: i64) {
+        for i in 1..=WORKERS {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while self.metric(i, "callrec_policy_seq") < seq as f64 {
+                assert!(
+                    Instant::now() < deadline,
+                    "worker-{i} never read the policy"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
     /// Worker `i`'s `/metrics` sample `name` (a counter's with `_total`).
     fn metric(&self, i: usize, name: &str) -> f64 {
         let admin = self
@@ -317,6 +332,84 @@ fn play(
     let out = child.wait_with_output().expect("sipp ends");
     assert_sipp(&out, dir);
     call_ids(pid, calls)
+}
+
+/// One HTTP/1.1 request to a worker's admin API with a bearer token: the status and the body
+/// (JSON when it is JSON).
+fn http(addr: &str, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: callrec\r\nConnection: close\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a whole response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    let body = serde_json::from_str(body).unwrap_or(Value::String(body.into()));
+    (status, body)
+}
+
+/// A SIPREC INVITE for Alice (siprec_call.xml's) that must be answered 403, and the ACK of
+/// that answer (one transaction with the INVITE: the balancer absorbs it).
+fn refused_scenario(dir: &Path) -> PathBuf {
+    let xml = std::fs::read_to_string(SCENARIO).unwrap();
+    let start = xml
+        .find("INVITE [")
+        .or_else(|| xml.find("INVITE sip:"))
+        .expect("an INVITE");
+    let invite = &xml[start..xml[start..].find("]]>").expect("its end") + start];
+    let ack = "ACK sip:srs@[remote_ip]:[remote_port] SIP/2.0\n\
+         Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-1]\n\
+         From: <sip:src@[local_ip]>;tag=[call_number]\nTo: <sip:srs@[remote_ip]>[peer_tag_param]\n\
+         Call-ID: [call_id]\nCSeq: 1 ACK\nMax-Forwards: 70\nContent-Length: 0\n\n";
+    let scenario = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<scenario name=\"siprec refused\">\n\
+         <Global variables=\"aor_a,aor_b\"/>\n\
+         <send retrans=\"500\">\n    <![CDATA[\n{invite}    ]]>\n  </send>\n\
+         <recv response=\"100\" optional=\"true\"/>\n<recv response=\"403\"/>\n\
+         <send>\n    <![CDATA[\n{ack}    ]]>\n  </send>\n</scenario>\n"
+    );
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("siprec_refused.xml");
+    std::fs::write(&path, scenario).unwrap();
+    path
+}
+
+/// The policy database's audit number: the last change's.
+fn audit_seq(policy_db: &str) -> i64 {
+    count(
+        policy_db,
+        "SELECT value FROM sequences WHERE name = 'audit'",
+    )
+}
+
+/// One number the policy database answers `sql` with.
+fn count(policy_db: &str, sql: &str) -> i64 {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(policy_db).await.expect("connect");
+            let (n,): (i64,) = sqlx::query_as(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("a number");
+            pool.close().await;
+            n
+        })
 }
 
 /// `kill -SIGNAL pid`.
@@ -617,5 +710,157 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
         balancer.matches("(503), trying the next").count(),
         balancer.matches("(408), trying the next").count(),
         rows[names[crashed_call.as_str()]].0,
+    );
+
+    policy_and_tokens_reach_every_worker(&fleet, &temp);
+}
+
+/// A change made through one worker's API governs calls on every worker, and a token revoked
+/// on one is refused by all: the policy database is shared, each worker's policy cache
+/// refreshes every second, and tokens are read from the database at each request.
+fn policy_and_tokens_reach_every_worker(fleet: &Fleet, temp: &TempDir) {
+    // Acme has Alice, her recording off (the default); an administrator's token.
+    let db = ["--policy-db", fleet.policy_db.as_str()];
+    let policy = |method: &str, path: &str, body: Value| {
+        let body = body.to_string();
+        let mut args = vec!["policy", method, path, "--org", "acme", "--body", &body];
+        args.extend(db);
+        let out = Command::new(env!("CARGO_BIN_EXE_callrec"))
+            .args(&args)
+            .output()
+            .expect("callrec policy");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    policy(
+        "POST",
+        "/v1/organizations",
+        serde_json::json!({"id": "acme", "displayName": "Acme", "region": "US"}),
+    );
+    policy(
+        "POST",
+        "/v1/locations",
+        serde_json::json!({"id": "hq", "name": "HQ"}),
+    );
+    policy(
+        "POST",
+        "/v1/people",
+        serde_json::json!({"id": "alice", "locationId": "hq", "firstName": "Alice",
+            "lastName": "Lee", "email": "alice@example.com", "timeZone": "Europe/London",
+            "callingLicense": "Professional", "sipAddresses": ["sip:alice@example.com"]}),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_callrec"))
+        .args(["token", "create", "--person", "ann@example.com"])
+        .args(["--role", "customer-admin", "--org", "acme"])
+        .args(db)
+        .output()
+        .expect("callrec token create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    let token = created["token"].as_str().expect("a token").to_string();
+    let token_id = created["id"].as_str().expect("its id").to_string();
+    fleet.wait_policy(audit_seq(&fleet.policy_db));
+
+    // Refused (403) by every worker: three calls, round-robin, one each.
+    let dir = temp.path("policy");
+    let refused = refused_scenario(&dir);
+    let before: Vec<usize> = (1..=WORKERS)
+        .map(|i| fleet.events(i, "call.refused"))
+        .collect();
+    let out = sipp(fleet, &refused, 14000, 3, 10, 0)
+        .output()
+        .expect("sipp runs");
+    assert_sipp(&out, &dir);
+    for i in 1..=WORKERS {
+        assert_eq!(
+            fleet.events(i, "call.refused"),
+            before[i - 1] + 1,
+            "worker-{i} refused one of Alice's calls"
+        );
+    }
+
+    // Through worker 1's API: Dubber's terms accepted, Alice recorded Always.
+    let admin = |i: usize| fleet.var(&format!("CALLREC_FLEET_ADMIN_{i}")).to_string();
+    let terms = "/v1/telephony/config/callRecording/vendors/dubber/termsOfService";
+    let (status, body) = http(
+        &admin(1),
+        "PUT",
+        terms,
+        &token,
+        Some(serde_json::json!({"termsOfServiceEnabled": true})),
+    );
+    assert!((200..300).contains(&status), "{status} {body}");
+    let feature = "/v1/people/alice/features/callRecording";
+    let (status, body) = http(
+        &admin(1),
+        "PUT",
+        feature,
+        &token,
+        Some(serde_json::json!({"enabled": true, "record": "Always",
+            "notification": {"enabled": false}})),
+    );
+    assert!((200..300).contains(&status), "{status} {body}");
+    let changed = Instant::now();
+    let seq = audit_seq(&fleet.policy_db);
+    let reached: Vec<Duration> = (1..=WORKERS)
+        .map(|i| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while fleet.metric(i, "callrec_policy_seq") < seq as f64 {
+                assert!(
+                    Instant::now() < deadline,
+                    "worker-{i} never read the change"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            changed.elapsed()
+        })
+        .collect();
+
+    // Now recorded by every worker, as Acme's.
+    let recorded = play(fleet, &temp.path("alice"), 14200, 3, 10, 2000);
+    for i in 1..=WORKERS {
+        assert_eq!(
+            fleet.started(i).intersection(&recorded).count(),
+            1,
+            "worker-{i} recorded one of Alice's calls"
+        );
+    }
+    fleet.wait_stored(&recorded);
+    let acme = count(
+        &fleet.policy_db,
+        "SELECT COUNT(*) FROM recordings WHERE org_id = 'acme'",
+    );
+    assert_eq!(acme, 3, "Alice's calls catalogued as Acme's");
+
+    // The token works on every worker; revoked through worker 2 (a token may revoke
+    // itself), it is refused by every worker from the next request on.
+    for i in 1..=WORKERS {
+        let (status, body) = http(&admin(i), "GET", feature, &token, None);
+        assert_eq!(status, 200, "worker-{i}: {body}");
+        assert_eq!(body["record"], "Always", "worker-{i}: {body}");
+    }
+    let (status, body) = http(
+        &admin(2),
+        "DELETE",
+        &format!("/v1/tokens/{token_id}"),
+        &token,
+        None,
+    );
+    assert!((200..300).contains(&status), "{status} {body}");
+    for i in 1..=WORKERS {
+        let (status, body) = http(&admin(i), "GET", feature, &token, None);
+        assert_eq!(status, 401, "worker-{i}: {body}");
+    }
+    eprintln!(
+        "fleet: a policy change through worker-1 read by each worker's cache after {:?} \
+         (refreshed every second), then Alice's calls recorded by all three",
+        reached
     );
 }
