@@ -75,6 +75,10 @@
 //! layout = "stereo"                      # or "mono", "separate"
 //! jitter_ms = 200
 //!
+//! [worker]                               # this server among others (`callrec serve`)
+//! name = "worker-1"                      # its name in /metrics (callrec_worker_info); default:
+//!                                        # the host name
+//!
 //! [webhooks]                             # completion events (`callrec serve`); defaults shown
 //! allow_http = false                     # true: http:// webhook URLs beyond loopback
 //! timeout_secs = 10                      # a receiver answers within this, or the try failed
@@ -140,6 +144,8 @@ pub struct Config {
     pub recording: RecordingConfig,
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    #[serde(default)]
+    pub worker: WorkerConfig,
     /// Where each setting's value came from (not a field of the file).
     #[serde(skip)]
     pub origins: Origins,
@@ -201,6 +207,20 @@ pub struct SipConfig {
     /// is accepted over TLS only.
     pub srtp_over_plain_transport: bool,
 }
+
+/// This server as one worker of a fleet (`callrec serve`): how it names itself where an
+/// operator looks at many (`/metrics`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Its name, e.g. `worker-1` or `rec-eu-3`; `None`: the machine's host name, which is
+    /// unique in a fleet of one worker per machine (not in one of several per machine: then
+    /// name each).
+    pub name: Option<String>,
+}
+
+/// The longest worker name accepted: a label value people read on a dashboard.
+pub const MAX_WORKER_NAME: usize = 64;
 
 /// The admin HTTP API (`callrec serve`): where, and over HTTPS or HTTP.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -568,6 +588,7 @@ impl Config {
                 Section::Admin => self.validate_admin()?,
                 Section::Recording => self.validate_recording()?,
                 Section::Webhooks => self.validate_webhooks()?,
+                Section::Worker => self.validate_worker()?,
             }
         }
         Ok(())
@@ -768,6 +789,19 @@ impl Config {
                 "webhooks: retry_initial_ms, retry_max_secs and give_up_secs must be above 0"
                     .into(),
             );
+        }
+        Ok(())
+    }
+
+    fn validate_worker(&self) -> Result<(), String> {
+        let Some(name) = &self.worker.name else {
+            return Ok(());
+        };
+        let fine = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
+        if name.is_empty() || name.len() > MAX_WORKER_NAME || !name.chars().all(fine) {
+            return Err(format!(
+                "worker.name: '{name}' is not 1-{MAX_WORKER_NAME} of A-Z a-z 0-9 - _ . :"
+            ));
         }
         Ok(())
     }
@@ -1175,6 +1209,10 @@ pub const ENV: &[(&str, &str, Setter)] = &[
             Ok(())
         },
     ),
+    ("CALLREC_WORKER_NAME", "worker.name", |c, v| {
+        c.worker.name = Some(v.into());
+        Ok(())
+    }),
     ("CALLREC_RECORDING_FORMAT", "recording.format", |c, v| {
         c.recording.format = v.into();
         Ok(())

@@ -189,10 +189,11 @@ fn metrics_are_openmetrics_text_every_line_of_it() {
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
     let (families, samples) = parse_openmetrics(&text);
-    // The admin API's 4, the policy cache's 3, the webhooks' deliverer's 2 and the
-    // recording server's 32.
-    assert_eq!(families.len(), 42, "{families:?}");
+    // The worker's identity, the admin API's 4, the policy cache's 3, the webhooks'
+    // deliverer's 2 and the recording server's 33 (its own CPU time among them).
+    assert_eq!(families.len(), 43, "{families:?}");
     for (family, kind) in [
+        ("callrec_worker", "info"),
         ("callrec_admin_requests", "counter"),
         ("callrec_sip_refused_clients", "counter"),
         ("callrec_policy_refreshes", "counter"),
@@ -223,6 +224,18 @@ fn metrics_are_openmetrics_text_every_line_of_it() {
             .unwrap_or_else(|| panic!("{name}{labels:?}\n{text}"))
             .value
     };
+    // Named after the host when worker.name is not set; the version is the build's.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(
+        value(
+            "callrec_worker_info",
+            &[
+                ("worker", host.trim()),
+                ("version", env!("CARGO_PKG_VERSION"))
+            ]
+        ),
+        1.0
+    );
     assert_eq!(value("callrec_calls_total", &[]), 1.0);
     assert_eq!(value("callrec_calls_active", &[]), 0.0);
     for reason in ["address", "certificate"] {
@@ -259,7 +272,7 @@ struct Sample {
 
 /// Reads OpenMetrics text (OpenMetrics 1.0, the text format) line by line and panics naming
 /// the first line that breaks a rule: every family has one `# HELP` and one `# TYPE` (a
-/// counter or a gauge here) before its samples, and no family comes back after another began;
+/// counter, a gauge or an info here) before its samples, and no family comes back after another began;
 /// each sample is `name{label="value",...} value`, named after the family declared last (a
 /// counter's with `_total`), with valid names, each label once, values quoted with only `\\`,
 /// `\"` and `\n` escaped, and the number a float; no sample twice; the text ends with `# EOF`
@@ -302,7 +315,7 @@ fn parse_openmetrics(text: &str) -> (HashMap<String, String>, Vec<Sample>) {
                     assert!(helped.insert(family.to_string()), "second HELP, {at}");
                 }
                 "TYPE" => {
-                    assert!(matches!(detail, "counter" | "gauge"), "{at}");
+                    assert!(matches!(detail, "counter" | "gauge" | "info"), "{at}");
                     let first = families.insert(family.to_string(), detail.to_string());
                     assert!(first.is_none(), "second TYPE, {at}");
                 }
@@ -323,6 +336,7 @@ fn parse_openmetrics(text: &str) -> (HashMap<String, String>, Vec<Sample>) {
         let name = &line[..end];
         let expected = match kind.as_str() {
             "counter" => format!("{family}_total"),
+            "info" => format!("{family}_info"),
             _ => family.to_string(),
         };
         assert_eq!(name, expected, "a sample of {family}, {at}");

@@ -25,10 +25,11 @@ pub enum Section {
     Admin,
     Recording,
     Webhooks,
+    Worker,
 }
 
 impl Section {
-    pub const ALL: [Section; 8] = [
+    pub const ALL: [Section; 9] = [
         Section::Store,
         Section::Orgs,
         Section::Policy,
@@ -37,6 +38,7 @@ impl Section {
         Section::Admin,
         Section::Recording,
         Section::Webhooks,
+        Section::Worker,
     ];
 
     /// Its name in the file and at the head of its fields' paths.
@@ -50,6 +52,7 @@ impl Section {
             Section::Admin => "admin",
             Section::Recording => "recording",
             Section::Webhooks => "webhooks",
+            Section::Worker => "worker",
         }
     }
 

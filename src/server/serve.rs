@@ -68,6 +68,11 @@ impl Running {
         let _ = metrics.live.set(Arc::clone(&live));
         let _ = metrics.policy.set(Arc::clone(&policy));
         let _ = metrics.webhooks.set(Arc::clone(&recording.webhooks));
+        let worker = worker_name(&config);
+        let _ = metrics.worker.set(admin::WorkerInfo {
+            name: worker.clone(),
+            version: env!("CARGO_PKG_VERSION"),
+        });
         let state = AdminState {
             db,
             metrics,
@@ -133,6 +138,7 @@ impl Running {
             }
         };
         tracing::info!(
+            worker = worker,
             sip = %sip,
             sip_tls = sip_tls.map(|a| a.to_string()),
             admin = %admin_addr,
@@ -378,6 +384,20 @@ impl Recording {
         );
         Ok(())
     }
+}
+
+/// This worker's name: `worker.name`, else the host name (Linux keeps it in /proc; where
+/// /proc/sys is hidden, as systemd's `ProcSubset=pid` does, /etc/hostname), else `callrec`.
+fn worker_name(config: &Config) -> String {
+    if let Some(name) = &config.worker.name {
+        return name.clone();
+    }
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| name.trim().to_string())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "callrec".into())
 }
 
 /// The admin API's TLS configuration, when it is served over HTTPS (HTTP/1.1, as the router

@@ -827,6 +827,11 @@ impl Uas {
         if status > 100 {
             builder = builder.to_tag(&local_tag);
         }
+        // Our 2xx establishes (or confirms) the dialog: the proxies that record-routed the
+        // request stay on its path (§12.1.1).
+        if (200..300).contains(&status) {
+            builder = builder.record_route();
+        }
         builder = builder.header("Server", &self.config.server);
         for (name, value) in extra {
             builder = builder.header(name, value);

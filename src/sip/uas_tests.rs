@@ -630,3 +630,61 @@ fn a_source_not_allowed_gets_403_for_every_request_but_ack_and_never_a_session()
     assert_eq!(sent(&mut uas), [100]);
     assert!(offer(&mut uas).initial);
 }
+
+#[test]
+fn our_200_copies_the_record_route_so_the_dialog_stays_on_the_proxies_path() {
+    let mut uas = Uas::new(config());
+    // A balancer that recorded itself twice (TCP in, UDP out) and an SBC before it, in two
+    // fields: copied as they came, in their order (RFC 3261 §12.1.1).
+    let record_route =
+        "Record-Route: <sip:192.0.2.20;r2=on;lr>, <sip:192.0.2.20;transport=tcp;r2=on;lr>\r\n\
+                        Record-Route: <sip:sbc1.example.com;lr;ftag=x1>\r\n";
+    let invite = request(
+        "INVITE",
+        "1",
+        1,
+        None,
+        &format!("Require: siprec\r\n{record_route}"),
+        SDP,
+    );
+    uas.receive(at(0), udp(), invite);
+    assert_eq!(sent(&mut uas), [100]);
+    let first = offer(&mut uas);
+    uas.accept(at(10), first.session, Some(Bytes::from_static(b"v=0\r\n")));
+    let ok = uas.poll_transmit().expect("the 200");
+    let Ok(Message::Response(ok)) = Message::parse(ok.bytes, &Limits::default()) else {
+        panic!("our 200 parses");
+    };
+    assert_eq!(ok.status(), 200);
+    let routes: Vec<&[u8]> = ok.headers().get_all("Record-Route").collect();
+    assert_eq!(
+        routes,
+        [
+            &b"<sip:192.0.2.20;r2=on;lr>"[..],
+            &b"<sip:192.0.2.20;transport=tcp;r2=on;lr>"[..],
+            &b"<sip:sbc1.example.com;lr;ftag=x1>"[..]
+        ],
+        "every value, in order (one field each: §7.3.1 makes that the same header)"
+    );
+
+    // A refusal establishes no dialog: no route set to copy.
+    let refused = request(
+        "INVITE",
+        "2",
+        1,
+        None,
+        &format!("Require: siprec\r\n{record_route}"),
+        SDP,
+    );
+    let refused = String::from_utf8(refused.to_vec())
+        .expect("UTF-8")
+        .replace("Call-ID: call-1", "Call-ID: call-2");
+    uas.receive(at(20), udp(), Bytes::from(refused));
+    assert_eq!(sent(&mut uas), [100]);
+    let second = offer(&mut uas);
+    uas.reject(at(30), second.session, 403, "Forbidden (not recorded)");
+    let no = uas.poll_transmit().expect("the 403");
+    let text = String::from_utf8_lossy(&no.bytes);
+    assert!(text.starts_with("SIP/2.0 403 "), "{text}");
+    assert!(!text.contains("Record-Route"), "{text}");
+}

@@ -39,6 +39,8 @@ Configuration file (--config), with the defaults:
   format = opus                 or wav
   layout = stereo               or mono, separate
   jitter_ms = 200
+  [worker]
+  name = (the host name)        this worker's name in /metrics (callrec_worker_info)
   [store]
   upload_concurrency = 16       uploads at once; each destination backs off on its own
   sweep_interval_secs = 3600    expired recordings deleted this often; 0 = off

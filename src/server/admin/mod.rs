@@ -31,5 +31,5 @@ mod throttle;
 pub use auth::{Caller, Role};
 pub use recording_link::LinkKey;
 pub use router::router;
-pub use state::{AdminState, ApiError, Metrics, Peer};
+pub use state::{AdminState, ApiError, Metrics, Peer, WorkerInfo};
 pub use throttle::{AuthThrottle, FAILURES_ALLOWED};

@@ -32,6 +32,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::info::Info;
 use prometheus_client::metrics::MetricType;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -108,6 +109,45 @@ pub struct Metrics {
     pub policy: OnceLock<Arc<PolicyCache>>,
     /// The completion events' deliverer, when `serve` runs one.
     pub webhooks: OnceLock<Arc<WebhookMetrics>>,
+    /// Which worker of a fleet this is, when `serve` runs.
+    pub worker: OnceLock<WorkerInfo>,
+}
+
+/// A worker's identity, exposed as the OpenMetrics info family `callrec_worker`, whose one
+/// sample is `callrec_worker_info{worker="worker-1",version="0.1.0"} 1`.
+///
+/// Why an info metric of our own and not OpenTelemetry's `target_info`: the OpenMetrics
+/// `info` type is made for exactly this ("textual information which should not change during
+/// process lifetime"), Prometheus reads it from the text we already serve, and
+/// `prometheus-client` writes it; `target_info` is what an OpenTelemetry SDK's resource
+/// becomes when exported to Prometheus, which callrec does not have. A dashboard joins it
+/// onto any series by the scrape's `instance`:
+/// `sum by (worker) (rate(callrec_calls_total[1m]) * on (instance) group_left (worker)
+/// callrec_worker_info)`, so the name is set once, in the worker's configuration
+/// (`worker.name`), not again in every scrape target.
+#[derive(Clone, Debug)]
+pub struct WorkerInfo {
+    /// `worker.name`, else the host name.
+    pub name: String,
+    /// callrec's version (`CARGO_PKG_VERSION`): a fleet upgraded worker by worker shows both.
+    pub version: &'static str,
+}
+
+impl WorkerInfo {
+    fn encode(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+        let labels = vec![
+            ("worker", self.name.clone()),
+            ("version", self.version.to_string()),
+        ];
+        let info = Info::new(labels);
+        let descriptor = encoder.encode_descriptor(
+            "callrec_worker",
+            "Which worker of a fleet this is (worker.name, else the host name) and its version.",
+            None,
+            info.metric_type(),
+        )?;
+        info.encode(descriptor)
+    }
 }
 
 /// An API error: a status, a message for people, and fields for scripts (the terms URL of a
@@ -270,6 +310,9 @@ impl From<RepoError> for ApiError {
 /// sets them. Counters are named without `_total`, which the encoder appends to their samples.
 impl Collector for Metrics {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        if let Some(worker) = self.worker.get() {
+            worker.encode(&mut encoder)?;
+        }
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let admin = [
             (
@@ -379,5 +422,30 @@ mod tests {
         );
         assert_eq!(text.matches("# EOF").count(), 1, "{text}");
         assert!(text.ends_with("\n# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn the_worker_is_named_in_an_info_family_ahead_of_the_rest() {
+        let metrics = Arc::new(Metrics::default());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Arc::clone(&metrics)));
+        metrics
+            .worker
+            .set(WorkerInfo {
+                name: "worker-2".into(),
+                version: "1.2.3",
+            })
+            .expect("set once");
+        let text = scrape(&registry);
+        assert!(
+            text.starts_with(
+                "# HELP callrec_worker Which worker of a fleet this is (worker.name, else the \
+                 host name) and its version.\n\
+                 # TYPE callrec_worker info\n\
+                 callrec_worker_info{worker=\"worker-2\",version=\"1.2.3\"} 1\n\
+                 # HELP callrec_admin_requests "
+            ),
+            "{text}"
+        );
     }
 }

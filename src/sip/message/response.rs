@@ -6,7 +6,9 @@ use std::io::Write;
 
 use bytes::Bytes;
 
-use super::headers::{Headers, CALL_ID, CONTENT_TYPE, CSEQ, FROM, TIMESTAMP, TO, VIA};
+use super::headers::{
+    Headers, CALL_ID, CONTENT_TYPE, CSEQ, FROM, RECORD_ROUTE, TIMESTAMP, TO, VIA,
+};
 
 /// A response being built; [`ResponseBuilder::encode`] writes it with its Content-Length.
 #[derive(Debug, Clone)]
@@ -16,6 +18,8 @@ pub struct ResponseBuilder<'a> {
     status: u16,
     reason: &'a str,
     to_tag: Option<&'a str>,
+    /// Copy the request's Record-Route fields.
+    record_route: bool,
     headers: Vec<(&'a str, &'a str)>,
     body: Option<(&'a str, Bytes)>,
 }
@@ -32,6 +36,7 @@ impl<'a> ResponseBuilder<'a> {
             status,
             reason: reason_phrase(status),
             to_tag: None,
+            record_route: false,
             headers: Vec::new(),
             body: None,
         }
@@ -47,6 +52,15 @@ impl<'a> ResponseBuilder<'a> {
     /// copied unchanged).
     pub fn to_tag(mut self, tag: &'a str) -> Self {
         self.to_tag = Some(tag);
+        self
+    }
+
+    /// Copies every Record-Route field of the request, values and order unchanged, as a
+    /// response that establishes a dialog must (§12.1.1): the client builds its route set
+    /// from them, so its ACK, BYE and re-INVITEs pass through the proxies that asked (a
+    /// balancer in front of several recorders) and reach the one that answered.
+    pub fn record_route(mut self) -> Self {
+        self.record_route = true;
         self
     }
 
@@ -93,6 +107,11 @@ impl<'a> ResponseBuilder<'a> {
         for name in [CALL_ID, CSEQ] {
             if let Some(value) = request.get(name) {
                 push_header(&mut out, name, value);
+            }
+        }
+        if self.record_route {
+            for route in request.get_all(RECORD_ROUTE) {
+                push_header(&mut out, RECORD_ROUTE, route);
             }
         }
         if self.status == 100 {
