@@ -583,16 +583,19 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
         "ended by its client: {drained_call}"
     );
 
-    // Worker 2 starts again; the balancer takes it back once it has answered a probe (its
-    // SIP requests counted twice: at least one OPTIONS answered 200 after it listened).
+    // Worker 2 starts again; the balancer takes workers 2 and 3 back once each has answered
+    // a probe (its SIP requests counted twice: the first OPTIONS answered 200 a probe
+    // interval before the second arrived). Until then the round-robin below would skip them.
     fleet.script("worker-start", &["2"]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fleet.metric(2, "callrec_sip_requests_total") < 2.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the balancer never probed worker-2"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    for i in [2, 3] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while fleet.metric(i, "callrec_sip_requests_total") < 2.0 {
+            assert!(
+                Instant::now() < deadline,
+                "the balancer never probed worker-{i}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     // Three long calls, one a worker; the worker holding the last is killed (SIGKILL) 3 s
@@ -686,7 +689,13 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
             .get(name)
             .unwrap_or_else(|| panic!("{call} ({name}) catalogued"));
         let crashed = *call == crashed_call;
-        assert!(*ms >= 1800, "{call}: {ms} ms of its call");
+        // The crashed call: 3 s in when killed, what its last syncs put on disk (a busy
+        // machine's shard and syncer may lag a second or more behind the packets).
+        let least = if crashed { 1000 } else { 1800 };
+        assert!(
+            *ms >= least,
+            "{call} (crashed: {crashed}): {ms} ms of its call"
+        );
         assert_eq!(ended, if crashed { "recovered" } else { "bye" }, "{call}");
     }
     let verified = fleet.callrec(&["storage", "verify", "--policy-db", &fleet.policy_db]);
