@@ -1264,6 +1264,21 @@ async fn the_outbox_announces_each_recording_once_and_leases_each_event_to_one_w
         .await
         .expect("claim");
     assert_eq!(again.len(), theirs.len());
+    // A failed try ends its lease (a receiver that never answers holds no event): the event
+    // is due again at its retry time, before the lease it was claimed with runs out.
+    assert!(later < until);
+    let retry = db
+        .claim_webhook_events(
+            "org-a",
+            "retrier",
+            later,
+            later + std::time::Duration::from_secs(1),
+            100,
+        )
+        .await
+        .expect("claim");
+    let retry: Vec<&str> = retry.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(retry, [second.id.as_str()]);
     let expired = db
         .claim_webhook_events(
             "org-a",

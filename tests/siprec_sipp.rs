@@ -191,7 +191,7 @@ fn metrics_are_openmetrics_text_every_line_of_it() {
     let (families, samples) = parse_openmetrics(&text);
     // The admin API's 4, the policy cache's 3, the webhooks' deliverer's 2 and the
     // recording server's 32.
-    assert_eq!(families.len(), 41, "{families:?}");
+    assert_eq!(families.len(), 42, "{families:?}");
     for (family, kind) in [
         ("callrec_admin_requests", "counter"),
         ("callrec_sip_refused_clients", "counter"),
@@ -199,6 +199,7 @@ fn metrics_are_openmetrics_text_every_line_of_it() {
         ("callrec_policy_seq", "gauge"),
         ("callrec_webhook_deliveries", "counter"),
         ("callrec_webhook_backlog", "gauge"),
+        ("callrec_webhook_in_flight", "gauge"),
         ("callrec_calls", "counter"),
         ("callrec_calls_active", "gauge"),
         ("callrec_packet_delay_seconds", "gauge"),
