@@ -1174,8 +1174,9 @@ async fn the_catalog_finds_a_person_s_recordings_by_date_newest_first(t: TestDb)
 }
 
 /// Completion events: written with the row they announce, for organisations with a webhook
-/// only, once per recording and type; claimed by concurrent workers without overlap; a lease
-/// runs out and a failed try waits for its retry time.
+/// only, once per recording and type, each commit that wrote one waking the deliverer;
+/// claimed by concurrent workers without overlap; a lease runs out, and a failed try ends
+/// its lease and waits for its retry time.
 async fn the_outbox_announces_each_recording_once_and_leases_each_event_to_one_worker(t: TestDb) {
     let t = t.migrated().await;
     let db = &t.db;
@@ -1193,11 +1194,20 @@ async fn the_outbox_announces_each_recording_once_and_leases_each_event_to_one_w
         db.put_recording_announced(&row).await.expect("stored");
         rows.push(row);
     }
+    // Each commit that wrote an event wakes this process's deliverer (one wake waits for it,
+    // however many commits came meanwhile).
+    use futures::FutureExt;
+    assert!(db.outbox_written().now_or_never().is_some(), "woken");
+    assert!(db.outbox_written().now_or_never().is_none(), "one wake");
     // A retried upload writes its row again, not a second event; globex has no webhook.
     db.put_recording_announced(&rows[0]).await.expect("again");
     db.put_recording_announced(&catalogued("org-b", "rec-b", "carol", 1, "Bob"))
         .await
         .expect("no webhook");
+    assert!(
+        db.outbox_written().now_or_never().is_none(),
+        "no event written, no wake"
+    );
     assert_eq!(
         db.webhook_counts("org-a").await.expect("counts").pending,
         20
@@ -1264,6 +1274,21 @@ async fn the_outbox_announces_each_recording_once_and_leases_each_event_to_one_w
         .await
         .expect("claim");
     assert_eq!(again.len(), theirs.len());
+    // A failed try ends its lease (a receiver that never answers holds no event): the event
+    // is due again at its retry time, before the lease it was claimed with runs out.
+    assert!(later < until);
+    let retry = db
+        .claim_webhook_events(
+            "org-a",
+            "retrier",
+            later,
+            later + std::time::Duration::from_secs(1),
+            100,
+        )
+        .await
+        .expect("claim");
+    let retry: Vec<&str> = retry.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(retry, [second.id.as_str()]);
     let expired = db
         .claim_webhook_events(
             "org-a",
@@ -1303,6 +1328,7 @@ async fn the_outbox_announces_each_recording_once_and_leases_each_event_to_one_w
     )
     .await
     .expect("deleted");
+    assert!(db.outbox_written().now_or_never().is_some(), "woken");
     let deleted = db
         .webhook_events("org-a", Some("pending"), 100)
         .await

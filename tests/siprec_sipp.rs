@@ -190,8 +190,8 @@ fn metrics_are_openmetrics_text_every_line_of_it() {
     );
     let (families, samples) = parse_openmetrics(&text);
     // The worker's identity, the admin API's 4, the policy cache's 3, the webhooks'
-    // deliverer's 2 and the recording server's 33 (its own CPU time among them).
-    assert_eq!(families.len(), 43, "{families:?}");
+    // deliverer's 3 and the recording server's 33 (its own CPU time among them).
+    assert_eq!(families.len(), 44, "{families:?}");
     for (family, kind) in [
         ("callrec_worker", "info"),
         ("callrec_admin_requests", "counter"),
@@ -200,6 +200,7 @@ fn metrics_are_openmetrics_text_every_line_of_it() {
         ("callrec_policy_seq", "gauge"),
         ("callrec_webhook_deliveries", "counter"),
         ("callrec_webhook_backlog", "gauge"),
+        ("callrec_webhook_in_flight", "gauge"),
         ("callrec_calls", "counter"),
         ("callrec_calls_active", "gauge"),
         ("callrec_packet_delay_seconds", "gauge"),

@@ -135,6 +135,10 @@ pub struct AuditRecord {
 #[derive(Debug, Clone)]
 pub struct PolicyDb {
     pool: AnyPool,
+    /// Woken after this handle or a clone of it commits a completion event to the outbox, so
+    /// the deliverer of the same process starts at once instead of at its next poll
+    /// ([`PolicyDb::outbox_written`]); other processes' events are found by polling.
+    outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// The highest migration this build knows.
@@ -268,7 +272,10 @@ impl PolicyDb {
     /// [`PolicyDb::open`], creating a missing SQLite file only if `create` says so.
     pub async fn open_with(url: &str, create: Create) -> Result<Self, DbError> {
         let pool = connect::connect(url, create).await?;
-        Ok(PolicyDb { pool })
+        Ok(PolicyDb {
+            pool,
+            outbox: Default::default(),
+        })
     }
 
     /// Brings the schema up to date; safe to run from many processes at once (each migration

@@ -206,7 +206,7 @@ impl PolicyDb {
         let mut tx = self.pool.begin().await?;
         upsert(&mut tx, r).await?;
         let held = hold_if_covered(&mut tx, &r.org_id, &r.id).await?;
-        insert_event(
+        let announced = insert_event(
             &mut tx,
             &id,
             webhook::STORED,
@@ -217,6 +217,9 @@ impl PolicyDb {
         )
         .await?;
         tx.commit().await?;
+        if announced {
+            self.announce_written();
+        }
         Ok(held)
     }
 
@@ -229,11 +232,15 @@ impl PolicyDb {
             .bind(prefix)
             .fetch_all(&mut *tx)
             .await?;
+        let mut announced = false;
         for row in &rows {
             let (org_id, id): (String, String) = (row.try_get("org_id")?, row.try_get("id")?);
-            announce_deleted(&mut tx, &org_id, &id, "expired", at).await?;
+            announced |= announce_deleted(&mut tx, &org_id, &id, "expired", at).await?;
         }
         tx.commit().await?;
+        if announced {
+            self.announce_written();
+        }
         Ok(!rows.is_empty())
     }
 
@@ -343,12 +350,14 @@ impl PolicyDb {
             .bind(id)
             .execute(&mut *tx.tx)
             .await?;
-        if done.rows_affected() > 0 {
-            announce_deleted(&mut tx.tx, org_id, id, "deleted", change.at).await?;
-        }
+        let announced = done.rows_affected() > 0
+            && announce_deleted(&mut tx.tx, org_id, id, "deleted", change.at).await?;
         tx.audit(org_id, RECORDING_ACCESS, id, change, None, Some(&after))
             .await?;
         tx.commit().await?;
+        if announced {
+            self.announce_written();
+        }
         Ok(done.rows_affected() > 0)
     }
 

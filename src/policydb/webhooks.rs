@@ -15,6 +15,9 @@
 //! - **Not policy.** Outbox rows are written without the audit sequence (like catalog rows:
 //!   calls must not queue behind policy writes). Registering, changing or removing a webhook
 //!   is a policy write: audited (kind [`WEBHOOK`], the URL only, never the secret).
+//! - **Announced in-process.** A transaction that wrote an event wakes the deliverer of the
+//!   same process once it commits ([`PolicyDb::outbox_written`]); polling stays the way events
+//!   written by another worker (or a `callrec` command) are found.
 //! - **Time is an input**; this module reads no clock.
 
 use sqlx::any::AnyRow;
@@ -168,6 +171,19 @@ impl PolicyDb {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Resolves once an event has been committed to the outbox through this handle or a
+    /// clone of it since the last call resolved (at once if one has been meanwhile): the
+    /// deliverer waits on it beside its poll. One waiter is woken per commit.
+    pub async fn outbox_written(&self) {
+        self.outbox.notified().await
+    }
+
+    /// Wakes [`PolicyDb::outbox_written`]: call after committing a transaction in which
+    /// [`insert_event`] (or [`announce_deleted`]) inserted an event.
+    pub(super) fn announce_written(&self) {
+        self.outbox.notify_one();
     }
 
     /// Each organisation with events due at `now` and not leased, at most `limit`.
@@ -371,13 +387,14 @@ impl PolicyDb {
 
 /// Inserts a `recording.deleted` event for recording `id` of `org_id` in `tx` (when the
 /// organisation has a webhook); `reason` is `deleted` (a person) or `expired` (the sweeper).
+/// True if an event was inserted.
 pub(super) async fn announce_deleted(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     org_id: &str,
     id: &str,
     reason: &str,
     at: Time,
-) -> Result<(), DbError> {
+) -> Result<bool, DbError> {
     let event = event_id()?;
     let mut data = serde_json::Map::new();
     data.insert("reason".into(), reason.into());
@@ -385,6 +402,8 @@ pub(super) async fn announce_deleted(
     insert_event(tx, &event, webhook::DELETED, org_id, id, &body, at).await
 }
 
+/// Inserts event `id` in `tx` unless `org_id` has no webhook or already has this event of
+/// the recording; true if it was inserted.
 pub(super) async fn insert_event(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     id: &str,
@@ -393,8 +412,8 @@ pub(super) async fn insert_event(
     recording_id: &str,
     body: &str,
     at: Time,
-) -> Result<(), DbError> {
-    sqlx::query(INSERT_EVENT)
+) -> Result<bool, DbError> {
+    let done = sqlx::query(INSERT_EVENT)
         .bind(id)
         .bind(org_id)
         .bind(event_type)
@@ -403,7 +422,7 @@ pub(super) async fn insert_event(
         .bind(at.to_rfc3339())
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 pub(super) fn event_id() -> Result<String, DbError> {

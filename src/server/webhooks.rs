@@ -6,7 +6,14 @@
 //!
 //! - **One organisation, one delivery at a time**, oldest first; up to [`MAX_ORGS_IN_FLIGHT`]
 //!   organisations at once, each as its own task, so one slow receiver (up to
-//!   `webhooks.timeout_secs` a try) never holds up the others.
+//!   `webhooks.timeout_secs` a try) never holds up the others. **Bounded**: a worker has at
+//!   most [`MAX_ORGS_IN_FLIGHT`] tasks and as many requests (so connections) waiting on
+//!   receivers, however many events wait and however slow the receivers are; a receiver that
+//!   never answers costs its organisation one connection, given up at the timeout (which
+//!   ends the try and its lease: the event is retried on the schedule, not held).
+//! - **Woken, and polling.** An event this process writes wakes the deliverer at once
+//!   ([`PolicyDb::outbox_written`]); every [`POLL`] it also looks for due events (retries,
+//!   and events other workers or `callrec` commands wrote).
 //! - **Leased.** A task claims at most [`BATCH`] events of its organisation for long enough to
 //!   try them all ([`lease_for`]); another worker on the same PostgreSQL skips them. Stopping
 //!   releases the leases; a killed worker's run out.
@@ -43,7 +50,8 @@ use tokio::task::JoinSet;
 pub const MAX_ORGS_IN_FLIGHT: usize = 32;
 /// Events one task claims (and tries, one after another) for its organisation.
 pub const BATCH: usize = 8;
-/// How often the outbox is looked at for due events.
+/// How often the outbox is looked at for due events besides being woken by this process's
+/// own writes: retries coming due, and events another process wrote.
 pub const POLL: Duration = Duration::from_millis(500);
 /// Delivered and given-up events are kept this long past their deadline, for the API's
 /// listing, then pruned.
@@ -60,10 +68,13 @@ pub struct WebhookMetrics {
     pub given_up: AtomicU64,
     /// Events pending over every organisation, as last counted.
     pub backlog: AtomicU64,
+    /// Requests sent and not yet answered (nor timed out): at most [`MAX_ORGS_IN_FLIGHT`].
+    pub in_flight: AtomicU64,
 }
 
 impl WebhookMetrics {
-    /// `callrec_webhook_deliveries_total{outcome}` and `callrec_webhook_backlog`.
+    /// `callrec_webhook_deliveries_total{outcome}`, `callrec_webhook_backlog` and
+    /// `callrec_webhook_in_flight`.
     pub fn encode(&self, out: &mut DescriptorEncoder) -> fmt::Result {
         let mut family = out.encode_descriptor(
             "callrec_webhook_deliveries",
@@ -82,6 +93,12 @@ impl WebhookMetrics {
         ConstGauge::new(self.backlog.load(Relaxed) as i64).encode(out.encode_descriptor(
             "callrec_webhook_backlog",
             "Completion events waiting in the outbox to be delivered (every organisation).",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        ConstGauge::new(self.in_flight.load(Relaxed) as i64).encode(out.encode_descriptor(
+            "callrec_webhook_in_flight",
+            "Webhook requests sent and waiting for the receiver's answer (at most one per organisation, 32 per worker).",
             None,
             MetricType::Gauge,
         )?)
@@ -210,6 +227,7 @@ pub async fn run(
         polls += 1;
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
+            _ = db.outbox_written() => {}
             Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                 let id = match done {
                     Ok((id, ())) => id,
@@ -271,7 +289,10 @@ async fn deliver_org(
     let mut rest = events.iter();
     while let Some(event) = rest.next() {
         let result = match &secret {
-            Ok(secret) => post(&client, &hook.url, secret, event).await,
+            Ok(secret) => {
+                let _sending = InFlight::count(&metrics.in_flight);
+                post(&client, &hook.url, secret, event).await
+            }
             Err(e) => Err(e.clone()),
         };
         let at = clock::now();
@@ -324,7 +345,25 @@ async fn deliver_org(
     }
 }
 
-/// One try: the event's body, signed now; a 2xx answer is delivery.
+/// One request counted in [`WebhookMetrics::in_flight`] while it lives (a task aborted while
+/// it waits is uncounted too).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn count(gauge: &'a AtomicU64) -> Self {
+        gauge.fetch_add(1, Relaxed);
+        InFlight(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// One try: the event's body, signed now; a 2xx answer is delivery, and no answer within the
+/// client's timeout (`webhooks.timeout_secs`, connecting included) a failure.
 async fn post(
     client: &reqwest::Client,
     url: &str,

@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 pub struct AdminServer {
     pub child: Child,
     pub addr: String,
+    /// Where it takes SIPREC calls (UDP and TCP).
+    pub sip: Option<std::net::SocketAddr>,
 }
 
 impl AdminServer {
@@ -30,7 +32,8 @@ impl AdminServer {
             .expect("serve prints its address");
         let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
         let addr = v["admin"].as_str().expect("admin address").to_string();
-        AdminServer { child, addr }
+        let sip = v["sip"].as_str().and_then(|a| a.parse().ok());
+        AdminServer { child, addr, sip }
     }
 
     /// One request; the status, the Content-Type and the body (JSON when it is JSON, else
