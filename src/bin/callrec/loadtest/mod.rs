@@ -330,11 +330,17 @@ mod tests {
         let err = parse(&["--target", "10.1.2.3:5060", "--metrics", "127.0.0.1:8080"])
             .err()
             .expect("a private address is refused");
-        assert!(err.contains("10.1.2.3:5060 is not a loopback address"), "{err}");
+        assert!(
+            err.contains("10.1.2.3:5060 is not a loopback address"),
+            "{err}"
+        );
         let err = parse(&["--target", "127.0.0.1:5060", "--metrics", "192.0.2.1:8080"])
             .err()
             .expect("metrics elsewhere are refused too");
-        assert!(err.contains("192.0.2.1:8080 is not a loopback address"), "{err}");
+        assert!(
+            err.contains("192.0.2.1:8080 is not a loopback address"),
+            "{err}"
+        );
     }
 
     #[test]
