@@ -6,23 +6,19 @@
 //! time: pin the command to an otherwise idle core, `taskset -c N`), the formats and the
 //! encoder-only run take turns, and the median call counts, so a burst of other work on the
 //! core skews none of them. Every run does the same work: the same synthetic call (two PCMU
-//! legs of -12 dBFS tones), a fresh recorder or encoder, every chunk produced and dropped.
+//! legs of -12 dBFS tones, `synthetic_call`, which `callrec loadtest` sends a live server too),
+//! a fresh recorder or encoder, every chunk produced and dropped.
 //!
 //! A run that would measure nothing (`--calls 0`, a call of 0 s) or run for days is refused
 //! when the command line is parsed, with the range it takes, rather than printing figures
 //! that no call produced.
 
 use crate::output::{Line, Output};
-use bytes::Bytes;
+use crate::synthetic_call::{call, record_once, Packets};
 use callrec::encode::{Chunk, Format, MediaEncoder, OpusSettings};
-use callrec::media::codec::Codec;
-use callrec::pcap::{CaptureFormat, CaptureReader, LinkType};
-use callrec::recorder::payload::PayloadMap;
-use callrec::recorder::{FileChunk, Leg, Recorder, RecorderConfig};
-use callrec::synth::{generate, LegSpec, FREQ_A, FREQ_B};
-use callrec::time::Time;
+use callrec::recorder::RecorderConfig;
 use serde::Serialize;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The longest synthetic call: an hour, whose packets and audio (about 200 MB) are held in
 /// memory while it is recorded.
@@ -49,55 +45,10 @@ pub struct BenchArgs {
     complexity: u8,
 }
 
-type Packets = Vec<(Time, Leg, Bytes)>;
-
 /// Bytes before the samples in our WAV files.
 const WAV_HEADER: usize = 44;
 /// Interleaved samples in one 20 ms push of 8 kHz stereo.
 const PUSH: usize = 2 * 8000 / 50;
-
-fn call(secs: u64) -> Result<Packets, String> {
-    let legs: Vec<LegSpec> = [(FREQ_A, 0), (FREQ_B, 1)]
-        .map(|(f, i)| {
-            let mut leg = LegSpec::tone(Codec::Pcmu, f, i);
-            leg.duration = Duration::from_secs(secs);
-            leg
-        })
-        .to_vec();
-    let (capture, _) =
-        generate(&legs, CaptureFormat::Pcap, LinkType::Ethernet).map_err(|e| e.to_string())?;
-    let reader = CaptureReader::new(Bytes::from(capture)).map_err(|e| e.to_string())?;
-    reader
-        .map(|d| {
-            let d = d.map_err(|e| e.to_string())?;
-            let leg = if d.src == legs[0].src { Leg::A } else { Leg::B };
-            Ok((d.time, leg, d.payload))
-        })
-        .collect()
-}
-
-/// Records the call once, end to end, handing every chunk to `sink` as it comes out.
-fn record_once(
-    packets: &Packets,
-    config: &RecorderConfig,
-    mut sink: impl FnMut(FileChunk),
-) -> Result<u64, String> {
-    let mut map = PayloadMap::with_static();
-    map.retain(&[0]);
-    let mut recorder =
-        Recorder::new(config.clone(), [map.clone(), map]).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for (now, leg, datagram) in packets {
-        recorder.push(*now, *leg, datagram.clone());
-        while recorder.poll(*now, &mut out).map_err(|e| e.to_string())? {
-            out.drain(..).for_each(&mut sink);
-        }
-        out.drain(..).for_each(&mut sink);
-    }
-    let summary = recorder.finish(&mut out).map_err(|e| e.to_string())?;
-    out.drain(..).for_each(&mut sink);
-    Ok(summary.files.iter().map(|f| f.bytes).sum())
-}
 
 /// The interleaved samples the recorder encodes for this call: its WAV file's data. Made
 /// once, before any timing, so the encoder-only run encodes exactly the same audio and

@@ -24,6 +24,7 @@ mod serve;
 mod storage;
 mod store;
 mod synth;
+mod synthetic_call;
 mod token;
 
 #[derive(Parser)]

@@ -9,20 +9,29 @@
 //! 20 ms pace for the step's length, hangs up, and reads the server's counters. The generator
 //! shares the machine with the server, so the figures are a floor for a server with the
 //! machine to itself.
+//!
+//! Each call sends `callrec bench`'s synthetic call (two PCMU legs of tones,
+//! [`crate::synthetic_call`]). With `--target SIP_ADDR --metrics ADMIN_ADDR` this process is
+//! the generator alone, driving an external `callrec serve` on this machine, and reports what
+//! a second of call costs that server next to the recorder alone ([`target`]).
+
+mod figures;
+mod generator;
+mod scrape;
+mod target;
 
 use crate::output::{Line, Output};
 use crate::runtime::runtime;
+use crate::synthetic_call;
 use callrec::config::Config;
-use callrec::media::codec::{Codec, Encoder};
 use callrec::server::serve::{sip_settings, Recording};
-use callrec::server::siprec::{self, client::SrcSession};
-use callrec::synth::rtp_packet;
+use callrec::server::siprec;
+use generator::rss_bytes;
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 #[derive(clap::Parser)]
@@ -39,12 +48,26 @@ pub struct LoadArgs {
     /// How long each step's calls last, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 20)]
     seconds: u64,
-    /// Media shard threads; 0 is one per core.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Media shard threads of the server in this process; 0 is one per core.
+    #[arg(long, value_name = "N", default_value_t = 0, conflicts_with = "target")]
     shards: usize,
-    /// What the recordings are written as (the server's default is opus).
+    /// What the recordings are written as (the server's default is opus); with --target, what
+    /// that server writes, so the recorder alone is measured in the same format.
     #[arg(long, default_value = "opus", value_parser = ["opus", "wav"])]
     format: String,
+    /// Drive an external `callrec serve` at this SIP address (UDP, a loopback address only)
+    /// instead of a server in this process; needs --metrics.
+    #[arg(long, value_name = "SIP_ADDR", value_parser = target::loopback, requires = "metrics")]
+    target: Option<SocketAddr>,
+    /// The external server's admin address (loopback only), whose /metrics is read before
+    /// and after each step.
+    #[arg(long, value_name = "ADMIN_ADDR", value_parser = target::loopback, requires = "target")]
+    metrics: Option<SocketAddr>,
+    /// With --target: how many times at least this process records the call alone after the
+    /// ramp (and on until it has used a second of CPU), for the recorder's own cost.
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    recorder_calls: u32,
 }
 
 /// What one step measured.
@@ -63,6 +86,17 @@ struct Step {
 }
 
 pub fn run(args: LoadArgs) -> Result<(), String> {
+    if let (Some(sip), Some(admin)) = (args.target, args.metrics) {
+        return target::run(target::TargetArgs {
+            sip,
+            admin,
+            calls: &args.calls,
+            seconds: args.seconds,
+            format: &args.format,
+            recorder_calls: args.recorder_calls,
+        });
+    }
+    let payloads = synthetic_call::leg_payloads(&synthetic_call::call(args.seconds)?)?;
     let spool = std::env::temp_dir().join(format!("callrec-loadtest-{}", std::process::id()));
     let mut config = Config::default();
     config.store.url = "memory://loadtest".into();
@@ -115,8 +149,18 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
                 live.shards.live_syncs_deferred.load(Relaxed),
             );
             let base_rss = rss_bytes();
-            let (sent, peak_rss, generator_behind) =
-                step(sip, calls, Duration::from_secs(args.seconds), steps.len()).await?;
+            let generator::Sent {
+                packets: sent,
+                peak_rss,
+                behind: generator_behind,
+            } = generator::step(
+                sip,
+                calls,
+                Duration::from_secs(args.seconds),
+                steps.len(),
+                &payloads,
+            )
+            .await?;
             // Let the shards finish the step's calls before reading the counters.
             let deadline = Instant::now() + Duration::from_secs(60);
             while live.shards.calls_active.load(Relaxed) > 0 && Instant::now() < deadline {
@@ -267,100 +311,45 @@ impl Line for Summary<'_> {
 }
 
 impl Step {
-    /// What did not make it into the files: the lost packets' share, or the share of audio
-    /// that came too late to be placed, whichever is larger (each packet is 20 ms).
     fn loss(&self) -> f64 {
-        let sent = self.sent.max(1) as f64;
-        (self.lost as f64 / sent).max(self.audio_dropped_ms as f64 / (sent * 20.0))
+        figures::loss(self.sent, self.lost, self.audio_dropped_ms)
     }
 }
 
-/// One step: `calls` sessions set up, `length` of RTP on both legs, then BYE. Returns the
-/// RTP packets sent, the process's peak resident memory while the calls ran, and how far
-/// behind its own timestamps the generator fell at worst (a sender that late is late for
-/// the recorder too, whatever the server does).
-async fn step(
-    sip: SocketAddr,
-    calls: usize,
-    length: Duration,
-    step: usize,
-) -> Result<(u64, u64, Duration), String> {
-    let mut sessions = Vec::with_capacity(calls);
-    for i in 0..calls {
-        sessions.push(Session::open(sip, &format!("load-{step}-{i}")).await?);
-    }
-    let payload = tone_payload();
-    let mut ticker = tokio::time::interval(Duration::from_millis(20));
-    let packets = length.as_millis() as u32 / 20;
-    let mut sent = 0u64;
-    let mut peak = 0u64;
-    let mut behind = Duration::ZERO;
-    let started = Instant::now();
-    for n in 0..packets {
-        ticker.tick().await;
-        for (i, s) in sessions.iter().enumerate() {
-            for (leg, (socket, to)) in s.legs.iter().enumerate() {
-                let ssrc = (i as u32) << 1 | leg as u32;
-                let packet = rtp_packet(0, n == 0, n as u16, n * 160, ssrc, &payload);
-                if socket.send_to(&packet, to).await.is_ok() {
-                    sent += 1;
-                }
-            }
-        }
-        let due = Duration::from_millis(20 * u64::from(n));
-        behind = behind.max(started.elapsed().saturating_sub(due));
-        if n % 50 == 25 {
-            peak = peak.max(rss_bytes());
-        }
-    }
-    for s in &mut sessions {
-        s.src.bye().await?;
-    }
-    Ok((sent, peak, behind))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
 
-/// A calling platform's side of one recording session: its SIP and the two legs' sockets,
-/// each with where the answer said to send it.
-struct Session {
-    src: SrcSession,
-    legs: Vec<(UdpSocket, SocketAddr)>,
-}
+    fn parse(args: &[&str]) -> Result<LoadArgs, String> {
+        LoadArgs::try_parse_from([&"loadtest"].into_iter().chain(args)).map_err(|e| e.to_string())
+    }
 
-impl Session {
-    async fn open(server: SocketAddr, call_id: &str) -> Result<Session, String> {
-        let bind = || UdpSocket::bind("127.0.0.1:0");
-        let (a, b) = (
-            bind().await.map_err(|e| e.to_string())?,
-            bind().await.map_err(|e| e.to_string())?,
+    #[test]
+    fn a_target_off_this_machine_is_refused_before_anything_is_sent() {
+        let err = parse(&["--target", "10.1.2.3:5060", "--metrics", "127.0.0.1:8080"])
+            .err()
+            .expect("a private address is refused");
+        assert!(
+            err.contains("10.1.2.3:5060 is not a loopback address"),
+            "{err}"
         );
-        let port = |s: &UdpSocket| s.local_addr().map(|a| a.port()).unwrap_or(0);
-        let (src, [to_a, to_b]) =
-            SrcSession::open(server, call_id, [port(&a), port(&b)], None).await?;
-        Ok(Session {
-            src,
-            legs: vec![(a, to_a), (b, to_b)],
-        })
+        let err = parse(&["--target", "127.0.0.1:5060", "--metrics", "192.0.2.1:8080"])
+            .err()
+            .expect("metrics elsewhere are refused too");
+        assert!(
+            err.contains("192.0.2.1:8080 is not a loopback address"),
+            "{err}"
+        );
     }
-}
 
-/// 20 ms of a -12 dBFS 1 kHz tone in PCMU.
-fn tone_payload() -> Vec<u8> {
-    let pcm: Vec<i16> = (0..160)
-        .map(|i| {
-            (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * f64::from(i) / 8000.0).sin()) as i16
-        })
-        .collect();
-    let mut out = Vec::new();
-    Encoder::new(Codec::Pcmu, 8000)
-        .and_then(|mut e| e.encode(&pcm, &mut out))
-        .expect("PCMU encodes any samples");
-    out
-}
-
-/// The process's resident memory, from /proc (0 where there is none).
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096)
+    #[test]
+    fn target_and_metrics_come_together_and_shards_are_the_in_process_servers() {
+        assert!(parse(&["--target", "127.0.0.1:5060"]).is_err());
+        assert!(parse(&["--metrics", "127.0.0.1:8080"]).is_err());
+        let both = &["--target", "127.0.0.1:5060", "--metrics", "127.0.0.1:8080"];
+        let args = parse(both).expect("both on loopback");
+        assert_eq!(args.target, Some("127.0.0.1:5060".parse().unwrap()));
+        assert!(parse(&[both, &["--shards", "2"][..]].concat()).is_err());
+    }
 }

@@ -1,0 +1,425 @@
+//! `callrec loadtest --target SIP_ADDR --metrics ADMIN_ADDR`: the generator alone, driving an
+//! external `callrec serve` on this machine, and what a second of call costs that server.
+//!
+//! Each step reads the server's `/metrics` before the step's calls are set up and again once
+//! they have ended and been stored (none active, each committed and uploaded, nothing waiting
+//! in the spool), and divides the server's CPU time between the two (`process_cpu_seconds_total`:
+//! user and system, every thread) by the seconds of call it recorded. That figure is the whole
+//! live cost of a call: SIP set-up and teardown, the media sockets and their wake-ups, the
+//! queues to the shards, the recorder (jitter buffer, decode, mix), the encoder, the spool's
+//! writes and syncs, and the upload to whatever store the server has, plus whatever else the
+//! server did meanwhile (its policy refresh, the scrapes themselves). Its inverse is the
+//! concurrent calls one core of server CPU keeps up with.
+//!
+//! After the ramp, this process records the same synthetic call alone, one call after another,
+//! in the server's format at the Opus defaults, and divides its own CPU time by the seconds of
+//! call recorded (the generator idle meanwhile): the recorder's floor, which `callrec bench`
+//! measures too. `live_over_recorder` is the server's cost over that floor, per step and for
+//! the largest step that held.
+//!
+//! Only loopback addresses are taken, for the SIP target and for the metrics alike: this tool
+//! must never load a server on another machine by accident.
+
+use super::figures::{self, calls_per_core, live_over_recorder, per_call_second};
+use super::generator;
+use super::scrape::{self, Counters};
+use crate::output::{Line, Output};
+use crate::runtime::runtime;
+use crate::synthetic_call::{self, record_once, recorder_config, Packets};
+use callrec::encode::Format;
+use callrec::server::process_cpu;
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How long a step's calls may take to end, be committed and uploaded after the last BYE.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(300);
+/// How often `/metrics` is read while waiting for that.
+const SETTLE_POLL: Duration = Duration::from_millis(200);
+/// The recorder-alone measurement goes on past its rounds until this much CPU time has been
+/// used: 100 clock ticks, so the tick's rounding is under 1% of the figure.
+const RECORDER_MIN_CPU_SECS: f64 = 1.0;
+/// And never past this many rounds.
+const RECORDER_MAX_ROUNDS: u32 = 10_000;
+
+/// `--target` and `--metrics`: an address on this machine, or a refusal saying why. A clap
+/// value parser, so a wrong address stops the command before anything is sent.
+pub fn loopback(text: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not an address and port such as 127.0.0.1:5060"))?;
+    if !addr.ip().to_canonical().is_loopback() {
+        return Err(format!(
+            "{addr} is not a loopback address: loadtest only drives a server on this machine \
+             (127.0.0.0/8 or [::1]), never another machine's"
+        ));
+    }
+    Ok(addr)
+}
+
+/// What `--target` mode needs of the command line.
+pub struct TargetArgs<'a> {
+    pub sip: SocketAddr,
+    pub admin: SocketAddr,
+    pub calls: &'a [usize],
+    pub seconds: u64,
+    pub format: &'a str,
+    pub recorder_calls: u32,
+}
+
+/// One step against the external server.
+struct Step {
+    calls: usize,
+    loss: f64,
+    per_call_second: Option<f64>,
+}
+
+pub fn run(args: TargetArgs) -> Result<(), String> {
+    if args.sip.is_ipv6() {
+        return Err(format!(
+            "--target {}: the generator's SIP and RTP speak from 127.0.0.1; give the server's \
+             IPv4 loopback address",
+            args.sip
+        ));
+    }
+    let format = match args.format {
+        "wav" => Format::Wav,
+        _ => Format::OggOpus,
+    };
+    let packets = synthetic_call::call(args.seconds)?;
+    let payloads = synthetic_call::leg_payloads(&packets)?;
+    let length = Duration::from_secs(args.seconds);
+    let mut out = Output::stdout();
+    let runtime = runtime()?;
+    let steps = runtime.block_on(async {
+        let client = scrape::client()?;
+        let mut steps = Vec::new();
+        for (index, &calls) in args.calls.iter().enumerate() {
+            let before = scrape::fetch(&client, args.admin).await?;
+            let sent = generator::step(args.sip, calls, length, index, &payloads).await?;
+            let after = settle(&client, args.admin, &before).await?;
+            let line = StepLine::new(calls, args.seconds, &sent, &before, &after);
+            out.line(&line)?;
+            let step = Step {
+                calls,
+                loss: line.loss_percent / 100.0,
+                per_call_second: line.server_cpu_ms_per_call_second.map(|ms| ms / 1e3),
+            };
+            let failed = step.loss >= 0.001;
+            steps.push(step);
+            if failed {
+                break;
+            }
+        }
+        Ok::<_, String>(steps)
+    })?;
+    // The generator's threads end here, so the recorder below runs alone in this process.
+    drop(runtime);
+    let alone = recorder_alone(&packets, format, args.recorder_calls, args.seconds)?;
+    out.line(&alone)?;
+    let recorder = alone.cpu_ms_per_call_second.map(|ms| ms / 1e3);
+    let ratios: Vec<StepRatio> = steps
+        .iter()
+        .map(|s| StepRatio {
+            calls: s.calls,
+            server_cpu_ms_per_call_second: s.per_call_second.map(|c| c * 1e3),
+            calls_per_core_of_server_cpu: calls_per_core(s.per_call_second),
+            live_over_recorder: live_over_recorder(s.per_call_second, recorder),
+        })
+        .collect();
+    let held = steps
+        .iter()
+        .zip(&ratios)
+        .filter(|(s, _)| s.loss < 0.001)
+        .max_by_key(|(s, _)| s.calls)
+        .map(|(_, r)| r);
+    out.summary(&Summary {
+        kind: "summary",
+        sustained_calls: held.map_or(0, |r| r.calls),
+        format: args.format,
+        server_cpu_ms_per_call_second: held.and_then(|r| r.server_cpu_ms_per_call_second),
+        calls_per_core_of_server_cpu: held.and_then(|r| r.calls_per_core_of_server_cpu),
+        recorder_alone_cpu_ms_per_call_second: alone.cpu_ms_per_call_second,
+        live_over_recorder: held.and_then(|r| r.live_over_recorder),
+        steps: ratios.clone(),
+        note: "server CPU from its /metrics over each step (set-up to stored and uploaded); \
+               recorder alone in this process on the same audio",
+    })?;
+    Ok(())
+}
+
+/// Reads `/metrics` until the step's calls have ended and been stored, or fails naming what
+/// is still outstanding.
+async fn settle(
+    client: &reqwest::Client,
+    admin: SocketAddr,
+    before: &Counters,
+) -> Result<Counters, String> {
+    let deadline = Instant::now() + SETTLE_DEADLINE;
+    loop {
+        let now = scrape::fetch(client, admin).await?;
+        if now.settled_since(before) {
+            return Ok(now);
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the server had not finished the step's calls {} s after the last BYE: {}",
+                SETTLE_DEADLINE.as_secs(),
+                now.pending(before)
+            ));
+        }
+        tokio::time::sleep(SETTLE_POLL).await;
+    }
+}
+
+/// This process's CPU time per second of call while it records `packets` alone, one call
+/// after another: at least `rounds` calls and at least [`RECORDER_MIN_CPU_SECS`] of CPU.
+fn recorder_alone(
+    packets: &Packets,
+    format: Format,
+    rounds: u32,
+    call_secs: u64,
+) -> Result<RecorderAlone, String> {
+    let config = recorder_config(format);
+    let cpu =
+        || process_cpu::seconds().ok_or("this system has no /proc/self/stat to read CPU time");
+    let start = cpu()?;
+    let mut done = 0u32;
+    let mut used = 0.0;
+    while done < RECORDER_MAX_ROUNDS && (done < rounds || used < RECORDER_MIN_CPU_SECS) {
+        record_once(packets, &config, drop)?;
+        done += 1;
+        used = cpu()? - start;
+    }
+    let per = per_call_second(used, done as usize, call_secs as f64);
+    Ok(RecorderAlone {
+        kind: "recorder_alone",
+        format,
+        calls: done,
+        call_secs,
+        cpu_seconds: used,
+        cpu_ms_per_call_second: per.map(|c| c * 1e3),
+        calls_per_core: calls_per_core(per),
+    })
+}
+
+/// One step's line.
+#[derive(Serialize)]
+struct StepLine {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    calls: usize,
+    seconds: u64,
+    packets_sent: u64,
+    /// Lost on the way (`callrec_packets_lost_total`) and dropped at a full shard queue.
+    packets_lost: u64,
+    audio_dropped_ms: u64,
+    loss_percent: f64,
+    recordings_stored: u64,
+    server_cpu_seconds: f64,
+    server_cpu_ms_per_call_second: Option<f64>,
+    calls_per_core_of_server_cpu: Option<f64>,
+    generator_max_behind_ms: u64,
+}
+
+impl StepLine {
+    fn new(
+        calls: usize,
+        seconds: u64,
+        sent: &generator::Sent,
+        before: &Counters,
+        after: &Counters,
+    ) -> StepLine {
+        let delta = |f: fn(&Counters) -> f64| (f(after) - f(before)).max(0.0);
+        let lost = (delta(|c| c.lost) + delta(|c| c.queue_full)).round() as u64;
+        let audio_dropped_ms = figures::millis(delta(|c| c.audio_dropped_secs));
+        let cpu = delta(|c| c.cpu);
+        let per = per_call_second(cpu, calls, seconds as f64);
+        StepLine {
+            kind: "step",
+            calls,
+            seconds,
+            packets_sent: sent.packets,
+            packets_lost: lost,
+            audio_dropped_ms,
+            loss_percent: figures::loss(sent.packets, lost, audio_dropped_ms) * 100.0,
+            recordings_stored: delta(|c| c.stored).round() as u64,
+            // The counter moves in clock ticks: no float noise past them.
+            server_cpu_seconds: (cpu * 100.0).round() / 100.0,
+            server_cpu_ms_per_call_second: per.map(|c| c * 1e3),
+            calls_per_core_of_server_cpu: calls_per_core(per),
+            generator_max_behind_ms: sent.behind.as_millis() as u64,
+        }
+    }
+}
+
+fn or_dash(value: Option<f64>, digits: usize) -> String {
+    value.map_or("-".into(), |v| format!("{v:.digits$}"))
+}
+
+impl Line for StepLine {
+    fn text(&self) -> String {
+        format!(
+            "{} calls: {:.3}% lost, {} stored; server {:.2} s CPU, {} ms per call-second ({} calls per core)",
+            self.calls,
+            self.loss_percent,
+            self.recordings_stored,
+            self.server_cpu_seconds,
+            or_dash(self.server_cpu_ms_per_call_second, 3),
+            or_dash(self.calls_per_core_of_server_cpu, 0),
+        )
+    }
+}
+
+/// The recorder alone on the same call.
+#[derive(Serialize)]
+struct RecorderAlone {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    format: Format,
+    calls: u32,
+    call_secs: u64,
+    cpu_seconds: f64,
+    cpu_ms_per_call_second: Option<f64>,
+    calls_per_core: Option<f64>,
+}
+
+impl Line for RecorderAlone {
+    fn text(&self) -> String {
+        format!(
+            "recorder alone: {} ms CPU per call-second ({} calls per core; {} calls of {} s)",
+            or_dash(self.cpu_ms_per_call_second, 3),
+            or_dash(self.calls_per_core, 0),
+            self.calls,
+            self.call_secs
+        )
+    }
+}
+
+/// A step's cost beside the recorder's.
+#[derive(Clone, Serialize)]
+struct StepRatio {
+    calls: usize,
+    server_cpu_ms_per_call_second: Option<f64>,
+    calls_per_core_of_server_cpu: Option<f64>,
+    live_over_recorder: Option<f64>,
+}
+
+/// The ramp against the external server: the largest step that held, its cost, and every
+/// step's cost over the recorder's.
+#[derive(Serialize)]
+struct Summary<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    sustained_calls: usize,
+    format: &'a str,
+    server_cpu_ms_per_call_second: Option<f64>,
+    calls_per_core_of_server_cpu: Option<f64>,
+    recorder_alone_cpu_ms_per_call_second: Option<f64>,
+    live_over_recorder: Option<f64>,
+    steps: Vec<StepRatio>,
+    note: &'static str,
+}
+
+impl Line for Summary<'_> {
+    fn text(&self) -> String {
+        let steps: Vec<String> = self
+            .steps
+            .iter()
+            .map(|s| format!("{}: {}x", s.calls, or_dash(s.live_over_recorder, 2)))
+            .collect();
+        format!(
+            "sustained {} calls: server {} ms CPU per call-second ({} calls per core), recorder \
+             alone {} ms, live/recorder {}x (per step {}; {}; {})",
+            self.sustained_calls,
+            or_dash(self.server_cpu_ms_per_call_second, 3),
+            or_dash(self.calls_per_core_of_server_cpu, 0),
+            or_dash(self.recorder_alone_cpu_ms_per_call_second, 3),
+            or_dash(self.live_over_recorder, 2),
+            steps.join(", "),
+            self.format,
+            self.note
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_addresses_are_taken() {
+        for ok in [
+            "127.0.0.1:5060",
+            "127.3.2.1:1",
+            "[::1]:8080",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            assert!(loopback(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn any_other_address_is_refused_saying_why() {
+        for other in [
+            "10.0.0.5:5060",
+            "192.168.1.2:5060",
+            "0.0.0.0:5060",
+            "[::]:5060",
+            "8.8.8.8:53",
+            "[::ffff:10.0.0.1]:5060",
+        ] {
+            let err = loopback(other).expect_err(other);
+            assert!(err.contains("not a loopback address"), "{err}");
+            assert!(err.contains("this machine"), "{err}");
+        }
+        let err = loopback("localhost:5060").expect_err("a name is not an address");
+        assert!(err.contains("127.0.0.1:5060"), "{err}");
+    }
+
+    #[test]
+    fn a_steps_line_is_the_counters_deltas() {
+        let before = Counters {
+            cpu: 10.0,
+            lost: 3.0,
+            queue_full: 1.0,
+            audio_dropped_secs: 0.5,
+            calls: 7.0,
+            stored: 7.0,
+            uploads: 7.0,
+            ..Counters::default()
+        };
+        let after = Counters {
+            cpu: 12.0,
+            lost: 5.0,
+            queue_full: 2.0,
+            audio_dropped_secs: 0.56,
+            calls: 107.0,
+            stored: 107.0,
+            uploads: 107.0,
+            ..Counters::default()
+        };
+        let sent = generator::Sent {
+            packets: 100 * 2 * 50 * 4,
+            peak_rss: 0,
+            behind: Duration::from_millis(3),
+        };
+        let line = StepLine::new(100, 4, &sent, &before, &after);
+        assert_eq!(line.packets_lost, 3);
+        assert_eq!(line.audio_dropped_ms, 60);
+        assert_eq!(line.recordings_stored, 100);
+        assert!((line.server_cpu_seconds - 2.0).abs() < 1e-9);
+        // 2 CPU seconds over 400 call-seconds: 5 ms each, 200 calls per core.
+        let ms = line.server_cpu_ms_per_call_second.expect("measured");
+        assert!((ms - 5.0).abs() < 1e-9, "{ms}");
+        let per_core = line.calls_per_core_of_server_cpu.expect("measured");
+        assert!((per_core - 200.0).abs() < 1e-6, "{per_core}");
+        // 3 of 40,000 packets; 60 ms of 800 s of audio: the packets are the larger share.
+        assert!(
+            (line.loss_percent - 0.0075).abs() < 1e-9,
+            "{}",
+            line.loss_percent
+        );
+        assert_eq!(line.generator_max_behind_ms, 3);
+    }
+}
