@@ -176,14 +176,6 @@ pub const QUEUE_PACKETS: usize = 65_536;
 /// through silences and one-sided calls.
 const TICK: Duration = Duration::from_millis(100);
 
-/// How long a busy shard naps before draining its queue. A sender wakes the shard's thread
-/// (a futex wake, a context switch) only when the shard is blocked waiting, so a shard that
-/// naps and then takes everything queued is woken about 200 times a second instead of once a
-/// packet. The jitter buffer holds audio 200 ms anyway (`recording.jitter_ms`), so 5 ms more
-/// in the queue costs no audio; at [`QUEUE_PACKETS`] the queue holds far more than 5 ms of
-/// any load a shard keeps up with. An idle shard still blocks (no spinning).
-const BATCH: Duration = Duration::from_millis(5);
-
 /// A shard's queue was full: the command comes back to the caller, who may answer 503 or try
 /// again later, but never waits for room.
 pub struct QueueFull(pub Command);
@@ -446,35 +438,11 @@ struct Shard {
 impl Shard {
     fn run(mut self, commands: Receiver<Command>, finished: &dyn Fn(Finished)) {
         let mut last_tick = (self.clock)();
-        // Whether the last pass took a command: then the shard naps for [`BATCH`] (unless
-        // more is already waiting) and takes what queued meanwhile, instead of being woken by
-        // every packet's send. It takes at most what was queued when it looked, so the tick's
-        // polls and syncs below still run while packets keep coming.
-        let mut busy = false;
         loop {
-            if busy {
-                if commands.is_empty() {
-                    std::thread::sleep(BATCH);
-                }
-                busy = false;
-                for _ in 0..commands.len() {
-                    // Empty or closed: a closed queue ends the loop through `recv_timeout`.
-                    let Ok(command) = commands.try_recv() else {
-                        break;
-                    };
-                    busy = true;
-                    self.handle(command, finished);
-                }
-            } else {
-                match commands.recv_timeout(TICK) {
-                    Ok(command) => {
-                        busy = true;
-                        self.handle(command, finished);
-                    }
-                    // The queue ran dry for a whole tick: nothing is waiting behind the clock.
-                    Err(RecvTimeoutError::Timeout) => self.lag = Duration::ZERO,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
+            match commands.recv_timeout(TICK) {
+                Ok(command) => self.handle(command, finished),
+                Err(RecvTimeoutError::Timeout) => self.lag = Duration::ZERO,
+                Err(RecvTimeoutError::Disconnected) => break,
             }
             let now = (self.clock)();
             if now.saturating_since(last_tick) >= TICK {
@@ -486,11 +454,6 @@ impl Shard {
                 }
             }
         }
-        self.stop(finished);
-    }
-
-    /// The queue closed: stores every call the shard still holds.
-    fn stop(mut self, finished: &dyn Fn(Finished)) {
         let calls: Vec<u64> = self.calls.keys().copied().collect();
         for call in calls {
             self.end(
