@@ -18,6 +18,7 @@ use callrec::store::object_lock::{self, LockOutcome};
 use callrec::store::s3::{S3Admin, S3Error};
 use callrec::store::{lifecycle, tagging, Destination};
 use common::admin::{create_token_for, AdminServer};
+use common::recordings::record_call;
 use common::scenario_db::callrec_in;
 use common::serve::Serve;
 use common::TempDir;
@@ -80,11 +81,7 @@ async fn version(dest: &Destination, key: &str) -> String {
 #[tokio::test]
 async fn held_objects_refuse_deletion_of_their_version_until_released() {
     env("CALLREC_TEST_S3");
-    let url = format!("s3://callrec-hold-{}", unique());
-    admin(&url)
-        .create_bucket_with_object_lock()
-        .await
-        .expect("create a bucket with Object Lock");
+    let url = locked_bucket("versions").await;
     let dest = Destination::open(&url, &[]).expect("open the bucket");
     assert_eq!(
         object_lock::supported(&dest).await.expect("asked"),
@@ -186,6 +183,23 @@ async fn a_bucket_without_object_lock_says_so_and_holds_nothing_itself() {
     assert!(refused.is_err(), "{refused:?}");
 }
 
+/// A new bucket with Object Lock, named after `name`: its URL.
+async fn locked_bucket(name: &str) -> String {
+    let url = format!("s3://callrec-hold-{name}-{}", unique());
+    admin(&url)
+        .create_bucket_with_object_lock()
+        .await
+        .expect("create a bucket with Object Lock");
+    url
+}
+
+/// Every key in `dest`.
+async fn all_keys(dest: &Destination) -> Vec<String> {
+    use futures::TryStreamExt;
+    let listed: Vec<_> = dest.store.list(None).try_collect().await.expect("list");
+    listed.into_iter().map(|m| m.location.to_string()).collect()
+}
+
 /// `radosgw-admin lc process`: the gateway's lifecycle, run now over every bucket.
 fn lc_process() {
     let out = Command::new("radosgw-admin")
@@ -253,12 +267,8 @@ async fn retention_tag(dest: &Destination, key: &str) -> String {
 #[tokio::test]
 async fn the_gateway_s_lifecycle_removes_deleted_and_expired_versions_but_never_a_held_one() {
     env("CALLREC_TEST_S3");
-    let url = format!("s3://callrec-hold-lc-{}", unique());
+    let url = locked_bucket("lc").await;
     let admin = admin(&url);
-    admin
-        .create_bucket_with_object_lock()
-        .await
-        .expect("create a bucket with Object Lock");
     // callrec's own rules, for a two-day class: expired after 2 s, hidden versions 1 s later.
     let xml = lifecycle::configuration(&[RetentionClass::Days(2)], false);
     lifecycle::apply(&admin, &xml)
@@ -338,10 +348,7 @@ async fn the_gateway_s_lifecycle_removes_deleted_and_expired_versions_but_never_
 fn a_held_person_s_next_call_is_locked_in_the_bucket_as_serve_stores_it() {
     env("CALLREC_TEST_S3");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let url = format!("s3://callrec-hold-next-{}", unique());
-    runtime
-        .block_on(admin(&url).create_bucket_with_object_lock())
-        .expect("create a bucket with Object Lock");
+    let url = runtime.block_on(locked_bucket("next"));
     let tmp = TempDir::new("hold-next-call");
     let dir = &tmp.0;
     let config = format!(
@@ -413,11 +420,7 @@ fn a_held_person_s_next_call_is_locked_in_the_bucket_as_serve_stores_it() {
 
     let dest = Destination::open(&url, &[]).expect("open the bucket");
     let s3 = dest.s3().expect("S3");
-    let keys: Vec<String> = runtime.block_on(async {
-        use futures::TryStreamExt;
-        let listed: Vec<_> = dest.store.list(None).try_collect().await.expect("list");
-        listed.into_iter().map(|m| m.location.to_string()).collect()
-    });
+    let keys = runtime.block_on(all_keys(&dest));
     let of = |call: &str| -> Vec<&String> { keys.iter().filter(|k| k.contains(call)).collect() };
     assert!(of("alice-next").len() >= 2, "{keys:?}");
     assert!(of("bob-next").len() >= 2, "{keys:?}");
@@ -441,10 +444,7 @@ fn a_held_person_s_next_call_is_locked_in_the_bucket_as_serve_stores_it() {
 fn a_key_rotation_keeps_a_held_recording_held() {
     env("CALLREC_TEST_S3");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let url = format!("s3://callrec-hold-rewrap-{}", unique());
-    runtime
-        .block_on(admin(&url).create_bucket_with_object_lock())
-        .expect("create a bucket with Object Lock");
+    let url = runtime.block_on(locked_bucket("rewrap"));
     let tmp = TempDir::new("hold-rewrap");
     let dir = &tmp.0;
     std::fs::write(dir.join("k1.key"), format!("{}\n", "1".repeat(64))).expect("k1");
@@ -457,38 +457,12 @@ fn a_key_rotation_keeps_a_held_recording_held() {
         std::fs::write(dir.join("callrec.toml"), config).expect("config");
     };
     configure("k1");
-    let capture = format!("{}/fixtures/pcmu-impaired.pcap", env!("CARGO_MANIFEST_DIR"));
-    let out = callrec_in(dir)
-        .args([
-            "record",
-            &capture,
-            "--config",
-            "callrec.toml",
-            "--org",
-            "acme",
-        ])
-        .args([
-            "--user",
-            "alice",
-            "--call-id",
-            "held-enc",
-            "--plan",
-            "dubber-standard",
-        ])
-        .output()
-        .expect("record");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    record_call(dir, "acme", "alice", "held-enc", "dubber-standard");
 
     let dest = Destination::open(&url, &[]).expect("open the bucket");
     let s3 = dest.s3().expect("S3");
     let document = runtime.block_on(async {
-        use futures::TryStreamExt;
-        let listed: Vec<_> = dest.store.list(None).try_collect().await.expect("list");
-        let keys: Vec<String> = listed.into_iter().map(|m| m.location.to_string()).collect();
+        let keys = all_keys(&dest).await;
         let held: Vec<&str> = keys.iter().map(String::as_str).collect();
         object_lock::set(&dest, &held, true).await.expect("held");
         keys.into_iter()
