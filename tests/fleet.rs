@@ -6,7 +6,8 @@
 //! calls spread over every worker, a worker drained with SIGTERM takes no new call while its
 //! own calls finish and are stored, a worker lost while idle costs no call (the balancer
 //! fails over), and a worker killed mid-call (SIGKILL) and started again stores what it had
-//! of its call while the others' calls are untouched.
+//! of its call while the others' calls are untouched; `callrec loadtest` drives the whole
+//! fleet through the balancer.
 
 mod common;
 
@@ -721,7 +722,57 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
         rows[names[crashed_call.as_str()]].0,
     );
 
+    loadtest_drives_the_whole_fleet(&fleet);
     policy_and_tokens_reach_every_worker(&fleet, &temp);
+}
+
+/// `callrec loadtest --target` aimed at the balancer, with every worker's `/metrics`: its
+/// calls go through Kamailio (RTP straight to the worker each answer names, in-dialog
+/// requests along the recorded route), spread over the workers, and the step's figures are
+/// the fleet's, summed.
+fn loadtest_drives_the_whole_fleet(fleet: &Fleet) {
+    let calls_before: Vec<f64> = (1..=WORKERS)
+        .map(|i| fleet.metric(i, "callrec_calls_total"))
+        .collect();
+    let mut args = vec![
+        "loadtest".to_string(),
+        "--target".into(),
+        fleet.var("CALLREC_FLEET_SIP").into(),
+        "--calls".into(),
+        "6".into(),
+        "--seconds".into(),
+        "2".into(),
+        "--recorder-calls".into(),
+        "1".into(),
+        "--output-format".into(),
+        "json".into(),
+    ];
+    for i in 1..=WORKERS {
+        args.push("--metrics".into());
+        args.push(fleet.var(&format!("CALLREC_FLEET_ADMIN_{i}")).into());
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_callrec"))
+        .args(&args)
+        .output()
+        .expect("callrec loadtest");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = common::cli::json_lines(&stdout);
+    let step = lines
+        .iter()
+        .find(|l| l["type"] == "step")
+        .expect("a step line");
+    assert_eq!(step["packets_sent"], 6 * 2 * 100, "{step}");
+    assert_eq!(step["recordings_stored"], 6, "{step}");
+    let took: Vec<f64> = (1..=WORKERS)
+        .map(|i| fleet.metric(i, "callrec_calls_total") - calls_before[i - 1])
+        .collect();
+    assert_eq!(took.iter().sum::<f64>(), 6.0, "{took:?}");
+    assert!(took.iter().filter(|&&n| n > 0.0).count() >= 2, "{took:?}");
 }
 
 /// A change made through one worker's API governs calls on every worker, and a token revoked

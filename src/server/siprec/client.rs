@@ -60,6 +60,11 @@ pub struct SrcSession {
     crypto: [Option<String>; 2],
     /// The last 200 OK's SDP answer.
     answer: String,
+    /// The dialog's route set (the 200's Record-Route values, last first, RFC 3261 §12.1.2)
+    /// and the server's Contact: in-dialog requests carry the route set as Route headers to
+    /// that target, so they pass through a balancer in front of the server.
+    route: Vec<String>,
+    remote_target: Option<String>,
 }
 
 impl SrcSession {
@@ -162,9 +167,14 @@ impl SrcSession {
             version: 0,
             crypto,
             answer: String::new(),
+            route: Vec::new(),
+            remote_target: None,
         };
         let answer = session.offer("sendonly", metadata).await?;
         let text = String::from_utf8_lossy(&answer).into_owned();
+        session.route = header_values(&text, "Record-Route");
+        session.route.reverse();
+        session.remote_target = header_values(&text, "Contact").first().map(|c| uri_of(c));
         session.to_tag = text
             .lines()
             .find(|l| l.starts_with("To:"))
@@ -175,8 +185,17 @@ impl SrcSession {
         session.answer = body.to_string();
         let answer =
             SessionDescription::parse(body, &sdp::Limits::default()).map_err(|e| e.to_string())?;
-        let port = |i: usize| answer.media.get(i).map_or(0, |m| m.port);
-        let media = [port(0), port(1)].map(|port| SocketAddr::new(server.ip(), port));
+        // Where the answer says, which behind a balancer is not the address the INVITE went to.
+        let at = |i: usize| {
+            let media = answer.media.get(i);
+            let ip = media
+                .and_then(|m| m.connection)
+                .or(answer.connection)
+                .filter(|ip| !ip.is_unspecified())
+                .unwrap_or(server.ip());
+            SocketAddr::new(ip, media.map_or(0, |m| m.port))
+        };
+        let media = [at(0), at(1)];
         session.ack().await?;
         Ok((session, media))
     }
@@ -257,12 +276,65 @@ impl SrcSession {
         };
         // An ACK of a 2xx is a transaction of its own (RFC 3261 §17.1.1.3).
         let branch = format!("z9hG4bK-{call_id}-{cseq}-{}", method.to_lowercase());
+        // In a dialog set up through a proxy: to the server's Contact, along the route set.
+        let (target, route) = match (&self.remote_target, self.to_tag.is_empty()) {
+            (Some(contact), false) if !self.route.is_empty() => (
+                contact.clone(),
+                self.route
+                    .iter()
+                    .map(|r| format!("Route: {r}\r\n"))
+                    .collect(),
+            ),
+            _ => (format!("sip:srs@{server}"), String::new()),
+        };
         format!(
-            "{method} sip:srs@{server} SIP/2.0\r\nVia: SIP/2.0/{via} {local};branch={branch}\r\n\
+            "{method} {target} SIP/2.0\r\nVia: SIP/2.0/{via} {local};branch={branch}\r\n\
              From: <sip:src@{local}>;tag=src\r\nTo: <sip:srs@{server}>{to_tag}\r\nCall-ID: {call_id}\r\n\
-             CSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+             CSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n{route}{extra}Content-Length: {}\r\n\r\n{body}",
             body.len()
         )
+    }
+}
+
+/// Every value of header `name` in `message`'s header section, in order: one per line and
+/// per comma outside `<...>` (a Record-Route line may list several).
+fn header_values(message: &str, name: &str) -> Vec<String> {
+    let head = message.split("\r\n\r\n").next().unwrap_or_default();
+    let mut values = Vec::new();
+    for line in head.lines() {
+        let Some((field, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !field.trim().eq_ignore_ascii_case(name) {
+            continue;
+        }
+        let (mut depth, mut start) = (0i32, 0);
+        let value = value.trim();
+        for (i, c) in value.char_indices() {
+            match c {
+                '<' => depth += 1,
+                '>' => depth -= 1,
+                ',' if depth == 0 => {
+                    values.push(value[start..i].trim().to_string());
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        values.push(value[start..].trim().to_string());
+    }
+    values.retain(|v| !v.is_empty());
+    values
+}
+
+/// The URI of a name-addr (`"Name" <sip:a@b>;p`) or addr-spec (`sip:a@b;p`) header value.
+fn uri_of(value: &str) -> String {
+    match value
+        .split_once('<')
+        .and_then(|(_, rest)| rest.split_once('>'))
+    {
+        Some((uri, _)) => uri.to_string(),
+        None => value.split(';').next().unwrap_or(value).trim().to_string(),
     }
 }
 
@@ -330,4 +402,28 @@ async fn exchange(
         }
     }
     Err("no answer".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_route_values_are_read_per_line_and_per_comma_outside_brackets() {
+        let message = "SIP/2.0 200 OK\r\nRecord-Route: <sip:10.0.0.1;lr;ftag=a,b>, <sip:10.0.0.2;lr>\r\n\
+                       record-route: <sip:10.0.0.3;lr>\r\nContact: <sip:srs@127.0.0.11:5060>;expires=9\r\n\
+                       \r\nRecord-Route: <sip:body-not-header>";
+        assert_eq!(
+            header_values(message, "Record-Route"),
+            [
+                "<sip:10.0.0.1;lr;ftag=a,b>",
+                "<sip:10.0.0.2;lr>",
+                "<sip:10.0.0.3;lr>"
+            ]
+        );
+        assert_eq!(header_values(message, "Route"), Vec::<String>::new());
+        let contact = header_values(message, "Contact");
+        assert_eq!(uri_of(&contact[0]), "sip:srs@127.0.0.11:5060");
+        assert_eq!(uri_of("sip:srs@h:1;transport=udp"), "sip:srs@h:1");
+    }
 }

@@ -60,9 +60,10 @@ pub struct LoadArgs {
     #[arg(long, value_name = "SIP_ADDR", value_parser = target::loopback, requires = "metrics")]
     target: Option<SocketAddr>,
     /// The external server's admin address (loopback only), whose /metrics is read before
-    /// and after each step.
+    /// and after each step; once per worker when --target is a balancer in front of several
+    /// (their counters and CPU are summed).
     #[arg(long, value_name = "ADMIN_ADDR", value_parser = target::loopback, requires = "target")]
-    metrics: Option<SocketAddr>,
+    metrics: Vec<SocketAddr>,
     /// With --target: how many times at least this process records the call alone after the
     /// ramp (and on until it has used a second of CPU), for the recorder's own cost.
     #[arg(long, value_name = "N", default_value_t = 5,
@@ -86,10 +87,10 @@ struct Step {
 }
 
 pub fn run(args: LoadArgs) -> Result<(), String> {
-    if let (Some(sip), Some(admin)) = (args.target, args.metrics) {
+    if let Some(sip) = args.target {
         return target::run(target::TargetArgs {
             sip,
-            admin,
+            admins: &args.metrics,
             calls: &args.calls,
             seconds: args.seconds,
             format: &args.format,

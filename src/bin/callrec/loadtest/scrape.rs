@@ -59,6 +59,22 @@ impl Counters {
         })
     }
 
+    /// These counters and `other`'s, added (two workers read as one).
+    pub fn plus(&self, other: &Counters) -> Counters {
+        Counters {
+            cpu: self.cpu + other.cpu,
+            lost: self.lost + other.lost,
+            queue_full: self.queue_full + other.queue_full,
+            audio_dropped_secs: self.audio_dropped_secs + other.audio_dropped_secs,
+            calls: self.calls + other.calls,
+            active: self.active + other.active,
+            stored: self.stored + other.stored,
+            failed: self.failed + other.failed,
+            uploads: self.uploads + other.uploads,
+            backlog: self.backlog + other.backlog,
+        }
+    }
+
     /// Whether every call accepted since `before` has ended and been stored: none active,
     /// each ended one committed to the spool (or failed), each committed one uploaded, nothing
     /// waiting in the spool. Until then the server is still paying for the step.
@@ -113,6 +129,19 @@ pub async fn fetch(client: &reqwest::Client, admin: SocketAddr) -> Result<Counte
     }
     let text = response.text().await.map_err(|e| format!("{url}: {e}"))?;
     Counters::from_text(&text)
+}
+
+/// Every server's counters summed: a fleet behind a balancer read as one server (each
+/// counter, the CPU and the backlogs add up; "settled" then means settled on every worker).
+pub async fn fetch_all(
+    client: &reqwest::Client,
+    admins: &[SocketAddr],
+) -> Result<Counters, String> {
+    let mut sum = Counters::default();
+    for &admin in admins {
+        sum = sum.plus(&fetch(client, admin).await?);
+    }
+    Ok(sum)
 }
 
 /// The client [`fetch`] uses: no proxy, a timeout so a stuck server fails the run.
@@ -177,6 +206,25 @@ mod tests {
                 backlog: 1.0,
             }
         );
+    }
+
+    #[test]
+    fn workers_add_up_to_one_fleet_settled_only_when_each_is() {
+        let one = Counters::from_text(SCRAPE).expect("parsed");
+        let idle = Counters {
+            active: 0.0,
+            backlog: 0.0,
+            ..one
+        };
+        let fleet = one.plus(&idle);
+        assert_eq!(fleet.cpu, 25.0);
+        assert_eq!(fleet.calls, 24.0);
+        assert_eq!(fleet.active, 3.0);
+        assert!(
+            !fleet.settled_since(&Counters::default()),
+            "one worker busy"
+        );
+        assert_eq!(idle.plus(&Counters::default()), idle);
     }
 
     #[test]

@@ -60,7 +60,8 @@ pub fn loopback(text: &str) -> Result<SocketAddr, String> {
 /// What `--target` mode needs of the command line.
 pub struct TargetArgs<'a> {
     pub sip: SocketAddr,
-    pub admin: SocketAddr,
+    /// Every server's admin address (several behind a balancer): their figures are summed.
+    pub admins: &'a [SocketAddr],
     pub calls: &'a [usize],
     pub seconds: u64,
     pub format: &'a str,
@@ -95,9 +96,9 @@ pub fn run(args: TargetArgs) -> Result<(), String> {
         let client = scrape::client()?;
         let mut steps = Vec::new();
         for (index, &calls) in args.calls.iter().enumerate() {
-            let before = scrape::fetch(&client, args.admin).await?;
+            let before = scrape::fetch_all(&client, args.admins).await?;
             let sent = generator::step(args.sip, calls, length, index, &payloads).await?;
-            let after = settle(&client, args.admin, &before).await?;
+            let after = settle(&client, args.admins, &before).await?;
             let line = StepLine::new(calls, args.seconds, &sent, &before, &after);
             out.line(&line)?;
             let step = Step {
@@ -152,12 +153,12 @@ pub fn run(args: TargetArgs) -> Result<(), String> {
 /// is still outstanding.
 async fn settle(
     client: &reqwest::Client,
-    admin: SocketAddr,
+    admins: &[SocketAddr],
     before: &Counters,
 ) -> Result<Counters, String> {
     let deadline = Instant::now() + SETTLE_DEADLINE;
     loop {
-        let now = scrape::fetch(client, admin).await?;
+        let now = scrape::fetch_all(client, admins).await?;
         if now.settled_since(before) {
             return Ok(now);
         }
