@@ -367,6 +367,14 @@ fn serve_sweeps_an_expired_recording_with_nobody_running_a_command() {
     assert_eq!(expected.len(), 4, "{expected:?}");
     assert!(after.iter().any(|f| f.starts_with(&prefix(&fresh))));
     assert!(after.iter().any(|f| f.starts_with(&prefix(&paid))));
+    // The sweeper logs a deletion once it is done, a moment after the files are gone.
+    assert!(
+        wait_until(Duration::from_secs(30), || !serve
+            .events("sweep.deleted")
+            .is_empty()),
+        "sweep.deleted logged; log: {:#?}",
+        serve.log()
+    );
     let deleted = serve.events("sweep.deleted");
     assert_eq!(deleted.len(), 1, "{deleted:#?}");
     assert_eq!(deleted[0]["recording"], format!("{}/", prefix(&expired)));
