@@ -28,6 +28,15 @@ const SCENARIO: &str = concat!(
 );
 const WORKERS: usize = 3;
 
+/// Polls `done` every 20 ms until it holds, failing with `what` after `secs` seconds.
+fn wait_until(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A fleet started by `scripts/fleet start`, stopped by `scripts/fleet stop` when dropped (a
 /// failed assertion too), which stops everything it started and nothing else.
 struct Fleet {
@@ -164,14 +173,9 @@ impl Fleet {
     /// second).
     fn wait_policy(&self, seq: i64) {
         for i in 1..=WORKERS {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while self.metric(i, "callrec_policy_seq") < seq as f64 {
-                assert!(
-                    Instant::now() < deadline,
-                    "worker-{i} never read the policy"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            wait_until(30, &format!("worker-{i} never read the policy"), || {
+                self.metric(i, "callrec_policy_seq") >= seq as f64
+            });
         }
     }
 
@@ -519,11 +523,9 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
     );
     // Draining: its OPTIONS answer is 503 from now on (the balancer probes each second), and
     // an INVITE that reaches it before the balancer knows is answered 503 and sent elsewhere.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fleet.events(2, "drain.start") == 0 {
-        assert!(Instant::now() < deadline, "worker-2 never started draining");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(30, "worker-2 never started draining", || {
+        fleet.events(2, "drain.start") > 0
+    });
     let before_2 = fleet.started(2);
     let second = play(&fleet, &temp.path("second"), 13400, 6, 6, 2000);
     let out = long.wait_with_output().expect("sipp ends");
@@ -549,11 +551,7 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
     // waited in its socket, which the balancer has given to another worker by then.)
     let lost = fleet.pid(3);
     signal(lost, "KILL");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !gone(lost) {
-        assert!(Instant::now() < deadline, "worker-3 survived SIGKILL");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(30, "worker-3 survived SIGKILL", || gone(lost));
     let third = play(&fleet, &temp.path("third"), 13600, 4, 10, 2000);
     let on_1 = fleet.started(1);
     for call in &third {
@@ -565,14 +563,9 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
     fleet.script("worker-start", &["3"]);
 
     // Worker 2 ran its own call to its end and stored it, then exited.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !gone(drained_pid) {
-        assert!(
-            Instant::now() < deadline,
-            "worker-2 never exited after draining"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(60, "worker-2 never exited after draining", || {
+        gone(drained_pid)
+    });
     assert_eq!(fleet.events(2, "drain.done"), 1);
     let drained_call = fleet
         .log(2)
@@ -589,14 +582,9 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
     // interval before the second arrived). Until then the round-robin below would skip them.
     fleet.script("worker-start", &["2"]);
     for i in [2, 3] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while fleet.metric(i, "callrec_sip_requests_total") < 2.0 {
-            assert!(
-                Instant::now() < deadline,
-                "the balancer never probed worker-{i}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until(30, &format!("the balancer never probed worker-{i}"), || {
+            fleet.metric(i, "callrec_sip_requests_total") >= 2.0
+        });
     }
 
     // Three long calls, one a worker; the worker holding the last is killed (SIGKILL) 3 s
@@ -617,11 +605,9 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
             .expect("one call");
         crash_calls.push((id, child));
         // In order, so the balancer's round-robin gives one to each worker.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !(1..=WORKERS).any(|i| fleet.started(i).contains(&crash_calls[n as usize].0)) {
-            assert!(Instant::now() < deadline, "call {n} never started");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(30, &format!("call {n} never started"), || {
+            (1..=WORKERS).any(|i| fleet.started(i).contains(&crash_calls[n as usize].0))
+        });
     }
     let holder = |call: &str| {
         (1..=WORKERS)
@@ -635,14 +621,9 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
     std::thread::sleep(Duration::from_millis(3000));
     let killed = fleet.pid(victim);
     signal(killed, "KILL");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !gone(killed) {
-        assert!(
-            Instant::now() < deadline,
-            "worker-{victim} survived SIGKILL"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(30, &format!("worker-{victim} survived SIGKILL"), || {
+        gone(killed)
+    });
     fleet.script("worker-start", &[&victim.to_string()]);
     let mut crash_ids = HashSet::new();
     for (n, (id, child)) in crash_calls.into_iter().enumerate() {
@@ -871,14 +852,9 @@ fn policy_and_tokens_reach_every_worker(fleet: &Fleet, temp: &TempDir) {
     let seq = audit_seq(&fleet.policy_db);
     let reached: Vec<Duration> = (1..=WORKERS)
         .map(|i| {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while fleet.metric(i, "callrec_policy_seq") < seq as f64 {
-                assert!(
-                    Instant::now() < deadline,
-                    "worker-{i} never read the change"
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            wait_until(30, &format!("worker-{i} never read the change"), || {
+                fleet.metric(i, "callrec_policy_seq") >= seq as f64
+            });
             changed.elapsed()
         })
         .collect();
