@@ -18,6 +18,7 @@ use callrec::store::object_lock::{self, LockOutcome};
 use callrec::store::s3::{S3Admin, S3Error};
 use callrec::store::{lifecycle, tagging, Destination};
 use common::admin::{create_token_for, AdminServer};
+use common::lifecycle as gateway_lifecycle;
 use common::recordings::record_call;
 use common::scenario_db::callrec_in;
 use common::serve::Serve;
@@ -25,7 +26,6 @@ use common::TempDir;
 use object_store::path::Path;
 use object_store::{GetOptions, ObjectStoreExt, PutPayload};
 use serde_json::json;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 /// An environment variable `./scripts/test` sets.
@@ -185,7 +185,11 @@ async fn a_bucket_without_object_lock_says_so_and_holds_nothing_itself() {
 
 /// A new bucket with Object Lock, named after `name`: its URL.
 async fn locked_bucket(name: &str) -> String {
-    let url = format!("s3://callrec-hold-{name}-{}", unique());
+    create_locked(format!("s3://callrec-hold-{name}-{}", unique())).await
+}
+
+/// Creates the bucket at `url` with Object Lock; returns `url`.
+async fn create_locked(url: String) -> String {
     admin(&url)
         .create_bucket_with_object_lock()
         .await
@@ -198,19 +202,6 @@ async fn all_keys(dest: &Destination) -> Vec<String> {
     use futures::TryStreamExt;
     let listed: Vec<_> = dest.store.list(None).try_collect().await.expect("list");
     listed.into_iter().map(|m| m.location.to_string()).collect()
-}
-
-/// `radosgw-admin lc process`: the gateway's lifecycle, run now over every bucket.
-fn lc_process() {
-    let out = Command::new("radosgw-admin")
-        .args(["--conf", &env("CALLREC_TEST_CEPH_CONF"), "lc", "process"])
-        .output()
-        .expect("run radosgw-admin");
-    assert!(
-        out.status.success(),
-        "lc process: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Whether version `version` of `key` is still in the bucket (hidden or not).
@@ -234,7 +225,7 @@ async fn version_kept(dest: &Destination, key: &str, version: &str) -> bool {
 async fn lifecycle_removes(dest: &Destination, versions: &[(String, String)]) {
     let start = Instant::now();
     loop {
-        lc_process();
+        gateway_lifecycle::process();
         let mut left = Vec::new();
         for (key, version) in versions {
             if version_kept(dest, key, version).await {
@@ -246,7 +237,8 @@ async fn lifecycle_removes(dest: &Destination, versions: &[(String, String)]) {
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "the lifecycle left {left:?}"
+            "the lifecycle left {left:?}\nlc list: {}",
+            gateway_lifecycle::list()
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -267,7 +259,7 @@ async fn retention_tag(dest: &Destination, key: &str) -> String {
 #[tokio::test]
 async fn the_gateway_s_lifecycle_removes_deleted_and_expired_versions_but_never_a_held_one() {
     env("CALLREC_TEST_S3");
-    let url = locked_bucket("lc").await;
+    let url = create_locked(gateway_lifecycle::bucket_url("hold")).await;
     let admin = admin(&url);
     // callrec's own rules, for a two-day class: expired after 2 s, hidden versions 1 s later.
     let xml = lifecycle::configuration(&[RetentionClass::Days(2)], false);
@@ -342,6 +334,11 @@ async fn the_gateway_s_lifecycle_removes_deleted_and_expired_versions_but_never_
     .await
     .expect("released by version");
     lifecycle_removes(&dest, &held).await;
+    // Every later lifecycle pass would spend time on this bucket's rules.
+    admin
+        .delete_bucket_lifecycle()
+        .await
+        .expect("rules removed");
 }
 
 #[test]

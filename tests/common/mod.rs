@@ -10,6 +10,7 @@ use std::io::Cursor;
 pub mod admin;
 pub mod cli;
 pub mod in_process;
+pub mod lifecycle;
 pub mod postgres;
 pub mod recordings;
 pub mod s3;
