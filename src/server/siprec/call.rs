@@ -6,8 +6,8 @@
 //! socket of signalling itself.
 
 use super::facts::{self, answer, storage_info};
-use super::latch::{Latch, LatchStats};
-use super::media_socket::{self, StreamRoute};
+use super::latch::Latch;
+use super::media_socket::{Receivers, StreamReceiver, StreamRoute};
 use super::ports::{PortBlock, PortPool};
 use super::settings::{Services, SipSettings};
 use super::shard::{push_note, CallSetup, Command, QueueFull, Shards};
@@ -25,20 +25,19 @@ use crate::store::spool;
 use crate::store::{self, key};
 use crate::time::Time;
 use bytes::Bytes;
+use mio::net::UdpSocket;
 use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-/// One stream's receiving side.
+/// One stream's receiving side: its sockets (RTP, and RTCP unless muxed).
 struct StreamRuntime {
-    tasks: Vec<JoinHandle<(LatchStats, Option<SocketAddr>)>>,
+    sockets: Vec<StreamReceiver>,
 }
 
 /// One answered session and what it holds until its recording is stored.
@@ -49,7 +48,6 @@ struct Call {
     ports: PortBlock,
     plans: Vec<Option<StreamPlan>>,
     streams: Vec<StreamRuntime>,
-    stop: watch::Sender<bool>,
     /// Whether media is held back from the recorder (paused, or awaiting the user's start).
     paused: watch::Sender<bool>,
     state: RecordingState,
@@ -122,16 +120,24 @@ pub(super) struct Calls {
     /// Shared with the tasks that free a call's ports once its sockets are done.
     pool: Arc<Mutex<PortPool>>,
     table: HashMap<SessionId, Call>,
+    /// The threads that read the calls' media sockets, one per shard.
+    receivers: Receivers,
 }
 
 impl Calls {
-    pub(super) fn new(settings: SipSettings, services: Services, pool: PortPool) -> Calls {
-        Calls {
+    pub(super) fn new(
+        settings: SipSettings,
+        services: Services,
+        pool: PortPool,
+    ) -> std::io::Result<Calls> {
+        let receivers = Receivers::start(services.shards.count())?;
+        Ok(Calls {
             settings,
             services,
             pool: Arc::new(Mutex::new(pool)),
             table: HashMap::new(),
-        }
+            receivers,
+        })
     }
 
     pub(super) fn len(&self) -> usize {
@@ -343,7 +349,6 @@ impl Calls {
                 "call.announcement"
             );
         }
-        let (stop, stop_rx) = watch::channel(false);
         let (paused, paused_rx) = watch::channel(!sends);
         let heard = Arc::new(AtomicU64::new(now.as_nanos()));
         let mut streams = Vec::new();
@@ -356,18 +361,15 @@ impl Calls {
                 paused: paused_rx.clone(),
                 clock: clock::now,
             };
-            let tasks = stream_sockets
-                .into_iter()
-                .map(|socket| {
-                    tokio::spawn(media_socket::receive(
-                        socket,
-                        Latch::new(plan.address),
-                        route.clone(),
-                        stop_rx.clone(),
-                    ))
-                })
-                .collect();
-            streams.push(StreamRuntime { tasks });
+            let mut receiving = Vec::new();
+            for socket in stream_sockets {
+                receiving.push(self.receivers.receive(
+                    socket,
+                    Latch::new(plan.address),
+                    route.clone(),
+                ));
+            }
+            streams.push(StreamRuntime { sockets: receiving });
         }
         let mut warnings = Vec::new();
         for note in offer.notes.iter().cloned().chain(notes) {
@@ -379,7 +381,6 @@ impl Calls {
             ports,
             plans,
             streams,
-            stop,
             paused,
             state,
             allows_pause: session::allows_pause(policy.as_ref()),
@@ -661,7 +662,9 @@ impl Calls {
                 .fetch_add(1, Relaxed);
             tracing::info!(user = call.recorded_aor.as_deref(), "call.never_started");
         }
-        let _ = call.stop.send(true);
+        for socket in call.streams.iter().flat_map(|s| &s.sockets) {
+            socket.stop();
+        }
         let reason = reason.to_owned();
         let shards = Arc::clone(&self.services.shards);
         let pool = Arc::clone(&self.pool);
@@ -671,8 +674,8 @@ impl Calls {
             let mut streams = Vec::new();
             for (plan, runtime) in call.plans.iter().flatten().zip(call.streams) {
                 let mut sources = Vec::new();
-                for task in runtime.tasks {
-                    if let Ok((stats, source)) = task.await {
+                for socket in runtime.sockets {
+                    if let Some((stats, source)) = socket.finish().await {
                         metrics.packets_kept.fetch_add(stats.kept, Relaxed);
                         metrics.packets_foreign.fetch_add(stats.foreign, Relaxed);
                         metrics
@@ -848,6 +851,7 @@ mod tests {
             keyring: Arc::default(),
         };
         Calls::new(settings, services, PortPool::new(PORTS).expect("a range"))
+            .expect("the OS starts a thread")
     }
 
     fn temp_dir(test: &str) -> PathBuf {

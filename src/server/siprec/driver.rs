@@ -71,16 +71,19 @@ pub async fn run(
         SocketAddr::new(settings.media_address, local.port())
     );
     let allow = settings.allow.clone();
+    let uas = Uas::new(UasConfig {
+        limits: settings.limits.clone(),
+        timers: Default::default(),
+        max_sessions: settings.max_calls,
+        contact,
+        tls_contact,
+        server: format!("callrec/{}", env!("CARGO_PKG_VERSION")),
+    });
+    let calls =
+        Calls::new(settings, services, pool).map_err(|e| format!("media receive threads: {e}"))?;
     let mut server = Server {
-        uas: Uas::new(UasConfig {
-            limits: settings.limits.clone(),
-            timers: Default::default(),
-            max_sessions: settings.max_calls,
-            contact,
-            tls_contact,
-            server: format!("callrec/{}", env!("CARGO_PKG_VERSION")),
-        }),
-        calls: Calls::new(settings, services, pool),
+        uas,
+        calls,
         connections: HashMap::new(),
         udp,
         allow,

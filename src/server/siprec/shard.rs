@@ -303,10 +303,20 @@ impl Shards {
         }
     }
 
-    fn sender(&self, call: u64) -> &Sender<Command> {
+    /// How many shards run.
+    pub fn count(&self) -> usize {
+        self.senders.len()
+    }
+
+    /// The shard a call is pinned to.
+    pub fn index(&self, call: u64) -> usize {
         // Fibonacci hashing spreads sequential call numbers over the shards.
         let hash = call.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
-        &self.senders[(hash % self.senders.len() as u64) as usize]
+        (hash % self.senders.len() as u64) as usize
+    }
+
+    fn sender(&self, call: u64) -> &Sender<Command> {
+        &self.senders[self.index(call)]
     }
 
     /// Hands a packet to its call's shard; a full queue drops it (counted).

@@ -56,10 +56,8 @@ pub(super) async fn bind_sip(listen: SocketAddr) -> Result<(UdpSocket, TcpListen
 }
 
 /// A call's media socket, bound at once (no await: the call table binds while it decides).
-pub(super) fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    let socket = std::net::UdpSocket::bind(addr)?;
-    socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket)
+pub(super) fn bind_udp(addr: SocketAddr) -> std::io::Result<mio::net::UdpSocket> {
+    mio::net::UdpSocket::bind(addr)
 }
 
 /// TCP and TLS connections held at once; one more is closed as soon as it is accepted.
