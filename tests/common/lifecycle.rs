@@ -26,13 +26,7 @@ pub fn bucket_url(purpose: &str) -> String {
 /// `radosgw-admin lc process`: one lifecycle pass now (see the module's note on which buckets
 /// it takes).
 pub fn process() {
-    let conf = std::env::var("CALLREC_TEST_CEPH_CONF").unwrap_or_else(|_| {
-        panic!("CALLREC_TEST_CEPH_CONF is not set: run ./scripts/test, which starts the gateway")
-    });
-    let out = Command::new("radosgw-admin")
-        .args(["--conf", &conf, "lc", "process"])
-        .output()
-        .expect("run radosgw-admin");
+    let out = admin(&["lc", "process"]).expect("run radosgw-admin");
     assert!(
         out.status.success(),
         "radosgw-admin lc process: {}: {}",
@@ -43,10 +37,18 @@ pub fn process() {
 
 /// The gateway's `lc list`: every bucket with rules, its status and last start.
 pub fn list() -> String {
-    let conf = std::env::var("CALLREC_TEST_CEPH_CONF").unwrap_or_default();
-    Command::new("radosgw-admin")
-        .args(["--conf", &conf, "lc", "list"])
-        .output()
+    admin(&["lc", "list"])
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default()
+}
+
+/// `radosgw-admin ARGS` on the gateway `./scripts/test` started.
+fn admin(args: &[&str]) -> std::io::Result<std::process::Output> {
+    let conf = std::env::var("CALLREC_TEST_CEPH_CONF").unwrap_or_else(|_| {
+        panic!("CALLREC_TEST_CEPH_CONF is not set: run ./scripts/test, which starts the gateway")
+    });
+    Command::new("radosgw-admin")
+        .args(["--conf", &conf])
+        .args(args)
+        .output()
 }

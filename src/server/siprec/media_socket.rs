@@ -38,7 +38,7 @@ const DRAIN_AT_END: usize = 1024;
 /// Least time between two wakes of a busy receive thread: what a datagram may wait in its
 /// socket before it is read, far inside the jitter buffer's wait. At 20 ms packets, a socket
 /// holds at most one datagram per wake, but a thread serves every socket of its shard's calls.
-pub(crate) const PACE: Duration = Duration::from_millis(5);
+const PACE: Duration = Duration::from_millis(5);
 
 /// Streams added but not yet taken by their thread (each thread takes them at every wake).
 const PENDING_STREAMS: usize = 4096;
