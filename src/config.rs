@@ -47,6 +47,9 @@
 //! max_calls = 2000
 //! idle_timeout_secs = 60                 # no RTP and no SIP this long: the client is gone
 //! drain_deadline_secs = 300              # SIGTERM: calls may run on this long
+//! max_invite_wait_ms = 32000             # an INVITE that waited longer in the socket (the
+//!                                        # server stalled) is answered 503; behind a
+//!                                        # balancer, under its failover time; 0: no limit
 //! connection_idle_secs = 300             # a TCP/TLS connection silent this long is closed
 //! shards = 0                             # media threads; 0 = one per core
 //! max_message_bytes = 65536
@@ -173,6 +176,12 @@ pub struct SipConfig {
     pub idle_timeout_secs: u64,
     /// On SIGTERM, how long calls in progress may run on before they are ended and stored.
     pub drain_deadline_secs: u64,
+    /// A new INVITE that waited longer than this in the server's socket before it was read
+    /// (the server was stalled: stopped, swapping, starved of CPU) is answered 503 instead of
+    /// being recorded. Its client has given up on it by then: a balancer has sent it to
+    /// another worker after its failover time (set this under that time), and any client's
+    /// INVITE transaction ends after 32 s (RFC 3261 Timer B, the default). 0: no limit.
+    pub max_invite_wait_ms: u64,
     /// A SIP connection (TCP or TLS) that sends nothing for this long is closed, so idle
     /// clients cannot hold every connection slot. Calls go on: in-dialog requests may come on
     /// a new connection.
@@ -267,6 +276,7 @@ impl Default for SipConfig {
             max_calls: 2000,
             idle_timeout_secs: 60,
             drain_deadline_secs: 300,
+            max_invite_wait_ms: 32_000,
             connection_idle_secs: 300,
             shards: 0,
             max_message_bytes: 64 * 1024,
@@ -1082,6 +1092,14 @@ pub const ENV: &[(&str, &str, Setter)] = &[
         "sip.drain_deadline_secs",
         |c, v| {
             c.sip.drain_deadline_secs = number(v)?;
+            Ok(())
+        },
+    ),
+    (
+        "CALLREC_SIP_MAX_INVITE_WAIT_MS",
+        "sip.max_invite_wait_ms",
+        |c, v| {
+            c.sip.max_invite_wait_ms = number(v)?;
             Ok(())
         },
     ),

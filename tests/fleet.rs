@@ -5,9 +5,10 @@
 //! would check: every call answered is in the store exactly once, whole and catalogued, the
 //! calls spread over every worker, a worker drained with SIGTERM takes no new call while its
 //! own calls finish and are stored, a worker lost while idle costs no call (the balancer
-//! fails over), and a worker killed mid-call (SIGKILL) and started again stores what it had
-//! of its call while the others' calls are untouched; `callrec loadtest` drives the whole
-//! fleet through the balancer.
+//! fails over), a worker killed mid-call (SIGKILL) and started again stores what it had
+//! of its call while the others' calls are untouched, and a worker that stalls (SIGSTOP) and
+//! resumes answers none of the calls the balancer gave another worker meanwhile;
+//! `callrec loadtest` drives the whole fleet through the balancer.
 
 mod common;
 
@@ -547,8 +548,7 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
     // A worker that is gone without a word (SIGKILL while idle: a crash, its machine lost):
     // the INVITEs the balancer sends it go unanswered for 2 s, then to the next worker, and
     // its OPTIONS probes go unanswered too, taking it out of rotation. Every call is still
-    // answered. (Not SIGSTOP: a worker that hangs and resumes would answer the INVITEs that
-    // waited in its socket, which the balancer has given to another worker by then.)
+    // answered. (A worker that stalls and resumes is below.)
     let lost = fleet.pid(3);
     signal(lost, "KILL");
     wait_until(30, "worker-3 survived SIGKILL", || gone(lost));
@@ -645,12 +645,49 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
         "worker-{victim} recovered the call it was recording"
     );
 
+    // A worker that stalls (SIGSTOP: swapped out, starved of CPU) for 3 s while calls come:
+    // the INVITE the balancer gives it goes unanswered for 2 s and then to the next worker.
+    // Resumed, it finds that INVITE still queued in its socket, read 3 s late: it answers
+    // 503 (`sip.max_invite_wait_ms`, 1.5 s in a fleet) instead of answering a call whose
+    // client took another worker's answer, and records none of these calls.
+    let stalled = 1;
+    let stalled_pid = fleet.pid(stalled);
+    signal(stalled_pid, "STOP");
+    let stall_dir = temp.path("stall");
+    let scenario = prepare(&stall_dir, 2);
+    let child = sipp(&fleet, &scenario, 14200, 3, 10, 2000)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sipp runs");
+    let stall_ids = call_ids(child.id(), 3);
+    std::thread::sleep(Duration::from_millis(3000));
+    signal(stalled_pid, "CONT");
+    let out = child.wait_with_output().expect("sipp ends");
+    assert_sipp(&out, &stall_dir);
+    wait_until(
+        30,
+        "the stalled worker never refused its stale INVITE",
+        || fleet.metric(stalled, "callrec_sip_stale_invites_total") >= 1.0,
+    );
+    let on_stalled = fleet.started(stalled);
+    assert!(
+        stall_ids.iter().all(|call| !on_stalled.contains(call)),
+        "worker-{stalled} answered a call it read after the balancer gave it to another"
+    );
+    // Back in the balancer's rotation once a probe sent after it resumed is answered.
+    let requests = fleet.metric(stalled, "callrec_sip_requests_total");
+    wait_until(30, "the balancer never probed the resumed worker", || {
+        fleet.metric(stalled, "callrec_sip_requests_total") >= requests + 2.0
+    });
+
     let everything: HashSet<String> = first
         .iter()
         .chain(&second)
         .chain(&long_ids)
         .chain(&third)
         .chain(&crash_ids)
+        .chain(&stall_ids)
         .cloned()
         .collect();
     let stored = fleet.wait_stored(&everything);
@@ -692,7 +729,7 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
     eprintln!(
         "fleet: {} calls answered and stored, {} verified; per worker {:?}; failed over by \
          the balancer: {} after a 503, {} after no answer; the call killed 3 s in recovered \
-         with {} ms",
+         with {} ms; the stalled worker answered {} INVITEs 503 it read too late",
         everything.len(),
         summary["ok"],
         (1..=WORKERS)
@@ -701,6 +738,7 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
         balancer.matches("(503), trying the next").count(),
         balancer.matches("(408), trying the next").count(),
         rows[names[crashed_call.as_str()]].0,
+        fleet.metric(stalled, "callrec_sip_stale_invites_total"),
     );
 
     loadtest_drives_the_whole_fleet(&fleet);

@@ -69,6 +69,7 @@ fn uas() -> Uas {
         contact: "sip:callrec@192.0.2.50:5060".into(),
         tls_contact: None,
         server: "callrec/test".into(),
+        max_invite_wait: None,
     })
 }
 

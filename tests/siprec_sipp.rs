@@ -190,10 +190,11 @@ fn metrics_are_openmetrics_text_every_line_of_it() {
     );
     let (families, samples) = parse_openmetrics(&text);
     // The worker's identity, the admin API's 4, the policy cache's 3, the webhooks'
-    // deliverer's 3 and the recording server's 33 (its own CPU time among them).
-    assert_eq!(families.len(), 44, "{families:?}");
+    // deliverer's 3 and the recording server's 34 (its own CPU time among them).
+    assert_eq!(families.len(), 45, "{families:?}");
     for (family, kind) in [
         ("callrec_worker", "info"),
+        ("callrec_sip_stale_invites", "counter"),
         ("callrec_admin_requests", "counter"),
         ("callrec_sip_refused_clients", "counter"),
         ("callrec_policy_refreshes", "counter"),

@@ -37,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
         contact: "sip:callrec@192.0.2.50:5060".into(),
         tls_contact: None,
         server: "callrec/fuzz".into(),
+        max_invite_wait: None,
     });
     let now = Time::from_nanos(1_700_000_000_000_000_000);
     let messages: Vec<bytes::Bytes> = if transport & 1 == 1 {

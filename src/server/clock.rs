@@ -19,6 +19,13 @@ pub fn now() -> Time {
     wall + instant.elapsed()
 }
 
+/// How long ago a wall-clock stamp was (a kernel's receive timestamp, which is on the wall
+/// clock), read on the wall clock too: a step of the clock since [`now`] was anchored cannot
+/// skew it.
+pub fn since_wall_stamp(stamp: Time) -> std::time::Duration {
+    wall_now().saturating_since(stamp)
+}
+
 fn wall_now() -> Time {
     let since_epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)

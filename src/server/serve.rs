@@ -427,6 +427,8 @@ pub fn sip_settings(config: &Config) -> Result<SipSettings, String> {
         max_calls: sip.max_calls,
         idle_timeout: Duration::from_secs(sip.idle_timeout_secs),
         drain_deadline: Duration::from_secs(sip.drain_deadline_secs),
+        max_invite_wait: (sip.max_invite_wait_ms > 0)
+            .then(|| Duration::from_millis(sip.max_invite_wait_ms)),
         connection_idle: Duration::from_secs(sip.connection_idle_secs),
         limits: Limits {
             max_message_bytes: sip.max_message_bytes,

@@ -17,6 +17,7 @@ use super::{Peer, Refusal, Transmit, Transport};
 use crate::time::Time;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
 
 /// The server's number for one recording session (one SIP dialog).
 pub type SessionId = u64;
@@ -36,6 +37,9 @@ pub struct UasConfig {
     pub tls_contact: Option<String>,
     /// The Server header's value.
     pub server: String,
+    /// A new INVITE read this long or more after it arrived is answered 503: its client has
+    /// given up on it (see [`Uas::receive_waited`]). `None`: no limit.
+    pub max_invite_wait: Option<Duration>,
 }
 
 /// What the caller must act on.
@@ -91,6 +95,8 @@ pub struct UasStats {
     pub responses_ignored: u64,
     /// Requests refused, by the status they were answered with.
     pub refused: Vec<(u16, u64)>,
+    /// New INVITEs answered 503 because they waited too long to be read (also in `refused`).
+    pub stale_invites: u64,
 }
 
 impl UasStats {
@@ -230,8 +236,18 @@ impl Uas {
         }
     }
 
-    /// One datagram, or one message cut from a stream, from `peer`.
+    /// One datagram, or one message cut from a stream, from `peer`, read as it arrived.
     pub fn receive(&mut self, now: Time, peer: Peer, bytes: Bytes) {
+        self.receive_waited(now, Duration::ZERO, peer, bytes)
+    }
+
+    /// One message from `peer` that `waited` between its arrival (the kernel's receive time)
+    /// and `now`. A server that stalls (stopped, swapping, starved of CPU) finds the requests
+    /// sent meanwhile still queued when it resumes; a new INVITE among them whose client
+    /// must have given up ([`UasConfig::max_invite_wait`]) is answered 503 rather than
+    /// answered 200 for a call whose media goes elsewhere: a balancer has given it to another
+    /// worker, whose answer the client took.
+    pub fn receive_waited(&mut self, now: Time, waited: Duration, peer: Peer, bytes: Bytes) {
         let request = match Message::parse(bytes.clone(), &self.config.limits) {
             Ok(Message::Request(request)) => request,
             Ok(Message::Response(response)) => {
@@ -274,7 +290,9 @@ impl Uas {
         if self.txs.begin(key.clone(), peer).is_err() {
             return self.stateless(&request, peer, 503, "Too many transactions", &[]);
         }
-        if let Err(Refusal { status, reason }) = self.dispatch(now, peer, &key, request.clone()) {
+        if let Err(Refusal { status, reason }) =
+            self.dispatch(now, waited, peer, &key, request.clone())
+        {
             self.stats.refused(status);
             let mut extra: Vec<(&str, String)> = Vec::new();
             match status {
@@ -341,6 +359,7 @@ impl Uas {
     fn dispatch(
         &mut self,
         now: Time,
+        waited: Duration,
         peer: Peer,
         key: &TxKey,
         request: Request,
@@ -375,7 +394,7 @@ impl Uas {
         }
         let to_tag = headers.to().map_err(bad)?.tag().map(str::to_string);
         match (request.method(), to_tag) {
-            (Method::Invite, None) => self.initial_invite(now, peer, key, request),
+            (Method::Invite, None) => self.initial_invite(now, waited, peer, key, request),
             (Method::Cancel, _) => self.cancel(now, key, &request),
             (_, None) => Err(Refusal::new(481, "Call/Transaction Does Not Exist")),
             (_, Some(tag)) => self.in_dialog(now, key, request, &tag),
@@ -385,10 +404,15 @@ impl Uas {
     fn initial_invite(
         &mut self,
         now: Time,
+        waited: Duration,
         peer: Peer,
         key: &TxKey,
         request: Request,
     ) -> Result<(), Refusal> {
+        if self.config.max_invite_wait.is_some_and(|max| waited >= max) {
+            self.stats.stale_invites += 1;
+            return Err(Refusal::new(503, "Stale Request (read too late)"));
+        }
         if self.draining {
             return Err(Refusal::new(503, "Draining"));
         }

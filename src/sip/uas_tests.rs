@@ -13,6 +13,7 @@ fn config() -> UasConfig {
         contact: "sip:callrec@192.0.2.1:5060".into(),
         tls_contact: Some("sip:callrec@192.0.2.1:5061".into()),
         server: "callrec/test".into(),
+        max_invite_wait: Some(Duration::from_secs(2)),
     }
 }
 
@@ -312,6 +313,58 @@ fn options_and_invites_get_503_when_draining_or_full() {
     uas.receive(at(0), udp(), request("OPTIONS", "o3", 1, None, "", ""));
     uas.receive(at(0), udp(), invite("i4"));
     assert_eq!(sent(&mut uas), [503, 503]);
+}
+
+/// A server that stalled finds the INVITEs sent meanwhile still queued when it resumes. One
+/// read after its client gave up (a balancer has given it to another worker by then) is
+/// answered 503 and never offered, and so is its retransmission; one read in time is offered;
+/// in-dialog requests are never judged by their wait; without a limit nothing is refused.
+#[test]
+fn an_invite_read_after_its_client_gave_up_is_answered_503_and_never_offered() {
+    let mut uas = Uas::new(config());
+    let late = Duration::from_millis(2000);
+    uas.receive_waited(at(0), late, udp(), invite("1"));
+    assert_eq!(sent(&mut uas), [503]);
+    uas.receive_waited(at(1), Duration::from_millis(500), udp(), invite("1"));
+    assert_eq!(
+        sent(&mut uas),
+        [503],
+        "the retransmission gets the same answer"
+    );
+    assert_eq!(uas.poll_event(), None);
+    assert_eq!(uas.stats().stale_invites, 1);
+    assert_eq!(uas.stats().refused, [(503, 1)]);
+
+    uas.receive_waited(at(2), Duration::from_millis(1999), udp(), invite("2"));
+    assert_eq!(sent(&mut uas), [100]);
+    let session = offer(&mut uas).session;
+    uas.accept(at(3), session, Some(Bytes::from_static(b"v=0\r\n")));
+    let ok = uas.poll_transmit().unwrap();
+    let tag = to_tag(&ok.bytes);
+    uas.receive(at(4), udp(), request("ACK", "2", 1, Some(&tag), "", ""));
+    let bye = request("BYE", "3", 2, Some(&tag), "", "");
+    uas.receive_waited(at(5), Duration::from_secs(10), udp(), bye);
+    assert_eq!(
+        sent(&mut uas),
+        [200],
+        "a BYE that waited still ends its session"
+    );
+    assert_eq!(
+        uas.poll_event(),
+        Some(Event::Ended {
+            session,
+            why: EndReason::Bye
+        })
+    );
+    assert_eq!(uas.stats().stale_invites, 1);
+
+    let mut unlimited = Uas::new(UasConfig {
+        max_invite_wait: None,
+        ..config()
+    });
+    unlimited.receive_waited(at(0), Duration::from_secs(60), udp(), invite("4"));
+    assert_eq!(sent(&mut unlimited), [100]);
+    assert!(offer(&mut unlimited).initial);
 }
 
 #[test]

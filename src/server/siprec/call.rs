@@ -833,6 +833,7 @@ mod tests {
             max_calls: 10,
             idle_timeout: Duration::from_secs(60),
             drain_deadline: Duration::from_secs(1),
+            max_invite_wait: None,
             connection_idle: Duration::from_secs(60),
             limits: Limits::default(),
             allow: crate::sip::sources::AllowedSources::loopback(),

@@ -7,7 +7,9 @@ use super::call::Calls;
 use super::ports::PortPool;
 use super::refusal_log::RefusalLog;
 use super::settings::{Services, SipSettings};
-use super::transport::{accept_connections, bind_sip, Connection, Connections, Inbound};
+use super::transport::{
+    accept_connections, bind_sip, recv_stamped, stamp_arrivals, Connection, Connections, Inbound,
+};
 use crate::server::bind::refusal;
 use crate::server::clock;
 use crate::sip::sources::AllowedSources;
@@ -36,6 +38,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), String> {
     let (udp, tcp) = bind_sip(settings.listen).await?;
+    stamp_arrivals(&udp).map_err(|e| format!("sip.listen: receive timestamps: {e}"))?;
     let local = udp.local_addr().map_err(|e| e.to_string())?;
     let tls = match &settings.tls {
         None => None,
@@ -78,6 +81,7 @@ pub async fn run(
         contact,
         tls_contact,
         server: format!("callrec/{}", env!("CARGO_PKG_VERSION")),
+        max_invite_wait: settings.max_invite_wait,
     });
     let calls =
         Calls::new(settings, services, pool).map_err(|e| format!("media receive threads: {e}"))?;
@@ -99,22 +103,18 @@ pub async fn run(
             .map(|at| at.saturating_since(clock::now()))
             .unwrap_or(Duration::from_secs(3600));
         tokio::select! {
-            received = server.udp.recv_buf_from(&mut buf) => {
-                if let Ok((_, from)) = received {
+            received = recv_stamped(&server.udp, &mut buf, UDP_READ) => {
+                if let Ok((from, waited)) = received {
                     let bytes = buf.split().freeze();
                     tracing::trace!(peer = %from, bytes = bytes.len(), "sip.received");
                     let peer = Peer { addr: from, transport: Transport::Udp };
-                    server.receive(clock::now(), peer, bytes);
-                }
-                buf.clear();
-                if buf.capacity() < UDP_READ {
-                    buf.reserve(UDP_READ);
+                    server.receive(clock::now(), waited, peer, bytes);
                 }
             }
             Some(input) = inbound.recv() => match input {
                 Inbound::Message(peer, bytes) => {
                     tracing::trace!(peer = %peer.addr, bytes = bytes.len(), "sip.received");
-                    server.receive(clock::now(), peer, bytes)
+                    server.receive(clock::now(), Duration::ZERO, peer, bytes)
                 }
                 Inbound::Connected(id, connection) => { server.connections.insert(id, connection); }
                 Inbound::Closed(id) => { server.connections.remove(&id); }
@@ -185,9 +185,9 @@ impl Refused {
 impl Server {
     /// A message from `peer`: to the user agent when its source is allowed, else refused
     /// (see [`Uas::forbid`]).
-    fn receive(&mut self, now: Time, peer: Peer, bytes: Bytes) {
+    fn receive(&mut self, now: Time, waited: Duration, peer: Peer, bytes: Bytes) {
         if self.allow.admits(peer.addr.ip()) {
-            return self.uas.receive(now, peer, bytes);
+            return self.uas.receive_waited(now, waited, peer, bytes);
         }
         if self.uas.forbid(peer, bytes) {
             self.refused(now, peer.addr, Refused::Address, "source not in sip.allow");
@@ -246,6 +246,9 @@ impl Server {
         let metrics = &self.calls.services.metrics;
         metrics.sip_requests.store(stats.requests, Relaxed);
         metrics.sip_unanswerable.store(stats.unanswerable, Relaxed);
+        metrics
+            .sip_stale_invites
+            .store(stats.stale_invites, Relaxed);
         let byes = self.uas.bye_stats();
         metrics.byes_sent.store(byes.sent, Relaxed);
         metrics.byes_unanswered.store(byes.unanswered, Relaxed);

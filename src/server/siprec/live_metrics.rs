@@ -40,6 +40,8 @@ pub struct SipMetrics {
     pub packets_not_latchable: AtomicU64,
     pub sip_requests: AtomicU64,
     pub sip_unanswerable: AtomicU64,
+    /// New INVITEs answered 503 because they were read too late (`sip.max_invite_wait_ms`).
+    pub sip_stale_invites: AtomicU64,
     /// TCP or TLS connections closed at once: `MAX_CONNECTIONS` were open.
     pub connections_refused: AtomicU64,
     /// BYEs we sent to end calls ourselves, and those never answered.
@@ -232,6 +234,12 @@ impl Collector for LiveMetrics {
                 &sip.sip_unanswerable,
             ),
             (
+                "callrec_sip_stale_invites",
+                "New INVITEs answered 503 because they waited in the socket longer than \
+                 sip.max_invite_wait_ms (the server stalled; the client has moved on).",
+                &sip.sip_stale_invites,
+            ),
+            (
                 "callrec_sip_byes_sent",
                 "BYEs sent to end calls the recorder ended itself (idle, drain deadline).",
                 &sip.byes_sent,
@@ -379,7 +387,7 @@ mod tests {
 
     /// Every sample `/metrics` showed before the crate wrote it, in order, as dashboards read
     /// them: the names and labels must not change.
-    const SAMPLES: [&str; 47] = [
+    const SAMPLES: [&str; 48] = [
         "callrec_calls_active",
         "callrec_calls_total",
         "callrec_calls_rejected_total",
@@ -411,6 +419,7 @@ mod tests {
         "callrec_live_sync_seconds{quantile=\"0.99\"}",
         "callrec_sip_requests_total",
         "callrec_sip_unanswerable_total",
+        "callrec_sip_stale_invites_total",
         "callrec_sip_byes_sent_total",
         "callrec_sip_byes_unanswered_total",
         "callrec_calls_recording_failed_total",
@@ -500,7 +509,7 @@ mod tests {
             .filter_map(|l| l.strip_prefix("# TYPE "))
             .map(|l| l.split_once(' ').expect("name and type"))
             .collect();
-        assert_eq!(families.len(), 33);
+        assert_eq!(families.len(), 34);
         for (name, kind) in &families {
             assert!(text.contains(&format!("# HELP {name} ")), "{name}");
             let sample = match *kind {

@@ -30,6 +30,8 @@ pub struct SipSettings {
     pub idle_timeout: Duration,
     /// How long a drain waits for calls to end before ending them itself.
     pub drain_deadline: Duration,
+    /// A new INVITE that waited longer in the socket is answered 503 (`None`: no limit).
+    pub max_invite_wait: Option<Duration>,
     /// A TCP or TLS connection that sends nothing for this long is closed.
     pub connection_idle: Duration,
     pub limits: Limits,

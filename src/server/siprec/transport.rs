@@ -5,18 +5,79 @@
 
 use super::live_metrics::SipMetrics;
 use crate::server::bind::refusal;
+use crate::server::clock;
 use crate::sip::framing::{Frame, Framer};
 use crate::sip::message::Limits;
 use crate::sip::{Peer, Transport};
-use bytes::Bytes;
+use crate::time::Time;
+use bytes::{Bytes, BytesMut};
+use nix::sys::socket::{
+    recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage,
+};
+use nix::sys::time::TimeSpec;
+use std::io::IoSliceMut;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
+
+/// Asks the kernel to stamp each datagram the SIP socket receives with its arrival time
+/// (`SO_TIMESTAMPNS`), so that [`recv_stamped`] knows how long a request waited to be read.
+pub(super) fn stamp_arrivals(udp: &UdpSocket) -> std::io::Result<()> {
+    setsockopt(udp, sockopt::ReceiveTimestampns, &true).map_err(std::io::Error::from)
+}
+
+/// Reads one datagram into `buf` (emptied first, at most `max` bytes kept): its sender, and
+/// how long it waited in the socket before this read (zero when the kernel gave no stamp).
+pub(super) async fn recv_stamped(
+    udp: &UdpSocket,
+    buf: &mut BytesMut,
+    max: usize,
+) -> std::io::Result<(SocketAddr, Duration)> {
+    buf.clear();
+    buf.resize(max, 0);
+    let (len, from, stamp) = udp
+        .async_io(Interest::READABLE, || {
+            let mut iov = [IoSliceMut::new(&mut buf[..])];
+            let mut control = nix::cmsg_space!(TimeSpec);
+            let message = recvmsg::<SockaddrStorage>(
+                udp.as_raw_fd(),
+                &mut iov,
+                Some(&mut control),
+                MsgFlags::empty(),
+            )?;
+            let stamp = message.cmsgs()?.find_map(|c| match c {
+                ControlMessageOwned::ScmTimestampns(at) => Some(at),
+                _ => None,
+            });
+            let from = message.address.as_ref().and_then(socket_addr);
+            Ok((message.bytes, from, stamp))
+        })
+        .await?;
+    buf.truncate(len);
+    let from = from.ok_or_else(|| std::io::Error::other("a datagram without its sender"))?;
+    let waited = stamp.map_or(Duration::ZERO, |at| {
+        let nanos = (at.tv_sec() as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(at.tv_nsec() as u64);
+        clock::since_wall_stamp(Time::from_nanos(nanos))
+    });
+    Ok((from, waited))
+}
+
+fn socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = address.as_sockaddr_in() {
+        return Some(SocketAddr::V4((*v4).into()));
+    }
+    address
+        .as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6((*v6).into()))
+}
 
 /// Transport-level inputs, from the UDP socket and the TCP connections.
 pub(super) enum Inbound {
