@@ -6,6 +6,12 @@
 //!
 //! Every reported time is per second of call: each iteration records (or encodes) the whole
 //! 10 s call, with a fresh recorder or encoder, and its time is divided by 10.
+//!
+//! `interleaved_opus_per_call_second`: a shard's view. Many calls recorded side by side, one
+//! datagram of each in turn, so each call's state comes back into the cache for each packet,
+//! timed in the steady state (after the recorders' start). Polled after every datagram, as
+//! the shards do, and only every 100 ms: whether a hundred interleaved calls cost more than
+//! one, and whether polling less often would win it back.
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -139,5 +145,78 @@ fn recorder(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, recorder);
+/// Calls side by side in the interleaved benchmarks: one alone, and a shard's share of a
+/// busy server's.
+const INTERLEAVED_CALLS: [usize; 2] = [1, 100];
+/// Seconds of each call fed before the clock starts (the recorders' start-up and the jitter
+/// buffer's first wait are not steady state), and seconds timed after.
+const WARM_SECS: u64 = 3;
+const TIMED_SECS: u64 = 4;
+
+/// Steady-state cost of `calls` calls recorded side by side, as a shard holds them, per
+/// call-second: each step takes one datagram of every call in turn (so each call's state,
+/// its jitter buffer, timeline and encoder, comes back into the cache), and polls that call
+/// after every datagram, or only once `poll_every` has passed since its last poll.
+fn interleaved(
+    packets: &Packets,
+    config: &RecorderConfig,
+    calls: usize,
+    poll_every: Duration,
+) -> Duration {
+    let mut map = PayloadMap::with_static();
+    map.retain(&[0]);
+    let mut recorders: Vec<(Recorder, Time)> = (0..calls)
+        .map(|_| {
+            let payloads = [map.clone(), map.clone()];
+            let recorder = Recorder::new(config.clone(), payloads).expect("recorder");
+            (recorder, packets[0].0)
+        })
+        .collect();
+    let warm_until = packets[0].0 + Duration::from_secs(WARM_SECS);
+    let timed_until = warm_until + Duration::from_secs(TIMED_SECS);
+    let mut out = Vec::new();
+    let mut timer = None;
+    for (now, leg, datagram) in packets.iter().take_while(|(now, ..)| *now < timed_until) {
+        if *now >= warm_until && timer.is_none() {
+            timer = Some(Instant::now());
+        }
+        for (recorder, last_poll) in &mut recorders {
+            recorder.push(*now, *leg, datagram.clone());
+            if now.saturating_since(*last_poll) < poll_every {
+                continue;
+            }
+            *last_poll = *now;
+            while recorder.poll(*now, &mut out).expect("poll") {
+                black_box(&out);
+                out.clear();
+            }
+            black_box(&out);
+            out.clear();
+        }
+    }
+    let elapsed = timer.expect("the call outlasts the warm-up").elapsed();
+    elapsed / (calls as u32 * TIMED_SECS as u32)
+}
+
+fn recorder_interleaved(c: &mut Criterion) {
+    let packets = call();
+    let config = config(Format::OggOpus);
+    let mut group = c.benchmark_group("recorder/interleaved_opus_per_call_second");
+    group.sample_size(10);
+    for calls in INTERLEAVED_CALLS {
+        for (poll, every) in [("poll_each_packet", 0), ("poll_each_100ms", 100)] {
+            let every = Duration::from_millis(every);
+            group.bench_function(format!("{calls}_calls_{poll}"), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| interleaved(&packets, &config, calls, every))
+                        .sum()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, recorder, recorder_interleaved);
 criterion_main!(benches);

@@ -68,9 +68,13 @@ fn a_target_servers_cost_is_read_from_its_metrics_and_its_store_holds_every_call
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect();
     let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["step", "recorder_alone", "summary"], "{stdout}");
+    assert_eq!(
+        kinds,
+        ["recorder_alone", "step", "recorder_alone", "summary"],
+        "{stdout}"
+    );
 
-    let step = &lines[0];
+    let step = &lines[1];
     assert_eq!(step["calls"], CALLS);
     // Two legs, 50 packets a second each.
     assert_eq!(step["packets_sent"], CALLS * 2 * 50 * SECONDS, "{step}");
@@ -81,21 +85,32 @@ fn a_target_servers_cost_is_read_from_its_metrics_and_its_store_holds_every_call
     let expected = cpu * 1e3 / (CALLS * SECONDS) as f64;
     assert!((per_call_second - expected).abs() < 1e-6, "{step}");
 
-    let alone = &lines[1];
-    assert_eq!(
-        (alone["format"].as_str(), alone["call_secs"].as_u64()),
-        (Some("opus"), Some(SECONDS)),
-        "{alone}"
-    );
-    assert!(alone["calls"].as_u64().unwrap() >= 1, "{alone}");
-    assert!(alone["cpu_seconds"].as_f64().unwrap() > 0.0, "{alone}");
+    // The floor, just before and just after the step: the recorder alone on every core.
+    let (before, after) = (&lines[0], &lines[2]);
+    let cores = std::thread::available_parallelism().unwrap().get();
+    for alone in [before, after] {
+        assert_eq!(
+            (alone["format"].as_str(), alone["call_secs"].as_u64()),
+            (Some("opus"), Some(SECONDS)),
+            "{alone}"
+        );
+        assert_eq!(alone["threads"], cores, "{alone}");
+        assert!(alone["calls"].as_u64().unwrap() >= 1, "{alone}");
+        assert!(alone["cpu_seconds"].as_f64().unwrap() > 0.0, "{alone}");
+    }
 
-    let summary = &lines[2];
+    // The step's floor pools both: their CPU over their seconds of call.
+    let summary = &lines[3];
     assert_eq!(summary["steps"].as_array().unwrap().len(), 1, "{summary}");
+    let pooled = |key: &str| before[key].as_f64().unwrap() + after[key].as_f64().unwrap();
+    let floor_ms = pooled("cpu_seconds") * 1e3 / (pooled("calls") * SECONDS as f64);
+    let recorder = summary["steps"][0]["recorder_alone_cpu_ms_per_call_second"]
+        .as_f64()
+        .unwrap();
+    assert!((recorder - floor_ms).abs() < 1e-9, "{summary}");
     let ratio = summary["steps"][0]["live_over_recorder"].as_f64().unwrap();
-    let recorder = alone["cpu_ms_per_call_second"].as_f64().unwrap();
     assert!(
-        (ratio - per_call_second / recorder).abs() < 1e-9,
+        (ratio - per_call_second / floor_ms).abs() < 1e-9,
         "{summary}"
     );
 

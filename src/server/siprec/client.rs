@@ -397,16 +397,31 @@ async fn exchange(
             match code {
                 100..=199 => continue,
                 c if c == status => return Ok(message),
-                c => return Err(format!("answered {c}")),
+                c => return Err(format!("{ANSWERED}{c}")),
             }
         }
     }
     Err("no answer".into())
 }
 
+/// How an error says the server answered with another status than the one expected.
+const ANSWERED: &str = "answered ";
+
+/// The status a server answered when an [`SrcSession`] call failed because of it (a refusal
+/// such as 503), rather than because nothing came back.
+pub fn answered_status(error: &str) -> Option<u16> {
+    error.strip_prefix(ANSWERED)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_names_its_status_and_silence_names_none() {
+        assert_eq!(answered_status(&format!("{ANSWERED}503")), Some(503));
+        assert_eq!(answered_status("no answer"), None);
+    }
 
     #[test]
     fn record_route_values_are_read_per_line_and_per_comma_outside_brackets() {

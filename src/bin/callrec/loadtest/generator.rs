@@ -3,7 +3,7 @@
 //! ([`crate::synthetic_call`]): leg A's and leg B's PCMU frames, in this call's own RTP headers.
 
 use bytes::Bytes;
-use callrec::server::siprec::client::SrcSession;
+use callrec::server::siprec::client::{self, SrcSession};
 use callrec::synth::rtp_packet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -11,6 +11,9 @@ use tokio::net::UdpSocket;
 
 /// What the generator did in one step.
 pub struct Sent {
+    /// Calls the server refused (answered 503, or another error status): a server or fleet
+    /// at its limit, so the step did not hold.
+    pub refused: usize,
     /// RTP packets handed to the sockets.
     pub packets: u64,
     /// This process's peak resident memory while the calls ran (in-process mode: the server's
@@ -36,8 +39,13 @@ pub async fn step(
     // The process id keeps Call-IDs apart across runs against the same external server.
     let run = std::process::id();
     let mut sessions = Vec::with_capacity(calls);
+    let mut refused = 0;
     for i in 0..calls {
-        sessions.push(Session::open(sip, &format!("load-{run}-{step}-{i}")).await?);
+        match Session::open(sip, &format!("load-{run}-{step}-{i}")).await {
+            Ok(session) => sessions.push(session),
+            Err(e) if client::answered_status(&e).is_some() => refused += 1,
+            Err(e) => return Err(e),
+        }
     }
     let mut ticker = tokio::time::interval(Duration::from_millis(20));
     let packets = length.as_millis() as u32 / 20;
@@ -68,6 +76,7 @@ pub async fn step(
         s.src.bye().await?;
     }
     Ok(Sent {
+        refused,
         packets: sent,
         peak_rss: peak,
         behind,

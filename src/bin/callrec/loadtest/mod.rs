@@ -37,7 +37,8 @@ use tokio::sync::watch;
 #[derive(clap::Parser)]
 pub struct LoadArgs {
     /// Concurrent calls of each step, in order; the ramp stops at the first step that loses
-    /// 0.1% or more of its packets, or of its audio to lateness.
+    /// 0.1% or more of its packets, or of its audio to lateness, or (with --target) has calls
+    /// refused.
     #[arg(
         long,
         value_name = "N,N,...",
@@ -151,6 +152,7 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
             );
             let base_rss = rss_bytes();
             let generator::Sent {
+                refused,
                 packets: sent,
                 peak_rss,
                 behind: generator_behind,
@@ -162,6 +164,12 @@ pub fn run(args: LoadArgs) -> Result<(), String> {
                 &payloads,
             )
             .await?;
+            if refused > 0 {
+                return Err(format!(
+                    "the server refused {refused} of the step's {calls} calls (sip.max_calls, or \
+                     its RTP ports, are fewer than the step needs)"
+                ));
+            }
             // Let the shards finish the step's calls before reading the counters.
             let deadline = Instant::now() + Duration::from_secs(60);
             while live.shards.calls_active.load(Relaxed) > 0 && Instant::now() < deadline {

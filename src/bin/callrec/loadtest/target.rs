@@ -11,11 +11,16 @@
 //! server did meanwhile (its policy refresh, the scrapes themselves). Its inverse is the
 //! concurrent calls one core of server CPU keeps up with.
 //!
-//! After the ramp, this process records the same synthetic call alone, one call after another,
-//! in the server's format at the Opus defaults, and divides its own CPU time by the seconds of
-//! call recorded (the generator idle meanwhile): the recorder's floor, which `callrec bench`
-//! measures too. `live_over_recorder` is the server's cost over that floor, per step and for
-//! the largest step that held.
+//! Before the first step and after each, this process records the same synthetic call alone
+//! in the server's format at the Opus defaults, on every core at once (a thread per core, each
+//! recording one call after another; the generator idle meanwhile), and divides its CPU time
+//! by the seconds of call recorded: the recorder's floor, which `callrec bench` measures on
+//! one core. `live_over_recorder` is each step's cost over the floor measured just before and
+//! just after it (pooled: both measurements' CPU over both's seconds of call). The floor is
+//! taken around each step, and on every core, because a shared machine's cores change speed
+//! from minute to minute (this project's two virtual cores by up to 1.5x, measured with the
+//! same `callrec bench` pinned to one core): a floor taken on one core at another moment
+//! measures the host, not the server, whose threads run on every core.
 //!
 //! Only loopback addresses are taken, for the SIP target and for the metrics alike: this tool
 //! must never load a server on another machine by accident.
@@ -30,6 +35,7 @@ use callrec::encode::Format;
 use callrec::server::process_cpu;
 use serde::Serialize;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// How long a step's calls may take to end, be committed and uploaded after the last BYE.
@@ -70,9 +76,9 @@ pub struct TargetArgs<'a> {
 
 /// One step against the external server.
 struct Step {
-    calls: usize,
-    loss: f64,
-    per_call_second: Option<f64>,
+    /// Every call answered, and under 0.1% of its packets or audio lost.
+    held: bool,
+    ratio: StepRatio,
 }
 
 pub fn run(args: TargetArgs) -> Result<(), String> {
@@ -92,59 +98,60 @@ pub fn run(args: TargetArgs) -> Result<(), String> {
     let length = Duration::from_secs(args.seconds);
     let mut out = Output::stdout();
     let runtime = runtime()?;
-    let steps = runtime.block_on(async {
-        let client = scrape::client()?;
-        let mut steps = Vec::new();
-        for (index, &calls) in args.calls.iter().enumerate() {
+    let client = runtime.block_on(async { scrape::client() })?;
+    let mut steps = Vec::new();
+    // The floor before the first step; each step is set against the two either side of it.
+    let mut floor_before = recorder_alone(&packets, format, args.recorder_calls, args.seconds)?;
+    out.line(&floor_before)?;
+    for (index, &calls) in args.calls.iter().enumerate() {
+        let (sent, before, after) = runtime.block_on(async {
             let before = scrape::fetch_all(&client, args.admins).await?;
             let sent = generator::step(args.sip, calls, length, index, &payloads).await?;
             let after = settle(&client, args.admins, &before).await?;
-            let line = StepLine::new(calls, args.seconds, &sent, &before, &after);
-            out.line(&line)?;
-            let step = Step {
+            Ok::<_, String>((sent, before, after))
+        })?;
+        let line = StepLine::new(calls, args.seconds, &sent, &before, &after);
+        out.line(&line)?;
+        // The generator's tasks have ended: the recorder runs alone in this process.
+        let floor_after = recorder_alone(&packets, format, args.recorder_calls, args.seconds)?;
+        out.line(&floor_after)?;
+        let recorder = floor_before.bracketing(&floor_after);
+        floor_before = floor_after;
+        let per_call_second = line.server_cpu_ms_per_call_second.map(|ms| ms / 1e3);
+        let step = Step {
+            held: line.calls_refused == 0 && line.loss_percent < 0.1,
+            ratio: StepRatio {
                 calls,
-                loss: line.loss_percent / 100.0,
-                per_call_second: line.server_cpu_ms_per_call_second.map(|ms| ms / 1e3),
-            };
-            let failed = step.loss >= 0.001;
-            steps.push(step);
-            if failed {
-                break;
-            }
+                server_cpu_ms_per_call_second: line.server_cpu_ms_per_call_second,
+                calls_per_core_of_server_cpu: calls_per_core(per_call_second),
+                recorder_alone_cpu_ms_per_call_second: recorder.map(|r| r * 1e3),
+                live_over_recorder: live_over_recorder(per_call_second, recorder),
+            },
+        };
+        let held = step.held;
+        steps.push(step);
+        if !held {
+            break;
         }
-        Ok::<_, String>(steps)
-    })?;
-    // The generator's threads end here, so the recorder below runs alone in this process.
-    drop(runtime);
-    let alone = recorder_alone(&packets, format, args.recorder_calls, args.seconds)?;
-    out.line(&alone)?;
-    let recorder = alone.cpu_ms_per_call_second.map(|ms| ms / 1e3);
-    let ratios: Vec<StepRatio> = steps
-        .iter()
-        .map(|s| StepRatio {
-            calls: s.calls,
-            server_cpu_ms_per_call_second: s.per_call_second.map(|c| c * 1e3),
-            calls_per_core_of_server_cpu: calls_per_core(s.per_call_second),
-            live_over_recorder: live_over_recorder(s.per_call_second, recorder),
-        })
-        .collect();
+    }
     let held = steps
         .iter()
-        .zip(&ratios)
-        .filter(|(s, _)| s.loss < 0.001)
-        .max_by_key(|(s, _)| s.calls)
-        .map(|(_, r)| r);
+        .filter(|s| s.held)
+        .max_by_key(|s| s.ratio.calls)
+        .map(|s| &s.ratio);
     out.summary(&Summary {
         kind: "summary",
         sustained_calls: held.map_or(0, |r| r.calls),
         format: args.format,
         server_cpu_ms_per_call_second: held.and_then(|r| r.server_cpu_ms_per_call_second),
         calls_per_core_of_server_cpu: held.and_then(|r| r.calls_per_core_of_server_cpu),
-        recorder_alone_cpu_ms_per_call_second: alone.cpu_ms_per_call_second,
+        recorder_alone_cpu_ms_per_call_second: held
+            .and_then(|r| r.recorder_alone_cpu_ms_per_call_second),
         live_over_recorder: held.and_then(|r| r.live_over_recorder),
-        steps: ratios.clone(),
+        steps: steps.iter().map(|s| s.ratio.clone()).collect(),
         note: "server CPU from its /metrics over each step (set-up to stored and uploaded); \
-               recorder alone in this process on the same audio",
+               recorder alone in this process on the same audio, on every core at once, \
+               just before and just after each step (pooled)",
     })?;
     Ok(())
 }
@@ -173,8 +180,9 @@ async fn settle(
     }
 }
 
-/// This process's CPU time per second of call while it records `packets` alone, one call
-/// after another: at least `rounds` calls and at least [`RECORDER_MIN_CPU_SECS`] of CPU.
+/// This process's CPU time per second of call while it records `packets` alone on every core
+/// at once, a thread per core each recording one call after another: at least `rounds` calls
+/// in all and at least [`RECORDER_MIN_CPU_SECS`] of CPU per thread.
 fn recorder_alone(
     packets: &Packets,
     format: Format,
@@ -182,20 +190,39 @@ fn recorder_alone(
     call_secs: u64,
 ) -> Result<RecorderAlone, String> {
     let config = recorder_config(format);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpu =
         || process_cpu::seconds().ok_or("this system has no /proc/self/stat to read CPU time");
     let start = cpu()?;
-    let mut done = 0u32;
-    let mut used = 0.0;
-    while done < RECORDER_MAX_ROUNDS && (done < rounds || used < RECORDER_MIN_CPU_SECS) {
-        record_once(packets, &config, drop)?;
-        done += 1;
-        used = cpu()? - start;
-    }
+    let done = AtomicU32::new(0);
+    let enough = |done: u32, used: f64| {
+        done >= RECORDER_MAX_ROUNDS
+            || (done >= rounds && used >= RECORDER_MIN_CPU_SECS * threads as f64)
+    };
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| loop {
+                    record_once(packets, &config, drop)?;
+                    let done = done.fetch_add(1, Relaxed) + 1;
+                    if enough(done, cpu()? - start) {
+                        return Ok::<_, String>(());
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .map_err(|_| "a recorder thread panicked".to_string())?
+        })
+    })?;
+    let used = cpu()? - start;
+    let done = done.into_inner();
     let per = per_call_second(used, done as usize, call_secs as f64);
     Ok(RecorderAlone {
         kind: "recorder_alone",
         format,
+        threads,
         calls: done,
         call_secs,
         cpu_seconds: used,
@@ -210,6 +237,9 @@ struct StepLine {
     #[serde(rename = "type")]
     kind: &'static str,
     calls: usize,
+    /// Of `calls`, those the server (or every worker behind the balancer) refused: the step
+    /// did not hold. The figures below are the answered calls'.
+    calls_refused: usize,
     seconds: u64,
     packets_sent: u64,
     /// Lost on the way (`callrec_packets_lost_total`) and dropped at a full shard queue.
@@ -235,10 +265,11 @@ impl StepLine {
         let lost = (delta(|c| c.lost) + delta(|c| c.queue_full)).round() as u64;
         let audio_dropped_ms = figures::millis(delta(|c| c.audio_dropped_secs));
         let cpu = delta(|c| c.cpu);
-        let per = per_call_second(cpu, calls, seconds as f64);
+        let per = per_call_second(cpu, calls - sent.refused, seconds as f64);
         StepLine {
             kind: "step",
             calls,
+            calls_refused: sent.refused,
             seconds,
             packets_sent: sent.packets,
             packets_lost: lost,
@@ -261,8 +292,9 @@ fn or_dash(value: Option<f64>, digits: usize) -> String {
 impl Line for StepLine {
     fn text(&self) -> String {
         format!(
-            "{} calls: {:.3}% lost, {} stored; server {:.2} s CPU, {} ms per call-second ({} calls per core)",
+            "{} calls: {} refused, {:.3}% lost, {} stored; server {:.2} s CPU, {} ms per call-second ({} calls per core)",
             self.calls,
+            self.calls_refused,
             self.loss_percent,
             self.recordings_stored,
             self.server_cpu_seconds,
@@ -278,6 +310,8 @@ struct RecorderAlone {
     #[serde(rename = "type")]
     kind: &'static str,
     format: Format,
+    /// Threads that recorded at once, one per core.
+    threads: usize,
     calls: u32,
     call_secs: u64,
     cpu_seconds: f64,
@@ -285,14 +319,28 @@ struct RecorderAlone {
     calls_per_core: Option<f64>,
 }
 
+impl RecorderAlone {
+    /// The floor over a step measured between `self` and `after`: both measurements' CPU over
+    /// both's seconds of call, in seconds of CPU per second of call.
+    fn bracketing(&self, after: &RecorderAlone) -> Option<f64> {
+        let calls = self.calls as usize + after.calls as usize;
+        per_call_second(
+            self.cpu_seconds + after.cpu_seconds,
+            calls,
+            self.call_secs as f64,
+        )
+    }
+}
+
 impl Line for RecorderAlone {
     fn text(&self) -> String {
         format!(
-            "recorder alone: {} ms CPU per call-second ({} calls per core; {} calls of {} s)",
+            "recorder alone: {} ms CPU per call-second ({} calls per core; {} calls of {} s on {} cores at once)",
             or_dash(self.cpu_ms_per_call_second, 3),
             or_dash(self.calls_per_core, 0),
             self.calls,
-            self.call_secs
+            self.call_secs,
+            self.threads
         )
     }
 }
@@ -303,6 +351,8 @@ struct StepRatio {
     calls: usize,
     server_cpu_ms_per_call_second: Option<f64>,
     calls_per_core_of_server_cpu: Option<f64>,
+    /// The recorder alone over the step: measured just before and just after it, pooled.
+    recorder_alone_cpu_ms_per_call_second: Option<f64>,
     live_over_recorder: Option<f64>,
 }
 
@@ -401,6 +451,7 @@ mod tests {
             ..Counters::default()
         };
         let sent = generator::Sent {
+            refused: 0,
             packets: 100 * 2 * 50 * 4,
             peak_rss: 0,
             behind: Duration::from_millis(3),
