@@ -650,7 +650,11 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
     // Resumed, it finds that INVITE still queued in its socket, read 3 s late: it answers
     // 503 (`sip.max_invite_wait_ms`, 1.5 s in a fleet) instead of answering a call whose
     // client took another worker's answer, and records none of these calls.
-    let stalled = 1;
+    // Not the worker just killed: the balancer may not have probed it back in yet, and a
+    // worker out of rotation is given no INVITE to read late.
+    let stalled = (1..=WORKERS)
+        .find(|&i| i != victim)
+        .expect("another worker");
     let stalled_pid = fleet.pid(stalled);
     signal(stalled_pid, "STOP");
     let stall_dir = temp.path("stall");
