@@ -19,7 +19,7 @@ use common::TempDir;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const FLEET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fleet");
@@ -270,9 +270,10 @@ fn prepare(dir: &Path, seconds: u64) -> PathBuf {
     target
 }
 
-/// SIPp playing `calls` SIPREC sessions of `millis` against the balancer, `rate` new ones a
-/// second, from SIP port `port` (its media ports from `port + 100`). Each run's Call-IDs end
-/// in its own process id, so runs never share one.
+/// Starts SIPp playing `calls` SIPREC sessions of `millis` against the balancer, `rate` new
+/// ones a second, from SIP port `port` (its media ports from `port + 100`); its errors are
+/// read from stderr ([`assert_sipp`]). Each run's Call-IDs end in its own process id, so runs
+/// never share one.
 fn sipp(
     fleet: &Fleet,
     scenario: &Path,
@@ -280,9 +281,8 @@ fn sipp(
     calls: usize,
     rate: usize,
     millis: u64,
-) -> Command {
-    let mut command = Command::new("sipp");
-    command
+) -> Child {
+    Command::new("sipp")
         .arg("-sf")
         .arg(scenario)
         .arg(fleet.var("CALLREC_FLEET_SIP"))
@@ -293,8 +293,11 @@ fn sipp(
         .args(["-m", &calls.to_string(), "-l", &calls.to_string()])
         .args(["-r", &rate.to_string(), "-d", &millis.to_string()])
         .args(["-trace_err", "-nostdin", "-timeout", "90s"])
-        .current_dir(scenario.parent().unwrap());
-    command
+        .current_dir(scenario.parent().unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sipp runs (Debian package sip-tester; scripts/setup installs it)")
 }
 
 /// The Call-IDs SIPp's run with `pid` used: `N-PID@127.0.0.1` for N from 1.
@@ -329,11 +332,7 @@ fn play(
     millis: u64,
 ) -> HashSet<String> {
     let scenario = prepare(dir, 2);
-    let child = sipp(fleet, &scenario, port, calls, rate, millis)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("sipp runs (Debian package sip-tester; scripts/setup installs it)");
+    let child = sipp(fleet, &scenario, port, calls, rate, millis);
     let pid = child.id();
     let out = child.wait_with_output().expect("sipp ends");
     assert_sipp(&out, dir);
@@ -490,11 +489,7 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
     // Three long sessions, one per worker; worker 2 is drained while its own is up.
     let long_dir = temp.path("long");
     let scenario = prepare(&long_dir, 5);
-    let long = sipp(&fleet, &scenario, 13200, 3, 10, 5500)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("sipp runs");
+    let long = sipp(&fleet, &scenario, 13200, 3, 10, 5500);
     let long_ids = call_ids(long.id(), 3);
     let deadline = Instant::now() + Duration::from_secs(30);
     let on_2 = loop {
@@ -594,11 +589,7 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
     let scenario = prepare(&crash_dir, 5);
     let mut crash_calls = Vec::new();
     for n in 0..3u16 {
-        let child = sipp(&fleet, &scenario, 13800 + 10 * n, 1, 1, 5500)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("sipp runs");
+        let child = sipp(&fleet, &scenario, 13800 + 10 * n, 1, 1, 5500);
         let id = call_ids(child.id(), 1)
             .into_iter()
             .next()
@@ -659,11 +650,7 @@ fn a_fleet_behind_kamailio_records_every_call_once_and_a_drained_worker_takes_no
     signal(stalled_pid, "STOP");
     let stall_dir = temp.path("stall");
     let scenario = prepare(&stall_dir, 2);
-    let child = sipp(&fleet, &scenario, 14200, 3, 10, 2000)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("sipp runs");
+    let child = sipp(&fleet, &scenario, 14200, 3, 10, 2000);
     let stall_ids = call_ids(child.id(), 3);
     std::thread::sleep(Duration::from_millis(3000));
     signal(stalled_pid, "CONT");
@@ -858,8 +845,8 @@ fn policy_and_tokens_reach_every_worker(fleet: &Fleet, temp: &TempDir) {
         .map(|i| fleet.events(i, "call.refused"))
         .collect();
     let out = sipp(fleet, &refused, 14000, 3, 10, 0)
-        .output()
-        .expect("sipp runs");
+        .wait_with_output()
+        .expect("sipp ends");
     assert_sipp(&out, &dir);
     for i in 1..=WORKERS {
         assert_eq!(

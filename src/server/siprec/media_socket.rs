@@ -3,7 +3,7 @@
 //! mio) and wakes at most every [`PACE`]: one wake then reads every datagram that arrived
 //! meanwhile on hundreds of sockets, and hands them to the shard in a burst that wakes it once.
 //! A task per socket, as before, woke a runtime thread and the shard for every datagram, and
-//! that cost more than the recording itself (README, "Live overhead").
+//! that cost more than the recording itself (README, "Receive threads").
 //!
 //! Each datagram: the latch judges it, the kept ones go to the call's shard, and the call is
 //! noted as heard. IO only: what to keep is the latch's decision, what to do with it the
